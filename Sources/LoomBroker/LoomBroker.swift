@@ -1,0 +1,1 @@
+// The LoomBroker module; see Docs/architecture.md.

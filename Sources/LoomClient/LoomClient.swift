@@ -1,0 +1,1 @@
+// The LoomClient module; see Docs/architecture.md.

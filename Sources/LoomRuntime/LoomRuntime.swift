@@ -1,0 +1,1 @@
+// The LoomRuntime module; see Docs/architecture.md.

@@ -1,0 +1,382 @@
+import Foundation
+
+// MARK: - Encoding
+
+extension WorkerMessage {
+    /// The frames of this message, protocol frame first.
+    public var frames: [Frame] {
+        let h = Wire.workerHeader
+        switch self {
+        case .ready(let info): return [h, [Command.ready.rawValue], JSONCoding.encode(info)]
+        case .heartbeat: return [h, [Command.heartbeat.rawValue]]
+        case .started(let ref): return [h, [Command.started.rawValue]] + ref.frames
+        case .update(let u): return [h, [u.kind.rawValue]] + u.frames
+        case .disconnect: return [h, [Command.disconnect.rawValue]]
+        }
+    }
+}
+
+extension BrokerToWorker {
+    /// The frames of this message, protocol frame first (the ROUTER identity is not included).
+    public var frames: [Frame] {
+        let h = Wire.workerHeader
+        switch self {
+        case .welcome(let info): return [h, [Command.welcome.rawValue], JSONCoding.encode(info)]
+        case .heartbeat: return [h, [Command.heartbeat.rawValue]]
+        case .assign(let ref, let payload): return [h, [Command.assign.rawValue]] + ref.frames + [payload]
+        case .ack(let job, let lease, let seq):
+            return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
+        case .cancel(let job, let lease, let reason):
+            return [h, [Command.cancel.rawValue], Array(job.utf8), BigEndian.frame(lease), Array(reason.utf8)]
+        case .disconnect(let reason): return [h, [Command.disconnect.rawValue], Array(reason.utf8)]
+        case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
+        }
+    }
+}
+
+extension ClientMessage {
+    /// The frames of this message, protocol frame first.
+    public var frames: [Frame] {
+        let h = Wire.clientHeader
+        switch self {
+        case .hello(let info): return [h, [Command.hello.rawValue], JSONCoding.encode(info)]
+        case .heartbeat: return [h, [Command.heartbeat.rawValue]]
+        case .submit(let request, let jobs):
+            var out: [Frame] = [h, [Command.submit.rawValue], BigEndian.frame(request)]
+            out.reserveCapacity(3 + jobs.count * 3)
+            for job in jobs { out += [Array(job.id.utf8), job.requirements.frame, job.payload] }
+            return out
+        case .cancel(let request, let jobs):
+            return [h, [Command.cancelJobs.rawValue], BigEndian.frame(request)] + jobs.map { Array($0.utf8) }
+        case .query(let request, let body): return [h, [Command.query.rawValue], BigEndian.frame(request), body]
+        case .ack(let job, let lease, let seq):
+            return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
+        case .disconnect: return [h, [Command.disconnect.rawValue]]
+        }
+    }
+}
+
+extension BrokerToClient {
+    /// The frames of this message, protocol frame first (the ROUTER identity is not included).
+    public var frames: [Frame] {
+        let h = Wire.clientHeader
+        switch self {
+        case .welcome(let info): return [h, [Command.welcome.rawValue], JSONCoding.encode(info)]
+        case .heartbeat: return [h, [Command.heartbeat.rawValue]]
+        case .submitted(let request, let accepted):
+            return [h, [Command.submitted.rawValue], BigEndian.frame(request), BigEndian.frame(accepted)]
+        case .cancelled(let request, let count):
+            return [h, [Command.cancelled.rawValue], BigEndian.frame(request), BigEndian.frame(count)]
+        case .reply(let request, let body): return [h, [Command.reply.rawValue], BigEndian.frame(request), body]
+        case .started(let ref, let worker): return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)]
+        case .update(let u): return [h, [u.kind.rawValue]] + u.frames
+        case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
+        case .disconnect(let reason): return [h, [Command.disconnect.rawValue], Array(reason.utf8)]
+        }
+    }
+}
+
+extension AttemptRef {
+    /// `job, attempt (u32), lease (u64)`.
+    public var frames: [Frame] { [Array(job.utf8), BigEndian.frame(attempt), BigEndian.frame(lease)] }
+}
+
+extension Update {
+    /// `job, attempt (u32), lease (u64), seq (u64), payload`.
+    public var frames: [Frame] { attempt.frames + [BigEndian.frame(seq), payload] }
+}
+
+// MARK: - Decoding
+
+/// Decoders for each direction. Every decoder validates sizes, counts, text and JSON and throws a
+/// `WireError` that names the command and field; none of them looks inside a job payload.
+public enum WireDecoder {
+    /// Decodes a message the broker received (ROUTER identity already removed).
+    public static func inbound<C: Collection<Frame>>(_ frames: C) throws(WireError) -> Inbound
+    where C.Index == Int {
+        let (role, command, body) = try split(frames, expecting: nil)
+        if role == .worker {
+            return .worker(try worker(command, body))
+        }
+        return .client(try client(command, body))
+    }
+
+    /// Decodes a message a worker received from the broker.
+    public static func brokerToWorker<C: Collection<Frame>>(_ frames: C) throws(WireError) -> BrokerToWorker
+    where C.Index == Int {
+        let (_, command, f) = try split(frames, expecting: .worker)
+        let name = command.name
+        switch command {
+        case .welcome:
+            try count(f, 1, name)
+            return .welcome(try JSONCoding.decode(WelcomeInfo.self, f[0], name, "body"))
+        case .heartbeat:
+            try count(f, 0, name)
+            return .heartbeat
+        case .assign:
+            try count(f, 4, name)
+            return .assign(try attemptRef(f, name), payload: f[3])
+        case .ack:
+            try count(f, 3, name)
+            return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))
+        case .cancel:
+            try count(f, 3, name)
+            return .cancel(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"),
+                           reason: try text(f[2], name, "reason", max: 4096, allowEmpty: true))
+        case .disconnect:
+            try count(f, 1, name)
+            return .disconnect(reason: try text(f[0], name, "reason", max: 4096, allowEmpty: true))
+        case .error:
+            try count(f, 1, name)
+            return .error(try text(f[0], name, "text", max: 65536, allowEmpty: true))
+        default:
+            throw .unknownCommand(role: "broker-to-worker", code: command.rawValue)
+        }
+    }
+
+    /// Decodes a message a client received from the broker.
+    public static func brokerToClient<C: Collection<Frame>>(_ frames: C) throws(WireError) -> BrokerToClient
+    where C.Index == Int {
+        let (_, command, f) = try split(frames, expecting: .client)
+        let name = command.name
+        switch command {
+        case .welcome:
+            try count(f, 1, name)
+            return .welcome(try JSONCoding.decode(WelcomeInfo.self, f[0], name, "body"))
+        case .heartbeat:
+            try count(f, 0, name)
+            return .heartbeat
+        case .submitted:
+            try count(f, 2, name)
+            return .submitted(request: try u64(f[0], name, "request"), accepted: try u32(f[1], name, "accepted"))
+        case .cancelled:
+            try count(f, 2, name)
+            return .cancelled(request: try u64(f[0], name, "request"), count: try u32(f[1], name, "count"))
+        case .reply:
+            try count(f, 2, name)
+            return .reply(request: try u64(f[0], name, "request"), body: f[1])
+        case .started:
+            try count(f, 4, name)
+            return .started(try attemptRef(f, name), worker: try text(f[3], name, "worker", max: Wire.maxPeerIDBytes))
+        case .report, .checkpoint, .final, .failed:
+            return .update(try update(command, f))
+        case .error:
+            try count(f, 1, name)
+            return .error(try text(f[0], name, "text", max: 65536, allowEmpty: true))
+        case .disconnect:
+            try count(f, 1, name)
+            return .disconnect(reason: try text(f[0], name, "reason", max: 4096, allowEmpty: true))
+        default:
+            throw .unknownCommand(role: "broker-to-client", code: command.rawValue)
+        }
+    }
+
+    // MARK: Peer → broker
+
+    static func worker(_ command: Command, _ f: [Frame]) throws(WireError) -> WorkerMessage {
+        let name = command.name
+        switch command {
+        case .ready:
+            try count(f, 1, name)
+            let info = try JSONCoding.decode(ReadyInfo.self, f[0], name, "body")
+            try checkPeerID(info.worker, name, "worker")
+            guard info.slots >= 0, info.gpus >= 0 else {
+                throw .badValue(command: name, field: "slots", reason: "must not be negative")
+            }
+            guard info.heartbeatMs > 0, info.liveness > 0 else {
+                throw .badValue(command: name, field: "heartbeat_ms", reason: "and liveness must be positive")
+            }
+            return .ready(info)
+        case .heartbeat:
+            try count(f, 0, name)
+            return .heartbeat
+        case .started:
+            try count(f, 3, name)
+            return .started(try attemptRef(f, name))
+        case .report, .checkpoint, .final, .failed:
+            return .update(try update(command, f))
+        case .disconnect:
+            try count(f, 0, name)
+            return .disconnect
+        default:
+            throw .unknownCommand(role: "worker", code: command.rawValue)
+        }
+    }
+
+    static func client(_ command: Command, _ f: [Frame]) throws(WireError) -> ClientMessage {
+        let name = command.name
+        switch command {
+        case .hello:
+            try count(f, 1, name)
+            let info = try JSONCoding.decode(HelloInfo.self, f[0], name, "body")
+            try checkPeerID(info.client, name, "client")
+            return .hello(info)
+        case .heartbeat:
+            try count(f, 0, name)
+            return .heartbeat
+        case .submit:
+            guard f.count >= 4, (f.count - 1) % 3 == 0 else {
+                throw .frameCount(command: name, expected: "1 + 3 per job (at least one job)", found: f.count)
+            }
+            let request = try u64(f[0], name, "request")
+            let n = (f.count - 1) / 3
+            guard n <= Wire.maxBatch else {
+                throw .badValue(command: name, field: "jobs", reason: "holds \(n) jobs; at most \(Wire.maxBatch) per SUBMIT")
+            }
+            var jobs: [JobSubmission] = []
+            jobs.reserveCapacity(n)
+            for i in 0..<n {
+                let base = 1 + i * 3
+                let id = try jobID(f[base], name)
+                guard let req = Requirements(frame: f[base + 1]) else {
+                    throw .fieldSize(command: name, field: "requirements", expected: Requirements.frameSize, found: f[base + 1].count)
+                }
+                guard req.firstAttempt >= 1 else {
+                    throw .badValue(command: name, field: "first_attempt", reason: "must be at least 1")
+                }
+                jobs.append(JobSubmission(id: id, requirements: req, payload: f[base + 2]))
+            }
+            return .submit(request: request, jobs: jobs)
+        case .cancelJobs:
+            guard f.count >= 2 else {
+                throw .frameCount(command: name, expected: "1 + one per job (at least one job)", found: f.count)
+            }
+            guard f.count - 1 <= Wire.maxBatch else {
+                throw .badValue(command: name, field: "jobs", reason: "holds \(f.count - 1) jobs; at most \(Wire.maxBatch)")
+            }
+            var ids: [String] = []
+            for frame in f.dropFirst() { ids.append(try jobID(frame, name)) }
+            return .cancel(request: try u64(f[0], name, "request"), jobs: ids)
+        case .query:
+            try count(f, 2, name)
+            return .query(request: try u64(f[0], name, "request"), body: f[1])
+        case .ack:
+            try count(f, 3, name)
+            return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))
+        case .disconnect:
+            try count(f, 0, name)
+            return .disconnect
+        default:
+            throw .unknownCommand(role: "client", code: command.rawValue)
+        }
+    }
+
+    // MARK: Helpers
+
+    enum Role { case worker, client }
+
+    static func split<C: Collection<Frame>>(_ frames: C, expecting: Role?) throws(WireError) -> (Role, Command, [Frame])
+    where C.Index == Int {
+        guard frames.count >= 2 else { throw .empty }
+        let header = frames[frames.startIndex]
+        let role: Role
+        if header == Wire.workerHeader {
+            role = .worker
+        } else if header == Wire.clientHeader {
+            role = .client
+        } else if header.count == 4, header[0] == UInt8(ascii: "H"), header[1] == UInt8(ascii: "L"),
+                  header[2] == UInt8(ascii: "W") || header[2] == UInt8(ascii: "C") {
+            let found = String(decoding: header, as: UTF8.self)
+            let supported = String(decoding: header[2] == UInt8(ascii: "W") ? Wire.workerHeader : Wire.clientHeader, as: UTF8.self)
+            throw .unsupportedVersion(found: found, supported: supported)
+        } else {
+            throw .unknownProtocol(header)
+        }
+        if let expecting, expecting != role { throw .unknownProtocol(header) }
+        let commandFrame = frames[frames.startIndex + 1]
+        guard commandFrame.count == 1 else {
+            throw .fieldSize(command: "message", field: "command", expected: 1, found: commandFrame.count)
+        }
+        guard let command = Command(rawValue: commandFrame[0]) else {
+            throw .unknownCommand(role: role == .worker ? "worker" : "client", code: commandFrame[0])
+        }
+        return (role, command, Array(frames.dropFirst(2)))
+    }
+
+    static func update(_ command: Command, _ f: [Frame]) throws(WireError) -> Update {
+        try count(f, 5, command.name)
+        let ref = try attemptRef(f, command.name)
+        return Update(kind: UpdateKind(rawValue: command.rawValue)!, attempt: ref,
+                      seq: try u64(f[3], command.name, "seq"), payload: f[4])
+    }
+
+    static func attemptRef(_ f: [Frame], _ name: String) throws(WireError) -> AttemptRef {
+        let attempt = try u32(f[1], name, "attempt")
+        guard attempt >= 1 else { throw .badValue(command: name, field: "attempt", reason: "must be at least 1") }
+        return AttemptRef(job: try jobID(f[0], name), attempt: attempt, lease: try u64(f[2], name, "lease"))
+    }
+
+    static func count(_ f: [Frame], _ n: Int, _ name: String) throws(WireError) {
+        guard f.count == n else { throw .frameCount(command: name, expected: "\(n)", found: f.count) }
+    }
+
+    static func u32(_ frame: Frame, _ name: String, _ field: String) throws(WireError) -> UInt32 {
+        guard let v = BigEndian.uint32(frame) else {
+            throw .fieldSize(command: name, field: field, expected: 4, found: frame.count)
+        }
+        return v
+    }
+
+    static func u64(_ frame: Frame, _ name: String, _ field: String) throws(WireError) -> UInt64 {
+        guard let v = BigEndian.uint64(frame) else {
+            throw .fieldSize(command: name, field: field, expected: 8, found: frame.count)
+        }
+        return v
+    }
+
+    static func jobID(_ frame: Frame, _ name: String) throws(WireError) -> String {
+        try text(frame, name, "job", max: Wire.maxJobIDBytes)
+    }
+
+    static func text(_ frame: Frame, _ name: String, _ field: String, max: Int, allowEmpty: Bool = false) throws(WireError) -> String {
+        guard allowEmpty || !frame.isEmpty else { throw .badText(command: name, field: field, reason: "is empty") }
+        guard frame.count <= max else {
+            throw .badText(command: name, field: field, reason: "is \(frame.count) bytes; at most \(max)")
+        }
+        guard let s = String(validating: frame, as: UTF8.self) else {
+            throw .badText(command: name, field: field, reason: "is not valid UTF-8")
+        }
+        return s
+    }
+
+    static func checkPeerID(_ id: String, _ name: String, _ field: String) throws(WireError) {
+        guard !id.isEmpty, id.utf8.count <= Wire.maxPeerIDBytes else {
+            throw .badValue(command: name, field: field, reason: "must be 1 to \(Wire.maxPeerIDBytes) bytes")
+        }
+    }
+}
+
+/// JSON bodies of the rare control messages (READY, WELCOME, HELLO) and of job specs.
+public enum JSONCoding {
+    /// Encodes with sorted keys, so equal values give equal frames.
+    public static func encode<T: Encodable>(_ value: T) -> Frame {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding our own Codable types cannot fail: they hold no non-finite floats.
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ frame: Frame, _ name: String, _ field: String) throws(WireError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(frame))
+        } catch {
+            throw .badJSON(command: name, field: field, reason: describe(error))
+        }
+    }
+
+    /// A one-line account of a decoding error that names the key path.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ context: DecodingError.Context) -> String {
+            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return p.isEmpty ? "top level" : p
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing key \"\(key.stringValue)\" at \(path(context))"
+        case .typeMismatch(let type, let context): return "expected \(type) at \(path(context))"
+        case .valueNotFound(let type, let context): return "expected \(type) at \(path(context)), found null"
+        case .dataCorrupted(let context): return "\(context.debugDescription) at \(path(context))"
+        @unknown default: return "\(error)"
+        }
+    }
+}

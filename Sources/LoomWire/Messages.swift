@@ -1,0 +1,328 @@
+/// Command bytes: frame 1 of every message, after the protocol frame.
+///
+/// Codes below 0x10 are shared by workers, clients and the broker where their meaning is the same
+/// (HEARTBEAT, the four updates, DISCONNECT); 0x1x are broker→worker, 0x2x client↔broker.
+public enum Command: UInt8, Sendable, CaseIterable {
+    case ready = 0x01
+    case heartbeat = 0x02
+    case started = 0x03
+    case report = 0x04
+    case checkpoint = 0x05
+    case final = 0x06
+    case failed = 0x07
+    case disconnect = 0x0F
+    case welcome = 0x11
+    case assign = 0x12
+    case ack = 0x13
+    case cancel = 0x14
+    case error = 0x1F
+    case hello = 0x21
+    case submit = 0x22
+    case cancelJobs = 0x23
+    case query = 0x24
+    case submitted = 0x26
+    case cancelled = 0x27
+    case reply = 0x28
+
+    /// The upper-case name used in documentation, logs and errors.
+    public var name: String {
+        switch self {
+        case .ready: "READY"
+        case .heartbeat: "HEARTBEAT"
+        case .started: "STARTED"
+        case .report: "REPORT"
+        case .checkpoint: "CHECKPOINT"
+        case .final: "FINAL"
+        case .failed: "FAILED"
+        case .disconnect: "DISCONNECT"
+        case .welcome: "WELCOME"
+        case .assign: "ASSIGN"
+        case .ack: "ACK"
+        case .cancel: "CANCEL"
+        case .error: "ERROR"
+        case .hello: "HELLO"
+        case .submit: "SUBMIT"
+        case .cancelJobs: "CANCEL_JOBS"
+        case .query: "QUERY"
+        case .submitted: "SUBMITTED"
+        case .cancelled: "CANCELLED"
+        case .reply: "REPLY"
+        }
+    }
+}
+
+/// One attempt of one job, as every header names it.
+///
+/// `attempt` counts from 1 and only grows for a job; `lease` is the broker's unique id for this
+/// attempt's lease. A message whose lease is not the job's current lease is *stale*: it is
+/// acknowledged (so the sender forgets it) and recorded, never counted as a result.
+public struct AttemptRef: Hashable, Sendable, CustomStringConvertible {
+    public var job: String
+    public var attempt: UInt32
+    public var lease: UInt64
+
+    public init(job: String, attempt: UInt32, lease: UInt64) {
+        self.job = job
+        self.attempt = attempt
+        self.lease = lease
+    }
+
+    public var description: String { "\(job)#\(attempt)" }
+}
+
+/// The four kinds of update a worker sends about an attempt; their command bytes are shared with
+/// the broker→client forward of the same update.
+public enum UpdateKind: UInt8, Sendable, CaseIterable {
+    /// An intermediate metric report.
+    case report = 0x04
+    /// The trial announced a checkpoint.
+    case checkpoint = 0x05
+    /// The attempt completed; the payload is its result. Terminal.
+    case final = 0x06
+    /// The attempt failed; the payload says why. Terminal for the attempt.
+    case failed = 0x07
+
+    public var command: Command { Command(rawValue: rawValue)! }
+    /// Whether this update ends the attempt.
+    public var isTerminal: Bool { self == .final || self == .failed }
+}
+
+/// An update about an attempt: frames `job, attempt, lease, seq, payload`.
+///
+/// `seq` numbers the updates of one attempt from 1, so (job, lease, seq) identifies an update
+/// exactly and the receiver records it idempotently. The payload is opaque to the broker.
+public struct Update: Equatable, Sendable {
+    public var kind: UpdateKind
+    public var attempt: AttemptRef
+    public var seq: UInt64
+    public var payload: Frame
+
+    public init(kind: UpdateKind, attempt: AttemptRef, seq: UInt64, payload: Frame) {
+        self.kind = kind
+        self.attempt = attempt
+        self.seq = seq
+        self.payload = payload
+    }
+}
+
+/// What a job needs, in the fixed 20-byte requirements frame of SUBMIT.
+public struct Requirements: Equatable, Sendable {
+    /// CPU share in thousandths of a slot (1000 = one slot).
+    public var cpuMilli: UInt32
+    /// GPU share in thousandths of a device.
+    public var gpuMilli: UInt32
+    /// Most attempts the broker starts for this job when workers are lost; 0 means no limit.
+    public var maxAttempts: UInt32
+    /// The attempt number of the first attempt the broker starts (1 for a new job; a re-synced
+    /// job passes one more than the highest attempt its client has seen).
+    public var firstAttempt: UInt32
+    /// Bit flags, see `Requirements.Flags`.
+    public var flags: UInt32
+
+    /// Flag bits of `flags`.
+    public enum Flags {
+        /// The job is being re-submitted after a broker restart: it may still be running on a
+        /// worker that has not re-registered yet, so the broker holds it back during its recovery
+        /// window instead of starting a second attempt at once.
+        public static let resync: UInt32 = 1 << 0
+    }
+
+    public init(cpuMilli: UInt32 = 1000, gpuMilli: UInt32 = 0, maxAttempts: UInt32 = 0,
+                firstAttempt: UInt32 = 1, flags: UInt32 = 0) {
+        self.cpuMilli = cpuMilli
+        self.gpuMilli = gpuMilli
+        self.maxAttempts = maxAttempts
+        self.firstAttempt = firstAttempt
+        self.flags = flags
+    }
+
+    public var isResync: Bool { flags & Flags.resync != 0 }
+
+    /// The 20-byte frame: five big-endian u32 in field order.
+    public var frame: Frame {
+        BigEndian.frame(cpuMilli) + BigEndian.frame(gpuMilli) + BigEndian.frame(maxAttempts)
+            + BigEndian.frame(firstAttempt) + BigEndian.frame(flags)
+    }
+
+    /// Size of the requirements frame in bytes.
+    public static let frameSize = 20
+
+    /// Decodes the 20-byte frame; `nil` when the size is wrong.
+    public init?(frame: Frame) {
+        guard frame.count == Self.frameSize else { return nil }
+        func word(_ i: Int) -> UInt32 { BigEndian.uint32(Array(frame[i * 4..<(i + 1) * 4]))! }
+        self.init(cpuMilli: word(0), gpuMilli: word(1), maxAttempts: word(2),
+                  firstAttempt: word(3), flags: word(4))
+    }
+}
+
+/// One job in a SUBMIT: three frames `job id, requirements, payload`.
+public struct JobSubmission: Equatable, Sendable {
+    public var id: String
+    public var requirements: Requirements
+    /// The job spec (JSON, see `JobSpec`), opaque to the broker.
+    public var payload: Frame
+
+    public init(id: String, requirements: Requirements = Requirements(), payload: Frame) {
+        self.id = id
+        self.requirements = requirements
+        self.payload = payload
+    }
+}
+
+/// An attempt a worker still runs, listed in its READY.
+public struct RunningAttempt: Codable, Hashable, Sendable {
+    public var job: String
+    public var attempt: UInt32
+    public var lease: UInt64
+
+    public init(_ ref: AttemptRef) {
+        job = ref.job
+        attempt = ref.attempt
+        lease = ref.lease
+    }
+
+    public var ref: AttemptRef { AttemptRef(job: job, attempt: attempt, lease: lease) }
+}
+
+/// Body of a worker's READY (JSON).
+public struct ReadyInfo: Codable, Equatable, Sendable {
+    /// Stable id of the worker process, kept across reconnects.
+    public var worker: String
+    /// Job slots (CPU units) the worker offers.
+    public var slots: Int
+    /// GPUs the worker offers (whole devices).
+    public var gpus: Int
+    /// Heartbeat interval the worker proposes, in milliseconds.
+    public var heartbeatMs: Int
+    /// Missed heartbeats after which the worker considers the broker dead.
+    public var liveness: Int
+    public var host: String
+    public var pid: Int32
+    /// Version of the worker software (informational).
+    public var version: String
+    /// Attempts the worker is still running (after a reconnect or a broker restart).
+    public var running: [RunningAttempt]
+
+    public init(worker: String, slots: Int, gpus: Int = 0, heartbeatMs: Int, liveness: Int,
+                host: String, pid: Int32, version: String, running: [RunningAttempt] = []) {
+        self.worker = worker
+        self.slots = slots
+        self.gpus = gpus
+        self.heartbeatMs = heartbeatMs
+        self.liveness = liveness
+        self.host = host
+        self.pid = pid
+        self.version = version
+        self.running = running
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case worker, slots, gpus, host, pid, version, running, liveness
+        case heartbeatMs = "heartbeat_ms"
+    }
+}
+
+/// Body of the broker's WELCOME (JSON): the negotiated heartbeat and the broker's identity.
+public struct WelcomeInfo: Codable, Equatable, Sendable {
+    /// Id of this broker process; a new id after a restart tells a client to re-sync.
+    public var broker: String
+    /// Heartbeat interval both sides use from now on, in milliseconds.
+    public var heartbeatMs: Int
+    /// Heartbeats a side may miss before the other is declared dead.
+    public var liveness: Int
+    /// Protocol version.
+    public var version: Int
+
+    public init(broker: String, heartbeatMs: Int, liveness: Int, version: Int = Int(Wire.version)) {
+        self.broker = broker
+        self.heartbeatMs = heartbeatMs
+        self.liveness = liveness
+        self.version = version
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case broker, liveness, version
+        case heartbeatMs = "heartbeat_ms"
+    }
+}
+
+/// Body of a client's HELLO (JSON).
+public struct HelloInfo: Codable, Equatable, Sendable {
+    /// Stable id of the client: results of its jobs are routed to whichever connection last said
+    /// HELLO with this id.
+    public var client: String
+    /// Human-readable name for logs.
+    public var name: String
+
+    public init(client: String, name: String) {
+        self.client = client
+        self.name = name
+    }
+}
+
+/// A message from a worker to the broker (protocol frame `HLW1`).
+public enum WorkerMessage: Equatable, Sendable {
+    case ready(ReadyInfo)
+    case heartbeat
+    case started(AttemptRef)
+    case update(Update)
+    case disconnect
+}
+
+/// A message from the broker to a worker.
+public enum BrokerToWorker: Equatable, Sendable {
+    case welcome(WelcomeInfo)
+    case heartbeat
+    case assign(AttemptRef, payload: Frame)
+    case ack(job: String, lease: UInt64, seq: UInt64)
+    case cancel(job: String, lease: UInt64, reason: String)
+    case disconnect(reason: String)
+    case error(String)
+}
+
+/// A message from a client to the broker (protocol frame `HLC1`).
+public enum ClientMessage: Equatable, Sendable {
+    case hello(HelloInfo)
+    case heartbeat
+    case submit(request: UInt64, jobs: [JobSubmission])
+    case cancel(request: UInt64, jobs: [String])
+    case query(request: UInt64, body: Frame)
+    case ack(job: String, lease: UInt64, seq: UInt64)
+    case disconnect
+}
+
+/// A message from the broker to a client.
+public enum BrokerToClient: Equatable, Sendable {
+    case welcome(WelcomeInfo)
+    case heartbeat
+    case submitted(request: UInt64, accepted: UInt32)
+    case cancelled(request: UInt64, count: UInt32)
+    case reply(request: UInt64, body: Frame)
+    case started(AttemptRef, worker: String)
+    case update(Update)
+    case error(String)
+    case disconnect(reason: String)
+}
+
+/// What the broker decoded from a peer: the role is told by the protocol frame.
+public enum Inbound: Equatable, Sendable {
+    case worker(WorkerMessage)
+    case client(ClientMessage)
+}
+
+/// Reasons carried by DISCONNECT.
+public enum DisconnectReason {
+    /// The broker does not know this peer (restarted, or declared it dead): send READY/HELLO again.
+    public static let reregister = "reregister"
+    /// The broker is shutting down its workers: stop trials and exit.
+    public static let shutdown = "shutdown"
+}
+
+/// Reasons carried by CANCEL.
+public enum CancelReason {
+    /// A client cancelled the job.
+    public static let cancelled = "cancelled"
+    /// The attempt was superseded by a newer attempt: its results will be recorded as stale.
+    public static let fenced = "fenced"
+}

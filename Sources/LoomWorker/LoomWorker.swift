@@ -1,0 +1,1 @@
+// The LoomWorker module; see Docs/architecture.md.

@@ -1,0 +1,136 @@
+import Testing
+@testable import LoomWire
+
+@Suite struct CodecRoundTrips {
+    let ref = AttemptRef(job: "study-1/trial-7", attempt: 2, lease: 0xDEAD_BEEF_0000_0001)
+
+    @Test func workerMessagesRoundTripThroughTheBrokerDecoder() throws {
+        let ready = ReadyInfo(worker: "w-1", slots: 4, gpus: 1, heartbeatMs: 1000, liveness: 3,
+                              host: "node-a", pid: 42, version: "0.1.0",
+                              running: [RunningAttempt(ref)])
+        let messages: [WorkerMessage] = [
+            .ready(ready), .heartbeat, .started(ref),
+            .update(Update(kind: .report, attempt: ref, seq: 3, payload: Array("{\"loss\":1}".utf8))),
+            .update(Update(kind: .final, attempt: ref, seq: 4, payload: [])),
+            .disconnect,
+        ]
+        for message in messages {
+            #expect(try WireDecoder.inbound(message.frames) == .worker(message))
+        }
+    }
+
+    @Test func clientMessagesRoundTripThroughTheBrokerDecoder() throws {
+        let jobs = (0..<3).map { i in
+            JobSubmission(id: "s/\(i)", requirements: Requirements(cpuMilli: 500, gpuMilli: 250, maxAttempts: 3,
+                                                                 firstAttempt: 2, flags: Requirements.Flags.resync),
+                          payload: Array("{}".utf8))
+        }
+        let messages: [ClientMessage] = [
+            .hello(HelloInfo(client: "opt-1", name: "optimizer")), .heartbeat,
+            .submit(request: 9, jobs: jobs), .cancel(request: 10, jobs: ["s/1", "s/2"]),
+            .query(request: 11, body: Array("{\"what\":\"status\"}".utf8)),
+            .ack(job: "s/1", lease: 77, seq: 5), .disconnect,
+        ]
+        for message in messages {
+            #expect(try WireDecoder.inbound(message.frames) == .client(message))
+        }
+    }
+
+    @Test func brokerMessagesRoundTripThroughThePeerDecoders() throws {
+        let toWorker: [BrokerToWorker] = [
+            .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 250, liveness: 3)), .heartbeat,
+            .assign(ref, payload: Array("{\"command\":[\"true\"]}".utf8)),
+            .ack(job: ref.job, lease: ref.lease, seq: 1), .cancel(job: ref.job, lease: ref.lease, reason: CancelReason.fenced),
+            .disconnect(reason: DisconnectReason.reregister), .error("bad"),
+        ]
+        for message in toWorker { #expect(try WireDecoder.brokerToWorker(message.frames) == message) }
+        let toClient: [BrokerToClient] = [
+            .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 1000, liveness: 3)), .heartbeat,
+            .submitted(request: 1, accepted: 3), .cancelled(request: 2, count: 1),
+            .reply(request: 3, body: Array("{}".utf8)), .started(ref, worker: "w-1"),
+            .update(Update(kind: .failed, attempt: ref, seq: 2, payload: [1, 2, 3])),
+            .error("nope"), .disconnect(reason: DisconnectReason.shutdown),
+        ]
+        for message in toClient { #expect(try WireDecoder.brokerToClient(message.frames) == message) }
+    }
+
+    @Test func integersAreBigEndian() {
+        #expect(BigEndian.frame(UInt32(0x0102_0304)) == [1, 2, 3, 4])
+        #expect(BigEndian.frame(UInt64(0x0102_0304_0506_0708)) == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(BigEndian.uint64([1, 2, 3, 4, 5, 6, 7, 8]) == 0x0102_0304_0506_0708)
+        #expect(BigEndian.uint32([1, 2, 3]) == nil)
+    }
+
+    @Test func feedEventsRoundTrip() {
+        var w = JSONObjectWriter()
+        w.add("event", "report")
+        w.add("attempt", 2)
+        w.add("note", "quote \" and \\ and\nnewline")
+        let body = w.finish()
+        let event = FeedEvent(topic: "job/s/1/report", seq: 12, body: body, payload: [7])
+        #expect(FeedEvent(frames: event.frames) == event)
+        #expect(String(decoding: body, as: UTF8.self) == #"{"event":"report","attempt":2,"note":"quote \" and \\ and\nnewline"}"#)
+    }
+}
+
+@Suite struct MalformedInput {
+    @Test func wrongVersionNamesBothVersions() {
+        #expect(throws: WireError.unsupportedVersion(found: "HLW2", supported: "HLW1")) {
+            try WireDecoder.inbound([Array("HLW2".utf8), [Command.heartbeat.rawValue]])
+        }
+    }
+
+    @Test func eachKindOfDamageHasItsOwnCategory() {
+        let w = Wire.workerHeader, c = Wire.clientHeader
+        let cases: [([Frame], String)] = [
+            ([], "empty"),
+            ([w], "empty"),
+            ([Array("GET / HTTP/1.1".utf8), [1]], "protocol"),
+            ([Array("HLC9".utf8), [2]], "version"),
+            ([w, [0x77]], "command"),
+            ([w, [1, 2]], "field-size"),
+            ([w, [Command.heartbeat.rawValue], [0]], "frames"),
+            ([w, [Command.started.rawValue], Array("j".utf8), [0, 0, 1], BigEndian.frame(UInt64(1))], "field-size"),
+            ([w, [Command.started.rawValue], [0xFF, 0xFE], BigEndian.frame(UInt32(1)), BigEndian.frame(UInt64(1))], "text"),
+            ([w, [Command.started.rawValue], [], BigEndian.frame(UInt32(1)), BigEndian.frame(UInt64(1))], "text"),
+            ([w, [Command.started.rawValue], Array("j".utf8), BigEndian.frame(UInt32(0)), BigEndian.frame(UInt64(1))], "value"),
+            ([w, [Command.ready.rawValue], Array("{not json".utf8)], "json"),
+            ([w, [Command.ready.rawValue], Array(#"{"worker":"w"}"#.utf8)], "json"),
+            ([c, [Command.submit.rawValue], BigEndian.frame(UInt64(1)), Array("j".utf8), [0, 0], []], "field-size"),
+            ([c, [Command.submit.rawValue], BigEndian.frame(UInt64(1)), Array("j".utf8)], "frames"),
+            ([c, [Command.assign.rawValue]], "command"),
+        ]
+        for (frames, category) in cases {
+            do {
+                _ = try WireDecoder.inbound(frames)
+                Issue.record("accepted \(frames)")
+            } catch {
+                #expect(error.category == category, "\(frames): \(error)")
+                #expect(!error.description.isEmpty)
+            }
+        }
+    }
+
+    @Test func jsonErrorsNameTheMissingKey() {
+        do {
+            _ = try WireDecoder.inbound([Wire.workerHeader, [Command.ready.rawValue], Array(#"{"worker":"w"}"#.utf8)])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.contains("missing key"))
+        }
+    }
+
+    @Test func jobSpecDecodingRejectsAnEmptyCommand() throws {
+        #expect(throws: WireError.self) { try JobSpec.decode(Array(#"{"command":[]}"#.utf8)) }
+        #expect(throws: WireError.self) { try JobSpec.decode(Array(#"{"config":{}}"#.utf8)) }
+        let spec = JobSpec(command: ["python3", "t.py"], config: ["lr": .number(0.1), "opt": .string("sgd")], timeoutS: 5)
+        #expect(try JobSpec.decode(spec.payload) == spec)
+    }
+
+    @Test func argumentsRenderNumbersAsUsersWriteThem() {
+        #expect(JSONValue.number(3).argument == "3")
+        #expect(JSONValue.number(0.001).argument == "0.001")
+        #expect(JSONValue.string("adam").argument == "adam")
+        #expect(JSONValue.bool(true).argument == "true")
+    }
+}

@@ -1,0 +1,297 @@
+import LoomWire
+
+/// Settings of a client link.
+public struct ClientConfig: Sendable {
+    /// Stable id: results of this client's jobs are routed to whichever connection said HELLO
+    /// with it last.
+    public var clientID: String
+    /// Human-readable name, for the broker's logs.
+    public var name: String
+    /// Heartbeat interval used until the broker's WELCOME names one.
+    public var heartbeat: Duration
+    /// Intervals of silence after which the broker is considered dead.
+    public var liveness: Int
+    /// First reconnect delay; doubles per consecutive failure up to `backoffMax`.
+    public var backoffInitial: Duration
+    public var backoffMax: Duration
+
+    public init(clientID: String, name: String, heartbeat: Duration = .seconds(1), liveness: Int = 3,
+                backoffInitial: Duration = .seconds(1), backoffMax: Duration = .seconds(32)) {
+        self.clientID = clientID
+        self.name = name
+        self.heartbeat = heartbeat
+        self.liveness = liveness
+        self.backoffInitial = backoffInitial
+        self.backoffMax = backoffMax
+    }
+}
+
+/// What the I/O layer does for the client state machine.
+public enum ClientAction: Equatable, Sendable {
+    /// Close any socket, open a new DEALER and connect it to the broker.
+    case connect
+    /// Send a message to the broker.
+    case send([Frame])
+}
+
+/// What the client state machine hands to the application.
+public enum ClientEvent: Equatable, Sendable {
+    /// The broker welcomed this client; `resynced` jobs were submitted again because the link
+    /// was re-established (a restarted broker learns them back this way).
+    case connected(WelcomeInfo, resynced: Int)
+    case submitted(request: UInt64, accepted: UInt32)
+    case cancelled(request: UInt64, count: UInt32)
+    case reply(request: UInt64, body: Frame)
+    case started(AttemptRef, worker: String)
+    /// A report, checkpoint or terminal result, delivered once per (job, lease, seq). The
+    /// application acknowledges it (after recording it durably) with `acknowledge(_:now:)`.
+    case update(Update)
+    case error(String)
+}
+
+/// The client side of the protocol, free of I/O and clocks.
+///
+/// **Exactly once.** Every submitted job stays *outstanding* until its first terminal update is
+/// delivered; updates are de-duplicated by (job, lease, seq) and a job's later terminal updates
+/// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered.
+/// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
+/// application submits its unfinished jobs again and receives them on the worker's next resend.
+///
+/// **Re-sync.** Each WELCOME after the first re-submits every outstanding job with the resync
+/// flag and `firstAttempt` one past the highest attempt seen, so a restarted broker learns the
+/// jobs back without starting duplicates of attempts that workers still run.
+///
+/// **Liveness.** The broker is dead after `liveness` heartbeat intervals of silence; the client
+/// then reconnects after a backoff of 1 s doubling to 32 s.
+public struct ClientStateMachine: Sendable {
+    /// Link states.
+    enum Link: Equatable {
+        /// `.connect` + HELLO sent at `since`, waiting for WELCOME.
+        case connecting(since: ContinuousClock.Instant)
+        /// WELCOME received.
+        case registered
+        /// Waiting to reconnect at `at`.
+        case backingOff(until: ContinuousClock.Instant)
+    }
+
+    struct Outstanding {
+        var submission: JobSubmission
+        var highestAttempt: UInt32 = 0
+        var delivered: Set<UpdateKey> = []
+    }
+
+    struct UpdateKey: Hashable {
+        var lease: UInt64
+        var seq: UInt64
+    }
+
+    public let config: ClientConfig
+    private(set) var link: Link
+    private var heartbeat: Duration
+    private var liveness: Int
+    private var lastHeard: ContinuousClock.Instant
+    private var lastSent: ContinuousClock.Instant
+    private var backoff: Duration
+    private var welcomes = 0
+    private var nextRequest: UInt64 = 1
+    private var outstanding: [String: Outstanding] = [:]
+    private var finished: Set<String> = []
+    /// The broker that welcomed this client last.
+    public private(set) var broker: WelcomeInfo?
+    /// Messages that did not decode.
+    public private(set) var malformed = 0
+
+    public init(config: ClientConfig, now: ContinuousClock.Instant) {
+        self.config = config
+        heartbeat = config.heartbeat
+        liveness = config.liveness
+        lastHeard = now
+        lastSent = now
+        backoff = config.backoffInitial
+        link = .backingOff(until: now)
+    }
+
+    /// Jobs submitted whose terminal result has not been delivered yet.
+    public var outstandingCount: Int { outstanding.count }
+    /// Whether the broker has welcomed this client on the current link.
+    public var isConnected: Bool { link == .registered }
+
+    /// Opens the link.
+    public mutating func start(now: ContinuousClock.Instant) -> [ClientAction] { reconnect(now: now) }
+
+    /// Submits jobs; they stay outstanding until their terminal result is delivered.
+    public mutating func submit(_ jobs: [JobSubmission], now: ContinuousClock.Instant) -> (requests: [UInt64], actions: [ClientAction]) {
+        var requests: [UInt64] = []
+        var actions: [ClientAction] = []
+        var fresh: [JobSubmission] = []
+        for job in jobs where outstanding[job.id] == nil && !finished.contains(job.id) {
+            outstanding[job.id] = Outstanding(submission: job)
+            fresh.append(job)
+        }
+        for start in stride(from: 0, to: fresh.count, by: Wire.maxBatch) {
+            let chunk = Array(fresh[start..<min(start + Wire.maxBatch, fresh.count)])
+            let request = takeRequestID()
+            requests.append(request)
+            actions += send(ClientMessage.submit(request: request, jobs: chunk).frames, now: now)
+        }
+        return (requests, actions)
+    }
+
+    /// Cancels jobs; returns the request id to match the CANCELLED reply.
+    public mutating func cancel(_ ids: [String], now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
+        for id in ids { outstanding[id] = nil }
+        let request = takeRequestID()
+        return (request, send(ClientMessage.cancel(request: request, jobs: ids).frames, now: now))
+    }
+
+    /// Sends a QUERY; returns the request id to match the REPLY.
+    public mutating func query(_ body: Frame, now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
+        let request = takeRequestID()
+        return (request, send(ClientMessage.query(request: request, body: body).frames, now: now))
+    }
+
+    /// Acknowledges an update once the application has recorded it.
+    public mutating func acknowledge(_ update: Update, now: ContinuousClock.Instant) -> [ClientAction] {
+        send(ClientMessage.ack(job: update.attempt.job, lease: update.attempt.lease, seq: update.seq).frames, now: now)
+    }
+
+    /// A message from the broker.
+    public mutating func received(_ frames: [Frame], now: ContinuousClock.Instant) -> (events: [ClientEvent], actions: [ClientAction]) {
+        let message: BrokerToClient
+        do {
+            message = try WireDecoder.brokerToClient(frames)
+        } catch {
+            malformed += 1
+            return ([], [])
+        }
+        lastHeard = now
+        switch message {
+        case .welcome(let info):
+            return welcomed(info, now: now)
+        case .heartbeat:
+            return ([], [])
+        case .submitted(let request, let accepted):
+            return ([.submitted(request: request, accepted: accepted)], [])
+        case .cancelled(let request, let count):
+            return ([.cancelled(request: request, count: count)], [])
+        case .reply(let request, let body):
+            return ([.reply(request: request, body: body)], [])
+        case .started(let ref, let worker):
+            if var job = outstanding[ref.job] {
+                job.highestAttempt = max(job.highestAttempt, ref.attempt)
+                outstanding[ref.job] = job
+            }
+            return ([.started(ref, worker: worker)], [])
+        case .update(let update):
+            return deliver(update, now: now)
+        case .error(let text):
+            return ([.error(text)], [])
+        case .disconnect(let reason):
+            if reason == DisconnectReason.reregister {
+                link = .connecting(since: now)
+                return ([], send(ClientMessage.hello(hello).frames, now: now))
+            }
+            return ([.error("broker disconnected this client: \(reason)")], [])
+        }
+    }
+
+    /// Heartbeats and broker-death detection; call at `nextDeadline` and after every event.
+    public mutating func tick(now: ContinuousClock.Instant) -> [ClientAction] {
+        switch link {
+        case .backingOff(let until):
+            return now >= until ? reconnect(now: now) : []
+        case .connecting(let since):
+            if now >= since + heartbeat * liveness { return fail(now: now) }
+            return []
+        case .registered:
+            if now >= lastHeard + heartbeat * liveness { return fail(now: now) }
+            if now >= lastSent + heartbeat { return send(ClientMessage.heartbeat.frames, now: now) }
+            return []
+        }
+    }
+
+    /// The earliest instant at which `tick(now:)` has something to do.
+    public var nextDeadline: ContinuousClock.Instant {
+        switch link {
+        case .backingOff(let until): return until
+        case .connecting(let since): return since + heartbeat * liveness
+        case .registered: return min(lastHeard + heartbeat * liveness, lastSent + heartbeat)
+        }
+    }
+
+    // MARK: - Private
+
+    private var hello: HelloInfo { HelloInfo(client: config.clientID, name: config.name) }
+
+    private mutating func takeRequestID() -> UInt64 {
+        defer { nextRequest += 1 }
+        return nextRequest
+    }
+
+    private mutating func send(_ frames: [Frame], now: ContinuousClock.Instant) -> [ClientAction] {
+        lastSent = now
+        return [.send(frames)]
+    }
+
+    private mutating func reconnect(now: ContinuousClock.Instant) -> [ClientAction] {
+        link = .connecting(since: now)
+        lastHeard = now
+        return [.connect] + send(ClientMessage.hello(hello).frames, now: now)
+    }
+
+    private mutating func fail(now: ContinuousClock.Instant) -> [ClientAction] {
+        link = .backingOff(until: now + backoff)
+        backoff = min(backoff * 2, config.backoffMax)
+        return []
+    }
+
+    private mutating func welcomed(_ info: WelcomeInfo, now: ContinuousClock.Instant) -> (events: [ClientEvent], actions: [ClientAction]) {
+        link = .registered
+        heartbeat = .milliseconds(info.heartbeatMs)
+        liveness = info.liveness
+        backoff = config.backoffInitial
+        broker = info
+        welcomes += 1
+        guard welcomes > 1, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
+        let jobs = outstanding.values.map { job -> JobSubmission in
+            var submission = job.submission
+            submission.requirements.flags |= Requirements.Flags.resync
+            submission.requirements.firstAttempt = max(submission.requirements.firstAttempt, job.highestAttempt + 1)
+            return submission
+        }.sorted { $0.id < $1.id }
+        var actions: [ClientAction] = []
+        for start in stride(from: 0, to: jobs.count, by: Wire.maxBatch) {
+            let chunk = Array(jobs[start..<min(start + Wire.maxBatch, jobs.count)])
+            actions += send(ClientMessage.submit(request: takeRequestID(), jobs: chunk).frames, now: now)
+        }
+        return ([.connected(info, resynced: jobs.count)], actions)
+    }
+
+    private mutating func deliver(_ update: Update, now: ContinuousClock.Instant) -> (events: [ClientEvent], actions: [ClientAction]) {
+        let job = update.attempt.job
+        guard var record = outstanding[job] else {
+            if finished.contains(job) {
+                // A later attempt's result for a job whose result was delivered: acknowledge so
+                // the worker forgets it; it is never delivered twice.
+                return ([], acknowledge(update, now: now))
+            }
+            // Not known to this client (yet): a restarted application re-submits its outstanding
+            // jobs first. Unacknowledged, the worker sends it again later; nothing is lost.
+            return ([], [])
+        }
+        let key = UpdateKey(lease: update.attempt.lease, seq: update.seq)
+        if record.delivered.contains(key) {
+            // A resend whose first acknowledgement was lost: the application already has it.
+            return ([], acknowledge(update, now: now))
+        }
+        if update.kind.isTerminal {
+            outstanding[job] = nil
+            finished.insert(job)
+        } else {
+            record.delivered.insert(key)
+            record.highestAttempt = max(record.highestAttempt, update.attempt.attempt)
+            outstanding[job] = record
+        }
+        return ([.update(update)], [])
+    }
+}

@@ -1,1 +1,0 @@
-// The LoomClient module; see Docs/architecture.md.

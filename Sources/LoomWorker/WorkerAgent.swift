@@ -1,0 +1,161 @@
+import Foundation
+import LoomRuntime
+import LoomWire
+import Logging
+import ZeroMQ
+
+/// Settings of a worker process.
+public struct WorkerAgentConfig: Sendable {
+    /// The broker's ROUTER endpoint.
+    public var brokerEndpoint: String
+    /// Where attempt logs and checkpoint directories live.
+    public var workDir: String
+    /// Time between SIGTERM and SIGKILL when a trial is stopped.
+    public var killGrace: Duration
+    /// The protocol settings (id, slots, heartbeat, backoff).
+    public var worker: WorkerConfig
+
+    public init(brokerEndpoint: String, workDir: String, killGrace: Duration = .seconds(5), worker: WorkerConfig) {
+        self.brokerEndpoint = brokerEndpoint
+        self.workDir = workDir
+        self.killGrace = killGrace
+        self.worker = worker
+    }
+}
+
+/// The worker process: one poll loop that owns the DEALER socket to the broker and the pipes of
+/// every running trial, around `WorkerStateMachine` and `TrialRunner`.
+///
+/// **Threading.** `run(until:)` runs on one thread, which owns the socket, the runner and the
+/// machine.
+/// **Liveness.** Trials run as child processes, so the loop keeps heartbeating while they run for
+/// hours; the poll timeout is the earliest of the machine's and the runner's deadlines.
+public final class WorkerAgent {
+    public let config: WorkerAgentConfig
+    private let context: ZMQContext
+    private let ownsContext: Bool
+    private var socket: ZMQSocket?
+    private var machine: WorkerStateMachine
+    private let runner: TrialRunner
+    private let logger: Logger
+
+    public init(config: WorkerAgentConfig, context: ZMQContext? = nil,
+                logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
+        self.config = config
+        if let context {
+            self.context = context
+            ownsContext = false
+        } else {
+            self.context = try ZMQContext()
+            ownsContext = true
+        }
+        var logger = logger
+        logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
+        self.logger = logger
+        machine = WorkerStateMachine(config: config.worker, now: .now)
+        runner = TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace)
+    }
+
+    /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for
+    /// the broker to acknowledge what is still unacknowledged (bounded), says DISCONNECT and returns.
+    public func run(until stop: StopLatch) throws(ZMQError) {
+        logger.info("worker starting", metadata: [
+            "worker.broker": "\(config.brokerEndpoint)", "worker.slots": "\(config.worker.slots)",
+            "worker.work_dir": "\(config.workDir)",
+        ])
+        var exiting = try perform(machine.start(now: .now))
+        var stopping = false
+        while !exiting {
+            if stop.isStopRequested && !stopping {
+                stopping = true
+                logger.info("worker stopping", metadata: ["worker.running": "\(runner.runningCount)"])
+                exiting = try perform(machine.shutdown(now: .now))
+                if exiting { break }
+            }
+            var poller = Poller()
+            var socketIndex = -1
+            if let socket { socketIndex = poller.add(socket) }
+            let fds = runner.fileDescriptors
+            var fdIndex: [Int: Int32] = [:]
+            for fd in fds { fdIndex[poller.add(fd: fd)] = fd }
+            if !stopping { poller.add(fd: stop.fd) }
+            let now = ContinuousClock.now
+            var deadline = machine.nextDeadline
+            if let runnerDeadline = runner.nextDeadline { deadline = min(deadline, runnerDeadline) }
+            // Children are reaped when their pipes close; a child whose pipes stay open (a
+            // daemonised grandchild holds them) is still reaped within this bound.
+            if runner.runningCount > 0 { deadline = min(deadline, now + .milliseconds(200)) }
+            let ready = try poller.poll(timeout: deadline > now ? now.duration(to: deadline) : .zero)
+            for index in ready {
+                if index == socketIndex, let socket {
+                    while let frames = try socket.receive(dontWait: true) {
+                        exiting = try perform(machine.received(frames, now: .now)) || exiting
+                    }
+                } else if let fd = fdIndex[index] {
+                    exiting = try handle(runner.readable(fd: fd, now: .now)) || exiting
+                }
+            }
+            exiting = try handle(runner.reap(now: .now)) || exiting
+            exiting = try handle(runner.enforceDeadlines(now: .now)) || exiting
+            exiting = try perform(machine.tick(now: .now)) || exiting
+        }
+        runner.stopAll(now: .now)
+        close()
+        logger.info("worker stopped")
+    }
+
+    /// Closes the socket (and the context when the agent made it). Idempotent.
+    public func close() {
+        socket?.close()
+        socket = nil
+        if ownsContext { context.terminate() }
+    }
+
+    /// Feeds trial events to the machine; returns whether the machine asked to exit.
+    private func handle(_ events: [TrialEvent]) throws(ZMQError) -> Bool {
+        var exiting = false
+        for event in events {
+            switch event {
+            case .started(let ref, let pid):
+                logger.info("trial started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.pid": "\(pid)"])
+                exiting = try perform(machine.trialStarted(ref, now: .now)) || exiting
+            case .metrics(let ref, let payload, let checkpoint):
+                exiting = try perform(machine.trialReported(ref, metrics: payload, checkpoint: checkpoint, now: .now)) || exiting
+            case .exited(let ref, let kind, let payload):
+                logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
+                exiting = try perform(machine.trialExited(ref, kind: kind, payload: payload, now: .now)) || exiting
+            }
+        }
+        return exiting
+    }
+
+    /// Carries out the machine's actions; returns whether one of them was `.exit`.
+    private func perform(_ actions: [WorkerAction]) throws(ZMQError) -> Bool {
+        var exiting = false
+        for action in actions {
+            switch action {
+            case .connect:
+                socket?.close()
+                let s = try context.socket(.dealer)
+                try s.setLinger(.zero)
+                try s.setSendHighWaterMark(100_000)
+                try s.setReceiveHighWaterMark(100_000)
+                try s.setMaxMessageSize(64 << 20)
+                try s.connect(config.brokerEndpoint)
+                socket = s
+                logger.info("connecting to broker", metadata: ["worker.broker": "\(config.brokerEndpoint)"])
+            case .send(let frames):
+                // A full queue means the broker is gone; the machine resends what matters.
+                _ = try socket?.send(frames, dontWait: true)
+            case .startTrial(let ref, let payload):
+                exiting = try handle(runner.start(ref, payload: payload, now: .now)) || exiting
+            case .stopTrial(let lease, let reason):
+                logger.info("stopping trial", metadata: ["trial.lease": "\(lease)", "trial.reason": "\(reason)"])
+                runner.stop(lease: lease, reason: reason, now: .now)
+            case .exit:
+                exiting = true
+            }
+        }
+        return exiting
+    }
+}

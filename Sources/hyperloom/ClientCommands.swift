@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import LoomClient
+import LoomWire
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the broker's workers, queue and counters.")
+
+    @OptionGroup var brokerOption: BrokerOption
+
+    @Flag(help: "Print the status document as JSON.")
+    var json = false
+
+    @Option(help: "How long to wait for the broker.")
+    var timeout = DurationArgument(argument: "5s")!
+
+    func run() throws {
+        let client = try BrokerClient(endpoint: brokerOption.broker, name: "hyperloom status")
+        defer { client.close() }
+        do {
+            try client.connect(timeout: timeout.duration)
+            let status = try client.status(timeout: timeout.duration)
+            if json {
+                print(status.description)
+            } else {
+                print(StatusTable.render(status))
+            }
+        } catch {
+            throw CleanExit.message("error: \(error) (broker \(brokerOption.broker))")
+        }
+    }
+}
+
+/// Renders the broker's status document for people.
+enum StatusTable {
+    static func render(_ status: JSONValue) -> String {
+        guard let doc = status.object else { return status.description }
+        var lines: [String] = []
+        let broker = doc["broker"]?.argument ?? "?"
+        let uptime = doc["uptime_s"]?.double.map { String(format: "%.0fs", $0) } ?? "?"
+        lines.append("broker \(broker)  up \(uptime)  queued \(doc["queued"]?.argument ?? "?")  running \(doc["running"]?.argument ?? "?")")
+        if case .array(let workers)? = doc["workers"] {
+            lines.append("workers: \(workers.count)")
+            lines.append(pad(["WORKER", "HOST", "SLOTS", "USED", "GPUS", "RUNNING"], [24, 16, 6, 6, 5, 0]))
+            for worker in workers.compactMap(\.object) {
+                let running: String
+                if case .array(let items)? = worker["running"] { running = items.map(\.argument).joined(separator: " ") } else { running = "" }
+                lines.append(pad([worker["id"]?.argument ?? "?", worker["host"]?.argument ?? "?",
+                                  worker["slots"]?.argument ?? "?", worker["used"]?.argument ?? "?",
+                                  worker["gpus"]?.argument ?? "?", running], [24, 16, 6, 6, 5, 0]))
+            }
+        }
+        if let counters = doc["counters"]?.object {
+            lines.append("counters: " + counters.keys.sorted().map { "\($0)=\(counters[$0]!.argument)" }.joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func pad(_ cells: [String], _ widths: [Int]) -> String {
+        zip(cells, widths).map { cell, width in
+            width == 0 ? cell : cell.padding(toLength: max(width, cell.count + 1), withPad: " ", startingAt: 0)
+        }.joined()
+    }
+}
+
+struct Feed: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the broker's event feed as JSON lines.")
+
+    @Option(help: "The broker's feed endpoint.")
+    var feed = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Only events whose topic starts with this prefix (repeatable).")
+    var topic: [String] = []
+
+    @Option(help: "Stop after this many events (default: run until interrupted).")
+    var count: Int?
+
+    func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic)
+        defer { subscriber.close() }
+        var seen = 0
+        let stop = LoomRuntimeStop.latch()
+        while !stop.isStopRequested {
+            guard let event = try subscriber.next(timeout: .milliseconds(250)) else { continue }
+            print(FeedLine.render(event))
+            seen += 1
+            if let count, seen >= count { break }
+        }
+    }
+}
+
+/// One feed event as a JSON line: `{"seq":…,"topic":…,"body":{…},"payload":…}`.
+enum FeedLine {
+    static func render(_ event: FeedEvent) -> String {
+        var writer = JSONObjectWriter()
+        writer.add("seq", event.seq)
+        writer.add("topic", event.topic)
+        writer.addRaw("body", json: event.body)
+        if let payload = event.payload {
+            if (try? JSONDecoder().decode(JSONValue.self, from: Data(payload))) != nil {
+                writer.addRaw("payload", json: payload)
+            } else {
+                writer.add("payload_base64", Data(payload).base64EncodedString())
+            }
+        }
+        return String(decoding: writer.finish(), as: UTF8.self)
+    }
+}

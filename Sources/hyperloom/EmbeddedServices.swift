@@ -1,0 +1,41 @@
+import Foundation
+import LoomRuntime
+import Synchronization
+
+/// Long-running services (broker, workers) on threads of one process, each with its own stop
+/// latch, for the embedded commands.
+///
+/// **Threading.** `start` and `stopAll` are called from the command's thread; each service runs
+/// on a thread of its own and owns its sockets there.
+final class EmbeddedServices: @unchecked Sendable {
+    private struct Entry {
+        let name: String
+        let stop: StopLatch
+        let done: DispatchSemaphore
+    }
+    private var entries: [Entry] = []
+
+    /// Runs `body` on a new thread until its latch fires; a thrown error is printed.
+    func start(_ name: String, _ body: @escaping @Sendable (StopLatch) throws -> Void) {
+        let stop = StopLatch()
+        let done = DispatchSemaphore(value: 0)
+        entries.append(Entry(name: name, stop: stop, done: done))
+        let thread = Thread {
+            do { try body(stop) } catch { FileHandle.standardError.write(Data("\(name): \(error)\n".utf8)) }
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Stops every service and waits for each thread; the first one started (the broker) last
+    /// when `workersFirst`, so workers can say DISCONNECT to it.
+    func stopAll(workersFirst: Bool) {
+        let ordered = workersFirst ? Array(entries.dropFirst()) + entries.prefix(1) : entries
+        for entry in ordered {
+            entry.stop.requestStop()
+            entry.done.wait()
+        }
+        entries.removeAll()
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `hyperloom` command: one root, one subcommand per process or tool.
+@main
+struct Hyperloom: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "hyperloom",
+        abstract: "A job fabric for distributed hyperparameter optimization over ZeroMQ.",
+        version: version,
+        subcommands: [Broker.self, Worker.self, Demo.self, Status.self, Feed.self]
+    )
+}

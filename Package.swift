@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "LoomWireTests", dependencies: ["LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime"],

@@ -1,0 +1,114 @@
+import Testing
+@testable import LoomClient
+import LoomWire
+
+@Suite struct ClientStateMachineBehaviour {
+    let t0 = ContinuousClock.now
+    let config = ClientConfig(clientID: "c-1", name: "test")
+
+    func welcome(_ broker: String) -> [Frame] {
+        BrokerToClient.welcome(WelcomeInfo(broker: broker, heartbeatMs: 1000, liveness: 3)).frames
+    }
+
+    func job(_ id: String) -> JobSubmission {
+        JobSubmission(id: id, payload: JobSpec(command: ["true"]).payload)
+    }
+
+    func sentMessages(_ actions: [ClientAction]) -> [ClientMessage] {
+        actions.compactMap { action in
+            guard case .send(let frames) = action, case .client(let m)? = try? WireDecoder.inbound(frames) else { return nil }
+            return m
+        }
+    }
+
+    func update(_ kind: UpdateKind, _ job: String, attempt: UInt32 = 1, lease: UInt64 = 7, seq: UInt64) -> Update {
+        Update(kind: kind, attempt: AttemptRef(job: job, attempt: attempt, lease: lease), seq: seq, payload: Array("{}".utf8))
+    }
+
+    @Test func startConnectsAndSaysHello() {
+        var m = ClientStateMachine(config: config, now: t0)
+        let actions = m.start(now: t0)
+        #expect(actions.first == .connect)
+        #expect(sentMessages(actions) == [.hello(HelloInfo(client: "c-1", name: "test"))])
+    }
+
+    @Test func secondWelcomeResubmitsOutstandingJobsWithResyncAndNextAttempt() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b-1"), now: t0)
+        _ = m.submit([job("j1"), job("j2")], now: t0)
+        _ = m.received(BrokerToClient.started(AttemptRef(job: "j1", attempt: 2, lease: 9), worker: "w").frames, now: t0)
+        let (events, actions) = m.received(welcome("b-2"), now: t0 + .seconds(1))
+        #expect(events == [.connected(WelcomeInfo(broker: "b-2", heartbeatMs: 1000, liveness: 3), resynced: 2)])
+        guard case .submit(_, let jobs)? = sentMessages(actions).first else {
+            Issue.record("no SUBMIT after the second WELCOME")
+            return
+        }
+        #expect(jobs.map(\.id) == ["j1", "j2"])
+        #expect(jobs.allSatisfy(\.requirements.isResync))
+        #expect(jobs[0].requirements.firstAttempt == 3)
+        #expect(jobs[1].requirements.firstAttempt == 1)
+    }
+
+    @Test func updatesAreDeliveredOncePerLeaseAndSequence() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let report = update(.report, "j", seq: 1)
+        #expect(m.received(BrokerToClient.update(report).frames, now: t0).events == [.update(report)])
+        let again = m.received(BrokerToClient.update(report).frames, now: t0)
+        #expect(again.events.isEmpty)
+        #expect(sentMessages(again.actions) == [.ack(job: "j", lease: 7, seq: 1)])
+        let final = update(.final, "j", seq: 2)
+        #expect(m.received(BrokerToClient.update(final).frames, now: t0).events == [.update(final)])
+        #expect(m.outstandingCount == 0)
+        // A fenced attempt's result adopted by a restarted broker: acknowledged, never delivered.
+        let late = update(.final, "j", attempt: 2, lease: 8, seq: 1)
+        let lateResult = m.received(BrokerToClient.update(late).frames, now: t0)
+        #expect(lateResult.events.isEmpty)
+        #expect(sentMessages(lateResult.actions) == [.ack(job: "j", lease: 8, seq: 1)])
+    }
+
+    @Test func updatesOfUnknownJobsAreNeitherDeliveredNorAcknowledged() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        let result = m.received(BrokerToClient.update(update(.final, "other", seq: 1)).frames, now: t0)
+        #expect(result.events.isEmpty)
+        #expect(result.actions.isEmpty)
+    }
+
+    @Test func silentBrokerIsDeclaredDeadAndReconnectedWithDoublingBackoff() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        #expect(sentMessages(m.tick(now: t0 + .milliseconds(999))).isEmpty)
+        #expect(sentMessages(m.tick(now: t0 + .seconds(1))) == [.heartbeat])
+        #expect(m.tick(now: t0 + .milliseconds(2999)).isEmpty)
+        #expect(m.tick(now: t0 + .seconds(3)).isEmpty)
+        #expect(!m.isConnected)
+        #expect(m.nextDeadline == t0 + .seconds(4))
+        #expect(m.tick(now: t0 + .seconds(4)).first == .connect)
+        // No WELCOME within interval × liveness: the next wait is 2 s.
+        _ = m.tick(now: t0 + .seconds(7))
+        #expect(m.nextDeadline == t0 + .seconds(9))
+    }
+
+    @Test func reregisterAnswersWithHelloOnTheSameSocket() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        let (_, actions) = m.received(BrokerToClient.disconnect(reason: DisconnectReason.reregister).frames, now: t0)
+        #expect(!actions.contains(.connect))
+        #expect(sentMessages(actions) == [.hello(HelloInfo(client: "c-1", name: "test"))])
+    }
+
+    @Test func malformedMessagesAreCountedAndIgnored() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        let result = m.received([Array("junk".utf8)], now: t0)
+        #expect(result.events.isEmpty && result.actions.isEmpty)
+        #expect(m.malformed == 1)
+    }
+}

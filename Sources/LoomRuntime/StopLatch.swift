@@ -52,14 +52,15 @@ public final class StopLatch: Sendable {
     /// is replaced for the life of the process.
     public func stopOnSignals(_ signals: [Int32] = [SIGTERM, SIGINT]) {
         let queue = DispatchQueue(label: "hyperloom.signals")
-        var sources: [any DispatchSourceSignal] = []
-        for sig in signals {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [weak self] in self?.requestStop() }
-            source.resume()
-            sources.append(source)
+        // The sources are made inside the lock: they are not Sendable, so they never leave it.
+        signalSources.withLock { sources in
+            for sig in signals {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler { [weak self] in self?.requestStop() }
+                source.resume()
+                sources.append(source)
+            }
         }
-        signalSources.withLock { $0 += sources }
     }
 }

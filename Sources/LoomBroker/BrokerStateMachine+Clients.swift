@@ -1,0 +1,184 @@
+import Foundation
+import LoomWire
+
+/// Clients: HELLO, heartbeats, their requests, and the status document.
+extension BrokerStateMachine {
+    mutating func clientMessage(_ message: ClientMessage, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if case .hello(let info) = message { return hello(info, from: identity, now: now) }
+        guard case .client(let id)? = peers[identity], clients[id]?.identity == identity else {
+            if case .disconnect = message { return [] }
+            // Unknown connection (this broker restarted, or forgot the client): say HELLO again.
+            // A dropped SUBMIT is not lost: the client re-submits its outstanding jobs on WELCOME.
+            return [.send(identity: identity, frames: BrokerToClient.disconnect(reason: DisconnectReason.reregister).frames)]
+        }
+        clients[id]?.lastHeard = now
+        switch message {
+        case .hello, .heartbeat: return []
+        case .submit(let request, let jobs): return submit(jobs, request: request, client: id, now: now)
+        case .cancel(let request, let jobs): return cancel(jobs, request: request, client: id, now: now)
+        case .query(let request, let body): return query(body, request: request, client: id, now: now)
+        case .ack(let job, let lease, let seq): return clientAck(job: job, lease: lease, seq: seq, now: now)
+        case .disconnect:
+            peers[identity] = nil
+            clients[id]?.identity = nil
+            return []
+        }
+    }
+
+    /// HELLO: the client id now routes to this connection; undelivered results are sent again.
+    mutating func hello(_ info: HelloInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if case .worker(let workerID)? = peers[identity] {
+            // A connection that was a worker's now speaks as a client: the worker is gone.
+            _ = removeWorker(workerID, reason: "left", now: now)
+        }
+        if let old = clients[info.client]?.identity, old != identity { peers[old] = nil }
+        clients[info.client] = ClientRecord(id: info.client, name: info.name, identity: identity, lastHeard: now, lastSent: now)
+        peers[identity] = .client(info.client)
+        let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
+                                  liveness: config.liveness)
+        var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
+        for job in jobs.values where job.owner == info.client {
+            if case .delivering(let update) = job.state { actions += deliver(update, to: info.client, now: now) }
+        }
+        return actions
+    }
+
+    /// Heartbeats to clients; a silent client loses its connection (not its jobs).
+    mutating func sweepClients(now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
+        for (id, client) in clients {
+            guard let identity = client.identity else { continue }
+            if now >= client.lastHeard + config.clientHeartbeat * config.liveness {
+                peers[identity] = nil
+                clients[id]?.identity = nil
+            } else if now >= client.lastSent + config.clientHeartbeat {
+                actions.append(send(toClient: id, BrokerToClient.heartbeat.frames, now: now))
+            }
+        }
+        return actions
+    }
+
+    mutating func send(toClient id: String, _ frames: [Frame], now: ContinuousClock.Instant) -> BrokerAction {
+        clients[id]?.lastSent = now
+        return .send(identity: clients[id]?.identity ?? [], frames: frames)
+    }
+
+    /// Sends to a client when it is connected; nothing otherwise (workers resend).
+    mutating func sendIfConnected(toClient id: String, _ frames: [Frame], now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard clients[id]?.identity != nil else { return [] }
+        return [send(toClient: id, frames, now: now)]
+    }
+
+    // MARK: - Queries
+
+    /// QUERY bodies: `{"what":"status"}` or `{"what":"jobs","ids":[…]}`.
+    struct QueryBody: Decodable {
+        var what: String
+        var ids: [String]?
+    }
+
+    mutating func query(_ body: Frame, request: UInt64, client: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let reply: Frame
+        do {
+            let q = try JSONDecoder().decode(QueryBody.self, from: Data(body))
+            switch q.what {
+            case "status": reply = statusDocument(now: now)
+            case "jobs": reply = jobsDocument(q.ids ?? [])
+            default:
+                return [send(toClient: client, BrokerToClient.error("QUERY: unknown \"what\": \"\(q.what)\"; expected \"status\" or \"jobs\"").frames, now: now)]
+            }
+        } catch {
+            return [send(toClient: client, BrokerToClient.error("QUERY: body is not {\"what\": …}: \(JSONCoding.describe(error))").frames, now: now)]
+        }
+        return [send(toClient: client, BrokerToClient.reply(request: request, body: reply).frames, now: now)]
+    }
+
+    /// The name of a job's state in status documents.
+    static func stateName(_ state: JobRecord.State) -> String {
+        switch state {
+        case .held: "held"
+        case .queued: "queued"
+        case .running(let started): started ? "running" : "assigned"
+        case .orphaned: "orphaned"
+        case .delivering(let update): update.kind == .final ? "finished" : "failed"
+        case .awaitingSpec: "awaiting_spec"
+        }
+    }
+
+    func statusDocument(now: ContinuousClock.Instant) -> Frame {
+        var byState: [String: Int] = [:]
+        for job in jobs.values { byState[Self.stateName(job.state), default: 0] += 1 }
+        var w = JSONObjectWriter()
+        w.add("broker", config.brokerID)
+        w.add("version", Int(Wire.version))
+        w.add("uptime_s", Double(startedAt.duration(to: now).milliseconds) / 1000)
+        w.add("queued", (byState["queued"] ?? 0) + (byState["held"] ?? 0))
+        w.add("running", (byState["running"] ?? 0) + (byState["assigned"] ?? 0) + (byState["orphaned"] ?? 0))
+        w.add("delivering", (byState["finished"] ?? 0) + (byState["failed"] ?? 0))
+        w.add("stopping", stopping)
+        var states = JSONObjectWriter()
+        for key in byState.keys.sorted() { states.add(key, byState[key]!) }
+        w.addRaw("jobs", json: states.finish())
+        var list: Frame = [UInt8(ascii: "[")]
+        for (i, id) in workerOrder.enumerated() {
+            guard let worker = workers[id] else { continue }
+            if i > 0 { list.append(UInt8(ascii: ",")) }
+            var o = JSONObjectWriter()
+            o.add("id", id)
+            o.add("host", worker.info.host)
+            o.add("pid", worker.info.pid)
+            o.add("slots", worker.info.slots)
+            o.add("gpus", worker.info.gpus)
+            o.add("used", Double(worker.cpuUsed) / 1000)
+            o.add("used_gpu", Double(worker.gpuUsed) / 1000)
+            o.add("heartbeat_ms", Int(worker.heartbeat.milliseconds))
+            o.add("last_heard_ms", Int(worker.lastHeard.duration(to: now).milliseconds))
+            let running = worker.leases.sorted().compactMap { leases[$0] }.map { lease in
+                lease.status == .active ? "\(lease.job)#\(lease.attempt)" : "\(lease.job)#\(lease.attempt)(\(lease.status))"
+            }
+            o.addRaw("running", json: JSONCoding.encode(running))
+            list += o.finish()
+        }
+        list.append(UInt8(ascii: "]"))
+        w.addRaw("workers", json: list)
+        w.add("clients", clients.values.filter { $0.identity != nil }.count)
+        w.addRaw("counters", json: countersDocument())
+        return w.finish()
+    }
+
+    func countersDocument() -> Frame {
+        var c = JSONObjectWriter()
+        var rejected = JSONObjectWriter()
+        for key in counters.rejected.keys.sorted() { rejected.add(key, counters.rejected[key]!) }
+        c.addRaw("rejected", json: rejected.finish())
+        c.add("assigned", counters.assigned)
+        c.add("finished", counters.finished)
+        c.add("failed", counters.failed)
+        c.add("requeued", counters.requeued)
+        c.add("stale", counters.stale)
+        c.add("fenced", counters.fenced)
+        c.add("reclaimed", counters.reclaimed)
+        c.add("workers_lost", counters.workersLost)
+        c.add("unmatched_acks", counters.unmatchedAcks)
+        return c.finish()
+    }
+
+    func jobsDocument(_ ids: [String]) -> Frame {
+        var out: Frame = [UInt8(ascii: "[")]
+        for (i, id) in ids.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            var o = JSONObjectWriter()
+            o.add("job", id)
+            if let job = jobs[id] {
+                o.add("state", Self.stateName(job.state))
+                o.add("attempt", job.attempt)
+                if let worker = job.worker { o.add("worker", worker) }
+            } else {
+                o.add("state", tombstones.contains(id) ? "done" : "unknown")
+            }
+            out += o.finish()
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+}

@@ -1,0 +1,277 @@
+import DequeModule
+import LoomWire
+
+/// Jobs: submission, dispatch, updates from workers, acknowledgements from clients, cancellation.
+extension BrokerStateMachine {
+    /// SUBMIT: idempotent per job id. A job already known gets its owner (and, for an orphan,
+    /// its spec); a new job is queued, or held when it is re-synced during the recovery window.
+    mutating func submit(_ submissions: [JobSubmission], request: UInt64, client: String,
+                         now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
+        for submission in submissions {
+            if var job = jobs[submission.id] {
+                job.owner = client
+                if job.payload.isEmpty {
+                    job.payload = submission.payload
+                    job.requirements = submission.requirements
+                    job.nextAttempt = max(job.nextAttempt, submission.requirements.firstAttempt)
+                    switch job.state {
+                    case .orphaned: job.state = .running(started: true)
+                    case .awaitingSpec:
+                        job.state = .queued
+                        queue.append(job.id)
+                    default: break
+                    }
+                }
+                jobs[submission.id] = job
+                if case .delivering(let update) = job.state { actions += deliver(update, to: client, now: now) }
+                continue
+            }
+            tombstones.remove(submission.id)
+            let hold = submission.requirements.isResync && now < recoveryEnds
+            jobs[submission.id] = JobRecord(
+                id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
+                state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt)
+            if hold { held.append(submission.id) } else { queue.append(submission.id) }
+            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued") { w in
+                w.add("job", submission.id)
+                w.add("client", client)
+                w.add("attempt", submission.requirements.firstAttempt)
+                w.add("cpu", Double(submission.requirements.cpuMilli) / 1000)
+                w.add("gpu", Double(submission.requirements.gpuMilli) / 1000)
+                w.add("resync", submission.requirements.isResync)
+            })
+        }
+        actions.append(send(toClient: client, BrokerToClient.submitted(request: request, accepted: UInt32(submissions.count)).frames, now: now))
+        actions += dispatch(now: now)
+        return actions
+    }
+
+    /// Re-synced jobs nobody claimed during the recovery window get a new attempt.
+    mutating func releaseHeld(now: ContinuousClock.Instant) -> [BrokerAction] {
+        for id in held where jobs[id]?.state == .held {
+            jobs[id]?.state = .queued
+            queue.append(id)
+        }
+        held.removeAll()
+        return dispatch(now: now)
+    }
+
+    /// Starts queued jobs on workers with room, oldest job first, workers in round-robin order,
+    /// avoiding workers that lost an attempt of the job when another can take it.
+    mutating func dispatch(now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard !stopping, !queue.isEmpty, !workerOrder.isEmpty else { return [] }
+        var actions: [BrokerAction] = []
+        var skipped: [String] = []
+        var budget = queue.count
+        while budget > 0, let id = queue.popFirst() {
+            budget -= 1
+            guard let job = jobs[id], job.state == .queued else { continue }
+            guard let worker = pickWorker(for: job) else {
+                skipped.append(id)
+                if !workers.values.contains(where: \.hasRoom) { break }
+                continue
+            }
+            actions += assign(id, to: worker, now: now)
+        }
+        queue.prepend(contentsOf: skipped)
+        return actions
+    }
+
+    /// Round-robin first fit, preferring workers that have not lost this job.
+    mutating func pickWorker(for job: JobRecord) -> String? {
+        let n = workerOrder.count
+        var fallback: String?
+        for step in 0..<n {
+            let id = workerOrder[(roundRobin + step) % n]
+            guard let worker = workers[id], worker.fits(job.requirements) else { continue }
+            if job.lostOn.contains(id) {
+                if fallback == nil { fallback = id }
+                continue
+            }
+            roundRobin = (roundRobin + step + 1) % n
+            return id
+        }
+        return fallback
+    }
+
+    mutating func assign(_ jobID: String, to workerID: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard var job = jobs[jobID] else { return [] }
+        let lease = nextLease()
+        job.attempt = job.nextAttempt
+        job.nextAttempt += 1
+        job.started += 1
+        job.lease = lease
+        job.worker = workerID
+        job.state = .running(started: false)
+        jobs[jobID] = job
+        addLease(lease, job: job, worker: workerID, status: .active)
+        counters.assigned += 1
+        let ref = AttemptRef(job: jobID, attempt: job.attempt, lease: lease)
+        return [
+            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload).frames, now: now),
+            publish("job/\(jobID)/assigned", event: "assigned") { w in
+                w.add("job", jobID)
+                w.add("attempt", ref.attempt)
+                w.add("lease", lease)
+                w.add("worker", workerID)
+            },
+        ]
+    }
+
+    /// STARTED: the attempt's process runs.
+    mutating func attemptStarted(_ ref: AttemptRef, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard var job = jobs[ref.job], job.lease == ref.lease, leases[ref.lease]?.status == .active else {
+            counters.stale += 1
+            return []
+        }
+        if case .running = job.state { job.state = .running(started: true) }
+        jobs[ref.job] = job
+        var actions = [publish("job/\(ref.job)/started", event: "started") { w in
+            w.add("job", ref.job)
+            w.add("attempt", ref.attempt)
+            w.add("lease", ref.lease)
+            w.add("worker", worker)
+        }]
+        if let owner = job.owner {
+            actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker).frames, now: now)
+        }
+        return actions
+    }
+
+    /// REPORT, CHECKPOINT, FINAL or FAILED from a worker.
+    mutating func workerUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let ref = update.attempt
+        guard var job = jobs[ref.job], job.lease == ref.lease, job.worker == worker else {
+            return staleUpdate(update, worker: worker, now: now)
+        }
+        if case .delivering = job.state {
+            // The attempt has ended and its result waits for the client: the worker resends
+            // what is unacknowledged, the client de-duplicates and acknowledges it.
+            guard let owner = job.owner else { return [] }
+            return sendIfConnected(toClient: owner, BrokerToClient.update(update).frames, now: now)
+        }
+        guard let lease = leases[ref.lease], lease.worker == worker, lease.status == .active else {
+            return staleUpdate(update, worker: worker, now: now)
+        }
+        var actions: [BrokerAction] = []
+        if update.seq > lease.publishedSeq {
+            leases[ref.lease]?.publishedSeq = update.seq
+            let event = switch update.kind {
+            case .report: "report"
+            case .checkpoint: "checkpoint"
+            case .final: "finished"
+            case .failed: "failed"
+            }
+            actions.append(publish("job/\(ref.job)/\(event)", event: event, payload: update.payload) { w in
+                w.add("job", ref.job)
+                w.add("attempt", ref.attempt)
+                w.add("lease", ref.lease)
+                w.add("worker", worker)
+                w.add("seq", update.seq)
+            })
+        }
+        if update.kind.isTerminal {
+            releaseLease(ref.lease)
+            job.state = .delivering(update)
+            jobs[ref.job] = job
+            if update.kind == .final { counters.finished += 1 } else { counters.failed += 1 }
+            if let owner = job.owner { actions += deliver(update, to: owner, now: now) }
+            actions += dispatch(now: now)
+        } else if let owner = job.owner {
+            actions += sendIfConnected(toClient: owner, BrokerToClient.update(update).frames, now: now)
+        }
+        return actions
+    }
+
+    /// An update under a lease that is not current: acknowledged so the worker forgets it,
+    /// published as stale, never delivered. A terminal one ends the lease.
+    mutating func staleUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let ref = update.attempt
+        counters.stale += 1
+        if update.kind.isTerminal, leases[ref.lease]?.worker == worker { releaseLease(ref.lease) }
+        var actions: [BrokerAction] = [
+            send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now),
+            publish("job/\(ref.job)/stale", event: "stale", payload: update.payload) { w in
+                w.add("job", ref.job)
+                w.add("attempt", ref.attempt)
+                w.add("lease", ref.lease)
+                w.add("worker", worker)
+                w.add("seq", update.seq)
+                w.add("kind", update.kind.command.name)
+            },
+        ]
+        if update.kind.isTerminal { actions += dispatch(now: now) }
+        return actions
+    }
+
+    /// ACK from a client: forwarded to the worker that holds the update; a terminal update's
+    /// acknowledgement ends the job.
+    mutating func clientAck(job jobID: String, lease: UInt64, seq: UInt64, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let job = jobs[jobID], job.lease == lease else {
+            counters.unmatchedAcks += 1
+            return []
+        }
+        var actions: [BrokerAction] = []
+        if let worker = job.worker, workers[worker] != nil {
+            actions.append(send(toWorker: worker, BrokerToWorker.ack(job: jobID, lease: lease, seq: seq).frames, now: now))
+        }
+        if case .delivering(let update) = job.state, update.seq == seq {
+            jobs[jobID] = nil
+            tombstones.insert(jobID)
+        }
+        return actions
+    }
+
+    /// CANCEL_JOBS: queued jobs leave the queue, running attempts are stopped, undelivered
+    /// results are dropped. Returns how many of the named jobs were known.
+    mutating func cancel(_ ids: [String], request: UInt64, client: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
+        var count: UInt32 = 0
+        for id in ids {
+            guard let job = jobs.removeValue(forKey: id) else { continue }
+            count += 1
+            tombstones.insert(id)
+            held.removeAll { $0 == id }
+            if let lease = job.lease, leases[lease]?.status == .active, let worker = job.worker {
+                leases[lease]?.status = .cancelling
+                actions.append(send(toWorker: worker, BrokerToWorker.cancel(job: id, lease: lease, reason: CancelReason.cancelled).frames, now: now))
+            }
+            actions.append(publish("job/\(id)/cancelled", event: "cancelled") { w in
+                w.add("job", id)
+                w.add("client", client)
+            })
+        }
+        actions.append(send(toClient: client, BrokerToClient.cancelled(request: request, count: count).frames, now: now))
+        return actions
+    }
+
+    /// Fails a job on the broker's own account (its attempts are exhausted). The FAILED update
+    /// carries sequence number `UInt64.max`, which no worker uses.
+    mutating func failJob(_ jobID: String, attempt ref: AttemptRef, error: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard var job = jobs[jobID] else { return [] }
+        var body = JSONObjectWriter()
+        body.add("error", error)
+        body.add("message", error)
+        body.add("by", "broker")
+        let update = Update(kind: .failed, attempt: ref, seq: .max, payload: body.finish())
+        job.state = .delivering(update)
+        job.lease = ref.lease
+        job.worker = nil
+        jobs[jobID] = job
+        counters.failed += 1
+        var actions = [publish("job/\(jobID)/failed", event: "failed", payload: update.payload) { w in
+            w.add("job", jobID)
+            w.add("attempt", ref.attempt)
+            w.add("lease", ref.lease)
+            w.add("reason", error)
+        }]
+        if let owner = job.owner { actions += deliver(update, to: owner, now: now) }
+        return actions
+    }
+
+    /// Sends a terminal update to its client when connected; it is sent again on HELLO.
+    mutating func deliver(_ update: Update, to client: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        sendIfConnected(toClient: client, BrokerToClient.update(update).frames, now: now)
+    }
+}

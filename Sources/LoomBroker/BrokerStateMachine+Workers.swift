@@ -1,0 +1,277 @@
+import LoomWire
+
+/// Worker registration, heartbeats, death and the reconciliation of what a returning worker holds.
+extension BrokerStateMachine {
+    mutating func workerMessage(_ message: WorkerMessage, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if case .ready(let info) = message { return ready(info, from: identity, now: now) }
+        guard case .worker(let id)? = peers[identity], workers[id] != nil else {
+            // Unknown connection: this broker restarted, or declared the worker dead. Whatever it
+            // sent is dropped; the worker sends READY and then resends its unacknowledged updates.
+            if case .disconnect = message { return [] }
+            return [.send(identity: identity, frames: BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames)]
+        }
+        workers[id]?.lastHeard = now
+        switch message {
+        case .ready: return []
+        case .heartbeat: return []
+        case .started(let ref): return attemptStarted(ref, worker: id, now: now)
+        case .update(let update): return workerUpdate(update, worker: id, now: now)
+        case .disconnect:
+            var actions = removeWorker(id, reason: "left", now: now)
+            actions += dispatch(now: now)
+            return actions
+        }
+    }
+
+    /// READY: register (or re-register) the worker, welcome it, reconcile the attempts it holds.
+    mutating func ready(_ info: ReadyInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let heartbeat = min(max(.milliseconds(info.heartbeatMs), config.heartbeatRange.lowerBound), config.heartbeatRange.upperBound)
+        var actions: [BrokerAction] = []
+        let rejoined = workers[info.worker] != nil
+        if case .client(let clientID)? = peers[identity] { clients[clientID]?.identity = nil }
+        if var worker = workers[info.worker] {
+            if worker.identity != identity { peers[worker.identity] = nil }
+            worker.identity = identity
+            worker.info = info
+            worker.heartbeat = heartbeat
+            worker.liveness = info.liveness
+            worker.lastHeard = now
+            worker.cpuCapacity = UInt64(info.slots) * 1000
+            worker.gpuCapacity = UInt64(info.gpus) * 1000
+            workers[info.worker] = worker
+        } else {
+            workers[info.worker] = WorkerRecord(
+                id: info.worker, identity: identity, info: info, heartbeat: heartbeat, liveness: info.liveness,
+                lastHeard: now, lastSent: now, joinedAt: now,
+                cpuCapacity: UInt64(info.slots) * 1000, gpuCapacity: UInt64(info.gpus) * 1000)
+            workerOrder.append(info.worker)
+        }
+        peers[identity] = .worker(info.worker)
+        let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(heartbeat.milliseconds),
+                                  liveness: info.liveness)
+        actions.append(send(toWorker: info.worker, BrokerToWorker.welcome(welcome).frames, now: now))
+        actions.append(publish("worker/\(info.worker)/joined", event: "joined") { w in
+            w.add("worker", info.worker)
+            w.add("host", info.host)
+            w.add("pid", info.pid)
+            w.add("slots", info.slots)
+            w.add("gpus", info.gpus)
+            w.add("heartbeat_ms", Int(heartbeat.milliseconds))
+            w.add("rejoined", rejoined)
+            w.add("holds", info.running.count)
+        })
+        actions += reconcile(worker: info.worker, holds: info.running, now: now)
+        actions += dispatch(now: now)
+        return actions
+    }
+
+    /// Matches what a (re)registering worker says it holds against the tables.
+    ///
+    /// A held attempt is kept when it is the job's current lease, adopted when its job has no
+    /// active attempt (queued, held, or unknown to this broker), and fenced otherwise. Attempts
+    /// this broker thought the worker ran but that it no longer holds are requeued.
+    mutating func reconcile(worker id: String, holds: [RunningAttempt], now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
+        let holding = Set(holds.map(\.lease))
+        for lease in workers[id]?.leases ?? [] where !holding.contains(lease) {
+            actions += attemptLost(lease: lease, reason: "worker \(id) no longer holds it", now: now)
+        }
+        for attempt in holds {
+            if let lease = leases[attempt.lease] {
+                if lease.worker != id {
+                    // The same lease under another worker id cannot happen with unique leases:
+                    // fence the newcomer's copy rather than trust it.
+                    actions += fence(attempt.ref, worker: id, now: now)
+                }
+                continue
+            }
+            guard var job = jobs[attempt.job] else {
+                if tombstones.contains(attempt.job) {
+                    actions += fence(attempt.ref, worker: id, now: now)
+                } else {
+                    actions += adoptOrphan(attempt.ref, worker: id, now: now)
+                }
+                continue
+            }
+            switch job.state {
+            case .queued, .held, .awaitingSpec:
+                job.state = job.payload.isEmpty ? .orphaned : .running(started: true)
+                job.attempt = attempt.attempt
+                job.lease = attempt.lease
+                job.worker = id
+                job.nextAttempt = max(job.nextAttempt, attempt.attempt + 1)
+                job.lostOn.remove(id)
+                jobs[attempt.job] = job
+                held.removeAll { $0 == attempt.job }
+                addLease(attempt.lease, job: job, worker: id, status: .active)
+                counters.reclaimed += 1
+                actions.append(publish("job/\(attempt.job)/reclaimed", event: "reclaimed") { w in
+                    w.add("job", attempt.job)
+                    w.add("attempt", attempt.attempt)
+                    w.add("lease", attempt.lease)
+                    w.add("worker", id)
+                })
+            case .running, .orphaned, .delivering:
+                actions += fence(attempt.ref, worker: id, now: now)
+            }
+        }
+        return actions
+    }
+
+    /// A held attempt of a job this broker never heard of: it runs on, and its result waits for
+    /// the client to re-submit the job.
+    mutating func adoptOrphan(_ ref: AttemptRef, worker id: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let job = JobRecord(id: ref.job, owner: nil, requirements: Requirements(), payload: [], state: .orphaned,
+                            attempt: ref.attempt, lease: ref.lease, worker: id, nextAttempt: ref.attempt + 1)
+        jobs[ref.job] = job
+        addLease(ref.lease, job: job, worker: id, status: .active)
+        counters.reclaimed += 1
+        return [publish("job/\(ref.job)/reclaimed", event: "reclaimed") { w in
+            w.add("job", ref.job)
+            w.add("attempt", ref.attempt)
+            w.add("lease", ref.lease)
+            w.add("worker", id)
+            w.add("orphan", true)
+        }]
+    }
+
+    /// Tells a worker to stop an attempt that is no longer current; its updates become stale.
+    mutating func fence(_ ref: AttemptRef, worker id: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        counters.fenced += 1
+        if leases[ref.lease] == nil {
+            let job = jobs[ref.job]
+            let requirements = job?.requirements ?? Requirements()
+            leases[ref.lease] = Lease(job: ref.job, attempt: ref.attempt, worker: id, cpu: UInt64(requirements.cpuMilli),
+                                      gpu: UInt64(requirements.gpuMilli), status: .fenced)
+            workers[id]?.leases.insert(ref.lease)
+            workers[id]?.cpuUsed += UInt64(requirements.cpuMilli)
+            workers[id]?.gpuUsed += UInt64(requirements.gpuMilli)
+        } else {
+            leases[ref.lease]?.status = .fenced
+        }
+        return [
+            send(toWorker: id, BrokerToWorker.cancel(job: ref.job, lease: ref.lease, reason: CancelReason.fenced).frames, now: now),
+            publish("job/\(ref.job)/fenced", event: "fenced") { w in
+                w.add("job", ref.job)
+                w.add("attempt", ref.attempt)
+                w.add("lease", ref.lease)
+                w.add("worker", id)
+            },
+        ]
+    }
+
+    /// Heartbeats to workers and death of silent ones.
+    mutating func sweepWorkers(now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
+        var dead: [String] = []
+        for id in workerOrder {
+            guard let worker = workers[id] else { continue }
+            if now >= worker.lastHeard + worker.heartbeat * worker.liveness {
+                dead.append(id)
+            } else if now >= worker.lastSent + worker.heartbeat {
+                actions.append(send(toWorker: id, BrokerToWorker.heartbeat.frames, now: now))
+            }
+        }
+        for id in dead { actions += workerLost(id, reason: "missed heartbeats", now: now) }
+        return actions
+    }
+
+    /// The one place a worker is declared dead.
+    mutating func workerLost(_ id: String, reason: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard workers[id] != nil else { return [] }
+        counters.workersLost += 1
+        var actions = removeWorker(id, reason: reason, now: now)
+        actions += dispatch(now: now)
+        return actions
+    }
+
+    /// Removes a worker (dead or gone) and requeues every attempt it held.
+    mutating func removeWorker(_ id: String, reason: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let worker = workers.removeValue(forKey: id) else { return [] }
+        peers[worker.identity] = nil
+        workerOrder.removeAll { $0 == id }
+        var actions: [BrokerAction] = []
+        let attempts = worker.leases.sorted()
+        actions.append(publish("worker/\(id)/\(reason == "left" ? "left" : "lost")", event: reason == "left" ? "left" : "lost") { w in
+            w.add("worker", id)
+            w.add("reason", reason)
+            w.add("attempts", attempts.count)
+        })
+        for lease in attempts { actions += attemptLost(lease: lease, reason: "worker \(id) \(reason)", now: now) }
+        return actions
+    }
+
+    /// An attempt's worker no longer runs it: the job gets a new attempt (or fails when its
+    /// attempts are exhausted); leases that were no longer current simply end.
+    mutating func attemptLost(lease id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let lease = leases[id] else { return [] }
+        releaseLease(id)
+        guard lease.status == .active, var job = jobs[lease.job], job.lease == id else { return [] }
+        switch job.state {
+        case .running, .orphaned: break
+        default: return []
+        }
+        job.lostOn.insert(lease.worker)
+        job.worker = nil
+        let maxAttempts = job.requirements.maxAttempts
+        if job.payload.isEmpty {
+            job.state = .awaitingSpec
+            jobs[job.id] = job
+            return [publish("job/\(job.id)/requeued", event: "requeued") { w in
+                w.add("job", job.id)
+                w.add("attempt", lease.attempt)
+                w.add("worker", lease.worker)
+                w.add("reason", reason)
+                w.add("awaiting_spec", true)
+            }]
+        }
+        if maxAttempts > 0 && job.started >= maxAttempts {
+            jobs[job.id] = job
+            return failJob(job.id, attempt: AttemptRef(job: job.id, attempt: lease.attempt, lease: id),
+                           error: "attempt \(lease.attempt) lost (\(reason)) and all \(maxAttempts) attempts are used",
+                           now: now)
+        }
+        job.state = .queued
+        jobs[job.id] = job
+        queue.append(job.id)
+        counters.requeued += 1
+        return [publish("job/\(job.id)/requeued", event: "requeued") { w in
+            w.add("job", job.id)
+            w.add("attempt", lease.attempt)
+            w.add("next_attempt", job.nextAttempt)
+            w.add("worker", lease.worker)
+            w.add("reason", reason)
+        }]
+    }
+
+    /// Sends to a worker and notes the time for its heartbeat bookkeeping.
+    mutating func send(toWorker id: String, _ frames: [Frame], now: ContinuousClock.Instant) -> BrokerAction {
+        workers[id]?.lastSent = now
+        return .send(identity: workers[id]?.identity ?? [], frames: frames)
+    }
+
+    mutating func addLease(_ id: UInt64, job: JobRecord, worker: String, status: Lease.Status) {
+        let cpu = UInt64(job.requirements.cpuMilli)
+        let gpu = UInt64(job.requirements.gpuMilli)
+        leases[id] = Lease(job: job.id, attempt: job.attempt, worker: worker, cpu: cpu, gpu: gpu, status: status)
+        workers[worker]?.leases.insert(id)
+        workers[worker]?.cpuUsed += cpu
+        workers[worker]?.gpuUsed += gpu
+    }
+
+    /// Ends a lease and frees its worker's capacity.
+    mutating func releaseLease(_ id: UInt64) {
+        guard let lease = leases.removeValue(forKey: id) else { return }
+        guard workers[lease.worker]?.leases.remove(id) != nil else { return }
+        workers[lease.worker]?.cpuUsed -= lease.cpu
+        workers[lease.worker]?.gpuUsed -= lease.gpu
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,331 @@
+import DequeModule
+import LoomWire
+
+/// Settings of the broker's state machine. Tunables are named with their rationale.
+public struct BrokerConfig: Sendable {
+    /// Id of this broker process, announced in WELCOME; a new id tells clients to re-sync.
+    public var brokerID: String
+    /// High 32 bits of every lease this process issues. Random per start, so a restarted broker
+    /// never issues a lease that a worker still holds from the previous one.
+    public var leaseEpoch: UInt32
+    /// Heartbeat interval towards clients; workers propose their own in READY.
+    public var clientHeartbeat: Duration
+    /// Heartbeat intervals of silence after which a client is considered gone.
+    public var liveness: Int
+    /// After a start, re-synced jobs wait this long for a worker to say it still runs them
+    /// before a new attempt is started.
+    public var recoveryWindow: Duration
+    /// Bounds on the heartbeat interval a worker may propose: below 50 ms heartbeats cost more
+    /// than the work; above a minute a dead worker holds its jobs too long.
+    public var heartbeatRange: ClosedRange<Duration>
+    /// How often heartbeats are sent and expiries checked. 100 ms bounds the error of death
+    /// detection and costs one pass over the peer tables ten times a second.
+    public var sweepInterval: Duration
+    /// Finished jobs remembered so that late messages about them are recognised as stale.
+    public var tombstoneCapacity: Int
+
+    public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
+                recoveryWindow: Duration = .seconds(5),
+                heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
+                sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536) {
+        self.brokerID = brokerID
+        self.leaseEpoch = leaseEpoch
+        self.clientHeartbeat = clientHeartbeat
+        self.liveness = liveness
+        self.recoveryWindow = recoveryWindow
+        self.heartbeatRange = heartbeatRange
+        self.sweepInterval = sweepInterval
+        self.tombstoneCapacity = tombstoneCapacity
+    }
+}
+
+/// What the I/O layer does for the broker state machine.
+public enum BrokerAction: Equatable, Sendable {
+    /// Send `frames` to the peer whose ROUTER identity is `identity`.
+    case send(identity: Frame, frames: [Frame])
+    /// Publish a feed event (`topic, seq, body[, payload]`); the service stamps the time.
+    case publish([Frame])
+}
+
+/// Counters the broker keeps for `status` and tests.
+public struct BrokerCounters: Equatable, Sendable {
+    /// Messages rejected by the decoder, by `WireError.category`.
+    public var rejected: [String: Int] = [:]
+    /// Updates about attempts that are no longer current, acknowledged and recorded, never counted.
+    public var stale = 0
+    /// Attempts a returning worker still ran after they had been given to another: cancelled.
+    public var fenced = 0
+    /// Attempts a returning worker still ran while their job waited in the queue: taken back.
+    public var reclaimed = 0
+    /// Attempts started (ASSIGN sent).
+    public var assigned = 0
+    /// Attempts requeued because their worker was lost or left.
+    public var requeued = 0
+    /// Jobs finished with FINAL, FAILED, and failed by the broker (attempts exhausted).
+    public var finished = 0
+    public var failed = 0
+    /// Workers declared dead (missed heartbeats or unreachable).
+    public var workersLost = 0
+    /// Acknowledgements that matched no current update.
+    public var unmatchedAcks = 0
+
+    public init() {}
+}
+
+/// The broker: tables of workers, clients, jobs and leases, free of I/O and clocks.
+///
+/// **Events.** Every input (a message, the passing of time, an unreachable peer, shutdown) is a
+/// `mutating func` taking `now` and returning the `BrokerAction`s to carry out, in order.
+/// **Leases.** Each attempt of a job runs under a lease (`leaseEpoch << 32 | counter`). Only the
+/// job's current lease may report; anything under another lease is *stale*: acknowledged to its
+/// worker so it forgets it, published, counted, and never delivered as a result.
+/// **Liveness.** A worker is dead after `liveness` of its own heartbeat intervals of silence; its
+/// active attempts are requeued as new attempts. A client is gone after `liveness` client
+/// intervals; its jobs keep running and their results wait for it to say HELLO again.
+/// **Exactly once.** Workers keep every update until the client's ACK reaches them through the
+/// broker; a terminal update is also kept here until the client acknowledges it, so a client
+/// that reconnects gets it again, and a job leaves the tables only on that acknowledgement.
+/// **Recovery.** A re-synced job this broker did not know waits up to `recoveryWindow` after the
+/// broker's start for a worker to announce in READY that it still runs it.
+public struct BrokerStateMachine: Sendable {
+    public let config: BrokerConfig
+    let startedAt: ContinuousClock.Instant
+    var workers: [String: WorkerRecord] = [:]
+    /// Registration order, for round-robin dispatch.
+    var workerOrder: [String] = []
+    var roundRobin = 0
+    var clients: [String: ClientRecord] = [:]
+    /// ROUTER identity → the peer it belongs to.
+    var peers: [Frame: Peer] = [:]
+    var jobs: [String: JobRecord] = [:]
+    /// Jobs waiting for a worker, oldest first. Entries whose job is no longer `.queued` are
+    /// skipped when reached (cheaper than removing them from the middle).
+    var queue: Deque<String> = []
+    /// Re-synced jobs waiting for the recovery window to close.
+    var held: [String] = []
+    var leases: [UInt64: Lease] = [:]
+    var leaseCounter: UInt32 = 0
+    var tombstones = Tombstones()
+    var feedSeq: UInt64 = 0
+    var lastSweep: ContinuousClock.Instant
+    var stopping = false
+    public internal(set) var counters = BrokerCounters()
+
+    public init(config: BrokerConfig, now: ContinuousClock.Instant) {
+        self.config = config
+        startedAt = now
+        lastSweep = now
+        tombstones.capacity = config.tombstoneCapacity
+    }
+
+    /// The broker id announced in WELCOME.
+    public var brokerID: String { config.brokerID }
+
+    /// The earliest instant at which `expire(now:)` has work to do.
+    public var nextDeadline: ContinuousClock.Instant { lastSweep + config.sweepInterval }
+
+    /// The end of the recovery window.
+    var recoveryEnds: ContinuousClock.Instant { startedAt + config.recoveryWindow }
+
+    /// A message arrived from the peer with ROUTER identity `identity`.
+    public mutating func receive<C: Collection<Frame>>(from identity: Frame, frames: C, now: ContinuousClock.Instant) -> [BrokerAction]
+    where C.Index == Int {
+        let message: Inbound
+        do {
+            message = try WireDecoder.inbound(frames)
+        } catch {
+            counters.rejected[error.category, default: 0] += 1
+            let header = frames.first.map { $0.starts(with: Array("HLC".utf8)) } == true ? Wire.clientHeader : Wire.workerHeader
+            return [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(error.description.utf8)])]
+        }
+        switch message {
+        case .worker(let m): return workerMessage(m, from: identity, now: now)
+        case .client(let m): return clientMessage(m, from: identity, now: now)
+        }
+    }
+
+    /// Heartbeats, expiries and the end of the recovery window; call at `nextDeadline` (early
+    /// calls return at once).
+    public mutating func expire(now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard now >= nextDeadline else { return [] }
+        lastSweep = now
+        var actions: [BrokerAction] = []
+        if !held.isEmpty && now >= recoveryEnds { actions += releaseHeld(now: now) }
+        actions += sweepWorkers(now: now)
+        actions += sweepClients(now: now)
+        return actions
+    }
+
+    /// Sending to `identity` failed because its connection is gone (ROUTER_MANDATORY).
+    public mutating func peerUnreachable(_ identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        switch peers[identity] {
+        case .worker(let id)?: return workerLost(id, reason: "unreachable", now: now)
+        case .client(let id)?:
+            peers[identity] = nil
+            if clients[id]?.identity == identity { clients[id]?.identity = nil }
+            return []
+        case nil: return []
+        }
+    }
+
+    /// Stops dispatching; with `shutdownWorkers` also tells every worker to shut down.
+    public mutating func shutdown(shutdownWorkers: Bool, now: ContinuousClock.Instant) -> [BrokerAction] {
+        stopping = true
+        let brokerID = config.brokerID
+        var actions = [publish("broker/stopping", event: "stopping") { w in
+            w.add("broker", brokerID)
+            w.add("shutdown_workers", shutdownWorkers)
+        }]
+        if shutdownWorkers {
+            for id in workerOrder {
+                guard let worker = workers[id] else { continue }
+                actions.append(.send(identity: worker.identity,
+                                     frames: BrokerToWorker.disconnect(reason: DisconnectReason.shutdown).frames))
+            }
+        }
+        return actions
+    }
+
+    // MARK: - Shared helpers
+
+    mutating func nextLease() -> UInt64 {
+        leaseCounter &+= 1
+        return UInt64(config.leaseEpoch) << 32 | UInt64(leaseCounter)
+    }
+
+    /// A feed event; `fill` adds the body's fields after `event`.
+    mutating func publish(_ topic: String, event: String, payload: Frame? = nil,
+                          _ fill: (inout JSONObjectWriter) -> Void) -> BrokerAction {
+        feedSeq += 1
+        var writer = JSONObjectWriter()
+        writer.add("event", event)
+        fill(&writer)
+        return .publish(FeedEvent(topic: topic, seq: feedSeq, body: writer.finish(), payload: payload).frames)
+    }
+
+    static func duration(ms: Int) -> Duration { .milliseconds(ms) }
+}
+
+/// Which peer a ROUTER identity belongs to.
+enum Peer: Equatable, Sendable {
+    case worker(String)
+    case client(String)
+}
+
+/// A registered worker.
+struct WorkerRecord: Sendable {
+    let id: String
+    var identity: Frame
+    var info: ReadyInfo
+    var heartbeat: Duration
+    var liveness: Int
+    var lastHeard: ContinuousClock.Instant
+    var lastSent: ContinuousClock.Instant
+    let joinedAt: ContinuousClock.Instant
+    /// CPU and GPU capacity in thousandths.
+    var cpuCapacity: UInt64
+    var gpuCapacity: UInt64
+    var cpuUsed: UInt64 = 0
+    var gpuUsed: UInt64 = 0
+    /// Leases this worker holds whose terminal update has not arrived (active, cancelling, fenced).
+    var leases: Set<UInt64> = []
+
+    func fits(_ r: Requirements) -> Bool {
+        cpuUsed + UInt64(r.cpuMilli) <= cpuCapacity && gpuUsed + UInt64(r.gpuMilli) <= gpuCapacity
+    }
+
+    /// Whether any capacity is free.
+    var hasRoom: Bool { cpuUsed < cpuCapacity || gpuUsed < gpuCapacity }
+
+    /// Whether the job could ever run here.
+    func couldHold(_ r: Requirements) -> Bool {
+        UInt64(r.cpuMilli) <= cpuCapacity && UInt64(r.gpuMilli) <= gpuCapacity
+    }
+}
+
+/// A client id and the connection that said HELLO with it last.
+struct ClientRecord: Sendable {
+    let id: String
+    var name: String
+    /// Nil while the client is disconnected; its jobs go on.
+    var identity: Frame?
+    var lastHeard: ContinuousClock.Instant
+    var lastSent: ContinuousClock.Instant
+}
+
+/// A job and its current attempt.
+struct JobRecord: Sendable {
+    /// One line per state.
+    enum State: Equatable, Sendable {
+        /// Re-synced during the recovery window: waits for a worker to claim it.
+        case held
+        /// Waiting for a worker.
+        case queued
+        /// The current attempt runs under `lease` on `worker`; `started` once STARTED arrived.
+        case running(started: Bool)
+        /// Known only from a worker's READY (this broker never saw its SUBMIT): runs, but cannot
+        /// be restarted until its client re-submits it.
+        case orphaned
+        /// Its terminal update arrived and waits for the client's acknowledgement.
+        case delivering(Update)
+        /// Lost its attempt while orphaned: waits for its client to re-submit the spec.
+        case awaitingSpec
+    }
+
+    let id: String
+    var owner: String?
+    var requirements: Requirements
+    /// The job spec, opaque; empty for orphans until their client re-submits.
+    var payload: Frame
+    var state: State
+    /// The current (or last) attempt's number, lease and worker.
+    var attempt: UInt32 = 0
+    var lease: UInt64?
+    var worker: String?
+    /// The attempt number the next start uses.
+    var nextAttempt: UInt32
+    /// Attempts this broker started (for `maxAttempts`).
+    var started: UInt32 = 0
+    /// Workers that lost an attempt of this job: avoided when another worker can take it.
+    var lostOn: Set<String> = []
+}
+
+/// One lease: an attempt that a worker runs or ran, until its terminal update arrives.
+struct Lease: Sendable {
+    enum Status: Sendable {
+        /// The job's current attempt.
+        case active
+        /// Cancelled by a client; the worker was told to stop it.
+        case cancelling
+        /// Superseded: the worker was told to stop it and its updates are stale.
+        case fenced
+    }
+
+    let job: String
+    let attempt: UInt32
+    let worker: String
+    let cpu: UInt64
+    let gpu: UInt64
+    var status: Status
+    /// Highest update sequence number published to the feed (resends are not published twice).
+    var publishedSeq: UInt64 = 0
+}
+
+/// Recently finished job ids, bounded, oldest forgotten first.
+struct Tombstones: Sendable {
+    var capacity = 65_536
+    private var order: Deque<String> = []
+    private var members: Set<String> = []
+
+    func contains(_ job: String) -> Bool { members.contains(job) }
+
+    mutating func insert(_ job: String) {
+        guard members.insert(job).inserted else { return }
+        order.append(job)
+        while order.count > capacity, let oldest = order.popFirst() { members.remove(oldest) }
+    }
+
+    mutating func remove(_ job: String) {
+        if members.remove(job) != nil, let i = order.firstIndex(of: job) { order.remove(at: i) }
+    }
+}

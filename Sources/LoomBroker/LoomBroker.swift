@@ -1,1 +1,0 @@
-// The LoomBroker module; see Docs/architecture.md.

@@ -1,0 +1,127 @@
+import Foundation
+@testable import LoomBroker
+import LoomWire
+
+/// Drives a `BrokerStateMachine` with a manual clock and decodes what it says to whom.
+struct BrokerHarness {
+    let t0 = ContinuousClock.now
+    var now: ContinuousClock.Instant
+    var machine: BrokerStateMachine
+    /// Every action so far, in order.
+    var log: [BrokerAction] = []
+    /// Client connections that heartbeat before every sweep, as live clients do.
+    var liveClients: [String] = []
+
+    init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1)) {
+        now = t0
+        machine = BrokerStateMachine(
+            config: BrokerConfig(brokerID: "b-test", leaseEpoch: 7, clientHeartbeat: heartbeat, liveness: 3,
+                                 recoveryWindow: recoveryWindow),
+            now: t0)
+    }
+
+    static func identity(_ name: String) -> Frame { Array(name.utf8) }
+
+    /// Sets the clock to `t0 + offset` and runs the sweep.
+    @discardableResult
+    mutating func advance(to offset: Duration) -> [BrokerAction] {
+        now = t0 + offset
+        for identity in liveClients { _ = machine.receive(from: Self.identity(identity), frames: ClientMessage.heartbeat.frames, now: now) }
+        let actions = machine.expire(now: now)
+        log += actions
+        return actions
+    }
+
+    @discardableResult
+    mutating func receive(_ identity: String, _ frames: [Frame]) -> [BrokerAction] {
+        let actions = machine.receive(from: Self.identity(identity), frames: frames, now: now)
+        log += actions
+        return actions
+    }
+
+    @discardableResult
+    mutating func worker(_ identity: String, _ message: WorkerMessage) -> [BrokerAction] {
+        receive(identity, message.frames)
+    }
+
+    @discardableResult
+    mutating func client(_ identity: String, _ message: ClientMessage) -> [BrokerAction] {
+        receive(identity, message.frames)
+    }
+
+    @discardableResult
+    mutating func ready(_ identity: String, id: String? = nil, slots: Int = 1, gpus: Int = 0, heartbeatMs: Int = 1000,
+                        running: [AttemptRef] = []) -> [BrokerAction] {
+        worker(identity, .ready(ReadyInfo(worker: id ?? identity, slots: slots, gpus: gpus, heartbeatMs: heartbeatMs,
+                                          liveness: 3, host: "host", pid: 1, version: "test",
+                                          running: running.map(RunningAttempt.init))))
+    }
+
+    @discardableResult
+    mutating func hello(_ identity: String, id: String = "c", live: Bool = true) -> [BrokerAction] {
+        if live && !liveClients.contains(identity) { liveClients.append(identity) }
+        return client(identity, .hello(HelloInfo(client: id, name: "test")))
+    }
+
+    @discardableResult
+    mutating func submit(_ identity: String, _ ids: [String], requirements: Requirements = Requirements()) -> [BrokerAction] {
+        client(identity, .submit(request: 1, jobs: ids.map {
+            JobSubmission(id: $0, requirements: requirements, payload: JobSpec(command: ["true"]).payload)
+        }))
+    }
+
+    @discardableResult
+    mutating func update(_ identity: String, _ kind: UpdateKind, _ ref: AttemptRef, seq: UInt64) -> [BrokerAction] {
+        worker(identity, .update(Update(kind: kind, attempt: ref, seq: seq, payload: Array(#"{"loss":1}"#.utf8))))
+    }
+
+    // MARK: Reading actions
+
+    /// Messages to the worker connection `identity`.
+    static func toWorker(_ identity: String, _ actions: [BrokerAction]) -> [BrokerToWorker] {
+        actions.compactMap { action in
+            guard case .send(let to, let frames) = action, to == Self.identity(identity),
+                  let message = try? WireDecoder.brokerToWorker(frames) else { return nil }
+            return message
+        }
+    }
+
+    /// Messages to the client connection `identity`.
+    static func toClient(_ identity: String, _ actions: [BrokerAction]) -> [BrokerToClient] {
+        actions.compactMap { action in
+            guard case .send(let to, let frames) = action, to == Self.identity(identity),
+                  let message = try? WireDecoder.brokerToClient(frames) else { return nil }
+            return message
+        }
+    }
+
+    /// ASSIGNs to `identity`.
+    static func assigned(_ identity: String, _ actions: [BrokerAction]) -> [AttemptRef] {
+        toWorker(identity, actions).compactMap { if case .assign(let ref, _) = $0 { ref } else { nil } }
+    }
+
+    /// Topics of the feed events among `actions`.
+    static func topics(_ actions: [BrokerAction]) -> [String] {
+        actions.compactMap { if case .publish(let frames) = $0 { FeedEvent(frames: frames)?.topic } else { nil } }
+    }
+
+    static func feedEvents(_ actions: [BrokerAction]) -> [FeedEvent] {
+        actions.compactMap { if case .publish(let frames) = $0 { FeedEvent(frames: frames) } else { nil } }
+    }
+
+    /// Updates delivered to the client connection `identity`.
+    static func delivered(_ identity: String, _ actions: [BrokerAction]) -> [Update] {
+        toClient(identity, actions).compactMap { if case .update(let u) = $0 { u } else { nil } }
+    }
+
+    /// The status document.
+    mutating func status() -> [String: JSONValue] {
+        let clientIdentity = "status-query"
+        _ = machine.receive(from: Self.identity(clientIdentity), frames: ClientMessage.hello(HelloInfo(client: "status", name: "status")).frames, now: now)
+        let actions = client(clientIdentity, .query(request: 99, body: Array(#"{"what":"status"}"#.utf8)))
+        for case .reply(99, let body) in Self.toClient(clientIdentity, actions) {
+            return (try? JSONDecoder().decode(JSONValue.self, from: Data(body)))?.object ?? [:]
+        }
+        return [:]
+    }
+}

@@ -27,10 +27,13 @@ public struct WorkerAgentConfig: Sendable {
 /// every running trial, around `WorkerStateMachine` and `TrialRunner`.
 ///
 /// **Threading.** `run(until:)` runs on one thread, which owns the socket, the runner and the
-/// machine.
+/// machine. The agent may be made on one thread and handed to another that runs it (the demo's
+/// embedded workers): hence `@unchecked Sendable`; it is never used by two threads at once.
 /// **Liveness.** Trials run as child processes, so the loop keeps heartbeating while they run for
 /// hours; the poll timeout is the earliest of the machine's and the runner's deadlines.
-public final class WorkerAgent {
+/// **Shutdown.** The goodbye (DISCONNECT) is the last message sent; the socket lingers briefly on
+/// close so it reaches the broker, which then requeues at once what the worker held.
+public final class WorkerAgent: @unchecked Sendable {
     public let config: WorkerAgentConfig
     private let context: ZMQContext
     private let ownsContext: Bool
@@ -38,6 +41,10 @@ public final class WorkerAgent {
     private var machine: WorkerStateMachine
     private let runner: TrialRunner
     private let logger: Logger
+    /// Whether the machine was registered at the end of the last loop turn (for logging only).
+    private var wasRegistered = false
+    /// How long the last socket may keep flushing the goodbye after the loop ends.
+    static let goodbyeLinger: Duration = .milliseconds(500)
 
     public init(config: WorkerAgentConfig, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
@@ -98,10 +105,32 @@ public final class WorkerAgent {
             exiting = try handle(runner.reap(now: .now)) || exiting
             exiting = try handle(runner.enforceDeadlines(now: .now)) || exiting
             exiting = try perform(machine.tick(now: .now)) || exiting
+            logLinkChange()
         }
         runner.stopAll(now: .now)
+        try? socket?.setLinger(Self.goodbyeLinger)
         close()
-        logger.info("worker stopped")
+        logger.info("worker stopped", metadata: [
+            "worker.unacknowledged": "\(machine.unacknowledgedCount)",
+            "worker.dropped_reports": "\(machine.droppedReports)",
+            "worker.malformed": "\(machine.malformed)",
+            "worker.broker_errors": "\(machine.brokerErrors)",
+            "worker.malformed_metric_lines": "\(runner.malformedMetricLines)",
+        ])
+    }
+
+    /// Logs registration and loss of the broker, once per change.
+    private func logLinkChange() {
+        guard machine.isRegistered != wasRegistered else { return }
+        wasRegistered = machine.isRegistered
+        if wasRegistered {
+            logger.info("registered with broker", metadata: [
+                "broker.id": "\(machine.broker?.broker ?? "")",
+                "worker.held": "\(machine.heldAttempts.count)",
+            ])
+        } else if !machine.hasExited {
+            logger.info("registration with broker lost; registering again", metadata: ["worker.held": "\(machine.heldAttempts.count)"])
+        }
     }
 
     /// Closes the socket (and the context when the agent made it). Idempotent.

@@ -45,7 +45,7 @@ struct Broker: ParsableCommand {
             recoveryWindow: recoveryWindow.duration, shutdownWorkers: shutdownWorkers,
             maxMessageSize: maxMessageSize))
         let bound = try service.bind()
-        print("broker listening on \(bound.endpoint), feed on \(bound.feed)")
+        Console.line("broker listening on \(bound.endpoint), feed on \(bound.feed)")
         try service.run(until: stop)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomClient
+import LoomRuntime
 import LoomWire
 
 struct Status: ParsableCommand {
@@ -26,7 +27,9 @@ struct Status: ParsableCommand {
                 print(StatusTable.render(status))
             }
         } catch {
-            throw CleanExit.message("error: \(error) (broker \(brokerOption.broker))")
+            // A healthcheck relies on the exit status: no answer is a failure.
+            Console.error("hyperloom status: \(error) (broker \(brokerOption.broker))")
+            throw ExitCode.failure
         }
     }
 }
@@ -76,14 +79,14 @@ struct Feed: ParsableCommand {
     var count: Int?
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
         let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic)
         defer { subscriber.close() }
         var seen = 0
         let stop = LoomRuntimeStop.latch()
         while !stop.isStopRequested {
             guard let event = try subscriber.next(timeout: .milliseconds(250)) else { continue }
-            print(FeedLine.render(event))
+            // One unbuffered write per event, so a pipe or a file sees whole lines at once.
+            Console.line(FeedLine.render(event))
             seen += 1
             if let count, seen >= count { break }
         }

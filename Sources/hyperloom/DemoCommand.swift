@@ -86,7 +86,7 @@ struct Demo: ParsableCommand {
             let spec = JobSpec(command: ["python3", scriptPath], config: config, timeoutS: 120)
             return JobSubmission(id: id, requirements: Requirements(maxAttempts: 3), payload: spec.payload)
         }
-        print("hyperloom demo: \(jobs) jobs on \(workers) workers (broker \(bound.endpoint), feed \(bound.feed))")
+        Console.line("hyperloom demo: \(jobs) jobs on \(workers) workers (broker \(bound.endpoint), feed \(bound.feed))")
         let started = ContinuousClock.now
         try client.submitAndWait(submissions)
         var results: [String: DemoResult] = [:]
@@ -105,13 +105,13 @@ struct Demo: ParsableCommand {
             if ContinuousClock.now - lastLine >= .seconds(1) || results.count == jobs {
                 lastLine = .now
                 let elapsed = started.duration(to: .now)
-                print("  \(results.count)/\(jobs) done, \(reports) reports, \(Self.seconds(elapsed))")
+                Console.line("  \(results.count)/\(jobs) done, \(reports) reports, \(Self.seconds(elapsed))")
             }
         }
         let elapsed = started.duration(to: .now)
-        print(DemoResult.table(results.values.sorted()))
+        Console.line(DemoResult.table(results.values.sorted()))
         let failed = results.values.filter { !$0.completed }.count
-        print("\(results.count) of \(jobs) jobs finished (\(failed) failed) in \(Self.seconds(elapsed)); logs under \(dataPath)")
+        Console.line("\(results.count) of \(jobs) jobs finished (\(failed) failed) in \(Self.seconds(elapsed)); logs under \(dataPath)")
         if interrupted.isStopRequested { throw ExitCode(130) }
     }
 

@@ -15,13 +15,16 @@ final class EmbeddedServices: @unchecked Sendable {
     }
     private var entries: [Entry] = []
 
-    /// Runs `body` on a new thread until its latch fires; a thrown error is printed.
-    func start(_ name: String, _ body: @escaping @Sendable (StopLatch) throws -> Void) {
+    /// Runs `body` on a new thread until its latch fires; a thrown error is printed. The caller
+    /// gives up what `body` captures (`sending`): the service and its sockets belong to the new
+    /// thread from then on.
+    func start(_ name: String, _ body: sending @escaping (StopLatch) throws -> Void) {
         let stop = StopLatch()
         let done = DispatchSemaphore(value: 0)
         entries.append(Entry(name: name, stop: stop, done: done))
+        let transfer = Transfer(body: body)
         let thread = Thread {
-            do { try body(stop) } catch { FileHandle.standardError.write(Data("\(name): \(error)\n".utf8)) }
+            do { try transfer.body(stop) } catch { FileHandle.standardError.write(Data("\(name): \(error)\n".utf8)) }
             done.signal()
         }
         thread.name = name
@@ -38,4 +41,10 @@ final class EmbeddedServices: @unchecked Sendable {
         }
         entries.removeAll()
     }
+}
+
+/// Carries a closure that was passed as `sending` into `Thread`'s `@Sendable` block: the compiler
+/// has already checked that the caller keeps no access to what it captures.
+private struct Transfer: @unchecked Sendable {
+    let body: (StopLatch) throws -> Void
 }

@@ -46,3 +46,17 @@ struct BrokerOption: ParsableArguments {
     @Option(help: "The broker's endpoint (default: $HYPERLOOM_BROKER or tcp://127.0.0.1:5555).")
     var broker: String = ProcessInfo.processInfo.environment["HYPERLOOM_BROKER"] ?? "tcp://127.0.0.1:5555"
 }
+
+/// Standard output and error for people and for the processes that watch ours.
+enum Console {
+    /// Writes one line to standard output at once. `print` is block-buffered when stdout is a
+    /// pipe or a file, and a supervisor (or a test) waiting for "listening on" would never see it.
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    /// Writes one line to standard error.
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

@@ -45,7 +45,7 @@ import LoomWire
             return
         }
         #expect(jobs.map(\.id) == ["j1", "j2"])
-        #expect(jobs.allSatisfy(\.requirements.isResync))
+        #expect(jobs.allSatisfy { $0.requirements.isResync })
         #expect(jobs[0].requirements.firstAttempt == 3)
         #expect(jobs[1].requirements.firstAttempt == 1)
     }

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Validates the container files without a Docker engine:
+#   1. Docker/docker-compose.yml with `docker-compose config -q` (schema, interpolation, build
+#      context), with default and overridden variables, then its structure (scalable workers,
+#      health-gated start, grace periods);
+#   2. Docker/Dockerfile structurally (stages, dependency layer, exec-form ENTRYPOINT, non-root
+#      USER, HEALTHCHECK, ports), plus hadolint when it is installed;
+#   3. the root .dockerignore;
+#   4. the example trial the image ships (Configs/examples/train.py): one epoch, a checkpoint,
+#      exit code 2 on a bad configuration;
+#   5. the healthcheck's contract, when a built hyperloom is at hand ($HYPERLOOM_BIN or
+#      .build/{debug,release}/hyperloom): `hyperloom status` must fail when no broker answers.
+# docker-compose is installed with apt-get when it is missing and we are root.
+# Exits 0 when everything holds; otherwise names each failure and exits 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COMPOSE_FILE=Docker/docker-compose.yml
+DOCKERFILE=Docker/Dockerfile
+failures=0
+fail() { echo "validate: FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "validate: ok: $*"; }
+note() { echo "validate: note: $*"; }
+
+# --- 1. compose file --------------------------------------------------------------------------
+compose=()
+if command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "validate: installing docker-compose with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  compose=(docker-compose)
+fi
+
+if [ ${#compose[@]} -eq 0 ]; then
+  fail "neither docker-compose nor 'docker compose' is installed (Debian/Ubuntu: apt-get install docker-compose)"
+else
+  # Only the variables this file reads, so the caller's shell cannot change the verdict.
+  clean_env=(env -u HYPERLOOM_BROKER -u HYPERLOOM_FEED -u HYPERLOOM_BROKER_PORT -u HYPERLOOM_FEED_PORT
+             -u HYPERLOOM_WORKER_SLOTS -u HYPERLOOM_LOG_LEVEL -u HYPERLOOM_IMAGE)
+  if out=$("${clean_env[@]}" "${compose[@]}" -f "$COMPOSE_FILE" config -q 2>&1); then
+    ok "$COMPOSE_FILE: '${compose[*]} config -q' accepts it ($("${compose[@]}" version --short 2>/dev/null || echo '?'))"
+  else
+    fail "$COMPOSE_FILE: '${compose[*]} config -q' rejects it:"$'\n'"$out"
+  fi
+
+  overrides=(HYPERLOOM_BROKER=tcp://10.1.2.3:5555 HYPERLOOM_WORKER_SLOTS=8
+             HYPERLOOM_BROKER_PORT=127.0.0.1:15555 HYPERLOOM_FEED_PORT=15556 HYPERLOOM_LOG_LEVEL=debug)
+  if rendered=$("${clean_env[@]}" "${overrides[@]}" "${compose[@]}" -f "$COMPOSE_FILE" config 2>&1) &&
+     defaults=$("${clean_env[@]}" "${compose[@]}" -f "$COMPOSE_FILE" config 2>&1); then
+    if python3 -c 'import yaml' 2>/dev/null; then
+      if out=$(DEFAULTS="$defaults" OVERRIDDEN="$rendered" python3 - <<'PY' 2>&1
+import os, re, sys, yaml
+
+problems = []
+def check(condition, message):
+    if not condition:
+        problems.append(message)
+
+def seconds(text):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(text))
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else None
+
+def compose_seconds(text):
+    total, rest = 0.0, str(text)
+    for value, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", rest):
+        total += float(value) * {"us": 1e-6, "ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total
+
+defaults = yaml.safe_load(os.environ["DEFAULTS"])
+overridden = yaml.safe_load(os.environ["OVERRIDDEN"])
+services = defaults.get("services", {})
+for name in ("broker", "worker", "feed-logger"):
+    check(name in services, "service %r is missing" % name)
+if not problems:
+    broker, worker, logger = services["broker"], services["worker"], services["feed-logger"]
+    for name, service in services.items():
+        build = service.get("build", {})
+        check(os.path.samefile(build.get("context", "/nonexistent"), "."),
+              "%s: build context must be the repository root" % name)
+        check(build.get("dockerfile") == "Docker/Dockerfile", "%s: dockerfile must be Docker/Dockerfile" % name)
+        check(service.get("stop_grace_period"), "%s: no stop_grace_period" % name)
+    # broker
+    check(broker.get("command", [])[:1] == ["broker"], "broker: command must start with 'broker'")
+    targets = {p.get("target") for p in broker.get("ports", [])}
+    check({5555, 5556} <= targets, "broker: ports 5555 and 5556 must be published")
+    test = broker.get("healthcheck", {}).get("test", [])
+    check("status" in test, "broker: healthcheck must run 'hyperloom status'")
+    # worker: scalable, health-gated, graceful
+    check("container_name" not in worker, "worker: container_name prevents --scale")
+    check(not worker.get("ports"), "worker: published ports prevent --scale")
+    check(worker.get("command", [])[:1] == ["worker"], "worker: command must start with 'worker'")
+    check(worker.get("depends_on", {}).get("broker", {}).get("condition") == "service_healthy",
+          "worker: must depend on broker with condition service_healthy")
+    check(worker.get("environment", {}).get("HYPERLOOM_BROKER") == "tcp://broker:5555",
+          "worker: HYPERLOOM_BROKER must default to tcp://broker:5555")
+    def disabled(service):  # Compose v1 renders `disable: true` as test [NONE]; v2 keeps it
+        health = service.get("healthcheck", {})
+        return health.get("disable") is True or health.get("test") == ["NONE"]
+    check(disabled(worker), "worker: must disable the image's broker healthcheck")
+    check(disabled(logger), "feed-logger: must disable the image's broker healthcheck")
+    check(worker.get("volumes"), "worker: needs a volume for its work dir")
+    command = worker.get("command", [])
+    kill_grace = seconds(command[command.index("--kill-grace") + 1]) if "--kill-grace" in command else 5.0
+    check(compose_seconds(worker.get("stop_grace_period", "0s")) > kill_grace + 5,
+          "worker: stop_grace_period must exceed --kill-grace (%gs) with room to say goodbye" % kill_grace)
+    # feed logger
+    check("hyperloom feed" in " ".join(logger.get("command", [])), "feed-logger: must run 'hyperloom feed'")
+    check("exec " in " ".join(logger.get("command", [])),
+          "feed-logger: a shell wrapper must 'exec' hyperloom so SIGTERM reaches it")
+    check(logger.get("volumes"), "feed-logger: needs a volume for its log")
+    # the variables reach the services
+    o = overridden["services"]
+    check(o["worker"]["environment"].get("HYPERLOOM_BROKER") == "tcp://10.1.2.3:5555",
+          "HYPERLOOM_BROKER does not override the worker's broker")
+    check("8" in o["worker"]["command"], "HYPERLOOM_WORKER_SLOTS does not reach --slots")
+    def host_side(port):  # long syntax (dict) or short syntax ("IP:PUBLISHED:TARGET")
+        if isinstance(port, dict):
+            return "%s:%s" % (port.get("host_ip", ""), port.get("published"))
+        return str(port).rsplit(":", 1)[0]
+    check("127.0.0.1:15555" in [host_side(p) for p in o["broker"]["ports"]],
+          "HYPERLOOM_BROKER_PORT does not set the broker's host port")
+    check("debug" in o["broker"]["command"], "HYPERLOOM_LOG_LEVEL does not reach --log-level")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+      ); then
+        ok "$COMPOSE_FILE: structure (scalable workers, service_healthy, grace periods, variables)"
+      else
+        fail "$COMPOSE_FILE: structure:"$'\n'"$out"
+      fi
+    else
+      note "python3 has no yaml module: structural compose checks reduced to grep"
+      grep -q 'container_name' "$COMPOSE_FILE" && fail "$COMPOSE_FILE: container_name prevents --scale"
+      grep -q 'condition: service_healthy' "$COMPOSE_FILE" || fail "$COMPOSE_FILE: no service_healthy condition"
+    fi
+  else
+    fail "$COMPOSE_FILE: '${compose[*]} config' with overridden variables failed:"$'\n'"$rendered"
+  fi
+fi
+
+# --- 2. Dockerfile ------------------------------------------------------------------------------
+# One instruction per line: continuation lines joined, comments dropped.
+instructions=$(sed -e 's/^[[:space:]]*#.*$//' "$DOCKERFILE" | awk '
+  /\\[[:space:]]*$/ { sub(/\\[[:space:]]*$/, ""); line = line $0 " "; next }
+  { line = line $0; if (line ~ /[^[:space:]]/) print line; line = "" }')
+final=$(printf '%s\n' "$instructions" | awk 'toupper($1) == "FROM" { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }')
+has() { printf '%s\n' "$1" | grep -Eq "$2"; }
+line_of() { printf '%s\n' "$instructions" | grep -En "$1" | head -1 | cut -d: -f1; }
+
+stages=$(printf '%s\n' "$instructions" | grep -Ec '^FROM[[:space:]]')
+if [ "$stages" -ge 2 ]; then
+  ok "$DOCKERFILE: $stages stages"
+else
+  fail "$DOCKERFILE: expected a multi-stage build, found $stages FROM"
+fi
+if has "$instructions" '^ARG SWIFT_IMAGE=swift:6\.[0-9.]+-bookworm$'; then
+  ok "$DOCKERFILE: builder from $(printf '%s\n' "$instructions" | sed -n 's/^ARG SWIFT_IMAGE=//p')"
+else
+  fail "$DOCKERFILE: the builder must default to an official swift:6.x-bookworm image (ARG SWIFT_IMAGE)"
+fi
+has "$instructions" '^ARG RUNTIME_IMAGE=debian:bookworm-slim$' ||
+  fail "$DOCKERFILE: the runtime stage must be debian:bookworm-slim (ARG RUNTIME_IMAGE)"
+has "$instructions" 'apt-get .*install .*libzmq3-dev' || fail "$DOCKERFILE: the builder must install libzmq3-dev"
+resolve=$(line_of '^RUN swift package resolve')
+sources=$(line_of '^COPY Sources ')
+manifest=$(line_of '^COPY Package\.swift ')
+if [ -n "$resolve" ] && [ -n "$sources" ] && [ -n "$manifest" ] && [ "$manifest" -lt "$resolve" ] && [ "$resolve" -lt "$sources" ]; then
+  ok "$DOCKERFILE: dependencies resolved in their own layer before the sources are copied"
+else
+  fail "$DOCKERFILE: expected COPY Package.swift, then RUN swift package resolve, then COPY Sources"
+fi
+has "$instructions" '^RUN swift build -c release --product hyperloom --static-swift-stdlib' ||
+  fail "$DOCKERFILE: expected 'swift build -c release --product hyperloom --static-swift-stdlib'"
+has "$instructions" '^COPY Tests ' ||
+  fail "$DOCKERFILE: Package.swift declares test targets; their directories must be copied for swift build"
+
+has "$final" 'apt-get .*install .*libzmq5' || fail "$DOCKERFILE: the runtime stage must install libzmq5"
+has "$final" 'apt-get .*install .*python3' || fail "$DOCKERFILE: the runtime stage must install python3 (trials)"
+has "$final" 'apt-get .*install .*-dev( |$)' && fail "$DOCKERFILE: the runtime stage installs a -dev package"
+user=$(printf '%s\n' "$final" | sed -n 's/^USER[[:space:]]\{1,\}//p' | tail -1)
+case "${user%%:*}" in
+  "") fail "$DOCKERFILE: the runtime stage has no USER (it would run as root)" ;;
+  root|0) fail "$DOCKERFILE: USER is $user (root)" ;;
+  *) ok "$DOCKERFILE: runs as USER $user" ;;
+esac
+has "$final" '^(RUN|.*&&) *(groupadd|useradd).*10001' || fail "$DOCKERFILE: the hyperloom user must have the fixed uid/gid 10001"
+entrypoints=$(printf '%s\n' "$final" | grep -Ec '^ENTRYPOINT[[:space:]]')
+entrypoint=$(printf '%s\n' "$final" | grep -E '^ENTRYPOINT[[:space:]]' | tail -1)
+if [ "$entrypoints" -eq 1 ] && has "$entrypoint" '^ENTRYPOINT \[".*hyperloom"\]$'; then
+  ok "$DOCKERFILE: exec-form $entrypoint"
+else
+  fail "$DOCKERFILE: expected one exec-form ENTRYPOINT [...] ending in hyperloom (shell form would keep SIGTERM from hyperloom), got: ${entrypoint:-none}"
+fi
+has "$final" '^CMD \[' || fail "$DOCKERFILE: CMD must be in exec form"
+if has "$final" '^HEALTHCHECK .*CMD \["hyperloom", "status"'; then
+  ok "$DOCKERFILE: HEALTHCHECK runs hyperloom status (exec form)"
+else
+  fail "$DOCKERFILE: expected an exec-form HEALTHCHECK running 'hyperloom status'"
+fi
+{ has "$final" '^EXPOSE .*5555' && has "$final" '^EXPOSE .*5556'; } || fail "$DOCKERFILE: EXPOSE 5555 5556 missing"
+has "$final" '^WORKDIR /data$' || fail "$DOCKERFILE: WORKDIR /data missing"
+has "$instructions" '^FROM [^$]*:latest' && fail "$DOCKERFILE: a base image uses :latest"
+has "$instructions" '^ADD ' && fail "$DOCKERFILE: use COPY, not ADD"
+# Every COPY from the build context must exist and not be excluded by .dockerignore.
+while read -r src; do
+  [ -e "$src" ] || fail "$DOCKERFILE: COPY source $src does not exist in the build context"
+  if grep -Eqx "/?${src%%/*}/?" .dockerignore 2>/dev/null; then
+    fail "$DOCKERFILE: COPY source $src is excluded by .dockerignore"
+  fi
+done < <(printf '%s\n' "$instructions" | awk '$1 == "COPY" && $2 !~ /^--from/ { for (i = 2; i < NF; i++) if ($i !~ /^--/ && $i !~ /\*/) print $i }')
+if command -v hadolint >/dev/null 2>&1; then
+  # DL3008 (pin apt package versions) is deliberate: bookworm's security updates should land.
+  if hadolint --ignore DL3008 --failure-threshold warning "$DOCKERFILE"; then
+    ok "$DOCKERFILE: hadolint"
+  else
+    fail "$DOCKERFILE: hadolint findings above"
+  fi
+else
+  note "hadolint not installed: structural checks only"
+fi
+
+# --- 3. .dockerignore ---------------------------------------------------------------------------
+if [ -f .dockerignore ]; then
+  missing=()
+  for entry in .build .git hyperloom-data; do grep -Eqx "/?$entry/?" .dockerignore || missing+=("$entry"); done
+  if [ ${#missing[@]} -eq 0 ]; then
+    ok ".dockerignore excludes .build .git hyperloom-data"
+  else
+    fail ".dockerignore does not exclude: ${missing[*]}"
+  fi
+else
+  fail ".dockerignore missing at the repository root (the build context)"
+fi
+
+# --- 4. the example trial -----------------------------------------------------------------------
+trial=Configs/examples/train.py
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+if python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$trial" 2>"$scratch/err" &&
+   HYPERLOOM_CONFIG='{"lr": 0.1, "epochs": 1}' HYPERLOOM_CHECKPOINT_DIR="$scratch/ck" \
+     python3 "$trial" >"$scratch/out" 2>>"$scratch/err" &&
+   grep -Eq '^@hyperloom \{"epoch": 1, "loss": [0-9.]+, "accuracy": [0-9.]+.*"checkpoint": true\}$' "$scratch/out" &&
+   [ -f "$scratch/ck/state.json" ]; then
+  ok "$trial: one epoch, a metric line and a checkpoint"
+else
+  fail "$trial: smoke run failed: $(cat "$scratch/out" "$scratch/err")"
+fi
+status=0
+HYPERLOOM_CONFIG='{"lr": -1}' python3 "$trial" >/dev/null 2>&1 || status=$?
+if [ "$status" -eq 2 ]; then
+  ok "$trial: exit code 2 on an invalid configuration"
+else
+  fail "$trial: expected exit code 2 for lr < 0, got $status"
+fi
+
+# --- 5. the healthcheck's contract --------------------------------------------------------------
+bin="${HYPERLOOM_BIN:-}"
+if [ -z "$bin" ]; then
+  for candidate in .build/debug/hyperloom .build/release/hyperloom; do
+    [ -x "$candidate" ] && { bin=$candidate; break; }
+  done
+fi
+if [ -n "$bin" ] && [ -x "$bin" ]; then
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  status=0
+  timeout 20 "$bin" status --broker "tcp://127.0.0.1:$port" --timeout 500ms >/dev/null 2>&1 || status=$?
+  if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
+    ok "$bin status exits $status when no broker answers (the HEALTHCHECK can report unhealthy)"
+  elif [ "$status" -eq 124 ]; then
+    fail "$bin status --timeout 500ms did not return within 20s: the HEALTHCHECK would hang"
+  else
+    fail "$bin status exits 0 when no broker answers: the broker's HEALTHCHECK would always pass (status must exit non-zero on error)"
+  fi
+else
+  note "no built hyperloom (set HYPERLOOM_BIN or build first): healthcheck contract not checked"
+fi
+
+if [ "$failures" -gt 0 ]; then
+  echo "validate: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "validate: all checks passed"

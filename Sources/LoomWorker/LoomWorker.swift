@@ -1,1 +1,0 @@
-// The LoomWorker module; see Docs/architecture.md.

@@ -1,0 +1,120 @@
+import LoomWire
+
+/// Where an attempt's files live under the worker's work directory:
+///
+/// ```
+/// <workDir>/<job dir>/checkpoint/            shared by the job's attempts on this worker
+/// <workDir>/<job dir>/attempt-<n>/stdout.log
+/// <workDir>/<job dir>/attempt-<n>/stderr.log
+/// ```
+public struct AttemptPaths: Equatable, Sendable {
+    public var jobDir: String
+    public var attemptDir: String
+    public var checkpointDir: String
+    public var stdoutLog: String { attemptDir + "/stdout.log" }
+    public var stderrLog: String { attemptDir + "/stderr.log" }
+
+    public init(workDir: String, ref: AttemptRef) {
+        let root = workDir.hasSuffix("/") && workDir.count > 1 ? String(workDir.dropLast()) : workDir
+        jobDir = root + "/" + Self.directoryName(forJob: ref.job)
+        attemptDir = jobDir + "/attempt-\(ref.attempt)"
+        checkpointDir = jobDir + "/checkpoint"
+    }
+
+    /// Longest directory name produced: below every common file system's 255-byte name limit.
+    static let maxNameBytes = 200
+
+    /// The job id as one safe directory name: bytes outside `[A-Za-z0-9._-]` are percent-encoded
+    /// (`"/"` becomes `"%2F"`), as is a leading `"."` (so no id names `.`, `..` or a hidden
+    /// file). A name that would be longer than 200 bytes keeps its first bytes and ends with `~`
+    /// and a hash of the whole id, so distinct ids keep distinct directories.
+    public static func directoryName(forJob id: String) -> String {
+        var out = ""
+        for (i, byte) in id.utf8.enumerated() {
+            let safe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || (byte == UInt8(ascii: ".") && i > 0)
+            if safe {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        guard out.utf8.count > maxNameBytes else { return out }
+        // FNV-1a, 64 bit: stable across runs and platforms, unlike `Hasher`.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let suffix = "~" + String(hash, radix: 16).leftPadded(to: 16)
+        return String(out.prefix(maxNameBytes - suffix.count)) + suffix
+    }
+}
+
+/// The command line and environment of one attempt, made from its job spec. Pure: the runner
+/// reads the worker's environment and the checkpoint directory and passes them in.
+struct TrialLaunch: Equatable, Sendable {
+    var arguments: [String]
+    /// `NAME=value` entries, sorted by name.
+    var environment: [String]
+
+    init(spec: JobSpec, ref: AttemptRef, paths: AttemptPaths, workerID: String,
+         baseEnvironment: [String: String], resume: Bool) {
+        let builtIns: [String: String] = [
+            "trial_id": ref.job,
+            "attempt": String(ref.attempt),
+            "checkpoint_dir": paths.checkpointDir,
+            "attempt_dir": paths.attemptDir,
+            "worker_id": workerID,
+        ]
+        // Built-ins win over config keys of the same name: they identify the attempt.
+        let values = spec.config.mapValues(\.argument).merging(builtIns) { _, builtIn in builtIn }
+        arguments = spec.command.map { Self.substitute($0, values) }
+        var env = baseEnvironment.merging(spec.env) { _, spec in spec }
+        env["HYPERLOOM_CONFIG"] = String(decoding: JSONCoding.encode(spec.config), as: UTF8.self)
+        env["HYPERLOOM_TRIAL_ID"] = ref.job
+        env["HYPERLOOM_ATTEMPT"] = String(ref.attempt)
+        env["HYPERLOOM_LEASE"] = String(ref.lease)
+        env["HYPERLOOM_WORKER_ID"] = workerID
+        env["HYPERLOOM_CHECKPOINT_DIR"] = paths.checkpointDir
+        env["HYPERLOOM_ATTEMPT_DIR"] = paths.attemptDir
+        env["HYPERLOOM_RESUME"] = resume ? "1" : "0"
+        environment = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// Replaces every `{name}` whose name is in `values`; any other brace text is left as it is,
+    /// because shell snippets are full of braces.
+    static func substitute(_ argument: String, _ values: [String: String]) -> String {
+        guard argument.contains("{") else { return argument }
+        var out = ""
+        var rest = argument[...]
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            let afterOpen = rest.index(after: open)
+            if let close = rest[afterOpen...].firstIndex(of: "}"),
+               let value = values[String(rest[afterOpen..<close])] {
+                out += value
+                rest = rest[rest.index(after: close)...]
+            } else {
+                out += "{"
+                rest = rest[afterOpen...]
+            }
+        }
+        return out + rest
+    }
+
+    /// The program to execute: a name with a `/` as given (relative to the trial's working
+    /// directory), otherwise the first executable file of that name on the trial's `PATH`.
+    static func resolve(program: String, path: String?, isExecutable: (String) -> Bool) -> String? {
+        if program.contains("/") { return program }
+        let search = (path?.isEmpty == false ? path! : "/usr/local/bin:/usr/bin:/bin")
+        for dir in search.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
+            if isExecutable(candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

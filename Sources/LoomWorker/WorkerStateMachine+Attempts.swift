@@ -1,0 +1,210 @@
+import LoomWire
+
+/// An attempt the worker holds, from its ASSIGN until it has exited and is fully acknowledged.
+struct HeldAttempt: Sendable {
+    /// Where the attempt's process is.
+    enum Phase: Equatable, Sendable {
+        /// ASSIGN accepted, `.startTrial` returned, the runner has not said it started.
+        case assigned
+        /// The process runs.
+        case running
+        /// The process exited; the attempt is kept until its updates are acknowledged.
+        case exited
+    }
+
+    var ref: AttemptRef
+    /// Assignment order, for READY's list.
+    var serial: UInt64
+    var phase: Phase = .assigned
+    /// Why the worker asked the runner to stop the process, if it did.
+    var stopReason: String?
+    /// The seq of the next update about this attempt.
+    var nextSeq: UInt64 = 1
+    /// Updates not acknowledged yet, in seq order.
+    var unacknowledged: [PendingUpdate] = []
+}
+
+/// An update waiting for its ACK.
+struct PendingUpdate: Sendable {
+    var update: Update
+    /// Creation order over all attempts: resends follow it.
+    var order: UInt64
+    /// When it was last sent; `nil` while it waits for a WELCOME.
+    var lastSent: ContinuousClock.Instant?
+}
+
+extension WorkerStateMachine {
+    // MARK: - Trial events (from the runner)
+
+    /// The runner started the attempt's process: say STARTED.
+    public mutating func trialStarted(_ ref: AttemptRef, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, var attempt = attempts[ref.lease], attempt.phase == .assigned else { return [] }
+        attempt.phase = .running
+        attempts[ref.lease] = attempt
+        // While the link is down STARTED is not queued: the next READY lists the attempt.
+        guard isRegistered else { return [] }
+        return send(WorkerMessage.started(ref).frames, now: now)
+    }
+
+    /// The trial printed a metric line: a REPORT, and a CHECKPOINT with the same payload when the
+    /// trial announced one.
+    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool,
+                                       now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, let attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
+        var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
+        if checkpoint { actions += enqueue(.checkpoint, metrics, lease: ref.lease, now: now) }
+        enforceReportCap()
+        return actions
+    }
+
+    /// The trial's process exited (or never started): FINAL or FAILED, except for attempts the
+    /// worker stopped for its own shutdown, which are forgotten.
+    public mutating func trialExited(_ ref: AttemptRef, kind: UpdateKind, payload: Frame,
+                                     now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, var attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
+        attempt.phase = .exited
+        attempts[ref.lease] = attempt
+        if attempt.stopReason == StopReason.shutdown {
+            forget(ref.lease)
+            return finishIfDrained(now: now)
+        }
+        // The runner only reports terminal kinds; anything else is treated as a failure.
+        let terminal: UpdateKind = kind.isTerminal ? kind : .failed
+        return enqueue(terminal, payload, lease: ref.lease, now: now) + finishIfDrained(now: now)
+    }
+
+    // MARK: - Broker messages about attempts
+
+    mutating func assigned(_ ref: AttemptRef, payload: Frame) -> [WorkerAction] {
+        // A stopping worker starts nothing; the broker requeues the job when it says DISCONNECT.
+        guard lifecycle == .serving else { return [] }
+        guard attempts[ref.lease] == nil, !recentlyFinished.contains(ref.lease) else {
+            duplicateAssignments += 1
+            return []
+        }
+        attempts[ref.lease] = HeldAttempt(ref: ref, serial: takeSerial())
+        return [.startTrial(ref, payload: payload)]
+    }
+
+    mutating func acknowledged(job: String, lease: UInt64, seq: UInt64, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard var attempt = attempts[lease], attempt.ref.job == job,
+              let index = attempt.unacknowledged.firstIndex(where: { $0.update.seq == seq }) else {
+            staleAcks += 1
+            return []
+        }
+        if attempt.unacknowledged.remove(at: index).update.kind == .report { unacknowledgedReports -= 1 }
+        attempts[lease] = attempt
+        forgetIfDone(lease)
+        return finishIfDrained(now: now)
+    }
+
+    mutating func cancelled(job: String, lease: UInt64, reason: String) -> [WorkerAction] {
+        guard var attempt = attempts[lease], attempt.ref.job == job, attempt.phase != .exited,
+              attempt.stopReason == nil else { return [] }
+        attempt.stopReason = reason
+        attempts[lease] = attempt
+        return [.stopTrial(lease: lease, reason: reason)]
+    }
+
+    // MARK: - Updates
+
+    /// Numbers a new update, keeps it until its ACK, and sends it now if the link is up.
+    mutating func enqueue(_ kind: UpdateKind, _ payload: Frame, lease: UInt64, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard var attempt = attempts[lease] else { return [] }
+        let update = Update(kind: kind, attempt: attempt.ref, seq: attempt.nextSeq, payload: payload)
+        attempt.nextSeq += 1
+        var pending = PendingUpdate(update: update, order: takeSerial())
+        var actions: [WorkerAction] = []
+        if isRegistered {
+            pending.lastSent = now
+            actions = send(WorkerMessage.update(update).frames, now: now)
+        }
+        attempt.unacknowledged.append(pending)
+        attempts[lease] = attempt
+        if kind == .report { unacknowledgedReports += 1 }
+        return actions
+    }
+
+    /// Drops the oldest REPORTs while more than `maxUnacknowledged` are kept.
+    mutating func enforceReportCap() {
+        while unacknowledgedReports > max(config.maxUnacknowledged, 0) {
+            // The oldest report of each attempt is its first one; the oldest overall has the
+            // smallest creation order. Attempts are few (one per slot), so a scan is cheap.
+            var oldest: (lease: UInt64, index: Int, order: UInt64)?
+            for (lease, attempt) in attempts {
+                guard let index = attempt.unacknowledged.firstIndex(where: { $0.update.kind == .report }) else { continue }
+                let order = attempt.unacknowledged[index].order
+                if oldest == nil || order < oldest!.order { oldest = (lease, index, order) }
+            }
+            guard let oldest else { unacknowledgedReports = 0; return }
+            attempts[oldest.lease]!.unacknowledged.remove(at: oldest.index)
+            unacknowledgedReports -= 1
+            droppedReports += 1
+            forgetIfDone(oldest.lease)
+        }
+    }
+
+    /// Sends every unacknowledged update again, in creation order (after a WELCOME).
+    mutating func resendAll(now: ContinuousClock.Instant) -> [WorkerAction] {
+        resend(now: now) { _ in true }
+    }
+
+    /// Sends again the updates unacknowledged for `resendInterval`.
+    mutating func resendOverdue(now: ContinuousClock.Instant) -> [WorkerAction] {
+        let interval = config.resendInterval
+        return resend(now: now) { pending in
+            guard let sent = pending.lastSent else { return true }
+            return now >= sent + interval
+        }
+    }
+
+    private mutating func resend(now: ContinuousClock.Instant, where due: (PendingUpdate) -> Bool) -> [WorkerAction] {
+        var picked: [(order: UInt64, lease: UInt64, index: Int)] = []
+        for (lease, attempt) in attempts {
+            for (index, pending) in attempt.unacknowledged.enumerated() where due(pending) {
+                picked.append((pending.order, lease, index))
+            }
+        }
+        guard !picked.isEmpty else { return [] }
+        picked.sort { $0.order < $1.order }
+        var actions: [WorkerAction] = []
+        actions.reserveCapacity(picked.count)
+        for item in picked {
+            attempts[item.lease]!.unacknowledged[item.index].lastSent = now
+            actions += send(WorkerMessage.update(attempts[item.lease]!.unacknowledged[item.index].update).frames, now: now)
+        }
+        return actions
+    }
+
+    /// When the oldest sent update becomes due for a resend.
+    var earliestResend: ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for attempt in attempts.values {
+            for pending in attempt.unacknowledged {
+                guard let sent = pending.lastSent else { continue }
+                if earliest == nil || sent < earliest! { earliest = sent }
+            }
+        }
+        return earliest.map { $0 + config.resendInterval }
+    }
+
+    // MARK: - Forgetting
+
+    /// Forgets the attempt when its process has exited and nothing about it awaits an ACK.
+    mutating func forgetIfDone(_ lease: UInt64) {
+        guard let attempt = attempts[lease], attempt.phase == .exited, attempt.unacknowledged.isEmpty else { return }
+        forget(lease)
+    }
+
+    /// Forgets the attempt and anything still unacknowledged about it.
+    mutating func forget(_ lease: UInt64) {
+        guard let attempt = attempts.removeValue(forKey: lease) else { return }
+        unacknowledgedReports -= attempt.unacknowledged.filter { $0.update.kind == .report }.count
+        recentlyFinished.insert(lease)
+    }
+
+    mutating func takeSerial() -> UInt64 {
+        defer { nextSerial += 1 }
+        return nextSerial
+    }
+}

@@ -1,1 +1,0 @@
-// The ZeroMQ module; see Docs/architecture.md.

@@ -146,9 +146,14 @@ class Worker:
             print("broker error:", frames[2].decode())
 
     def run(self):
+        stopping = []
+        # A parent may have spawned us with these blocked (the mask is inherited): unblock them.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))   # leave gracefully
+        signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
         self.connect()
         last_heard = time.monotonic()
-        while True:
+        while not stopping:
             if self.sock.poll(100):
                 while self.sock.poll(0):
                     self.handle(self.sock.recv_multipart())
@@ -168,6 +173,10 @@ class Worker:
                     if now - entry[1] >= RESEND:
                         entry[1] = now
                         self.send(entry[0])
+        for _, _, proc in self.trials.values():                              # stop trials, say goodbye
+            os.killpg(proc.pid, signal.SIGTERM)
+        self.send([HLW1, bytes([DISCONNECT])])
+        self.sock.close(linger=500)
 
 
 if __name__ == "__main__":

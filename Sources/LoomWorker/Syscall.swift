@@ -8,6 +8,7 @@ import Darwin
 public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The call that failed, with its argument when that helps (`"open /tmp/x"`).
     public var call: String
+    /// The `errno` value, exactly as the call set it.
     public var errno: Int32
 
     public init(_ call: String, errno: Int32) {

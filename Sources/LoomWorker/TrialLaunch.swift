@@ -8,12 +8,18 @@ import LoomWire
 /// <workDir>/<job dir>/attempt-<n>/stderr.log
 /// ```
 public struct AttemptPaths: Equatable, Sendable {
+    /// `<workDir>/<job dir>`.
     public var jobDir: String
+    /// `<job dir>/attempt-<n>`: `HYPERLOOM_ATTEMPT_DIR`, made once per attempt.
     public var attemptDir: String
+    /// `<job dir>/checkpoint`: `HYPERLOOM_CHECKPOINT_DIR`, shared by the job's attempts here.
     public var checkpointDir: String
+    /// Everything the trial wrote to stdout, metric lines included.
     public var stdoutLog: String { attemptDir + "/stdout.log" }
+    /// Everything the trial wrote to stderr, and the worker's notes about the attempt.
     public var stderrLog: String { attemptDir + "/stderr.log" }
 
+    /// The paths of `ref` under `workDir` (absolute when `workDir` is).
     public init(workDir: String, ref: AttemptRef) {
         let root = workDir.hasSuffix("/") && workDir.count > 1 ? String(workDir.dropLast()) : workDir
         jobDir = root + "/" + Self.directoryName(forJob: ref.job)

@@ -37,6 +37,7 @@ public enum TrialEvent: Equatable, Sendable {
 public final class TrialRunner {
     /// The absolute work directory (a relative one is taken from the worker's working directory).
     public let workDir: String
+    /// The worker's id: `{worker_id}` and `HYPERLOOM_WORKER_ID`.
     public let workerID: String
     /// Time between SIGTERM and SIGKILL.
     public let killGrace: Duration
@@ -54,6 +55,7 @@ public final class TrialRunner {
     private var pipeOwners: [Int32: UInt64] = [:]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
 
+    /// A runner with no trials; directories are made as attempts start.
     public init(workDir: String, workerID: String, killGrace: Duration) {
         self.workDir = workDir.hasPrefix("/") ? workDir : FileManager.default.currentDirectoryPath + "/" + workDir
         self.workerID = workerID

@@ -43,6 +43,8 @@ public final class WorkerAgent: @unchecked Sendable {
     private let logger: Logger
     /// Whether the machine was registered at the end of the last loop turn (for logging only).
     private var wasRegistered = false
+    /// Broker ERRORs already logged.
+    private var loggedBrokerErrors = 0
     /// How long the last socket may keep flushing the goodbye after the loop ends.
     static let goodbyeLinger: Duration = .milliseconds(500)
 
@@ -119,8 +121,12 @@ public final class WorkerAgent: @unchecked Sendable {
         ])
     }
 
-    /// Logs registration and loss of the broker, once per change.
+    /// Logs registration and loss of the broker, once per change, and the broker's ERRORs.
     private func logLinkChange() {
+        if machine.brokerErrors != loggedBrokerErrors {
+            loggedBrokerErrors = machine.brokerErrors
+            logger.info("broker reported an error", metadata: ["broker.error": "\(machine.lastBrokerError ?? "")"])
+        }
         guard machine.isRegistered != wasRegistered else { return }
         wasRegistered = machine.isRegistered
         if wasRegistered {

@@ -45,6 +45,7 @@ public struct WorkerStateMachine: Sendable {
         case exited
     }
 
+    /// The settings the machine was made with (the heartbeat in use may be the broker's).
     public let config: WorkerConfig
     private(set) var link: Link
     var lifecycle: Lifecycle = .serving
@@ -80,6 +81,7 @@ public struct WorkerStateMachine: Sendable {
     /// ASSIGNs ignored because the lease was already held or recently finished.
     public internal(set) var duplicateAssignments = 0
 
+    /// A machine with no link yet: `start(now:)` opens it.
     public init(config: WorkerConfig, now: ContinuousClock.Instant) {
         self.config = config
         heartbeat = config.heartbeat

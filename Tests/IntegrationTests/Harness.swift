@@ -9,13 +9,16 @@ final class Spawned: @unchecked Sendable {
     let log: URL
     let name: String
 
-    init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Runs `hyperloom` (or `executable` with `prefix` before the arguments) from the repository root.
+    init(_ name: String, _ arguments: [String], environment: [String: String] = [:],
+         executable: URL = Harness.binary, prefix: [String] = []) throws {
         self.name = name
         log = Harness.scratch.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
-        process.executableURL = Harness.binary
-        process.arguments = arguments
+        process.executableURL = executable
+        process.arguments = prefix + arguments
+        process.currentDirectoryURL = Harness.repository
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = handle
         process.standardError = handle
@@ -67,6 +70,29 @@ enum Harness {
         }
         return exe.deletingLastPathComponent().appendingPathComponent("hyperloom")
     }()
+
+    /// The repository root (three levels above this file), where the tests' relative paths start.
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Runs a command to completion from the repository root; returns its status and output.
+    static func run(_ command: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.currentDirectoryURL = repository
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let log = scratch.appendingPathComponent("run-\(UUID().uuidString.prefix(6)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
 
     static let scratch: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hyperloom-tests-\(getpid())")

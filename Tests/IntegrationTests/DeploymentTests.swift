@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+
+/// The deliverables that are not Swift: the container files and the protocol document's examples.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct Deployment {
+    /// `Docker/validate.sh`: `docker-compose config` on the compose file, the Dockerfile's
+    /// structure, the example trial, and the healthcheck's exit status.
+    @Test func composeFileAndDockerfileValidateWithoutADockerEngine() throws {
+        let run = try Harness.run(["/bin/bash", "Docker/validate.sh"], environment: ["HYPERLOOM_BIN": Harness.binary.path])
+        #expect(run.status == 0, "validate.sh:\n\(run.output)")
+        #expect(run.output.contains("docker-compose config -q' accepts it"))
+    }
+
+    /// The pyzmq worker and client of Docs/protocol.md, written from the document alone, run jobs
+    /// through the Swift broker.
+    @Test func pythonWorkerAndClientFromTheProtocolDocumentRunJobsThroughTheBroker() throws {
+        let (broker, endpoint, _) = try Harness.broker()
+        defer { broker.stop() }
+        let worker = try Spawned("pyworker", ["Docs/examples/pyworker.py", "--broker", endpoint, "--slots", "2", "--id", "py-test"],
+                                 executable: URL(fileURLWithPath: "/usr/bin/env"), prefix: ["python3"])
+        defer { worker.stop() }
+        let run = try Harness.run(["/usr/bin/env", "python3", "Docs/examples/pyclient.py", "--broker", endpoint, "--jobs", "6"])
+        #expect(run.status == 0, "pyclient:\n\(run.output)\npyworker:\n\(worker.output)")
+        #expect(run.output.contains("6 of 6 jobs finished"))
+        #expect(run.output.contains("started on py-test"))
+    }
+}

@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // libzmq's C API, found through pkg-config (Debian: libzmq3-dev).
@@ -30,6 +32,20 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
         // The wire protocol: frames, commands, codec. No sockets, no clocks.
         .target(name: "LoomWire", swiftSettings: strict),
+        // Studies: search spaces, study specs, trial and study states. Pure.
+        .target(
+            name: "LoomModel",
+            dependencies: ["LoomWire", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Searchers and schedulers: pure, deterministic for a seed.
+        .target(name: "LoomSearch", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
+        // Persistence behind one protocol: SQLite (GRDB, WAL) and in-memory.
+        .target(
+            name: "LoomStore",
+            dependencies: ["LoomModel", "LoomWire", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         // Process-level runtime helpers shared by the services: signal wake-ups, paths.
         .target(name: "LoomRuntime", swiftSettings: strict),
         .target(
@@ -67,6 +83,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "LoomModelTests", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomSearchTests", dependencies: ["LoomSearch", "LoomModel", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomStoreTests", dependencies: ["LoomStore", "LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWireTests", dependencies: ["LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),

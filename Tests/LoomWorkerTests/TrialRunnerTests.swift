@@ -9,14 +9,16 @@ import Glibc
 /// The trial runner with real, short /bin/sh children, driven by a small poll loop like the
 /// agent's.
 @Suite(.timeLimit(.minutes(1)))
-struct TrialRunnerBehaviour {
-    /// A fresh work directory per test.
+final class TrialRunnerBehaviour {
+    /// A fresh work directory per test, removed after it.
     let workDir: String = {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("hyperloom-runner-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()
+
+    deinit { try? FileManager.default.removeItem(atPath: workDir) }
 
     func runner(killGrace: Duration = .seconds(1)) -> TrialRunner {
         TrialRunner(workDir: workDir, workerID: "w-test", killGrace: killGrace)

@@ -1,0 +1,151 @@
+import LoomModel
+import LoomWire
+
+/// A study as stored. Times are seconds since the Unix epoch.
+public struct StudyRecord: Equatable, Sendable {
+    /// Unique id, `<name>-<n>` (also the prefix of its trials' job ids).
+    public var id: String
+    public var name: String
+    /// The spec's YAML text as submitted; a restarted optimizer parses it again.
+    public var specText: String
+    /// Directory relative paths in the spec are resolved against.
+    public var baseDirectory: String
+    public var state: StudyState
+    public var createdAt: Double
+    public var finishedAt: Double?
+    /// Why the study stopped (`max_trials reached`, `cancelled`, `fail_fast: trial 3 failed`, …).
+    public var reason: String?
+
+    public init(id: String, name: String, specText: String, baseDirectory: String, state: StudyState = .running,
+                createdAt: Double, finishedAt: Double? = nil, reason: String? = nil) {
+        self.id = id
+        self.name = name
+        self.specText = specText
+        self.baseDirectory = baseDirectory
+        self.state = state
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+        self.reason = reason
+    }
+}
+
+/// One trial of a study. Its job id at the broker is `<study id>/<number>`.
+public struct TrialRecord: Equatable, Sendable {
+    public var study: String
+    /// 1, 2, … in the order the trials were created.
+    public var number: Int
+    public var config: Config
+    public var state: TrialState
+    /// Where the config came from: `searcher`, `points_to_evaluate` or `ask`.
+    public var source: String
+    /// Attempts started so far.
+    public var attempts: Int
+    /// The final value of the study's metric; nil until complete.
+    public var value: Double?
+    /// The last metrics object the trial reported (its final one once complete).
+    public var metrics: JSONValue?
+    /// The worker of the latest attempt.
+    public var worker: String?
+    /// The error of the last failed attempt.
+    public var error: String?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+
+    public init(study: String, number: Int, config: Config, state: TrialState = .waiting, source: String = "searcher",
+                attempts: Int = 0, value: Double? = nil, metrics: JSONValue? = nil, worker: String? = nil,
+                error: String? = nil, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil) {
+        self.study = study
+        self.number = number
+        self.config = config
+        self.state = state
+        self.source = source
+        self.attempts = attempts
+        self.value = value
+        self.metrics = metrics
+        self.worker = worker
+        self.error = error
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    /// The job id at the broker.
+    public var jobID: String { "\(study)/\(number)" }
+}
+
+/// The states of one attempt of a trial.
+public enum AttemptState: String, Codable, Sendable, CaseIterable {
+    case running
+    case complete
+    case failed
+    /// Its worker was lost; another attempt follows.
+    case lost
+}
+
+/// One attempt of a trial.
+public struct AttemptRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    public var lease: UInt64
+    public var worker: String?
+    public var state: AttemptState
+    public var error: String?
+    public var startedAt: Double
+    public var finishedAt: Double?
+
+    public init(study: String, trial: Int, attempt: Int, lease: UInt64, worker: String? = nil, state: AttemptState = .running,
+                error: String? = nil, startedAt: Double, finishedAt: Double? = nil) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.lease = lease
+        self.worker = worker
+        self.state = state
+        self.error = error
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// An intermediate report (or checkpoint notice) of an attempt. `(study, trial, lease, seq)`
+/// identifies it: recording it twice is a no-op.
+public struct ReportRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    public var lease: UInt64
+    public var seq: UInt64
+    /// `report` or `checkpoint`.
+    public var kind: String
+    public var metrics: JSONValue
+    public var time: Double
+
+    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, kind: String = "report",
+                metrics: JSONValue, time: Double) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.lease = lease
+        self.seq = seq
+        self.kind = kind
+        self.metrics = metrics
+        self.time = time
+    }
+}
+
+/// Something that happened to a worker (joined, lost, left), as the optimizer saw it.
+public struct WorkerEventRecord: Equatable, Sendable {
+    public var time: Double
+    public var worker: String
+    public var event: String
+    public var detail: String?
+
+    public init(time: Double, worker: String, event: String, detail: String? = nil) {
+        self.time = time
+        self.worker = worker
+        self.event = event
+        self.detail = detail
+    }
+}

@@ -12,7 +12,7 @@ build: deps
 
 ## The main job on the embedded default: broker + workers + client in one process.
 run: build
-	$(BIN) demo $(ARGS)
+	$(BIN) run Configs/examples/logreg.yaml $(ARGS)
 
 ## Every test: unit tests of each module and the end-to-end tests with real processes.
 test: deps

@@ -73,10 +73,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The optimizer service: studies driven through the broker, persisted in the store.
+        .target(
+            name: "LoomOptimizer",
+            dependencies: [
+                "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
+                "LoomModel", "LoomStore", "LoomOptimizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

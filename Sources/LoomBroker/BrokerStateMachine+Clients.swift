@@ -17,6 +17,12 @@ extension BrokerStateMachine {
         case .submit(let request, let jobs): return submit(jobs, request: request, client: id, now: now)
         case .cancel(let request, let jobs): return cancel(jobs, request: request, client: id, now: now)
         case .query(let request, let body): return query(body, request: request, client: id, now: now)
+        case .request(let request, let service, let body):
+            return forwardRequest(request, service: service, body: body, from: id, now: now)
+        case .respond(let request, let to, let body):
+            // Answers go to whichever connection said HELLO with that id last; a requester that
+            // left meanwhile simply does not get it (it timed out).
+            return sendIfConnected(toClient: to, BrokerToClient.reply(request: request, body: body).frames, now: now)
         case .ack(let job, let lease, let seq): return clientAck(job: job, lease: lease, seq: seq, now: now)
         case .disconnect:
             peers[identity] = nil
@@ -34,6 +40,9 @@ extension BrokerStateMachine {
         if let old = clients[info.client]?.identity, old != identity { peers[old] = nil }
         clients[info.client] = ClientRecord(id: info.client, name: info.name, identity: identity, lastHeard: now, lastSent: now)
         peers[identity] = .client(info.client)
+        for service in info.services ?? [] where !(services[service] ?? []).contains(info.client) {
+            services[service, default: []].append(info.client)
+        }
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
                                   liveness: config.liveness)
         var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
@@ -67,6 +76,18 @@ extension BrokerStateMachine {
     mutating func sendIfConnected(toClient id: String, _ frames: [Frame], now: ContinuousClock.Instant) -> [BrokerAction] {
         guard clients[id]?.identity != nil else { return [] }
         return [send(toClient: id, frames, now: now)]
+    }
+
+    /// REQUEST: forwarded to a connected provider of `service` (the one that said HELLO last),
+    /// or answered at once with a REPLY whose body is `{"error": …}`.
+    mutating func forwardRequest(_ request: UInt64, service: String, body: Frame, from client: String,
+                                 now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let provider = services[service]?.last(where: { clients[$0]?.identity != nil }) else {
+            var error = JSONObjectWriter()
+            error.add("error", "no \(service) is connected to this broker")
+            return [send(toClient: client, BrokerToClient.reply(request: request, body: error.finish()).frames, now: now)]
+        }
+        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body).frames, now: now)]
     }
 
     // MARK: - Queries

@@ -95,6 +95,8 @@ public struct BrokerStateMachine: Sendable {
     var workerOrder: [String] = []
     var roundRobin = 0
     var clients: [String: ClientRecord] = [:]
+    /// Service name → ids of the clients that provide it, in the order they said HELLO.
+    var services: [String: [String]] = [:]
     /// ROUTER identity → the peer it belongs to.
     var peers: [Frame: Peer] = [:]
     var jobs: [String: JobRecord] = [:]

@@ -13,6 +13,8 @@ public enum ClientError: Error, CustomStringConvertible {
     case broker(String)
     /// The outgoing queue is full (the broker is unreachable and too much is waiting).
     case backpressure
+    /// A service answered a REQUEST with an error.
+    case service(String)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum ClientError: Error, CustomStringConvertible {
         case .transport(let error): "transport error: \(error)"
         case .broker(let text): "broker error: \(text)"
         case .backpressure: "the outgoing queue to the broker is full"
+        case .service(let message): message
         }
     }
 }
@@ -44,7 +47,7 @@ public final class BrokerClient {
 
     /// Creates a client; nothing is sent before `connect(timeout:)`.
     public init(endpoint: String, clientID: String = "client-\(UUID().uuidString.prefix(8).lowercased())",
-                name: String = "client", context: ZMQContext? = nil,
+                name: String = "client", services: [String] = [], context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.client")) throws(ZMQError) {
         self.endpoint = endpoint
         if let context {
@@ -55,7 +58,7 @@ public final class BrokerClient {
             ownsContext = true
         }
         self.logger = logger
-        machine = ClientStateMachine(config: ClientConfig(clientID: clientID, name: name), now: .now)
+        machine = ClientStateMachine(config: ClientConfig(clientID: clientID, name: name, services: services), now: .now)
     }
 
     deinit { close() }
@@ -110,6 +113,32 @@ public final class BrokerClient {
                 pending.append(event)
             }
         }
+    }
+
+    /// Sends a REQUEST to the client providing `service` (through the broker) and waits for the
+    /// REPLY body. A body `{"error": "…"}` (no provider, or the provider refused) is thrown.
+    public func request(service: String, body: Frame, timeout: Duration = .seconds(10)) throws(ClientError) -> Frame {
+        let (request, actions) = machine.request(service: service, body: body, now: .now)
+        try perform(actions)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            guard ContinuousClock.now < deadline else { throw .timeout("REPLY from the \(service)") }
+            for event in try turn(until: deadline) {
+                if case .reply(request, let reply) = event {
+                    if let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(reply)))?.object,
+                       case .string(let message)? = object["error"] {
+                        throw .service(message)
+                    }
+                    return reply
+                }
+                pending.append(event)
+            }
+        }
+    }
+
+    /// Answers a REQUEST received as a `.request` event.
+    public func respond(request: UInt64, to client: String, body: Frame) throws(ClientError) {
+        try perform(machine.respond(request: request, to: client, body: body, now: .now))
     }
 
     /// The broker's status document (`QUERY {"what":"status"}`).

@@ -15,10 +15,14 @@ public struct ClientConfig: Sendable {
     public var backoffInitial: Duration
     public var backoffMax: Duration
 
-    public init(clientID: String, name: String, heartbeat: Duration = .seconds(1), liveness: Int = 3,
+    /// Services this client provides through the broker (e.g. `optimizer`).
+    public var services: [String]
+
+    public init(clientID: String, name: String, services: [String] = [], heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 backoffInitial: Duration = .seconds(1), backoffMax: Duration = .seconds(32)) {
         self.clientID = clientID
         self.name = name
+        self.services = services
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.backoffInitial = backoffInitial
@@ -42,6 +46,8 @@ public enum ClientEvent: Equatable, Sendable {
     case submitted(request: UInt64, accepted: UInt32)
     case cancelled(request: UInt64, count: UInt32)
     case reply(request: UInt64, body: Frame)
+    /// A REQUEST for a service this client provides; answer with `respond(request:to:body:now:)`.
+    case request(request: UInt64, from: String, body: Frame)
     case started(AttemptRef, worker: String)
     /// A report, checkpoint or terminal result, delivered once per (job, lease, seq). The
     /// application acknowledges it (after recording it durably) with `acknowledge(_:now:)`.
@@ -124,7 +130,9 @@ public struct ClientStateMachine: Sendable {
         var requests: [UInt64] = []
         var actions: [ClientAction] = []
         var fresh: [JobSubmission] = []
-        for job in jobs where outstanding[job.id] == nil && !finished.contains(job.id) {
+        for job in jobs where outstanding[job.id] == nil {
+            // A job submitted again after its result (a retry) is a new run of the same id.
+            finished.remove(job.id)
             outstanding[job.id] = Outstanding(submission: job)
             fresh.append(job)
         }
@@ -148,6 +156,17 @@ public struct ClientStateMachine: Sendable {
     public mutating func query(_ body: Frame, now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
         let request = takeRequestID()
         return (request, send(ClientMessage.query(request: request, body: body).frames, now: now))
+    }
+
+    /// Sends a REQUEST to the client that provides `service`; returns the id to match the REPLY.
+    public mutating func request(service: String, body: Frame, now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
+        let request = takeRequestID()
+        return (request, send(ClientMessage.request(request: request, service: service, body: body).frames, now: now))
+    }
+
+    /// Answers a REQUEST this client received.
+    public mutating func respond(request: UInt64, to client: String, body: Frame, now: ContinuousClock.Instant) -> [ClientAction] {
+        send(ClientMessage.respond(request: request, to: client, body: body).frames, now: now)
     }
 
     /// Acknowledges an update once the application has recorded it.
@@ -176,6 +195,8 @@ public struct ClientStateMachine: Sendable {
             return ([.cancelled(request: request, count: count)], [])
         case .reply(let request, let body):
             return ([.reply(request: request, body: body)], [])
+        case .request(let request, let from, let body):
+            return ([.request(request: request, from: from, body: body)], [])
         case .started(let ref, let worker):
             if var job = outstanding[ref.job] {
                 job.highestAttempt = max(job.highestAttempt, ref.attempt)
@@ -221,7 +242,9 @@ public struct ClientStateMachine: Sendable {
 
     // MARK: - Private
 
-    private var hello: HelloInfo { HelloInfo(client: config.clientID, name: config.name) }
+    private var hello: HelloInfo {
+        HelloInfo(client: config.clientID, name: config.name, services: config.services.isEmpty ? nil : config.services)
+    }
 
     private mutating func takeRequestID() -> UInt64 {
         defer { nextRequest += 1 }

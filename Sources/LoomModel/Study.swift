@@ -86,7 +86,9 @@ public struct TrialSpec: Equatable, Sendable {
 
 /// When a study stops.
 public struct Budget: Equatable, Sendable {
-    /// Trials to finish (complete, failed or pruned); nil for a grid: every point once.
+    /// Trials to create, points to evaluate included (random and quasi-random searchers; the
+    /// spec requires it). For the grid searcher: how many times the whole grid runs, each pass
+    /// sampling the numeric parameters afresh (Ray Tune's `num_samples`); nil: once.
     public var maxTrials: Int?
     /// Trials running at once.
     public var maxConcurrent: Int

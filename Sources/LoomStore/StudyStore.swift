@@ -12,6 +12,13 @@ import LoomModel
 ///   acknowledged to the broker);
 /// - reads return rows in a stable order: studies by creation, trials by number, attempts by
 ///   number, reports by (attempt, seq).
+/// - rows hang off their parent: a trial needs its study, an attempt or report its trial, and a
+///   write that names a missing parent fails with `.notFound(parent)` (`study s`, `trial s/3`);
+/// - what is read back equals what was written: configs and metrics are stored as JSON, so a
+///   number that JSON cannot hold (NaN, ±infinity) is refused with `.database`, as is a NaN `value`.
+///
+/// **Keys in errors.** `.conflict` and `.notFound` name the row as `study <id>` or
+/// `trial <study>/<number>` (the trial's job id).
 ///
 /// **Threading.** An instance is used from one thread at a time.
 public protocol StudyStore: AnyObject {
@@ -39,11 +46,18 @@ public protocol StudyStore: AnyObject {
 
     /// Records a trial's terminal state (`trial.state.isFinished`) with its attempt, atomically.
     /// Returns false, writing nothing, when the stored trial is already finished.
+    /// A state that is not terminal, or an attempt of another trial, is a caller bug: it traps.
     @discardableResult
     func recordResult(trial: TrialRecord, attempt: AttemptRecord?) throws(StoreError) -> Bool
 
     func recordWorkerEvent(_ event: WorkerEventRecord) throws(StoreError)
+    /// The latest `limit` events, oldest first (like `tail`); ties in time keep recording order.
     func workerEvents(limit: Int) throws(StoreError) -> [WorkerEventRecord]
+
+    /// A study's trials in `state`, by number (a restarted optimizer asks for `running` ones).
+    func trials(study: String, state: TrialState) throws(StoreError) -> [TrialRecord]
+    /// How many of a study's trials are in each state; states without trials are absent.
+    func trialCounts(study: String) throws(StoreError) -> [TrialState: Int]
 }
 
 /// Why a store call failed.

@@ -49,6 +49,10 @@ extension ClientMessage {
         case .cancel(let request, let jobs):
             return [h, [Command.cancelJobs.rawValue], BigEndian.frame(request)] + jobs.map { Array($0.utf8) }
         case .query(let request, let body): return [h, [Command.query.rawValue], BigEndian.frame(request), body]
+        case .request(let request, let service, let body):
+            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(service.utf8), body]
+        case .respond(let request, let to, let body):
+            return [h, [Command.respond.rawValue], BigEndian.frame(request), Array(to.utf8), body]
         case .ack(let job, let lease, let seq):
             return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
         case .disconnect: return [h, [Command.disconnect.rawValue]]
@@ -68,6 +72,8 @@ extension BrokerToClient {
         case .cancelled(let request, let count):
             return [h, [Command.cancelled.rawValue], BigEndian.frame(request), BigEndian.frame(count)]
         case .reply(let request, let body): return [h, [Command.reply.rawValue], BigEndian.frame(request), body]
+        case .request(let request, let from, let body):
+            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body]
         case .started(let ref, let worker): return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)]
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
         case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
@@ -155,6 +161,10 @@ public enum WireDecoder {
         case .reply:
             try count(f, 2, name)
             return .reply(request: try u64(f[0], name, "request"), body: f[1])
+        case .request:
+            try count(f, 3, name)
+            return .request(request: try u64(f[0], name, "request"),
+                            from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2])
         case .started:
             try count(f, 4, name)
             return .started(try attemptRef(f, name), worker: try text(f[3], name, "worker", max: Wire.maxPeerIDBytes))
@@ -250,6 +260,14 @@ public enum WireDecoder {
         case .query:
             try count(f, 2, name)
             return .query(request: try u64(f[0], name, "request"), body: f[1])
+        case .request:
+            try count(f, 3, name)
+            return .request(request: try u64(f[0], name, "request"),
+                            service: try text(f[1], name, "service", max: Wire.maxPeerIDBytes), body: f[2])
+        case .respond:
+            try count(f, 3, name)
+            return .respond(request: try u64(f[0], name, "request"),
+                            to: try text(f[1], name, "to", max: Wire.maxPeerIDBytes), body: f[2])
         case .ack:
             try count(f, 3, name)
             return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))

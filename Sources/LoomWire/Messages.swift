@@ -20,9 +20,11 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case submit = 0x22
     case cancelJobs = 0x23
     case query = 0x24
+    case request = 0x25
     case submitted = 0x26
     case cancelled = 0x27
     case reply = 0x28
+    case respond = 0x29
 
     /// The upper-case name used in documentation, logs and errors.
     public var name: String {
@@ -44,6 +46,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .submit: "SUBMIT"
         case .cancelJobs: "CANCEL_JOBS"
         case .query: "QUERY"
+        case .request: "REQUEST"
+        case .respond: "RESPOND"
         case .submitted: "SUBMITTED"
         case .cancelled: "CANCELLED"
         case .reply: "REPLY"
@@ -254,10 +258,14 @@ public struct HelloInfo: Codable, Equatable, Sendable {
     public var client: String
     /// Human-readable name for logs.
     public var name: String
+    /// Services this client provides to other clients through the broker (e.g. `optimizer`):
+    /// REQUESTs naming one of them are forwarded to it.
+    public var services: [String]?
 
-    public init(client: String, name: String) {
+    public init(client: String, name: String, services: [String]? = nil) {
         self.client = client
         self.name = name
+        self.services = services
     }
 }
 
@@ -288,6 +296,10 @@ public enum ClientMessage: Equatable, Sendable {
     case submit(request: UInt64, jobs: [JobSubmission])
     case cancel(request: UInt64, jobs: [String])
     case query(request: UInt64, body: Frame)
+    /// A request for the client that provides `service`; answered with REPLY.
+    case request(request: UInt64, service: String, body: Frame)
+    /// A service provider's answer to the REQUEST `request` of client `to`.
+    case respond(request: UInt64, to: String, body: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
     case disconnect
 }
@@ -299,6 +311,8 @@ public enum BrokerToClient: Equatable, Sendable {
     case submitted(request: UInt64, accepted: UInt32)
     case cancelled(request: UInt64, count: UInt32)
     case reply(request: UInt64, body: Frame)
+    /// A REQUEST from client `from` for a service this client provides.
+    case request(request: UInt64, from: String, body: Frame)
     case started(AttemptRef, worker: String)
     case update(Update)
     case error(String)
@@ -317,6 +331,12 @@ public enum DisconnectReason {
     public static let reregister = "reregister"
     /// The broker is shutting down its workers: stop trials and exit.
     public static let shutdown = "shutdown"
+}
+
+/// Well-known service names for REQUEST.
+public enum ServiceName {
+    /// The optimizer: studies, trials, ask-and-tell.
+    public static let optimizer = "optimizer"
 }
 
 /// Reasons carried by CANCEL.

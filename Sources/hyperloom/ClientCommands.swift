@@ -4,36 +4,6 @@ import LoomClient
 import LoomRuntime
 import LoomWire
 
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the broker's workers, queue and counters.")
-
-    @OptionGroup var brokerOption: BrokerOption
-
-    @Flag(help: "Print the status document as JSON.")
-    var json = false
-
-    @Option(help: "How long to wait for the broker.")
-    var timeout = DurationArgument(argument: "5s")!
-
-    func run() throws {
-        let client = try BrokerClient(endpoint: brokerOption.broker, name: "hyperloom status")
-        defer { client.close() }
-        do {
-            try client.connect(timeout: timeout.duration)
-            let status = try client.status(timeout: timeout.duration)
-            if json {
-                print(status.description)
-            } else {
-                print(StatusTable.render(status))
-            }
-        } catch {
-            // A healthcheck relies on the exit status: no answer is a failure.
-            Console.error("hyperloom status: \(error) (broker \(brokerOption.broker))")
-            throw ExitCode.failure
-        }
-    }
-}
-
 /// Renders the broker's status document for people.
 enum StatusTable {
     static func render(_ status: JSONValue) -> String {

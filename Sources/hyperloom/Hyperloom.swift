@@ -9,6 +9,9 @@ struct Hyperloom: ParsableCommand {
         commandName: "hyperloom",
         abstract: "A job fabric for distributed hyperparameter optimization over ZeroMQ.",
         version: version,
-        subcommands: [Broker.self, Worker.self, Demo.self, Status.self, Feed.self]
+        subcommands: [
+            Run.self, Submit.self, StudyStatus.self, Trials.self, Best.self, Export.self, Cancel.self, Ask.self, Tell.self,
+            Broker.self, Optimizer.self, Worker.self, Feed.self,
+        ]
     )
 }

@@ -162,3 +162,26 @@ import LoomWire
         #expect(message.contains("everything"))
     }
 }
+
+@Suite struct BrokerServiceRequests {
+    @Test func requestsGoToTheServiceProviderAndItsAnswerBackToTheRequester() {
+        var h = BrokerHarness()
+        h.client("opt", .hello(HelloInfo(client: "optimizer-1", name: "optimizer", services: [ServiceName.optimizer])))
+        h.hello("cli", id: "cli-1")
+        let forwarded = h.client("cli", .request(request: 8, service: ServiceName.optimizer, body: Array(#"{"op":"status"}"#.utf8)))
+        #expect(BrokerHarness.toClient("opt", forwarded) == [.request(request: 8, from: "cli-1", body: Array(#"{"op":"status"}"#.utf8))])
+        let answered = h.client("opt", .respond(request: 8, to: "cli-1", body: Array("{}".utf8)))
+        #expect(BrokerHarness.toClient("cli", answered) == [.reply(request: 8, body: Array("{}".utf8))])
+    }
+
+    @Test func aRequestForAServiceNobodyProvidesIsAnsweredWithAnError() {
+        var h = BrokerHarness()
+        h.hello("cli", id: "cli-1")
+        let actions = h.client("cli", .request(request: 2, service: ServiceName.optimizer, body: Array("{}".utf8)))
+        guard case .reply(2, let body)? = BrokerHarness.toClient("cli", actions).first else {
+            Issue.record("no REPLY")
+            return
+        }
+        #expect(String(decoding: body, as: UTF8.self) == #"{"error":"no optimizer is connected to this broker"}"#)
+    }
+}

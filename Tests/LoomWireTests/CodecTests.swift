@@ -29,6 +29,8 @@ import Testing
             .hello(HelloInfo(client: "opt-1", name: "optimizer")), .heartbeat,
             .submit(request: 9, jobs: jobs), .cancel(request: 10, jobs: ["s/1", "s/2"]),
             .query(request: 11, body: Array("{\"what\":\"status\"}".utf8)),
+            .request(request: 12, service: "optimizer", body: Array("{\"op\":\"status\"}".utf8)),
+            .respond(request: 12, to: "cli-1", body: Array("{}".utf8)),
             .ack(job: "s/1", lease: 77, seq: 5), .disconnect,
         ]
         for message in messages {
@@ -47,7 +49,8 @@ import Testing
         let toClient: [BrokerToClient] = [
             .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 1000, liveness: 3)), .heartbeat,
             .submitted(request: 1, accepted: 3), .cancelled(request: 2, count: 1),
-            .reply(request: 3, body: Array("{}".utf8)), .started(ref, worker: "w-1"),
+            .reply(request: 3, body: Array("{}".utf8)), .request(request: 4, from: "cli-1", body: Array("{}".utf8)),
+            .started(ref, worker: "w-1"),
             .update(Update(kind: .failed, attempt: ref, seq: 2, payload: [1, 2, 3])),
             .error("nope"), .disconnect(reason: DisconnectReason.shutdown),
         ]

@@ -1,0 +1,109 @@
+import Yams
+
+/// The `searcher` and `scheduler` sections; each may be a mapping or just its type.
+extension SpecParser {
+    static let searcherKeys = ["type", "seed", "sequence"]
+    static let sequences = ["sobol", "halton"]
+    /// Searchers of other libraries, named so the error says they are not here yet rather than unknown.
+    static let laterSearchers = ["tpe", "bayesopt", "hyperopt", "optuna", "bohb", "cmaes", "hebo", "ax", "nevergrad"]
+
+    static func parseSearcher(_ reader: SpecReader, _ node: Node?) throws(SpecError) -> SearcherSpec {
+        guard let node else { return SearcherSpec() }
+        var spec = SearcherSpec()
+        let kinds = SearcherSpec.Kind.allCases.map(\.rawValue)
+        var typeNode: Node? = node
+        var typeField = "searcher"
+        var entries: SpecReader.Entries?
+        if case .mapping = node {
+            let e = try reader.entries(node, "searcher", expected: "a mapping")
+            try reader.checkKeys(e, allowed: searcherKeys, in: "in searcher")
+            entries = e
+            typeNode = e["type"]?.value
+            typeField = "searcher.type"
+        }
+        if let typeNode {
+            let type = try reader.text(typeNode, typeField, expected: "a searcher type (\(kinds.joined(separator: ", ")))")
+            if let kind = SearcherSpec.Kind(rawValue: type) {
+                spec.kind = kind
+            } else if sequences.contains(type) {
+                throw reader.error(typeNode, typeField, "\"\(type)\" is a sequence of the quasi_random searcher: write {type: quasi_random, sequence: \(type)}")
+            } else if laterSearchers.contains(type.lowercased()) {
+                throw reader.error(typeNode, typeField, "searcher \"\(type)\" is not available in this version (\(kinds.joined(separator: ", ")))")
+            } else {
+                throw reader.error(typeNode, typeField, "unknown searcher type \"\(type)\"; expected one of \(kinds.joined(separator: ", "))"
+                                       + Spelling.hint(for: type, among: kinds))
+            }
+        }
+        guard let entries else { return spec }
+        if let seed = entries["seed"] {
+            let n = try reader.integer(seed.value, "searcher.seed", expected: "a non-negative integer")
+            guard n >= 0 else { throw reader.error(seed.value, "searcher.seed", "expected a non-negative integer, found \(n)") }
+            spec.seed = UInt64(n)
+        }
+        if let sequence = entries["sequence"] {
+            guard spec.kind == .quasiRandom else {
+                throw reader.error(sequence.keyNode, "searcher.sequence", "sequence applies only to the quasi_random searcher, not \(spec.kind.rawValue)")
+            }
+            let text = try reader.text(sequence.value, "searcher.sequence")
+            guard sequences.contains(text) else {
+                throw reader.error(sequence.value, "searcher.sequence", "expected sobol or halton, found \(quoteYAML(text))"
+                                       + Spelling.hint(for: text, among: sequences))
+            }
+            spec.sequence = text
+        }
+        return spec
+    }
+
+    static let schedulerKeys = ["type", "resource", "max_t", "grace_period", "reduction_factor"]
+    /// Schedulers of later versions: known names, so the error says what is missing.
+    static let laterSchedulers = ["asha", "hyperband", "median_stopping", "pbt"]
+
+    static func parseScheduler(_ reader: SpecReader, _ node: Node?) throws(SpecError) -> SchedulerSpec {
+        guard let node else { return SchedulerSpec() }
+        var spec = SchedulerSpec()
+        var typeNode: Node? = node
+        var typeField = "scheduler"
+        var entries: SpecReader.Entries?
+        if case .mapping = node {
+            let e = try reader.entries(node, "scheduler", expected: "a mapping")
+            try reader.checkKeys(e, allowed: schedulerKeys, in: "in scheduler")
+            entries = e
+            typeNode = e["type"]?.value
+            typeField = "scheduler.type"
+        }
+        if let typeNode {
+            let type = try reader.text(typeNode, typeField, expected: "a scheduler type (fifo)")
+            if let kind = SchedulerSpec.Kind(rawValue: type) {
+                spec.kind = kind
+            } else if laterSchedulers.contains(type) {
+                throw reader.error(typeNode, typeField, "scheduler \"\(type)\" is not available in this version (fifo only)")
+            } else {
+                let known = SchedulerSpec.Kind.allCases.map(\.rawValue) + laterSchedulers
+                throw reader.error(typeNode, typeField, "unknown scheduler type \"\(type)\"; expected fifo" + Spelling.hint(for: type, among: known))
+            }
+        }
+        guard let entries else { return spec }
+        if let resource = entries["resource"] {
+            spec.resource = try reader.text(resource.value, "scheduler.resource", expected: "a metric key such as epoch")
+        }
+        func positive(_ key: String) throws(SpecError) -> Double? {
+            guard let entry = entries[key] else { return nil }
+            let x = try reader.number(entry.value, "scheduler.\(key)", expected: "a positive number")
+            guard x > 0 else { throw reader.error(entry.value, "scheduler.\(key)", "expected a positive number, found \(formatNumber(x))") }
+            return x
+        }
+        spec.maxT = try positive("max_t")
+        spec.gracePeriod = try positive("grace_period")
+        if let entry = entries["reduction_factor"] {
+            let x = try reader.number(entry.value, "scheduler.reduction_factor", expected: "a number ≥ 2")
+            guard x >= 2 else {
+                throw reader.error(entry.value, "scheduler.reduction_factor", "expected a number ≥ 2 (the fraction of trials kept is 1/reduction_factor), found \(formatNumber(x))")
+            }
+            spec.reductionFactor = x
+        }
+        if let grace = spec.gracePeriod, let maxT = spec.maxT, grace > maxT, let entry = entries["grace_period"] {
+            throw reader.error(entry.value, "scheduler.grace_period", "expected grace_period ≤ max_t (\(formatNumber(maxT))), found \(formatNumber(grace))")
+        }
+        return spec
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import LoomClient
+import LoomModel
+import LoomRuntime
+import LoomStore
+import LoomWire
+import Logging
+
+/// Settings of the optimizer process.
+public struct OptimizerConfig: Sendable {
+    /// The broker's ROUTER endpoint.
+    public var brokerEndpoint: String
+    /// Stable client id: a restarted optimizer says HELLO with it and receives the results that
+    /// waited for it.
+    public var clientID: String
+
+    public init(brokerEndpoint: String, clientID: String = "optimizer") {
+        self.brokerEndpoint = brokerEndpoint
+        self.clientID = clientID
+    }
+}
+
+/// The optimizer: owns studies, asks their searchers, submits trials as jobs through the broker,
+/// records every report and result in the store *before* acknowledging it, and answers the CLI's
+/// REQUESTs (service `optimizer`).
+///
+/// **Threading.** `run(until:)` runs on one thread, which owns the client socket and the store.
+/// **Restart.** On start every running study is rebuilt from the store; its unfinished trials are
+/// submitted again with the resync flag (the broker, which still runs them, only learns the new
+/// owner connection), so completed trials never run again and no result is counted twice.
+public final class OptimizerService: @unchecked Sendable {
+    public let config: OptimizerConfig
+    let store: any StudyStore
+    let client: BrokerClient
+    let logger: Logger
+    var drivers: [String: StudyDriver] = [:]
+    /// A clock for record timestamps, injectable for tests.
+    let wallClock: @Sendable () -> Double
+
+    public init(config: OptimizerConfig, store: any StudyStore, logger: Logger = Logger(label: "hyperloom.optimizer"),
+                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(ClientError) {
+        self.config = config
+        self.store = store
+        self.logger = logger
+        self.wallClock = wallClock
+        do {
+            client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
+                                      services: [ServiceName.optimizer], logger: logger)
+        } catch {
+            throw .transport(error)
+        }
+    }
+
+    /// Connects (retrying until the broker answers or `stop` fires), resumes the running studies,
+    /// and serves until `stop` fires.
+    public func run(until stop: StopLatch) throws(ClientError) {
+        while !stop.isStopRequested {
+            do {
+                try client.connect(timeout: .seconds(5))
+                break
+            } catch .timeout {
+                logger.warning("no broker answers yet; retrying", metadata: ["optimizer.broker": "\(config.brokerEndpoint)"])
+            }
+        }
+        guard !stop.isStopRequested else { return client.close() }
+        resumeStudies()
+        logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
+        while !stop.isStopRequested {
+            for event in try client.poll(timeout: .milliseconds(100)) { handle(event) }
+            for id in Array(drivers.keys) { advance(id) }
+        }
+        logger.info("optimizer stopping")
+        client.close()
+    }
+
+    // MARK: - Studies
+
+    /// Rebuilds every running study from the store and submits its unfinished trials again.
+    func resumeStudies() {
+        do {
+            for study in try store.studies() where study.state == .running {
+                do {
+                    let spec = try SpecParser.parse(study.specText, file: "\(study.id).yaml")
+                    let trials = try store.trials(study: study.id)
+                    drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials)
+                    let unfinished = trials.filter { !$0.state.isFinished && $0.source != "ask" }
+                    submit(unfinished, of: study, resync: true)
+                    logger.info("study resumed", metadata: ["study.name": "\(study.id)", "study.unfinished": "\(unfinished.count)"])
+                } catch {
+                    logger.error("cannot resume study", metadata: ["study.name": "\(study.id)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.error("cannot read the store", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Creates a study from a spec's text; returns its id.
+    func createStudy(specText: String, file: String, baseDirectory: String) throws -> String {
+        let spec = try SpecParser.parse(specText, file: file)
+        let existing = try store.studies().filter { $0.name == spec.name }.count
+        var n = existing + 1
+        while try store.study("\(spec.name)-\(n)") != nil { n += 1 }
+        let id = "\(spec.name)-\(n)"
+        let now = wallClock()
+        try store.createStudy(StudyRecord(id: id, name: spec.name, specText: specText, baseDirectory: baseDirectory,
+                                          createdAt: now))
+        drivers[id] = StudyDriver(studyID: id, spec: spec, createdAt: now, trials: [])
+        logger.info("study created", metadata: ["study.name": "\(id)"])
+        advance(id)
+        return id
+    }
+
+    /// Creates and submits the trials the study may start now, or finishes it.
+    func advance(_ id: String) {
+        guard var driver = drivers[id] else { return }
+        let now = wallClock()
+        if let (state, reason) = driver.stopReason(now: now) {
+            finish(id, state: state, reason: reason)
+            return
+        }
+        let fresh = driver.newTrials(now: now)
+        drivers[id] = driver
+        guard !fresh.isEmpty, let study = try? store.study(id) else { return }
+        do {
+            for trial in fresh { try store.insertTrial(trial) }
+        } catch {
+            logger.error("cannot store new trials", metadata: ["study.name": "\(id)", "error": "\(error)"])
+            return
+        }
+        submit(fresh, of: study, resync: false)
+    }
+
+    /// Ends a study: its active trials are cancelled at the broker and in the store.
+    func finish(_ id: String, state: StudyState, reason: String) {
+        guard var driver = drivers.removeValue(forKey: id), var study = try? store.study(id) else { return }
+        let now = wallClock()
+        let active = driver.active
+        if !active.isEmpty {
+            _ = try? client.cancel(active.filter { $0.source != "ask" }.map(\.jobID))
+            for var trial in active {
+                trial.state = .cancelled
+                trial.error = "the study ended: \(reason)"
+                trial.finishedAt = now
+                _ = try? store.recordResult(trial: trial, attempt: nil)
+                driver.update(trial)
+            }
+        }
+        study.state = state
+        study.reason = reason
+        study.finishedAt = now
+        do {
+            try store.updateStudy(study)
+        } catch {
+            logger.error("cannot store the study's end", metadata: ["study.name": "\(id)", "error": "\(error)"])
+        }
+        logger.info("study finished", metadata: ["study.name": "\(id)", "study.state": "\(state.rawValue)", "study.reason": "\(reason)"])
+    }
+
+    /// Submits trials as jobs: spec, resources, and the attempts left.
+    func submit(_ trials: [TrialRecord], of study: StudyRecord, resync: Bool) {
+        guard let spec = drivers[study.id]?.spec, !trials.isEmpty else { return }
+        let jobs = trials.map { trial in
+            job(for: trial, spec: spec, study: study, resync: resync)
+        }
+        do {
+            try client.submit(jobs)
+        } catch {
+            logger.error("cannot submit trials", metadata: ["study.name": "\(study.id)", "error": "\(error)"])
+        }
+    }
+
+    func job(for trial: TrialRecord, spec: StudySpec, study: StudyRecord, resync: Bool) -> JobSubmission {
+        let cwd = spec.trial.cwd.map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: study.baseDirectory, isDirectory: true)).standardizedFileURL.path }
+            ?? study.baseDirectory
+        let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
+                              timeoutS: spec.trial.timeoutSeconds).payload
+        let allowed = UInt32(1 + spec.trial.maxRetries)
+        let first = UInt32(trial.attempts + 1)
+        let requirements = Requirements(
+            cpuMilli: UInt32((spec.trial.cpu * 1000).rounded()), gpuMilli: UInt32((spec.trial.gpu * 1000).rounded()),
+            maxAttempts: allowed > UInt32(trial.attempts) ? allowed - UInt32(trial.attempts) : 1, firstAttempt: first,
+            flags: resync ? Requirements.Flags.resync : 0)
+        return JobSubmission(id: trial.jobID, requirements: requirements, payload: payload)
+    }
+
+    static func parseJobID(_ job: String) -> (study: String, number: Int)? {
+        guard let slash = job.lastIndex(of: "/"), let n = Int(job[job.index(after: slash)...]) else { return nil }
+        return (String(job[..<slash]), n)
+    }
+}

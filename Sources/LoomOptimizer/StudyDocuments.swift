@@ -1,0 +1,97 @@
+import Foundation
+import LoomModel
+import LoomStore
+import LoomWire
+
+/// The JSON documents that describe studies and trials, built from a store. The optimizer answers
+/// REQUESTs with them and the CLI builds the same ones from a store file, so both paths print the
+/// same thing.
+public enum StudyDocuments {
+    /// `{"studies": [summary…]}`.
+    public static func studies(_ store: any StudyStore) throws(StoreError) -> JSONValue {
+        var list: [JSONValue] = []
+        for study in try store.studies() { list.append(try summary(study, store: store)) }
+        return .object(["studies": .array(list)])
+    }
+
+    /// One study: state, counts by trial state, best trial, budget.
+    public static func summary(_ study: StudyRecord, store: any StudyStore) throws(StoreError) -> JSONValue {
+        let trials = try store.trials(study: study.id)
+        var counts: [String: JSONValue] = [:]
+        for state in TrialState.allCases { counts[state.rawValue] = .number(Double(trials.filter { $0.state == state }.count)) }
+        var doc: [String: JSONValue] = [
+            "id": .string(study.id), "name": .string(study.name), "state": .string(study.state.rawValue),
+            "created_at": .number(study.createdAt), "trials": .number(Double(trials.count)), "counts": .object(counts),
+        ]
+        doc["finished_at"] = study.finishedAt.map(JSONValue.number)
+        doc["reason"] = study.reason.map(JSONValue.string)
+        if let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml") {
+            doc["metric"] = .string(spec.metric)
+            doc["mode"] = .string(spec.mode.rawValue)
+            doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
+            doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
+            if let best = best(trials, mode: spec.mode) { doc["best"] = trial(best) }
+        }
+        return .object(doc)
+    }
+
+    /// `{"study": summary, "trials": [trial…]}`; with `reports`, each trial carries its
+    /// intermediate reports and attempts (the export).
+    public static func trials(_ studyID: String, store: any StudyStore, reports: Bool = false) throws(StoreError) -> JSONValue {
+        guard let study = try store.study(studyID) else { throw .notFound("study \(studyID)") }
+        var list: [JSONValue] = []
+        for t in try store.trials(study: studyID) {
+            var doc = trial(t)
+            if reports, case .object(var o) = doc {
+                o["reports"] = .array(try store.reports(study: studyID, trial: t.number).map { r in
+                    .object(["attempt": .number(Double(r.attempt)), "seq": .number(Double(r.seq)), "kind": .string(r.kind),
+                             "time": .number(r.time), "metrics": r.metrics])
+                })
+                o["attempt_log"] = .array(try store.attempts(study: studyID, trial: t.number).map { a in
+                    var e: [String: JSONValue] = ["attempt": .number(Double(a.attempt)), "state": .string(a.state.rawValue),
+                                                  "started_at": .number(a.startedAt)]
+                    e["worker"] = a.worker.map(JSONValue.string)
+                    e["error"] = a.error.map(JSONValue.string)
+                    e["finished_at"] = a.finishedAt.map(JSONValue.number)
+                    return .object(e)
+                })
+                doc = .object(o)
+            }
+            list.append(doc)
+        }
+        return .object(["study": try summary(study, store: store), "trials": .array(list)])
+    }
+
+    /// One trial.
+    public static func trial(_ t: TrialRecord) -> JSONValue {
+        var doc: [String: JSONValue] = [
+            "number": .number(Double(t.number)), "state": .string(t.state.rawValue), "config": .object(t.config),
+            "source": .string(t.source), "attempts": .number(Double(t.attempts)), "created_at": .number(t.createdAt),
+        ]
+        doc["value"] = t.value.map(JSONValue.number)
+        doc["metrics"] = t.metrics
+        doc["worker"] = t.worker.map(JSONValue.string)
+        doc["error"] = t.error.map(JSONValue.string)
+        doc["started_at"] = t.startedAt.map(JSONValue.number)
+        doc["finished_at"] = t.finishedAt.map(JSONValue.number)
+        if let s = t.startedAt, let f = t.finishedAt { doc["duration_s"] = .number(f - s) }
+        return .object(doc)
+    }
+
+    /// The best complete trial in `mode`.
+    public static func best(_ trials: [TrialRecord], mode: Mode) -> TrialRecord? {
+        var best: TrialRecord?
+        for t in trials where t.state == .complete {
+            guard let v = t.value, v.isFinite else { continue }
+            if let b = best?.value, !mode.isBetter(v, than: b) { continue }
+            best = t
+        }
+        return best
+    }
+
+    /// Encodes a document as a REPLY body.
+    public static func encode(_ value: JSONValue) -> Frame { JSONCoding.encode(value) }
+
+    /// `{"error": message}`.
+    public static func error(_ message: String) -> Frame { JSONCoding.encode(JSONValue.object(["error": .string(message)])) }
+}

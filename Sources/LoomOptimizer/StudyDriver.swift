@@ -1,0 +1,143 @@
+import LoomModel
+import LoomSearch
+import LoomStore
+import LoomWire
+
+/// The decisions of one study, free of I/O and clocks: which trials to create next, what a result
+/// changes, and when the study is over. The optimizer persists what it returns, then acts on it.
+///
+/// **Invariants.** `trials` mirrors the store's rows of this study; numbers are dense from 1;
+/// at most `budget.maxConcurrent` trials are active (waiting or running) at once, counting trials
+/// handed out by `ask`; at most `budget.maxTrials` trials are ever created (a grid searcher
+/// instead stops when it is exhausted).
+/// **Restart.** `init` rebuilds everything from the stored trials: the searcher is restored from
+/// their history, so a restarted optimizer neither repeats nor skips a suggestion.
+public struct StudyDriver: Sendable {
+    public let studyID: String
+    public let spec: StudySpec
+    public let createdAt: Double
+    public private(set) var trials: [TrialRecord]
+    var searcher: any Searcher
+    /// Points to evaluate not yet turned into trials.
+    var points: [Config]
+    /// The searcher said it has nothing more to propose.
+    public private(set) var exhausted = false
+
+    public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord]) {
+        self.studyID = studyID
+        self.spec = spec
+        self.createdAt = createdAt
+        self.trials = trials.sorted { $0.number < $1.number }
+        let repeats = spec.searcher.kind == .grid ? max(1, spec.budget.maxTrials ?? 1) : 1
+        searcher = makeSearcher(spec.searcher, space: spec.space, repeats: repeats)
+        let fromSearcher = self.trials.filter { $0.source == "searcher" || $0.source == "ask" }
+        searcher.restore(history: fromSearcher.map { (config: $0.config, value: $0.value, state: $0.state) })
+        let usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
+        points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
+    }
+
+    /// Trials that are waiting or running.
+    public var active: [TrialRecord] { trials.filter { !$0.state.isFinished && $0.state != .paused } }
+
+    /// The cap on trials created, nil for a grid (it runs until exhausted).
+    var trialCap: Int? { spec.searcher.kind == .grid ? nil : spec.budget.maxTrials }
+
+    /// Whether another trial may be created (ignoring concurrency).
+    var mayCreate: Bool {
+        if let cap = trialCap, trials.count >= cap { return false }
+        return !exhausted || !points.isEmpty
+    }
+
+    /// The next trial's config, from the points to evaluate first, then the searcher.
+    mutating func nextConfig() -> (Config, String)? {
+        if !points.isEmpty { return (points.removeFirst(), "points_to_evaluate") }
+        guard !exhausted else { return nil }
+        switch searcher.suggest(pending: active.map(\.config)) {
+        case .config(let config): return (config, "searcher")
+        case .exhausted:
+            exhausted = true
+            return nil
+        }
+    }
+
+    /// New trials to create now, within the concurrency and trial budgets. The caller stores
+    /// them, then submits them.
+    public mutating func newTrials(now: Double) -> [TrialRecord] {
+        var created: [TrialRecord] = []
+        while mayCreate && active.count < spec.budget.maxConcurrent {
+            guard let (config, source) = nextConfig() else { break }
+            let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, source: source, createdAt: now)
+            trials.append(trial)
+            created.append(trial)
+        }
+        return created
+    }
+
+    /// A trial handed out by `ask`, for an evaluation outside the fabric; nil when the budget is used.
+    public mutating func ask(now: Double) -> TrialRecord? {
+        guard mayCreate, let (config, _) = nextConfig() else { return nil }
+        let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, state: .running, source: "ask",
+                                createdAt: now, startedAt: now)
+        trials.append(trial)
+        return trial
+    }
+
+    /// Replaces the mirror of a trial after the optimizer changed and stored it; a finished trial
+    /// is observed by the searcher.
+    public mutating func update(_ trial: TrialRecord) {
+        guard let i = trials.firstIndex(where: { $0.number == trial.number }) else { return }
+        let wasFinished = trials[i].state.isFinished
+        trials[i] = trial
+        if trial.state.isFinished && !wasFinished {
+            searcher.observe(config: trial.config, value: trial.value, state: trial.state)
+        }
+    }
+
+    public func trial(_ number: Int) -> TrialRecord? {
+        trials.first { $0.number == number }
+    }
+
+    /// The best complete trial.
+    public var best: TrialRecord? {
+        var best: TrialRecord?
+        for t in trials where t.state == .complete {
+            guard let v = t.value, v.isFinite else { continue }
+            if let b = best?.value, !spec.mode.isBetter(v, than: b) { continue }
+            best = t
+        }
+        return best
+    }
+
+    /// Why the study is over, or nil while it goes on.
+    public func stopReason(now: Double) -> (state: StudyState, reason: String)? {
+        if spec.budget.failFast, let failed = trials.first(where: { $0.state == .failed }) {
+            return (.failed, "fail_fast: trial \(failed.number) failed: \(failed.error ?? "no error recorded")")
+        }
+        if let target = spec.budget.stopAt, let best, let value = best.value,
+           spec.mode == .min ? value <= target : value >= target {
+            return (.complete, "stop_at reached: trial \(best.number) has \(spec.metric) \(value)")
+        }
+        if let limit = spec.budget.maxWallclockSeconds, now - createdAt >= limit {
+            return (.complete, "max_wallclock reached after \(Int(now - createdAt)) s")
+        }
+        if !mayCreate && active.isEmpty {
+            return (.complete, trialCap.map { "max_trials reached (\($0))" } ?? "the grid is exhausted")
+        }
+        return nil
+    }
+
+    /// The final metric of a FINAL payload: `metrics[spec.metric]`, or why it is missing.
+    public func value(fromFinal payload: JSONValue?) -> Result<(Double, JSONValue), ResultError> {
+        let metrics = payload?.object?["metrics"] ?? .object([:])
+        guard let value = metrics.object?[spec.metric]?.double, value.isFinite else {
+            let keys = (metrics.object?.keys.sorted() ?? []).joined(separator: ", ")
+            return .failure(ResultError(message: "the final metrics hold no finite \"\(spec.metric)\" (reported keys: \(keys.isEmpty ? "none" : keys))"))
+        }
+        return .success((value, metrics))
+    }
+}
+
+/// Why a trial's result could not be used.
+public struct ResultError: Error, Sendable {
+    public var message: String
+}

@@ -1,0 +1,91 @@
+import LoomModel
+
+/// What a searcher proposes next.
+public enum Suggestion: Equatable, Sendable {
+    /// Create a trial with this config.
+    case config(Config)
+    /// Nothing left to propose (a grid whose every point has been handed out).
+    case exhausted
+}
+
+/// One trial as a searcher sees it: its config, its final metric (nil until there is one, or
+/// when it failed), and its state.
+public typealias TrialOutcome = (config: Config, value: Double?, state: TrialState)
+
+/// Decides which config to try next (Syne Tune's and Optuna's searcher). A value type with no
+/// clocks and no I/O: the optimizer owns it and feeds it events.
+///
+/// **Determinism.** For a seed, the same sequence of calls gives the same configs on every
+/// platform (see `Xoshiro256StarStar` for the one caveat about `log`/`cos`).
+///
+/// **Ledger.** A searcher counts the configs it has proposed, in order; `restore(history:)`
+/// sets that count and those configs. The random choices of its `n`-th suggestion (0-based)
+/// are drawn from stream `SearchStream.suggestion(n)` of the seed, so they depend only on
+/// `(seed, n)`, plus, for duplicate avoidance, on the configs already proposed and the pending
+/// ones (the grid numbers its streams by grid slot instead, see `GridSearcher`). Hence restoring
+/// the first `n` proposals makes the next suggestion equal the `(n+1)`-th of an uninterrupted run.
+///
+/// **Pending.** `pending` lists the configs of trials created and not finished, whatever made
+/// them (warm starts included). Searchers avoid proposing them again but do not count them:
+/// only `suggest`'s own results and `restore`'s history move the counter.
+public protocol Searcher: Sendable {
+    /// The next config, or `.exhausted`. `pending` holds the configs of trials created but not
+    /// finished (see **Pending**); a returned config counts as proposed.
+    mutating func suggest(pending: [Config]) -> Suggestion
+
+    /// A trial's result or state change. Random, quasi-random and grid search ignore results;
+    /// model-based searchers learn from them. Creation is never inferred from this call.
+    mutating func observe(config: Config, value: Double?, state: TrialState)
+
+    /// Replaces the searcher's state with the one its proposals imply, e.g. after the optimizer
+    /// restarts: `history` lists, in creation order, every trial whose config came from this
+    /// searcher's `suggest` (not warm starts). Trials listed that it did not propose are
+    /// counted as if it had: no duplicates follow, but the continuation is no longer exact.
+    mutating func restore(history: [TrialOutcome])
+}
+
+/// Which low-discrepancy sequence a quasi-random searcher follows (`SearcherSpec.sequence`).
+public enum QuasiRandomSequence: String, Sendable, CaseIterable {
+    case sobol
+    case halton
+}
+
+/// The searcher a study spec asks for.
+///
+/// - Parameters:
+///   - repeats: how many times a grid searcher hands out each grid point (Ray Tune's
+///     `num_samples`); ignored by the other searchers.
+///
+/// An unknown `spec.sequence` falls back to Sobol; the spec parser rejects it first
+/// (`QuasiRandomSequence(rawValue:)` tells which names are valid).
+public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, repeats: Int) -> any Searcher {
+    switch spec.kind {
+    case .random:
+        RandomSearcher(space: space, seed: spec.seed)
+    case .grid:
+        GridSearcher(space: space, seed: spec.seed, repeats: repeats)
+    case .quasiRandom:
+        QuasiRandomSearcher(space: space, seed: spec.seed,
+                            sequence: QuasiRandomSequence(rawValue: spec.sequence) ?? .sobol)
+    }
+}
+
+/// The configs a searcher has proposed (with multiplicity) and how many.
+struct TrialLedger: Sendable {
+    private(set) var counts: [Config: Int] = [:]
+    /// Proposals so far: the number of the next one.
+    private(set) var total = 0
+
+    init() {}
+
+    init(history: [TrialOutcome]) {
+        for trial in history { record(trial.config) }
+    }
+
+    func contains(_ config: Config) -> Bool { counts[config] != nil }
+
+    mutating func record(_ config: Config) {
+        counts[config, default: 0] += 1
+        total += 1
+    }
+}

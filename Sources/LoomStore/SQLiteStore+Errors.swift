@@ -1,0 +1,60 @@
+import GRDB
+
+/// One store call, named for error messages, with what its constraint failures mean.
+///
+/// SQLite reports `UNIQUE constraint failed: trials.study, trials.number`; the store's callers
+/// need `.conflict("trial s/3")`. Each call says which row a uniqueness failure means is taken
+/// (`key`) and which row a foreign-key failure means is missing (`parent`); every other failure
+/// becomes `.database` with the call and SQLite's message and code.
+struct StoreOperation {
+    /// The call and its arguments: `insertTrial(trial s/3)`.
+    var name: String
+    /// The row a UNIQUE / PRIMARY KEY failure means is taken.
+    var key: String?
+    /// The row a FOREIGN KEY failure means is missing.
+    var parent: String?
+
+    init(_ name: String, key: String? = nil, parent: String? = nil) {
+        self.name = name
+        self.key = key
+        self.parent = parent
+    }
+
+    /// The `StoreError` for `error` thrown during this call. Store errors thrown on purpose
+    /// (`.notFound` for an update that changed no row) pass through unchanged.
+    func storeError(_ error: any Error) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? RowError { return .database("\(name): \(error.message)") }
+        guard let error = error as? DatabaseError else { return .database("\(name): \(error)") }
+        switch error.extendedResultCode {
+        case .SQLITE_CONSTRAINT_PRIMARYKEY, .SQLITE_CONSTRAINT_UNIQUE:
+            if let key { return .conflict(key) }
+        case .SQLITE_CONSTRAINT_FOREIGNKEY:
+            if let parent { return .notFound(parent) }
+        default:
+            break
+        }
+        let message = error.message ?? "SQLite error"
+        return .database("\(name): \(message) (SQLite code \(error.extendedResultCode.rawValue))")
+    }
+}
+
+extension SQLiteStore {
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed and synced on return.
+    func write<T>(_ operation: StoreOperation, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw operation.storeError(error)
+        }
+    }
+
+    /// Runs `body` on a snapshot of the last committed state.
+    func read<T>(_ operation: StoreOperation, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw operation.storeError(error)
+        }
+    }
+}

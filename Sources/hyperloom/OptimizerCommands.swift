@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import LoomBroker
+import LoomClient
+import LoomModel
+import LoomOptimizer
+import LoomRuntime
+import LoomStore
+import LoomWire
+import LoomWorker
+import Logging
+
+struct Optimizer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the optimizer: owns studies, asks searchers, submits trials through the broker, records results in the store.")
+
+    @OptionGroup var brokerOption: BrokerOption
+
+    @Option(help: "The store (SQLite file); created when missing.")
+    var store = StudySourceOptions.defaultStore
+
+    @Option(help: "Stable client id; a restarted optimizer with the same id takes over its studies' results.")
+    var id = "optimizer"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() throws {
+        logging.bootstrap()
+        let stop = StopLatch()
+        stop.stopOnSignals()
+        let db: SQLiteStore
+        do {
+            db = try SQLiteStore(path: store)
+        } catch {
+            Console.error("error: cannot open the store \(store): \(error)")
+            throw ExitCode.failure
+        }
+        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: brokerOption.broker, clientID: id), store: db)
+        Console.line("optimizer \(id) using store \(store), broker \(brokerOption.broker)")
+        try service.run(until: stop)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a study end to end in one process: broker, optimizer and local workers.",
+        discussion: """
+            Starts an embedded broker on loopback, the optimizer with its store, and WORKERS local \
+            worker slots, submits the spec, shows progress until the study ends, and prints the \
+            best trials. The store stays at --store for `hyperloom status/trials/best/export`.
+            """)
+
+    @Argument(help: "The study spec (YAML; see Docs/study-spec.md).")
+    var spec: String
+
+    @Option(help: "Local worker slots.")
+    var workers = 4
+
+    @Option(help: "The store (SQLite file) the results are kept in.")
+    var store = StudySourceOptions.defaultStore
+
+    @Option(help: "Directory for the workers' attempt logs and checkpoints.")
+    var workDir = "hyperloom-data/workers"
+
+    @Option(help: "How many of the best trials to print at the end.")
+    var top = 10
+
+    @Option(help: "Log level of the embedded services.")
+    var logLevel: Logger.Level = .warning
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
+
+    func run() throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        try reportingFailures {
+            let text: String
+            do {
+                text = try String(contentsOfFile: spec, encoding: .utf8)
+            } catch {
+                throw Failure("cannot read \(spec): \(error.localizedDescription)")
+            }
+            let parsed = try SpecParser.parse(text, file: spec)
+            let interrupted = LoomRuntimeStop.latch()
+            let base = URL(fileURLWithPath: spec).standardizedFileURL.deletingLastPathComponent().path
+            let db: SQLiteStore
+            do {
+                db = try SQLiteStore(path: store)
+            } catch {
+                throw Failure("cannot open the store \(store): \(error)")
+            }
+            let broker = try BrokerService(config: BrokerServiceConfig(
+                endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", recoveryWindow: .zero))
+            let bound = try broker.bind()
+            let services = EmbeddedServices()
+            services.start("broker") { stop in try broker.run(until: stop) }
+            let optimizer = try OptimizerService(config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: "optimizer-run"),
+                                                 store: db)
+            services.start("optimizer") { stop in try optimizer.run(until: stop) }
+            let dataPath = URL(fileURLWithPath: workDir).standardizedFileURL.path
+            let host = ProcessInfo.processInfo.hostName
+            let agent = try WorkerAgent(config: WorkerAgentConfig(
+                brokerEndpoint: bound.endpoint, workDir: dataPath,
+                worker: WorkerConfig(workerID: "local", slots: workers, gpus: 0, heartbeat: .seconds(1), liveness: 3,
+                                     host: host, pid: ProcessInfo.processInfo.processIdentifier, version: Hyperloom.version)))
+            services.start("worker") { stop in try agent.run(until: stop) }
+            defer { services.stopAll(workersFirst: true) }
+
+            let studies = try StudySource.connect(bound.endpoint, timeout: .seconds(10))
+            defer { studies.close() }
+            let answer = try studies.fetch(OptimizerRequest(op: "submit", spec: text, file: spec, baseDirectory: base))
+            guard let id = answer.object?["study"]?.argument else { throw Failure("the optimizer did not name the study") }
+            Console.line("hyperloom run: study \(id) (\(parsed.metric), \(parsed.mode.rawValue)) on \(workers) local slots; store \(store)")
+            try Progress.follow(id, source: studies, stop: { interrupted.isStopRequested })
+            if interrupted.isStopRequested {
+                Console.line("interrupted: the study stays running in \(store); `hyperloom optimizer --store \(store)` resumes it")
+                throw ExitCode(130)
+            }
+            let doc = try studies.fetch(OptimizerRequest(op: "trials", study: id))
+            Console.line(StudyRendering.summary(doc.object?["study"] ?? .null))
+            Console.line("")
+            Console.line(StudyRendering.best(doc, top: top))
+            Console.line("")
+            Console.line("more: hyperloom trials \(id) · hyperloom export \(id) --format csv   (store \(store))")
+        }
+    }
+}

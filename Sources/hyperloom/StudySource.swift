@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import LoomClient
+import LoomModel
+import LoomOptimizer
+import LoomStore
+import LoomWire
+
+/// Where study commands get their documents: the optimizer through the broker, or a store file.
+///
+/// Precedence: `--broker` given → the optimizer; `--store` given → the file; `$HYPERLOOM_BROKER`
+/// set → the optimizer; the default store file exists (what `hyperloom run` leaves) → the file;
+/// otherwise the optimizer behind the default broker.
+struct StudySourceOptions: ParsableArguments {
+    @Option(help: "The broker's endpoint; study commands reach the optimizer through it (default: $HYPERLOOM_BROKER or tcp://127.0.0.1:5555).")
+    var broker: String?
+
+    @Option(help: "Read this store file directly instead of asking the optimizer (default when no broker is named and \(StudySourceOptions.defaultStore) exists).")
+    var store: String?
+
+    @Option(help: "How long to wait for the broker and the optimizer.")
+    var timeout = DurationArgument(argument: "10s")!
+
+    static let defaultStore = "hyperloom-data/hyperloom.db"
+    static let defaultBroker = "tcp://127.0.0.1:5555"
+
+    /// Opens the source; `writes` is true for commands that change a study (they need the optimizer).
+    func open(writes: Bool = false) throws -> StudySource {
+        let env = ProcessInfo.processInfo.environment["HYPERLOOM_BROKER"]
+        if broker == nil, !writes, let path = store ?? (env == nil && FileManager.default.fileExists(atPath: Self.defaultStore) ? Self.defaultStore : nil) {
+            do {
+                return .store(try SQLiteStore(path: path, readOnly: true))
+            } catch {
+                throw Failure("cannot open the store: \(error)")
+            }
+        }
+        if writes, store != nil, broker == nil {
+            throw Failure("this command changes a study: it needs the optimizer (--broker), not --store")
+        }
+        return try StudySource.connect(broker ?? env ?? Self.defaultBroker, timeout: timeout.duration)
+    }
+}
+
+/// An error to print on stderr with exit status 1.
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
+enum StudySource {
+    case optimizer(BrokerClient, timeout: Duration)
+    case store(SQLiteStore)
+
+    /// The optimizer behind the broker at `endpoint`.
+    static func connect(_ endpoint: String, timeout: Duration) throws -> StudySource {
+        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom cli")
+        do {
+            try client.connect(timeout: timeout)
+        } catch {
+            client.close()
+            throw Failure("\(error) (broker \(endpoint))")
+        }
+        return .optimizer(client, timeout: timeout)
+    }
+
+    /// Sends `request` to the optimizer, or answers it from the store for the read-only ops.
+    func fetch(_ request: OptimizerRequest) throws -> JSONValue {
+        switch self {
+        case .optimizer(let client, let timeout):
+            let body: Frame
+            do {
+                body = try client.request(service: ServiceName.optimizer, body: request.body, timeout: timeout)
+            } catch {
+                throw Failure("\(error)")
+            }
+            guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+                throw Failure("the optimizer's answer is not JSON")
+            }
+            return value
+        case .store(let store):
+            do {
+                switch request.op {
+                case "studies": return try StudyDocuments.studies(store)
+                case "status", "trials", "export":
+                    guard let id = request.study else { throw Failure("\(request.op): no study given") }
+                    guard let study = try store.study(id) else {
+                        let known = try store.studies().map(\.id)
+                        throw Failure("no study \"\(id)\" in the store; known: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+                    }
+                    if request.op == "status" { return try StudyDocuments.summary(study, store: store) }
+                    return try StudyDocuments.trials(id, store: store, reports: request.op == "export")
+                default:
+                    throw Failure("\(request.op) needs the optimizer (--broker)")
+                }
+            } catch let error as Failure {
+                throw error
+            } catch {
+                throw Failure("\(error)")
+            }
+        }
+    }
+
+    /// The broker's status document, when talking to a broker.
+    func brokerStatus() -> JSONValue? {
+        guard case .optimizer(let client, let timeout) = self else { return nil }
+        return try? client.status(timeout: timeout)
+    }
+
+    func close() {
+        if case .optimizer(let client, _) = self { client.close() }
+    }
+}
+
+/// Runs a command body, turning a `Failure` into a message on stderr and exit status 1.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as Failure {
+        Console.error("error: \(failure)")
+        throw ExitCode.failure
+    } catch let error as SpecError {
+        Console.error("error: \(error)")
+        throw ExitCode.failure
+    }
+}

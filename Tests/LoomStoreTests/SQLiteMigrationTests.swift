@@ -1,0 +1,89 @@
+import Foundation
+import LoomModel
+@testable import LoomStore
+import Testing
+
+/// The schema's versions: upgrading an old file, refusing a newer one.
+@Suite("SQLiteStore migrations")
+struct SQLiteMigrationTests {
+    @Test
+    func schemaVersionCountsTheMigrations() {
+        #expect(SQLiteStore.schemaVersion == 2)
+        #expect(SQLiteStore.migrations.map(\.identifier) == (1...SQLiteStore.schemaVersion).map { "v\($0)" })
+    }
+
+    @Test
+    func aVersion1FileIsUpgradedWithItsRowsIntact() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("store.sqlite").path
+            let (trial, attempt) = StoreContract.completed(value: 0.5)
+            do {
+                let old = try SQLiteStore(path: path, readOnly: false, migratingThrough: "v1")
+                #expect(try old.appliedMigrationIdentifiers() == ["v1"])
+                #expect(try !old.indexNames(on: "trials").contains("trials_by_state"))
+                try Fixture.seed(old, trials: 1...3)
+                try old.recordReport(Fixture.report(seq: 1))
+                try old.recordResult(trial: trial, attempt: attempt)
+                try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
+            }
+            let upgraded = try SQLiteStore(path: path)
+            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2"])
+            #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
+            #expect(try upgraded.studies() == [Fixture.studyRecord()])
+            #expect(try upgraded.trials(study: Fixture.study) == [trial, Fixture.trial(2), Fixture.trial(3)])
+            #expect(try upgraded.trials(study: Fixture.study, state: .waiting).map(\.number) == [2, 3])
+            #expect(try upgraded.attempts(study: Fixture.study, trial: 1) == [attempt])
+            #expect(try upgraded.reports(study: Fixture.study, trial: 1) == [Fixture.report(seq: 1)])
+            #expect(try upgraded.workerEvents(limit: 5).count == 1)
+        }
+    }
+
+    @Test
+    func aVersion1FileIsRefusedReadOnlyWithTheWayToUpgrade() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("store.sqlite").path
+            try Fixture.seed(try SQLiteStore(path: path, readOnly: false, migratingThrough: "v1"))
+            let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
+            guard case .database(let message) = error else { Issue.record("got \(error)"); return }
+            #expect(message.contains("schema version 1 is older than this hyperloom reads (2)"))
+            #expect(message.contains("open it read-write once"))
+        }
+    }
+
+    @Test
+    func aFileFromAFutureBuildIsRefusedUntouched() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("store.sqlite").path
+            do {
+                let store = try SQLiteStore(path: path)
+                try Fixture.seed(store)
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
+            }
+            let tooNew = StoreError.schemaTooNew(found: 3, supported: SQLiteStore.schemaVersion)
+            #expect(throws: tooNew) { try SQLiteStore(path: path) }
+            #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
+            #expect(tooNew.description.contains("upgrade hyperloom"))
+        }
+    }
+
+    @Test
+    func anUnknownMigrationNotNamedByVersionIsStillTooNew() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("store.sqlite").path
+            do {
+                try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
+            }
+            #expect(throws: StoreError.schemaTooNew(found: 3, supported: 2)) { try SQLiteStore(path: path) }
+        }
+    }
+
+    @Test
+    func anEmptyDatabaseIsNotAStoreForReaders() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("empty.sqlite").path
+            #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+            let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
+            #expect(error == .database("open \(path): not a hyperloom store (it has no schema)"))
+        }
+    }
+}

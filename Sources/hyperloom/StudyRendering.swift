@@ -140,7 +140,9 @@ enum StudyRendering {
         for t in trials {
             let config = t["config"]?.object ?? [:]
             let m = t["metrics"]?.object ?? [:]
-            let reports = (t["reports"]?.arrayValue ?? []).compactMap { $0.object?["metrics"] }
+            // Checkpoint notices repeat their report's metrics: the intermediate metrics are the reports.
+            let reports = (t["reports"]?.arrayValue ?? []).compactMap(\.object)
+                .filter { $0["kind"]?.argument == "report" }.compactMap { $0["metrics"] }
             var cells: [String] = [study, number(t["number"]), text(t["state"]), t["value"].map(number) ?? ""]
             for name in params { cells.append(config[name].map(cell) ?? "") }
             for name in metrics { cells.append(m[name].map(cell) ?? "") }

@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "hyperloom", targets: ["hyperloom"]),
         .library(name: "LoomClient", targets: ["LoomClient"]),
+        .library(name: "LoomEmbedded", targets: ["LoomEmbedded"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -82,11 +83,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Broker, optimizer and workers in one process: `hyperloom run` and in-process objectives.
+        .target(
+            name: "LoomEmbedded",
+            dependencies: [
+                "LoomBroker", "LoomWorker", "LoomOptimizer", "LoomClient", "LoomModel", "LoomStore", "LoomWire",
+                "LoomRuntime",
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
-                "LoomModel", "LoomStore", "LoomOptimizer",
+                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

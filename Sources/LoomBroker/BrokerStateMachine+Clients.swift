@@ -79,12 +79,13 @@ extension BrokerStateMachine {
     }
 
     /// REQUEST: forwarded to a connected provider of `service` (the one that said HELLO last),
-    /// or answered at once with a REPLY whose body is `{"error": …}`.
+    /// or answered at once with a REPLY whose body is `{"error": …, "unavailable": true}`.
     mutating func forwardRequest(_ request: UInt64, service: String, body: Frame, from client: String,
                                  now: ContinuousClock.Instant) -> [BrokerAction] {
         guard let provider = services[service]?.last(where: { clients[$0]?.identity != nil }) else {
             var error = JSONObjectWriter()
             error.add("error", "no \(service) is connected to this broker")
+            error.add("unavailable", true)
             return [send(toClient: client, BrokerToClient.reply(request: request, body: error.finish()).frames, now: now)]
         }
         return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body).frames, now: now)]

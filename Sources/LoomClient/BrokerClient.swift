@@ -116,23 +116,26 @@ public final class BrokerClient {
     }
 
     /// Sends a REQUEST to the client providing `service` (through the broker) and waits for the
-    /// REPLY body. A body `{"error": "…"}` (no provider, or the provider refused) is thrown.
+    /// REPLY body. While no provider is connected (one may be starting) the request is repeated
+    /// every 200 ms until `timeout`; any other body `{"error": "…"}` is thrown as `.service`.
     public func request(service: String, body: Frame, timeout: Duration = .seconds(10)) throws(ClientError) -> Frame {
-        let (request, actions) = machine.request(service: service, body: body, now: .now)
-        try perform(actions)
         let deadline = ContinuousClock.now + timeout
         while true {
-            guard ContinuousClock.now < deadline else { throw .timeout("REPLY from the \(service)") }
-            for event in try turn(until: deadline) {
-                if case .reply(request, let reply) = event {
-                    if let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(reply)))?.object,
-                       case .string(let message)? = object["error"] {
-                        throw .service(message)
-                    }
-                    return reply
+            let (request, actions) = machine.request(service: service, body: body, now: .now)
+            try perform(actions)
+            var answer: Frame?
+            while answer == nil {
+                guard ContinuousClock.now < deadline else { throw .timeout("REPLY from the \(service)") }
+                for event in try turn(until: deadline) {
+                    if case .reply(request, let reply) = event { answer = reply } else { pending.append(event) }
                 }
-                pending.append(event)
             }
+            guard let reply = answer, let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(reply)))?.object,
+                  case .string(let message)? = object["error"] else { return answer ?? [] }
+            guard object["unavailable"] == .bool(true), ContinuousClock.now + .milliseconds(200) < deadline else {
+                throw .service(message)
+            }
+            Self.sleep(.milliseconds(200))
         }
     }
 

@@ -39,7 +39,7 @@ public final class WorkerAgent: @unchecked Sendable {
     private let ownsContext: Bool
     private var socket: ZMQSocket?
     private var machine: WorkerStateMachine
-    private let runner: TrialRunner
+    private let runner: any TrialExecutor
     private let logger: Logger
     /// Whether the machine was registered at the end of the last loop turn (for logging only).
     private var wasRegistered = false
@@ -48,7 +48,9 @@ public final class WorkerAgent: @unchecked Sendable {
     /// How long the last socket may keep flushing the goodbye after the loop ends.
     static let goodbyeLinger: Duration = .milliseconds(500)
 
-    public init(config: WorkerAgentConfig, context: ZMQContext? = nil,
+    /// An agent whose trials run as child processes, or through `executor` when one is given
+    /// (e.g. an `InProcessExecutor` running Swift closures).
+    public init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
         self.config = config
         if let context {
@@ -62,7 +64,7 @@ public final class WorkerAgent: @unchecked Sendable {
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
         machine = WorkerStateMachine(config: config.worker, now: .now)
-        runner = TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace)
+        runner = executor ?? TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace)
     }
 
     /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for
@@ -93,7 +95,7 @@ public final class WorkerAgent: @unchecked Sendable {
             if let runnerDeadline = runner.nextDeadline { deadline = min(deadline, runnerDeadline) }
             // Children are reaped when their pipes close; a child whose pipes stay open (a
             // daemonised grandchild holds them) is still reaped within this bound.
-            if runner.runningCount > 0 { deadline = min(deadline, now + .milliseconds(200)) }
+            if runner.reapsByPolling && runner.runningCount > 0 { deadline = min(deadline, now + .milliseconds(200)) }
             let ready = try poller.poll(timeout: deadline > now ? now.duration(to: deadline) : .zero)
             for index in ready {
                 if index == socketIndex, let socket {

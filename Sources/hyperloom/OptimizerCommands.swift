@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoomBroker
 import LoomClient
+import LoomEmbedded
 import LoomModel
 import LoomOptimizer
 import LoomRuntime

@@ -26,11 +26,11 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
 
 /// Options every long-running command shares.
 struct LoggingOptions: ParsableArguments {
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info; warning for bench).")
+    var logLevel: Logger.Level?
 
-    func bootstrap() {
-        let level = logLevel
+    func bootstrap(default fallback: Logger.Level = .info) {
+        let level = logLevel ?? fallback
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -67,7 +67,8 @@ struct StudyStatus: ParsableCommand {
             }
             let list: JSONValue
             do {
-                list = try studies.fetch(OptimizerRequest(op: "studies"))
+                // The broker's own view should not wait long for an optimizer that may not exist.
+                list = try studies.fetch(OptimizerRequest(op: "studies"), patience: .seconds(1))
             } catch let failure as Failure where broker != nil {
                 // A broker without an optimizer: show the broker alone.
                 list = .object(["studies": .array([]), "optimizer": .string(failure.description)])

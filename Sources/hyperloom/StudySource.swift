@@ -63,13 +63,14 @@ enum StudySource {
         return .optimizer(client, timeout: timeout)
     }
 
-    /// Sends `request` to the optimizer, or answers it from the store for the read-only ops.
-    func fetch(_ request: OptimizerRequest) throws -> JSONValue {
+    /// Sends `request` to the optimizer (waiting up to `patience`, or the source's timeout, for
+    /// one to be connected), or answers it from the store for the read-only ops.
+    func fetch(_ request: OptimizerRequest, patience: Duration? = nil) throws -> JSONValue {
         switch self {
         case .optimizer(let client, let timeout):
             let body: Frame
             do {
-                body = try client.request(service: ServiceName.optimizer, body: request.body, timeout: timeout)
+                body = try client.request(service: ServiceName.optimizer, body: request.body, timeout: patience ?? timeout)
             } catch {
                 throw Failure("\(error)")
             }

@@ -182,6 +182,6 @@ import LoomWire
             Issue.record("no REPLY")
             return
         }
-        #expect(String(decoding: body, as: UTF8.self) == #"{"error":"no optimizer is connected to this broker"}"#)
+        #expect(String(decoding: body, as: UTF8.self) == #"{"error":"no optimizer is connected to this broker","unavailable":true}"#)
     }
 }

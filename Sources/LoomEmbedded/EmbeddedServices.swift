@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// **Threading.** `start` and `stopAll` are called from the command's thread; each service runs
 /// on a thread of its own and owns its sockets there.
-final class EmbeddedServices: @unchecked Sendable {
+public final class EmbeddedServices: @unchecked Sendable {
     private struct Entry {
         let name: String
         let stop: StopLatch
@@ -15,10 +15,12 @@ final class EmbeddedServices: @unchecked Sendable {
     }
     private var entries: [Entry] = []
 
+    public init() {}
+
     /// Runs `body` on a new thread until its latch fires; a thrown error is printed. The caller
     /// gives up what `body` captures (`sending`): the service and its sockets belong to the new
     /// thread from then on.
-    func start(_ name: String, _ body: sending @escaping (StopLatch) throws -> Void) {
+    public func start(_ name: String, _ body: sending @escaping (StopLatch) throws -> Void) {
         let stop = StopLatch()
         let done = DispatchSemaphore(value: 0)
         entries.append(Entry(name: name, stop: stop, done: done))
@@ -33,7 +35,7 @@ final class EmbeddedServices: @unchecked Sendable {
 
     /// Stops every service and waits for each thread; the first one started (the broker) last
     /// when `workersFirst`, so workers can say DISCONNECT to it.
-    func stopAll(workersFirst: Bool) {
+    public func stopAll(workersFirst: Bool) {
         let ordered = workersFirst ? Array(entries.dropFirst()) + entries.prefix(1) : entries
         for entry in ordered {
             entry.stop.requestStop()

@@ -1,0 +1,104 @@
+import Foundation
+import LoomBroker
+import LoomClient
+import LoomModel
+import LoomOptimizer
+import LoomStore
+import LoomWire
+import LoomWorker
+
+/// What a local study ended with.
+public struct LocalStudyResult: Sendable {
+    public var study: String
+    public var state: StudyState
+    public var reason: String?
+    /// Every trial, in order.
+    public var trials: [TrialRecord]
+    /// The best complete trial.
+    public var best: TrialRecord?
+    /// Wall-clock seconds from submission to the study's end.
+    public var elapsed: Double
+}
+
+/// Runs a study against a Swift closure (Optuna's `optimize`, UltraOpt's serial strategy), with
+/// the same searchers, optimizer and store as every other study, through an embedded broker on
+/// loopback and one in-process worker with `slots` slots.
+///
+/// ```swift
+/// let result = try LocalStudy.optimize(specText: yaml, slots: 4) { trial in
+///     let x = trial.config["x"]?.double ?? 0
+///     trial.report(["step": .number(1), "loss": .number(x * x)])
+///     return x * x
+/// }
+/// ```
+///
+/// The spec's `trial.command` is not run (write e.g. `command: [in-process]`); its resources,
+/// timeout and retries apply.
+public enum LocalStudy {
+    public static func optimize(specText: String, file: String = "study.yaml", slots: Int = 4,
+                                store: any StudyStore = InMemoryStore(), workDir: String? = nil,
+                                objective: @escaping @Sendable (InProcessTrial) throws -> Double) throws -> LocalStudyResult {
+        let spec = try SpecParser.parse(specText, file: file)
+        let metric = spec.metric
+        return try optimize(specText: specText, file: file, slots: slots, store: store, workDir: workDir) { trial in
+            [metric: .number(try objective(trial))]
+        }
+    }
+
+    /// As above, with an objective that returns every final metric (the study's among them).
+    public static func optimize(specText: String, file: String = "study.yaml", slots: Int = 4,
+                                store: any StudyStore = InMemoryStore(), workDir: String? = nil,
+                                metrics objective: @escaping InProcessObjective) throws -> LocalStudyResult {
+        _ = try SpecParser.parse(specText, file: file)
+        let directory = workDir ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("hyperloom-local-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let broker = try BrokerService(config: BrokerServiceConfig(
+            endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", recoveryWindow: .zero))
+        let bound = try broker.bind()
+        let services = EmbeddedServices()
+        services.start("broker") { stop in try broker.run(until: stop) }
+        let optimizer = try OptimizerService(config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: "optimizer-local"),
+                                             store: store)
+        services.start("optimizer") { stop in try optimizer.run(until: stop) }
+        let executor = InProcessExecutor(workDir: directory, objective: objective)
+        let agent = try WorkerAgent(
+            config: WorkerAgentConfig(
+                brokerEndpoint: bound.endpoint, workDir: directory,
+                worker: WorkerConfig(workerID: "in-process", slots: slots, gpus: 0, heartbeat: .seconds(1), liveness: 3,
+                                     host: ProcessInfo.processInfo.hostName, pid: getpid(), version: "embedded")),
+            executor: executor)
+        services.start("worker") { stop in try agent.run(until: stop) }
+
+        let client = try BrokerClient(endpoint: bound.endpoint, name: "local study")
+        let studyID: String
+        let started = Date().timeIntervalSince1970
+        do {
+            defer { client.close() }
+            try client.connect()
+            let answer = try client.request(service: ServiceName.optimizer, body: OptimizerRequest(
+                op: "submit", spec: specText, file: file, baseDirectory: FileManager.default.currentDirectoryPath).body)
+            guard let id = (try? JSONDecoder().decode(JSONValue.self, from: Data(answer)))?.object?["study"]?.argument else {
+                services.stopAll(workersFirst: true)
+                throw ClientError.service("the optimizer did not name the study")
+            }
+            studyID = id
+            while true {
+                let status = try client.request(service: ServiceName.optimizer, body: OptimizerRequest(op: "status", study: id).body)
+                let state = (try? JSONDecoder().decode(JSONValue.self, from: Data(status)))?.object?["state"]?.argument
+                if state != StudyState.running.rawValue { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        } catch {
+            services.stopAll(workersFirst: true)
+            throw error
+        }
+        let elapsed = Date().timeIntervalSince1970 - started
+        // The optimizer's thread owns the store until it stops: read it afterwards.
+        services.stopAll(workersFirst: true)
+        let study = try store.study(studyID)
+        let trials = try store.trials(study: studyID)
+        return LocalStudyResult(study: studyID, state: study?.state ?? .running, reason: study?.reason, trials: trials,
+                                best: StudyDocuments.best(trials, mode: try SpecParser.parse(specText, file: file).mode),
+                                elapsed: elapsed)
+    }
+}

@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime"],
+            dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker"],
             swiftSettings: strict
         ),
     ]

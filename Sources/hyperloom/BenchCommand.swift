@@ -33,6 +33,11 @@ struct FabricBench: ParsableCommand {
     @Option(help: "Runs; the median is reported.")
     var runs = 3
 
+    enum StoreKind: String, ExpressibleByArgument, CaseIterable { case sqlite, memory }
+
+    @Option(help: "sqlite (durable, synchronous=FULL; the figure that counts) or memory (to see what the store costs).")
+    var store: StoreKind = .sqlite
+
     func validate() throws {
         guard trials >= 1, slots >= 1, runs >= 1 else { throw ValidationError("--trials, --slots and --runs must be at least 1") }
     }
@@ -55,8 +60,9 @@ struct FabricBench: ParsableCommand {
         for run in 1...runs {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hyperloom-bench-\(getpid())-\(run)")
             defer { try? FileManager.default.removeItem(at: directory) }
-            let store = try SQLiteStore(path: directory.appendingPathComponent("bench.db").path)
-            let result = try LocalStudy.optimize(specText: spec, file: "bench.yaml", slots: slots, store: store,
+            let db: any StudyStore = store == .sqlite
+                ? try SQLiteStore(path: directory.appendingPathComponent("bench.db").path) : InMemoryStore()
+            let result = try LocalStudy.optimize(specText: spec, file: "bench.yaml", slots: slots, store: db,
                                                  workDir: directory.appendingPathComponent("work").path) { trial in
                 let x = trial.config["x"]?.double ?? 0
                 return (x - 0.3) * (x - 0.3)
@@ -70,13 +76,15 @@ struct FabricBench: ParsableCommand {
             Console.line(String(format: "run %d: %d trials in %.2f s = %.0f trials/s", run, trials, result.elapsed, rate))
         }
         let median = rates.sorted()[rates.count / 2]
-        Console.line(String(format: "fabric: median %.0f trials/s over %d runs (%d trivial in-process trials, %d slots, SQLite store, synchronous=FULL)",
-                            median, runs, trials, slots))
+        let storeName = store == .sqlite ? "SQLite store, synchronous=FULL" : "in-memory store"
+        Console.line(String(format: "fabric: median %.0f trials/s over %d runs (%d trivial in-process trials, %d slots, %@)",
+                            median, runs, trials, slots, storeName))
         var json = JSONObjectWriter()
         json.add("bench", "fabric")
         json.add("trials_per_s", (median * 10).rounded() / 10)
         json.add("trials", trials)
         json.add("slots", slots)
+        json.add("store", store.rawValue)
         json.add("runs", runs)
         Console.line(String(decoding: json.finish(), as: UTF8.self))
     }

@@ -13,10 +13,13 @@ public struct OptimizerConfig: Sendable {
     /// Stable client id: a restarted optimizer says HELLO with it and receives the results that
     /// waited for it.
     public var clientID: String
+    /// The broker's feed; when given, worker events (joined, lost, left) are recorded in the store.
+    public var feedEndpoint: String?
 
-    public init(brokerEndpoint: String, clientID: String = "optimizer") {
+    public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil) {
         self.brokerEndpoint = brokerEndpoint
         self.clientID = clientID
+        self.feedEndpoint = feedEndpoint
     }
 }
 
@@ -34,6 +37,8 @@ public final class OptimizerService: @unchecked Sendable {
     let client: BrokerClient
     let logger: Logger
     var drivers: [String: StudyDriver] = [:]
+    /// The worker events of the feed, when `feedEndpoint` is set.
+    var workerFeed: FeedSubscriber?
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
 
@@ -63,14 +68,40 @@ public final class OptimizerService: @unchecked Sendable {
             }
         }
         guard !stop.isStopRequested else { return client.close() }
+        if let feed = config.feedEndpoint {
+            do {
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"])
+            } catch {
+                logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
+            }
+        }
         resumeStudies()
         logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
         while !stop.isStopRequested {
             for event in try client.poll(timeout: .milliseconds(100)) { handle(event) }
             for id in Array(drivers.keys) { advance(id) }
+            recordWorkerEvents()
         }
         logger.info("optimizer stopping")
+        workerFeed?.close()
         client.close()
+    }
+
+    /// Stores the worker events the feed delivered since the last turn.
+    func recordWorkerEvents() {
+        guard let feed = workerFeed else { return }
+        while let event = try? feed.next(timeout: .zero) {
+            let parts = event.topic.split(separator: "/")
+            guard parts.count == 3 else { continue }
+            let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)))?.object ?? [:]
+            let detail = body["reason"]?.argument ?? body["host"].map { "host \($0.argument)" }
+            do {
+                try store.recordWorkerEvent(WorkerEventRecord(time: body["time"]?.double ?? wallClock(), worker: String(parts[1]),
+                                                              event: String(parts[2]), detail: detail))
+            } catch {
+                logger.warning("cannot record a worker event", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     // MARK: - Studies

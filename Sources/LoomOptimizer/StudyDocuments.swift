@@ -7,11 +7,16 @@ import LoomWire
 /// REQUESTs with them and the CLI builds the same ones from a store file, so both paths print the
 /// same thing.
 public enum StudyDocuments {
-    /// `{"studies": [summary…]}`.
+    /// `{"studies": [summary…], "worker_events": [the latest 50, oldest first]}`.
     public static func studies(_ store: any StudyStore) throws(StoreError) -> JSONValue {
         var list: [JSONValue] = []
         for study in try store.studies() { list.append(try summary(study, store: store)) }
-        return .object(["studies": .array(list)])
+        let events = try store.workerEvents(limit: 50).map { e -> JSONValue in
+            var o: [String: JSONValue] = ["time": .number(e.time), "worker": .string(e.worker), "event": .string(e.event)]
+            o["detail"] = e.detail.map(JSONValue.string)
+            return .object(o)
+        }
+        return .object(["studies": .array(list), "worker_events": .array(events)])
     }
 
     /// One study: state, counts by trial state, best trial, budget.

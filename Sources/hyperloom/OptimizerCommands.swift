@@ -23,6 +23,9 @@ struct Optimizer: ParsableCommand {
     @Option(help: "Stable client id; a restarted optimizer with the same id takes over its studies' results.")
     var id = "optimizer"
 
+    @Option(help: "The broker's feed endpoint; worker events (joined, lost, left) are then recorded in the store.")
+    var feed: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
@@ -36,7 +39,8 @@ struct Optimizer: ParsableCommand {
             Console.error("error: cannot open the store \(store): \(error)")
             throw ExitCode.failure
         }
-        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: brokerOption.broker, clientID: id), store: db)
+        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: brokerOption.broker, clientID: id, feedEndpoint: feed),
+                                           store: db)
         Console.line("optimizer \(id) using store \(store), broker \(brokerOption.broker)")
         try service.run(until: stop)
     }
@@ -101,7 +105,8 @@ struct Run: ParsableCommand {
             let bound = try broker.bind()
             let services = EmbeddedServices()
             services.start("broker") { stop in try broker.run(until: stop) }
-            let optimizer = try OptimizerService(config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: "optimizer-run"),
+            let optimizer = try OptimizerService(config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: "optimizer-run",
+                                                                         feedEndpoint: bound.feed),
                                                  store: db)
             services.start("optimizer") { stop in try optimizer.run(until: stop) }
             let dataPath = URL(fileURLWithPath: workDir).standardizedFileURL.path

@@ -48,11 +48,12 @@ struct Studies {
     }
 
     @Test func cliDrivesAStudyThroughBrokerOptimizerAndTwoWorkers() throws {
-        let (broker, endpoint, _) = try Harness.broker()
+        let (broker, endpoint, feed) = try Harness.broker()
         defer { broker.stop() }
         let store = Harness.scratch.appendingPathComponent("cli.db").path
-        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store])
+        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store, "--feed", feed])
         defer { optimizer.stop() }
+        Thread.sleep(forTimeInterval: 0.5)   // the optimizer subscribes to the feed before the workers join
         let workers = try (1...2).map { try Harness.worker("s\($0)", broker: endpoint, slots: 2) }
         defer { workers.forEach { $0.stop() } }
 
@@ -85,6 +86,17 @@ struct Studies {
         }
         let jsonl = try Self.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
         #expect(jsonl.output.split(separator: "\n").count == 8)
+
+        // Worker events from the feed are in the store.
+        let overview = try Self.cli(["status", "--json", "--broker", endpoint])
+        let events = (try? JSONDecoder().decode(JSONValue.self, from: Data(overview.output.utf8)))?.object?["worker_events"]
+        var joined: [String] = []
+        if case .array(let list)? = events {
+            for case .object(let event) in list where event["event"] == .string("joined") {
+                if let worker = event["worker"]?.argument { joined.append(worker) }
+            }
+        }
+        #expect(Set(joined) == ["s1", "s2"], "\(overview.output)")
 
         // The same documents straight from the store file.
         let fromStore = try Self.cli(["trials", study, "--store", store])

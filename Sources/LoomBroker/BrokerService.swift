@@ -64,13 +64,7 @@ public final class BrokerService {
     public init(config: BrokerServiceConfig, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.broker")) throws(ZMQError) {
         self.config = config
-        if let context {
-            self.context = context
-            ownsContext = false
-        } else {
-            self.context = try ZMQContext()
-            ownsContext = true
-        }
+        (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
         let brokerConfig = BrokerConfig(
             brokerID: "broker-\(UUID().uuidString.prefix(8).lowercased())",

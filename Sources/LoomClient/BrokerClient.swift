@@ -50,13 +50,7 @@ public final class BrokerClient {
                 name: String = "client", services: [String] = [], context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.client")) throws(ZMQError) {
         self.endpoint = endpoint
-        if let context {
-            self.context = context
-            ownsContext = false
-        } else {
-            self.context = try ZMQContext()
-            ownsContext = true
-        }
+        (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
         machine = ClientStateMachine(config: ClientConfig(clientID: clientID, name: name, services: services), now: .now)
     }

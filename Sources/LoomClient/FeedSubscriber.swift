@@ -19,13 +19,7 @@ public final class FeedSubscriber {
     /// Connects to `endpoint` and subscribes to every topic starting with one of `topics`
     /// (the empty prefix selects everything).
     public init(endpoint: String, topics: [String] = [""], context: ZMQContext? = nil) throws(ZMQError) {
-        if let context {
-            self.context = context
-            ownsContext = false
-        } else {
-            self.context = try ZMQContext()
-            ownsContext = true
-        }
+        (self.context, ownsContext) = try ZMQContext.borrowing(context)
         socket = try self.context.socket(.sub)
         try socket.setLinger(.zero)
         try socket.setReceiveHighWaterMark(1_000_000)

@@ -10,32 +10,17 @@ import Darwin
 ///
 /// **Threading.** `requestStop()` may be called from any thread, any number of times; the loop
 /// that owns the latch polls `fd` for input and checks `isStopRequested`.
-/// **Ownership.** The latch owns both ends of its pipe and closes them in `deinit`.
+/// **Ownership.** The latch owns its wake pipe.
 public final class StopLatch: Sendable {
-    private let readEnd: Int32
-    private let writeEnd: Int32
+    private let pipe = WakePipe()
     private let stopped = Atomic<Bool>(false)
     private let signalSources = Mutex<[any DispatchSourceSignal]>([])
 
-    /// Creates the latch and its pipe; traps only if the process is out of file descriptors.
-    public init() {
-        var fds: [Int32] = [-1, -1]
-        precondition(pipe(&fds) == 0, "pipe() failed: errno \(errno)")
-        readEnd = fds[0]
-        writeEnd = fds[1]
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-    }
-
-    deinit {
-        close(readEnd)
-        close(writeEnd)
-    }
+    /// Creates the latch and its pipe.
+    public init() {}
 
     /// The read end of the pipe: readable once a stop was requested.
-    public var fd: Int32 { readEnd }
+    public var fd: Int32 { pipe.fd }
 
     /// Whether a stop was requested.
     public var isStopRequested: Bool { stopped.load(ordering: .acquiring) }
@@ -43,8 +28,7 @@ public final class StopLatch: Sendable {
     /// Requests the stop and wakes the loop. Idempotent.
     public func requestStop() {
         if stopped.exchange(true, ordering: .acquiringAndReleasing) { return }
-        var byte: UInt8 = 1
-        _ = write(writeEnd, &byte, 1)
+        pipe.wake()
     }
 
     /// Requests the stop when the process receives one of `signals` (default SIGTERM, SIGINT):

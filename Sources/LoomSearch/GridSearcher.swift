@@ -46,7 +46,7 @@ public struct GridSearcher: Searcher {
         self.space = space
         self.seed = seed
         self.repeats = max(1, repeats)
-        let grid = Self.enumerate(space)
+        let grid = space.gridPoints() ?? (points: [], enumerated: [])
         points = grid.points
         enumerated = grid.enumerated
         index = Dictionary(grid.points.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LoomRuntime
 import LoomWire
 import Synchronization
 
@@ -54,29 +55,11 @@ public final class InProcessExecutor: TrialExecutor {
     /// What the closures' threads share with the agent's thread.
     final class Shared: Sendable {
         let events = Mutex<[TrialEvent]>([])
-        let readEnd: Int32
-        let writeEnd: Int32
-
-        init() {
-            var fds: [Int32] = [-1, -1]
-            precondition(pipe(&fds) == 0, "pipe() failed: errno \(errno)")
-            readEnd = fds[0]
-            writeEnd = fds[1]
-            for fd in fds {
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            }
-        }
-
-        deinit {
-            close(readEnd)
-            close(writeEnd)
-        }
+        let pipe = WakePipe()
 
         func post(_ event: TrialEvent) {
             events.withLock { $0.append(event) }
-            var byte: UInt8 = 1
-            _ = write(writeEnd, &byte, 1)
+            pipe.wake()
         }
     }
 
@@ -101,7 +84,7 @@ public final class InProcessExecutor: TrialExecutor {
         self.objective = objective
     }
 
-    public var fileDescriptors: [Int32] { [shared.readEnd] }
+    public var fileDescriptors: [Int32] { [shared.pipe.fd] }
     public var runningCount: Int { running.count }
     public var reapsByPolling: Bool { false }
     public var nextDeadline: ContinuousClock.Instant? { running.values.compactMap(\.deadline).min() }
@@ -138,8 +121,7 @@ public final class InProcessExecutor: TrialExecutor {
     }
 
     public func readable(fd: Int32, now: ContinuousClock.Instant) -> [TrialEvent] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        while read(shared.readEnd, &buffer, buffer.count) > 0 {}
+        shared.pipe.drain()
         let events = shared.events.withLock { pending in
             defer { pending.removeAll() }
             return pending
@@ -189,9 +171,9 @@ public final class InProcessExecutor: TrialExecutor {
         for lease in running.keys { stop(lease: lease, reason: "shutdown", now: now) }
         let deadline = ContinuousClock.now + stopGrace
         while !running.isEmpty && ContinuousClock.now < deadline {
-            var descriptor = pollfd(fd: shared.readEnd, events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: shared.pipe.fd, events: Int16(POLLIN), revents: 0)
             _ = poll(&descriptor, 1, 50)
-            _ = readable(fd: shared.readEnd, now: .now)
+            _ = readable(fd: shared.pipe.fd, now: .now)
         }
     }
 

@@ -53,13 +53,7 @@ public final class WorkerAgent: @unchecked Sendable {
     public init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
         self.config = config
-        if let context {
-            self.context = context
-            ownsContext = false
-        } else {
-            self.context = try ZMQContext()
-            ownsContext = true
-        }
+        (self.context, ownsContext) = try ZMQContext.borrowing(context)
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger

@@ -68,3 +68,13 @@ public final class ZMQContext: @unchecked Sendable {
         return terminated
     }
 }
+
+extension ZMQContext {
+    /// `given` when there is one (its owner terminates it), otherwise a new context that the
+    /// caller owns and must terminate: the choice every service that accepts an optional shared
+    /// context makes.
+    public static func borrowing(_ given: ZMQContext?) throws(ZMQError) -> (context: ZMQContext, owned: Bool) {
+        if let given { return (given, false) }
+        return (try ZMQContext(), true)
+    }
+}

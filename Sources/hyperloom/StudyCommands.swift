@@ -52,9 +52,7 @@ struct StudyStatus: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open()
-            defer { studies.close() }
+        try source.session { studies in
             let broker = studies.brokerStatus()
             if let study {
                 let doc = try studies.fetch(OptimizerRequest(op: "status", study: study))
@@ -105,9 +103,7 @@ struct Trials: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open()
-            defer { studies.close() }
+        try source.session { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "trials", study: study))
             Console.line(json ? doc.description : StudyRendering.trials(doc))
         }
@@ -129,9 +125,7 @@ struct Best: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open()
-            defer { studies.close() }
+        try source.session { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "trials", study: study))
             if json {
                 return Console.line((doc.object?["study"]?.object?["best"] ?? .null).description)
@@ -159,9 +153,7 @@ struct Export: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open()
-            defer { studies.close() }
+        try source.session { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "export", study: study))
             let text = format == .csv ? StudyRendering.csv(doc) : StudyRendering.jsonl(doc)
             if let out {
@@ -186,9 +178,7 @@ struct Cancel: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open(writes: true)
-            defer { studies.close() }
+        try source.session(writes: true) { studies in
             Console.line(StudyRendering.summary(try studies.fetch(OptimizerRequest(op: "cancel", study: study))))
         }
     }
@@ -204,9 +194,7 @@ struct Ask: ParsableCommand {
     @OptionGroup var source: StudySourceOptions
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open(writes: true)
-            defer { studies.close() }
+        try source.session(writes: true) { studies in
             Console.line(try studies.fetch(OptimizerRequest(op: "ask", study: study)).description)
         }
     }
@@ -234,9 +222,7 @@ struct Tell: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFailures {
-            let studies = try source.open(writes: true)
-            defer { studies.close() }
+        try source.session(writes: true) { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "tell", study: study, trial: trial, value: value, state: state))
             Console.line(doc.description)
         }

@@ -39,6 +39,16 @@ struct StudySourceOptions: ParsableArguments {
         }
         return try StudySource.connect(broker ?? env ?? Self.defaultBroker, timeout: timeout.duration)
     }
+
+    /// Opens the source, runs `body` with it, closes it; failures become a message on stderr and
+    /// exit status 1.
+    func session(writes: Bool = false, _ body: (StudySource) throws -> Void) throws {
+        try reportingFailures {
+            let studies = try open(writes: writes)
+            defer { studies.close() }
+            try body(studies)
+        }
+    }
 }
 
 /// An error to print on stderr with exit status 1.

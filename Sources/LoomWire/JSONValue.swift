@@ -66,18 +66,22 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var cwd: String?
     /// Wall-clock limit of one attempt in seconds; none when absent.
     public var timeoutS: Double?
+    /// The GPU share the job was submitted with (also in its SUBMIT requirements): the worker
+    /// picks the devices and sets `CUDA_VISIBLE_DEVICES`. Absent or 0: no GPU.
+    public var gpu: Double?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
-                cwd: String? = nil, timeoutS: Double? = nil) {
+                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil) {
         self.command = command
         self.config = config
         self.env = env
         self.cwd = cwd
         self.timeoutS = timeoutS
+        self.gpu = gpu
     }
 
     enum CodingKeys: String, CodingKey {
-        case command, config, env, cwd
+        case command, config, env, cwd, gpu
         case timeoutS = "timeout_s"
     }
 
@@ -88,6 +92,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         env = try c.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
         cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
         timeoutS = try c.decodeIfPresent(Double.self, forKey: .timeoutS)
+        gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
     }
 
     /// The spec as an ASSIGN payload.

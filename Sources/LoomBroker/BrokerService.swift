@@ -24,11 +24,13 @@ public struct BrokerServiceConfig: Sendable {
     /// Messages handled per loop turn before timers run again, so a flood cannot starve the
     /// heartbeat bookkeeping.
     public var batchLimit: Int
+    /// The software version reported in the status document.
+    public var softwareVersion: String
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
-                maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000) {
+                maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown") {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.heartbeat = heartbeat
@@ -37,6 +39,7 @@ public struct BrokerServiceConfig: Sendable {
         self.shutdownWorkers = shutdownWorkers
         self.maxMessageSize = maxMessageSize
         self.batchLimit = batchLimit
+        self.softwareVersion = softwareVersion
     }
 }
 
@@ -70,7 +73,7 @@ public final class BrokerService {
             brokerID: "broker-\(UUID().uuidString.prefix(8).lowercased())",
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
-            recoveryWindow: config.recoveryWindow)
+            recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 

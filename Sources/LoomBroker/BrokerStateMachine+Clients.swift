@@ -133,6 +133,7 @@ extension BrokerStateMachine {
         var w = JSONObjectWriter()
         w.add("broker", config.brokerID)
         w.add("version", Int(Wire.version))
+        w.add("software", config.softwareVersion)
         w.add("uptime_s", Double(startedAt.duration(to: now).milliseconds) / 1000)
         w.add("queued", (byState["queued"] ?? 0) + (byState["held"] ?? 0))
         w.add("running", (byState["running"] ?? 0) + (byState["assigned"] ?? 0) + (byState["orphaned"] ?? 0))

@@ -23,11 +23,14 @@ public struct BrokerConfig: Sendable {
     public var sweepInterval: Duration
     /// Finished jobs remembered so that late messages about them are recognised as stale.
     public var tombstoneCapacity: Int
+    /// The broker software's version, reported in the status document.
+    public var softwareVersion: String
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
-                sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536) {
+                sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
+                softwareVersion: String = "unknown") {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -36,6 +39,7 @@ public struct BrokerConfig: Sendable {
         self.heartbeatRange = heartbeatRange
         self.sweepInterval = sweepInterval
         self.tombstoneCapacity = tombstoneCapacity
+        self.softwareVersion = softwareVersion
     }
 }
 

@@ -43,7 +43,7 @@ struct Broker: ParsableCommand {
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: endpoint, feedEndpoint: feed, heartbeat: heartbeat.duration, liveness: liveness,
             recoveryWindow: recoveryWindow.duration, shutdownWorkers: shutdownWorkers,
-            maxMessageSize: maxMessageSize))
+            maxMessageSize: maxMessageSize, softwareVersion: Hyperloom.version))
         let bound = try service.bind()
         Console.line("broker listening on \(bound.endpoint), feed on \(bound.feed)")
         try service.run(until: stop)

@@ -25,4 +25,16 @@ struct Deployment {
         #expect(run.output.contains("6 of 6 jobs finished"))
         #expect(run.output.contains("started on py-test"))
     }
+
+    /// `hyperloom ping`: reachable → id, versions, round trip, exit 0; unreachable → exit 1.
+    @Test func pingReportsTheBrokersVersionAndRoundTripOrFails() throws {
+        let (broker, endpoint, _) = try Harness.broker()
+        defer { broker.stop() }
+        let ok = try Harness.run([Harness.binary.path, "ping", "--broker", endpoint, "--count", "5"])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("hyperloom 0.1.0, protocol 1") && ok.output.contains("round trip min"), "\(ok.output)")
+        let closed = "tcp://127.0.0.1:\(Harness.port(of: endpoint) == 1 ? 2 : 1)"
+        let down = try Harness.run([Harness.binary.path, "ping", "--broker", closed, "--timeout", "300ms"])
+        #expect(down.status == 1 && down.output.contains("does not answer"), "\(down.output)")
+    }
 }

@@ -165,8 +165,33 @@ extension BrokerStateMachine {
         list.append(UInt8(ascii: "]"))
         w.addRaw("workers", json: list)
         w.add("clients", clients.values.filter { $0.identity != nil }.count)
+        w.addRaw("unsatisfiable", json: unsatisfiableDocument())
         w.addRaw("counters", json: countersDocument())
         return w.finish()
+    }
+
+    /// Jobs waiting for a worker that no connected worker could ever hold (their CPU or GPU share
+    /// exceeds every worker's capacity), so `status` says so instead of the job waiting silently.
+    /// Empty while no worker is connected: then every job simply waits for one.
+    func unsatisfiableDocument() -> Frame {
+        var out: Frame = [UInt8(ascii: "[")]
+        guard !workers.isEmpty else { return out + [UInt8(ascii: "]")] }
+        var first = true
+        for id in queue.sorted() where jobs[id]?.state == .queued {
+            guard let job = jobs[id], !workers.values.contains(where: { $0.couldHold(job.requirements) }) else { continue }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            var o = JSONObjectWriter()
+            o.add("job", id)
+            o.add("cpu", Double(job.requirements.cpuMilli) / 1000)
+            o.add("gpu", Double(job.requirements.gpuMilli) / 1000)
+            let largestCPU = workers.values.map(\.cpuCapacity).max() ?? 0
+            let largestGPU = workers.values.map(\.gpuCapacity).max() ?? 0
+            o.add("reason", "needs cpu \(Double(job.requirements.cpuMilli) / 1000), gpu \(Double(job.requirements.gpuMilli) / 1000); "
+                + "the largest connected worker has cpu \(Double(largestCPU) / 1000), gpu \(Double(largestGPU) / 1000)")
+            out += o.finish()
+        }
+        return out + [UInt8(ascii: "]")]
     }
 
     func countersDocument() -> Frame {

@@ -52,13 +52,25 @@ import LoomWire
         #expect(h.status()["queued"] == .number(1))
     }
 
-    @Test func aJobThatFitsNoWorkerDoesNotHoldUpTheOnesBehindIt() {
+    @Test func aJobThatFitsNoWorkerDoesNotHoldUpTheOnesBehindItAndIsReportedUnsatisfiable() {
         var h = BrokerHarness()
         h.ready("w1", slots: 1)
         h.hello("c1")
         h.submit("c1", ["big"], requirements: Requirements(cpuMilli: 4000))
+        h.submit("c1", ["gpu"], requirements: Requirements(cpuMilli: 0, gpuMilli: 500))
         let actions = h.submit("c1", ["small"])
         #expect(BrokerHarness.assigned("w1", actions).map(\.job) == ["small"])
+        guard case .array(let stuck)? = h.status()["unsatisfiable"] else {
+            Issue.record("no unsatisfiable list in the status")
+            return
+        }
+        #expect(stuck.compactMap { $0.object?["job"]?.argument } == ["big", "gpu"])
+        #expect(stuck.first?.object?["reason"]?.argument.contains("largest connected worker has cpu 1.0") == true)
+        // A worker that can hold it arrives: it is no longer unsatisfiable, and it runs.
+        let big = h.ready("w2", slots: 4)
+        #expect(BrokerHarness.assigned("w2", big).map(\.job) == ["big"])
+        guard case .array(let left)? = h.status()["unsatisfiable"] else { return }
+        #expect(left.compactMap { $0.object?["job"]?.argument } == ["gpu"])
     }
 
     @Test func resultIsDeliveredOnceAndTheJobIsForgottenOnTheClientsAcknowledgement() throws {

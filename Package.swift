@@ -92,11 +92,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The settings of the long-running commands: flags, environment, config files, defaults.
+        .target(name: "LoomConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
-                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded",
+                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -110,6 +112,7 @@ let package = Package(
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker"],

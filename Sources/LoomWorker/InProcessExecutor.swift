@@ -51,6 +51,8 @@ public typealias InProcessObjective = @Sendable (InProcessTrial) throws -> [Stri
 /// whose read end the agent polls, so the agent wakes as soon as something happened.
 /// **Limits.** A closure cannot be killed: stopping sets `isStopRequested`, and an attempt that
 /// does not return is abandoned (reported failed) after its timeout or the stop's grace period.
+/// GPU shares (`JobSpec.gpu`) are not placed: closures share this process, whose devices are
+/// whatever it sees, so there is nothing to hand out per trial. Embedded studies offer no GPU.
 public final class InProcessExecutor: TrialExecutor {
     /// What the closures' threads share with the agent's thread.
     final class Shared: Sendable {

@@ -55,14 +55,17 @@ public struct AttemptPaths: Equatable, Sendable {
 }
 
 /// The command line and environment of one attempt, made from its job spec. Pure: the runner
-/// reads the worker's environment and the checkpoint directory and passes them in.
+/// reads the worker's environment and the checkpoint directory, places the GPU share, and passes
+/// them in.
 struct TrialLaunch: Equatable, Sendable {
     var arguments: [String]
     /// `NAME=value` entries, sorted by name.
     var environment: [String]
 
+    /// `gpuDevices` are the devices placed for the attempt (empty for a CPU trial), `gpuShare`
+    /// the share they were placed for.
     init(spec: JobSpec, ref: AttemptRef, paths: AttemptPaths, workerID: String,
-         baseEnvironment: [String: String], resume: Bool) {
+         baseEnvironment: [String: String], resume: Bool, gpuDevices: [String] = [], gpuShare: Double = 0) {
         let builtIns: [String: String] = [
             "trial_id": ref.job,
             "attempt": String(ref.attempt),
@@ -73,7 +76,12 @@ struct TrialLaunch: Equatable, Sendable {
         // Built-ins win over config keys of the same name: they identify the attempt.
         let values = spec.config.mapValues(\.argument).merging(builtIns) { _, builtIn in builtIn }
         arguments = spec.command.map { Self.substitute($0, values) }
-        var env = baseEnvironment.merging(spec.env) { _, spec in spec }
+        var env = baseEnvironment
+        // Always set, empty for a CPU trial: a process that inherits no CUDA_VISIBLE_DEVICES
+        // sees every GPU of the machine, and a CPU trial whose framework initialises CUDA anyway
+        // would take memory on a device another trial was given. The spec may override it.
+        env["CUDA_VISIBLE_DEVICES"] = gpuDevices.joined(separator: ",")
+        env.merge(spec.env) { _, spec in spec }
         env["HYPERLOOM_CONFIG"] = String(decoding: JSONCoding.encode(spec.config), as: UTF8.self)
         env["HYPERLOOM_TRIAL_ID"] = ref.job
         env["HYPERLOOM_ATTEMPT"] = String(ref.attempt)
@@ -82,6 +90,9 @@ struct TrialLaunch: Equatable, Sendable {
         env["HYPERLOOM_CHECKPOINT_DIR"] = paths.checkpointDir
         env["HYPERLOOM_ATTEMPT_DIR"] = paths.attemptDir
         env["HYPERLOOM_RESUME"] = resume ? "1" : "0"
+        // What the worker placed, whatever the spec did to CUDA_VISIBLE_DEVICES.
+        env["HYPERLOOM_GPUS"] = gpuDevices.joined(separator: ",")
+        env["HYPERLOOM_GPU_SHARE"] = gpuDevices.isEmpty ? "0" : JSONValue.number(gpuShare).argument
         environment = env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 

@@ -30,6 +30,11 @@ public enum TrialEvent: Equatable, Sendable {
 /// is its own process group: stops, timeouts and the end of an attempt signal the whole group, so
 /// nothing an attempt started outlives it (a process that left the group with `setsid` excepted).
 ///
+/// **GPUs.** The runner places each attempt's GPU share (`JobSpec.gpu`) on its devices with a
+/// `GPUAllocator` when the attempt starts and gives them back when its process has exited (not
+/// when it is asked to stop: a stopping trial still holds its GPU memory). An attempt whose share
+/// cannot be placed — a worker without GPUs, or fragmentation — fails at once without starting.
+///
 /// **Liveness.** Nothing blocks except `stopAll(now:)`, which waits at most `killGrace` plus one
 /// second. Reads are non-blocking and bounded per call, so a chatty trial cannot starve the
 /// socket. An exit is reported once `waitpid` has seen it and the pipes are drained; pipes that a
@@ -45,6 +50,8 @@ public final class TrialRunner {
     public private(set) var malformedMetricLines = 0
     /// Writes to attempt logs that failed (a full disk, for one); the trial goes on.
     public private(set) var logWriteFailures = 0
+    /// The worker's GPUs and what the running attempts hold of them.
+    public private(set) var gpus: GPUAllocator
 
     /// Bytes read from one pipe per `readable` call, so one trial cannot hold the loop.
     static let readBudget = 1 << 20
@@ -55,15 +62,17 @@ public final class TrialRunner {
     private var pipeOwners: [Int32: UInt64] = [:]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
 
-    /// A runner with no trials; directories are made as attempts start.
-    public init(workDir: String, workerID: String, killGrace: Duration) {
+    /// A runner with no trials; directories are made as attempts start. `gpuDevices` are the
+    /// device ids it hands to trials (`WorkerAgentConfig.gpuDevices`).
+    public init(workDir: String, workerID: String, killGrace: Duration, gpuDevices: [String] = []) {
         self.workDir = workDir.hasPrefix("/") ? workDir : FileManager.default.currentDirectoryPath + "/" + workDir
         self.workerID = workerID
         self.killGrace = killGrace
+        gpus = GPUAllocator(devices: gpuDevices)
     }
 
     deinit {
-        for trial in trials.values { release(trial) }
+        for trial in trials.values { releaseResources(trial) }
         buffer.deallocate()
     }
 
@@ -117,15 +126,26 @@ public final class TrialRunner {
             return notStarted("cannot open the attempt's logs: \(error)", paths)
         }
         func failed(_ error: String) -> [TrialEvent] {
+            gpus.release(lease: ref.lease)
             writeLog(logs.err, "hyperloom: \(error)\n")
             Syscall.closeQuietly(logs.out)
             Syscall.closeQuietly(logs.err)
             return notStarted(error, paths)
         }
 
+        var gpuDevices: [String] = []
+        let gpuShare = spec.gpu ?? 0
+        // NaN and negative shares fail in `placementFailure`, like shares that do not fit.
+        if gpuShare != 0 {
+            guard let placed = gpus.allocate(lease: ref.lease, share: gpuShare) else {
+                return failed(gpus.placementFailure(share: gpuShare))
+            }
+            gpuDevices = placed
+        }
         let baseEnvironment = ProcessInfo.processInfo.environment
         let launch = TrialLaunch(spec: spec, ref: ref, paths: paths, workerID: workerID,
-                                 baseEnvironment: baseEnvironment, resume: Self.hasEntries(paths.checkpointDir))
+                                 baseEnvironment: baseEnvironment, resume: Self.hasEntries(paths.checkpointDir),
+                                 gpuDevices: gpuDevices, gpuShare: gpuShare)
         if let cwd = spec.cwd, !Self.isDirectory(cwd) {
             return failed("working directory \(cwd) does not exist or is not a directory")
         }
@@ -252,7 +272,7 @@ public final class TrialRunner {
         }
         // A pipe still open is held by a process outside the group: stop listening to it.
         if trial.stdoutPipe != nil, let line = trial.scanner.finish() { events += metrics(trial, line) }
-        release(trial)
+        releaseResources(trial)
         trials[trial.ref.lease] = nil
         let result = TrialResult(
             termination: trial.waitStatus.map(TrialResult.Termination.init(waitStatus:)) ?? .lost,
@@ -318,7 +338,7 @@ public final class TrialRunner {
         while all.contains(where: { !poll($0) }) && ContinuousClock.now < hardEnd { usleep(5_000) }
         for trial in all {
             signalGroup(trial, SIGKILL)
-            release(trial)
+            releaseResources(trial)
         }
         trials.removeAll()
     }
@@ -342,8 +362,9 @@ public final class TrialRunner {
         if trial.stderrPipe == fd { trial.stderrPipe = nil }
     }
 
-    /// Closes the trial's pipes and logs.
-    private func release(_ trial: Trial) {
+    /// Closes the trial's pipes and logs and gives back its GPUs.
+    private func releaseResources(_ trial: Trial) {
+        gpus.release(lease: trial.ref.lease)
         for fd in [trial.stdoutPipe, trial.stderrPipe].compactMap({ $0 }) { closePipe(trial, fd) }
         if trial.stdoutLog >= 0 { Syscall.closeQuietly(trial.stdoutLog) }
         if trial.stderrLog >= 0 { Syscall.closeQuietly(trial.stderrLog) }

@@ -14,12 +14,29 @@ public struct WorkerAgentConfig: Sendable {
     public var killGrace: Duration
     /// The protocol settings (id, slots, heartbeat, backoff).
     public var worker: WorkerConfig
+    /// Set only through `gpuDevices`; nil: derived from `worker.gpus`.
+    private var explicitGPUDevices: [String]?
 
-    public init(brokerEndpoint: String, workDir: String, killGrace: Duration = .seconds(5), worker: WorkerConfig) {
+    /// The GPU device ids the worker hands to its trials through `CUDA_VISIBLE_DEVICES` (from
+    /// `GPUDevices.resolve`). Setting it also sets `worker.gpus`, the count advertised in READY,
+    /// to its count; never set, it is `"0"` … `"n-1"` for `worker.gpus` = n. The agent trusts
+    /// this list: it advertises as many GPUs as it has ids, whatever `worker.gpus` says.
+    public var gpuDevices: [String] {
+        get { explicitGPUDevices ?? GPUDevices.ids(count: worker.gpus) }
+        set {
+            explicitGPUDevices = newValue
+            worker.gpus = newValue.count
+        }
+    }
+
+    /// `gpuDevices` nil keeps the devices derived from `worker.gpus`.
+    public init(brokerEndpoint: String, workDir: String, killGrace: Duration = .seconds(5), worker: WorkerConfig,
+                gpuDevices: [String]? = nil) {
         self.brokerEndpoint = brokerEndpoint
         self.workDir = workDir
         self.killGrace = killGrace
         self.worker = worker
+        if let gpuDevices { self.gpuDevices = gpuDevices }
     }
 }
 
@@ -52,13 +69,16 @@ public final class WorkerAgent: @unchecked Sendable {
     /// (e.g. an `InProcessExecutor` running Swift closures).
     public init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
+        var config = config
+        config.worker.gpus = config.gpuDevices.count
         self.config = config
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
         machine = WorkerStateMachine(config: config.worker, now: .now)
-        runner = executor ?? TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace)
+        runner = executor ?? TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
+                                         gpuDevices: config.gpuDevices)
     }
 
     /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for
@@ -66,6 +86,7 @@ public final class WorkerAgent: @unchecked Sendable {
     public func run(until stop: StopLatch) throws(ZMQError) {
         logger.info("worker starting", metadata: [
             "worker.broker": "\(config.brokerEndpoint)", "worker.slots": "\(config.worker.slots)",
+            "worker.gpus": "\(config.gpuDevices.isEmpty ? "none" : config.gpuDevices.joined(separator: ","))",
             "worker.work_dir": "\(config.workDir)",
         ])
         var exiting = try perform(machine.start(now: .now))

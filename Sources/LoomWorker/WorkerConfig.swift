@@ -6,7 +6,8 @@ public struct WorkerConfig: Sendable {
     public var workerID: String
     /// Job slots (CPU units) offered.
     public var slots: Int
-    /// Whole GPUs offered.
+    /// Whole GPUs offered: the `gpus` of READY. A worker process keeps it equal to the number of
+    /// its device ids (`WorkerAgentConfig.gpuDevices`).
     public var gpus: Int
     /// Heartbeat interval proposed in READY; the broker's WELCOME decides the one used.
     public var heartbeat: Duration

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoomBroker
 import LoomClient
+import LoomConfig
 import LoomEmbedded
 import LoomModel
 import LoomOptimizer
@@ -11,27 +12,36 @@ import LoomWire
 import LoomWorker
 import Logging
 
+/// The optimizer's options: every setting of `OptimizerSettings`, and `--config`.
+struct OptimizerOptions: SettingsOptions {
+    static var table: SettingsTable { OptimizerSettings.table }
+
+    @Option(help: Self.configHelp) var config: String?
+    @Option(help: OptimizerSettings.broker.argumentHelp) var broker: String?
+    @Option(help: OptimizerSettings.store.argumentHelp) var store: String?
+    @Option(help: OptimizerSettings.id.argumentHelp) var id: String?
+    @Option(help: OptimizerSettings.feed.argumentHelp) var feed: String?
+    @Option(help: OptimizerSettings.logLevel.argumentHelp) var logLevel: String?
+
+    var flags: [String: String?] {
+        let s = OptimizerSettings.self
+        return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.logLevel.key: logLevel]
+    }
+}
+
 struct Optimizer: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the optimizer: owns studies, asks searchers, submits trials through the broker, records results in the store.")
 
-    @OptionGroup var brokerOption: BrokerOption
-
-    @Option(help: "The store (SQLite file); created when missing.")
-    var store = StudySourceOptions.defaultStore
-
-    @Option(help: "Stable client id; a restarted optimizer with the same id takes over its studies' results.")
-    var id = "optimizer"
-
-    @Option(help: "The broker's feed endpoint; worker events (joined, lost, left) are then recorded in the store.")
-    var feed: String?
-
-    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var options: OptimizerOptions
 
     func run() throws {
-        logging.bootstrap()
+        let settings = try options.settings()
+        let s = OptimizerSettings.self
+        LoggingOptions.bootstrap(level: settings[s.logLevel])
         let stop = StopLatch()
         stop.stopOnSignals()
+        let store = settings[s.store], broker = settings[s.broker], id = settings[s.id]
         let db: SQLiteStore
         do {
             db = try SQLiteStore(path: store)
@@ -39,9 +49,9 @@ struct Optimizer: ParsableCommand {
             Console.error("error: cannot open the store \(store): \(error)")
             throw ExitCode.failure
         }
-        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: brokerOption.broker, clientID: id, feedEndpoint: feed),
+        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed]),
                                            store: db)
-        Console.line("optimizer \(id) using store \(store), broker \(brokerOption.broker)")
+        Console.line("optimizer \(id) using store \(store), broker \(broker)")
         try service.run(until: stop)
     }
 }

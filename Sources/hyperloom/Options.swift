@@ -1,36 +1,40 @@
 import ArgumentParser
 import Foundation
+import LoomConfig
 import Logging
 
-/// A duration written the way people write them: `250ms`, `1s`, `1.5s`, `2m`, `1h`.
+/// A duration written the way people write them: `250ms`, `1s`, `1.5s`, `2m`, `1h`, or a number
+/// of seconds (the same reading as the config files').
 struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
     var duration: Duration
     let text: String
 
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            let number = argument.dropLast(suffix.count)
-            // "ms" ends with "s": only take "s" when what is left is a plain number.
-            guard let value = Double(number), value >= 0, value.isFinite else { continue }
-            duration = .milliseconds(Int64((value * scale * 1000).rounded()))
-            text = argument
-            return
-        }
-        return nil
+        guard let duration = DurationText.parse(argument) else { return nil }
+        self.duration = duration
+        text = argument
     }
 
     var description: String { text }
     static var defaultCompletionKind: CompletionKind { .default }
 }
 
-/// Options every long-running command shares.
+/// The log level of commands without a settings table (`bench`).
 struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info; warning for bench).")
     var logLevel: Logger.Level?
 
     func bootstrap(default fallback: Logger.Level = .info) {
-        let level = logLevel ?? fallback
+        Self.bootstrap(level: logLevel ?? fallback)
+    }
+
+    /// Logs at `level` and above to standard error; a name that is no level (the settings tables
+    /// only let swift-log's names through) logs at info.
+    static func bootstrap(level name: String) {
+        bootstrap(level: Logger.Level(rawValue: name) ?? .info)
+    }
+
+    static func bootstrap(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -41,10 +45,11 @@ struct LoggingOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// The broker a client command talks to.
+/// The broker a client command talks to (`ping`).
 struct BrokerOption: ParsableArguments {
-    @Option(help: "The broker's endpoint (default: $HYPERLOOM_BROKER or tcp://127.0.0.1:5555).")
-    var broker: String = ProcessInfo.processInfo.environment["HYPERLOOM_BROKER"] ?? "tcp://127.0.0.1:5555"
+    @Option(help: "The broker's endpoint (default: $HYPERLOOM_BROKER or \(WorkerSettings.broker.defaultValue)).")
+    var broker: String = ProcessInfo.processInfo.environment[WorkerSettings.broker.environment]
+        ?? WorkerSettings.broker.defaultValue
 }
 
 /// Standard output and error for people and for the processes that watch ours.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomClient
+import LoomConfig
 import LoomModel
 import LoomOptimizer
 import LoomStore
@@ -21,8 +22,9 @@ struct StudySourceOptions: ParsableArguments {
     @Option(help: "How long to wait for the broker and the optimizer.")
     var timeout = DurationArgument(argument: "10s")!
 
-    static let defaultStore = "hyperloom-data/hyperloom.db"
-    static let defaultBroker = "tcp://127.0.0.1:5555"
+    /// Where the optimizer and `hyperloom run` keep their store by default.
+    static let defaultStore = OptimizerSettings.store.defaultValue
+    static let defaultBroker = OptimizerSettings.broker.defaultValue
 
     /// Opens the source; `writes` is true for commands that change a study (they need the optimizer).
     func open(writes: Bool = false) throws -> StudySource {

@@ -1,58 +1,71 @@
 import ArgumentParser
 import Foundation
+import LoomConfig
 import LoomRuntime
 import LoomWorker
 import Logging
+
+/// The worker's options: every setting of `WorkerSettings`, and `--config`.
+struct WorkerOptions: SettingsOptions {
+    static var table: SettingsTable { WorkerSettings.table }
+
+    @Option(help: Self.configHelp) var config: String?
+    @Option(help: WorkerSettings.broker.argumentHelp) var broker: String?
+    @Option(help: WorkerSettings.slots.argumentHelp) var slots: String?
+    @Option(help: WorkerSettings.gpus.argumentHelp) var gpus: String?
+    @Option(help: WorkerSettings.workDir.argumentHelp) var workDir: String?
+    @Option(help: WorkerSettings.heartbeat.argumentHelp) var heartbeat: String?
+    @Option(help: WorkerSettings.liveness.argumentHelp) var liveness: String?
+    @Option(help: WorkerSettings.killGrace.argumentHelp) var killGrace: String?
+    @Option(help: WorkerSettings.id.argumentHelp) var id: String?
+    @Option(help: WorkerSettings.logLevel.argumentHelp) var logLevel: String?
+
+    var flags: [String: String?] {
+        let s = WorkerSettings.self
+        return [
+            s.broker.key: broker, s.slots.key: slots, s.gpus.key: gpus, s.workDir.key: workDir, s.heartbeat.key: heartbeat,
+            s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.logLevel.key: logLevel,
+        ]
+    }
+
+    /// The GPU selection is parsed by the worker's own parser (discovery waits for `run`).
+    static func check(_ settings: ConfigResolution) throws(ConfigError) {
+        do {
+            _ = try GPUDevices.parse(settings[WorkerSettings.gpus])
+        } catch {
+            throw settings.error(in: WorkerSettings.gpus, error.description)
+        }
+    }
+}
 
 struct Worker: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a worker: takes jobs from the broker and runs each as a child process.")
 
-    @OptionGroup var brokerOption: BrokerOption
-
-    @Option(help: "Job slots offered (default: the number of cores).")
-    var slots: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "GPUs offered.")
-    var gpus: Int = 0
-
-    @Option(help: "Directory for attempt logs and checkpoints (default: ./hyperloom-data/worker-<id>).")
-    var workDir: String?
-
-    @Option(help: "Heartbeat interval proposed to the broker.")
-    var heartbeat = DurationArgument(argument: "1s")!
-
-    @Option(help: "Missed heartbeats after which the broker is considered dead.")
-    var liveness = 3
-
-    @Option(help: "Time between SIGTERM and SIGKILL when a trial is stopped.")
-    var killGrace = DurationArgument(argument: "5s")!
-
-    @Option(help: "Stable worker id (default: <host>-<pid>).")
-    var id: String?
-
-    @OptionGroup var logging: LoggingOptions
-
-    func validate() throws {
-        guard slots >= 1 else { throw ValidationError("--slots must be at least 1") }
-        guard gpus >= 0 else { throw ValidationError("--gpus must not be negative") }
-        guard liveness >= 1 else { throw ValidationError("--liveness must be at least 1") }
-        guard heartbeat.duration > .zero else { throw ValidationError("--heartbeat must be positive") }
-    }
+    @OptionGroup var options: WorkerOptions
 
     func run() throws {
-        logging.bootstrap()
+        let settings = try options.settings()
+        let s = WorkerSettings.self
+        LoggingOptions.bootstrap(level: settings[s.logLevel])
         let stop = StopLatch()
         stop.stopOnSignals()
         let host = ProcessInfo.processInfo.hostName
         let pid = ProcessInfo.processInfo.processIdentifier
-        let workerID = id ?? "\(host)-\(pid)"
+        let workerID = settings[s.id] ?? "\(host)-\(pid)"
+        // `check` has parsed the selection already: only `auto` does anything here (discovery).
+        let gpus = try GPUDevices.resolve(settings[s.gpus])
+        if let note = gpus.note {
+            Logger(label: "hyperloom.worker").info("\(note)", metadata: ["worker.id": "\(workerID)"])
+        }
         let config = WorkerAgentConfig(
-            brokerEndpoint: brokerOption.broker,
-            workDir: workDir ?? "hyperloom-data/worker-\(workerID)",
-            killGrace: killGrace.duration,
-            worker: WorkerConfig(workerID: workerID, slots: slots, gpus: gpus, heartbeat: heartbeat.duration,
-                                 liveness: liveness, host: host, pid: pid, version: Hyperloom.version))
+            brokerEndpoint: settings[s.broker],
+            workDir: settings[s.workDir] ?? "hyperloom-data/worker-\(workerID)",
+            killGrace: settings[s.killGrace],
+            worker: WorkerConfig(workerID: workerID, slots: settings[s.slots], gpus: gpus.devices.count,
+                                 heartbeat: settings[s.heartbeat], liveness: settings[s.liveness],
+                                 host: host, pid: pid, version: Hyperloom.version),
+            gpuDevices: gpus.devices)
         try WorkerAgent(config: config).run(until: stop)
     }
 }

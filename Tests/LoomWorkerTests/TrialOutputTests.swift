@@ -78,7 +78,7 @@ import LoomWire
                                  baseEnvironment: ["PATH": "/bin", "EXTRA": "0"], resume: true)
         #expect(launch.arguments == ["train", "--lr=0.001", "--layers=3", "--opt=adam", "--ckpt=/w/study%2F7/checkpoint", "w-1"])
         let env = Dictionary(uniqueKeysWithValues: launch.environment.map { entry -> (String, String) in
-            let parts = entry.split(separator: "=", maxSplits: 1)
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (String(parts[0]), String(parts[1]))
         })
         #expect(env["PATH"] == "/bin")

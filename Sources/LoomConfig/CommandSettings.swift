@@ -1,0 +1,93 @@
+import Foundation
+
+/// Log levels, as swift-log names them.
+let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+/// The broker's endpoint as workers, the optimizer and the CLI know it.
+let brokerEnvironment = "HYPERLOOM_BROKER"
+
+/// `hyperloom broker`: `Configs/broker.yaml`.
+public enum BrokerSettings {
+    static let command = "broker"
+
+    public static let endpoint = Setting(
+        command, "endpoint", .string, default: "tcp://*:5555", help: "ROUTER endpoint for workers and clients.")
+    public static let feed = Setting(
+        command, "feed", .string, default: "tcp://*:5556", help: "PUB endpoint of the event feed.")
+    public static let heartbeat = Setting(
+        command, "heartbeat", .duration(positive: true), default: .seconds(1),
+        help: "Heartbeat interval towards clients (workers propose their own).")
+    public static let liveness = Setting(
+        command, "liveness", .integer(atLeast: 1), default: 3, help: "Missed heartbeats after which a peer is declared dead.")
+    public static let recoveryWindow = Setting(
+        command, "recovery_window", .duration(positive: false), default: .seconds(5),
+        help: "How long re-synced jobs wait for their workers to re-register after a start.")
+    public static let maxMessageSize = Setting(
+        command, "max_message_size", .integer(atLeast: 1024), default: 64 << 20,
+        help: "Largest message accepted, in bytes; a peer that sends a larger one is disconnected.")
+    public static let shutdownWorkers = Setting(
+        command, "shutdown_workers", .bool, default: false, help: "On SIGTERM/SIGINT also tell every worker to shut down.")
+    public static let logLevel = Setting(
+        command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+
+    public static let table = SettingsTable(command: command, [
+        endpoint, feed, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, logLevel,
+    ])
+}
+
+/// `hyperloom worker`: `Configs/worker.yaml`.
+public enum WorkerSettings {
+    static let command = "worker"
+
+    public static let broker = Setting(
+        command, "broker", .string, default: "tcp://127.0.0.1:5555", environment: brokerEnvironment,
+        help: "The broker's endpoint.")
+    public static let slots = Setting(
+        command, "slots", .integer(atLeast: 1), default: ProcessInfo.processInfo.activeProcessorCount,
+        note: "the number of cores", help: "Job slots offered.")
+    public static let gpus = Setting(
+        command, "gpus", .string, default: "auto",
+        help: "GPUs offered: a count (2), device ids (0,2 or GPU-<uuid>; 2, for device 2 alone), "
+            + "auto (CUDA_VISIBLE_DEVICES, else nvidia-smi) or none.")
+    public static let workDir = Setting(
+        command, "work_dir", .optional(.string), default: nil, note: "hyperloom-data/worker-<id>",
+        help: "Directory for attempt logs and checkpoints.")
+    public static let heartbeat = Setting(
+        command, "heartbeat", .duration(positive: true), default: .seconds(1), help: "Heartbeat interval proposed to the broker.")
+    public static let liveness = Setting(
+        command, "liveness", .integer(atLeast: 1), default: 3,
+        help: "Missed heartbeats after which the broker is considered dead.")
+    public static let killGrace = Setting(
+        command, "kill_grace", .duration(positive: false), default: .seconds(5),
+        help: "Time between SIGTERM and SIGKILL when a trial is stopped.")
+    public static let id = Setting(
+        command, "id", .optional(.string), default: nil, note: "<host>-<pid>",
+        help: "Stable worker id; the broker matches a reconnecting worker's attempts by it.")
+    public static let logLevel = Setting(
+        command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+
+    public static let table = SettingsTable(command: command, [
+        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, logLevel,
+    ])
+}
+
+/// `hyperloom optimizer`: `Configs/optimizer.yaml`.
+public enum OptimizerSettings {
+    static let command = "optimizer"
+
+    public static let broker = Setting(
+        command, "broker", .string, default: "tcp://127.0.0.1:5555", environment: brokerEnvironment,
+        help: "The broker's endpoint.")
+    public static let store = Setting(
+        command, "store", .string, default: "hyperloom-data/hyperloom.db", help: "The store (SQLite file); created when missing.")
+    public static let id = Setting(
+        command, "id", .string, default: "optimizer",
+        help: "Stable client id; a restarted optimizer with the same id takes over its studies' results.")
+    public static let feed = Setting(
+        command, "feed", .optional(.string), default: nil, note: "none",
+        help: "The broker's feed endpoint; worker events (joined, lost, left) are then recorded in the store.")
+    public static let logLevel = Setting(
+        command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+
+    public static let table = SettingsTable(command: command, [broker, store, id, feed, logLevel])
+}

@@ -9,7 +9,7 @@
 #   4. the example trial the image ships (Configs/examples/train.py): one epoch, a checkpoint,
 #      exit code 2 on a bad configuration;
 #   5. the healthcheck's contract, when a built hyperloom is at hand ($HYPERLOOM_BIN or
-#      .build/{debug,release}/hyperloom): `hyperloom status` must fail when no broker answers.
+#      .build/{debug,release}/hyperloom): `hyperloom ping` must fail when no broker answers.
 # docker-compose is installed with apt-get when it is missing and we are root.
 # Exits 0 when everything holds; otherwise names each failure and exits 1.
 set -euo pipefail
@@ -88,7 +88,7 @@ if not problems:
     targets = {p.get("target") for p in broker.get("ports", [])}
     check({5555, 5556} <= targets, "broker: ports 5555 and 5556 must be published")
     test = broker.get("healthcheck", {}).get("test", [])
-    check("status" in test, "broker: healthcheck must run 'hyperloom status'")
+    check("ping" in test, "broker: healthcheck must run 'hyperloom ping'")
     # worker: scalable, health-gated, graceful
     check("container_name" not in worker, "worker: container_name prevents --scale")
     check(not worker.get("ports"), "worker: published ports prevent --scale")
@@ -196,10 +196,10 @@ else
   fail "$DOCKERFILE: expected one exec-form ENTRYPOINT [...] ending in hyperloom (shell form would keep SIGTERM from hyperloom), got: ${entrypoint:-none}"
 fi
 has "$final" '^CMD \[' || fail "$DOCKERFILE: CMD must be in exec form"
-if has "$final" '^HEALTHCHECK .*CMD \["hyperloom", "status"'; then
-  ok "$DOCKERFILE: HEALTHCHECK runs hyperloom status (exec form)"
+if has "$final" '^HEALTHCHECK .*CMD \["hyperloom", "ping"'; then
+  ok "$DOCKERFILE: HEALTHCHECK runs hyperloom ping (exec form)"
 else
-  fail "$DOCKERFILE: expected an exec-form HEALTHCHECK running 'hyperloom status'"
+  fail "$DOCKERFILE: expected an exec-form HEALTHCHECK running 'hyperloom ping'"
 fi
 { has "$final" '^EXPOSE .*5555' && has "$final" '^EXPOSE .*5556'; } || fail "$DOCKERFILE: EXPOSE 5555 5556 missing"
 has "$final" '^WORKDIR /data$' || fail "$DOCKERFILE: WORKDIR /data missing"
@@ -267,13 +267,13 @@ fi
 if [ -n "$bin" ] && [ -x "$bin" ]; then
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   status=0
-  timeout 20 "$bin" status --broker "tcp://127.0.0.1:$port" --timeout 500ms >/dev/null 2>&1 || status=$?
+  timeout 20 "$bin" ping --broker "tcp://127.0.0.1:$port" --count 1 --timeout 500ms >/dev/null 2>&1 || status=$?
   if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
-    ok "$bin status exits $status when no broker answers (the HEALTHCHECK can report unhealthy)"
+    ok "$bin ping exits $status when no broker answers (the HEALTHCHECK can report unhealthy)"
   elif [ "$status" -eq 124 ]; then
-    fail "$bin status --timeout 500ms did not return within 20s: the HEALTHCHECK would hang"
+    fail "$bin ping --timeout 500ms did not return within 20s: the HEALTHCHECK would hang"
   else
-    fail "$bin status exits 0 when no broker answers: the broker's HEALTHCHECK would always pass (status must exit non-zero on error)"
+    fail "$bin ping exits 0 when no broker answers: the broker's HEALTHCHECK would always pass"
   fi
 else
   note "no built hyperloom (set HYPERLOOM_BIN or build first): healthcheck contract not checked"

@@ -23,6 +23,12 @@ enum StatusTable {
                                   worker["gpus"]?.argument ?? "?", running], [24, 16, 6, 6, 5, 0]))
             }
         }
+        if case .array(let stuck)? = doc["unsatisfiable"], !stuck.isEmpty {
+            lines.append("unsatisfiable (no connected worker could ever hold them): \(stuck.count)")
+            for job in stuck.compactMap(\.object).prefix(20) {
+                lines.append("  \(job["job"]?.argument ?? "?"): \(job["reason"]?.argument ?? "")")
+            }
+        }
         if let counters = doc["counters"]?.object {
             lines.append("counters: " + counters.keys.sorted().map { "\($0)=\(counters[$0]!.argument)" }.joined(separator: " "))
         }

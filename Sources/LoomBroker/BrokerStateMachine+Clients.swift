@@ -208,6 +208,9 @@ extension BrokerStateMachine {
         c.add("reclaimed", counters.reclaimed)
         c.add("workers_lost", counters.workersLost)
         c.add("unmatched_acks", counters.unmatchedAcks)
+        var refused = JSONObjectWriter()
+        for key in counters.refused.keys.sorted() { refused.add(key, counters.refused[key]!) }
+        c.addRaw("refused", json: refused.finish())
         return c.finish()
     }
 

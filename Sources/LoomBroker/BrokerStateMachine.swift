@@ -72,6 +72,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var workersLost = 0
     /// Acknowledgements that matched no current update.
     public var unmatchedAcks = 0
+    /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
+    public var refused: [String: Int] = [:]
 
     public init() {}
 }
@@ -115,6 +117,9 @@ public struct BrokerStateMachine: Sendable {
     var feedSeq: UInt64 = 0
     var lastSweep: ContinuousClock.Instant
     var stopping = false
+    /// The user ids (`ROLE/NAME`) allowed to speak, when the broker authenticates its peers; nil
+    /// when it does not (loopback development, `--insecure`).
+    var allowedUsers: Set<String>?
     public internal(set) var counters = BrokerCounters()
 
     public init(config: BrokerConfig, now: ContinuousClock.Instant) {
@@ -134,7 +139,11 @@ public struct BrokerStateMachine: Sendable {
     var recoveryEnds: ContinuousClock.Instant { startedAt + config.recoveryWindow }
 
     /// A message arrived from the peer with ROUTER identity `identity`.
-    public mutating func receive<C: Collection<Frame>>(from identity: Frame, frames: C, now: ContinuousClock.Instant) -> [BrokerAction]
+    ///
+    /// `userID` is the ZAP user id of the connection (`ROLE/NAME`) when the broker authenticates
+    /// its peers; see `authorize(_:now:)`.
+    public mutating func receive<C: Collection<Frame>>(from identity: Frame, frames: C, userID: String? = nil,
+                                                       now: ContinuousClock.Instant) -> [BrokerAction]
     where C.Index == Int {
         let message: Inbound
         do {
@@ -144,9 +153,20 @@ public struct BrokerStateMachine: Sendable {
             let header = frames.first.map { $0.starts(with: Array("HLC".utf8)) } == true ? Wire.clientHeader : Wire.workerHeader
             return [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(error.description.utf8)])]
         }
+        if let refusal = refusal(of: message, userID: userID) {
+            counters.refused[refusal.category, default: 0] += 1
+            let header = if case .worker = message { Wire.workerHeader } else { Wire.clientHeader }
+            return [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(refusal.text.utf8)])]
+        }
         switch message {
-        case .worker(let m): return workerMessage(m, from: identity, now: now)
-        case .client(let m): return clientMessage(m, from: identity, now: now)
+        case .worker(let m):
+            let actions = workerMessage(m, from: identity, now: now)
+            if case .ready(let info) = m { workers[info.worker]?.userID = userID }
+            return actions
+        case .client(let m):
+            let actions = clientMessage(m, from: identity, now: now)
+            if case .hello(let info) = m { clients[info.client]?.userID = userID }
+            return actions
         }
     }
 
@@ -235,6 +255,8 @@ struct WorkerRecord: Sendable {
     var gpuUsed: UInt64 = 0
     /// Leases this worker holds whose terminal update has not arrived (active, cancelling, fenced).
     var leases: Set<UInt64> = []
+    /// The ZAP user id of its connection, when peers are authenticated.
+    var userID: String?
 
     func fits(_ r: Requirements) -> Bool {
         cpuUsed + UInt64(r.cpuMilli) <= cpuCapacity && gpuUsed + UInt64(r.gpuMilli) <= gpuCapacity
@@ -257,6 +279,8 @@ struct ClientRecord: Sendable {
     var identity: Frame?
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant
+    /// The ZAP user id of its connection, when peers are authenticated.
+    var userID: String? = nil
 }
 
 /// A job and its current attempt.

@@ -32,9 +32,12 @@ struct BrokerHarness {
         return actions
     }
 
+    /// The ZAP user id each connection speaks with (authentication on).
+    var users: [String: String] = [:]
+
     @discardableResult
     mutating func receive(_ identity: String, _ frames: [Frame]) -> [BrokerAction] {
-        let actions = machine.receive(from: Self.identity(identity), frames: frames, now: now)
+        let actions = machine.receive(from: Self.identity(identity), frames: frames, userID: users[identity], now: now)
         log += actions
         return actions
     }

@@ -1,0 +1,63 @@
+import Testing
+@testable import LoomBroker
+import LoomWire
+
+@Suite struct BrokerRoles {
+    /// A broker that authenticates: w1 is a worker key, c1 a client key, o1 the optimizer's.
+    func secured() -> BrokerHarness {
+        var h = BrokerHarness()
+        h.users = ["w1": "worker/w1", "c1": "client/alice", "o1": "optimizer/opt"]
+        _ = h.machine.authorize(["worker/w1", "client/alice", "optimizer/opt"], now: h.now)
+        return h
+    }
+
+    func error(_ actions: [BrokerAction]) -> String? {
+        for case .send(_, let frames) in actions where frames.count == 3 && frames[1] == [Command.error.rawValue] {
+            return String(decoding: frames[2], as: UTF8.self)
+        }
+        return nil
+    }
+
+    @Test func aWorkerKeyCannotSubmitOrCancel() {
+        var h = secured()
+        h.ready("w1")
+        let submit = h.client("w1", .submit(request: 1, jobs: [JobSubmission(id: "j", payload: JobSpec(command: ["true"]).payload)]))
+        #expect(error(submit)?.contains("role worker") == true && error(submit)?.contains("may not submit jobs") == true)
+        let cancel = h.client("w1", .cancel(request: 2, jobs: ["j"]))
+        #expect(error(cancel)?.contains("may not cancel jobs") == true)
+        #expect(h.machine.counters.refused["role"] == 2)
+    }
+
+    @Test func aClientKeyCannotTakeJobsOrProvideTheOptimizerService() {
+        var h = secured()
+        let ready = h.ready("c1")
+        #expect(error(ready)?.contains("may not speak as a worker") == true)
+        let provide = h.client("c1", .hello(HelloInfo(client: "alice", name: "x", services: [ServiceName.optimizer])))
+        #expect(error(provide)?.contains("may not provide services") == true)
+        let optimizer = h.client("o1", .hello(HelloInfo(client: "opt", name: "optimizer", services: [ServiceName.optimizer])))
+        #expect(error(optimizer) == nil)
+    }
+
+    @Test func messagesWithoutAKeyAreRefusedWhenAuthenticationIsOn() {
+        var h = secured()
+        let actions = h.ready("stranger")
+        #expect(error(actions) == "this broker requires a CURVE key")
+        #expect(h.machine.counters.refused["unauthenticated"] == 1)
+    }
+
+    @Test func revokingAWorkersKeyRequeuesItsAttemptsAndRefusesItsMessages() throws {
+        var h = secured()
+        h.users["w2"] = "worker/w2"
+        _ = h.machine.authorize(["worker/w1", "worker/w2", "client/alice"], now: h.now)
+        h.ready("w1")
+        h.hello("c1", id: "alice")
+        let ref = try #require(BrokerHarness.assigned("w1", h.submit("c1", ["j1"])).first)
+        h.ready("w2")
+        let revoked = h.machine.authorize(["worker/w2", "client/alice"], now: h.now)
+        #expect(BrokerHarness.topics(revoked).contains("worker/w1/lost"))
+        #expect(BrokerHarness.assigned("w2", revoked).map(\.attempt) == [ref.attempt + 1])
+        let late = h.update("w1", .final, ref, seq: 1)
+        #expect(error(late)?.contains("no longer allowed") == true)
+        #expect(BrokerHarness.delivered("c1", late).isEmpty)
+    }
+}

@@ -31,6 +31,8 @@ let package = Package(
         ),
         // A small, exact Swift wrapper over libzmq.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        // CURVE key files, the allowlist of peer keys by role, and the ZAP handler.
+        .target(name: "LoomSecurity", dependencies: ["ZeroMQ"], swiftSettings: strict),
         // The wire protocol: frames, commands, codec. No sockets, no clocks.
         .target(name: "LoomWire", swiftSettings: strict),
         // Studies: search spaces, study specs, trial and study states. Pure.
@@ -52,7 +54,7 @@ let package = Package(
         .target(
             name: "LoomBroker",
             dependencies: [
-                "LoomWire", "ZeroMQ", "LoomRuntime",
+                "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "LoomWorker",
             dependencies: [
-                "LoomWire", "ZeroMQ", "LoomRuntime",
+                "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "LoomClient",
             dependencies: [
-                "LoomWire", "ZeroMQ", "LoomRuntime",
+                "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -78,7 +80,7 @@ let package = Package(
         .target(
             name: "LoomOptimizer",
             dependencies: [
-                "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime",
+                "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime", "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -98,13 +100,14 @@ let package = Package(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
-                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig",
+                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "LoomSecurityTests", dependencies: ["LoomSecurity", "ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "LoomModelTests", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomSearchTests", dependencies: ["LoomSearch", "LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomStoreTests", dependencies: ["LoomStore", "LoomModel", "LoomWire"], swiftSettings: strict),

@@ -1,5 +1,6 @@
 import Foundation
 import LoomRuntime
+import LoomSecurity
 import LoomWire
 import Logging
 import ZeroMQ
@@ -26,11 +27,17 @@ public struct BrokerServiceConfig: Sendable {
     public var batchLimit: Int
     /// The software version reported in the status document.
     public var softwareVersion: String
+    /// The keys directory (`broker.key` and `<role>s/NAME.pub`, see Docs/security.md): when set,
+    /// both sockets are CURVE servers, every peer is authenticated by ZAP against the directory's
+    /// allowlist, and each message must come from a key with the role for it. Nil: no security
+    /// (loopback development, or `--insecure`).
+    public var keysDirectory: String?
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
-                maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown") {
+                maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
+                keysDirectory: String? = nil) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.heartbeat = heartbeat
@@ -40,6 +47,7 @@ public struct BrokerServiceConfig: Sendable {
         self.maxMessageSize = maxMessageSize
         self.batchLimit = batchLimit
         self.softwareVersion = softwareVersion
+        self.keysDirectory = keysDirectory
     }
 }
 
@@ -59,6 +67,8 @@ public final class BrokerService {
     private let ownsContext: Bool
     private var router: ZMQSocket?
     private var feed: ZMQSocket?
+    /// The ZAP handler, when peers are authenticated.
+    private var zap: ZAPHandler?
     private var machine: BrokerStateMachine
     private let logger: Logger
     /// Messages that could not be sent because a peer's queue was full.
@@ -77,9 +87,22 @@ public final class BrokerService {
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 
-    /// Binds both sockets; returns the endpoints actually bound (a `*` port is resolved).
+    /// Binds both sockets (as CURVE servers behind the ZAP handler when `keysDirectory` is set);
+    /// returns the endpoints actually bound (a `*` port is resolved).
     @discardableResult
-    public func bind() throws(ZMQError) -> (endpoint: String, feed: String) {
+    public func bind() throws -> (endpoint: String, feed: String) {
+        var serverKey: ZMQCurveKeyPair?
+        if let directory = config.keysDirectory {
+            // The handler must be bound before any CURVE server socket of the context.
+            let allowlist = try Allowlist.load(directory: directory)
+            serverKey = try KeyFiles.readSecretKey(Allowlist.brokerSecretKeyPath(in: directory))
+            zap = try ZAPHandler(context: context, allowlist: allowlist)
+            _ = machine.authorize(Set(allowlist.peers.map(\.userID)), now: .now)
+            for problem in allowlist.problems {
+                logger.warning("ignored key file", metadata: ["security.problem": "\(problem)"])
+            }
+            logger.info("peers are authenticated", metadata: ["security.keys": "\(directory)", "security.allowlist": "\(allowlist.summary)"])
+        }
         let router = try context.socket(.router)
         try router.setLinger(.milliseconds(500))
         try router.setRouterMandatory(true)
@@ -87,37 +110,70 @@ public final class BrokerService {
         try router.setSendHighWaterMark(100_000)
         try router.setReceiveHighWaterMark(100_000)
         try router.setTCPKeepalive(idle: .seconds(60), interval: .seconds(10), count: 6)
-        try router.bind(config.endpoint)
         let feed = try context.socket(.pub)
         try feed.setLinger(.milliseconds(500))
         try feed.setSendHighWaterMark(1_000_000)
+        if let serverKey {
+            try router.setZAPDomain(ZAPAuthenticator.routerDomain)
+            try router.setCurveServer(secretKey: serverKey.secretKey)
+            try feed.setZAPDomain(ZAPAuthenticator.feedDomain)
+            try feed.setCurveServer(secretKey: serverKey.secretKey)
+        }
+        try router.bind(config.endpoint)
         try feed.bind(config.feedEndpoint)
         self.router = router
         self.feed = feed
         return (try router.lastEndpoint(), try feed.lastEndpoint())
     }
 
-    /// Runs the loop until `stop` fires, then shuts down gracefully.
-    public func run(until stop: StopLatch) throws(ZMQError) {
+    /// Reads the allowlist again (SIGHUP): new keys may connect from now on, and peers whose key
+    /// was removed are cut off (a revoked worker's attempts are requeued).
+    func reloadAllowlist() throws {
+        guard let directory = config.keysDirectory, let zap else { return }
+        do {
+            let allowlist = try Allowlist.load(directory: directory)
+            zap.reload(allowlist)
+            try perform(machine.authorize(Set(allowlist.peers.map(\.userID)), now: .now))
+            logger.info("allowlist reloaded", metadata: ["security.allowlist": "\(allowlist.summary)"])
+        } catch let error as ZMQError {
+            throw error
+        } catch {
+            logger.error("cannot reload the allowlist; the previous one stays", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs the loop until `stop` fires, then shuts down gracefully. With `reload` (SIGHUP), the
+    /// allowlist is read again each time it is raised.
+    public func run(until stop: StopLatch, reload: SignalFlag? = nil) throws {
         if router == nil { try bind() }
         guard let router else { return }
         logger.info("broker running", metadata: [
             "broker.id": "\(machine.brokerID)", "broker.endpoint": "\(config.endpoint)",
-            "broker.feed": "\(config.feedEndpoint)",
+            "broker.feed": "\(config.feedEndpoint)", "broker.authenticated": "\(zap != nil)",
         ])
         var poller = Poller()
         let routerIndex = poller.add(router)
         poller.add(fd: stop.fd)
+        let zapIndex = zap.map { poller.add($0.socket) }
+        let reloadIndex = reload.map { poller.add(fd: $0.fd) }
         while !stop.isStopRequested {
             let now = ContinuousClock.now
             let deadline = machine.nextDeadline
             let ready = try poller.poll(timeout: deadline > now ? now.duration(to: deadline) : .zero)
+            if let zapIndex, ready.contains(zapIndex), let zap {
+                for decision in zap.handlePending() where !decision.isAccepted {
+                    logger.warning("peer refused", metadata: ["security.decision": "\(decision)"])
+                }
+            }
+            if let reloadIndex, ready.contains(reloadIndex), reload?.take() == true {
+                try reloadAllowlist()
+            }
             if ready.contains(routerIndex) {
                 var handled = 0
-                while handled < config.batchLimit, let frames = try router.receive(dontWait: true) {
+                while handled < config.batchLimit, let message = try router.receiveMessage(dontWait: true) {
                     handled += 1
-                    guard let identity = frames.first else { continue }
-                    try perform(machine.receive(from: identity, frames: frames.dropFirst(), now: .now))
+                    guard let identity = message.frames.first else { continue }
+                    try perform(machine.receive(from: identity, frames: message.frames.dropFirst(), userID: message.userID, now: .now))
                 }
             }
             try perform(machine.expire(now: .now))
@@ -134,6 +190,8 @@ public final class BrokerService {
     public func close() {
         router?.close()
         feed?.close()
+        zap?.close()
+        zap = nil
         router = nil
         feed = nil
         if ownsContext { context.terminate() }

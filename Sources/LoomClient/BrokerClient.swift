@@ -44,14 +44,17 @@ public final class BrokerClient {
     private var machine: ClientStateMachine
     private var pending: [ClientEvent] = []
     private let logger: Logger
+    /// The keys of an authenticated connection; nil for a plain one.
+    private let curve: CurveClientKeys?
 
     /// Creates a client; nothing is sent before `connect(timeout:)`.
     public init(endpoint: String, clientID: String = "client-\(UUID().uuidString.prefix(8).lowercased())",
-                name: String = "client", services: [String] = [], context: ZMQContext? = nil,
+                name: String = "client", services: [String] = [], curve: CurveClientKeys? = nil, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.client")) throws(ZMQError) {
         self.endpoint = endpoint
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
+        self.curve = curve
         machine = ClientStateMachine(config: ClientConfig(clientID: clientID, name: name, services: services), now: .now)
     }
 
@@ -234,6 +237,7 @@ public final class BrokerClient {
                 socket?.close()
                 do {
                     let s = try context.socket(.dealer)
+                    try curve?.apply(to: s)
                     try s.setLinger(.zero)
                     try s.setSendHighWaterMark(100_000)
                     try s.setReceiveHighWaterMark(100_000)

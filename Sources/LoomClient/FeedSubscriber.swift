@@ -18,9 +18,10 @@ public final class FeedSubscriber {
 
     /// Connects to `endpoint` and subscribes to every topic starting with one of `topics`
     /// (the empty prefix selects everything).
-    public init(endpoint: String, topics: [String] = [""], context: ZMQContext? = nil) throws(ZMQError) {
+    public init(endpoint: String, topics: [String] = [""], curve: CurveClientKeys? = nil, context: ZMQContext? = nil) throws(ZMQError) {
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         socket = try self.context.socket(.sub)
+        try curve?.apply(to: socket)
         try socket.setLinger(.zero)
         try socket.setReceiveHighWaterMark(1_000_000)
         for topic in topics { try socket.subscribe(Array(topic.utf8)) }

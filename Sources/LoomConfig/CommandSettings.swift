@@ -11,9 +11,10 @@ public enum BrokerSettings {
     static let command = "broker"
 
     public static let endpoint = Setting(
-        command, "endpoint", .string, default: "tcp://*:5555", help: "ROUTER endpoint for workers and clients.")
+        command, "endpoint", .string, default: "tcp://127.0.0.1:5555",
+        help: "ROUTER endpoint for workers and clients (tcp://*:5555 for every interface: needs keys or insecure).")
     public static let feed = Setting(
-        command, "feed", .string, default: "tcp://*:5556", help: "PUB endpoint of the event feed.")
+        command, "feed", .string, default: "tcp://127.0.0.1:5556", help: "PUB endpoint of the event feed.")
     public static let heartbeat = Setting(
         command, "heartbeat", .duration(positive: true), default: .seconds(1),
         help: "Heartbeat interval towards clients (workers propose their own).")
@@ -27,11 +28,18 @@ public enum BrokerSettings {
         help: "Largest message accepted, in bytes; a peer that sends a larger one is disconnected.")
     public static let shutdownWorkers = Setting(
         command, "shutdown_workers", .bool, default: false, help: "On SIGTERM/SIGINT also tell every worker to shut down.")
+    public static let keys = Setting(
+        command, "keys", .optional(.string), default: nil, note: "none: no authentication",
+        help: "Keys directory (broker.key and <role>s/NAME.pub, see Docs/security.md): authenticate and encrypt every peer; "
+            + "SIGHUP reloads the allowlist.")
+    public static let insecure = Setting(
+        command, "insecure", .bool, default: false,
+        help: "Allow binding a non-loopback address without keys (anyone who reaches the port can run commands on the workers).")
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
 
     public static let table = SettingsTable(command: command, [
-        endpoint, feed, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, logLevel,
+        endpoint, feed, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys, insecure, logLevel,
     ])
 }
 
@@ -66,8 +74,14 @@ public enum WorkerSettings {
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
 
+    public static let key = Setting(
+        command, "key", .optional(.string), default: nil, note: "none",
+        help: "This worker's secret key file (hyperloom keygen), when the broker authenticates.")
+    public static let brokerKey = Setting(
+        command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
+
     public static let table = SettingsTable(command: command, [
-        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, logLevel,
+        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, key, brokerKey, logLevel,
     ])
 }
 
@@ -89,5 +103,11 @@ public enum OptimizerSettings {
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
 
-    public static let table = SettingsTable(command: command, [broker, store, id, feed, logLevel])
+    public static let key = Setting(
+        command, "key", .optional(.string), default: nil, note: "none",
+        help: "The optimizer's secret key file (role optimizer), when the broker authenticates.")
+    public static let brokerKey = Setting(
+        command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
+
+    public static let table = SettingsTable(command: command, [broker, store, id, feed, key, brokerKey, logLevel])
 }

@@ -5,6 +5,7 @@ import LoomRuntime
 import LoomStore
 import LoomWire
 import Logging
+import ZeroMQ
 
 /// Settings of the optimizer process.
 public struct OptimizerConfig: Sendable {
@@ -15,11 +16,15 @@ public struct OptimizerConfig: Sendable {
     public var clientID: String
     /// The broker's feed; when given, worker events (joined, lost, left) are recorded in the store.
     public var feedEndpoint: String?
+    /// The optimizer's CURVE keys and the broker's public key, when the broker authenticates.
+    public var curve: CurveClientKeys?
 
-    public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil) {
+    public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil,
+                curve: CurveClientKeys? = nil) {
         self.brokerEndpoint = brokerEndpoint
         self.clientID = clientID
         self.feedEndpoint = feedEndpoint
+        self.curve = curve
     }
 }
 
@@ -50,7 +55,7 @@ public final class OptimizerService: @unchecked Sendable {
         self.wallClock = wallClock
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
-                                      services: [ServiceName.optimizer], logger: logger)
+                                      services: [ServiceName.optimizer], curve: config.curve, logger: logger)
         } catch {
             throw .transport(error)
         }
@@ -70,7 +75,7 @@ public final class OptimizerService: @unchecked Sendable {
         guard !stop.isStopRequested else { return client.close() }
         if let feed = config.feedEndpoint {
             do {
-                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"])
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve)
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }

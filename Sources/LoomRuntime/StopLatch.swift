@@ -14,7 +14,7 @@ import Darwin
 public final class StopLatch: Sendable {
     private let pipe = WakePipe()
     private let stopped = Atomic<Bool>(false)
-    private let signalSources = Mutex<[any DispatchSourceSignal]>([])
+    private let signalSources = Mutex<[SignalSources]>([])
 
     /// Creates the latch and its pipe.
     public init() {}
@@ -35,16 +35,7 @@ public final class StopLatch: Sendable {
     /// the graceful path that `docker stop` and Ctrl-C take. The default action of those signals
     /// is replaced for the life of the process.
     public func stopOnSignals(_ signals: [Int32] = [SIGTERM, SIGINT]) {
-        let queue = DispatchQueue(label: "hyperloom.signals")
-        // The sources are made inside the lock: they are not Sendable, so they never leave it.
-        signalSources.withLock { sources in
-            for sig in signals {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                source.setEventHandler { [weak self] in self?.requestStop() }
-                source.resume()
-                sources.append(source)
-            }
-        }
+        let sources = SignalSources(signals) { [weak self] in self?.requestStop() }
+        signalSources.withLock { $0.append(sources) }
     }
 }

@@ -16,6 +16,8 @@ public struct WorkerAgentConfig: Sendable {
     public var worker: WorkerConfig
     /// Set only through `gpuDevices`; nil: derived from `worker.gpus`.
     private var explicitGPUDevices: [String]?
+    /// The worker's CURVE keys and the broker's public key, when the broker authenticates.
+    public var curve: CurveClientKeys?
 
     /// The GPU device ids the worker hands to its trials through `CUDA_VISIBLE_DEVICES` (from
     /// `GPUDevices.resolve`). Setting it also sets `worker.gpus`, the count advertised in READY,
@@ -31,8 +33,9 @@ public struct WorkerAgentConfig: Sendable {
 
     /// `gpuDevices` nil keeps the devices derived from `worker.gpus`.
     public init(brokerEndpoint: String, workDir: String, killGrace: Duration = .seconds(5), worker: WorkerConfig,
-                gpuDevices: [String]? = nil) {
+                gpuDevices: [String]? = nil, curve: CurveClientKeys? = nil) {
         self.brokerEndpoint = brokerEndpoint
+        self.curve = curve
         self.workDir = workDir
         self.killGrace = killGrace
         self.worker = worker
@@ -189,6 +192,7 @@ public final class WorkerAgent: @unchecked Sendable {
             case .connect:
                 socket?.close()
                 let s = try context.socket(.dealer)
+                try config.curve?.apply(to: s)
                 try s.setLinger(.zero)
                 try s.setSendHighWaterMark(100_000)
                 try s.setReceiveHighWaterMark(100_000)

@@ -36,8 +36,32 @@ public struct ZMQCurveKeyPair: Sendable, Equatable {
         return decodeZ85(publicKey)
     }
 
+    /// `bytes` in Z85 text (`zmq_z85_encode`): 5 characters per 4 bytes, so a 32-byte key
+    /// becomes 40 characters. Nil when the count is not a multiple of 4 (Z85 has no padding).
+    public static func z85Encode(_ bytes: [UInt8]) -> String? {
+        guard bytes.count % 4 == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: bytes.count / 4 * 5 + 1)
+        guard zmq_z85_encode(&text, bytes, bytes.count) != nil else { return nil }
+        return decodeZ85(text)
+    }
+
+    /// The bytes of Z85 `text` (`zmq_z85_decode`): 4 bytes per 5 characters, so a 40-character
+    /// key becomes 32 bytes. Nil when the length is not a multiple of 5 or a character (or a
+    /// 5-character group's value) is outside Z85.
+    public static func z85Decode(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        // A NUL would end the C string early and be read as a shorter, valid text.
+        guard characters.count % 5 == 0, !characters.contains(0) else { return nil }
+        guard !characters.isEmpty else { return [] }
+        var bytes = [UInt8](repeating: 0, count: characters.count / 5 * 4)
+        let decoded = text.withCString { zmq_z85_decode(&bytes, $0) }
+        return decoded == nil ? nil : bytes
+    }
+
     /// Characters in a Z85-encoded 32-byte CURVE key.
-    static let z85KeyLength = 40
+    public static let z85KeyLength = 40
+    /// Bytes in a CURVE key.
+    public static let keyByteCount = 32
 
     private static func decodeZ85(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

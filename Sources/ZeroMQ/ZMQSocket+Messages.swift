@@ -44,11 +44,28 @@ extension ZMQSocket {
     ///   a receive timeout expired).
     /// - Throws: any other failure, e.g. `ETERM` (`isTerminated`) when the context shuts down.
     public func receive(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+        try receiveFrames(dontWait: dontWait, readUserID: false)?.frames
+    }
+
+    /// Receives one whole multipart message like `receive(dontWait:)`, together with the
+    /// metadata the connection's security handshake attached to it: the `User-Id` a ZAP
+    /// handler returned for the peer (`zmq_msg_gets(msg, "User-Id")` on the first frame that
+    /// carries metadata; a ROUTER's routing-id frame is made locally and carries none).
+    ///
+    /// - Returns: the message, or nil when nothing was there (as `receive(dontWait:)`).
+    /// - Throws: as `receive(dontWait:)`.
+    public func receiveMessage(dontWait: Bool = false) throws(ZMQError) -> ZMQReceived? {
+        try receiveFrames(dontWait: dontWait, readUserID: true)
+    }
+
+    /// The one receive loop behind `receive` and `receiveMessage`.
+    private func receiveFrames(dontWait: Bool, readUserID: Bool) throws(ZMQError) -> ZMQReceived? {
         let handle = try openHandle("zmq_msg_recv")
         var message = zmq_msg_t()
         zmq_msg_init(&message)  // Always succeeds for an empty message.
         defer { zmq_msg_close(&message) }  // Fails only for an invalid message.
         var frames: [[UInt8]] = []
+        var userID: String?
         repeat {
             // The frames of a message arrive together, so only the first one may have to wait.
             let flags = dontWait || !frames.isEmpty ? ZMQ_DONTWAIT : 0
@@ -62,9 +79,39 @@ extension ZMQSocket {
                 }
                 return nil
             }
+            // Metadata lives on the zmq_msg_t, which the next zmq_msg_recv reuses: read it now.
+            // A ROUTER makes the routing-id frame itself, without metadata (libzmq 4.3), so the
+            // user id comes from the first frame that has one: the first the peer sent.
+            if readUserID && userID == nil {
+                userID = Self.property("User-Id", of: &message)
+            }
             let size = zmq_msg_size(&message)
             frames.append(size == 0 ? [] : Array(UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: size)))
         } while zmq_msg_more(&message) != 0
-        return frames
+        return ZMQReceived(frames: frames, userID: userID)
+    }
+
+    /// A metadata property of a received message (`zmq_msg_gets`); nil when the message has no
+    /// such property (`EINVAL`: no metadata at all, or not this key) or it is empty.
+    private static func property(_ name: String, of message: inout zmq_msg_t) -> String? {
+        guard let value = zmq_msg_gets(&message, name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+}
+
+/// A received multipart message with the metadata of the connection it came from.
+public struct ZMQReceived: Sendable, Equatable {
+    /// The frames, in order; a ROUTER's first frame is the sender's routing id.
+    public var frames: [[UInt8]]
+    /// The user id the ZAP handler returned when it accepted the sender's connection
+    /// (metadata property `User-Id`); nil when there was no ZAP exchange or the user id was
+    /// empty.
+    public var userID: String?
+
+    /// A message and its user id.
+    public init(frames: [[UInt8]], userID: String? = nil) {
+        self.frames = frames
+        self.userID = userID
     }
 }

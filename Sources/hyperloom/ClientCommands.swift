@@ -3,6 +3,7 @@ import Foundation
 import LoomClient
 import LoomRuntime
 import LoomWire
+import ZeroMQ
 
 /// Renders the broker's status document for people.
 enum StatusTable {
@@ -54,8 +55,17 @@ struct Feed: ParsableCommand {
     @Option(help: "Stop after this many events (default: run until interrupted).")
     var count: Int?
 
+    @OptionGroup var keys: ClientKeyOptions
+
     func run() throws {
-        let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic)
+        let curve: CurveClientKeys?
+        do {
+            curve = try keys.curve()
+        } catch {
+            Console.error("hyperloom feed: \(error)")
+            throw ExitCode.failure
+        }
+        let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic, curve: curve)
         defer { subscriber.close() }
         var seen = 0
         let stop = LoomRuntimeStop.latch()

@@ -9,6 +9,7 @@ import LoomOptimizer
 import LoomRuntime
 import LoomStore
 import LoomWire
+import ZeroMQ
 import LoomWorker
 import Logging
 
@@ -21,11 +22,14 @@ struct OptimizerOptions: SettingsOptions {
     @Option(help: OptimizerSettings.store.argumentHelp) var store: String?
     @Option(help: OptimizerSettings.id.argumentHelp) var id: String?
     @Option(help: OptimizerSettings.feed.argumentHelp) var feed: String?
+    @Option(help: OptimizerSettings.key.argumentHelp) var key: String?
+    @Option(help: OptimizerSettings.brokerKey.argumentHelp) var brokerKey: String?
     @Option(help: OptimizerSettings.logLevel.argumentHelp) var logLevel: String?
 
     var flags: [String: String?] {
         let s = OptimizerSettings.self
-        return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.logLevel.key: logLevel]
+        return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.key.key: key,
+                s.brokerKey.key: brokerKey, s.logLevel.key: logLevel]
     }
 }
 
@@ -39,6 +43,13 @@ struct Optimizer: ParsableCommand {
         let settings = try options.settings()
         let s = OptimizerSettings.self
         LoggingOptions.bootstrap(level: settings[s.logLevel])
+        let curve: CurveClientKeys?
+        do {
+            curve = try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey])
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode.failure
+        }
         let stop = StopLatch()
         stop.stopOnSignals()
         let store = settings[s.store], broker = settings[s.broker], id = settings[s.id]
@@ -49,8 +60,8 @@ struct Optimizer: ParsableCommand {
             Console.error("error: cannot open the store \(store): \(error)")
             throw ExitCode.failure
         }
-        let service = try OptimizerService(config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed]),
-                                           store: db)
+        let service = try OptimizerService(
+            config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve), store: db)
         Console.line("optimizer \(id) using store \(store), broker \(broker)")
         try service.run(until: stop)
     }

@@ -2,12 +2,14 @@ import ArgumentParser
 import Foundation
 import LoomClient
 import LoomWire
+import ZeroMQ
 
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Is the broker reachable? Prints its id, versions and the round-trip time; exits 1 when it does not answer.")
 
     @OptionGroup var brokerOption: BrokerOption
+    @OptionGroup var keys: ClientKeyOptions
 
     @Option(help: "Round trips to time (QUERY status each).")
     var count = 3
@@ -21,7 +23,14 @@ struct Ping: ParsableCommand {
 
     func run() throws {
         let endpoint = brokerOption.broker
-        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom ping")
+        let curve: CurveClientKeys?
+        do {
+            curve = try keys.curve()
+        } catch {
+            Console.error("hyperloom ping: \(error)")
+            throw ExitCode.failure
+        }
+        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom ping", curve: curve)
         defer { client.close() }
         do {
             let start = ContinuousClock.now
@@ -41,7 +50,8 @@ struct Ping: ParsableCommand {
             Console.line("handshake \(Self.ms(handshake)); round trip min \(Self.ms(rtts.first!)) median \(Self.ms(rtts[rtts.count / 2])) "
                 + "max \(Self.ms(rtts.last!)) over \(count)")
         } catch {
-            Console.error("hyperloom ping: \(endpoint) does not answer: \(error)")
+            Console.error("hyperloom ping: \(endpoint) does not answer: \(error)"
+                + (curve == nil ? "" : " (an authenticating broker drops unknown keys silently: is your public key in its allowlist?)"))
             throw ExitCode.failure
         }
     }

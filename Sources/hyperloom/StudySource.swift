@@ -6,6 +6,7 @@ import LoomModel
 import LoomOptimizer
 import LoomStore
 import LoomWire
+import ZeroMQ
 
 /// Where study commands get their documents: the optimizer through the broker, or a store file.
 ///
@@ -21,6 +22,8 @@ struct StudySourceOptions: ParsableArguments {
 
     @Option(help: "How long to wait for the broker and the optimizer.")
     var timeout = DurationArgument(argument: "10s")!
+
+    @OptionGroup var keys: ClientKeyOptions
 
     /// Where the optimizer and `hyperloom run` keep their store by default.
     static let defaultStore = OptimizerSettings.store.defaultValue
@@ -39,7 +42,7 @@ struct StudySourceOptions: ParsableArguments {
         if writes, store != nil, broker == nil {
             throw Failure("this command changes a study: it needs the optimizer (--broker), not --store")
         }
-        return try StudySource.connect(broker ?? env ?? Self.defaultBroker, timeout: timeout.duration)
+        return try StudySource.connect(broker ?? env ?? Self.defaultBroker, timeout: timeout.duration, curve: try keys.curve())
     }
 
     /// Opens the source, runs `body` with it, closes it; failures become a message on stderr and
@@ -64,13 +67,13 @@ enum StudySource {
     case store(SQLiteStore)
 
     /// The optimizer behind the broker at `endpoint`.
-    static func connect(_ endpoint: String, timeout: Duration) throws -> StudySource {
-        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom cli")
+    static func connect(_ endpoint: String, timeout: Duration, curve: CurveClientKeys? = nil) throws -> StudySource {
+        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom cli", curve: curve)
         do {
             try client.connect(timeout: timeout)
         } catch {
             client.close()
-            throw Failure("\(error) (broker \(endpoint))")
+            throw Failure("\(error) (broker \(endpoint)" + (curve == nil ? ")" : "; if it authenticates, is your public key in its clients/ directory?)"))
         }
         return .optimizer(client, timeout: timeout)
     }

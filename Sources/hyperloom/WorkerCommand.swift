@@ -4,6 +4,7 @@ import LoomConfig
 import LoomRuntime
 import LoomWorker
 import Logging
+import ZeroMQ
 
 /// The worker's options: every setting of `WorkerSettings`, and `--config`.
 struct WorkerOptions: SettingsOptions {
@@ -18,13 +19,16 @@ struct WorkerOptions: SettingsOptions {
     @Option(help: WorkerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: WorkerSettings.killGrace.argumentHelp) var killGrace: String?
     @Option(help: WorkerSettings.id.argumentHelp) var id: String?
+    @Option(help: WorkerSettings.key.argumentHelp) var key: String?
+    @Option(help: WorkerSettings.brokerKey.argumentHelp) var brokerKey: String?
     @Option(help: WorkerSettings.logLevel.argumentHelp) var logLevel: String?
 
     var flags: [String: String?] {
         let s = WorkerSettings.self
         return [
             s.broker.key: broker, s.slots.key: slots, s.gpus.key: gpus, s.workDir.key: workDir, s.heartbeat.key: heartbeat,
-            s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.logLevel.key: logLevel,
+            s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.key.key: key, s.brokerKey.key: brokerKey,
+            s.logLevel.key: logLevel,
         ]
     }
 
@@ -48,6 +52,13 @@ struct Worker: ParsableCommand {
         let settings = try options.settings()
         let s = WorkerSettings.self
         LoggingOptions.bootstrap(level: settings[s.logLevel])
+        let curve: CurveClientKeys?
+        do {
+            curve = try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey])
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode.failure
+        }
         let stop = StopLatch()
         stop.stopOnSignals()
         let host = ProcessInfo.processInfo.hostName
@@ -65,7 +76,7 @@ struct Worker: ParsableCommand {
             worker: WorkerConfig(workerID: workerID, slots: settings[s.slots], gpus: gpus.devices.count,
                                  heartbeat: settings[s.heartbeat], liveness: settings[s.liveness],
                                  host: host, pid: pid, version: Hyperloom.version),
-            gpuDevices: gpus.devices)
+            gpuDevices: gpus.devices, curve: curve)
         try WorkerAgent(config: config).run(until: stop)
     }
 }

@@ -24,7 +24,7 @@ struct MultiHost {
         let feedEndpoint = "tcp://\(lab.address(0)):5556"
 
         // Host 0: broker, a feed logger and the optimizer. Hosts 1–3: one worker each, 2 slots.
-        let broker = try lab.spawn("mh-broker", on: 0, ["broker", "--endpoint", endpoint, "--feed", feedEndpoint])
+        let broker = try lab.spawn("mh-broker", on: 0, ["broker", "--endpoint", endpoint, "--feed", feedEndpoint, "--insecure"])
         defer { broker.stop() }
         try #require(broker.waitForLine(containing: "broker listening on") != nil, "broker:\n\(broker.output)")
         let feed = try lab.spawn("mh-feed", on: 0, ["feed", "--feed", feedEndpoint, "--topic", "worker/", "--topic", "job/"])

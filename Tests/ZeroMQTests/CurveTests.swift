@@ -58,3 +58,36 @@ struct CurveTests {
         }
     }
 }
+
+@Suite("Z85")
+struct Z85Tests {
+    /// The test vector of the Z85 specification (ZeroMQ RFC 32).
+    @Test func encodesTheSpecificationVector() {
+        let bytes: [UInt8] = [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]
+        #expect(ZMQCurveKeyPair.z85Encode(bytes) == "HelloWorld")
+        #expect(ZMQCurveKeyPair.z85Decode("HelloWorld") == bytes)
+    }
+
+    @Test(.enabled(if: ZMQ.has("curve")))
+    func aCurveKeyIs32BytesAnd40Characters() throws {
+        let pair = try ZMQCurveKeyPair.generate()
+        let bytes = try #require(ZMQCurveKeyPair.z85Decode(pair.publicKey))
+        #expect(bytes.count == 32)
+        #expect(ZMQCurveKeyPair.z85Encode(bytes) == pair.publicKey)
+    }
+
+    @Test(arguments: [[UInt8](repeating: 1, count: 3), [UInt8](repeating: 1, count: 33)])
+    func encodingNeedsAMultipleOfFourBytes(bytes: [UInt8]) {
+        #expect(ZMQCurveKeyPair.z85Encode(bytes) == nil)
+    }
+
+    @Test(arguments: ["Hell", "HelloWorl", "Hello Worl", "~~~~~", "%%%%%", "Hello\u{0}orld"])
+    func decodingRefusesBadLengthsAndCharacters(text: String) {
+        #expect(ZMQCurveKeyPair.z85Decode(text) == nil)
+    }
+
+    @Test func emptyRoundTrips() {
+        #expect(ZMQCurveKeyPair.z85Encode([]) == "")
+        #expect(ZMQCurveKeyPair.z85Decode("") == [])
+    }
+}

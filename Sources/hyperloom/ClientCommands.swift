@@ -58,13 +58,7 @@ struct Feed: ParsableCommand {
     @OptionGroup var keys: ClientKeyOptions
 
     func run() throws {
-        let curve: CurveClientKeys?
-        do {
-            curve = try keys.curve()
-        } catch {
-            Console.error("hyperloom feed: \(error)")
-            throw ExitCode.failure
-        }
+        let curve = try Security.curveOrExit("hyperloom feed") { try keys.curve() }
         let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic, curve: curve)
         defer { subscriber.close() }
         var seen = 0

@@ -43,13 +43,7 @@ struct Optimizer: ParsableCommand {
         let settings = try options.settings()
         let s = OptimizerSettings.self
         LoggingOptions.bootstrap(level: settings[s.logLevel])
-        let curve: CurveClientKeys?
-        do {
-            curve = try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey])
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode.failure
-        }
+        let curve = try Security.curveOrExit("error") { try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey]) }
         let stop = StopLatch()
         stop.stopOnSignals()
         let store = settings[s.store], broker = settings[s.broker], id = settings[s.id]

@@ -23,13 +23,7 @@ struct Ping: ParsableCommand {
 
     func run() throws {
         let endpoint = brokerOption.broker
-        let curve: CurveClientKeys?
-        do {
-            curve = try keys.curve()
-        } catch {
-            Console.error("hyperloom ping: \(error)")
-            throw ExitCode.failure
-        }
+        let curve = try Security.curveOrExit("hyperloom ping") { try keys.curve() }
         let client = try BrokerClient(endpoint: endpoint, name: "hyperloom ping", curve: curve)
         defer { client.close() }
         do {

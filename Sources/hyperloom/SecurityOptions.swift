@@ -40,6 +40,17 @@ enum Security {
         }
     }
 
+    /// `curve(key:brokerKey:)` for a command: a bad key file is printed on stderr (after
+    /// `prefix`) and the command exits with status 1.
+    static func curveOrExit(_ prefix: String, _ make: () throws -> CurveClientKeys?) throws -> CurveClientKeys? {
+        do {
+            return try make()
+        } catch {
+            Console.error("\(prefix): \(error)")
+            throw ExitCode.failure
+        }
+    }
+
     /// Whether an endpoint can only be reached from this host (loopback TCP, IPC, in-process).
     static func isLocal(_ endpoint: String) -> Bool {
         if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }

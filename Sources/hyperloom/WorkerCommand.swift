@@ -52,13 +52,7 @@ struct Worker: ParsableCommand {
         let settings = try options.settings()
         let s = WorkerSettings.self
         LoggingOptions.bootstrap(level: settings[s.logLevel])
-        let curve: CurveClientKeys?
-        do {
-            curve = try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey])
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode.failure
-        }
+        let curve = try Security.curveOrExit("error") { try Security.curve(key: settings[s.key], brokerKey: settings[s.brokerKey]) }
         let stop = StopLatch()
         stop.stopOnSignals()
         let host = ProcessInfo.processInfo.hostName

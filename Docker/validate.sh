@@ -2,7 +2,14 @@
 # Validates the container files without a Docker engine:
 #   1. Docker/docker-compose.yml with `docker-compose config -q` (schema, interpolation, build
 #      context), with default and overridden variables, then its structure (scalable workers,
-#      health-gated start, grace periods);
+#      health-gated start, grace periods, the broker's --insecure);
+#   1b. the security override Docker/docker-compose.secure.yml merged over it: `config -q`, then
+#      its structure against a throwaway keys directory laid out as Docker/keys/README.md says
+#      (the broker's --keys, each service's secrets and key variables, every secret file present,
+#      the allowlist holding each peer's public key in its role's directory), .gitignore keeping
+#      Docker/keys/*.key out of git, and, with a built hyperloom, a broker started on those keys
+#      on loopback answering the healthcheck's `hyperloom ping` with the healthcheck key and not
+#      without a key;
 #   2. Docker/Dockerfile structurally (stages, dependency layer, exec-form ENTRYPOINT, non-root
 #      USER, HEALTHCHECK, ports), plus hadolint when it is installed;
 #   3. the root .dockerignore;
@@ -10,17 +17,43 @@
 #      exit code 2 on a bad configuration;
 #   5. the healthcheck's contract, when a built hyperloom is at hand ($HYPERLOOM_BIN or
 #      .build/{debug,release}/hyperloom): `hyperloom ping` must fail when no broker answers.
+# HYPERLOOM_KEYS_DIR is ignored: the checks make their own throwaway keys.
 # docker-compose is installed with apt-get when it is missing and we are root.
 # Exits 0 when everything holds; otherwise names each failure and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMPOSE_FILE=Docker/docker-compose.yml
+SECURE_FILE=Docker/docker-compose.secure.yml
 DOCKERFILE=Docker/Dockerfile
 failures=0
 fail() { echo "validate: FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "validate: ok: $*"; }
 note() { echo "validate: note: $*"; }
+
+# Scratch space, and the broker that check 1b may start: both gone when the script exits.
+scratch=$(mktemp -d)
+broker_pid=
+cleanup() {
+  if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# A built hyperloom, if any: checks 1b and 5 use it.
+bin="${HYPERLOOM_BIN:-}"
+if [ -z "$bin" ]; then
+  for candidate in .build/debug/hyperloom .build/release/hyperloom; do
+    [ -x "$candidate" ] && { bin=$candidate; break; }
+  done
+fi
+# N distinct free TCP ports on 127.0.0.1 (all bound at once, so none repeats).
+free_ports() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 # --- 1. compose file --------------------------------------------------------------------------
 compose=()
@@ -40,7 +73,7 @@ if [ ${#compose[@]} -eq 0 ]; then
 else
   # Only the variables this file reads, so the caller's shell cannot change the verdict.
   clean_env=(env -u HYPERLOOM_BROKER -u HYPERLOOM_FEED -u HYPERLOOM_BROKER_PORT -u HYPERLOOM_FEED_PORT
-             -u HYPERLOOM_WORKER_SLOTS -u HYPERLOOM_LOG_LEVEL -u HYPERLOOM_IMAGE)
+             -u HYPERLOOM_WORKER_SLOTS -u HYPERLOOM_LOG_LEVEL -u HYPERLOOM_IMAGE -u HYPERLOOM_KEYS_DIR)
   if out=$("${clean_env[@]}" "${compose[@]}" -f "$COMPOSE_FILE" config -q 2>&1); then
     ok "$COMPOSE_FILE: '${compose[*]} config -q' accepts it ($("${compose[@]}" version --short 2>/dev/null || echo '?'))"
   else
@@ -85,6 +118,12 @@ if not problems:
         check(service.get("stop_grace_period"), "%s: no stop_grace_period" % name)
     # broker
     check(broker.get("command", [])[:1] == ["broker"], "broker: command must start with 'broker'")
+    # It binds tcp://* without keys, which the broker refuses unless told --insecure; keys come
+    # only with the secure override (check 1b).
+    check("--insecure" in broker.get("command", []),
+          "broker: binding tcp://* without keys needs --insecure in docker-compose.yml")
+    check("--keys" not in broker.get("command", []),
+          "broker: --keys belongs in docker-compose.secure.yml, not in docker-compose.yml")
     targets = {p.get("target") for p in broker.get("ports", [])}
     check({5555, 5556} <= targets, "broker: ports 5555 and 5556 must be published")
     test = broker.get("healthcheck", {}).get("test", [])
@@ -128,7 +167,7 @@ print("\n".join(problems))
 sys.exit(1 if problems else 0)
 PY
       ); then
-        ok "$COMPOSE_FILE: structure (scalable workers, service_healthy, grace periods, variables)"
+        ok "$COMPOSE_FILE: structure (scalable workers, service_healthy, grace periods, variables, broker --insecure)"
       else
         fail "$COMPOSE_FILE: structure:"$'\n'"$out"
       fi
@@ -136,10 +175,216 @@ PY
       note "python3 has no yaml module: structural compose checks reduced to grep"
       grep -q 'container_name' "$COMPOSE_FILE" && fail "$COMPOSE_FILE: container_name prevents --scale"
       grep -q 'condition: service_healthy' "$COMPOSE_FILE" || fail "$COMPOSE_FILE: no service_healthy condition"
+      grep -q '"--insecure"' "$COMPOSE_FILE" || fail "$COMPOSE_FILE: the broker binds tcp://* without keys: needs --insecure"
     fi
   else
     fail "$COMPOSE_FILE: '${compose[*]} config' with overridden variables failed:"$'\n'"$rendered"
   fi
+fi
+
+# --- 1b. the security override -------------------------------------------------------------------
+# A throwaway keys directory laid out as Docker/keys/README.md says: real keys when a built
+# hyperloom is at hand, placeholder files otherwise (compose itself only needs the paths).
+keys="$scratch/keys"
+secure_peers=(broker healthcheck optimizer worker feed-logger)
+secure_allowlist=(clients/healthcheck optimizers/optimizer workers/worker subscribers/feed-logger)
+real_keys=false
+mkdir -p "$keys"
+keygen_help=
+if [ -n "$bin" ] && [ -x "$bin" ]; then keygen_help=$("$bin" keygen --help 2>&1 || true); fi
+if [ -n "$bin" ] && [ -x "$bin" ] && ! grep -q -- '--out' <<<"$keygen_help"; then
+  note "$bin has no 'keygen --out' (a build older than the security work?): placeholder keys instead"
+elif [ -n "$bin" ] && [ -x "$bin" ]; then
+  real_keys=true
+  for name in "${secure_peers[@]}"; do
+    if ! "$bin" keygen "$name" --out "$keys" >/dev/null 2>"$scratch/keygen.err"; then
+      fail "$bin keygen $name --out DIR: $(cat "$scratch/keygen.err")"
+      real_keys=false
+      break
+    fi
+  done
+fi
+if [ "$real_keys" = false ]; then
+  rm -rf "$keys" && mkdir -p "$keys"
+  for name in "${secure_peers[@]}"; do
+    (umask 077 && echo "placeholder secret key $name" >"$keys/$name.key")
+    echo "placeholder public key $name" >"$keys/$name.pub"
+  done
+fi
+for entry in "${secure_allowlist[@]}"; do
+  mkdir -p "$keys/${entry%%/*}"
+  cp "$keys/${entry##*/}.pub" "$keys/$entry.pub"
+done
+
+if [ ${#compose[@]} -ne 0 ]; then
+  if out=$("${clean_env[@]}" "${compose[@]}" -f "$COMPOSE_FILE" -f "$SECURE_FILE" config -q 2>&1); then
+    ok "$SECURE_FILE: '${compose[*]} -f $COMPOSE_FILE -f $SECURE_FILE config -q' accepts the merge"
+  else
+    fail "$SECURE_FILE: '${compose[*]} config -q' rejects the merge:"$'\n'"$out"
+  fi
+  if secure=$("${clean_env[@]}" HYPERLOOM_KEYS_DIR="$keys" "${compose[@]}" -f "$COMPOSE_FILE" -f "$SECURE_FILE" config 2>&1); then
+    if python3 -c 'import yaml' 2>/dev/null; then
+      if out=$(SECURE="$secure" KEYS="$keys" python3 - <<'PY' 2>&1
+import os, sys, yaml
+
+problems = []
+def check(condition, message):
+    if not condition:
+        problems.append(message)
+
+keys = os.environ["KEYS"]
+merged = yaml.safe_load(os.environ["SECURE"])
+services = merged.get("services", {})
+secrets = merged.get("secrets") or {}
+
+def mounts(service):
+    """Container path -> host path of every secret the service mounts."""
+    out = {}
+    for item in service.get("secrets") or []:
+        source = item if isinstance(item, str) else item.get("source")
+        target = (None if isinstance(item, str) else item.get("target")) or source
+        out[target if target.startswith("/") else "/run/secrets/" + target] = (secrets.get(source) or {}).get("file")
+    return out
+
+def host_path(service, path):
+    """The host file behind `path` inside the service's container, through its secret mounts."""
+    for target, host in mounts(service).items():
+        if host and path == target:
+            return host
+        if host and path.startswith(target + "/"):
+            return os.path.join(host, path[len(target) + 1:])
+    return None
+
+def same(a, b):
+    return a is not None and os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+def allowlisted(secret_key, role_dir):
+    """Whether the public key next to `secret_key` is in the allowlist directory `role_dir`."""
+    public, directory = secret_key[:-len(".key")] + ".pub", os.path.join(keys, role_dir)
+    if not os.path.isfile(public) or not os.path.isdir(directory):
+        return False
+    return any(read(os.path.join(directory, f)) == read(public) for f in os.listdir(directory) if f.endswith(".pub"))
+
+for name, secret in secrets.items():
+    check(secret.get("file") and os.path.exists(secret["file"]),
+          "secret %s: %s is not in the Docker/keys layout" % (name, secret.get("file")))
+missing = [name for name in ("broker", "optimizer", "worker", "feed-logger") if name not in services]
+check(not missing, "services missing: %s" % missing)
+if not missing:
+    # The broker: --keys instead of --insecure, on the mounted keys directory, still on every interface.
+    broker = services["broker"]
+    command = broker.get("command", [])
+    check(command[:1] == ["broker"], "broker: command must start with 'broker'")
+    check("--insecure" not in command, "broker: --insecure must be gone in the secure configuration")
+    check("tcp://*:5555" in command and "tcp://*:5556" in command, "broker: must still bind tcp://*:5555 and tcp://*:5556")
+    if "--keys" in command and command.index("--keys") + 1 < len(command):
+        directory = host_path(broker, command[command.index("--keys") + 1])
+        check(same(directory, keys), "broker: --keys must name the mounted keys directory, got %s" % directory)
+        check(os.path.isfile(os.path.join(keys, "broker.key")), "broker: no broker.key in the keys directory")
+    else:
+        check(False, "broker: the secure configuration must pass --keys DIR")
+    # Its healthcheck and `exec broker hyperloom status` connect as a client.
+    env = broker.get("environment") or {}
+    health_key = host_path(broker, env.get("HYPERLOOM_KEY", ""))
+    check(health_key and os.path.isfile(health_key), "broker: HYPERLOOM_KEY must name a secret key in the mounted keys directory (the healthcheck is a client)")
+    check(health_key and allowlisted(health_key, "clients"), "broker: the healthcheck's public key must be in clients/")
+    check(same(host_path(broker, env.get("HYPERLOOM_BROKER_KEY", "")), os.path.join(keys, "broker.pub")),
+          "broker: HYPERLOOM_BROKER_KEY must name broker.pub")
+    check("ping" in (broker.get("healthcheck") or {}).get("test", []), "broker: healthcheck must run 'hyperloom ping'")
+    # The peers: their own secret key and broker.pub, nothing else; their public key in their role's directory.
+    peers = {
+        "optimizer": ("HYPERLOOM_OPTIMIZER_KEY", "HYPERLOOM_OPTIMIZER_BROKER_KEY", "optimizers"),
+        "worker": ("HYPERLOOM_WORKER_KEY", "HYPERLOOM_WORKER_BROKER_KEY", "workers"),
+        "feed-logger": ("HYPERLOOM_KEY", "HYPERLOOM_BROKER_KEY", "subscribers"),
+    }
+    for name, (key_variable, broker_variable, role_dir) in peers.items():
+        service = services[name]
+        env = service.get("environment") or {}
+        key = host_path(service, env.get(key_variable, ""))
+        public = host_path(service, env.get(broker_variable, ""))
+        check(key and key.endswith(".key") and os.path.isfile(key),
+              "%s: %s must name its secret key file, mounted as a secret" % (name, key_variable))
+        check(same(public, os.path.join(keys, "broker.pub")), "%s: %s must name broker.pub, mounted as a secret" % (name, broker_variable))
+        check(key and allowlisted(key, role_dir), "%s: its public key must be in %s/" % (name, role_dir))
+        extra = [host for host in mounts(service).values() if host not in (key, public)]
+        check(not extra, "%s: mounts more than its own key and broker.pub: %s" % (name, extra))
+    # The base file's settings survive the merge.
+    worker = services["worker"]
+    check("container_name" not in worker and not worker.get("ports"), "worker: must stay scalable")
+    check((worker.get("environment") or {}).get("HYPERLOOM_BROKER") == "tcp://broker:5555",
+          "worker: HYPERLOOM_BROKER lost in the merge")
+    check((services["feed-logger"].get("environment") or {}).get("HYPERLOOM_FEED") == "tcp://broker:5556",
+          "feed-logger: HYPERLOOM_FEED lost in the merge")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+      ); then
+        ok "$SECURE_FILE: structure (broker --keys on the mounted keys directory, each service its own key and broker.pub, allowlist by role)"
+      else
+        fail "$SECURE_FILE: structure:"$'\n'"$out"
+      fi
+    else
+      note "python3 has no yaml module: structural checks of $SECURE_FILE reduced to grep"
+      grep -q '"--keys"' "$SECURE_FILE" || fail "$SECURE_FILE: the broker must get --keys"
+      grep -q 'insecure' <(grep -v '^[[:space:]]*#' "$SECURE_FILE") && fail "$SECURE_FILE: must not pass --insecure"
+    fi
+  else
+    fail "$SECURE_FILE: '${compose[*]} config' of the merge with HYPERLOOM_KEYS_DIR failed:"$'\n'"$secure"
+  fi
+fi
+
+# Secret keys never go into git.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if git check-ignore -q Docker/keys/broker.key; then
+    ok ".gitignore keeps Docker/keys/*.key out of git"
+  else
+    fail ".gitignore must ignore Docker/keys/*.key (the secure stack's secret keys)"
+  fi
+elif grep -qxF 'Docker/keys/*.key' .gitignore 2>/dev/null; then
+  ok ".gitignore lists Docker/keys/*.key"
+else
+  fail ".gitignore must list Docker/keys/*.key (the secure stack's secret keys)"
+fi
+
+# The layout works: a broker on those keys answers the healthcheck's ping with the healthcheck
+# key, and only with a key.
+if [ "$real_keys" = true ]; then
+  read -r router feed < <(free_ports 2)
+  "$bin" broker --endpoint "tcp://127.0.0.1:$router" --feed "tcp://127.0.0.1:$feed" --keys "$keys" \
+    >"$scratch/broker.log" 2>&1 &
+  broker_pid=$!
+  answered=false
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    if timeout 20 env HYPERLOOM_KEY="$keys/healthcheck.key" HYPERLOOM_BROKER_KEY="$keys/broker.pub" \
+         "$bin" ping --broker "tcp://127.0.0.1:$router" --count 1 --timeout 1s >/dev/null 2>&1; then
+      answered=true
+      break
+    fi
+    kill -0 "$broker_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ "$answered" = true ]; then
+    ok "$bin broker --keys (Docker/keys layout) answers hyperloom ping with the healthcheck key"
+  else
+    fail "$bin broker --keys on the Docker/keys layout does not answer ping with the healthcheck key:"$'\n'"$(cat "$scratch/broker.log")"
+  fi
+  status=0
+  timeout 20 env -u HYPERLOOM_KEY -u HYPERLOOM_BROKER_KEY \
+    "$bin" ping --broker "tcp://127.0.0.1:$router" --count 1 --timeout 500ms >/dev/null 2>&1 || status=$?
+  if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
+    ok "$bin broker --keys does not answer a ping without a key"
+  else
+    fail "$bin broker --keys: a ping without a key exited $status (expected a failure)"
+  fi
+  kill "$broker_pid" 2>/dev/null || true
+  wait "$broker_pid" 2>/dev/null || true
+  broker_pid=
+else
+  note "no hyperloom with keygen: the secure layout was checked with placeholder files, no broker started"
 fi
 
 # --- 2. Dockerfile ------------------------------------------------------------------------------
@@ -238,8 +483,6 @@ fi
 
 # --- 4. the example trial -----------------------------------------------------------------------
 trial=Configs/examples/train.py
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
 if python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$trial" 2>"$scratch/err" &&
    HYPERLOOM_CONFIG='{"lr": 0.1, "epochs": 1}' HYPERLOOM_CHECKPOINT_DIR="$scratch/ck" \
      python3 "$trial" >"$scratch/out" 2>>"$scratch/err" &&
@@ -258,14 +501,8 @@ else
 fi
 
 # --- 5. the healthcheck's contract --------------------------------------------------------------
-bin="${HYPERLOOM_BIN:-}"
-if [ -z "$bin" ]; then
-  for candidate in .build/debug/hyperloom .build/release/hyperloom; do
-    [ -x "$candidate" ] && { bin=$candidate; break; }
-  done
-fi
 if [ -n "$bin" ] && [ -x "$bin" ]; then
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_ports 1)
   status=0
   timeout 20 "$bin" ping --broker "tcp://127.0.0.1:$port" --count 1 --timeout 500ms >/dev/null 2>&1 || status=$?
   if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then

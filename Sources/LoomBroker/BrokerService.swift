@@ -69,6 +69,10 @@ public final class BrokerService {
     private var feed: ZMQSocket?
     /// The ZAP handler, when peers are authenticated.
     private var zap: ZAPHandler?
+    /// The broker's CURVE key pair, when peers are authenticated.
+    private var serverKey: ZMQCurveKeyPair?
+    /// The user ids allowed by the allowlist loaded last.
+    private var allowedUsers: Set<String> = []
     private var machine: BrokerStateMachine
     private let logger: Logger
     /// Messages that could not be sent because a peer's queue was full.
@@ -97,7 +101,8 @@ public final class BrokerService {
             let allowlist = try Allowlist.load(directory: directory)
             serverKey = try KeyFiles.readSecretKey(Allowlist.brokerSecretKeyPath(in: directory))
             zap = try ZAPHandler(context: context, allowlist: allowlist)
-            _ = machine.authorize(Set(allowlist.peers.map(\.userID)), now: .now)
+            allowedUsers = Set(allowlist.peers.map(\.userID))
+            _ = machine.authorize(allowedUsers, now: .now)
             for problem in allowlist.problems {
                 logger.warning("ignored key file", metadata: ["security.problem": "\(problem)"])
             }
@@ -110,31 +115,73 @@ public final class BrokerService {
         try router.setSendHighWaterMark(100_000)
         try router.setReceiveHighWaterMark(100_000)
         try router.setTCPKeepalive(idle: .seconds(60), interval: .seconds(10), count: 6)
-        let feed = try context.socket(.pub)
-        try feed.setLinger(.milliseconds(500))
-        try feed.setSendHighWaterMark(1_000_000)
         if let serverKey {
             try router.setZAPDomain(ZAPAuthenticator.routerDomain)
             try router.setCurveServer(secretKey: serverKey.secretKey)
-            try feed.setZAPDomain(ZAPAuthenticator.feedDomain)
-            try feed.setCurveServer(secretKey: serverKey.secretKey)
         }
+        self.serverKey = serverKey
         try router.bind(config.endpoint)
-        try feed.bind(config.feedEndpoint)
         self.router = router
+        let feed = try makeFeed(endpoint: config.feedEndpoint)
         self.feed = feed
         return (try router.lastEndpoint(), try feed.lastEndpoint())
     }
 
+    /// Binds the feed again on the port the closed one held; libzmq releases a closed socket's
+    /// listener in its I/O thread, so the port may stay busy for a moment (bounded: 2 s).
+    private func rebindFeed(endpoint: String) throws(ZMQError) -> ZMQSocket {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while true {
+            do {
+                return try makeFeed(endpoint: endpoint)
+            } catch where error.code == EADDRINUSE && ContinuousClock.now < deadline {
+                var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    /// The PUB socket of the feed, bound (a CURVE server behind ZAP when keys are set).
+    private func makeFeed(endpoint: String) throws(ZMQError) -> ZMQSocket {
+        let feed = try context.socket(.pub)
+        try feed.setLinger(.milliseconds(500))
+        try feed.setSendHighWaterMark(1_000_000)
+        // Subscribers send only subscriptions: nothing legitimate comes near this bound.
+        try feed.setMaxMessageSize(64 << 10)
+        if let serverKey {
+            try feed.setZAPDomain(ZAPAuthenticator.feedDomain)
+            try feed.setCurveServer(secretKey: serverKey.secretKey)
+        }
+        try feed.bind(endpoint)
+        return feed
+    }
+
     /// Reads the allowlist again (SIGHUP): new keys may connect from now on, and peers whose key
     /// was removed are cut off (a revoked worker's attempts are requeued).
+    ///
+    /// Subscribers cannot be told apart on a PUB socket, so when a key was removed the feed is
+    /// bound anew: every subscriber reconnects through ZAP, and a revoked one is refused.
     func reloadAllowlist() throws {
-        guard let directory = config.keysDirectory, let zap else { return }
+        guard let directory = config.keysDirectory, let zap else {
+            logger.info("SIGHUP: nothing to reload (no --keys)")
+            return
+        }
         do {
             let allowlist = try Allowlist.load(directory: directory)
+            for problem in allowlist.problems {
+                logger.warning("ignored key file", metadata: ["security.problem": "\(problem)"])
+            }
             zap.reload(allowlist)
-            try perform(machine.authorize(Set(allowlist.peers.map(\.userID)), now: .now))
-            logger.info("allowlist reloaded", metadata: ["security.allowlist": "\(allowlist.summary)"])
+            let users = Set(allowlist.peers.map(\.userID))
+            let removed = !allowedUsers.isSubset(of: users)
+            allowedUsers = users
+            try perform(machine.authorize(users, now: .now))
+            if removed, let old = feed {
+                let endpoint = try old.lastEndpoint()
+                old.close()
+                feed = try rebindFeed(endpoint: endpoint)
+            }
+            logger.info("allowlist reloaded", metadata: ["security.allowlist": "\(allowlist.summary)", "security.feed_rebound": "\(removed)"])
         } catch let error as ZMQError {
             throw error
         } catch {

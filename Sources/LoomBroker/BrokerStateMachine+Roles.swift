@@ -20,6 +20,21 @@ extension BrokerStateMachine {
             return Refusal(category: "revoked", text: "key \(userID) is no longer allowed by this broker")
         }
         let role = userID.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        // An id belongs to the key that holds it: another key may not take over a registered
+        // worker's id (and its attempts) or a client's id (and its results, or the optimizer's
+        // requests).
+        switch message {
+        case .worker(.ready(let info)):
+            if let owner = workers[info.worker]?.userID, owner != userID {
+                return Refusal(category: "identity", text: "worker id \(info.worker) belongs to key \(owner), not \(userID)")
+            }
+        case .client(.hello(let info)):
+            if let owner = clients[info.client]?.userID, owner != userID {
+                return Refusal(category: "identity", text: "client id \(info.client) belongs to key \(owner), not \(userID)")
+            }
+        default:
+            break
+        }
         switch message {
         case .worker:
             return role == "worker" ? nil : Refusal(category: "role", text: "key \(userID) (role \(role)) may not speak as a worker")
@@ -49,18 +64,20 @@ extension BrokerStateMachine {
     }
 
     /// Sets who may speak (nil: anyone, authentication off). Peers whose key is no longer
-    /// allowed are cut off at once: a worker's attempts are requeued, a client loses its
-    /// connection; whatever they send later is refused.
+    /// allowed are cut off at once: told DISCONNECT "revoked", a worker's attempts are requeued,
+    /// a client loses its connection; whatever they send later is refused.
     public mutating func authorize(_ users: Set<String>?, now: ContinuousClock.Instant) -> [BrokerAction] {
         allowedUsers = users
         guard let users else { return [] }
         var actions: [BrokerAction] = []
         for id in workerOrder {
             guard let worker = workers[id], let user = worker.userID, !users.contains(user) else { continue }
+            actions.append(.send(identity: worker.identity, frames: BrokerToWorker.disconnect(reason: DisconnectReason.revoked).frames))
             actions += workerLost(id, reason: "key \(user) revoked", now: now)
         }
         for (id, client) in clients {
             guard let user = client.userID, !users.contains(user), let identity = client.identity else { continue }
+            actions.append(.send(identity: identity, frames: BrokerToClient.disconnect(reason: DisconnectReason.revoked).frames))
             peers[identity] = nil
             clients[id]?.identity = nil
         }

@@ -156,7 +156,12 @@ public struct BrokerStateMachine: Sendable {
         if let refusal = refusal(of: message, userID: userID) {
             counters.refused[refusal.category, default: 0] += 1
             let header = if case .worker = message { Wire.workerHeader } else { Wire.clientHeader }
-            return [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(refusal.text.utf8)])]
+            var actions: [BrokerAction] = [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(refusal.text.utf8)])]
+            if refusal.category == "revoked" {
+                // Told once per message, the peer stops instead of retrying forever.
+                actions.append(.send(identity: identity, frames: [header, [Command.disconnect.rawValue], Array(DisconnectReason.revoked.utf8)]))
+            }
+            return actions
         }
         switch message {
         case .worker(let m):

@@ -331,6 +331,8 @@ public enum DisconnectReason {
     public static let reregister = "reregister"
     /// The broker is shutting down its workers: stop trials and exit.
     public static let shutdown = "shutdown"
+    /// The peer's key is no longer allowed: stop, do not reconnect.
+    public static let revoked = "revoked"
 }
 
 /// Well-known service names for REQUEST.

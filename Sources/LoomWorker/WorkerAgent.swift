@@ -132,6 +132,9 @@ public final class WorkerAgent: @unchecked Sendable {
         runner.stopAll(now: .now)
         try? socket?.setLinger(Self.goodbyeLinger)
         close()
+        if machine.revoked {
+            logger.error("the broker revoked this worker's key: stopped; add its public key to the broker's workers/ directory and send the broker SIGHUP to let it back")
+        }
         logger.info("worker stopped", metadata: [
             "worker.unacknowledged": "\(machine.unacknowledgedCount)",
             "worker.dropped_reports": "\(machine.droppedReports)",
@@ -158,6 +161,9 @@ public final class WorkerAgent: @unchecked Sendable {
             logger.info("registration with broker lost; registering again", metadata: ["worker.held": "\(machine.heldAttempts.count)"])
         }
     }
+
+    /// Whether the broker revoked this worker's key (the run ended for that reason).
+    public var wasRevoked: Bool { machine.revoked }
 
     /// Closes the socket (and the context when the agent made it). Idempotent.
     public func close() {

@@ -68,6 +68,8 @@ public struct WorkerStateMachine: Sendable {
 
     /// The broker that welcomed this worker last.
     public private(set) var broker: WelcomeInfo?
+    /// The broker said this worker's key was revoked (the agent exits with an error).
+    public private(set) var revoked = false
     /// Messages from the broker that did not decode.
     public internal(set) var malformed = 0
     /// ERROR messages received from the broker.
@@ -135,6 +137,11 @@ public struct WorkerStateMachine: Sendable {
             return cancelled(job: job, lease: lease, reason: reason)
         case .disconnect(let reason):
             if reason == DisconnectReason.shutdown { return shutdown(now: now) }
+            if reason == DisconnectReason.revoked {
+                // The broker no longer accepts this worker's key: reconnecting cannot help.
+                revoked = true
+                return shutdown(now: now)
+            }
             // "reregister" (and, defensively, any reason this build does not know): the broker
             // does not know this worker; READY again on the same socket, which is still good.
             link = .connecting(since: now)

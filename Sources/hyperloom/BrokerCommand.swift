@@ -56,7 +56,8 @@ struct Broker: ParsableCommand {
         }
         let stop = StopLatch()
         stop.stopOnSignals()
-        let reload = keys == nil ? nil : SignalFlag(signals: [SIGHUP])
+        // SIGHUP reloads the allowlist; without keys it is logged and ignored (never fatal).
+        let reload = SignalFlag(signals: [SIGHUP])
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], heartbeat: settings[s.heartbeat],
             liveness: settings[s.liveness], recoveryWindow: settings[s.recoveryWindow],

@@ -71,6 +71,8 @@ struct Worker: ParsableCommand {
                                  heartbeat: settings[s.heartbeat], liveness: settings[s.liveness],
                                  host: host, pid: pid, version: Hyperloom.version),
             gpuDevices: gpus.devices, curve: curve)
-        try WorkerAgent(config: config).run(until: stop)
+        let agent = try WorkerAgent(config: config)
+        try agent.run(until: stop)
+        if agent.wasRevoked { throw ExitCode.failure }
     }
 }

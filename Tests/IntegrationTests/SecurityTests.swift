@@ -98,6 +98,23 @@ struct Security {
         #expect(seen == 1, "the subscriber key sees worker/w1/joined")
         #expect(try eve.next(timeout: .milliseconds(500)) == nil, "an unknown key sees nothing")
         #expect(try plain.next(timeout: .milliseconds(200)) == nil, "a plain socket sees nothing")
+
+        // Revoking the subscriber's key: the feed is bound anew, and only allowed keys get back in.
+        try FileManager.default.removeItem(atPath: keys.root.appendingPathComponent("keys/subscribers/dash.pub").path)
+        broker.signal(SIGHUP)
+        Thread.sleep(forTimeInterval: 1)
+        let ops = try FeedSubscriber(endpoint: feed, curve: try keys.curve("alice"))
+        defer { ops.close() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let w2 = try Harness.worker("fw2", broker: endpoint, extra: keys.flags("w1"))
+        defer { w2.stop() }
+        var opsSaw = false
+        let later = ContinuousClock.now + .seconds(5)
+        while !opsSaw && ContinuousClock.now < later {
+            if try ops.next(timeout: .milliseconds(100)) != nil { opsSaw = true }
+        }
+        #expect(opsSaw, "an allowed key still reads the feed after the reload")
+        #expect(try good.next(timeout: .milliseconds(500)) == nil, "the revoked subscriber sees nothing more")
     }
 
     @Test func revokedWorkerIsCutOffAfterSIGHUPAndItsAttemptRunsElsewhere() throws {
@@ -129,8 +146,10 @@ struct Security {
         #expect(tally.finals["r-1"]?.first?.attempt.attempt == 2, "rerun on w2")
         #expect(tally.finals["r-1"]?.count == 1)
         #expect(broker.output.contains("allowlist reloaded"))
-        // Cut off, w1 can never have its late result acknowledged: spare the test its drain wait.
-        w1.signal(SIGKILL)
+        // Told DISCONNECT "revoked", w1 stops its trial and exits with an error instead of retrying.
+        let status = w1.waitForExit(timeout: .seconds(20))
+        #expect(status == 1, "w1 exits 1 after its revocation: \(w1.output)")
+        #expect(w1.output.contains("revoked this worker's key"))
     }
 
     /// A relay between a client and the broker records every byte: with keys nothing of the job's

@@ -61,3 +61,33 @@ import LoomWire
         #expect(BrokerHarness.delivered("c1", late).isEmpty)
     }
 }
+
+@Suite struct BrokerIdentities {
+    @Test func anIdBelongsToTheKeyThatHoldsIt() {
+        var h = BrokerHarness()
+        h.users = ["w1": "worker/w1", "evil": "worker/evil", "o1": "optimizer/opt", "c1": "client/alice"]
+        _ = h.machine.authorize(["worker/w1", "worker/evil", "optimizer/opt", "client/alice"], now: h.now)
+        h.ready("w1")
+        let steal = h.ready("evil", id: "w1")
+        guard case .send(_, let frames)? = steal.first, frames.count == 3, frames[1] == [Command.error.rawValue] else {
+            Issue.record("no ERROR for a stolen worker id")
+            return
+        }
+        #expect(String(decoding: frames[2], as: UTF8.self) == "worker id w1 belongs to key worker/w1, not worker/evil")
+        h.client("o1", .hello(HelloInfo(client: "optimizer", name: "optimizer", services: [ServiceName.optimizer])))
+        let impostor = h.client("c1", .hello(HelloInfo(client: "optimizer", name: "me")))
+        #expect(BrokerHarness.toClient("c1", impostor).contains { if case .error(let text) = $0 { text.contains("belongs to key optimizer/opt") } else { false } })
+        #expect(h.machine.counters.refused["identity"] == 2)
+    }
+
+    @Test func aRevokedPeerIsToldToGoAtOnceAndAgainIfItSpeaks() throws {
+        var h = BrokerHarness()
+        h.users = ["w1": "worker/w1"]
+        _ = h.machine.authorize(["worker/w1"], now: h.now)
+        h.ready("w1")
+        let cut = h.machine.authorize([], now: h.now)
+        #expect(BrokerHarness.toWorker("w1", cut).contains(.disconnect(reason: DisconnectReason.revoked)))
+        let again = h.worker("w1", .heartbeat)
+        #expect(BrokerHarness.toWorker("w1", again).contains(.disconnect(reason: DisconnectReason.revoked)))
+    }
+}

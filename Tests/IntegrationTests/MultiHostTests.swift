@@ -380,7 +380,7 @@ final class NetworkLab: Sendable {
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         let log = Harness.scratch.appendingPathComponent("ip-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }

@@ -95,7 +95,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // The settings of the long-running commands: flags, environment, config files, defaults.
-        .target(name: "LoomConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "hyperloom",
             dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import LoomModel
 import Yams
 #if canImport(Glibc)
 import Glibc
@@ -110,19 +111,9 @@ public struct ConfigFile: Sendable {
 
     // MARK: YAML
 
-    /// The YAML 1.2 core schema, as the study-spec parser uses it: `yes`, `no`, `on`, `off` stay
-    /// strings (`shutdown_workers: yes` is refused rather than guessed), `1:30` is not sexagesimal.
-    static let resolver: Resolver = {
-        do {
-            return try Resolver.basic
-                .appending(.null, "^(?:~|null|Null|NULL|)$")
-                .appending(.bool, "^(?:true|True|TRUE|false|False|FALSE)$")
-                .appending(.int, "^[-+]?[0-9]+$")
-                .appending(.float, #"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"#)
-        } catch {
-            preconditionFailure("the schema's patterns are constant and valid: \(error)")
-        }
-    }()
+    /// The YAML 1.2 core schema of the study-spec parser: `yes`, `no`, `on`, `off` stay strings
+    /// (`shutdown_workers: yes` is refused rather than guessed), `1:30` is not sexagesimal.
+    static var resolver: Resolver { SpecSchema.resolver }
 
     static func kind(of node: Node) -> ConfigScalar.Kind {
         switch node.tag.description {

@@ -1,27 +1,11 @@
+import LoomModel
 /// Durations as people write them: `250ms`, `1s`, `1.5s`, `2m`, `1h30m`, or a plain number of
 /// seconds (`0.5`, `30`). Millisecond precision, like every timer of the fabric.
 public enum DurationText {
-    static let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-
-    /// The duration `text` names; nil when it names none or a negative one.
+    /// The duration `text` names; nil when it names none or a negative one. The grammar is the
+    /// study spec's (`SpecParser.parseDuration`), rounded to milliseconds.
     public static func parse(_ text: String) -> Duration? {
-        var seconds = 0.0
-        if let plain = Double(text), text.first != "+", text.first != "-" {
-            seconds = plain
-        } else {
-            var rest = Substring(text)
-            guard !rest.isEmpty else { return nil }
-            while !rest.isEmpty {
-                let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-                guard !number.isEmpty, let value = Double(number) else { return nil }
-                rest = rest.dropFirst(number.count)
-                let unit = rest.prefix { $0.isASCII && $0.isLetter }
-                guard let scale = units.first(where: { $0.suffix == unit })?.seconds else { return nil }
-                rest = rest.dropFirst(unit.count)
-                seconds += value * scale
-            }
-        }
-        guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return nil }
+        guard let seconds = SpecParser.parseDuration(text), seconds >= 0, seconds < 1e12 else { return nil }
         return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 

@@ -5,9 +5,10 @@ import Yams
 /// The scalar types of a spec, resolved by the YAML 1.2 core schema rather than Yams' default
 /// YAML 1.1 rules: `yes`, `no`, `on`, `off` stay strings (an `optimizer: {choice: [on, off]}`
 /// must not turn into booleans), `1:30` is not sexagesimal 90, and `017` is 17, not octal.
-/// Quoted scalars are always strings; an explicit tag (`!!str 5`) wins.
-enum SpecSchema {
-    static let resolver: Resolver = {
+/// Quoted scalars are always strings; an explicit tag (`!!str 5`) wins. The configuration files
+/// (`LoomConfig`) read YAML with the same schema.
+public enum SpecSchema {
+    public static let resolver: Resolver = {
         do {
             return try Resolver.basic
                 .appending(.null, "^(?:~|null|Null|NULL|)$")

@@ -45,7 +45,9 @@ struct Ping: ParsableCommand {
                 + "max \(Self.ms(rtts.last!)) over \(count)")
         } catch {
             Console.error("hyperloom ping: \(endpoint) does not answer: \(error)"
-                + (curve == nil ? "" : " (an authenticating broker drops unknown keys silently: is your public key in its allowlist?)"))
+                + (curve == nil
+                    ? " (a broker that authenticates its peers answers only keys it knows: --key, --broker-key)"
+                    : " (an authenticating broker drops unknown keys silently: is your public key in its allowlist?)"))
             throw ExitCode.failure
         }
     }

@@ -73,7 +73,9 @@ enum StudySource {
             try client.connect(timeout: timeout)
         } catch {
             client.close()
-            throw Failure("\(error) (broker \(endpoint)" + (curve == nil ? ")" : "; if it authenticates, is your public key in its clients/ directory?)"))
+            throw Failure("\(error) (broker \(endpoint); " + (curve == nil
+                ? "if it authenticates its peers, pass --key and --broker-key or set HYPERLOOM_KEY and HYPERLOOM_BROKER_KEY)"
+                : "if it authenticates, is your public key in its clients/ directory?)"))
         }
         return .optimizer(client, timeout: timeout)
     }

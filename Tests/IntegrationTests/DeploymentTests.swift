@@ -37,4 +37,16 @@ struct Deployment {
         let down = try Harness.run([Harness.binary.path, "ping", "--broker", closed, "--timeout", "300ms"])
         #expect(down.status == 1 && down.output.contains("does not answer"), "\(down.output)")
     }
+
+    /// The root `--help` lists every subcommand with its one-line purpose (pinned: a command that
+    /// disappears or loses its abstract fails here).
+    @Test func helpListsEveryCommand() throws {
+        let help = try Harness.run([Harness.binary.path, "--help"])
+        #expect(help.status == 0)
+        for command in ["run", "submit", "status", "trials", "best", "export", "cancel", "ask", "tell", "broker", "optimizer",
+                        "worker", "feed", "ping", "keygen", "config", "bench"] {
+            #expect(help.output.contains("  \(command) "), "--help lacks \(command):\n\(help.output)")
+        }
+        #expect(help.output.contains("A job fabric for distributed hyperparameter optimization over ZeroMQ."))
+    }
 }

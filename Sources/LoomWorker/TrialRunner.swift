@@ -26,7 +26,7 @@ public enum TrialEvent: Equatable, Sendable {
 ///
 /// **Ownership.** The runner owns each child it started, the read ends of its stdout and stderr
 /// pipes and its two log files. Children are reaped with `waitpid` on their own pid only, so
-/// several runners in one process (the demo's workers) never take each other's children. A trial
+/// several runners in one process (the embedded workers of `hyperloom run`) never take each other's children. A trial
 /// is its own process group: stops, timeouts and the end of an attempt signal the whole group, so
 /// nothing an attempt started outlives it (a process that left the group with `setsid` excepted).
 ///

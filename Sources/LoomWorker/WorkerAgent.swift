@@ -47,7 +47,7 @@ public struct WorkerAgentConfig: Sendable {
 /// every running trial, around `WorkerStateMachine` and `TrialRunner`.
 ///
 /// **Threading.** `run(until:)` runs on one thread, which owns the socket, the runner and the
-/// machine. The agent may be made on one thread and handed to another that runs it (the demo's
+/// machine. The agent may be made on one thread and handed to another that runs it (`hyperloom run`'s
 /// embedded workers): hence `@unchecked Sendable`; it is never used by two threads at once.
 /// **Liveness.** Trials run as child processes, so the loop keeps heartbeating while they run for
 /// hours; the poll timeout is the earliest of the machine's and the runner's deadlines.

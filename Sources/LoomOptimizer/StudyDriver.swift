@@ -64,11 +64,13 @@ public struct StudyDriver: Sendable {
     /// them, then submits them.
     public mutating func newTrials(now: Double) -> [TrialRecord] {
         var created: [TrialRecord] = []
-        while mayCreate && active.count < spec.budget.maxConcurrent {
+        var running = active.count
+        while mayCreate && running < spec.budget.maxConcurrent {
             guard let (config, source) = nextConfig() else { break }
             let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, source: source, createdAt: now)
             trials.append(trial)
             created.append(trial)
+            running += 1
         }
         return created
     }
@@ -85,7 +87,7 @@ public struct StudyDriver: Sendable {
     /// Replaces the mirror of a trial after the optimizer changed and stored it; a finished trial
     /// is observed by the searcher.
     public mutating func update(_ trial: TrialRecord) {
-        guard let i = trials.firstIndex(where: { $0.number == trial.number }) else { return }
+        guard let i = index(of: trial.number) else { return }
         let wasFinished = trials[i].state.isFinished
         trials[i] = trial
         if trial.state.isFinished && !wasFinished {
@@ -94,7 +96,13 @@ public struct StudyDriver: Sendable {
     }
 
     public func trial(_ number: Int) -> TrialRecord? {
-        trials.first { $0.number == number }
+        index(of: number).map { trials[$0] }
+    }
+
+    /// Trials are numbered densely from 1 (the invariant above), so a number is its index + 1.
+    func index(of number: Int) -> Int? {
+        let i = number - 1
+        return trials.indices.contains(i) && trials[i].number == number ? i : nil
     }
 
     /// The best complete trial.

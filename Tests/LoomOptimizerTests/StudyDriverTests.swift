@@ -1,0 +1,125 @@
+import LoomModel
+@testable import LoomOptimizer
+import LoomStore
+import LoomWire
+import Testing
+
+@Suite struct StudyDriverBehaviour {
+    func spec(_ extra: String = "", trials: Int = 6, concurrent: Int = 2, searcher: String = "{type: random, seed: 4}") throws -> StudySpec {
+        try SpecParser.parse("""
+            name: d
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+            searcher: \(searcher)
+            trial: {command: [t]}
+            budget: {max_trials: \(trials), max_concurrent: \(concurrent)}
+            \(extra)
+            """, file: "d.yaml")
+    }
+
+    func complete(_ driver: inout StudyDriver, _ number: Int, value: Double?, state: TrialState = .complete) {
+        var t = driver.trial(number)!
+        t.state = state
+        t.value = value
+        driver.update(t)
+    }
+
+    @Test func pointsToEvaluateComeFirstThenTheSearcherWithinTheConcurrency() throws {
+        var d = StudyDriver(studyID: "d-1", spec: try spec("points_to_evaluate: [{x: 0.25}]"), createdAt: 0, trials: [])
+        let first = d.newTrials(now: 0)
+        #expect(first.map(\.number) == [1, 2])
+        #expect(first[0].config == ["x": .number(0.25)] && first[0].source == "points_to_evaluate")
+        #expect(first[1].source == "searcher")
+        #expect(d.newTrials(now: 0).isEmpty, "two are running already")
+        complete(&d, 1, value: 0.5)
+        #expect(d.newTrials(now: 1).map(\.number) == [3])
+    }
+
+    @Test func theStudyEndsWhenMaxTrialsAreFinishedAndNotBefore() throws {
+        var d = StudyDriver(studyID: "d-1", spec: try spec(trials: 3, concurrent: 3), createdAt: 0, trials: [])
+        #expect(d.newTrials(now: 0).count == 3)
+        complete(&d, 1, value: 0.3)
+        complete(&d, 2, value: nil, state: .failed)
+        #expect(d.stopReason(now: 1) == nil, "trial 3 still runs")
+        #expect(d.newTrials(now: 1).isEmpty, "the budget is used")
+        complete(&d, 3, value: 0.1)
+        let end = try #require(d.stopReason(now: 2))
+        #expect(end.state == .complete && end.reason == "max_trials reached (3)")
+        #expect(d.best?.number == 3)
+    }
+
+    @Test func stopAtFailFastAndWallclockEndTheStudy() throws {
+        var reached = StudyDriver(studyID: "d-1", spec: try spec(trials: 50).with { $0.budget.stopAt = 0.2 }, createdAt: 0, trials: [])
+        _ = reached.newTrials(now: 0)
+        complete(&reached, 1, value: 0.15)
+        #expect(reached.stopReason(now: 1)?.reason.hasPrefix("stop_at reached: trial 1") == true)
+
+        var failing = StudyDriver(studyID: "d-1", spec: try spec(trials: 50).with { $0.budget.failFast = true }, createdAt: 0, trials: [])
+        _ = failing.newTrials(now: 0)
+        var t = failing.trial(2)!
+        t.state = .failed
+        t.error = "exit code 3"
+        failing.update(t)
+        #expect(failing.stopReason(now: 1)?.state == .failed)
+        #expect(failing.stopReason(now: 1)?.reason == "fail_fast: trial 2 failed: exit code 3")
+
+        let slow = StudyDriver(studyID: "d-1", spec: try spec(trials: 50).with { $0.budget.maxWallclockSeconds = 60 }, createdAt: 100, trials: [])
+        #expect(slow.stopReason(now: 159) == nil)
+        #expect(slow.stopReason(now: 160)?.reason == "max_wallclock reached after 60 s")
+    }
+
+    @Test func aRestartedDriverContinuesTheSameSequenceWithoutRepeats() throws {
+        let s = try spec(trials: 10, concurrent: 4)
+        var straight = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: [])
+        var all = straight.newTrials(now: 0)
+        for n in 1...4 { complete(&straight, n, value: Double(n)) }
+        all += straight.newTrials(now: 1)
+        // The same study, stopped after its first four trials were created and two finished.
+        var before = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: [])
+        var stored = before.newTrials(now: 0)
+        stored[0].state = .complete
+        stored[1].state = .complete
+        var resumed = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: stored)
+        complete(&resumed, 3, value: 3)
+        complete(&resumed, 4, value: 4)
+        let next = resumed.newTrials(now: 1)
+        #expect(next.map(\.config) == Array(all.dropFirst(4)).map(\.config), "the same proposals, in order")
+    }
+
+    @Test func askedTrialsCountTowardsTheBudget() throws {
+        var d = StudyDriver(studyID: "d-1", spec: try spec(trials: 2, concurrent: 1), createdAt: 0, trials: [])
+        let handedOut = d.ask(now: 0)
+        let asked = try #require(handedOut)
+        #expect(asked.source == "ask" && asked.state == .running)
+        #expect(d.newTrials(now: 0).isEmpty, "the asked trial occupies the one concurrent slot")
+        complete(&d, 1, value: 0.4)
+        #expect(d.newTrials(now: 1).count == 1)
+        let more = d.ask(now: 1)
+        #expect(more == nil, "both trials of the budget exist")
+    }
+
+    @Test func aFinalWithoutTheMetricIsAnErrorNamingTheKeysReported() throws {
+        let d = StudyDriver(studyID: "d-1", spec: try spec(), createdAt: 0, trials: [])
+        guard case .failure(let error) = d.value(fromFinal: .object(["metrics": .object(["acc": .number(0.9)])])) else {
+            Issue.record("a final without loss was accepted")
+            return
+        }
+        #expect(error.message == #"the final metrics hold no finite "loss" (reported keys: acc)"#)
+        guard case .success(let (value, _)) = d.value(fromFinal: .object(["metrics": .object(["loss": .number(0.25)])])) else {
+            Issue.record("a final with loss was refused")
+            return
+        }
+        #expect(value == 0.25)
+    }
+}
+
+extension StudySpec {
+    /// A copy changed by `change`.
+    func with(_ change: (inout StudySpec) -> Void) -> StudySpec {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}

@@ -43,6 +43,9 @@ extension TrialRunner {
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
+    /// util-linux's `setpriv`, which sets the parent-death signal and execs the trial (Linux).
+    static let deathSignalHelper: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first(where: isExecutable)
+
     static func isExecutable(_ path: String) -> Bool {
         access(path, X_OK) == 0 && !isDirectory(path)
     }

@@ -170,8 +170,18 @@ public final class TrialRunner {
         } catch {
             return failed("cannot create pipes: \(error)")
         }
+        // Through setpriv --pdeathsig when it is there: the kernel then kills the trial if the
+        // worker dies without stopping it (SIGKILL, OOM), so an attempt the broker requeues never
+        // goes on running as an orphan beside its successor.
+        // setpriv would only fail after the start: check what posix_spawn would have refused.
+        if Self.deathSignalHelper != nil, access(executable, X_OK) != 0 {
+            return failed("cannot start \(program): \(String(cString: strerror(errno)))")
+        }
+        let (spawned, argv) = Self.deathSignalHelper.map {
+            ($0, ["setpriv", "--pdeathsig", "KILL", "--", executable] + launch.arguments.dropFirst())
+        } ?? (executable, launch.arguments)
         do {
-            pid = try Spawn.spawn(executable: executable, arguments: launch.arguments, environment: launch.environment,
+            pid = try Spawn.spawn(executable: spawned, arguments: argv, environment: launch.environment,
                                   directory: spec.cwd, stdout: stdoutPipe.write, stderr: stderrPipe.write)
         } catch {
             for fd in [stdoutPipe.read, stdoutPipe.write, stderrPipe.read, stderrPipe.write] { Syscall.closeQuietly(fd) }

@@ -131,6 +131,37 @@ struct Fabric {
         #expect(tally.finals["f-1"]?.count == 1, "exactly one result")
     }
 
+    @Test func aSIGKILLedWorkersTrialDoesNotOutliveIt() throws {
+        let (broker, endpoint, _) = try Harness.broker()
+        defer { broker.stop() }
+        let worker = try Harness.worker("g1", broker: endpoint)
+        defer { worker.stop() }
+        let client = try BrokerClient(endpoint: endpoint, name: "test-g")
+        defer { client.close() }
+        try client.connect()
+        let marker = Harness.scratch.appendingPathComponent("g-pid").path
+        try client.submitAndWait([Harness.shellJob("g-1", "echo $$ > \(marker); exec sleep 60")])
+        var tally = Tally()
+        try Harness.drive(client, timeout: .seconds(20), until: { !tally.started.isEmpty }) { tally.record($0) }
+        var pid: Int32?
+        let deadline = ContinuousClock.now + .seconds(5)
+        while pid == nil && ContinuousClock.now < deadline {
+            pid = Int32((try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            if pid == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let trial = try #require(pid)
+        #expect(kill(trial, 0) == 0, "the trial runs")
+        worker.signal(SIGKILL)
+        worker.waitForExit()
+        var gone = false
+        let after = ContinuousClock.now + .seconds(5)
+        while !gone && ContinuousClock.now < after {
+            gone = kill(trial, 0) != 0
+            if !gone { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(gone, "the orphaned trial was killed with its worker")
+    }
+
     @Test func brokerKilledAndRestartedOnTheSamePortLosesNothing() throws {
         var (broker, endpoint, feed) = try Harness.broker()
         let workers = try (1...2).map { try Harness.worker("c\($0)", broker: endpoint, slots: 2) }

@@ -177,7 +177,9 @@ extension BrokerStateMachine {
         var out: Frame = [UInt8(ascii: "[")]
         guard !workers.isEmpty else { return out + [UInt8(ascii: "]")] }
         var first = true
-        for id in queue.sorted() where jobs[id]?.state == .queued {
+        let largestCPU = workers.values.map(\.cpuCapacity).max() ?? 0
+        let largestGPU = workers.values.map(\.gpuCapacity).max() ?? 0
+        for id in Set(queue).sorted() where jobs[id]?.state == .queued {
             guard let job = jobs[id], !workers.values.contains(where: { $0.couldHold(job.requirements) }) else { continue }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
@@ -185,8 +187,6 @@ extension BrokerStateMachine {
             o.add("job", id)
             o.add("cpu", Double(job.requirements.cpuMilli) / 1000)
             o.add("gpu", Double(job.requirements.gpuMilli) / 1000)
-            let largestCPU = workers.values.map(\.cpuCapacity).max() ?? 0
-            let largestGPU = workers.values.map(\.gpuCapacity).max() ?? 0
             o.add("reason", "needs cpu \(Double(job.requirements.cpuMilli) / 1000), gpu \(Double(job.requirements.gpuMilli) / 1000); "
                 + "the largest connected worker has cpu \(Double(largestCPU) / 1000), gpu \(Double(largestGPU) / 1000)")
             out += o.finish()

@@ -233,8 +233,6 @@ public struct BrokerStateMachine: Sendable {
         fill(&writer)
         return .publish(FeedEvent(topic: topic, seq: feedSeq, body: writer.finish(), payload: payload).frames)
     }
-
-    static func duration(ms: Int) -> Duration { .milliseconds(ms) }
 }
 
 /// Which peer a ROUTER identity belongs to.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import LoomBroker
 import LoomClient
 import LoomConfig
 import LoomEmbedded
@@ -10,7 +9,6 @@ import LoomRuntime
 import LoomStore
 import LoomWire
 import ZeroMQ
-import LoomWorker
 import Logging
 
 /// The optimizer's options: every setting of `OptimizerSettings`, and `--config`.
@@ -115,25 +113,12 @@ struct Run: ParsableCommand {
             } catch {
                 throw Failure("cannot open the store \(store): \(error)")
             }
-            let broker = try BrokerService(config: BrokerServiceConfig(
-                endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", recoveryWindow: .zero))
-            let bound = try broker.bind()
-            let services = EmbeddedServices()
-            services.start("broker") { stop in try broker.run(until: stop) }
-            let optimizer = try OptimizerService(config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: "optimizer-run",
-                                                                         feedEndpoint: bound.feed),
-                                                 store: db)
-            services.start("optimizer") { stop in try optimizer.run(until: stop) }
-            let dataPath = URL(fileURLWithPath: workDir).standardizedFileURL.path
-            let host = ProcessInfo.processInfo.hostName
-            let agent = try WorkerAgent(config: WorkerAgentConfig(
-                brokerEndpoint: bound.endpoint, workDir: dataPath,
-                worker: WorkerConfig(workerID: "local", slots: workers, gpus: 0, heartbeat: .seconds(1), liveness: 3,
-                                     host: host, pid: ProcessInfo.processInfo.processIdentifier, version: Hyperloom.version)))
-            services.start("worker") { stop in try agent.run(until: stop) }
-            defer { services.stopAll(workersFirst: true) }
+            let fabric = try LocalFabric(store: db, optimizerID: "optimizer-run", workerID: "local", slots: workers,
+                                         workDir: URL(fileURLWithPath: workDir).standardizedFileURL.path,
+                                         version: Hyperloom.version)
+            defer { fabric.stop() }
 
-            let studies = try StudySource.connect(bound.endpoint, timeout: .seconds(10))
+            let studies = try StudySource.connect(fabric.endpoint, timeout: .seconds(10))
             defer { studies.close() }
             let answer = try studies.fetch(OptimizerRequest(op: "submit", spec: text, file: spec, baseDirectory: base))
             guard let id = answer.object?["study"]?.argument else { throw Failure("the optimizer did not name the study") }

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test clean
+.PHONY: deps build run test bench clean
 
 deps:
 	@./.ci/install-deps
@@ -18,6 +18,17 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## Every benchmark of Docs/benchmarks.md on a release build, at the sizes quoted there.
+RELEASE := .build/release/hyperloom
+bench: deps
+	$(SWIFT) build -c release --product hyperloom
+	$(RELEASE) bench fabric --trials 2000 --slots 4 --runs 5
+	$(RELEASE) bench subprocess --trials 1000 --slots 4 --runs 3
+	$(RELEASE) bench overhead --trials 2000 --duration 0.5 --slots 16
+	$(RELEASE) bench utilization --trials 300 --slots 8 --median 0.5 --sigma 1 --cap 15
+	$(RELEASE) bench failover --kills 20 --workers 3 --heartbeat 250ms
+	$(RELEASE) bench scale --workers 1000 --rate 200 --seconds 10
 
 clean:
 	rm -rf .build hyperloom-data

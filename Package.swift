@@ -94,13 +94,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What the benchmarks share: order statistics, ideal schedules, process sampling,
+        // simulated workers and child services (`hyperloom bench`, Docs/benchmarks.md).
+        .target(
+            name: "LoomBench",
+            dependencies: ["LoomWire", "LoomSearch", "ZeroMQ"],
+            swiftSettings: strict
+        ),
         // The settings of the long-running commands: flags, environment, config files, defaults.
         .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
-                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
+                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ", "LoomBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -116,6 +123,7 @@ let package = Package(
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -48,12 +48,21 @@ public enum LocalStudy {
     public static func optimize(specText: String, file: String = "study.yaml", slots: Int = 4,
                                 store: any StudyStore = InMemoryStore(), workDir: String? = nil,
                                 metrics objective: @escaping InProcessObjective) throws -> LocalStudyResult {
-        _ = try SpecParser.parse(specText, file: file)
         let directory = workDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("hyperloom-local-\(getpid())-\(UUID().uuidString.prefix(8))").path
-        let fabric = try LocalFabric(store: store, optimizerID: "optimizer-local", workerID: "in-process", slots: slots,
-                                     workDir: directory, executor: InProcessExecutor(workDir: directory, objective: objective),
-                                     version: "embedded")
+        return try run(specText: specText, file: file, slots: slots, store: store, workDir: directory,
+                       executor: InProcessExecutor(workDir: directory, objective: objective))
+    }
+
+    /// Runs a study to its end on a local fabric whose worker runs trials with `executor`, or
+    /// as child processes (the spec's `trial.command`, as `hyperloom run` does) when it is nil.
+    /// Returns once the study is over; `elapsed` runs from submission to the end.
+    public static func run(specText: String, file: String = "study.yaml", slots: Int, store: any StudyStore,
+                           workDir: String, executor: sending (any TrialExecutor)?) throws -> LocalStudyResult {
+        _ = try SpecParser.parse(specText, file: file)
+        let workerID = executor == nil ? "local" : "in-process"
+        let fabric = try LocalFabric(store: store, optimizerID: "optimizer-local", workerID: workerID, slots: slots,
+                                     workDir: workDir, executor: executor, version: "embedded")
         defer { fabric.stop() }
         let client = try BrokerClient(endpoint: fabric.endpoint, name: "local study")
         let studyID: String

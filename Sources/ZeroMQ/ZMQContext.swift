@@ -36,6 +36,13 @@ public final class ZMQContext: @unchecked Sendable {
         return ZMQSocket(context: self, type: type, handle: socket)
     }
 
+    /// Raises (or lowers) how many sockets this context may hold (`ZMQ_MAX_SOCKETS`, libzmq's
+    /// default 1023). Set it before making sockets; a process holding more sockets than its
+    /// descriptor limit allows still fails with `EMFILE`.
+    public func setMaxSockets(_ count: Int32) throws(ZMQError) {
+        _ = try zmqCall("zmq_ctx_set", detail: "ZMQ_MAX_SOCKETS=\(count)") { zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, count) }
+    }
+
     /// Makes every blocking call on this context's sockets fail with `ETERM`, without
     /// destroying anything (`zmq_ctx_shutdown`). Does not block; a no-op once terminated.
     public func shutdown() {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoomBench
 import LoomEmbedded
 import Logging
 import LoomModel
@@ -10,7 +11,8 @@ import LoomWorker
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the fabric; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
-        subcommands: [FabricBench.self])
+        subcommands: [FabricBench.self, SubprocessBench.self, OverheadBench.self, UtilizationBench.self, FailoverBench.self,
+                      ScaleBench.self])
 }
 
 /// Benchmarks log warnings only, so the figures are not drowned.
@@ -57,6 +59,7 @@ struct FabricBench: ParsableCommand {
             budget: {max_trials: \(trials), max_concurrent: \(slots)}
             """
         var rates: [Double] = []
+        var latencies: [Double] = []
         for run in 1...runs {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hyperloom-bench-\(getpid())-\(run)")
             defer { try? FileManager.default.removeItem(at: directory) }
@@ -73,19 +76,22 @@ struct FabricBench: ParsableCommand {
             }
             let rate = Double(trials) / result.elapsed
             rates.append(rate)
+            latencies += BenchStudy.latencies(result)
             Console.line(String(format: "run %d: %d trials in %.2f s = %.0f trials/s", run, trials, result.elapsed, rate))
         }
-        let median = rates.sorted()[rates.count / 2]
+        let median = Summary.median(rates)
+        guard let latency = Summary(latencies) else { throw Failure("no trial finished") }
         let storeName = store == .sqlite ? "SQLite store, synchronous=FULL" : "in-memory store"
-        Console.line(String(format: "fabric: median %.0f trials/s over %d runs (%d trivial in-process trials, %d slots, %@)",
-                            median, runs, trials, slots, storeName))
-        var json = JSONObjectWriter()
-        json.add("bench", "fabric")
-        json.add("trials_per_s", (median * 10).rounded() / 10)
-        json.add("trials", trials)
-        json.add("slots", slots)
-        json.add("store", store.rawValue)
-        json.add("runs", runs)
-        Console.line(String(decoding: json.finish(), as: UTF8.self))
+        Console.line(String(format: "fabric: median %.0f trials/s over %d runs (%d trivial in-process trials, %d slots, %@); "
+                            + "created→stored p50 %.2f ms, p99 %.2f ms", median, runs, trials, slots, storeName,
+                            latency.p50 * 1000, latency.p99 * 1000))
+        var figure = BenchFigure(bench: "fabric")
+        figure.add("trials_per_s", median, digits: 1)
+        figure.add("latency_ms", latency, milliseconds: true)
+        figure.add("trials", trials)
+        figure.add("slots", slots)
+        figure.add("store", store.rawValue)
+        figure.add("runs", runs)
+        Console.line(figure.line())
     }
 }

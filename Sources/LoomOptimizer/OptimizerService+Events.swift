@@ -109,11 +109,8 @@ extension OptimizerService {
         advance(studyID)
     }
 
+    /// Acknowledges an update once the turn that stored it commits.
     func acknowledge(_ update: Update) {
-        do {
-            try client.acknowledge(update)
-        } catch {
-            logger.warning("cannot acknowledge", metadata: ["trial.id": "\(update.attempt.job)", "error": "\(error)"])
-        }
+        post(.acknowledge(update))
     }
 }

@@ -60,11 +60,7 @@ extension OptimizerService {
         } catch {
             reply = StudyDocuments.error("\(error)")
         }
-        do {
-            try self.client.respond(request: request, to: client, body: reply)
-        } catch {
-            logger.warning("cannot answer a request", metadata: ["error": "\(error)"])
-        }
+        post(.respond(request: request, to: client, body: reply))
     }
 
     func perform(_ r: OptimizerRequest) throws -> JSONValue {

@@ -44,6 +44,8 @@ public final class OptimizerService: @unchecked Sendable {
     var drivers: [String: StudyDriver] = [:]
     /// The worker events of the feed, when `feedEndpoint` is set.
     var workerFeed: FeedSubscriber?
+    /// Messages held until the current turn's batch commits; nil outside a turn.
+    var outbox: [Outbound]?
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
 
@@ -83,13 +85,54 @@ public final class OptimizerService: @unchecked Sendable {
         resumeStudies()
         logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
         while !stop.isStopRequested {
-            for event in try client.poll(timeout: .milliseconds(100)) { handle(event) }
-            for id in Array(drivers.keys) { advance(id) }
-            recordWorkerEvents()
+            turn(try client.poll(timeout: .milliseconds(100)))
         }
         logger.info("optimizer stopping")
         workerFeed?.close()
         client.close()
+    }
+
+    /// Handles what arrived, advances every study and records worker events, all in one store
+    /// batch (group commit: one sync per turn, however many results arrived); only then are the
+    /// acknowledgements, submissions and replies the turn produced sent. If the commit fails,
+    /// nothing of the turn was sent: the studies are rebuilt from the store and the workers
+    /// resend what stayed unacknowledged.
+    func turn(_ events: [ClientEvent]) {
+        outbox = []
+        defer { outbox = nil }
+        do {
+            try store.batch {
+                for event in events { handle(event) }
+                for id in Array(drivers.keys) { advance(id) }
+                recordWorkerEvents()
+            }
+        } catch {
+            logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
+            outbox = nil
+            drivers.removeAll()
+            resumeStudies()
+            return
+        }
+        let messages = outbox ?? []
+        outbox = nil
+        for message in messages { send(message) }
+    }
+
+    /// Sends a message to the broker now, or after the current turn's commit.
+    func post(_ message: Outbound) {
+        if outbox != nil { outbox?.append(message) } else { send(message) }
+    }
+
+    private func send(_ message: Outbound) {
+        do {
+            switch message {
+            case .acknowledge(let update): try client.acknowledge(update)
+            case .submit(let jobs): try client.submit(jobs)
+            case .respond(let request, let to, let body): try client.respond(request: request, to: to, body: body)
+            }
+        } catch {
+            logger.warning("cannot send to the broker", metadata: ["optimizer.message": "\(message.name)", "error": "\(error)"])
+        }
     }
 
     /// Stores the worker events the feed delivered since the last turn.
@@ -202,11 +245,7 @@ public final class OptimizerService: @unchecked Sendable {
         let jobs = trials.map { trial in
             job(for: trial, spec: spec, study: study, resync: resync)
         }
-        do {
-            try client.submit(jobs)
-        } catch {
-            logger.error("cannot submit trials", metadata: ["study.name": "\(study.id)", "error": "\(error)"])
-        }
+        post(.submit(jobs))
     }
 
     func job(for trial: TrialRecord, spec: StudySpec, study: StudyRecord, resync: Bool) -> JobSubmission {
@@ -226,5 +265,20 @@ public final class OptimizerService: @unchecked Sendable {
     static func parseJobID(_ job: String) -> (study: String, number: Int)? {
         guard let slash = job.lastIndex(of: "/"), let n = Int(job[job.index(after: slash)...]) else { return nil }
         return (String(job[..<slash]), n)
+    }
+}
+
+/// A message to the broker that must not leave before what it announces is stored.
+enum Outbound {
+    case acknowledge(Update)
+    case submit([JobSubmission])
+    case respond(request: UInt64, to: String, body: Frame)
+
+    var name: String {
+        switch self {
+        case .acknowledge: "ACK"
+        case .submit: "SUBMIT"
+        case .respond: "RESPOND"
+        }
     }
 }

@@ -29,6 +29,17 @@ public final class InMemoryStore: StudyStore {
 
     public init() {}
 
+    /// Everything at once: a batch that throws puts it back, as SQLite's rollback would.
+    public func batch<T>(_ body: () throws -> T) throws -> T {
+        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events)
+        do {
+            return try body()
+        } catch {
+            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events) = saved
+            throw error
+        }
+    }
+
     // MARK: Studies
 
     public func createStudy(_ study: StudyRecord) throws(StoreError) {

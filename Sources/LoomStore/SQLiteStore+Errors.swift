@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// One store call, named for error messages, with what its constraint failures mean.
@@ -40,21 +41,73 @@ struct StoreOperation {
 }
 
 extension SQLiteStore {
-    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed and synced on return.
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed and synced on return;
+    /// inside a `batch`, in a savepoint of the batch's transaction instead, so that a failing call
+    /// undoes only itself and the sync waits for the batch.
     func write<T>(_ operation: StoreOperation, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
+            if let db = batchSlot.databaseForCurrentThread() {
+                var result: T?
+                try db.inSavepoint {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
             return try pool.write(body)
         } catch {
             throw operation.storeError(error)
         }
     }
 
-    /// Runs `body` on a snapshot of the last committed state.
+    /// Runs `body` on a snapshot of the last committed state (inside a `batch`, on the batch's
+    /// connection, so it sees the batch's writes).
     func read<T>(_ operation: StoreOperation, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
+            if let db = batchSlot.databaseForCurrentThread() { return try body(db) }
             return try pool.read(body)
         } catch {
             throw operation.storeError(error)
+        }
+    }
+
+    public func batch<T>(_ body: () throws -> T) throws -> T {
+        precondition(batchSlot.databaseForCurrentThread() == nil, "SQLiteStore.batch is not reentrant")
+        var result: T?
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    batchSlot.open(db)
+                    defer { batchSlot.close() }
+                    result = try body()
+                    return .commit
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError {
+            throw StoreOperation("batch").storeError(error)
+        }
+        return result!
+    }
+}
+
+/// The connection of the batch in progress and the thread that runs it: store calls made by
+/// that thread inside `batch` use the batch's transaction; calls from other threads do not.
+final class BatchSlot: @unchecked Sendable {
+    // @unchecked: `current` is guarded by `lock`; the `Database` it holds is used only by the
+    // thread that opened the batch, inside GRDB's write block that owns it.
+    private let lock = NSLock()
+    private var current: (thread: pthread_t, db: Database)?
+
+    func open(_ db: Database) { lock.withLock { current = (pthread_self(), db) } }
+
+    func close() { lock.withLock { current = nil } }
+
+    func databaseForCurrentThread() -> Database? {
+        lock.withLock {
+            guard let current, pthread_equal(current.thread, pthread_self()) != 0 else { return nil }
+            return current.db
         }
     }
 }

@@ -32,6 +32,8 @@ public final class SQLiteStore: StudyStore, Sendable {
     /// Whether this store was opened with `readOnly: true` (writes fail with `.database`).
     public let isReadOnly: Bool
     let pool: DatabasePool
+    /// The transaction of the `batch` in progress, if any.
+    let batchSlot = BatchSlot()
 
     /// Opens the store at `path`.
     ///

@@ -11,3 +11,4 @@ extension StudyStore {
         try trials(study: study).reduce(into: [:]) { counts, trial in counts[trial.state, default: 0] += 1 }
     }
 }
+

@@ -9,7 +9,7 @@ import LoomModel
 /// - `recordResult` writes the trial row and its attempt row in one transaction, and only once:
 ///   a second result for a trial that is already finished changes nothing and returns false;
 /// - everything a call wrote is durable when it returns (a result is persisted before it is
-///   acknowledged to the broker);
+///   acknowledged to the broker) — or, inside `batch`, when the batch returns;
 /// - reads return rows in a stable order: studies by creation, trials by number, attempts by
 ///   number, reports by (attempt, seq).
 /// - rows hang off their parent: a trial needs its study, an attempt or report its trial, and a
@@ -53,6 +53,13 @@ public protocol StudyStore: AnyObject {
     func recordWorkerEvent(_ event: WorkerEventRecord) throws(StoreError)
     /// The latest `limit` events, oldest first (like `tail`); ties in time keep recording order.
     func workerEvents(limit: Int) throws(StoreError) -> [WorkerEventRecord]
+
+    /// Runs `body` so that every write it makes commits together, once, when it returns: one
+    /// sync for many calls (group commit). Inside, each call keeps its own all-or-nothing
+    /// semantics (a call that throws undoes only its own writes) and reads see the writes made
+    /// so far; nothing is durable until `batch` returns, and when `body` or the commit throws,
+    /// every write of the batch is undone. Not reentrant.
+    func batch<T>(_ body: () throws -> T) throws -> T
 
     /// A study's trials in `state`, by number (a restarted optimizer asks for `running` ones).
     func trials(study: String, state: TrialState) throws(StoreError) -> [TrialRecord]

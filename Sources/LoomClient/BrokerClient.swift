@@ -127,7 +127,7 @@ public final class BrokerClient {
                     if case .reply(request, let reply) = event { answer = reply } else { pending.append(event) }
                 }
             }
-            guard let reply = answer, let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(reply)))?.object,
+            guard let reply = answer, let object = (try? JSONValue(parsing: reply))?.object,
                   case .string(let message)? = object["error"] else { return answer ?? [] }
             guard object["unavailable"] == .bool(true), ContinuousClock.now + .milliseconds(200) < deadline else {
                 throw .service(message)
@@ -144,7 +144,7 @@ public final class BrokerClient {
     /// The broker's status document (`QUERY {"what":"status"}`).
     public func status(timeout: Duration = .seconds(5)) throws(ClientError) -> JSONValue {
         let body = try query(Array(#"{"what":"status"}"#.utf8), timeout: timeout)
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+        guard let value = try? JSONValue(parsing: body) else {
             throw .broker("status reply is not JSON: \(String(decoding: body.prefix(200), as: UTF8.self))")
         }
         return value

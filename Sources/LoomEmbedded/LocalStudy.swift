@@ -72,7 +72,7 @@ public enum LocalStudy {
             try client.connect()
             let answer = try client.request(service: ServiceName.optimizer, body: OptimizerRequest(
                 op: "submit", spec: specText, file: file, baseDirectory: FileManager.default.currentDirectoryPath).body)
-            guard let id = (try? JSONDecoder().decode(JSONValue.self, from: Data(answer)))?.object?["study"]?.argument else {
+            guard let id = (try? JSONValue(parsing: answer))?.object?["study"]?.argument else {
                 throw ClientError.service("the optimizer did not name the study")
             }
             studyID = id
@@ -80,7 +80,7 @@ public enum LocalStudy {
             // asked 20 times a second, it costs the study little and bounds the end's error at 50 ms.
             while true {
                 let status = try client.request(service: ServiceName.optimizer, body: OptimizerRequest(op: "status", study: id).body)
-                let state = (try? JSONDecoder().decode(JSONValue.self, from: Data(status)))?.object?["state"]?.argument
+                let state = (try? JSONValue(parsing: status))?.object?["state"]?.argument
                 if state != StudyState.running.rawValue { break }
                 Thread.sleep(forTimeInterval: 0.05)
             }

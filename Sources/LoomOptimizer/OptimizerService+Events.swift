@@ -49,7 +49,7 @@ extension OptimizerService {
             acknowledge(update)
             return
         }
-        let payload = try? JSONDecoder().decode(JSONValue.self, from: Data(update.payload))
+        let payload = try? JSONValue(parsing: update.payload)
         let now = wallClock()
         do {
             switch update.kind {

@@ -73,7 +73,14 @@ extension OptimizerService {
         case "studies":
             return try StudyDocuments.studies(store)
         case "status":
-            return try StudyDocuments.summary(try study(r), store: store)
+            let record = try study(r)
+            // A running study is answered from the driver's mirror of its trials: clients poll
+            // this, and reading and decoding every trial each time costs the study its speed.
+            if let driver = drivers[record.id] {
+                let counts = driver.trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
+                return StudyDocuments.summary(record, spec: driver.spec, counts: counts, best: driver.best)
+            }
+            return try StudyDocuments.summary(record, store: store)
         case "trials":
             return try StudyDocuments.trials(try study(r).id, store: store)
         case "export":

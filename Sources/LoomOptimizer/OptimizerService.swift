@@ -141,7 +141,7 @@ public final class OptimizerService: @unchecked Sendable {
         while let event = try? feed.next(timeout: .zero) {
             let parts = event.topic.split(separator: "/")
             guard parts.count == 3 else { continue }
-            let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)))?.object ?? [:]
+            let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
             let detail = body["reason"]?.argument ?? body["host"].map { "host \($0.argument)" }
             do {
                 try store.recordWorkerEvent(WorkerEventRecord(time: body["time"]?.double ?? wallClock(), worker: String(parts[1]),

@@ -22,20 +22,30 @@ public enum StudyDocuments {
     /// One study: state, counts by trial state, best trial, budget.
     public static func summary(_ study: StudyRecord, store: any StudyStore) throws(StoreError) -> JSONValue {
         let trials = try store.trials(study: study.id)
-        var counts: [String: JSONValue] = [:]
-        for state in TrialState.allCases { counts[state.rawValue] = .number(Double(trials.filter { $0.state == state }.count)) }
+        let counts = trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
+        let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml")
+        return summary(study, spec: spec, counts: counts, best: spec.flatMap { best(trials, mode: $0.mode) })
+    }
+
+    /// The same document from what the caller already holds (the optimizer's running study):
+    /// no store read, no spec parse.
+    public static func summary(_ study: StudyRecord, spec: StudySpec?, counts: [TrialState: Int],
+                               best: TrialRecord?) -> JSONValue {
+        var byState: [String: JSONValue] = [:]
+        for state in TrialState.allCases { byState[state.rawValue] = .number(Double(counts[state] ?? 0)) }
         var doc: [String: JSONValue] = [
             "id": .string(study.id), "name": .string(study.name), "state": .string(study.state.rawValue),
-            "created_at": .number(study.createdAt), "trials": .number(Double(trials.count)), "counts": .object(counts),
+            "created_at": .number(study.createdAt), "trials": .number(Double(counts.values.reduce(0, +))),
+            "counts": .object(byState),
         ]
         doc["finished_at"] = study.finishedAt.map(JSONValue.number)
         doc["reason"] = study.reason.map(JSONValue.string)
-        if let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml") {
+        if let spec {
             doc["metric"] = .string(spec.metric)
             doc["mode"] = .string(spec.mode.rawValue)
             doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
             doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
-            if let best = best(trials, mode: spec.mode) { doc["best"] = trial(best) }
+            if let best { doc["best"] = trial(best) }
         }
         return .object(doc)
     }

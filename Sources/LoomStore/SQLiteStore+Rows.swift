@@ -121,6 +121,21 @@ enum Rows {
     }
 
     /// Decodes stored JSON text; `RowError` naming the field when it is corrupt.
+    static func json(_: JSONValue.Type, _ text: String, of name: String) throws -> JSONValue {
+        do {
+            return try JSONValue(parsing: text)
+        } catch {
+            throw RowError(message: "\(name) is not valid JSON: \(error)")
+        }
+    }
+
+    static func json(_: Config.Type, _ text: String, of name: String) throws -> Config {
+        guard let object = try json(JSONValue.self, text, of: name).object else {
+            throw RowError(message: "\(name) is not a JSON object")
+        }
+        return object
+    }
+
     static func json<T: Decodable>(_: T.Type, _ text: String, of name: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(text.utf8))

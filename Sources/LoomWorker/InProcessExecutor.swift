@@ -14,8 +14,19 @@ public final class InProcessTrial: Sendable {
     public let attempt: Int
     /// The trial's hyperparameters.
     public let config: [String: JSONValue]
-    /// A directory for checkpoints, shared by the job's attempts on this worker.
-    public let checkpointDirectory: String
+    /// A directory for checkpoints, shared by the job's attempts on this worker. Created when
+    /// first asked for: most objectives never checkpoint, and a directory per trial would cost
+    /// a fast study more than its trials.
+    public var checkpointDirectory: String {
+        directoryCreated.withLock { created in
+            guard !created else { return }
+            try? FileManager.default.createDirectory(atPath: checkpointPath, withIntermediateDirectories: true)
+            created = true
+        }
+        return checkpointPath
+    }
+    let checkpointPath: String
+    private let directoryCreated = Mutex<Bool>(false)
     let ref: AttemptRef
     let executor: InProcessExecutor.Shared
     let stopRequested = Atomic<Bool>(false)
@@ -25,7 +36,7 @@ public final class InProcessTrial: Sendable {
         attempt = Int(ref.attempt)
         self.ref = ref
         self.config = config
-        self.checkpointDirectory = checkpointDirectory
+        checkpointPath = checkpointDirectory
         self.executor = executor
     }
 
@@ -99,7 +110,6 @@ public final class InProcessExecutor: TrialExecutor {
             return [.exited(ref, kind: .failed, payload: Self.failure("the job spec is not valid: \(error)", duration: 0))]
         }
         let paths = AttemptPaths(workDir: workDir, ref: ref)
-        try? FileManager.default.createDirectory(atPath: paths.checkpointDir, withIntermediateDirectories: true)
         let trial = InProcessTrial(ref: ref, config: spec.config, checkpointDirectory: paths.checkpointDir, executor: shared)
         running[ref.lease] = Running(trial: trial, started: now,
                                      deadline: spec.timeoutS.map { now + .milliseconds(Int64($0 * 1000)) })

@@ -109,9 +109,9 @@ enum MetricLine: Equatable {
         let body = line.bytes.dropFirst(MetricLineScanner.prefix.count)
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            value = try JSONValue(parsing: Array(body))
         } catch {
-            return .malformed("not JSON (\(JSONCoding.describe(error)))")
+            return .malformed("not JSON (\(error))")
         }
         guard case .object(let object) = value else {
             return .malformed("not a JSON object")

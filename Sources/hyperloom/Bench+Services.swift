@@ -57,7 +57,7 @@ struct BenchEvent {
     let body: [String: JSONValue]
 
     init?(_ event: FeedEvent) {
-        guard let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)))?.object else { return nil }
+        guard let object = (try? JSONValue(parsing: event.body))?.object else { return nil }
         topic = event.topic
         body = object
     }

@@ -81,7 +81,7 @@ enum FeedLine {
         writer.add("topic", event.topic)
         writer.addRaw("body", json: event.body)
         if let payload = event.payload {
-            if (try? JSONDecoder().decode(JSONValue.self, from: Data(payload))) != nil {
+            if (try? JSONValue(parsing: payload)) != nil {
                 writer.addRaw("payload", json: payload)
             } else {
                 writer.add("payload_base64", Data(payload).base64EncodedString())

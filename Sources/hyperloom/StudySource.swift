@@ -91,7 +91,7 @@ enum StudySource {
             } catch {
                 throw Failure("\(error)")
             }
-            guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+            guard let value = try? JSONValue(parsing: body) else {
                 throw Failure("the optimizer's answer is not JSON")
             }
             return value

@@ -1,21 +1,20 @@
 import Foundation
 
-/// A Parzen estimator (kernel mixture) over a group of model axes, as in Optuna's TPE: one
+/// A Parzen estimator (kernel mixture) over a group of model axes, as in Optuna 5.0's TPE: one
 /// component per observation plus a prior component, each a product of a truncated normal on
 /// [0, 1] per numeric axis and a smoothed one-hot distribution per categorical axis.
 ///
-/// **Bandwidths** (unit coordinates, so every range is 1), Optuna's rules:
-/// - univariate (one axis): the larger distance to the neighbouring centres, the bounds 0 and 1
-///   counting as neighbours; without `considerEndpoints` the outermost kernels use their inner
-///   neighbour only;
-/// - multivariate: `0.2 · max(n, 1)^(−1/(d + 4))` on every axis (Scott's rule);
-/// - then clipped into `[1 / min(100, n + 2), 1]` (Optuna's "magic clip"; `n + 1` kernels + 1).
-/// The prior is `N(0.5, 1)` truncated to [0, 1], and uniform over categories.
+/// **Bandwidths** (unit coordinates, so every range is 1), Optuna 5.0's rule on every numeric
+/// axis, univariate or not: the larger distance from an observation to its neighbours, the bounds
+/// 0 and 1 counting as neighbours; without `considerEndpoints` the outermost observations use
+/// their inner neighbour only; then clipped into `[1 / min(100, n + 2), 1]` (the "magic clip",
+/// `n + 1` kernels plus one). The prior is `N(0.5, 1)` truncated to [0, 1], uniform over categories.
 ///
-/// **Categories.** Component `k` gives category `c` the weight `prior/C + [c = observed]`,
-/// normalised (Optuna's rule); the prior component is uniform.
+/// **Categories.** Component `k` gives category `c` the weight `prior/(n + 1) + [c = observed]`,
+/// normalised (Optuna 5.0's rule).
 ///
-/// **Weights.** The observations' `weights` then `priorWeight`, normalised.
+/// **Weights.** The observations' `weights` then `priorWeight`, normalised; the prior alone
+/// when there is no observation.
 struct ParzenEstimator: Sendable {
     /// How many categories each axis of the group has; 0 for a numeric axis.
     let categoryCounts: [Int]
@@ -34,15 +33,16 @@ struct ParzenEstimator: Sendable {
     ///     (numeric in [0, 1], categorical as an index).
     ///   - weights: one non-negative weight per observation.
     init(observations: [[Double]], weights: [Double], categoryCounts: [Int], priorWeight: Double,
-         multivariate: Bool, considerEndpoints: Bool) {
+         considerEndpoints: Bool) {
         let n = observations.count
         let dimensions = categoryCounts.count
         self.categoryCounts = categoryCounts
         componentCount = n + 1
-        let total = weights.reduce(0, +) + priorWeight
-        let logWeights = (weights + [priorWeight]).map { log($0 / total) }
+        let mixture = n == 0 ? [1.0] : weights + [priorWeight]
+        let total = mixture.reduce(0, +)
+        let logWeights = mixture.map { log($0 / total) }
         var running = 0.0
-        cumulativeWeights = (weights + [priorWeight]).map { running += $0 / total; return running }
+        cumulativeWeights = mixture.map { running += $0 / total; return running }
         base = logWeights
         mus = Array(repeating: [], count: dimensions)
         sigmas = Array(repeating: [], count: dimensions)
@@ -55,19 +55,17 @@ struct ParzenEstimator: Sendable {
                 var table = [Double](repeating: 0, count: componentCount * count)
                 for k in 0..<componentCount {
                     let observed = k < n ? Int(column[k]) : -1
-                    let sum = k < n ? priorWeight + 1 : 1
+                    let fill = priorWeight / Double(n + 1)
+                    let sum = k < n ? fill * Double(count) + 1 : 1
                     for c in 0..<count {
-                        let mass = k < n ? priorWeight / Double(count) + (c == observed ? 1 : 0) : 1 / Double(count)
-                        table[k * count + c] = log(mass / (k < n ? sum : 1))
+                        let mass = k < n ? fill + (c == observed ? 1 : 0) : 1 / Double(count)
+                        table[k * count + c] = log(mass / sum)
                     }
                 }
                 categoryLogProbabilities[axis] = table
                 continue
             }
-            var bandwidths = multivariate
-                ? [Double](repeating: 0.2 * pow(Double(max(n, 1)), -1 / Double(dimensions + 4)), count: n)
-                : Self.neighbourBandwidths(column, considerEndpoints: considerEndpoints)
-            bandwidths = bandwidths.map { min(max($0, minSigma), 1) }
+            let bandwidths = Self.neighbourBandwidths(column, considerEndpoints: considerEndpoints).map { min(max($0, minSigma), 1) }
             mus[axis] = column + [0.5]
             sigmas[axis] = bandwidths + [1]
             for k in 0..<componentCount {
@@ -78,11 +76,11 @@ struct ParzenEstimator: Sendable {
         }
     }
 
-    /// Optuna's univariate rule (see the type's comment), for centres `mus` and the prior's 0.5.
+    /// Optuna's neighbour rule before clipping (see the type's comment), for centres `mus`.
     static func neighbourBandwidths(_ mus: [Double], considerEndpoints: Bool) -> [Double] {
-        let withPrior = mus + [0.5]
-        let order = withPrior.indices.sorted { withPrior[$0] != withPrior[$1] ? withPrior[$0] < withPrior[$1] : $0 < $1 }
-        let points = [0.0] + order.map { withPrior[$0] } + [1.0]
+        guard !mus.isEmpty else { return [] }
+        let order = mus.indices.sorted { mus[$0] != mus[$1] ? mus[$0] < mus[$1] : $0 < $1 }
+        let points = [0.0] + order.map { mus[$0] } + [1.0]
         var sorted: [Double] = []
         for i in 1..<(points.count - 1) {
             let left: Double = points[i] - points[i - 1]
@@ -93,9 +91,9 @@ struct ParzenEstimator: Sendable {
             sorted[0] = points[2] - points[1]
             sorted[sorted.count - 1] = points[points.count - 2] - points[points.count - 3]
         }
-        var bandwidths = [Double](repeating: 0, count: withPrior.count)
+        var bandwidths = [Double](repeating: 0, count: mus.count)
         for (rank, index) in order.enumerated() { bandwidths[index] = sorted[rank] }
-        return Array(bandwidths.prefix(mus.count))
+        return bandwidths
     }
 
     /// A draw: a component by weight, then each axis from that component's kernel.

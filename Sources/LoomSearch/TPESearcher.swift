@@ -5,8 +5,9 @@ import LoomModel
 ///
 /// **Proposal.** Until `nStartupTrials` results are complete, and for a `randomFraction` of the
 /// proposals after that, the config is random (as `RandomSearcher`). Otherwise the complete
-/// results are ranked; the best `γ(n) = min(⌈0.1·n⌉, gammaCap)` form the good group, the rest
-/// the bad group, with pruned trials and, as a constant liar, every pending trial (so parallel
+/// results are ranked; the best `γ(n) = min(⌈0.1·n⌉, gammaCap)` (n counting complete and pruned
+/// results, as Optuna 5.0) form the good group, the rest the bad group, with pruned trials and,
+/// as a constant liar (Optuna 5.0's default), every pending trial (so parallel
 /// workers do not get the same config: a pending config lowers the score around it). For each
 /// group of axes, `nEICandidates` coordinates are drawn from the good density `l` and the one
 /// with the highest `log l − log g` wins (the expected-improvement criterion of TPE).
@@ -83,12 +84,13 @@ public struct TPESearcher: Searcher {
         guard ranked.count >= max(options.nStartupTrials, 1), random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
-        let good = min(Int((0.1 * Double(ranked.count)).rounded(.up)), options.gammaCap)
+        let pruned = book.pruned
+        let good = min(Int((0.1 * Double(ranked.count + pruned.count)).rounded(.up)), options.gammaCap)
         let liars = pending.map {
             ResultBook.Result(config: $0, coordinates: book.space.encode($0), loss: nil, state: .running, origin: book.origin(of: $0))
         }
         let below = weighted(Array(ranked.prefix(good)))
-        let above = weighted(Array(ranked.dropFirst(good)) + book.pruned + liars)
+        let above = weighted(Array(ranked.dropFirst(good)) + pruned + liars)
         var coordinates = [Double?](repeating: nil, count: book.space.count)
         for group in groups {
             let partial = book.space.decode(coordinates)
@@ -121,7 +123,7 @@ public struct TPESearcher: Searcher {
                 weights.append(weight)
             }
             return ParzenEstimator(observations: rows, weights: weights, categoryCounts: counts, priorWeight: options.priorWeight,
-                                   multivariate: options.multivariate, considerEndpoints: options.considerEndpoints)
+                                   considerEndpoints: options.considerEndpoints)
         }
         let l = estimator(below)
         let g = estimator(above)

@@ -15,7 +15,8 @@ import LoomModel
 /// best results, and a hill-climb from the `refined` best of those.
 ///
 /// **Pending** trials are handled by the kriging believer: each joins the data with the
-/// posterior mean as its value, so its neighbourhood loses its variance, hence its EI.
+/// posterior mean as its value, so its neighbourhood loses its variance, hence its EI; believed
+/// values count for the incumbent, so a pending point never improves on itself.
 ///
 /// **Size.** The fit sees at most `maxFitPoints` results and the posterior at most
 /// `maxPosteriorPoints`: the best third of that many, then the most recent (`ResultBook` order).
@@ -44,10 +45,16 @@ public struct GPSearcher: Searcher {
         }
     }
 
+    /// Candidates closer than this (Euclidean, in feature space) to a point the model holds are
+    /// skipped: once the model is confident, EI is tiny everywhere and its argmax can sit right
+    /// next to a pending or evaluated point, which would waste a trial.
+    static let minimumSeparation = 1e-3
+
     public let seed: UInt64
     public let options: Options
     var book: ResultBook
     private let featureCount: Int
+    private let unitWeights: [Double]
 
     public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
         self.seed = seed
@@ -60,6 +67,7 @@ public struct GPSearcher: Searcher {
             case .constant: count
             }
         }
+        unitWeights = [Double](repeating: 1, count: featureCount)
     }
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
@@ -76,7 +84,9 @@ public struct GPSearcher: Searcher {
         let taken = Set(pending)
         for point in bestPoints(model: model, ranked: ranked, &random) {
             let config = config(from: point, in: book.space.space)
-            if !book.ledger.contains(config) && !taken.contains(config) {
+            let x = features(book.space.encode(config))
+            let crowded = model.process.features.contains { squaredDistance($0, x, unitWeights) < Self.minimumSeparation * Self.minimumSeparation }
+            if !crowded && !book.ledger.contains(config) && !taken.contains(config) {
                 book.recordProposal(config)
                 return .config(config)
             }
@@ -122,7 +132,9 @@ public struct GPSearcher: Searcher {
             }
         }
         guard let process = GaussianProcess(features: xs, targets: ys, hyperparameters: hyperparameters) else { return nil }
-        return Model(process: process, best: standardised([ranked[0]])[0])
+        // Believed values count for the incumbent too: else a pending point whose believed value
+        // beats the incumbent keeps a positive EI at zero variance and draws the next proposal.
+        return Model(process: process, best: min(standardised([ranked[0]])[0], ys.min() ?? .infinity))
     }
 
     /// Unit-cube points by decreasing expected improvement.

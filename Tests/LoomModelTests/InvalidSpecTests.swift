@@ -143,7 +143,7 @@ import Testing
         Case(label: "sequence for the random searcher", yaml: minimalSpec + "\nsearcher: {type: random, sequence: sobol}",
              line: 10, field: "searcher.sequence", fragment: "sequence applies only to the quasi_random searcher"),
         Case(label: "TPE option given to another searcher", yaml: minimalSpec + "\nsearcher: {type: gp, multivariate: true}", line: 10,
-             column: 25, field: "searcher.multivariate", fragment: "multivariate applies only to the tpe searcher, not gp"),
+             column: 22, field: "searcher.multivariate", fragment: "multivariate applies only to the tpe searcher, not gp"),
         Case(label: "model option given to random search", yaml: minimalSpec + "\nsearcher: {type: random, random_fraction: 0.2}", line: 10,
              field: "searcher.random_fraction", fragment: "random_fraction applies only to the tpe, gp, bohb searchers, not random"),
         Case(label: "random fraction above one", yaml: minimalSpec + "\nsearcher: {type: tpe, random_fraction: 1.5}", line: 10,

@@ -107,7 +107,8 @@ let package = Package(
             name: "hyperloom",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
-                "LoomModel", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ", "LoomBench",
+                "LoomModel", "LoomSearch", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
+                "LoomBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

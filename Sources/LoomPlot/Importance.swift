@@ -69,7 +69,7 @@ enum ImportanceChart {
             title: "Parameter importance for \(study.metric)",
             subtitle: c.studyLine + " · η² of the result's ranks by parameter (5 quantile bins for numbers), main effects only")
         let labelWidth = 150.0
-        let plot = Frame(x: body.x + labelWidth, y: body.y + 30, width: body.width - labelWidth - 230, height: body.height - 80)
+        let plot = Frame(x: body.x + labelWidth, y: body.y + 30, width: body.width - labelWidth - 220, height: body.height - 120)
         let rowHeight = Swift.min(56, plot.height / Double(importances.count))
         let scale = Scale(kind: .linear, low: 0, high: Swift.max(0.2, ((importances.map(\.etaSquared).max() ?? 0) * 10).rounded(.up) / 10))
         func x(_ v: Double) -> Double { plot.x + scale.fraction(v) * plot.width }
@@ -103,17 +103,18 @@ enum ImportanceChart {
             text += " · \(item.groups) groups"
             doc.text(text, x: x(item.etaSquared) + 8, y: cy + 4, size: 11.5)
         }
-        let legendX = body.right - 210
+        // The legend in one row under the axis label.
+        let legendY = axisY + 66
+        let legendX = plot.x
         doc.beginGroup(class: "legend")
-        doc.rect(legendX, body.y + 40, 22, 12, fill: Palette.series(0))
-        doc.text("above its noise level", x: legendX + 30, y: body.y + 51, size: 11.5)
-        doc.rect(legendX, body.y + 62, 22, 12, fill: Palette.muted)
-        doc.text("within noise", x: legendX + 30, y: body.y + 73, size: 11.5)
-        doc.line(legendX + 11, body.y + 84, legendX + 11, body.y + 100, stroke: Palette.series(3), width: 2, dash: "3 2")
-        doc.text("noise level (k−1)/(n−1)", x: legendX + 30, y: body.y + 96, size: 11.5)
-        doc.text("ρ: Spearman with \(study.metric)", x: legendX, y: body.y + 124, size: 11.5)
-        doc.text(study.goal == .min ? "(ρ < 0: larger values lower it)" : "(ρ > 0: larger values raise it)", x: legendX,
-                 y: body.y + 140, size: 10.5, fill: Palette.muted)
+        doc.rect(legendX, legendY - 10, 22, 12, fill: Palette.series(0))
+        doc.text("above its noise level", x: legendX + 30, y: legendY, size: 11.5)
+        doc.rect(legendX + 170, legendY - 10, 22, 12, fill: Palette.muted)
+        doc.text("within noise", x: legendX + 200, y: legendY, size: 11.5)
+        doc.line(legendX + 300, legendY - 12, legendX + 300, legendY + 3, stroke: Palette.series(3), width: 2, dash: "3 2")
+        doc.text("noise level (k−1)/(n−1)", x: legendX + 310, y: legendY, size: 11.5)
+        doc.text("ρ: Spearman with \(study.metric) " + (study.goal == .min ? "(ρ < 0: larger values lower it)" : "(ρ > 0: larger values raise it)"),
+                 x: legendX + 470, y: legendY, size: 11.5)
         doc.endGroup()
         return .success(Plot(name: "importance", title: "Parameter importance", svg: doc.text))
     }

@@ -68,7 +68,7 @@ enum ParallelCoordinates {
         var (doc, body) = c.page(title: "Parallel coordinates: \(axes.count) parameters and \(study.metric)",
                                  subtitle: c.studyLine + " · \(complete.count) trials with a result, coloured by \(study.metric)"
                                      + (note.map { " · \($0)" } ?? ""))
-        let plot = Frame(x: body.x + 50, y: body.y + 34, width: body.width - Legend.width - 90, height: body.height - 90)
+        let plot = Frame(x: body.x + 60, y: body.y + 52, width: body.width - Legend.width - 100, height: body.height - 90)
         let gap = plot.width / Double(Swift.max(all.count - 1, 1))
         func x(_ i: Int) -> Double { plot.x + Double(i) * gap }
         func y(_ fraction: Double) -> Double { plot.bottom - fraction * plot.height }
@@ -94,9 +94,9 @@ enum ParallelCoordinates {
                          fill: "#ffffff", opacity: 0.8)
                 doc.text(t.label, x: x(i) - 7, y: y(t.fraction) + 4, anchor: "end", size: 10.5, cssClass: "tick")
             }
-            doc.text(Legend.shorten(a.name, to: 18), x: x(i), y: plot.y - 18, anchor: "middle", size: 12.5, weight: "bold",
+            doc.text(Legend.shorten(a.name, to: 18), x: x(i), y: plot.y - 28, anchor: "middle", size: 12.5, weight: "bold",
                      cssClass: "axis-label")
-            doc.text("(\(a.caption))", x: x(i), y: plot.y - 5, anchor: "middle", size: 10, fill: Palette.muted)
+            doc.text("(\(a.caption))", x: x(i), y: plot.y - 14, anchor: "middle", size: 10, fill: Palette.muted)
         }
         doc.endGroup()
         colorBar.draw(in: &doc, x: body.right - Legend.width + 40, y: body.y + 50, height: body.height - 140)

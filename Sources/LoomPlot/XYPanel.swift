@@ -75,8 +75,8 @@ struct XYPanel {
 
         doc.beginGroup(class: "axes")
         doc.rect(plot.x, plot.y, plot.width, plot.height, fill: "#fbfbfb")
-        let xTicks = ticks(xScale, integer: integerX, target: Int(plot.width / 90))
-        let yTicks = ticks(yScale, integer: integerY, target: Int(plot.height / 55))
+        let xTicks = ticks(xScale, integer: integerX, target: Swift.max(Int(plot.width / 90), 4))
+        let yTicks = ticks(yScale, integer: integerY, target: Swift.max(Int(plot.height / 55), 4))
         for t in xTicks {
             doc.line(px(t), plot.y, px(t), plot.bottom, stroke: Palette.grid)
             doc.line(px(t), plot.bottom, px(t), plot.bottom + 5, stroke: Palette.axis)

@@ -56,7 +56,7 @@ public struct Scale: Equatable, Sendable {
     }
 
     /// Ticks at "nice" values: multiples of 1, 2 or 5 × 10ⁿ (linear), or decades — with 2 and 5
-    /// between them when the scale spans fewer than three decades (log).
+    /// between them when the scale spans fewer than three decades, and 3 too below one and a half (log).
     public func ticks(target: Int = 6) -> [Double] {
         switch kind {
         case .linear:
@@ -69,7 +69,7 @@ public struct Scale: Equatable, Sendable {
             let from = Int(log10(low).rounded(.down)), to = Int(log10(high).rounded(.up))
             let decades = log10(high) - log10(low)
             let stepDecades = Swift.max(1, Int((Double(to - from) / Double(target)).rounded(.up)))
-            let multipliers: [Double] = decades < 1.2 ? [1, 2, 3, 5] : decades < 3 ? [1, 2, 5] : [1]
+            let multipliers: [Double] = decades < 1.5 ? [1, 2, 3, 5] : decades < 3 ? [1, 2, 5] : [1]
             var ticks: [Double] = []
             for exponent in stride(from: from, through: to, by: stepDecades) {
                 for m in multipliers {

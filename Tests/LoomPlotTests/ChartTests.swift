@@ -113,7 +113,7 @@ import Testing
         study.parameters.append(ParameterInfo(name: "</g>", kind: .categorical(["x&y", "<z>"])))
         for plot in try StudyPlots.render(study).plots {
             let svg = try #require(SVGInspection.parse(plot.svg))
-            #expect(svg.allText.contains { $0.contains("loss<&>") }, "\(plot.name)")
+            #expect(svg.texts["subtitle"]?.first?.hasPrefix("study a<b & \"c\" · ") == true, "\(plot.name)")
         }
     }
 }

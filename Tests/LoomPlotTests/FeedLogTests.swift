@@ -98,7 +98,7 @@ import Testing
     @Test func anIncompleteLastLineIsSkippedWithAWarning() throws {
         let torn = Self.text + #"{"seq": 24, "topic": "job/mnist-1/3/rep"#
         let reading = try Self.read(torn)
-        #expect(reading.warnings == ["fixture.jsonl:25: ignored an incomplete last line (is a logger still writing it?)"])
+        #expect(reading.warnings == ["fixture.jsonl:24: ignored an incomplete last line (is a logger still writing it?)"])
         #expect(reading.study.trials.count == 3)
     }
 

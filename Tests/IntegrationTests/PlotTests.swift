@@ -89,6 +89,9 @@ struct Plots {
         #expect(noMetric.status == 1)
         #expect(noMetric.output.contains("pass --metric KEY (numeric keys in its reports: epoch, loss)"), "\(noMetric.output)")
 
+        let both = try Self.cli(["plot", "demo-1", "--from-log", log, "--store", "x.db", "--out", out])
+        #expect(both.status != 0 && both.output.contains("give --store or --from-log, not both"), "\(both.output)")
+
         lines[3] = "{\"seq\": 4, \"topic\": "
         try (lines.joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
         let broken = try Self.cli(["plot", "demo-1", "--from-log", log, "--metric", "loss", "--out", out])

@@ -20,7 +20,7 @@ enum ConvergenceCharts {
             .sorted { $0.x < $1.x }
         let levels = ResourceLevels.chosen(in: study)
         var series: [Series] = []
-        let end = c.elapsed(study.endedAt)
+        let end = c.elapsed(c.endedAt)
         if !finals.isEmpty {
             series.append(Series(name: "trial result", color: "#b8b8b8", style: .points(radius: 3.2), points: finals))
             series.append(bestLine(finals, goal: study.goal, name: "best final result", color: Palette.series(0), width: 3, until: end))

@@ -11,7 +11,7 @@ enum ProgressCharts {
         let done = study.trials.compactMap { t in t.finishedAt.map { (time: c.elapsed($0), outcome: t.outcome) } }
             .filter { $0.outcome.isFinished }.sorted { $0.time < $1.time }
         guard !done.isEmpty else { return .failure(Skip("no trial has finished")) }
-        let end = c.elapsed(study.endedAt)
+        let end = c.elapsed(c.endedAt)
         let outcomes = TrialOutcome.allCases.filter { o in done.contains { $0.outcome == o } }
         func cumulative(_ times: [Double]) -> [(x: Double, y: Double)] {
             [(0, 0)] + times.enumerated().map { (x: $0.element, y: Double($0.offset + 1)) }
@@ -39,7 +39,7 @@ enum ProgressCharts {
         let study = c.study
         let counts = study.runningAttempts()
         guard !counts.isEmpty else { return .failure(Skip("no attempt has started (no start times)")) }
-        let end = c.elapsed(study.endedAt)
+        let end = c.elapsed(c.endedAt)
         let points = [(x: 0.0, y: 0.0)] + counts.map { (x: c.elapsed($0.time), y: Double($0.running)) }
         var weighted = 0.0
         for (i, p) in points.enumerated() {

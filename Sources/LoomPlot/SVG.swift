@@ -20,7 +20,7 @@ public struct SVGDocument: Sendable {
 
     /// The complete document.
     public var text: String {
-        let w = fmt(width), h = fmt(height)
+        let w = svgNumber(width), h = svgNumber(height)
         return """
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)" \
@@ -43,20 +43,20 @@ public struct SVGDocument: Sendable {
 
     mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1,
                        dash: String? = nil) {
-        body.append("<line x1=\"\(fmt(x1))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(x2))\" y2=\"\(fmt(y2))\" stroke=\"\(stroke)\" "
-            + "stroke-width=\"\(fmt(width))\"" + (dash.map { " stroke-dasharray=\"\($0)\"" } ?? "") + "/>")
+        body.append("<line x1=\"\(svgNumber(x1))\" y1=\"\(svgNumber(y1))\" x2=\"\(svgNumber(x2))\" y2=\"\(svgNumber(y2))\" stroke=\"\(stroke)\" "
+            + "stroke-width=\"\(svgNumber(width))\"" + (dash.map { " stroke-dasharray=\"\($0)\"" } ?? "") + "/>")
     }
 
     mutating func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, fill: String, stroke: String? = nil,
                        opacity: Double? = nil) {
-        body.append("<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(Swift.max(w, 0)))\" height=\"\(fmt(Swift.max(h, 0)))\" "
+        body.append("<rect x=\"\(svgNumber(x))\" y=\"\(svgNumber(y))\" width=\"\(svgNumber(Swift.max(w, 0)))\" height=\"\(svgNumber(Swift.max(h, 0)))\" "
             + "fill=\"\(fill)\"" + (stroke.map { " stroke=\"\($0)\"" } ?? "")
-            + (opacity.map { " fill-opacity=\"\(fmt($0))\"" } ?? "") + "/>")
+            + (opacity.map { " fill-opacity=\"\(svgNumber($0))\"" } ?? "") + "/>")
     }
 
     mutating func circle(_ x: Double, _ y: Double, r: Double, fill: String, opacity: Double = 1, stroke: String? = nil) {
-        body.append("<circle cx=\"\(fmt(x))\" cy=\"\(fmt(y))\" r=\"\(fmt(r))\" fill=\"\(fill)\""
-            + (opacity < 1 ? " fill-opacity=\"\(fmt(opacity))\"" : "")
+        body.append("<circle cx=\"\(svgNumber(x))\" cy=\"\(svgNumber(y))\" r=\"\(svgNumber(r))\" fill=\"\(fill)\""
+            + (opacity < 1 ? " fill-opacity=\"\(svgNumber(opacity))\"" : "")
             + (stroke.map { " stroke=\"\($0)\" stroke-width=\"0.8\"" } ?? "") + "/>")
     }
 
@@ -64,24 +64,24 @@ public struct SVGDocument: Sendable {
     mutating func path(_ points: [(Double, Double)], stroke: String, width: Double = 1.8, opacity: Double = 1,
                        dash: String? = nil, fill: String? = nil, baseline: Double? = nil) {
         guard let first = points.first else { return }
-        var d = "M\(fmt(first.0)),\(fmt(first.1))"
-        for p in points.dropFirst() { d += " L\(fmt(p.0)),\(fmt(p.1))" }
+        var d = "M\(svgNumber(first.0)),\(svgNumber(first.1))"
+        for p in points.dropFirst() { d += " L\(svgNumber(p.0)),\(svgNumber(p.1))" }
         if let fill, let baseline, let last = points.last {
-            let area = d + " L\(fmt(last.0)),\(fmt(baseline)) L\(fmt(first.0)),\(fmt(baseline)) Z"
+            let area = d + " L\(svgNumber(last.0)),\(svgNumber(baseline)) L\(svgNumber(first.0)),\(svgNumber(baseline)) Z"
             body.append("<path d=\"\(area)\" fill=\"\(fill)\" fill-opacity=\"0.18\" stroke=\"none\"/>")
         }
-        body.append("<path d=\"\(d)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(fmt(width))\" "
+        body.append("<path d=\"\(d)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(svgNumber(width))\" "
             + "stroke-linejoin=\"round\" stroke-linecap=\"round\""
-            + (opacity < 1 ? " stroke-opacity=\"\(fmt(opacity))\"" : "")
+            + (opacity < 1 ? " stroke-opacity=\"\(svgNumber(opacity))\"" : "")
             + (dash.map { " stroke-dasharray=\"\($0)\"" } ?? "") + "/>")
     }
 
     /// Text; `anchor` is start, middle or end; `rotate` turns it about its anchor point.
     mutating func text(_ string: String, x: Double, y: Double, anchor: String = "start", size: Double = 12,
                        weight: String? = nil, fill: String = "#222222", rotate: Double? = nil, cssClass: String? = nil) {
-        body.append("<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" font-size=\"\(fmt(size))\" fill=\"\(fill)\""
+        body.append("<text x=\"\(svgNumber(x))\" y=\"\(svgNumber(y))\" text-anchor=\"\(anchor)\" font-size=\"\(svgNumber(size))\" fill=\"\(fill)\""
             + (weight.map { " font-weight=\"\($0)\"" } ?? "")
-            + (rotate.map { " transform=\"rotate(\(fmt($0)) \(fmt(x)) \(fmt(y)))\"" } ?? "")
+            + (rotate.map { " transform=\"rotate(\(svgNumber($0)) \(svgNumber(x)) \(svgNumber(y)))\"" } ?? "")
             + (cssClass.map { " class=\"\($0)\"" } ?? "")
             + ">\(Self.escape(string))</text>")
     }
@@ -103,8 +103,8 @@ public struct SVGDocument: Sendable {
     }
 }
 
-/// A coordinate with two decimals at most.
-func fmt(_ value: Double) -> String {
+/// A coordinate or length in the SVG text: two decimals at most.
+func svgNumber(_ value: Double) -> String {
     guard value.isFinite else { return "0" }
     let rounded = (value * 100).rounded() / 100
     if rounded == rounded.rounded() { return String(Int(rounded)) }

@@ -140,7 +140,10 @@ public struct TrialData: Equatable, Sendable {
     public var finishedAt: Double?
     /// Its attempts' intervals on workers.
     public var runs: [RunInterval]
-    public var curve: [CurvePoint]
+    /// Its learning curve, kept sorted by resource with one point per level (see `StudyData`).
+    public var curve: [CurvePoint] {
+        didSet { curve = Self.normalized(curve) }
+    }
 
     public init(number: Int, config: [String: ParameterValue], outcome: TrialOutcome, value: Double?,
                 finishedAt: Double?, runs: [RunInterval], curve: [CurvePoint]) {

@@ -78,18 +78,23 @@ struct Skip: Error {
 
 /// What every chart needs besides the study: the metric's axis scale and the time unit.
 struct PlotContext {
-    var study: StudyData
-    var logScale: LogScaleChoice
+    let study: StudyData
+    let logScale: LogScaleChoice
+    /// The study's last event (computed once: every time axis ends there).
+    let endedAt: Double
+    /// Seconds per unit of the time axes, and the unit's name: seconds, minutes past 3 min,
+    /// hours past 3 h.
+    let timeUnit: (seconds: Double, name: String)
 
     /// Page size of every chart, in pixels.
     static let width = 960.0, height = 540.0
 
-    /// Seconds per unit of the time axes, and the unit's name.
-    var timeUnit: (seconds: Double, name: String) {
-        let span = study.endedAt - study.startedAt
-        if span > 3 * 3600 { return (3600, "h") }
-        if span > 180 { return (60, "min") }
-        return (1, "s")
+    init(study: StudyData, logScale: LogScaleChoice) {
+        self.study = study
+        self.logScale = logScale
+        endedAt = study.endedAt
+        let span = endedAt - study.startedAt
+        timeUnit = span > 3 * 3600 ? (3600, "h") : span > 180 ? (60, "min") : (1, "s")
     }
 
     var timeLabel: String { "wall-clock time since the study started (\(timeUnit.name))" }
@@ -97,7 +102,7 @@ struct PlotContext {
     /// Time `t` on the time axes.
     func elapsed(_ t: Double) -> Double { (t - study.startedAt) / timeUnit.seconds }
 
-    /// `best loss (min)`.
+    /// `loss (lower is better)`.
     var metricLabel: String { "\(study.metric) (\(study.goal == .min ? "lower" : "higher") is better)" }
 
     /// The kind of a metric axis over `values`, and a note when a forced log scale is impossible.

@@ -52,6 +52,9 @@ enum BudgetCharts {
         let study = c.study
         let curves = study.trials.filter { !$0.curve.isEmpty }
         guard !curves.isEmpty else { return .failure(Skip("no trial reported intermediate results")) }
+        guard curves.contains(where: { $0.curve.count >= 2 }) else {
+            return .failure(Skip("no trial reported at two resource levels (\(study.resourceLabel)): there are no curves to draw"))
+        }
         let values = curves.flatMap { $0.curve.map(\.value) }
         let resources = curves.flatMap { $0.curve.map(\.resource) }
         let (kind, note) = c.metricScaleKind(values)

@@ -1,8 +1,15 @@
 import Foundation
 
 /// Best value so far, over wall-clock time and over trial number: one line for the trials'
-/// final results and one per resource level (the best value any trial reported at that level).
+/// final results and one per resource level (the best value any trial reported at that level)
+/// when the trials report at two levels or more — with a single level, its line would repeat
+/// the final results'.
 enum ConvergenceCharts {
+    static func levels(_ study: StudyData) -> [Double] {
+        let chosen = ResourceLevels.chosen(in: study)
+        return chosen.count >= 2 ? chosen : []
+    }
+
     /// A step line of the best value so far through `results` (ordered by x).
     static func bestLine(_ results: [(x: Double, y: Double)], goal: Goal, name: String, color: String,
                          width: Double = 2.4, dash: String? = nil, until end: Double) -> Series {
@@ -18,7 +25,7 @@ enum ConvergenceCharts {
         let study = c.study
         let finals = study.trials.compactMap { t in t.value.flatMap { v in t.finishedAt.map { (x: c.elapsed($0), y: v) } } }
             .sorted { $0.x < $1.x }
-        let levels = ResourceLevels.chosen(in: study)
+        let levels = Self.levels(study)
         var series: [Series] = []
         let end = c.elapsed(c.endedAt)
         if !finals.isEmpty {
@@ -46,7 +53,7 @@ enum ConvergenceCharts {
     static func overTrials(_ c: PlotContext) -> Result<Plot, Skip> {
         let study = c.study
         let finals = study.trials.compactMap { t in t.value.map { (x: Double(t.number), y: $0) } }
-        let levels = ResourceLevels.chosen(in: study)
+        let levels = Self.levels(study)
         let last = Double(study.trials.last?.number ?? 1)
         var series: [Series] = []
         if !finals.isEmpty {

@@ -80,13 +80,16 @@ import Testing
         #expect(svg.seriesNames.first == "lr", "lr decides the result")
     }
 
-    @Test func aStudyReportingAtOneLevelSkipsTheBudgetCorrelationAndSaysWhy() throws {
+    @Test func aStudyReportingAtOneLevelSkipsWhatNeedsTwoAndSaysWhy() throws {
         var study = Fixtures.study()
         for i in study.trials.indices { study.trials[i].curve = Array(study.trials[i].curve.prefix(1)) }
         let result = try StudyPlots.render(study)
-        #expect(!result.plots.contains { $0.name == "budget-correlation" })
-        #expect(result.skipped.map(\.name) == ["budget-correlation"])
-        #expect(result.skipped.first?.reason.contains("fewer than two shared resource levels (epoch)") == true)
+        #expect(result.skipped.map(\.name) == ["budget-correlation", "learning-curves"])
+        #expect(result.skipped.first?.reason == "the trials reported at fewer than two shared resource levels (epoch)")
+        #expect(result.skipped.last?.reason == "no trial reported at two resource levels (epoch): there are no curves to draw")
+        let convergence = try #require(result.plots.first { $0.name == "convergence-trials" })
+        #expect(SVGInspection.parse(convergence.svg)?.seriesNames == ["trial result", "best final result"],
+                "one level's line would repeat the results'")
     }
 
     @Test func anEmptyStudyIsAnErrorNotEmptyPictures() throws {

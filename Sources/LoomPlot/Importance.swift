@@ -71,7 +71,8 @@ enum ImportanceChart {
         let labelWidth = 150.0
         let plot = Frame(x: body.x + labelWidth, y: body.y + 30, width: body.width - labelWidth - 220, height: body.height - 120)
         let rowHeight = Swift.min(56, plot.height / Double(importances.count))
-        let scale = Scale(kind: .linear, low: 0, high: Swift.max(0.2, ((importances.map(\.etaSquared).max() ?? 0) * 10).rounded(.up) / 10))
+        let largest = importances.map { Swift.max($0.etaSquared, $0.noiseLevel) }.max() ?? 0
+        let scale = Scale(kind: .linear, low: 0, high: Swift.min(1, Swift.max(0.2, (largest * 10 - 1e-9).rounded(.up) / 10)))
         func x(_ v: Double) -> Double { plot.x + scale.fraction(v) * plot.width }
 
         doc.beginGroup(class: "axes")
@@ -101,7 +102,7 @@ enum ImportanceChart {
             var text = "η² " + String(format: "%.2f", item.etaSquared)
             if let rho = item.spearman { text += " · ρ " + String(format: "%+.2f", rho) }
             text += " · \(item.groups) groups"
-            doc.text(text, x: x(item.etaSquared) + 8, y: cy + 4, size: 11.5)
+            doc.text(text, x: x(Swift.max(item.etaSquared, item.noiseLevel)) + 8, y: cy + 4, size: 11.5)
         }
         // The legend in one row under the axis label.
         let legendY = axisY + 66

@@ -24,8 +24,8 @@ public struct Scale: Equatable, Sendable {
             if includeZero { lo = Swift.min(lo, 0); hi = Swift.max(hi, 0) }
             if lo == hi { lo -= Swift.max(abs(lo) * 0.1, 0.5); hi += Swift.max(abs(hi) * 0.1, 0.5) }
             let step = Self.niceStep((hi - lo) / 5)
-            low = (lo / step).rounded(.down) * step
-            high = (hi / step).rounded(.up) * step
+            low = Self.clean((lo / step + 1e-9).rounded(.down) * step)
+            high = Self.clean((hi / step - 1e-9).rounded(.up) * step)
         case .log:
             if lo == hi { lo /= 2; hi *= 2 }
             let decades = log10(hi) - log10(lo)
@@ -61,8 +61,9 @@ public struct Scale: Equatable, Sendable {
         switch kind {
         case .linear:
             let step = Self.niceStep((high - low) / Double(Swift.max(target - 1, 1)))
-            let first = (low / step).rounded(.up)
-            let last = (high / step).rounded(.down)
+            // The tolerance keeps a bound that is a multiple of the step (0.3 / 0.1 = 2.9999…).
+            let first = (low / step - 1e-9).rounded(.up)
+            let last = (high / step + 1e-9).rounded(.down)
             guard first <= last else { return [low, high] }
             return stride(from: first, through: last, by: 1).map { Self.clean($0 * step) }
         case .log:

@@ -7,6 +7,7 @@ import Testing
         let scale = Scale(covering: [0.13, 0.87], kind: .linear)
         #expect(scale.low == 0 && scale.high == 1)
         #expect(scale.ticks(target: 6) == [0, 0.2, 0.4, 0.6, 0.8, 1])
+        #expect(Scale(kind: .linear, low: 0, high: 0.3).ticks(target: 6) == [0, 0.1, 0.2, 0.3], "0.3 / 0.1 is 2.9999…")
         let counts = Scale(covering: [0, 37], kind: .linear, includeZero: true)
         #expect(counts.ticks(target: 5) == [0, 10, 20, 30, 40])
     }

@@ -44,7 +44,7 @@ struct Deployment {
         let help = try Harness.run([Harness.binary.path, "--help"])
         #expect(help.status == 0)
         for command in ["run", "submit", "status", "trials", "best", "export", "cancel", "ask", "tell", "broker", "optimizer",
-                        "worker", "feed", "ping", "keygen", "config", "bench"] {
+                        "worker", "feed", "plot", "ping", "keygen", "config", "bench"] {
             #expect(help.output.contains("  \(command) "), "--help lacks \(command):\n\(help.output)")
         }
         #expect(help.output.contains("A job fabric for distributed hyperparameter optimization over ZeroMQ."))

@@ -66,7 +66,7 @@ enum BudgetCharts {
         let series = ordered.map { t in
             Series(name: "trial \(t.number)", color: colorBar.color(colorKey(t)),
                    style: t.curve.count == 1 ? .points(radius: 3) : .line, points: t.curve.map { (x: $0.resource, y: $0.value) },
-                   width: 1.6, opacity: 0.85, inLegend: false)
+                   width: 1.6, opacity: Palette.lineOpacity(count: ordered.count), inLegend: false)
         }
         let resourceKind: Scale.Kind = Scale.spansDecades(resources) ? .log : .linear
         var panel = XYPanel(xLabel: study.resourceLabel, yLabel: study.metric,

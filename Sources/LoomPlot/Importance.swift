@@ -67,7 +67,7 @@ enum ImportanceChart {
         guard !importances.isEmpty else { return .failure(Skip("no parameter took two different values")) }
         var (doc, body) = c.page(
             title: "Parameter importance for \(study.metric)",
-            subtitle: c.studyLine + " · η² of the result's ranks by parameter (5 quantile bins for numbers), main effects only")
+            subtitle: c.studyLine + " · η² of the result's ranks by parameter (up to 5 quantile bins for numbers), main effects only")
         let labelWidth = 150.0
         let plot = Frame(x: body.x + labelWidth, y: body.y + 30, width: body.width - labelWidth - 220, height: body.height - 120)
         let rowHeight = Swift.min(56, plot.height / Double(importances.count))

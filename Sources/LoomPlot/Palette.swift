@@ -24,6 +24,12 @@ public enum Palette {
         return String(format: "#%02x%02x%02x", mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
     }
 
+    /// The opacity of one line among `count` drawn over each other: 0.85 up to 100 lines, then
+    /// falling as 1/√count (0.19 for 2,000) so that density shows instead of a solid block.
+    static func lineOpacity(count: Int) -> Double {
+        count <= 100 ? 0.85 : Swift.max(0.08, 0.85 * (100 / Double(count)).squareRoot())
+    }
+
     static let axis = "#444444"
     static let grid = "#e6e6e6"
     static let muted = "#9a9a9a"

@@ -2,20 +2,23 @@ import Foundation
 
 /// One vertical axis per parameter (linear, log or categorical) and a last one for the metric;
 /// one line per complete trial, coloured by its result, the best drawn on top. A trial without a
-/// value for a parameter (inactive in a conditional space) passes that axis by.
+/// value for a parameter (inactive in a conditional space) passes that axis by. On a categorical
+/// axis the lines fan out over a band around their category (by trial number, deterministic),
+/// so how many trials took each category stays visible.
 enum ParallelCoordinates {
     /// How one axis places values: a fraction in [0, 1] from the bottom, and its tick labels.
     struct Axis {
         var name: String
         var caption: String
-        var position: (ParameterValue) -> Double?
+        /// Where a trial's value sits (the trial number spreads lines on categorical axes).
+        var position: (ParameterValue, _ trial: Int) -> Double?
         var ticks: [(fraction: Double, label: String)]
     }
 
     static func numericAxis(_ name: String, caption: String, values: [Double], kind: Scale.Kind) -> Axis {
         let scale = Scale(covering: values, kind: kind)
         let ticks = scale.ticks(target: 6).map { (fraction: scale.fraction($0), label: NumberText.tick($0)) }
-        return Axis(name: name, caption: caption, position: { value in
+        return Axis(name: name, caption: caption, position: { value, _ in
             guard case .number(let x) = value, x.isFinite, kind == .linear || x > 0 else { return nil }
             return scale.fraction(x)
         }, ticks: ticks)
@@ -31,8 +34,13 @@ enum ParallelCoordinates {
             let categories = declared + Set(seen).subtracting(declared).sorted()
             let step = 1 / Double(Swift.max(categories.count - 1, 1))
             let index = Dictionary(categories.enumerated().map { ($1, Double($0) * step) }, uniquingKeysWith: { a, _ in a })
-            return Axis(name: parameter.name, caption: "categorical", position: { index[Self.text($0)] },
-                        ticks: categories.map { (fraction: index[$0] ?? 0, label: $0) })
+            let band = Swift.min(0.08, step * 0.3)
+            return Axis(name: parameter.name, caption: "categorical", position: { value, trial in
+                guard let base = index[Self.text(value)] else { return nil }
+                // Inwards at the ends of the axis, around the category elsewhere.
+                let offset = Self.spread(trial)
+                return base == 0 ? band * (offset + 0.5) : base >= 1 ? 1 - band * (offset + 0.5) : base + band * offset
+            }, ticks: categories.map { (fraction: index[$0] ?? 0, label: $0) })
         case .log where numbers.count == present.count && numbers.allSatisfy { $0 > 0 }:
             return numericAxis(parameter.name, caption: "log", values: numbers, kind: .log)
         case .linear, .log:
@@ -42,6 +50,12 @@ enum ParallelCoordinates {
             }
             return numericAxis(parameter.name, caption: "linear", values: numbers, kind: .linear)
         }
+    }
+
+    /// A number in [−0.5, 0.5) for trial `n`: the golden-ratio sequence, evenly spread for any
+    /// number of trials.
+    static func spread(_ n: Int) -> Double {
+        (Double(n) * 0.6180339887498949).truncatingRemainder(dividingBy: 1) - 0.5
     }
 
     static func text(_ value: ParameterValue) -> String {
@@ -61,7 +75,7 @@ enum ParallelCoordinates {
         let (kind, note) = c.metricScaleKind(values)
         let colorBar = ColorBar(label: study.metric, scale: Scale(covering: values, kind: kind), goal: study.goal)
         var metricAxis = numericAxis(study.metric, caption: study.goal == .min ? "min" : "max", values: values, kind: kind)
-        metricAxis.position = { v in if case .number(let x) = v, kind == .linear || x > 0 { colorBar.scale.fraction(x) } else { nil } }
+        metricAxis.position = { v, _ in if case .number(let x) = v, kind == .linear || x > 0 { colorBar.scale.fraction(x) } else { nil } }
         metricAxis.ticks = colorBar.scale.ticks(target: 6).map { (fraction: colorBar.scale.fraction($0), label: NumberText.tick($0)) }
         let all = axes + [metricAxis]
 
@@ -79,10 +93,10 @@ enum ParallelCoordinates {
             var points: [(Double, Double)] = []
             for (i, a) in all.enumerated() {
                 let v = i == all.count - 1 ? ParameterValue.number(value) : trial.config[a.name]
-                if let v, let f = a.position(v) { points.append((x(i), y(f))) }
+                if let v, let f = a.position(v, trial.number) { points.append((x(i), y(f))) }
             }
             doc.beginGroup(class: "series", label: "trial \(trial.number)")
-            doc.path(points, stroke: colorBar.color(value), width: 1.5, opacity: 0.8)
+            doc.path(points, stroke: colorBar.color(value), width: 1.5, opacity: Palette.lineOpacity(count: ordered.count))
             doc.endGroup()
         }
         doc.beginGroup(class: "axes")

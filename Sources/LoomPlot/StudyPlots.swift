@@ -38,9 +38,16 @@ public enum PlotError: Error, Equatable, Sendable, CustomStringConvertible {
 /// A chart whose data the study lacks (e.g. budget correlation when trials report at one level
 /// only) is skipped with the reason, never drawn empty.
 public enum StudyPlots {
+    /// Each chart's file name and what draws it, in the order they are rendered.
+    static let builders: [(name: String, build: @Sendable (PlotContext) -> Result<Plot, Skip>)] = [
+        ("convergence-time", ConvergenceCharts.overTime), ("convergence-trials", ConvergenceCharts.overTrials),
+        ("finished-over-time", ProgressCharts.finished), ("concurrency", ProgressCharts.concurrency),
+        ("budget-correlation", BudgetCharts.correlation), ("learning-curves", BudgetCharts.learningCurves),
+        ("parallel-coordinates", ParallelCoordinates.render), ("importance", ImportanceChart.render),
+    ]
+
     /// Every chart kind in the order they are rendered.
-    public static let kinds = ["convergence-time", "convergence-trials", "finished-over-time", "concurrency",
-                               "budget-correlation", "learning-curves", "parallel-coordinates", "importance"]
+    public static let kinds = builders.map(\.name)
 
     /// The rendered charts and, for each chart left out, why.
     public static func render(_ study: StudyData, logScale: LogScaleChoice = .auto) throws(PlotError)
@@ -54,12 +61,6 @@ public enum StudyPlots {
         let context = PlotContext(study: study, logScale: logScale)
         var plots: [Plot] = []
         var skipped: [(String, String)] = []
-        let builders: [(String, (PlotContext) -> Result<Plot, Skip>)] = [
-            ("convergence-time", ConvergenceCharts.overTime), ("convergence-trials", ConvergenceCharts.overTrials),
-            ("finished-over-time", ProgressCharts.finished), ("concurrency", ProgressCharts.concurrency),
-            ("budget-correlation", BudgetCharts.correlation), ("learning-curves", BudgetCharts.learningCurves),
-            ("parallel-coordinates", ParallelCoordinates.render), ("importance", ImportanceChart.render),
-        ]
         for (name, build) in builders {
             switch build(context) {
             case .success(let plot): plots.append(plot)

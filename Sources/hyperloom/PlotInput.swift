@@ -51,6 +51,9 @@ enum PlotInput {
 
     /// The study `id` in the logger file at `path`; warnings go to standard error.
     static func fromLog(path: String, study id: String, metric: String?, goal: Goal?, resource: String?) throws -> StudyData {
+        if path.lowercased().hasSuffix(".csv") {
+            throw Failure("\(path) is a CSV file; plot reads the JSON Lines format (hyperloom logger --format jsonl)")
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)

@@ -92,6 +92,12 @@ struct Plots {
         let both = try Self.cli(["plot", "demo-1", "--from-log", log, "--store", "x.db", "--out", out])
         #expect(both.status != 0 && both.output.contains("give --store or --from-log, not both"), "\(both.output)")
 
+        let csv = dir.appendingPathComponent("feed.csv").path
+        try "seq,topic,event,time\n1,job/demo-1/1/queued,queued,10\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let fromCSV = try Self.cli(["plot", "demo-1", "--from-log", csv, "--metric", "loss", "--out", out])
+        #expect(fromCSV.status == 1)
+        #expect(fromCSV.output.contains("is a CSV file; plot reads the JSON Lines format (hyperloom logger --format jsonl)"))
+
         lines[3] = "{\"seq\": 4, \"topic\": "
         try (lines.joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
         let broken = try Self.cli(["plot", "demo-1", "--from-log", log, "--metric", "loss", "--out", out])

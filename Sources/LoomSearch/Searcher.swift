@@ -37,11 +37,20 @@ public protocol Searcher: Sendable {
     /// model-based searchers learn from them. Creation is never inferred from this call.
     mutating func observe(config: Config, value: Double?, state: TrialState)
 
+    /// An intermediate result: `config` reached `value` at resource level `budget` (a rung of a
+    /// multi-fidelity scheduler). Multi-fidelity searchers (BOHB) learn from it; the default
+    /// ignores it.
+    mutating func observe(config: Config, budget: Double, value: Double)
+
     /// Replaces the searcher's state with the one its proposals imply, e.g. after the optimizer
     /// restarts: `history` lists, in creation order, every trial whose config came from this
     /// searcher's `suggest` (not warm starts). Trials listed that it did not propose are
     /// counted as if it had: no duplicates follow, but the continuation is no longer exact.
     mutating func restore(history: [TrialOutcome])
+}
+
+extension Searcher {
+    public mutating func observe(config: Config, budget: Double, value: Double) {}
 }
 
 /// Which low-discrepancy sequence a quasi-random searcher follows (`SearcherSpec.sequence`).

@@ -12,7 +12,8 @@ import LoomWire
 /// rung with level ≤ `time` where the trial is not recorded yet: the cutoff is the
 /// `(1 − 1/η)`-percentile of the scores already recorded there (linear interpolation; none when
 /// the rung is empty); the trial is recorded, and stopped when its score is below the cutoff.
-/// Results at or past `max_t` always continue. Every job runs to budget `max_t`.
+/// Results at or past `max_t` always continue. Every job runs to budget `max_t`. As in Ray Tune,
+/// a trial whose result jumps over a rung is judged there at its next result.
 /// **Promotion** (ASHA paper, AutoGluon `type='promotion'`). A trial runs to the level of its
 /// current rung (its job's budget), is recorded there and pauses. A free slot first promotes:
 /// bracket by bracket, from the highest rung down, the best paused trial of a rung that is among

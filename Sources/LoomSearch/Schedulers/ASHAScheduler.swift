@@ -67,6 +67,30 @@ public struct ASHAScheduler: Scheduler {
         while brackets.count > 1 && brackets.last?.isEmpty == true { brackets.removeLast() }
     }
 
+    /// A rung as status views and tests read it.
+    public struct RungState: Equatable, Sendable {
+        public var level: Double
+        /// Trials recorded, in arrival order.
+        public var recorded: [Int]
+        /// Trials promoted from it, by number.
+        public var promoted: [Int]
+
+        public init(level: Double, recorded: [Int], promoted: [Int]) {
+            self.level = level
+            self.recorded = recorded
+            self.promoted = promoted
+        }
+    }
+
+    /// Every bracket's rungs, lowest first.
+    public var rungStates: [[RungState]] {
+        brackets.map { $0.map { RungState(level: $0.level, recorded: $0.recorded.map(\.trial), promoted: $0.promoted.sorted()) } }
+    }
+
+    /// Promotion: the paused trials, and the rung index each trial's current attempt runs to.
+    public var pausedTrials: Set<Int> { paused }
+    public var targetRungs: [Int: Int] { target }
+
     public var milestones: [Double] {
         Array(Set(brackets.flatMap { $0.map(\.level) } + [maxT])).sorted()
     }

@@ -71,7 +71,10 @@ enum Rows {
             error: try row.decode(forColumn: "error"),
             createdAt: try row.decode(forColumn: "created_at"),
             startedAt: try row.decode(forColumn: "started_at"),
-            finishedAt: try row.decode(forColumn: "finished_at"))
+            finishedAt: try row.decode(forColumn: "finished_at"),
+            budget: try row.decode(forColumn: "budget"),
+            note: try row.decode(forColumn: "note"),
+            restoreFrom: try row.decode(forColumn: "restore_from"))
     }
 
     static func attempt(_ row: Row) throws -> AttemptRecord {

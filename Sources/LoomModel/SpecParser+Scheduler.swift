@@ -5,7 +5,7 @@ import Yams
 extension SpecParser {
     /// Every key, and the schedulers that accept it (nil: all of them).
     static let schedulerKeyOwners: [(key: String, kinds: [SchedulerSpec.Kind]?)] = [
-        ("type", nil), ("resource", nil), ("max_t", [.fifo, .asha, .hyperband]),
+        ("type", nil), ("resource", nil), ("max_t", [.fifo, .asha, .hyperband, .pbt]),
         ("grace_period", [.fifo, .asha, .hyperband, .medianStopping]), ("reduction_factor", [.fifo, .asha, .hyperband]),
         ("brackets", [.asha, .hyperband]), ("keep_size_ratios", [.asha]), ("min_samples_required", [.medianStopping]),
         ("perturbation_interval", [.pbt]), ("quantile_fraction", [.pbt]), ("resample_probability", [.pbt]),

@@ -93,6 +93,10 @@ extension OptimizerService {
                     trial.state = .complete
                     trial.value = value
                     trial.metrics = metrics
+                case .failure where Self.hadNothingLeft(trial, payload: payload):
+                    // A resumed attempt whose checkpoint was already at its end: the trial
+                    // completes with what it reported before.
+                    trial.state = .complete
                 case .failure(let error):
                     trial.state = .failed
                     trial.error = error.message
@@ -131,6 +135,12 @@ extension OptimizerService {
         drivers[studyID] = driver
         acknowledge(update)
         advance(studyID)
+    }
+
+    /// Whether a FINAL without the metric ends an attempt that resumed a trial with a value and
+    /// reported nothing (it found its checkpoint at its budget or its last epoch).
+    static func hadNothingLeft(_ trial: TrialRecord, payload: JSONValue?) -> Bool {
+        trial.attempts > 1 && trial.value != nil && payload?.object?["reports"]?.double == 0
     }
 
     /// Whether an update of `attempt` ends an attempt the scheduler already stopped: the trial

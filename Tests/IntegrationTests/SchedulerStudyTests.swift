@@ -144,7 +144,7 @@ struct SchedulerStudies {
     }
 
     @Test func pbtRestartsTheWorstTrialWithABetterTrialsConfigExplored() throws {
-        let (doc, work, store) = try Self.run("pbt", scheduler: "{type: pbt, resource: epoch, perturbation_interval: 2, hyperparam_mutations: [x]}",
+        let (doc, work, store) = try Self.run("pbt", scheduler: "{type: pbt, resource: epoch, perturbation_interval: 2, max_t: 6, hyperparam_mutations: [x]}",
                                               trials: 4, concurrent: 4, c: 0, epochs: 6)
         let trials = Self.trials(doc)
         #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")

@@ -129,6 +129,8 @@ import Testing
             Issue.record("trial 2 should exploit")
         }
         #expect(s.onResult(trial: 2, time: 3, value: 0.01) == .continue, "not ready again before epoch 4")
+        var bounded = population(SchedulerSpec(kind: .pbt, resource: "epoch", maxT: 2, perturbationInterval: 2))
+        #expect(bounded.onResult(trial: 1, time: 2, value: 0.15) == .continue, "nothing left to train at max_t")
     }
 
     @Test func resamplingDrawsFromTheSpaceAndOnlyTheMutatedParametersChange() {

@@ -5,7 +5,8 @@ import LoomWire
 /// Population Based Training (Jaderberg et al. 2017), with Ray Tune's rules.
 ///
 /// **Ready.** A trial is judged when it reports at least `perturbation_interval` after its last
-/// judgement (or after 0). The population is the live trials with a result; with fewer than two
+/// judgement (or after 0), and below `max_t` when the spec gives one (a trial at its end has
+/// nothing left to train). The population is the live trials with a result; with fewer than two
 /// nothing happens. Ranked by their latest score, the bottom and the top `k = ⌈n·q⌉` trials are
 /// the quantiles (`q` = `quantile_fraction`; `k` falls to `⌊n/2⌋` when larger).
 /// **Exploit.** A ready trial in the bottom quantile takes a donor drawn uniformly from the top:
@@ -30,6 +31,7 @@ public struct PBTScheduler: Scheduler {
     public let interval: Double
     public let quantileFraction: Double
     public let resampleProbability: Double
+    public let maxT: Double?
     let space: SearchSpace
     let mutations: [String]
     let seed: UInt64
@@ -43,6 +45,7 @@ public struct PBTScheduler: Scheduler {
         interval = spec.resolvedPerturbationInterval
         quantileFraction = spec.resolvedQuantileFraction
         resampleProbability = spec.resolvedResampleProbability
+        maxT = spec.maxT
         resourceName = spec.resource ?? "report"
         mutations = spec.hyperparamMutations ?? space.parameters.compactMap { parameter in
             if case .constant = parameter.domain { return nil }
@@ -60,7 +63,7 @@ public struct PBTScheduler: Scheduler {
     public mutating func onResult(trial: Int, time: Double, value: Double) -> SchedulerDecision {
         guard var member = members[trial] else { return .continue }
         member.score = mode.score(value)
-        let ready = time - member.lastJudged >= interval
+        let ready = time - member.lastJudged >= interval && time < (maxT ?? .infinity)
         if ready { member.lastJudged = time }
         members[trial] = member
         guard ready, let (bottom, top) = quantiles(), bottom.contains(trial) else { return .continue }

@@ -9,8 +9,8 @@ import LoomWorker
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the fabric; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
-        subcommands: [FabricBench.self])
+        abstract: "Measure the fabric and the schedulers; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
+        subcommands: [FabricBench.self, MultiFidelityBench.self])
 }
 
 /// Benchmarks log warnings only, so the figures are not drowned.

@@ -117,17 +117,6 @@ func rungLevels(grace: Double, eta: Double, maxT: Double, bracket: Int) -> [Doub
     return levels
 }
 
-/// The `p`-th percentile (0…100) of `values` with linear interpolation between closest ranks
-/// (NumPy's default, which Ray Tune's cutoffs use); nil for no values.
-func percentile(_ values: [Double], _ p: Double) -> Double? {
-    guard !values.isEmpty else { return nil }
-    let sorted = values.sorted()
-    let position = p / 100 * Double(sorted.count - 1)
-    let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sorted.count - 1)
-    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-}
-
 /// A resource level as users read it: `9`, `2.5`.
 func formatLevel(_ x: Double) -> String {
     x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)

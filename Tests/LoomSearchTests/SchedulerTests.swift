@@ -31,10 +31,17 @@ import Testing
         #expect(rungLevels(grace: 1, eta: 3, maxT: 27, bracket: 1) == [3, 9])
         #expect(rungLevels(grace: 1, eta: 3, maxT: 9, bracket: 2).isEmpty)
         #expect(rungLevels(grace: 2, eta: 2, maxT: 10, bracket: 0) == [2, 4, 8])
-        #expect(percentile([], 50) == nil)
-        #expect(percentile([3, 1, 2, 4], 50) == 2.5)
-        #expect(percentile([1, 2], 75) == 1.75)
-        #expect(percentile([5], 66) == 5)
+        func rung(_ scores: [Double]) -> ASHAScheduler.Rung {
+            var rung = ASHAScheduler.Rung(level: 1)
+            for (i, score) in scores.enumerated() { rung.record(i, score: score) }
+            return rung
+        }
+        #expect(rung([]).percentile(50) == nil)
+        #expect(rung([3, 1, 2, 4]).percentile(50) == 2.5)
+        #expect(rung([1, 2]).percentile(75) == 1.75)
+        #expect(rung([5]).percentile(66) == 5)
+        let tied = rung([2, 5, 2, 5])
+        #expect(tied.ranked.map(\.trial) == [1, 3, 0, 2], "best first, ties in arrival order")
     }
 }
 

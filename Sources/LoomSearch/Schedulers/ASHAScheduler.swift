@@ -25,13 +25,47 @@ import LoomWire
 /// (Ray Tune's rule), drawn from stream `n` of the seed.
 public struct ASHAScheduler: Scheduler {
     /// One rung of a bracket.
+    ///
+    /// **Invariants.** `recorded` holds each trial once, in arrival order; `members` its trials;
+    /// `ranked` the same entries best first (ties: first arrived first), kept sorted on insert so
+    /// that a promotion or a cutoff does not sort the rung again.
     struct Rung: Sendable {
         var level: Double
-        /// (trial, score) in arrival order.
         var recorded: [(trial: Int, score: Double)] = []
+        var members: Set<Int> = []
+        var ranked: [(trial: Int, score: Double)] = []
         var promoted: Set<Int> = []
 
-        func contains(_ trial: Int) -> Bool { recorded.contains { $0.trial == trial } }
+        init(level: Double) {
+            self.level = level
+        }
+
+        func contains(_ trial: Int) -> Bool { members.contains(trial) }
+
+        mutating func record(_ trial: Int, score: Double) {
+            guard members.insert(trial).inserted else { return }
+            recorded.append((trial, score))
+            // After every entry at least as good: ties keep arrival order.
+            var low = 0
+            var high = ranked.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ranked[mid].score >= score { low = mid + 1 } else { high = mid }
+            }
+            ranked.insert((trial, score), at: low)
+        }
+
+        /// The `p`-th percentile (0…100) of the scores with linear interpolation between closest
+        /// ranks (NumPy's default, which Ray Tune's cutoffs use); nil for an empty rung.
+        func percentile(_ p: Double) -> Double? {
+            guard !ranked.isEmpty else { return nil }
+            let n = ranked.count
+            let position = p / 100 * Double(n - 1)
+            let lower = Int(position.rounded(.down))
+            let upper = min(lower + 1, n - 1)
+            let (a, b) = (ranked[n - 1 - lower].score, ranked[n - 1 - upper].score)
+            return a + (b - a) * (position - Double(lower))
+        }
     }
 
     public let variant: SchedulerSpec.ASHAType
@@ -137,8 +171,8 @@ public struct ASHAScheduler: Scheduler {
         for k in brackets[bracket].indices.reversed() {
             let rung = brackets[bracket][k]
             if time < rung.level || rung.contains(trial) { continue }
-            let cutoff = percentile(rung.recorded.map(\.score), (1 - 1 / eta) * 100)
-            brackets[bracket][k].recorded.append((trial, score))
+            let cutoff = rung.percentile((1 - 1 / eta) * 100)
+            brackets[bracket][k].record(trial, score: score)
             if let cutoff, score < cutoff {
                 return .stop(reason: "pruned at \(describe(rung: k, bracket: bracket)): not in the top 1/\(formatLevel(eta)) "
                                  + "of \(rung.recorded.count + 1) trials there")
@@ -160,7 +194,7 @@ public struct ASHAScheduler: Scheduler {
             k += 1
         }
         guard k < brackets[bracket].count, time >= brackets[bracket][k].level else { return .continue }
-        if !brackets[bracket][k].contains(trial) { brackets[bracket][k].recorded.append((trial, score)) }
+        brackets[bracket][k].record(trial, score: score)
         paused.insert(trial)
         return .pause(reason: "paused at \(describe(rung: k, bracket: bracket))")
     }
@@ -211,11 +245,9 @@ public struct ASHAScheduler: Scheduler {
         let n = rung.recorded.count
         if keepSizeRatios && Double(n) < eta * Double(rung.promoted.count + 1) { return nil }
         let top = Int((Double(n) / eta).rounded(.down))
-        let ranked = rung.recorded.enumerated().sorted { a, b in
-            a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset
-        }
-        return ranked.prefix(top).map(\.element.trial).first { trial in
-            !rung.promoted.contains(trial) && paused.contains(trial) && target[trial] == k && !removed.contains(trial)
-        }
+        return rung.ranked.prefix(top).first { entry in
+            !rung.promoted.contains(entry.trial) && paused.contains(entry.trial) && target[entry.trial] == k
+                && !removed.contains(entry.trial)
+        }?.trial
     }
 }

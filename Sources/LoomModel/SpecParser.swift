@@ -35,7 +35,7 @@ public enum SpecParser {
         let mode = try parseMode(reader, top)
         let space = try parseSpace(reader, try reader.required(top, "space", "the search space: parameter → domain"))
         let searcher = try parseSearcher(reader, top["searcher"]?.value)
-        let scheduler = try parseScheduler(reader, top["scheduler"]?.value)
+        let scheduler = try parseScheduler(reader, top["scheduler"]?.value, space: space)
         let trial = try parseTrial(reader, try reader.required(top, "trial", "how to run a trial: at least its command"),
                                    owner: top["trial"]?.keyNode)
         let points = try parsePoints(reader, top["points_to_evaluate"]?.value, space: space)

@@ -86,28 +86,95 @@ public struct SearcherOptions: Equatable, Sendable {
     }
 }
 
-/// Which scheduler decides continue / stop for running trials. Only FIFO (run every trial to
-/// completion) in this version; the multi-fidelity fields are parsed so specs can carry them.
+/// Which scheduler decides continue / stop / pause / promote for running trials, with the
+/// parameters users know from Ray Tune, Syne Tune and AutoGluon (Docs/study-spec.md).
+///
+/// **Defaults.** Optional fields are nil when the spec leaves them out; the `resolved…`
+/// properties give the value the scheduler uses (Ray Tune's defaults where it has one).
 public struct SchedulerSpec: Equatable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {
+        /// Every trial runs to completion.
         case fifo
+        /// Asynchronous successive halving; several `brackets` make it asynchronous Hyperband.
+        case asha
+        /// Synchronous Hyperband; `brackets: 1` is synchronous successive halving.
+        case hyperband
+        /// Ray Tune's median stopping rule.
+        case medianStopping = "median_stopping"
+        /// Population Based Training.
+        case pbt
+    }
+
+    /// ASHA's two variants (`type`).
+    public enum ASHAType: String, Sendable, CaseIterable {
+        /// A trial is stopped at a rung when it is not in the top 1/η (Ray Tune's ASHA).
+        case stopping
+        /// Trials pause at rungs and the best are resumed to the next one (the ASHA paper,
+        /// AutoGluon's `type='promotion'`).
+        case promotion
     }
 
     public var kind: Kind
-    /// The time attribute in reports (e.g. `epoch`).
+    /// The time attribute in reports (e.g. `epoch`); nil: the number of reports so far.
     public var resource: String?
     public var maxT: Double?
     public var gracePeriod: Double?
     public var reductionFactor: Double?
+    /// ASHA: how many brackets (asynchronous Hyperband when > 1); Hyperband: at most this many.
+    public var brackets: Int?
+    /// ASHA only: `stopping` (default) or `promotion`.
+    public var type: ASHAType?
+    /// ASHA promotion: promote from a rung only while it keeps at least η times as many
+    /// results as it promoted (AutoGluon / Syne Tune `keep_size_ratios`).
+    public var keepSizeRatios: Bool
+    /// Median stopping: results of at least this many other trials before a trial is judged.
+    public var minSamplesRequired: Int?
+    /// PBT: resource between two exploit/explore steps of a trial.
+    public var perturbationInterval: Double?
+    /// PBT: the fraction of trials in the bottom (which exploit) and in the top (donors).
+    public var quantileFraction: Double?
+    /// PBT: the probability that explore resamples a parameter instead of perturbing it.
+    public var resampleProbability: Double?
+    /// PBT: the parameters explore may change; nil: every parameter of the space that is not a
+    /// constant.
+    public var hyperparamMutations: [String]?
 
     public init(kind: Kind = .fifo, resource: String? = nil, maxT: Double? = nil, gracePeriod: Double? = nil,
-                reductionFactor: Double? = nil) {
+                reductionFactor: Double? = nil, brackets: Int? = nil, type: ASHAType? = nil, keepSizeRatios: Bool = false,
+                minSamplesRequired: Int? = nil, perturbationInterval: Double? = nil, quantileFraction: Double? = nil,
+                resampleProbability: Double? = nil, hyperparamMutations: [String]? = nil) {
         self.kind = kind
         self.resource = resource
         self.maxT = maxT
         self.gracePeriod = gracePeriod
         self.reductionFactor = reductionFactor
+        self.brackets = brackets
+        self.type = type
+        self.keepSizeRatios = keepSizeRatios
+        self.minSamplesRequired = minSamplesRequired
+        self.perturbationInterval = perturbationInterval
+        self.quantileFraction = quantileFraction
+        self.resampleProbability = resampleProbability
+        self.hyperparamMutations = hyperparamMutations
     }
+
+    /// `max_t`, default 100 (Ray Tune).
+    public var resolvedMaxT: Double { maxT ?? 100 }
+    /// `grace_period`, default 1 (Ray Tune's ASHA; the median rule counts it in `resource` too).
+    public var resolvedGracePeriod: Double { gracePeriod ?? 1 }
+    /// η: default 4 for ASHA (Ray Tune's `ASHAScheduler`), 3 for Hyperband (`HyperBandScheduler`).
+    public var resolvedReductionFactor: Double { reductionFactor ?? (kind == .hyperband ? 3 : 4) }
+    /// `min_samples_required`, default 3 (Ray Tune).
+    public var resolvedMinSamplesRequired: Int { minSamplesRequired ?? 3 }
+    /// `perturbation_interval`, default 1 resource unit (every report of an epoch-reporting trial).
+    public var resolvedPerturbationInterval: Double { perturbationInterval ?? 1 }
+    /// `quantile_fraction`, default 0.25 (Ray Tune).
+    public var resolvedQuantileFraction: Double { quantileFraction ?? 0.25 }
+    /// `resample_probability`, default 0.25 (Ray Tune).
+    public var resolvedResampleProbability: Double { resampleProbability ?? 0.25 }
+    /// Whether trials run in pieces, one budget at a time, pausing between (promotion ASHA,
+    /// Hyperband): their jobs carry `budget`.
+    public var pausesTrials: Bool { kind == .hyperband || (kind == .asha && type == .promotion) }
 }
 
 /// How each trial runs.

@@ -51,6 +51,12 @@ extension OptimizerService {
         }
         let payload = try? JSONValue(parsing: update.payload)
         let now = wallClock()
+        if update.kind.isTerminal && Self.isSuperseded(trial, attempt: Int(ref.attempt)) {
+            // The end of an attempt the scheduler stopped (paused, or restarted from another
+            // trial's checkpoint) that crossed our CANCEL_JOBS: what it reported is stored.
+            acknowledge(update)
+            return
+        }
         do {
             switch update.kind {
             case .report, .checkpoint:
@@ -58,6 +64,14 @@ extension OptimizerService {
                                                     seq: update.seq, kind: update.kind == .report ? "report" : "checkpoint",
                                                     metrics: payload ?? .null, time: now))
                 acknowledge(update)
+                if update.kind == .checkpoint {
+                    checkpointed(studyID, trial: number, attempt: Int(ref.attempt))
+                } else if let verdict = driver.report(trial: number, attempt: Int(ref.attempt), metrics: payload, now: now) {
+                    drivers[studyID] = driver
+                    carry(out: verdict, attempt: ref, studyID: studyID, now: now)
+                } else {
+                    drivers[studyID] = driver
+                }
                 return
             case .final:
                 var attempt = AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
@@ -66,9 +80,23 @@ extension OptimizerService {
                 trial.finishedAt = now
                 switch driver.value(fromFinal: payload) {
                 case .success(let (value, metrics)):
+                    if driver.spec.scheduler.pausesTrials {
+                        // Kept so a restart replays the result a budget-style job ended with.
+                        try store.recordReport(ReportRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
+                                                            seq: update.seq, kind: "final", metrics: metrics, time: now))
+                    }
+                    if let verdict = driver.attemptEnded(trial: number, value: value, metrics: metrics, now: now) {
+                        drivers[studyID] = driver
+                        if carry(out: verdict, attempt: ref, studyID: studyID, now: now, cancel: false) { acknowledge(update) }
+                        return
+                    }
                     trial.state = .complete
                     trial.value = value
                     trial.metrics = metrics
+                case .failure where Self.hadNothingLeft(trial, payload: payload):
+                    // A resumed attempt whose checkpoint was already at its end: the trial
+                    // completes with what it reported before.
+                    trial.state = .complete
                 case .failure(let error):
                     trial.state = .failed
                     trial.error = error.message
@@ -107,6 +135,72 @@ extension OptimizerService {
         drivers[studyID] = driver
         acknowledge(update)
         advance(studyID)
+    }
+
+    /// Whether a FINAL without the metric ends an attempt that resumed a trial with a value and
+    /// reported nothing (it found its checkpoint at its budget or its last epoch).
+    static func hadNothingLeft(_ trial: TrialRecord, payload: JSONValue?) -> Bool {
+        trial.attempts > 1 && trial.value != nil && payload?.object?["reports"]?.double == 0
+    }
+
+    /// Whether an update of `attempt` ends an attempt the scheduler already stopped: the trial
+    /// is paused, or waits for the next attempt the scheduler asked for.
+    static func isSuperseded(_ trial: TrialRecord, attempt: Int) -> Bool {
+        trial.state == .paused || (trial.state == .waiting && trial.attempts > 0 && attempt <= trial.attempts)
+    }
+
+    /// A CHECKPOINT of the running attempt: once the trial has a checkpoint of its own, a later
+    /// attempt restores that one, not the PBT donor's.
+    func checkpointed(_ studyID: String, trial number: Int, attempt: Int) {
+        guard var driver = drivers[studyID], var trial = driver.trial(number), trial.restoreFrom != nil,
+              trial.state == .running, attempt == trial.attempts else { return }
+        trial.restoreFrom = nil
+        do {
+            try store.updateTrial(trial)
+            driver.update(trial)
+            drivers[studyID] = driver
+        } catch {
+            logger.warning("cannot store a trial's checkpoint", metadata: ["trial.id": "\(trial.jobID)", "error": "\(error)"])
+        }
+    }
+
+    /// Carries out a scheduler's verdict on a running attempt: the attempt is cancelled at the
+    /// broker (unless it already ended), the trial stored as the verdict says (pruned, paused,
+    /// or waiting to restart from a donor's checkpoint, then submitted again).
+    /// Returns whether the verdict was stored.
+    @discardableResult
+    func carry(out verdict: SchedulerVerdict, attempt ref: AttemptRef, studyID: String, now: Double, cancel: Bool = true) -> Bool {
+        guard var driver = drivers[studyID], let study = try? store.study(studyID) else { return false }
+        let trial = verdict.trial
+        if cancel {
+            do {
+                _ = try client.cancel([trial.jobID])
+            } catch {
+                logger.warning("cannot cancel a stopped trial's attempt", metadata: ["trial.id": "\(trial.jobID)", "error": "\(error)"])
+            }
+        }
+        // The attempt ran as far as the scheduler let it: complete, whatever became of the trial.
+        let attempt = AttemptRecord(study: studyID, trial: trial.number, attempt: Int(ref.attempt), lease: ref.lease,
+                                    worker: trial.worker, state: .complete, error: nil,
+                                    startedAt: trial.startedAt ?? now, finishedAt: now)
+        do {
+            switch verdict.action {
+            case .prune:
+                try store.recordResult(trial: trial, attempt: attempt)
+            case .pause, .restart:
+                try store.recordAttempt(attempt)
+                try store.updateTrial(trial)
+            }
+        } catch {
+            logger.error("cannot store the scheduler's decision", metadata: ["trial.id": "\(trial.jobID)", "error": "\(error)"])
+            return false
+        }
+        logger.info("scheduler decision", metadata: ["trial.id": "\(trial.jobID)", "trial.note": "\(trial.note ?? "")"])
+        driver.update(trial)
+        drivers[studyID] = driver
+        if verdict.action == .restart { submit([trial], of: study, resync: false) }
+        advance(studyID)
+        return true
     }
 
     /// Acknowledges an update once the turn that stored it commits.

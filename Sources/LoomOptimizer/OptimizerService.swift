@@ -161,8 +161,13 @@ public final class OptimizerService: @unchecked Sendable {
                 do {
                     let spec = try SpecParser.parse(study.specText, file: "\(study.id).yaml")
                     let trials = try store.trials(study: study.id)
-                    drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials)
-                    let unfinished = trials.filter { !$0.state.isFinished && $0.source != "ask" }
+                    var reports: [ReportRecord] = []
+                    if spec.scheduler.kind != .fifo {
+                        for trial in trials where trial.source != "ask" { reports += try store.reports(study: study.id, trial: trial.number) }
+                    }
+                    drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials,
+                                                    reports: reports)
+                    let unfinished = trials.filter { !$0.state.isFinished && $0.state != .paused && $0.source != "ask" }
                     submit(unfinished, of: study, resync: true)
                     logger.info("study resumed", metadata: ["study.name": "\(study.id)", "study.unfinished": "\(unfinished.count)"])
                 } catch {
@@ -190,24 +195,28 @@ public final class OptimizerService: @unchecked Sendable {
         return id
     }
 
-    /// Creates and submits the trials the study may start now, or finishes it.
+    /// Creates, resumes and submits the trials the study may start now, or finishes it.
     func advance(_ id: String) {
         guard var driver = drivers[id] else { return }
         let now = wallClock()
-        if let (state, reason) = driver.stopReason(now: now) {
+        if let (state, reason) = driver.hardStopReason(now: now) {
             finish(id, state: state, reason: reason)
             return
         }
-        let fresh = driver.newTrials(now: now)
+        let plan = driver.fillSlots(now: now)
         drivers[id] = driver
-        guard !fresh.isEmpty, let study = try? store.study(id) else { return }
-        do {
-            for trial in fresh { try store.insertTrial(trial) }
-        } catch {
-            logger.error("cannot store new trials", metadata: ["study.name": "\(id)", "error": "\(error)"])
-            return
+        if plan != SlotPlan(), let study = try? store.study(id) {
+            do {
+                for trial in plan.created { try store.insertTrial(trial) }
+                for trial in plan.resumed { try store.updateTrial(trial) }
+                for trial in plan.pruned { try store.recordResult(trial: trial, attempt: nil) }
+            } catch {
+                logger.error("cannot store new or resumed trials", metadata: ["study.name": "\(id)", "error": "\(error)"])
+                return
+            }
+            submit(plan.created + plan.resumed, of: study, resync: false)
         }
-        submit(fresh, of: study, resync: false)
+        if let (state, reason) = driver.stopReason(now: now) { finish(id, state: state, reason: reason) }
     }
 
     /// Ends a study: its active trials are cancelled at the broker and in the store.
@@ -227,6 +236,9 @@ public final class OptimizerService: @unchecked Sendable {
                 _ = try? store.recordResult(trial: trial, attempt: nil)
                 driver.update(trial)
             }
+        }
+        for trial in driver.abandonPaused(now: now, reason: reason) {
+            _ = try? store.recordResult(trial: trial, attempt: nil)
         }
         study.state = state
         study.reason = reason
@@ -252,7 +264,8 @@ public final class OptimizerService: @unchecked Sendable {
         let cwd = spec.trial.cwd.map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: study.baseDirectory, isDirectory: true)).standardizedFileURL.path }
             ?? study.baseDirectory
         let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
-                              timeoutS: spec.trial.timeoutSeconds, gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil).payload
+                              timeoutS: spec.trial.timeoutSeconds, gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
+                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)
         let requirements = Requirements(

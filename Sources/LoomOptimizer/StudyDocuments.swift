@@ -45,6 +45,7 @@ public enum StudyDocuments {
             doc["mode"] = .string(spec.mode.rawValue)
             doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
             doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
+            doc["scheduler"] = scheduler(spec.scheduler)
             if let best { doc["best"] = trial(best) }
         }
         return .object(doc)
@@ -89,7 +90,36 @@ public enum StudyDocuments {
         doc["error"] = t.error.map(JSONValue.string)
         doc["started_at"] = t.startedAt.map(JSONValue.number)
         doc["finished_at"] = t.finishedAt.map(JSONValue.number)
+        doc["budget"] = t.budget.map(JSONValue.number)
+        doc["note"] = t.note.map(JSONValue.string)
+        doc["restore_from"] = t.restoreFrom.map { .number(Double($0)) }
         if let s = t.startedAt, let f = t.finishedAt { doc["duration_s"] = .number(f - s) }
+        return .object(doc)
+    }
+
+    /// The scheduler and its parameters, as the spec resolves them:
+    /// `{"type": "asha", "variant": "promotion", "resource": "epoch", "max_t": 9, …}`.
+    public static func scheduler(_ spec: SchedulerSpec) -> JSONValue {
+        var doc: [String: JSONValue] = ["type": .string(spec.kind.rawValue)]
+        doc["resource"] = spec.resource.map(JSONValue.string)
+        switch spec.kind {
+        case .fifo:
+            break
+        case .asha, .hyperband:
+            doc["variant"] = spec.type.map { .string($0.rawValue) }
+            doc["max_t"] = .number(spec.resolvedMaxT)
+            doc["grace_period"] = .number(spec.resolvedGracePeriod)
+            doc["reduction_factor"] = .number(spec.resolvedReductionFactor)
+            doc["brackets"] = spec.brackets.map { .number(Double($0)) }
+            if spec.keepSizeRatios { doc["keep_size_ratios"] = .bool(true) }
+        case .medianStopping:
+            doc["grace_period"] = .number(spec.resolvedGracePeriod)
+            doc["min_samples_required"] = .number(Double(spec.resolvedMinSamplesRequired))
+        case .pbt:
+            doc["perturbation_interval"] = .number(spec.resolvedPerturbationInterval)
+            doc["quantile_fraction"] = .number(spec.resolvedQuantileFraction)
+            doc["resample_probability"] = .number(spec.resolvedResampleProbability)
+        }
         return .object(doc)
     }
 

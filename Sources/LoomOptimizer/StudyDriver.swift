@@ -10,20 +10,28 @@ import LoomWire
 /// at most `budget.maxConcurrent` trials are active (waiting or running) at once, counting trials
 /// handed out by `ask`; at most `budget.maxTrials` trials are ever created (a grid searcher
 /// instead stops when it is exhausted).
-/// **Restart.** `init` rebuilds everything from the stored trials: the searcher is restored from
-/// their history, so a restarted optimizer neither repeats nor skips a suggestion.
+/// **Scheduler.** Every trial except `ask` ones is the scheduler's: its reports and results go
+/// to it (`StudyDriver+Scheduling.swift`), and free slots are offered to it first, so it may
+/// resume a paused trial instead of creating one.
+/// **Restart.** `init` rebuilds everything from the stored trials and reports: the searcher is
+/// restored from their history, so a restarted optimizer neither repeats nor skips a
+/// suggestion, and the scheduler is replayed (`StudyDriver+Replay.swift`).
 public struct StudyDriver: Sendable {
     public let studyID: String
     public let spec: StudySpec
     public let createdAt: Double
-    public private(set) var trials: [TrialRecord]
+    public internal(set) var trials: [TrialRecord]
     var searcher: any Searcher
+    var scheduler: any Scheduler
+    /// What the scheduler has been told of each trial's results.
+    var progress: [Int: TrialProgress] = [:]
     /// Points to evaluate not yet turned into trials.
     var points: [Config]
     /// The searcher said it has nothing more to propose.
     public private(set) var exhausted = false
 
-    public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord]) {
+    /// `reports` are the study's stored reports (any order), replayed into the scheduler.
+    public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord], reports: [ReportRecord] = []) {
         self.studyID = studyID
         self.spec = spec
         self.createdAt = createdAt
@@ -37,6 +45,8 @@ public struct StudyDriver: Sendable {
         }
         let usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
         points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
+        scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed)
+        replay(reports)
     }
 
     /// Trials that are waiting or running.
@@ -63,21 +73,6 @@ public struct StudyDriver: Sendable {
         }
     }
 
-    /// New trials to create now, within the concurrency and trial budgets. The caller stores
-    /// them, then submits them.
-    public mutating func newTrials(now: Double) -> [TrialRecord] {
-        var created: [TrialRecord] = []
-        var running = active.count
-        while mayCreate && running < spec.budget.maxConcurrent {
-            guard let (config, source) = nextConfig() else { break }
-            let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, source: source, createdAt: now)
-            trials.append(trial)
-            created.append(trial)
-            running += 1
-        }
-        return created
-    }
-
     /// A trial handed out by `ask`, for an evaluation outside the fabric; nil when the budget is used.
     public mutating func ask(now: Double) -> TrialRecord? {
         guard mayCreate, let (config, _) = nextConfig() else { return nil }
@@ -88,13 +83,14 @@ public struct StudyDriver: Sendable {
     }
 
     /// Replaces the mirror of a trial after the optimizer changed and stored it; a finished trial
-    /// is observed by the searcher.
+    /// is observed by the searcher and leaves the scheduler.
     public mutating func update(_ trial: TrialRecord) {
         guard let i = index(of: trial.number) else { return }
         let wasFinished = trials[i].state.isFinished
         trials[i] = trial
         if trial.state.isFinished && !wasFinished {
             searcher.observe(config: trial.config, value: trial.value, state: trial.state)
+            if trial.source != "ask" { scheduler.onTrialRemove(trial: trial.number) }
         }
     }
 
@@ -119,8 +115,18 @@ public struct StudyDriver: Sendable {
         return best
     }
 
-    /// Why the study is over, or nil while it goes on.
+    /// Why the study is over, or nil while it goes on: `hardStopReason`, else every trial is
+    /// created and none is active (call it after `fillSlots`, which may resume a paused trial).
     public func stopReason(now: Double) -> (state: StudyState, reason: String)? {
+        if let hard = hardStopReason(now: now) { return hard }
+        if !mayCreate && active.isEmpty {
+            return (.complete, trialCap.map { "max_trials reached (\($0))" } ?? "the grid is exhausted")
+        }
+        return nil
+    }
+
+    /// A reason to end the study whatever runs: `fail_fast`, `stop_at`, `max_wallclock`.
+    public func hardStopReason(now: Double) -> (state: StudyState, reason: String)? {
         if spec.budget.failFast, let failed = trials.first(where: { $0.state == .failed }) {
             return (.failed, "fail_fast: trial \(failed.number) failed: \(failed.error ?? "no error recorded")")
         }
@@ -130,9 +136,6 @@ public struct StudyDriver: Sendable {
         }
         if let limit = spec.budget.maxWallclockSeconds, now - createdAt >= limit {
             return (.complete, "max_wallclock reached after \(Int(now - createdAt)) s")
-        }
-        if !mayCreate && active.isEmpty {
-            return (.complete, trialCap.map { "max_trials reached (\($0))" } ?? "the grid is exhausted")
         }
         return nil
     }

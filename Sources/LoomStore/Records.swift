@@ -51,10 +51,19 @@ public struct TrialRecord: Equatable, Sendable {
     public var createdAt: Double
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// The resource level (e.g. epoch) its current or last attempt runs to: the job's `budget`;
+    /// nil when the attempt runs until it ends by itself.
+    public var budget: Double?
+    /// The scheduler's last word on it: `paused at rung 1 (epoch 1)`, `promoted from rung 1
+    /// (epoch 1) to epoch 3`, `pruned at rung 2 (epoch 3): …`, `exploited trial 4 at epoch 6`.
+    public var note: String?
+    /// PBT: the trial whose latest checkpoint its next attempt restores (the job's `restore_from`).
+    public var restoreFrom: Int?
 
     public init(study: String, number: Int, config: Config, state: TrialState = .waiting, source: String = "searcher",
                 attempts: Int = 0, value: Double? = nil, metrics: JSONValue? = nil, worker: String? = nil,
-                error: String? = nil, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil) {
+                error: String? = nil, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil,
+                budget: Double? = nil, note: String? = nil, restoreFrom: Int? = nil) {
         self.study = study
         self.number = number
         self.config = config
@@ -68,6 +77,9 @@ public struct TrialRecord: Equatable, Sendable {
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.budget = budget
+        self.note = note
+        self.restoreFrom = restoreFrom
     }
 
     /// The job id at the broker.
@@ -117,7 +129,8 @@ public struct ReportRecord: Equatable, Sendable {
     public var attempt: Int
     public var lease: UInt64
     public var seq: UInt64
-    /// `report` or `checkpoint`.
+    /// `report`, `checkpoint`, or `final` (a FINAL's metrics, kept when the study's scheduler
+    /// pauses trials, so a restart replays the result a budget-style job ended with).
     public var kind: String
     public var metrics: JSONValue
     public var time: Double

@@ -16,7 +16,8 @@ struct RowError: Error {
 enum Rows {
     static let studyColumns = "id, name, spec_text, base_directory, state, created_at, finished_at, reason"
     static let trialColumns = """
-        study, number, config, state, source, attempts, value, metrics, worker, error, created_at, started_at, finished_at
+        study, number, config, state, source, attempts, value, metrics, worker, error, created_at, started_at, finished_at,
+        budget, note, restore_from
         """
     static let attemptColumns = "study, trial, attempt, lease, worker, state, error, started_at, finished_at"
     static let reportColumns = "study, trial, attempt, lease, seq, kind, metrics, time"
@@ -27,7 +28,7 @@ enum Rows {
 
     static func arguments(_ t: TrialRecord, config: String, metrics: String?) -> StatementArguments {
         [t.study, t.number, config, t.state.rawValue, t.source, t.attempts, t.value, metrics, t.worker, t.error,
-         t.createdAt, t.startedAt, t.finishedAt]
+         t.createdAt, t.startedAt, t.finishedAt, t.budget, t.note, t.restoreFrom]
     }
 
     static func arguments(_ a: AttemptRecord) -> StatementArguments {
@@ -70,7 +71,10 @@ enum Rows {
             error: try row.decode(forColumn: "error"),
             createdAt: try row.decode(forColumn: "created_at"),
             startedAt: try row.decode(forColumn: "started_at"),
-            finishedAt: try row.decode(forColumn: "finished_at"))
+            finishedAt: try row.decode(forColumn: "finished_at"),
+            budget: try row.decode(forColumn: "budget"),
+            note: try row.decode(forColumn: "note"),
+            restoreFrom: try row.decode(forColumn: "restore_from"))
     }
 
     static func attempt(_ row: Row) throws -> AttemptRecord {

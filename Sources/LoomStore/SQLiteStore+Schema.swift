@@ -19,6 +19,9 @@ extension SQLiteStore {
     ///   restart and per-state counts for status, without scanning the study's trials. `number`
     ///   is in it so the rows come out in order: without it SQLite prefers the primary key, which
     ///   needs no sort, and filters by state row by row.
+    /// - `v3-sched`: the multi-fidelity columns of `trials`: `budget` (the resource level its
+    ///   current attempt runs to), `note` (the scheduler's last word on it: a rung, a promotion,
+    ///   a stop) and `restore_from` (PBT: the trial whose checkpoint its next attempt restores).
     static let migrations: [SchemaMigration] = [
         SchemaMigration(identifier: "v1", sql: """
             CREATE TABLE studies (
@@ -89,6 +92,11 @@ extension SQLiteStore {
         SchemaMigration(identifier: "v2", sql: """
             CREATE INDEX trials_by_state ON trials (study, state, number);
             """),
+        SchemaMigration(identifier: "v3-sched", sql: """
+            ALTER TABLE trials ADD COLUMN budget REAL;
+            ALTER TABLE trials ADD COLUMN note TEXT;
+            ALTER TABLE trials ADD COLUMN restore_from INTEGER;
+            """),
     ]
 
     /// The schema version this build writes and reads: its number of migrations.
@@ -106,12 +114,19 @@ extension SQLiteStore {
         return migrator
     }
 
-    /// The schema version a set of applied migration identifiers means: the highest `vN`, and
+    /// The schema version a set of applied migration identifiers means: the highest `vN` (or
+    /// `vN-name`), and
     /// past this build's when an identifier is unknown but not of that form.
     static func version(of applied: Set<String>) -> Int {
         let known = Set(migrations.map(\.identifier))
-        let numbered = applied.compactMap { $0.first == "v" ? Int($0.dropFirst()) : nil }.max() ?? 0
+        let numbered = applied.compactMap(versionNumber).max() ?? 0
         return applied.isSubset(of: known) ? numbered : max(numbered, schemaVersion + 1)
+    }
+
+    /// The N of an identifier `vN` or `vN-name` (branches name their migrations, e.g. `v3-sched`).
+    static func versionNumber(_ identifier: String) -> Int? {
+        guard identifier.first == "v" else { return nil }
+        return Int(identifier.dropFirst().prefix { $0.isNumber })
     }
 
     /// The identifiers in the file's migration table; `.schemaTooNew` when one is unknown here.

@@ -8,7 +8,7 @@ extension SQLiteStore {
         let name = "insertTrial(\(key))"
         let json = try Storable.trialJSON(trial, operation: name)
         try write(StoreOperation(name, key: key, parent: Storable.studyKey(trial.study))) { db in
-            try db.execute(sql: "INSERT INTO trials (\(Rows.trialColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.execute(sql: "INSERT INTO trials (\(Rows.trialColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            arguments: Rows.arguments(trial, config: json.config, metrics: json.metrics))
         }
     }
@@ -115,7 +115,7 @@ extension SQLiteStore {
     /// Replaces every column of a trial's row; `db.changesCount` tells whether it existed.
     private static func replaceTrial(_ db: Database, _ trial: TrialRecord, json: (config: String, metrics: String?)) throws {
         try db.execute(sql: """
-            UPDATE trials SET (\(Rows.trialColumns)) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            UPDATE trials SET (\(Rows.trialColumns)) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             WHERE study = ? AND number = ?
             """, arguments: Rows.arguments(trial, config: json.config, metrics: json.metrics) + [trial.study, trial.number])
     }

@@ -69,20 +69,30 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// The GPU share the job was submitted with (also in its SUBMIT requirements): the worker
     /// picks the devices and sets `CUDA_VISIBLE_DEVICES`. Absent or 0: no GPU.
     public var gpu: Double?
+    /// The resource level (e.g. epoch) this attempt runs to: multi-fidelity schedulers give a
+    /// trial's attempts growing budgets (a promotion is the same job submitted again with the
+    /// next one). The worker exports it as `HYPERLOOM_BUDGET` and fills `{budget}`.
+    public var budget: Double?
+    /// Restore the latest checkpoint of this other job instead of the job's own (PBT exploit).
+    public var restoreFrom: String?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
-                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil) {
+                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil, budget: Double? = nil,
+                restoreFrom: String? = nil) {
         self.command = command
         self.config = config
         self.env = env
         self.cwd = cwd
         self.timeoutS = timeoutS
         self.gpu = gpu
+        self.budget = budget
+        self.restoreFrom = restoreFrom
     }
 
     enum CodingKeys: String, CodingKey {
-        case command, config, env, cwd, gpu
+        case command, config, env, cwd, gpu, budget
         case timeoutS = "timeout_s"
+        case restoreFrom = "restore_from"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +103,8 @@ public struct JobSpec: Codable, Equatable, Sendable {
         cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
         timeoutS = try c.decodeIfPresent(Double.self, forKey: .timeoutS)
         gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
+        budget = try c.decodeIfPresent(Double.self, forKey: .budget)
+        restoreFrom = try c.decodeIfPresent(String.self, forKey: .restoreFrom)
     }
 
     /// The spec as an ASSIGN payload.

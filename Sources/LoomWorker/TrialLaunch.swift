@@ -66,13 +66,15 @@ struct TrialLaunch: Equatable, Sendable {
     /// the share they were placed for.
     init(spec: JobSpec, ref: AttemptRef, paths: AttemptPaths, workerID: String,
          baseEnvironment: [String: String], resume: Bool, gpuDevices: [String] = [], gpuShare: Double = 0) {
-        let builtIns: [String: String] = [
+        var builtIns: [String: String] = [
             "trial_id": ref.job,
             "attempt": String(ref.attempt),
             "checkpoint_dir": paths.checkpointDir,
             "attempt_dir": paths.attemptDir,
             "worker_id": workerID,
         ]
+        let budget = spec.budget.map { JSONValue.number($0).argument }
+        if let budget { builtIns["budget"] = budget }
         // Built-ins win over config keys of the same name: they identify the attempt.
         let values = spec.config.mapValues(\.argument).merging(builtIns) { _, builtIn in builtIn }
         arguments = spec.command.map { Self.substitute($0, values) }
@@ -90,6 +92,7 @@ struct TrialLaunch: Equatable, Sendable {
         env["HYPERLOOM_CHECKPOINT_DIR"] = paths.checkpointDir
         env["HYPERLOOM_ATTEMPT_DIR"] = paths.attemptDir
         env["HYPERLOOM_RESUME"] = resume ? "1" : "0"
+        if let budget { env["HYPERLOOM_BUDGET"] = budget }
         // What the worker placed, whatever the spec did to CUDA_VISIBLE_DEVICES.
         env["HYPERLOOM_GPUS"] = gpuDevices.joined(separator: ",")
         env["HYPERLOOM_GPU_SHARE"] = gpuDevices.isEmpty ? "0" : JSONValue.number(gpuShare).argument

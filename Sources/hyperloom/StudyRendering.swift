@@ -57,6 +57,10 @@ enum StudyRendering {
                 lines.append("best \(metric) (\(mode)): none yet")
             }
         }
+        if let scheduler = s["scheduler"]?.object, let type = scheduler["type"]?.argument, type != "fifo" {
+            let parameters = scheduler.keys.sorted().filter { $0 != "type" }.map { "\($0) \(scheduler[$0]!.argument)" }
+            lines.append("scheduler: \(type)" + (parameters.isEmpty ? "" : " — " + parameters.joined(separator: ", ")))
+        }
         if let created = s["created_at"]?.double {
             let end = s["finished_at"]?.double ?? Date().timeIntervalSince1970
             lines.append("elapsed: \(duration(end - created))")
@@ -70,10 +74,12 @@ enum StudyRendering {
             let state: String = t["state"]?.argument ?? "?"
             let worker: String = t["worker"]?.argument ?? "-"
             let time: String = t["duration_s"]?.double.map(duration) ?? "-"
-            let detail: String = t["error"].map { "error: \($0.argument)" } ?? config(t["config"])
-            return [number(t["number"]), state, number(t["value"]), number(t["attempts"]), worker, time, detail]
+            let note: String = t["note"].map { "\($0.argument) · " } ?? ""
+            let detail: String = t["error"].map { "error: \($0.argument)" } ?? note + config(t["config"])
+            let budget: String = t["budget"].map(number) ?? "-"
+            return [number(t["number"]), state, number(t["value"]), number(t["attempts"]), budget, worker, time, detail]
         }
-        return table(["TRIAL", "STATE", "VALUE", "ATTEMPTS", "WORKER", "TIME", "CONFIG"], rows)
+        return table(["TRIAL", "STATE", "VALUE", "ATTEMPTS", "BUDGET", "WORKER", "TIME", "CONFIG"], rows)
     }
 
     /// The best trial and, below it, the top trials.
@@ -135,7 +141,8 @@ enum StudyRendering {
         let params = paramSet.sorted()
         let metrics = metricSet.sorted()
         let header = ["study", "trial", "state", "value"] + params.map { "param_\($0)" } + metrics.map { "metric_\($0)" }
-            + ["attempts", "worker", "source", "created_at", "started_at", "finished_at", "duration_s", "error", "reports"]
+            + ["attempts", "worker", "source", "created_at", "started_at", "finished_at", "duration_s", "error", "budget", "note",
+               "reports"]
         var lines = [header.map(field).joined(separator: ",")]
         for t in trials {
             let config = t["config"]?.object ?? [:]
@@ -151,6 +158,8 @@ enum StudyRendering {
             cells.append(text(t["source"]))
             for key in ["created_at", "started_at", "finished_at", "duration_s"] { cells.append(t[key].map(cell) ?? "") }
             cells.append(text(t["error"]))
+            cells.append(t["budget"].map(cell) ?? "")
+            cells.append(text(t["note"]))
             cells.append(JSONValue.array(reports).description)
             lines.append(cells.map(field).joined(separator: ","))
         }

@@ -15,7 +15,7 @@ struct SettingsTableTests {
     /// with another meaning.
     static let trialVariables = ["HYPERLOOM_CONFIG", "HYPERLOOM_TRIAL_ID", "HYPERLOOM_ATTEMPT", "HYPERLOOM_LEASE",
                                  "HYPERLOOM_CHECKPOINT_DIR", "HYPERLOOM_ATTEMPT_DIR", "HYPERLOOM_RESUME",
-                                 "HYPERLOOM_GPUS", "HYPERLOOM_GPU_SHARE"]
+                                 "HYPERLOOM_GPUS", "HYPERLOOM_GPU_SHARE", "HYPERLOOM_BUDGET"]
 
     @Test(arguments: commands)
     func namesDeriveFromTheKey(command: String) {

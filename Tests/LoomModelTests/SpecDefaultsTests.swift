@@ -53,6 +53,30 @@ import Testing
         #expect(spec.trial.command == ["/bin/sh", "-c", #"echo "@hyperloom {\"loss\": {lr}}""#])
     }
 
+    @Test func everySchedulerReadsItsParametersInUsersWords() throws {
+        let promotion = try parse(minimalSpec + """
+
+            scheduler: {type: promotion, resource: epoch, max_t: 27, grace_period: 1, reduction_factor: 3, brackets: 2,
+                        keep_size_ratios: true}
+            """)
+        #expect(promotion.scheduler == SchedulerSpec(kind: .asha, resource: "epoch", maxT: 27, gracePeriod: 1, reductionFactor: 3,
+                                                     brackets: 2, type: .promotion, keepSizeRatios: true))
+        #expect(promotion.scheduler.pausesTrials)
+        let asha = try parse(minimalSpec + "\nscheduler: asha")
+        #expect(asha.scheduler.type == .stopping && !asha.scheduler.pausesTrials && asha.scheduler.resolvedReductionFactor == 4)
+        let hyperband = try parse(minimalSpec + "\nscheduler: {type: hyperband, max_t: 81}")
+        #expect(hyperband.scheduler.resolvedReductionFactor == 3 && hyperband.scheduler.pausesTrials)
+        let median = try parse(minimalSpec + "\nscheduler: {type: median_stopping, grace_period: 5, min_samples_required: 4}")
+        #expect(median.scheduler == SchedulerSpec(kind: .medianStopping, gracePeriod: 5, minSamplesRequired: 4))
+        let pbt = try parse(minimalSpec + """
+
+            scheduler: {type: pbt, perturbation_interval: 4, quantile_fraction: 0.5, resample_probability: 0.1,
+                        hyperparam_mutations: {lr: {loguniform: [0.0001, 0.1]}}}
+            """)
+        #expect(pbt.scheduler == SchedulerSpec(kind: .pbt, perturbationInterval: 4, quantileFraction: 0.5, resampleProbability: 0.1,
+                                               hyperparamMutations: ["lr"]))
+    }
+
     @Test func searcherAndSchedulerMayBeWrittenAsTheirType() throws {
         let spec = try parse(minimalSpec + "\nsearcher: quasi_random\nscheduler: fifo")
         #expect(spec.searcher.kind == .quasiRandom)

@@ -28,22 +28,22 @@ import Testing
 
     @Test func pointsToEvaluateComeFirstThenTheSearcherWithinTheConcurrency() throws {
         var d = StudyDriver(studyID: "d-1", spec: try spec("points_to_evaluate: [{x: 0.25}]"), createdAt: 0, trials: [])
-        let first = d.newTrials(now: 0)
+        let first = d.fillSlots(now: 0).created
         #expect(first.map(\.number) == [1, 2])
         #expect(first[0].config == ["x": .number(0.25)] && first[0].source == "points_to_evaluate")
         #expect(first[1].source == "searcher")
-        #expect(d.newTrials(now: 0).isEmpty, "two are running already")
+        #expect(d.fillSlots(now: 0).created.isEmpty, "two are running already")
         complete(&d, 1, value: 0.5)
-        #expect(d.newTrials(now: 1).map(\.number) == [3])
+        #expect(d.fillSlots(now: 1).created.map(\.number) == [3])
     }
 
     @Test func theStudyEndsWhenMaxTrialsAreFinishedAndNotBefore() throws {
         var d = StudyDriver(studyID: "d-1", spec: try spec(trials: 3, concurrent: 3), createdAt: 0, trials: [])
-        #expect(d.newTrials(now: 0).count == 3)
+        #expect(d.fillSlots(now: 0).created.count == 3)
         complete(&d, 1, value: 0.3)
         complete(&d, 2, value: nil, state: .failed)
         #expect(d.stopReason(now: 1) == nil, "trial 3 still runs")
-        #expect(d.newTrials(now: 1).isEmpty, "the budget is used")
+        #expect(d.fillSlots(now: 1).created.isEmpty, "the budget is used")
         complete(&d, 3, value: 0.1)
         let end = try #require(d.stopReason(now: 2))
         #expect(end.state == .complete && end.reason == "max_trials reached (3)")
@@ -52,12 +52,12 @@ import Testing
 
     @Test func stopAtFailFastAndWallclockEndTheStudy() throws {
         var reached = StudyDriver(studyID: "d-1", spec: try spec(trials: 50).with { $0.budget.stopAt = 0.2 }, createdAt: 0, trials: [])
-        _ = reached.newTrials(now: 0)
+        _ = reached.fillSlots(now: 0).created
         complete(&reached, 1, value: 0.15)
         #expect(reached.stopReason(now: 1)?.reason.hasPrefix("stop_at reached: trial 1") == true)
 
         var failing = StudyDriver(studyID: "d-1", spec: try spec(trials: 50).with { $0.budget.failFast = true }, createdAt: 0, trials: [])
-        _ = failing.newTrials(now: 0)
+        _ = failing.fillSlots(now: 0).created
         var t = failing.trial(2)!
         t.state = .failed
         t.error = "exit code 3"
@@ -73,18 +73,18 @@ import Testing
     @Test func aRestartedDriverContinuesTheSameSequenceWithoutRepeats() throws {
         let s = try spec(trials: 10, concurrent: 4)
         var straight = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: [])
-        var all = straight.newTrials(now: 0)
+        var all = straight.fillSlots(now: 0).created
         for n in 1...4 { complete(&straight, n, value: Double(n)) }
-        all += straight.newTrials(now: 1)
+        all += straight.fillSlots(now: 1).created
         // The same study, stopped after its first four trials were created and two finished.
         var before = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: [])
-        var stored = before.newTrials(now: 0)
+        var stored = before.fillSlots(now: 0).created
         stored[0].state = .complete
         stored[1].state = .complete
         var resumed = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: stored)
         complete(&resumed, 3, value: 3)
         complete(&resumed, 4, value: 4)
-        let next = resumed.newTrials(now: 1)
+        let next = resumed.fillSlots(now: 1).created
         #expect(next.map(\.config) == Array(all.dropFirst(4)).map(\.config), "the same proposals, in order")
     }
 
@@ -93,9 +93,9 @@ import Testing
         let handedOut = d.ask(now: 0)
         let asked = try #require(handedOut)
         #expect(asked.source == "ask" && asked.state == .running)
-        #expect(d.newTrials(now: 0).isEmpty, "the asked trial occupies the one concurrent slot")
+        #expect(d.fillSlots(now: 0).created.isEmpty, "the asked trial occupies the one concurrent slot")
         complete(&d, 1, value: 0.4)
-        #expect(d.newTrials(now: 1).count == 1)
+        #expect(d.fillSlots(now: 1).created.count == 1)
         let more = d.ask(now: 1)
         #expect(more == nil, "both trials of the budget exist")
     }

@@ -4,12 +4,44 @@ import LoomWire
 import Testing
 
 @Suite struct Schedulers {
-    @Test func fifoLetsEveryTrialRunToCompletion() {
-        var scheduler = makeScheduler(SchedulerSpec())
+    @Test func fifoLetsEveryTrialRunToCompletion() throws {
+        var scheduler = makeScheduler(SchedulerSpec(), space: try Fixture.conditional(), mode: .min, seed: 1)
         #expect(scheduler is FIFOScheduler)
-        #expect(scheduler.onReport(trial: 1, metrics: ["loss": .number(0.3), "epoch": .number(1)]) == .continue)
-        scheduler.onComplete(trial: 1, value: 0.3)
-        #expect(scheduler.onReport(trial: 2, metrics: [:]) == .continue)
+        #expect(scheduler.onFreeSlot(mayCreate: true) == .new)
+        #expect(scheduler.onTrialAdd(trial: 1, config: [:]) == nil)
+        #expect(scheduler.onResult(trial: 1, time: 1, value: 0.3) == .continue)
+        #expect(scheduler.onAttemptEnd(trial: 1, time: 2, value: 0.2) == .continue)
+        scheduler.onTrialRemove(trial: 1)
+        #expect(scheduler.onFreeSlot(mayCreate: false) == .wait)
+        #expect(scheduler.milestones.isEmpty && scheduler.takeAbandoned().isEmpty)
+    }
+
+    @Test func theSpecChoosesTheScheduler() throws {
+        let space = try Fixture.conditional()
+        func make(_ spec: SchedulerSpec) -> any Scheduler { makeScheduler(spec, space: space, mode: .max, seed: 3) }
+        #expect((make(SchedulerSpec(kind: .asha)) as? ASHAScheduler)?.variant == .stopping)
+        #expect((make(SchedulerSpec(kind: .asha, type: .promotion)) as? ASHAScheduler)?.variant == .promotion)
+        #expect(make(SchedulerSpec(kind: .hyperband)) is HyperbandScheduler)
+        #expect(make(SchedulerSpec(kind: .medianStopping)) is MedianStoppingScheduler)
+        #expect(make(SchedulerSpec(kind: .pbt)) is PBTScheduler)
+    }
+
+    @Test func rungLevelsStopBelowMaxTAndPercentilesInterpolateLikeNumPy() {
+        #expect(rungLevels(grace: 1, eta: 3, maxT: 9, bracket: 0) == [1, 3])
+        #expect(rungLevels(grace: 1, eta: 3, maxT: 27, bracket: 1) == [3, 9])
+        #expect(rungLevels(grace: 1, eta: 3, maxT: 9, bracket: 2).isEmpty)
+        #expect(rungLevels(grace: 2, eta: 2, maxT: 10, bracket: 0) == [2, 4, 8])
+        func rung(_ scores: [Double]) -> ASHAScheduler.Rung {
+            var rung = ASHAScheduler.Rung(level: 1)
+            for (i, score) in scores.enumerated() { rung.record(i, score: score) }
+            return rung
+        }
+        #expect(rung([]).percentile(50) == nil)
+        #expect(rung([3, 1, 2, 4]).percentile(50) == 2.5)
+        #expect(rung([1, 2]).percentile(75) == 1.75)
+        #expect(rung([5]).percentile(66) == 5)
+        let tied = rung([2, 5, 2, 5])
+        #expect(tied.ranked.map(\.trial) == [1, 3, 0, 2], "best first, ties in arrival order")
     }
 }
 

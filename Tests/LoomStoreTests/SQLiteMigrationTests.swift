@@ -8,30 +8,37 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 2)
-        #expect(SQLiteStore.migrations.map(\.identifier) == (1...SQLiteStore.schemaVersion).map { "v\($0)" })
+        #expect(SQLiteStore.schemaVersion == 3)
+        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched"])
+        #expect(SQLiteStore.migrations.map { SQLiteStore.versionNumber($0.identifier) } == [1, 2, 3])
     }
 
     @Test
-    func aVersion1FileIsUpgradedWithItsRowsIntact() throws {
+    func aVersion2FileIsUpgradedWithItsRowsIntact() throws {
         try withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("store.sqlite").path
-            let (trial, attempt) = StoreContract.completed(value: 0.5)
+            let (_, attempt) = StoreContract.completed(value: 0.5)
             do {
-                let old = try SQLiteStore(path: path, readOnly: false, migratingThrough: "v1")
-                #expect(try old.appliedMigrationIdentifiers() == ["v1"])
-                #expect(try !old.indexNames(on: "trials").contains("trials_by_state"))
-                try Fixture.seed(old, trials: 1...3)
+                // Version 2 is the oldest this build can seed (its trial rows have v2's columns
+                // only through raw SQL); the v3-sched columns come back nil.
+                let old = try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2")
+                #expect(try old.appliedMigrationIdentifiers() == ["v1", "v2"])
+                try old.createStudy(Fixture.studyRecord())
+                for n in 1...3 {
+                    try old.execute(sql: """
+                        INSERT INTO trials (study, number, config, state, source, attempts, created_at)
+                        VALUES ('\(Fixture.study)', \(n), '{"lr":0.01}', 'waiting', 'searcher', 0, \(Fixture.trial(n).createdAt))
+                        """)
+                }
                 try old.recordReport(Fixture.report(seq: 1))
-                try old.recordResult(trial: trial, attempt: attempt)
+                try old.recordAttempt(attempt)
                 try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
             }
             let upgraded = try SQLiteStore(path: path)
-            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2"])
-            #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
+            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2", "v3-sched"])
             #expect(try upgraded.studies() == [Fixture.studyRecord()])
-            #expect(try upgraded.trials(study: Fixture.study) == [trial, Fixture.trial(2), Fixture.trial(3)])
-            #expect(try upgraded.trials(study: Fixture.study, state: .waiting).map(\.number) == [2, 3])
+            #expect(try upgraded.trials(study: Fixture.study) == [Fixture.trial(1), Fixture.trial(2), Fixture.trial(3)])
+            #expect(try upgraded.trials(study: Fixture.study, state: .waiting).map(\.number) == [1, 2, 3])
             #expect(try upgraded.attempts(study: Fixture.study, trial: 1) == [attempt])
             #expect(try upgraded.reports(study: Fixture.study, trial: 1) == [Fixture.report(seq: 1)])
             #expect(try upgraded.workerEvents(limit: 5).count == 1)
@@ -39,13 +46,13 @@ struct SQLiteMigrationTests {
     }
 
     @Test
-    func aVersion1FileIsRefusedReadOnlyWithTheWayToUpgrade() throws {
+    func aVersion2FileIsRefusedReadOnlyWithTheWayToUpgrade() throws {
         try withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("store.sqlite").path
-            try Fixture.seed(try SQLiteStore(path: path, readOnly: false, migratingThrough: "v1"))
+            try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2").createStudy(Fixture.studyRecord())
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 1 is older than this hyperloom reads (2)"))
+            #expect(message.contains("schema version 2 is older than this hyperloom reads (3)"))
             #expect(message.contains("open it read-write once"))
         }
     }
@@ -57,9 +64,9 @@ struct SQLiteMigrationTests {
             do {
                 let store = try SQLiteStore(path: path)
                 try Fixture.seed(store)
-                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')")
             }
-            let tooNew = StoreError.schemaTooNew(found: 3, supported: SQLiteStore.schemaVersion)
+            let tooNew = StoreError.schemaTooNew(found: 4, supported: SQLiteStore.schemaVersion)
             #expect(throws: tooNew) { try SQLiteStore(path: path) }
             #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
             #expect(tooNew.description.contains("upgrade hyperloom"))
@@ -73,7 +80,7 @@ struct SQLiteMigrationTests {
             do {
                 try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
             }
-            #expect(throws: StoreError.schemaTooNew(found: 3, supported: 2)) { try SQLiteStore(path: path) }
+            #expect(throws: StoreError.schemaTooNew(found: 4, supported: 3)) { try SQLiteStore(path: path) }
         }
     }
 

@@ -28,9 +28,17 @@ extension StoreContract {
                 study: Fixture.study, number: 4, config: ["lr": .number(0.003)], state: .failed, source: "ask",
                 attempts: 3, value: -1.25e-7, metrics: .object(["loss": .number(-1.25e-7), "epoch": .number(12)]),
                 worker: "gpu-box-2", error: "exit status 137 (killed)", createdAt: 1_700_000_000.125,
-                startedAt: 1_700_000_001.5, finishedAt: 1_700_003_600.75)
+                startedAt: 1_700_000_001.5, finishedAt: 1_700_003_600.75, budget: 2.5,
+                note: "pruned at rung 3 (epoch 9): not in the top 1/3 of 4 trials there", restoreFrom: 2)
             try store.insertTrial(trial)
             #expect(try store.trial(study: Fixture.study, number: 4) == trial)
+            var paused = trial
+            paused.state = .paused
+            paused.budget = nil
+            paused.note = nil
+            paused.restoreFrom = nil
+            try store.updateTrial(paused)
+            #expect(try store.trial(study: Fixture.study, number: 4) == paused, "cleared fields read back as nil")
         }
     }
 

@@ -1,0 +1,162 @@
+import Foundation
+import LoomWire
+import Testing
+
+/// Every scheduler end to end through `hyperloom run` (broker, optimizer and a local worker in
+/// one process) with real trial processes that report per epoch and checkpoint.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct SchedulerStudies {
+    /// The trial: loss = (x − 0.3)² + c/epoch, one epoch every 50 ms up to `HYPERLOOM_BUDGET`
+    /// (else `epochs`). It checkpoints its epoch before reporting it, resumes from the checkpoint,
+    /// and appends the epoch each attempt started from to `starts.txt` in the checkpoint
+    /// directory: the proof that a promoted trial resumed where it paused.
+    static let trialScript = """
+        import json, os, time
+        config = json.loads(os.environ["HYPERLOOM_CONFIG"])
+        directory = os.environ["HYPERLOOM_CHECKPOINT_DIR"]
+        budget = int(float(os.environ.get("HYPERLOOM_BUDGET", config.get("epochs", 4))))
+        state = os.path.join(directory, "epoch.txt")
+        start = int(open(state).read()) if os.path.exists(state) else 0
+        with open(os.path.join(directory, "starts.txt"), "a") as f:
+            f.write("%d\\n" % start)
+        for epoch in range(start + 1, budget + 1):
+            time.sleep(0.05)
+            loss = (config["x"] - 0.3) ** 2 + config["c"] / epoch
+            with open(state + ".tmp", "w") as f:
+                f.write(str(epoch))
+            os.replace(state + ".tmp", state)
+            print("@hyperloom " + json.dumps({"epoch": epoch, "loss": loss, "checkpoint": True}), flush=True)
+        """
+
+    /// Runs a study to its end; returns its id, its trials document and the work directory.
+    static func run(_ name: String, scheduler: String, trials: Int, concurrent: Int, c: Double = 1, epochs: Int = 4,
+                    searcher: String = "{type: random, seed: 5}") throws -> (doc: [String: JSONValue], work: URL, store: String) {
+        let script = Harness.scratch.appendingPathComponent("sched-trial.py")
+        try trialScript.write(to: script, atomically: true, encoding: .utf8)
+        let spec = Harness.scratch.appendingPathComponent("\(name).yaml")
+        try """
+            name: \(name)
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+              c: \(c)
+              epochs: \(epochs)
+            searcher: \(searcher)
+            scheduler: \(scheduler)
+            trial:
+              command: [python3, \(script.path)]
+              checkpointing: true
+            budget: {max_trials: \(trials), max_concurrent: \(concurrent)}
+            """.write(to: spec, atomically: true, encoding: .utf8)
+        let store = Harness.scratch.appendingPathComponent("\(name).db").path
+        let work = Harness.scratch.appendingPathComponent("work-\(name)")
+        let run = try Harness.run([Harness.binary.path, "run", spec.path, "--workers", "\(concurrent)", "--store", store,
+                                   "--work-dir", work.path])
+        #expect(run.status == 0, "\(run.output)")
+        let trials = try Harness.run([Harness.binary.path, "trials", "\(name)-1", "--json", "--store", store])
+        let doc = try #require(try? JSONDecoder().decode(JSONValue.self, from: Data(trials.output.utf8)).object, "\(trials.output)")
+        return (doc, work, store)
+    }
+
+    static func trials(_ doc: [String: JSONValue]) -> [[String: JSONValue]] {
+        guard case .array(let list)? = doc["trials"] else { return [] }
+        return list.compactMap(\.object)
+    }
+
+    /// The epochs each attempt of a trial started from, from its checkpoint directory.
+    static func starts(_ work: URL, study: String, trial: Int) -> [Int] {
+        let dir = work.appendingPathComponent("\(study)%2F\(trial)/checkpoint/starts.txt")
+        let text = (try? String(contentsOf: dir, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { Int($0) }
+    }
+
+    @Test func promotionASHAPausesTrialsAndResumesThePromotedFromTheirCheckpoints() throws {
+        let (doc, work, _) = try Self.run("promo", scheduler: "{type: promotion, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}",
+                                          trials: 6, concurrent: 2)
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        #expect(trials.count == 6)
+        let complete = trials.filter { $0["state"] == .string("complete") }
+        #expect(!complete.isEmpty, "the best trial reached max_t: \(trials)")
+        for trial in complete {
+            let n = Int(trial["number"]?.double ?? 0)
+            #expect(trial["budget"] == .number(4))
+            #expect(trial["note"]?.argument == "promoted from rung 2 (epoch 2) to epoch 4", "\(trial)")
+            // Epoch 1, then resumed at 1 to reach 2, then at 2 to reach 4: never from 0 again.
+            #expect(Self.starts(work, study: "promo-1", trial: n) == [0, 1, 2], "trial \(n)")
+        }
+        // The others were paused at a rung and pruned when the study ended, with their last value.
+        for trial in trials where trial["state"] != .string("complete") {
+            #expect(trial["state"] == .string("pruned"), "\(trial)")
+            #expect(trial["note"]?.argument.hasPrefix("paused at rung") == true, "\(trial)")
+            #expect(trial["value"]?.double != nil)
+        }
+    }
+
+    @Test func stoppingASHAPrunesTrialsOutsideTheTopAtARung() throws {
+        let (doc, work, _) = try Self.run("stop", scheduler: "{type: asha, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}",
+                                          trials: 8, concurrent: 1)
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        let pruned = trials.filter { $0["state"] == .string("pruned") }
+        // One slot: trials run one after another, so the decisions are those of the seed.
+        #expect(!pruned.isEmpty, "\(trials)")
+        for trial in pruned {
+            #expect(trial["note"]?.argument.hasPrefix("pruned at rung") == true, "\(trial)")
+            #expect((trial["metrics"]?.object?["epoch"]?.double ?? 9) < 4, "stopped before max_t")
+        }
+        for trial in trials where trial["state"] == .string("complete") {
+            #expect(trial["metrics"]?.object?["epoch"] == .number(4) && trial["budget"] == .number(4))
+            #expect(Self.starts(work, study: "stop-1", trial: Int(trial["number"]?.double ?? 0)) == [0])
+        }
+    }
+
+    @Test func successiveHalvingRunsItsRungsInLockstep() throws {
+        let (doc, work, _) = try Self.run("sh", scheduler: "{type: hyperband, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2, brackets: 1}",
+                                          trials: 4, concurrent: 4)
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        // 4 trials at epoch 1, the best 2 to epoch 2, the best 1 to epoch 4.
+        let states = trials.map { $0["state"]?.argument ?? "" }
+        #expect(states.filter { $0 == "complete" }.count == 1 && states.filter { $0 == "pruned" }.count == 3, "\(trials)")
+        let winner = try #require(trials.first { $0["state"] == .string("complete") })
+        #expect(Self.starts(work, study: "sh-1", trial: Int(winner["number"]?.double ?? 0)) == [0, 1, 2])
+        let notes = trials.compactMap { $0["note"]?.argument }
+        #expect(notes.filter { $0 == "pruned at rung 1 (epoch 1): not in the top 2 of 4" }.count == 2, "\(notes)")
+        #expect(notes.filter { $0 == "pruned at rung 2 (epoch 2): not in the top 1 of 2" }.count == 1, "\(notes)")
+        // The winner has the lowest (x − 0.3)² of the four.
+        let distances = trials.map { abs(($0["config"]?.object?["x"]?.double ?? 9) - 0.3) }
+        #expect(abs((winner["config"]?.object?["x"]?.double ?? 9) - 0.3) == distances.min())
+    }
+
+    @Test func theMedianRuleStopsTrialsWorseThanTheMedian() throws {
+        let (doc, _, _) = try Self.run("median", scheduler: "{type: median_stopping, resource: epoch, grace_period: 2, min_samples_required: 2}",
+                                       trials: 8, concurrent: 1)
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        let pruned = trials.filter { $0["state"] == .string("pruned") }
+        #expect(!pruned.isEmpty, "\(trials)")
+        for trial in pruned {
+            #expect(trial["note"]?.argument.contains("is worse than the median running average") == true, "\(trial)")
+        }
+        #expect(trials.prefix(2).allSatisfy { $0["state"] == .string("complete") }, "too few others to judge the first two")
+    }
+
+    @Test func pbtRestartsTheWorstTrialWithABetterTrialsConfigExplored() throws {
+        let (doc, work, store) = try Self.run("pbt", scheduler: "{type: pbt, resource: epoch, perturbation_interval: 2, max_t: 6, hyperparam_mutations: [x]}",
+                                              trials: 4, concurrent: 4, c: 0, epochs: 6)
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        #expect(trials.allSatisfy { $0["state"] == .string("complete") }, "\(trials)")
+        let exploited = trials.filter { $0["note"]?.argument.hasPrefix("exploited trial") == true }
+        #expect(!exploited.isEmpty, "\(trials)")
+        for trial in exploited {
+            #expect((trial["attempts"]?.double ?? 0) >= 2, "restarted as a new attempt")
+            let n = Int(trial["number"]?.double ?? 0)
+            #expect(Self.starts(work, study: "pbt-1", trial: n).count >= 2)
+        }
+        let export = try Harness.run([Harness.binary.path, "export", "pbt-1", "--format", "csv", "--store", store])
+        #expect(export.output.contains("exploited trial"), "the export carries the note")
+    }
+}

@@ -2,10 +2,12 @@ import Yams
 
 /// The `searcher` and `scheduler` sections; each may be a mapping or just its type.
 extension SpecParser {
-    static let searcherKeys = ["type", "seed", "sequence"]
+    static let searcherKeys = ["type", "seed", "sequence"] + searcherOptionKeys.map(\.key)
     static let sequences = ["sobol", "halton"]
+    /// Other names of searcher types: the name users of other libraries write, and ours.
+    static let searcherAliases = ["bayesopt": SearcherSpec.Kind.gp]
     /// Searchers of other libraries, named so the error says they are not here yet rather than unknown.
-    static let laterSearchers = ["tpe", "bayesopt", "hyperopt", "optuna", "bohb", "cmaes", "hebo", "ax", "nevergrad"]
+    static let laterSearchers = ["hyperopt", "optuna", "cmaes", "hebo", "ax", "nevergrad"]
 
     static func parseSearcher(_ reader: SpecReader, _ node: Node?) throws(SpecError) -> SearcherSpec {
         guard let node else { return SearcherSpec() }
@@ -23,7 +25,7 @@ extension SpecParser {
         }
         if let typeNode {
             let type = try reader.text(typeNode, typeField, expected: "a searcher type (\(kinds.joined(separator: ", ")))")
-            if let kind = SearcherSpec.Kind(rawValue: type) {
+            if let kind = SearcherSpec.Kind(rawValue: type) ?? searcherAliases[type] {
                 spec.kind = kind
             } else if sequences.contains(type) {
                 throw reader.error(typeNode, typeField, "\"\(type)\" is a sequence of the quasi_random searcher: write {type: quasi_random, sequence: \(type)}")
@@ -51,6 +53,7 @@ extension SpecParser {
             }
             spec.sequence = text
         }
+        spec.options = try parseSearcherOptions(reader, entries, kind: spec.kind)
         return spec
     }
 }

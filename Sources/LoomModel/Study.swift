@@ -15,6 +15,15 @@ public struct SearcherSpec: Equatable, Sendable {
         case grid
         /// Scrambled Sobol points (`sequence: halton` for scrambled Halton).
         case quasiRandom = "quasi_random"
+        /// Tree-structured Parzen estimator (Optuna's default sampler).
+        case tpe
+        /// Gaussian-process Bayesian optimisation (Matérn 5/2, expected improvement); alias `bayesopt`.
+        case gp
+        /// BOHB's model: a KDE per budget (Falkner et al. 2018), fed by a Hyperband scheduler.
+        case bohb
+
+        /// Whether the searcher learns from results (and so takes the model options below).
+        public var isModelBased: Bool { self == .tpe || self == .gp || self == .bohb }
     }
 
     public var kind: Kind
@@ -22,11 +31,58 @@ public struct SearcherSpec: Equatable, Sendable {
     public var seed: UInt64
     /// For quasi-random: `sobol` (default) or `halton`.
     public var sequence: String
+    /// Model-based searchers: the options of `SearcherOptions`; nil fields take each searcher's default.
+    public var options: SearcherOptions
 
-    public init(kind: Kind = .random, seed: UInt64 = 0, sequence: String = "sobol") {
+    public init(kind: Kind = .random, seed: UInt64 = 0, sequence: String = "sobol", options: SearcherOptions = SearcherOptions()) {
         self.kind = kind
         self.seed = seed
         self.sequence = sequence
+        self.options = options
+    }
+}
+
+/// The options of the model-based searchers, in Optuna's and HpBandSter's words. Nil means the
+/// searcher's default (Docs/study-spec.md lists them per searcher).
+public struct SearcherOptions: Equatable, Sendable {
+    /// Fraction of proposals drawn at random instead of from the model (all model-based searchers).
+    public var randomFraction: Double?
+    /// Results needed before the model is used; random proposals until then (TPE, GP).
+    public var nStartupTrials: Int?
+    /// Candidates drawn from the good-config density per proposal (TPE; BOHB's `num_samples`).
+    public var nEICandidates: Int?
+    /// TPE: one joint density per group of co-active parameters instead of one per parameter.
+    public var multivariate: Bool?
+    /// TPE: weight of the prior component of each density.
+    public var priorWeight: Double?
+    /// TPE: cap on the size of the good group (Optuna's gamma is `min(ceil(0.1·n), cap)`).
+    public var gammaCap: Int?
+    /// TPE: whether the first and last kernels look at the bounds when choosing their bandwidth
+    /// (Optuna's `consider_endpoints`).
+    public var considerEndpoints: Bool?
+    /// BOHB: percentage of a budget's results that form the good group.
+    public var topNPercent: Double?
+    /// BOHB: results a budget needs per group before it has a model (default: dimensions + 1).
+    public var minPointsInModel: Int?
+    /// BOHB: factor by which the bandwidths are widened when sampling candidates.
+    public var bandwidthFactor: Double?
+    /// BOHB: smallest bandwidth of a kernel.
+    public var minBandwidth: Double?
+
+    public init(randomFraction: Double? = nil, nStartupTrials: Int? = nil, nEICandidates: Int? = nil, multivariate: Bool? = nil,
+                priorWeight: Double? = nil, gammaCap: Int? = nil, considerEndpoints: Bool? = nil, topNPercent: Double? = nil,
+                minPointsInModel: Int? = nil, bandwidthFactor: Double? = nil, minBandwidth: Double? = nil) {
+        self.randomFraction = randomFraction
+        self.nStartupTrials = nStartupTrials
+        self.nEICandidates = nEICandidates
+        self.multivariate = multivariate
+        self.priorWeight = priorWeight
+        self.gammaCap = gammaCap
+        self.considerEndpoints = considerEndpoints
+        self.topNPercent = topNPercent
+        self.minPointsInModel = minPointsInModel
+        self.bandwidthFactor = bandwidthFactor
+        self.minBandwidth = minBandwidth
     }
 }
 

@@ -37,9 +37,12 @@ public struct StudyDriver: Sendable {
         self.createdAt = createdAt
         self.trials = trials.sorted { $0.number < $1.number }
         let repeats = spec.searcher.kind == .grid ? max(1, spec.budget.maxTrials ?? 1) : 1
-        searcher = makeSearcher(spec.searcher, space: spec.space, repeats: repeats)
+        searcher = makeSearcher(spec.searcher, space: spec.space, mode: spec.mode, repeats: repeats)
         let fromSearcher = self.trials.filter { $0.source == "searcher" || $0.source == "ask" }
         searcher.restore(history: fromSearcher.map { (config: $0.config, value: $0.value, state: $0.state) })
+        for trial in self.trials where trial.source == "points_to_evaluate" && trial.state.isFinished {
+            searcher.observe(config: trial.config, value: trial.value, state: trial.state)
+        }
         let usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
         points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
         scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed)

@@ -37,9 +37,14 @@ public protocol Searcher: Sendable {
     /// model-based searchers learn from them. Creation is never inferred from this call.
     mutating func observe(config: Config, value: Double?, state: TrialState)
 
-    /// An intermediate result: `config` reached `value` at resource level `budget` (a rung of a
-    /// multi-fidelity scheduler). Multi-fidelity searchers (BOHB) learn from it; the default
-    /// ignores it.
+    /// An intermediate result: `config` reached `value` at resource level `budget` (an epoch, a
+    /// rung of a multi-fidelity scheduler, the budget of a budget-style job). Schedulers call it
+    /// for every result they rank; BOHB learns one model per budget from these. A later value for
+    /// the same config and budget replaces the earlier one. The default implementation ignores it.
+    ///
+    /// **Restart.** These results are not in `restore(history:)`'s history: after `restore`, the
+    /// optimizer replays the stored intermediate results through this method, in their original
+    /// order, before the next `suggest`.
     mutating func observe(config: Config, budget: Double, value: Double)
 
     /// Replaces the searcher's state with the one its proposals imply, e.g. after the optimizer
@@ -50,6 +55,7 @@ public protocol Searcher: Sendable {
 }
 
 extension Searcher {
+    /// Ignores intermediate results: searchers that learn only from final results need nothing more.
     public mutating func observe(config: Config, budget: Double, value: Double) {}
 }
 
@@ -62,12 +68,13 @@ public enum QuasiRandomSequence: String, Sendable, CaseIterable {
 /// The searcher a study spec asks for.
 ///
 /// - Parameters:
+///   - mode: whether the study minimises or maximises; model-based searchers need it.
 ///   - repeats: how many times a grid searcher hands out each grid point (Ray Tune's
 ///     `num_samples`); ignored by the other searchers.
 ///
 /// An unknown `spec.sequence` falls back to Sobol; the spec parser rejects it first
 /// (`QuasiRandomSequence(rawValue:)` tells which names are valid).
-public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, repeats: Int) -> any Searcher {
+public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, repeats: Int) -> any Searcher {
     switch spec.kind {
     case .random:
         RandomSearcher(space: space, seed: spec.seed)
@@ -76,6 +83,12 @@ public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, repeats: Int)
     case .quasiRandom:
         QuasiRandomSearcher(space: space, seed: spec.seed,
                             sequence: QuasiRandomSequence(rawValue: spec.sequence) ?? .sobol)
+    case .tpe:
+        TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options))
+    case .gp:
+        GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options))
+    case .bohb:
+        BOHBSearcher(space: space, mode: mode, seed: spec.seed, options: BOHBSearcher.Options(spec.options))
     }
 }
 

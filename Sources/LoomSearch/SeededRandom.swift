@@ -121,6 +121,9 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
 public enum SearchStream {
     /// The stream of the study's trial number `n` (random draws of suggestion `n`).
     public static func suggestion(_ n: Int) -> UInt64 { UInt64(max(0, n)) }
+    /// The stream of a model-based searcher's own choices for suggestion `n` (whether to go
+    /// random, candidates, restarts), apart from the random config it may draw from `suggestion(n)`.
+    public static func model(_ n: Int) -> UInt64 { (1 << 62) &+ UInt64(max(0, n)) }
     /// The stream that scrambles a Sobol sequence.
     public static let sobolScramble: UInt64 = .max
     /// The stream that scrambles a Halton sequence.

@@ -9,8 +9,8 @@ import LoomWorker
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the fabric and the schedulers; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
-        subcommands: [FabricBench.self, MultiFidelityBench.self])
+        abstract: "Measure the fabric, the searchers and the schedulers; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
+        subcommands: [FabricBench.self, AskBench.self, EfficiencyBench.self, MultiFidelityBench.self])
 }
 
 /// Benchmarks log warnings only, so the figures are not drowned.

@@ -75,18 +75,18 @@ import Testing
 @Suite struct SearcherFactory {
     @Test func theSpecChoosesTheSearcher() throws {
         let space = try Fixture.conditional()
-        #expect(makeSearcher(SearcherSpec(kind: .random, seed: 1), space: space, repeats: 1) is RandomSearcher)
-        #expect(makeSearcher(SearcherSpec(kind: .grid, seed: 1), space: space, repeats: 3) is GridSearcher)
-        let halton = makeSearcher(SearcherSpec(kind: .quasiRandom, seed: 1, sequence: "halton"), space: space, repeats: 1)
+        #expect(makeSearcher(SearcherSpec(kind: .random, seed: 1), space: space, mode: .min, repeats: 1) is RandomSearcher)
+        #expect(makeSearcher(SearcherSpec(kind: .grid, seed: 1), space: space, mode: .min, repeats: 3) is GridSearcher)
+        let halton = makeSearcher(SearcherSpec(kind: .quasiRandom, seed: 1, sequence: "halton"), space: space, mode: .min, repeats: 1)
         #expect((halton as? QuasiRandomSearcher)?.sequence == .halton)
-        let unknown = makeSearcher(SearcherSpec(kind: .quasiRandom, seed: 1, sequence: "faure"), space: space, repeats: 1)
+        let unknown = makeSearcher(SearcherSpec(kind: .quasiRandom, seed: 1, sequence: "faure"), space: space, mode: .min, repeats: 1)
         #expect((unknown as? QuasiRandomSearcher)?.sequence == .sobol)
-        #expect((makeSearcher(SearcherSpec(kind: .grid), space: space, repeats: 3) as? GridSearcher)?.remaining == 3)
+        #expect((makeSearcher(SearcherSpec(kind: .grid), space: space, mode: .min, repeats: 3) as? GridSearcher)?.remaining == 3)
     }
 
     @Test func aSearcherWorksThroughTheExistential() throws {
         let space = try Fixture.conditional()
-        var searcher = makeSearcher(SearcherSpec(kind: .random, seed: 4), space: space, repeats: 1)
+        var searcher = makeSearcher(SearcherSpec(kind: .random, seed: 4), space: space, mode: .min, repeats: 1)
         var direct = RandomSearcher(space: space, seed: 4)
         #expect(searcher.suggest(pending: []) == direct.suggest(pending: []))
     }

@@ -1,0 +1,204 @@
+import Foundation
+import LoomModel
+
+/// Gaussian-process Bayesian optimisation: a Matérn 5/2 ARD process on the unit cube
+/// (`GaussianProcess`), expected improvement, hyperparameters fitted by maximising the log
+/// marginal likelihood (plus a weak prior) with L-BFGS from two starts.
+///
+/// **Features.** A numeric parameter is its unit coordinate (`ModelSpace`; logs in log space,
+/// integers at their cell centre), a categorical one is one-hot, an inactive parameter is 0.5
+/// (numeric) or all zeros (categorical). Targets are oriented losses, standardised.
+///
+/// **Proposal.** Random (as `RandomSearcher`) until `nStartupTrials` results are complete and
+/// for a `randomFraction` of the proposals after; else the config maximising expected
+/// improvement over `randomCandidates` random points, `localCandidates` perturbations of the
+/// best results, and a hill-climb from the `refined` best of those.
+///
+/// **Pending** trials are handled by the kriging believer: each joins the data with the
+/// posterior mean as its value, so its neighbourhood loses its variance, hence its EI; believed
+/// values count for the incumbent, so a pending point never improves on itself.
+///
+/// **Size.** The fit sees at most `maxFitPoints` results and the posterior at most
+/// `maxPosteriorPoints`: the best third of that many, then the most recent (`ResultBook` order).
+/// The cost of an ask is then bounded whatever the history (see Docs/benchmarks.md).
+///
+/// **Determinism.** The fit starts from fixed and stream-drawn points and every choice is drawn
+/// from stream `model(n)`, so a restored history gives the same next proposal.
+public struct GPSearcher: Searcher {
+    /// Defaults in the manner of Optuna's `GPSampler`.
+    public struct Options: Equatable, Sendable {
+        public var nStartupTrials = 10
+        public var randomFraction = 0.0
+        public var maxFitPoints = 100
+        public var maxPosteriorPoints = 300
+        public var randomCandidates = 512
+        public var localCandidates = 128
+        public var refined = 4
+        public var refinementSteps = 25
+
+        public init() {}
+
+        /// These defaults overridden by the spec's options.
+        public init(_ options: SearcherOptions) {
+            nStartupTrials = options.nStartupTrials ?? nStartupTrials
+            randomFraction = options.randomFraction ?? randomFraction
+        }
+    }
+
+    /// Candidates closer than this (Euclidean, in feature space) to a point the model holds are
+    /// skipped: once the model is confident, EI is tiny everywhere and its argmax can sit right
+    /// next to a pending or evaluated point, which would waste a trial.
+    static let minimumSeparation = 1e-3
+
+    public let seed: UInt64
+    public let options: Options
+    var book: ResultBook
+    private let featureCount: Int
+    private let unitWeights: [Double]
+
+    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
+        self.seed = seed
+        self.options = options
+        book = ResultBook(space: space, mode: mode)
+        featureCount = book.space.axes.reduce(0) { count, axis in
+            switch axis {
+            case .numeric: count + 1
+            case .categorical(let k): count + k
+            case .constant: count
+            }
+        }
+        unitWeights = [Double](repeating: 1, count: featureCount)
+    }
+
+    public mutating func suggest(pending: [Config]) -> Suggestion {
+        let n = book.proposalCount
+        let ranked = book.ranked
+        var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
+        guard ranked.count >= max(options.nStartupTrials, 2), featureCount > 0,
+              random.unit() >= options.randomFraction else {
+            return .config(book.proposeRandom(seed: seed, pending: pending))
+        }
+        guard let model = fittedModel(ranked: ranked, pending: pending, &random) else {
+            return .config(book.proposeRandom(seed: seed, pending: pending))
+        }
+        let taken = Set(pending)
+        for point in bestPoints(model: model, ranked: ranked, &random) {
+            let config = config(from: point, in: book.space.space)
+            let x = features(book.space.encode(config))
+            let crowded = model.process.features.contains { squaredDistance($0, x, unitWeights) < Self.minimumSeparation * Self.minimumSeparation }
+            if !crowded && !book.ledger.contains(config) && !taken.contains(config) {
+                book.recordProposal(config)
+                return .config(config)
+            }
+        }
+        return .config(book.proposeRandom(seed: seed, pending: pending))
+    }
+
+    /// The model and the incumbent's standardised target.
+    private struct Model {
+        var process: GaussianProcess
+        var best: Double
+    }
+
+    private func fittedModel(ranked: [ResultBook.Result], pending: [Config], _ random: inout Xoshiro256StarStar) -> Model? {
+        let ordered = book.ordered.filter { $0.state == .complete && $0.loss != nil }
+        func subset(_ cap: Int) -> [ResultBook.Result] {
+            guard ordered.count > cap else { return ordered }
+            let best = Array(ranked.prefix(cap / 3))
+            let chosen = Set(best.map(\.serial))
+            let recent = ordered.filter { !chosen.contains($0.serial) }.suffix(cap - best.count)
+            return best + recent
+        }
+        let posterior = subset(options.maxPosteriorPoints)
+        let losses = posterior.map { $0.loss! }
+        let mean = losses.reduce(0, +) / Double(losses.count)
+        let sd = (losses.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(losses.count)).squareRoot()
+        let scale = sd > 0 ? sd : 1
+        func standardised(_ r: [ResultBook.Result]) -> [Double] { r.map { ($0.loss! - mean) / scale } }
+        let fitSet = subset(options.maxFitPoints)
+        let fitFeatures = fitSet.map { features($0.coordinates) }
+        let fitTargets = standardised(fitSet)
+        var randomStart = GPHyperparameters.initial(features: featureCount)
+        randomStart.logLengthscales = randomStart.logLengthscales.map { _ in log(0.05 + 2 * random.unit()) }
+        let hyperparameters = GaussianProcess.fit(features: fitFeatures, targets: fitTargets,
+                                                  starts: [.initial(features: featureCount), randomStart])
+        var xs = posterior.map { features($0.coordinates) }
+        var ys = standardised(posterior)
+        if !pending.isEmpty, let believer = GaussianProcess(features: xs, targets: ys, hyperparameters: hyperparameters) {
+            for config in pending {
+                let x = features(book.space.encode(config))
+                xs.append(x)
+                ys.append(believer.predict(x).mean)
+            }
+        }
+        guard let process = GaussianProcess(features: xs, targets: ys, hyperparameters: hyperparameters) else { return nil }
+        // Believed values count for the incumbent too: else a pending point whose believed value
+        // beats the incumbent keeps a positive EI at zero variance and draws the next proposal.
+        return Model(process: process, best: min(standardised([ranked[0]])[0], ys.min() ?? .infinity))
+    }
+
+    /// Unit-cube points by decreasing expected improvement.
+    private func bestPoints(model: Model, ranked: [ResultBook.Result], _ random: inout Xoshiro256StarStar) -> [[Double]] {
+        let dimensions = book.space.count
+        var points = (0..<options.randomCandidates).map { _ in randomPoint(dimensions, &random) }
+        let anchors = ranked.prefix(8).map { book.space.unitPoint($0.coordinates) }
+        for i in 0..<options.localCandidates {
+            points.append(perturbed(anchors[i % anchors.count], scale: 0.1, &random))
+        }
+        var scored = points.map { ($0, expectedImprovement(model, at: $0)) }
+        scored.sort { $0.1 > $1.1 }
+        var refinedPoints: [([Double], Double)] = []
+        for (start, startScore) in scored.prefix(options.refined) {
+            var (point, score) = (start, startScore)
+            var scale = 0.05
+            for _ in 0..<options.refinementSteps {
+                let candidate = perturbed(point, scale: scale, &random)
+                let candidateScore = expectedImprovement(model, at: candidate)
+                if candidateScore > score {
+                    (point, score) = (candidate, candidateScore)
+                } else {
+                    scale = max(scale * 0.7, 1e-3)
+                }
+            }
+            refinedPoints.append((point, score))
+        }
+        return (refinedPoints + scored).sorted { $0.1 > $1.1 }.map(\.0)
+    }
+
+    /// `point` moved by a normal step of `scale` on every coordinate, kept inside the cube.
+    private func perturbed(_ point: [Double], scale: Double, _ random: inout Xoshiro256StarStar) -> [Double] {
+        point.map { min(max($0 + scale * random.normal(), 0), 1.0.nextDown) }
+    }
+
+    /// Expected improvement below the incumbent at a unit-cube point (its config's features).
+    private func expectedImprovement(_ model: Model, at point: [Double]) -> Double {
+        let x = features(book.space.encode(config(from: point, in: book.space.space)))
+        let (mean, variance) = model.process.predict(x)
+        let sd = variance.squareRoot()
+        let z = (model.best - mean) / sd
+        return (model.best - mean) * standardNormalCDF(z) + sd * exp(-0.5 * z * z) / (2 * Double.pi).squareRoot()
+    }
+
+    /// The feature vector of coordinates (see **Features**).
+    func features(_ coordinates: [Double?]) -> [Double] {
+        var x: [Double] = []
+        x.reserveCapacity(featureCount)
+        for (axis, coordinate) in zip(book.space.axes, coordinates) {
+            switch axis {
+            case .numeric: x.append(coordinate ?? 0.5)
+            case .categorical(let count):
+                for c in 0..<count { x.append(coordinate.map { Int($0) == c ? 1 : 0 } ?? 0) }
+            case .constant: break
+            }
+        }
+        return x
+    }
+
+    public mutating func observe(config: Config, value: Double?, state: TrialState) {
+        book.recordResult(config: config, value: value, state: state)
+    }
+
+    public mutating func restore(history: [TrialOutcome]) {
+        book.restore(history: history)
+    }
+}

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import LoomModel
+import LoomSearch
+import LoomWire
+
+/// The searcher names the search benchmarks take.
+enum BenchSearcher: String, ExpressibleByArgument, CaseIterable {
+    case random, quasiRandom = "quasi_random", tpe, gp, bohb
+
+    var kind: SearcherSpec.Kind {
+        switch self {
+        case .random: .random
+        case .quasiRandom: .quasiRandom
+        case .tpe: .tpe
+        case .gp: .gp
+        case .bohb: .bohb
+        }
+    }
+
+    /// The searcher with its defaults; `modelOnly` sets `random_fraction: 0` for the model-based
+    /// ones, so that every timed proposal is a model proposal (the ask benchmark times copies of
+    /// one searcher, which all take the same random-or-model decision).
+    func make(space: SearchSpace, seed: UInt64, modelOnly: Bool = false) -> any Searcher {
+        var spec = SearcherSpec(kind: kind, seed: seed)
+        if modelOnly && kind.isModelBased { spec.options.randomFraction = 0 }
+        return makeSearcher(spec, space: space, mode: .min, repeats: 1)
+    }
+}
+
+/// Parses "100,1000,10000".
+func integerList(_ text: String) throws -> [Int] {
+    try text.split(separator: ",").map { part in
+        guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+            throw ValidationError("expected a comma-separated list of non-negative integers, found \"\(text)\"")
+        }
+        return n
+    }
+}
+
+/// Median ask latency of a searcher against a restored history of complete trials.
+struct AskBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ask",
+        abstract: "Median time of one suggestion per searcher and history size (complete trials, uniform floats); wall and thread CPU time.")
+
+    @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, tpe, gp, bohb.")
+    var searcher: [BenchSearcher] = [.tpe, .gp, .random]
+
+    @Option(help: "Comma-separated history sizes (complete trials).")
+    var history = "100,200,1000,10000"
+
+    @Option(help: "Dimensions of the space (uniform floats).")
+    var dims = 10
+
+    @Option(help: "Suggestions timed per figure; the median is reported.")
+    var repeats = 21
+
+    @Option(help: "Seed of the history and the searcher.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        _ = try integerList(history)
+        guard dims >= 1, repeats >= 1 else { throw ValidationError("--dims and --repeats must be at least 1") }
+    }
+
+    func run() throws {
+        let sizes = try integerList(history)
+        let function = BenchmarkFunction.sphere(dims)
+        var generator = Xoshiro256StarStar(seed: seed)
+        let largest = sizes.max() ?? 0
+        let configs = (0..<largest).map { _ in config(from: (0..<dims).map { _ in generator.unit() }, in: function.space) }
+        let outcomes: [TrialOutcome] = configs.map { (config: $0, value: function.evaluate($0), state: .complete) }
+        for kind in searcher {
+            for size in sizes {
+                var base = kind.make(space: function.space, seed: seed, modelOnly: true)
+                base.restore(history: Array(outcomes.prefix(size)))
+                var times: [Double] = []
+                var cpuTimes: [Double] = []
+                for _ in 0..<repeats {
+                    var copy = base
+                    let (wall, cpu) = (milliseconds(CLOCK_MONOTONIC), milliseconds(CLOCK_THREAD_CPUTIME_ID))
+                    _ = copy.suggest(pending: [])
+                    times.append(milliseconds(CLOCK_MONOTONIC) - wall)
+                    cpuTimes.append(milliseconds(CLOCK_THREAD_CPUTIME_ID) - cpu)
+                }
+                let median = times.sorted()[times.count / 2]
+                let cpuMedian = cpuTimes.sorted()[cpuTimes.count / 2]
+                Console.line(String(format: "ask %@: %d trials, %d dims: median %.3f ms (CPU %.3f ms) over %d asks",
+                                    kind.rawValue, size, dims, median, cpuMedian, repeats))
+                var json = JSONObjectWriter()
+                json.add("bench", "ask")
+                json.add("searcher", kind.rawValue)
+                json.add("history", size)
+                json.add("dims", dims)
+                json.add("median_ms", (median * 1000).rounded() / 1000)
+                json.add("median_cpu_ms", (cpuMedian * 1000).rounded() / 1000)
+                json.add("repeats", repeats)
+                Console.line(String(decoding: json.finish(), as: UTF8.self))
+            }
+        }
+    }
+}
+
+/// A clock's reading in milliseconds: `CLOCK_MONOTONIC` for wall time, `CLOCK_THREAD_CPUTIME_ID`
+/// for the CPU time of this thread, which a loaded machine (other processes' turns) does not inflate.
+func milliseconds(_ clock: clockid_t) -> Double {
+    var time = timespec()
+    clock_gettime(clock, &time)
+    return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) * 1e-6
+}
+
+/// Median simple regret of each searcher on standard synthetic functions.
+struct EfficiencyBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "efficiency",
+        abstract: "Median simple regret over seeds at given trial counts, per function and searcher (sequential trials).")
+
+    @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, tpe, gp, bohb.")
+    var searcher: [BenchSearcher] = [.random, .quasiRandom, .tpe, .gp]
+
+    @Option(help: "Comma-separated functions: \(BenchmarkFunction.standard.map(\.name).joined(separator: ", ")).")
+    var functions = BenchmarkFunction.standard.map(\.name).joined(separator: ",")
+
+    @Option(help: "Seeds 0..<seeds.")
+    var seeds = 10
+
+    @Option(help: "Comma-separated trial counts at which the regret is read.")
+    var at = "25,50,100"
+
+    func validate() throws {
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard try integerList(at).allSatisfy({ $0 >= 1 }) else { throw ValidationError("--at takes positive trial counts") }
+        for name in functions.split(separator: ",") where !BenchmarkFunction.standard.contains(where: { $0.name == name }) {
+            throw ValidationError("unknown function \"\(name)\"; expected one of \(BenchmarkFunction.standard.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let checkpoints = try integerList(at)
+        let trials = checkpoints.max() ?? 0
+        let chosen = functions.split(separator: ",").compactMap { name in BenchmarkFunction.standard.first { $0.name == name } }
+        Console.line("median simple regret over \(seeds) seeds at \(checkpoints.map(String.init).joined(separator: "/")) trials")
+        for function in chosen {
+            for kind in searcher {
+                var regrets = [[Double]](repeating: [], count: checkpoints.count)
+                for seed in 0..<seeds {
+                    var instance = kind.make(space: function.space, seed: UInt64(seed))
+                    let trace = bestValues(of: &instance, on: function, trials: trials)
+                    for (i, at) in checkpoints.enumerated() { regrets[i].append(trace[at - 1] - function.minimum) }
+                }
+                let medians = regrets.map(median)
+                let row = medians.map { String(format: "%10.4f", $0) }.joined(separator: " ")
+                Console.line("\(function.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row)")
+                for (at, value) in zip(checkpoints, medians) {
+                    var json = JSONObjectWriter()
+                    json.add("bench", "efficiency")
+                    json.add("function", function.name)
+                    json.add("searcher", kind.rawValue)
+                    json.add("trials", at)
+                    json.add("seeds", seeds)
+                    json.add("median_regret", value)
+                    Console.line(String(decoding: json.finish(), as: UTF8.self))
+                }
+            }
+        }
+    }
+}
+
+/// The median (mean of the two middle values for an even count).
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}

@@ -36,6 +36,7 @@ public enum StudyDocuments {
             doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
             doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
             doc["scheduler"] = scheduler(spec.scheduler)
+            if let rungs = rungs(trials) { doc["rungs"] = rungs }
             if let best = best(trials, mode: spec.mode) { doc["best"] = trial(best) }
         }
         return .object(doc)
@@ -111,6 +112,17 @@ public enum StudyDocuments {
             doc["resample_probability"] = .number(spec.resolvedResampleProbability)
         }
         return .object(doc)
+    }
+
+    /// For studies whose trials run to budgets: `[{"budget": 1, "trials": 60}, {"budget": 3,
+    /// "trials": 20}, …]`, how many trials were given each budget or a larger one (a promotion
+    /// raises a trial's budget); nil when no trial has a budget.
+    public static func rungs(_ trials: [TrialRecord]) -> JSONValue? {
+        let budgets = trials.compactMap(\.budget)
+        guard !budgets.isEmpty else { return nil }
+        return .array(Set(budgets).sorted().map { level in
+            .object(["budget": .number(level), "trials": .number(Double(budgets.filter { $0 >= level }.count))])
+        })
     }
 
     /// The best complete trial in `mode`.

@@ -139,6 +139,20 @@ struct SchedulerStudies {
         #expect(abs((winner["config"]?.object?["x"]?.double ?? 9) - 0.3) == distances.min())
     }
 
+    @Test func bohbRunsWithinHyperbandsBrackets() throws {
+        let (doc, _, store) = try Self.run("bohb", scheduler: "{type: hyperband, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}",
+                                           trials: 10, concurrent: 4, searcher: "{type: bohb, seed: 2, min_points_in_model: 2}")
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        #expect(trials.count == 10)
+        // Brackets of 4 trials at epoch 1, 3 at epoch 2 and 3 at epoch 4: every budget was used.
+        let budgets = Set(trials.compactMap { $0["budget"]?.double })
+        #expect(budgets == [1, 2, 4], "\(trials)")
+        #expect(trials.contains { $0["state"] == .string("complete") })
+        let export = try Harness.run([Harness.binary.path, "export", "bohb-1", "--format", "jsonl", "--store", store])
+        #expect(export.status == 0 && export.output.contains("promoted from rung"), "\(export.output)")
+    }
+
     @Test func theMedianRuleStopsTrialsWorseThanTheMedian() throws {
         let (doc, _, _) = try Self.run("median", scheduler: "{type: median_stopping, resource: epoch, grace_period: 2, min_samples_required: 2}",
                                        trials: 8, concurrent: 1)

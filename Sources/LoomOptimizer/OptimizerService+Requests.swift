@@ -78,7 +78,8 @@ extension OptimizerService {
             // this, and reading and decoding every trial each time costs the study its speed.
             if let driver = drivers[record.id] {
                 let counts = driver.trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
-                return StudyDocuments.summary(record, spec: driver.spec, counts: counts, best: driver.best)
+                return StudyDocuments.summary(record, spec: driver.spec, counts: counts, best: driver.best,
+                                              rungs: StudyDocuments.rungs(driver.trials))
             }
             return try StudyDocuments.summary(record, store: store)
         case "trials":

@@ -24,13 +24,14 @@ public enum StudyDocuments {
         let trials = try store.trials(study: study.id)
         let counts = trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
         let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml")
-        return summary(study, spec: spec, counts: counts, best: spec.flatMap { best(trials, mode: $0.mode) })
+        return summary(study, spec: spec, counts: counts, best: spec.flatMap { best(trials, mode: $0.mode) },
+                       rungs: rungs(trials))
     }
 
     /// The same document from what the caller already holds (the optimizer's running study):
     /// no store read, no spec parse.
     public static func summary(_ study: StudyRecord, spec: StudySpec?, counts: [TrialState: Int],
-                               best: TrialRecord?) -> JSONValue {
+                               best: TrialRecord?, rungs: JSONValue?) -> JSONValue {
         var byState: [String: JSONValue] = [:]
         for state in TrialState.allCases { byState[state.rawValue] = .number(Double(counts[state] ?? 0)) }
         var doc: [String: JSONValue] = [
@@ -46,6 +47,7 @@ public enum StudyDocuments {
             doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
             doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
             doc["scheduler"] = scheduler(spec.scheduler)
+            if let rungs { doc["rungs"] = rungs }
             if let best { doc["best"] = trial(best) }
         }
         return .object(doc)
@@ -121,6 +123,17 @@ public enum StudyDocuments {
             doc["resample_probability"] = .number(spec.resolvedResampleProbability)
         }
         return .object(doc)
+    }
+
+    /// For studies whose trials run to budgets: `[{"budget": 1, "trials": 60}, {"budget": 3,
+    /// "trials": 20}, …]`, how many trials were given each budget or a larger one (a promotion
+    /// raises a trial's budget); nil when no trial has a budget.
+    public static func rungs(_ trials: [TrialRecord]) -> JSONValue? {
+        let budgets = trials.compactMap(\.budget)
+        guard !budgets.isEmpty else { return nil }
+        return .array(Set(budgets).sorted().map { level in
+            .object(["budget": .number(level), "trials": .number(Double(budgets.filter { $0 >= level }.count))])
+        })
     }
 
     /// The best complete trial in `mode`.

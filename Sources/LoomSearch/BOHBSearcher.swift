@@ -183,19 +183,26 @@ struct KernelDensity: Sendable {
 
     /// The log of the mean product kernel at `x`; axes inactive in `x` or a datum are skipped.
     func logDensity(_ x: [Double?]) -> Double {
+        // Per modelled axis: the term for a numeric kernel is −½z² − log bw; a categorical one
+        // adds log(1 − λ) on a match, log(λ/(c − 1)) otherwise.
         var terms = [Double](repeating: 0, count: data.count)
-        for (i, datum) in data.enumerated() {
-            var sum = 0.0
-            for (j, axis) in axes.enumerated() {
-                guard let a = x[axis], let b = datum[axis] else { continue }
-                if case .categorical(let c) = space.axes[axis] {
-                    sum += log(Int(a) == Int(b) ? 1 - bandwidths[j] : bandwidths[j] / Double(c - 1))
-                } else {
-                    let z = (a - b) / bandwidths[j]
-                    sum += -0.5 * z * z - log(bandwidths[j])
+        for (j, axis) in axes.enumerated() {
+            guard let a = x[axis] else { continue }
+            let bandwidth = bandwidths[j]
+            if case .categorical(let c) = space.axes[axis] {
+                let (same, other) = (log(1 - bandwidth), log(bandwidth / Double(c - 1)))
+                for (i, datum) in data.enumerated() {
+                    guard let b = datum[axis] else { continue }
+                    terms[i] += Int(a) == Int(b) ? same : other
+                }
+            } else {
+                let (inverse, logBandwidth) = (1 / bandwidth, log(bandwidth))
+                for (i, datum) in data.enumerated() {
+                    guard let b = datum[axis] else { continue }
+                    let z = (a - b) * inverse
+                    terms[i] -= 0.5 * z * z + logBandwidth
                 }
             }
-            terms[i] = sum
         }
         return terms.withUnsafeBufferPointer { logSumExp($0) } - log(Double(max(data.count, 1)))
     }

@@ -105,8 +105,8 @@ public struct GPSearcher: Searcher {
         func subset(_ cap: Int) -> [ResultBook.Result] {
             guard ordered.count > cap else { return ordered }
             let best = Array(ranked.prefix(cap / 3))
-            let chosen = Set(best.map(\.origin))
-            let recent = ordered.filter { $0.origin < 0 || !chosen.contains($0.origin) }.suffix(cap - best.count)
+            let chosen = Set(best.map(\.serial))
+            let recent = ordered.filter { !chosen.contains($0.serial) }.suffix(cap - best.count)
             return best + recent
         }
         let posterior = subset(options.maxPosteriorPoints)

@@ -29,12 +29,12 @@ struct ParzenEstimator: Sendable {
     private var categoryLogProbabilities: [[Double]]
 
     /// - Parameters:
-    ///   - observations: one row of coordinates per observation, one per axis of the group
-    ///     (numeric in [0, 1], categorical as an index).
+    ///   - columns: per axis of the group, the coordinate of every observation (numeric in
+    ///     [0, 1], categorical as an index); all columns have one entry per observation.
     ///   - weights: one non-negative weight per observation.
-    init(observations: [[Double]], weights: [Double], categoryCounts: [Int], priorWeight: Double,
+    init(columns: [[Double]], weights: [Double], categoryCounts: [Int], priorWeight: Double,
          considerEndpoints: Bool) {
-        let n = observations.count
+        let n = weights.count
         let dimensions = categoryCounts.count
         self.categoryCounts = categoryCounts
         componentCount = n + 1
@@ -49,7 +49,7 @@ struct ParzenEstimator: Sendable {
         categoryLogProbabilities = Array(repeating: [], count: dimensions)
         let minSigma = 1 / min(100, Double(n) + 2)
         for axis in 0..<dimensions {
-            let column = observations.map { $0[axis] }
+            let column = columns[axis]
             let count = categoryCounts[axis]
             if count > 0 {
                 var table = [Double](repeating: 0, count: componentCount * count)
@@ -70,29 +70,33 @@ struct ParzenEstimator: Sendable {
             sigmas[axis] = bandwidths + [1]
             for k in 0..<componentCount {
                 let (mu, sigma) = (mus[axis][k], sigmas[axis][k])
-                let mass = standardNormalCDF((1 - mu) / sigma) - standardNormalCDF(-mu / sigma)
+                // Beyond 9 σ on both sides the truncated mass is 1 to double precision.
+                let inside = mu > 9 * sigma && 1 - mu > 9 * sigma
+                let mass = inside ? 1 : standardNormalCDF((1 - mu) / sigma) - standardNormalCDF(-mu / sigma)
                 base[k] -= log(sigma * (2 * Double.pi).squareRoot() * max(mass, 1e-300))
             }
         }
     }
 
-    /// Optuna's neighbour rule before clipping (see the type's comment), for centres `mus`.
+    /// Optuna's neighbour rule before clipping (see the type's comment), for centres `mus` in
+    /// [0, 1]. Equal centres are ranked by index (a stable sort).
     static func neighbourBandwidths(_ mus: [Double], considerEndpoints: Bool) -> [Double] {
-        guard !mus.isEmpty else { return [] }
-        let order = mus.indices.sorted { mus[$0] != mus[$1] ? mus[$0] < mus[$1] : $0 < $1 }
-        let points = [0.0] + order.map { mus[$0] } + [1.0]
-        var sorted: [Double] = []
-        for i in 1..<(points.count - 1) {
-            let left: Double = points[i] - points[i - 1]
-            let right: Double = points[i + 1] - points[i]
-            sorted.append(max(left, right))
+        let count = mus.count
+        guard count > 0 else { return [] }
+        let order = radixArgsort(mus)
+        var bandwidths = [Double](repeating: 0, count: count)
+        // Sorted centres with the bounds around them: 0, mus[order[0]], …, mus[order[count − 1]], 1.
+        var previous = 0.0
+        for rank in 0..<count {
+            let current = mus[order[rank]]
+            let next = rank + 1 < count ? mus[order[rank + 1]] : 1
+            bandwidths[order[rank]] = max(current - previous, next - current)
+            previous = current
         }
-        if !considerEndpoints && points.count >= 4 {
-            sorted[0] = points[2] - points[1]
-            sorted[sorted.count - 1] = points[points.count - 2] - points[points.count - 3]
+        if !considerEndpoints && count >= 2 {
+            bandwidths[order[0]] = mus[order[1]] - mus[order[0]]
+            bandwidths[order[count - 1]] = mus[order[count - 1]] - mus[order[count - 2]]
         }
-        var bandwidths = [Double](repeating: 0, count: mus.count)
-        for (rank, index) in order.enumerated() { bandwidths[index] = sorted[rank] }
         return bandwidths
     }
 
@@ -149,13 +153,15 @@ struct ParzenEstimator: Sendable {
     }
 }
 
-/// `log Σ exp(xᵢ)`, shifted by the maximum so it neither overflows nor underflows.
+/// `log Σ exp(xᵢ)`, shifted by the maximum so it neither overflows nor underflows. Terms more
+/// than 700 below the maximum are skipped: their sum is below 10⁻³⁰⁰ of it, and `exp` takes a
+/// slow path on underflow.
 func logSumExp(_ x: UnsafeBufferPointer<Double>) -> Double {
     var top = -Double.infinity
     for v in x where v > top { top = v }
     guard top.isFinite else { return top }
     var sum = 0.0
-    for v in x { sum += exp(v - top) }
+    for v in x where v - top > -700 { sum += exp(v - top) }
     return top + log(sum)
 }
 

@@ -20,6 +20,8 @@ struct ResultBook: Sendable {
         var state: TrialState
         /// Proposal number of the config, or −1 for a config the searcher did not propose.
         var origin: Int
+        /// Distinguishes results in one book (record order); never used for ordering.
+        var serial: Int = -1
     }
 
     let mode: Mode
@@ -27,7 +29,10 @@ struct ResultBook: Sendable {
     private(set) var ledger = TrialLedger()
     /// The first proposal number of each proposed config.
     private var firstProposal: [Config: Int] = [:]
-    private var results: [Result] = []
+    /// Every result in the canonical order (see **Order of results**), kept sorted on insertion.
+    private(set) var ordered: [Result] = []
+    /// Complete results with a finite loss, best first, ties in `ordered` order; kept sorted.
+    private(set) var ranked: [Result] = []
     /// Results at intermediate budgets (`observe(config:budget:value:)`), the latest per config.
     private(set) var budgeted: [Double: [Config: Double]] = [:]
 
@@ -48,8 +53,12 @@ struct ResultBook: Sendable {
     mutating func recordResult(config: Config, value: Double?, state: TrialState) {
         guard state.isFinished else { return }
         let loss = value.flatMap { $0.isFinite ? (mode == .min ? $0 : -$0) : nil }
-        results.append(Result(config: config, coordinates: space.encode(config), loss: loss, state: state,
-                              origin: firstProposal[config] ?? -1))
+        let result = Result(config: config, coordinates: space.encode(config), loss: loss, state: state,
+                            origin: firstProposal[config] ?? -1, serial: ordered.count)
+        ordered.insert(result, at: Self.insertionIndex(of: result, in: ordered, by: Self.precedes))
+        if state == .complete && loss != nil {
+            ranked.insert(result, at: Self.insertionIndex(of: result, in: ranked, by: Self.precedesByLoss))
+        }
     }
 
     /// Records a result at an intermediate budget; a later one for the same config and budget replaces it.
@@ -62,7 +71,8 @@ struct ResultBook: Sendable {
     mutating func restore(history: [TrialOutcome]) {
         ledger = TrialLedger()
         firstProposal = [:]
-        results = []
+        ordered = []
+        ranked = []
         for trial in history { recordProposal(trial.config) }
         for trial in history { recordResult(config: trial.config, value: trial.value, state: trial.state) }
     }
@@ -70,17 +80,32 @@ struct ResultBook: Sendable {
     /// The origin of a pending config (its proposal number, or −1).
     func origin(of config: Config) -> Int { firstProposal[config] ?? -1 }
 
-    /// Complete results with a finite loss, best first (ties: by `ordered` order).
-    var ranked: [Result] {
-        results.filter { $0.state == .complete && $0.loss != nil }.sorted(by: Self.precedesByLoss)
-    }
-
     /// Pruned trials (stopped early for looking bad), in `ordered` order.
     var pruned: [Result] { ordered.filter { $0.state == .pruned } }
 
-    /// Every result in the canonical order described above.
-    var ordered: [Result] {
-        results.sorted(by: Self.precedes)
+    /// The first index of `sorted` whose element does not precede `element`: inserting there
+    /// keeps the order (after any equal elements).
+    static func insertionIndex(of element: Result, in sorted: [Result], by precedes: (Result, Result) -> Bool) -> Int {
+        var low = 0, high = sorted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if precedes(element, sorted[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+
+    /// Two lists sorted by `precedes` merged into one.
+    static func merged(_ a: [Result], _ b: [Result]) -> [Result] {
+        guard !b.isEmpty else { return a }
+        var result: [Result] = []
+        result.reserveCapacity(a.count + b.count)
+        var j = 0
+        for element in a {
+            while j < b.count && precedes(b[j], element) { result.append(b[j]); j += 1 }
+            result.append(element)
+        }
+        result.append(contentsOf: b[j...])
+        return result
     }
 
     static func precedes(_ a: Result, _ b: Result) -> Bool {

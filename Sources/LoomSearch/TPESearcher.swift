@@ -84,13 +84,18 @@ public struct TPESearcher: Searcher {
         guard ranked.count >= max(options.nStartupTrials, 1), random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
-        let pruned = book.pruned
-        let good = min(Int((0.1 * Double(ranked.count + pruned.count)).rounded(.up)), options.gammaCap)
+        let prunedCount = book.ordered.count { $0.state == .pruned }
+        let good = min(Int((0.1 * Double(ranked.count + prunedCount)).rounded(.up)), options.gammaCap)
         let liars = pending.map {
             ResultBook.Result(config: $0, coordinates: book.space.encode($0), loss: nil, state: .running, origin: book.origin(of: $0))
         }
-        let below = weighted(Array(ranked.prefix(good)))
-        let above = weighted(Array(ranked.dropFirst(good)) + pruned + liars)
+        let goodResults = ranked.prefix(good).sorted(by: ResultBook.precedes)
+        let goodSerials = Set(goodResults.map(\.serial))
+        let badResults = book.ordered.filter {
+            $0.state == .pruned || ($0.state == .complete && $0.loss != nil && !goodSerials.contains($0.serial))
+        }
+        let below = goodResults
+        let above = ResultBook.merged(badResults, liars.sorted(by: ResultBook.precedes))
         var coordinates = [Double?](repeating: nil, count: book.space.count)
         for group in groups {
             let partial = book.space.decode(coordinates)
@@ -107,37 +112,32 @@ public struct TPESearcher: Searcher {
     }
 
     /// The candidate with the best `log l − log g` for one group of axes.
-    private func choose(group: [Int], below: [(ResultBook.Result, Double)], above: [(ResultBook.Result, Double)],
+    /// `below` and `above` are in `ResultBook` order and weigh `weights(count)`.
+    private func choose(group: [Int], below: [ResultBook.Result], above: [ResultBook.Result],
                         _ random: inout Xoshiro256StarStar) -> [Double] {
         let counts = group.map { axis -> Int in
             if case .categorical(let count) = book.space.axes[axis] { return count }
             return 0
         }
-        func estimator(_ results: [(ResultBook.Result, Double)]) -> ParzenEstimator {
-            var rows: [[Double]] = []
+        func estimator(_ results: [ResultBook.Result], _ allWeights: [Double]) -> ParzenEstimator {
+            var columns = [[Double]](repeating: [], count: group.count)
+            for j in group.indices { columns[j].reserveCapacity(results.count) }
             var weights: [Double] = []
-            for (result, weight) in results {
-                let row = group.compactMap { result.coordinates[$0] }
-                guard row.count == group.count else { continue }
-                rows.append(row)
+            weights.reserveCapacity(results.count)
+            for (result, weight) in zip(results, allWeights) where group.allSatisfy({ result.coordinates[$0] != nil }) {
+                for (j, axis) in group.enumerated() { columns[j].append(result.coordinates[axis]!) }
                 weights.append(weight)
             }
-            return ParzenEstimator(observations: rows, weights: weights, categoryCounts: counts, priorWeight: options.priorWeight,
+            return ParzenEstimator(columns: columns, weights: weights, categoryCounts: counts, priorWeight: options.priorWeight,
                                    considerEndpoints: options.considerEndpoints)
         }
-        let l = estimator(below)
-        let g = estimator(above)
+        let l = estimator(below, Self.weights(below.count))
+        let g = estimator(above, Self.weights(above.count))
         let candidates = (0..<options.nEICandidates).map { _ in l.sample(&random) }
         let scores = zip(l.logDensities(candidates), g.logDensities(candidates)).map { $0 - $1 }
         var best = 0
         for i in scores.indices where scores[i] > scores[best] { best = i }
         return candidates[best]
-    }
-
-    /// Results in `ResultBook` order with Optuna's default weights.
-    private func weighted(_ results: [ResultBook.Result]) -> [(ResultBook.Result, Double)] {
-        let sorted = results.sorted(by: ResultBook.precedes)
-        return Array(zip(sorted, Self.weights(sorted.count)))
     }
 
     /// Optuna's `default_weights(n)`: ones below 25, else a ramp from `1/n` to 1 for the oldest

@@ -18,8 +18,13 @@ enum BenchSearcher: String, ExpressibleByArgument, CaseIterable {
         }
     }
 
-    func make(space: SearchSpace, seed: UInt64) -> any Searcher {
-        makeSearcher(SearcherSpec(kind: kind, seed: seed), space: space, mode: .min, repeats: 1)
+    /// The searcher with its defaults; `modelOnly` sets `random_fraction: 0` for the model-based
+    /// ones, so that every timed proposal is a model proposal (the ask benchmark times copies of
+    /// one searcher, which all take the same random-or-model decision).
+    func make(space: SearchSpace, seed: UInt64, modelOnly: Bool = false) -> any Searcher {
+        var spec = SearcherSpec(kind: kind, seed: seed)
+        if modelOnly && kind.isModelBased { spec.options.randomFraction = 0 }
+        return makeSearcher(spec, space: space, mode: .min, repeats: 1)
     }
 }
 
@@ -37,7 +42,7 @@ func integerList(_ text: String) throws -> [Int] {
 struct AskBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ask",
-        abstract: "Median time of one suggestion per searcher and history size (complete trials, uniform floats).")
+        abstract: "Median time of one suggestion per searcher and history size (complete trials, uniform floats); wall and thread CPU time.")
 
     @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, tpe, gp, bohb.")
     var searcher: [BenchSearcher] = [.tpe, .gp, .random]
@@ -68,29 +73,41 @@ struct AskBench: ParsableCommand {
         let outcomes: [TrialOutcome] = configs.map { (config: $0, value: function.evaluate($0), state: .complete) }
         for kind in searcher {
             for size in sizes {
-                var base = kind.make(space: function.space, seed: seed)
+                var base = kind.make(space: function.space, seed: seed, modelOnly: true)
                 base.restore(history: Array(outcomes.prefix(size)))
                 var times: [Double] = []
-                let clock = ContinuousClock()
+                var cpuTimes: [Double] = []
                 for _ in 0..<repeats {
                     var copy = base
-                    let elapsed = clock.measure { _ = copy.suggest(pending: []) }
-                    times.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+                    let (wall, cpu) = (milliseconds(CLOCK_MONOTONIC), milliseconds(CLOCK_THREAD_CPUTIME_ID))
+                    _ = copy.suggest(pending: [])
+                    times.append(milliseconds(CLOCK_MONOTONIC) - wall)
+                    cpuTimes.append(milliseconds(CLOCK_THREAD_CPUTIME_ID) - cpu)
                 }
                 let median = times.sorted()[times.count / 2]
-                Console.line(String(format: "ask %@: %d trials, %d dims: median %.3f ms over %d asks",
-                                    kind.rawValue, size, dims, median, repeats))
+                let cpuMedian = cpuTimes.sorted()[cpuTimes.count / 2]
+                Console.line(String(format: "ask %@: %d trials, %d dims: median %.3f ms (CPU %.3f ms) over %d asks",
+                                    kind.rawValue, size, dims, median, cpuMedian, repeats))
                 var json = JSONObjectWriter()
                 json.add("bench", "ask")
                 json.add("searcher", kind.rawValue)
                 json.add("history", size)
                 json.add("dims", dims)
                 json.add("median_ms", (median * 1000).rounded() / 1000)
+                json.add("median_cpu_ms", (cpuMedian * 1000).rounded() / 1000)
                 json.add("repeats", repeats)
                 Console.line(String(decoding: json.finish(), as: UTF8.self))
             }
         }
     }
+}
+
+/// A clock's reading in milliseconds: `CLOCK_MONOTONIC` for wall time, `CLOCK_THREAD_CPUTIME_ID`
+/// for the CPU time of this thread, which a loaded machine (other processes' turns) does not inflate.
+func milliseconds(_ clock: clockid_t) -> Double {
+    var time = timespec()
+    clock_gettime(clock, &time)
+    return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) * 1e-6
 }
 
 /// Median simple regret of each searcher on standard synthetic functions.

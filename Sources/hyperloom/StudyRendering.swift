@@ -61,6 +61,11 @@ enum StudyRendering {
             let parameters = scheduler.keys.sorted().filter { $0 != "type" }.map { "\($0) \(scheduler[$0]!.argument)" }
             lines.append("scheduler: \(type)" + (parameters.isEmpty ? "" : " — " + parameters.joined(separator: ", ")))
         }
+        if case .array(let rungs)? = s["rungs"] {
+            let resource = s["scheduler"]?.object?["resource"]?.argument ?? "budget"
+            let parts = rungs.compactMap(\.object).map { "\(number($0["budget"])): \(number($0["trials"]))" }
+            lines.append("trials per \(resource) budget: " + parts.joined(separator: " · "))
+        }
         if let created = s["created_at"]?.double {
             let end = s["finished_at"]?.double ?? Date().timeIntervalSince1970
             lines.append("elapsed: \(duration(end - created))")

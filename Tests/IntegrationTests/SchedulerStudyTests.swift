@@ -20,7 +20,7 @@ struct SchedulerStudies {
         with open(os.path.join(directory, "starts.txt"), "a") as f:
             f.write("%d\\n" % start)
         for epoch in range(start + 1, budget + 1):
-            time.sleep(0.05)
+            time.sleep(config.get("pace", 0.05))
             loss = (config["x"] - 0.3) ** 2 + config["c"] / epoch
             with open(state + ".tmp", "w") as f:
                 f.write(str(epoch))
@@ -28,9 +28,9 @@ struct SchedulerStudies {
             print("@hyperloom " + json.dumps({"epoch": epoch, "loss": loss, "checkpoint": True}), flush=True)
         """
 
-    /// Runs a study to its end; returns its id, its trials document and the work directory.
-    static func run(_ name: String, scheduler: String, trials: Int, concurrent: Int, c: Double = 1, epochs: Int = 4,
-                    searcher: String = "{type: random, seed: 5}") throws -> (doc: [String: JSONValue], work: URL, store: String) {
+    /// A spec file for the study `name`; returns its path.
+    static func writeSpec(_ name: String, scheduler: String, trials: Int, concurrent: Int, c: Double = 1, epochs: Int = 4,
+                          pace: Double = 0.05, searcher: String = "{type: random, seed: 5}") throws -> String {
         let script = Harness.scratch.appendingPathComponent("sched-trial.py")
         try trialScript.write(to: script, atomically: true, encoding: .utf8)
         let spec = Harness.scratch.appendingPathComponent("\(name).yaml")
@@ -42,6 +42,7 @@ struct SchedulerStudies {
               x: {uniform: [0.0, 1.0]}
               c: \(c)
               epochs: \(epochs)
+              pace: \(pace)
             searcher: \(searcher)
             scheduler: \(scheduler)
             trial:
@@ -49,9 +50,17 @@ struct SchedulerStudies {
               checkpointing: true
             budget: {max_trials: \(trials), max_concurrent: \(concurrent)}
             """.write(to: spec, atomically: true, encoding: .utf8)
+        return spec.path
+    }
+
+    /// Runs a study to its end; returns its id, its trials document and the work directory.
+    static func run(_ name: String, scheduler: String, trials: Int, concurrent: Int, c: Double = 1, epochs: Int = 4,
+                    searcher: String = "{type: random, seed: 5}") throws -> (doc: [String: JSONValue], work: URL, store: String) {
+        let spec = try writeSpec(name, scheduler: scheduler, trials: trials, concurrent: concurrent, c: c, epochs: epochs,
+                                 searcher: searcher)
         let store = Harness.scratch.appendingPathComponent("\(name).db").path
         let work = Harness.scratch.appendingPathComponent("work-\(name)")
-        let run = try Harness.run([Harness.binary.path, "run", spec.path, "--workers", "\(concurrent)", "--store", store,
+        let run = try Harness.run([Harness.binary.path, "run", spec, "--workers", "\(concurrent)", "--store", store,
                                    "--work-dir", work.path])
         #expect(run.status == 0, "\(run.output)")
         let trials = try Harness.run([Harness.binary.path, "trials", "\(name)-1", "--json", "--store", store])
@@ -130,6 +139,20 @@ struct SchedulerStudies {
         #expect(abs((winner["config"]?.object?["x"]?.double ?? 9) - 0.3) == distances.min())
     }
 
+    @Test func bohbRunsWithinHyperbandsBrackets() throws {
+        let (doc, _, store) = try Self.run("bohb", scheduler: "{type: hyperband, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}",
+                                           trials: 10, concurrent: 4, searcher: "{type: bohb, seed: 2, min_points_in_model: 2}")
+        let trials = Self.trials(doc)
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)")
+        #expect(trials.count == 10)
+        // Brackets of 4 trials at epoch 1, 3 at epoch 2 and 3 at epoch 4: every budget was used.
+        let budgets = Set(trials.compactMap { $0["budget"]?.double })
+        #expect(budgets == [1, 2, 4], "\(trials)")
+        #expect(trials.contains { $0["state"] == .string("complete") })
+        let export = try Harness.run([Harness.binary.path, "export", "bohb-1", "--format", "jsonl", "--store", store])
+        #expect(export.status == 0 && export.output.contains("promoted from rung"), "\(export.output)")
+    }
+
     @Test func theMedianRuleStopsTrialsWorseThanTheMedian() throws {
         let (doc, _, _) = try Self.run("median", scheduler: "{type: median_stopping, resource: epoch, grace_period: 2, min_samples_required: 2}",
                                        trials: 8, concurrent: 1)
@@ -158,5 +181,53 @@ struct SchedulerStudies {
         }
         let export = try Harness.run([Harness.binary.path, "export", "pbt-1", "--format", "csv", "--store", store])
         #expect(export.output.contains("exploited trial"), "the export carries the note")
+    }
+
+    @Test func aKilledOptimizerRebuildsItsPromotionsAndNoTrialStartsOver() throws {
+        let (broker, endpoint, _) = try Harness.broker()
+        defer { broker.stop() }
+        let store = Harness.scratch.appendingPathComponent("restart-asha.db").path
+        var optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store])
+        let worker = try Harness.worker("ra", broker: endpoint, slots: 2)
+        defer { worker.stop() }
+        let spec = try Self.writeSpec("ra", scheduler: "{type: promotion, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}",
+                                      trials: 8, concurrent: 2, pace: 0.15)
+        let submitted = try Harness.run([Harness.binary.path, "submit", spec, "--broker", endpoint])
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(study == "ra-1", "\(submitted.output)")
+        // Kill -9 the optimizer once a few trials have paused and one has been promoted.
+        let deadline = ContinuousClock.now + .seconds(40)
+        var paused = 0.0
+        while paused < 3 && ContinuousClock.now < deadline {
+            let status = try Harness.run([Harness.binary.path, "status", study, "--json", "--broker", endpoint])
+            paused = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["counts"]?.object?["paused"]?.double ?? 0
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(paused >= 3)
+        optimizer.signal(SIGKILL)
+        optimizer.waitForExit()
+        optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store])
+        defer { optimizer.stop() }
+        var doc: [String: JSONValue] = [:]
+        let end = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < end {
+            let trials = try Harness.run([Harness.binary.path, "trials", study, "--json", "--broker", endpoint])
+            doc = (try? JSONDecoder().decode(JSONValue.self, from: Data(trials.output.utf8)).object) ?? [:]
+            if doc["study"]?.object?["state"] != .string("running") && !doc.isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(doc["study"]?.object?["state"] == .string("complete"), "\(doc)\n\(optimizer.output)")
+        let trials = Self.trials(doc)
+        #expect(trials.count == 8, "no trial was created twice")
+        let work = Harness.scratch.appendingPathComponent("work-ra")
+        for trial in trials {
+            let n = Int(trial["number"]?.double ?? 0)
+            let starts = Self.starts(work, study: study, trial: n)
+            // Each attempt resumed where the previous one paused: 0 once, then rising rungs.
+            #expect(starts.first == 0 && starts.filter { $0 == 0 }.count == 1 && starts == starts.sorted(), "trial \(n): \(starts)")
+            #expect(starts.count == Int(trial["attempts"]?.double ?? 0), "trial \(n): one start per attempt")
+        }
+        let complete = trials.filter { $0["state"] == .string("complete") }
+        #expect(!complete.isEmpty && complete.allSatisfy { $0["budget"] == .number(4) }, "\(trials)")
     }
 }

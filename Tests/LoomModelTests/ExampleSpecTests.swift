@@ -10,7 +10,7 @@ import Testing
     }()
 
     @Test func theExamplesDirectoryHoldsEveryDocumentedExample() {
-        for name in ["logreg.yaml", "logreg-grid.yaml", "logreg-quasirandom.yaml", "conditional.yaml", "automl-nested.yaml"] {
+        for name in ["logreg.yaml", "logreg-grid.yaml", "logreg-quasirandom.yaml", "conditional.yaml", "automl-nested.yaml", "asha.yaml"] {
             #expect(Self.examples.contains(name), "missing \(name)")
         }
     }

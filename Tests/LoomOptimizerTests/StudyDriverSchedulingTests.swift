@@ -175,4 +175,16 @@ struct RungRecorder: Searcher {
                                   "pause 3: paused at rung 2 (epoch 2) until its 2 trials have results",
                                   "resume 2@4.0", "prune 3: pruned at rung 2 (epoch 2): not in the top 1 of 2"])
     }
+
+    @Test func theSummaryCountsTrialsPerBudgetReached() {
+        let trials = [1.0, 1, 3, 9, nil].enumerated().map { i, budget in
+            TrialRecord(study: "d-1", number: i + 1, config: [:], createdAt: 0, budget: budget)
+        }
+        #expect(StudyDocuments.rungs(trials) == .array([
+            .object(["budget": .number(1), "trials": .number(4)]),
+            .object(["budget": .number(3), "trials": .number(2)]),
+            .object(["budget": .number(9), "trials": .number(1)]),
+        ]))
+        #expect(StudyDocuments.rungs([TrialRecord(study: "d-1", number: 1, config: [:], createdAt: 0)]) == nil)
+    }
 }

@@ -88,6 +88,28 @@ import Testing
         #expect(next.map(\.config) == Array(all.dropFirst(4)).map(\.config), "the same proposals, in order")
     }
 
+    /// A TPE study with a warm start, results out of creation order and trials still running: the
+    /// driver rebuilt from the stored trials (searcher restored, warm start observed again)
+    /// proposes exactly what the uninterrupted driver proposes.
+    @Test func aRestartedModelBasedStudyProposesWhatTheUninterruptedOneWould() throws {
+        let s = try spec("points_to_evaluate: [{x: 0.9}]", trials: 20, concurrent: 3,
+                         searcher: "{type: tpe, seed: 2, n_startup_trials: 3}")
+        var live = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: [])
+        _ = live.fillSlots(now: 0).created
+        for (round, order) in [[2, 1], [4, 3], [6, 5], [8, 7]].enumerated() {
+            for n in order { complete(&live, n, value: abs(live.trial(n)!.config["x"]!.double! - 0.3)) }
+            _ = live.fillSlots(now: Double(round + 1))
+        }
+        var resumed = StudyDriver(studyID: "d-1", spec: s, createdAt: 0, trials: live.trials)
+        for n in [9, 10] {
+            complete(&live, n, value: 0.5)
+            complete(&resumed, n, value: 0.5)
+        }
+        let expected = live.fillSlots(now: 9).created
+        #expect(expected.count == 2)
+        #expect(resumed.fillSlots(now: 9).created.map(\.config) == expected.map(\.config))
+    }
+
     @Test func askedTrialsCountTowardsTheBudget() throws {
         var d = StudyDriver(studyID: "d-1", spec: try spec(trials: 2, concurrent: 1), createdAt: 0, trials: [])
         let handedOut = d.ask(now: 0)

@@ -35,6 +35,13 @@ import Testing
         #expect(ParzenEstimator.neighbourBandwidths([0.6, 0.7], considerEndpoints: false).map { ($0 * 1e9).rounded() / 1e9 } == [0.1, 0.1])
     }
 
+    @Test func radixArgsortIsAStableSort() {
+        var random = Xoshiro256StarStar(seed: 4)
+        let keys = (0..<5000).map { _ in random.index(below: 3) == 0 ? 0.25 : random.unit() } + [0, 1, 1e-300, 0x1p-1074]
+        let expected = keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }
+        #expect(radixArgsort(keys) == expected)
+    }
+
     @Test func optunaDefaultWeights() {
         #expect(TPESearcher.weights(3) == [1, 1, 1])
         let w = TPESearcher.weights(30)
@@ -45,13 +52,13 @@ import Testing
     }
 
     @Test func parzenDensityIntegratesToOneOnTheUnitInterval() {
-        let estimator = ParzenEstimator(observations: [[0.1], [0.15], [0.8]], weights: [1, 1, 1], categoryCounts: [0],
+        let estimator = ParzenEstimator(columns: [[0.1, 0.15, 0.8]], weights: [1, 1, 1], categoryCounts: [0],
                                         priorWeight: 1, considerEndpoints: false)
         let n = 20_000
         let points = (0..<n).map { [(Double($0) + 0.5) / Double(n)] }
         let integral = estimator.logDensities(points).reduce(0) { $0 + exp($1) } / Double(n)
         #expect(abs(integral - 1) < 1e-3)
-        let categorical = ParzenEstimator(observations: [[0], [2]], weights: [1, 1], categoryCounts: [3], priorWeight: 1,
+        let categorical = ParzenEstimator(columns: [[0, 2]], weights: [1, 1], categoryCounts: [3], priorWeight: 1,
                                           considerEndpoints: false)
         let total = categorical.logDensities([[0], [1], [2]]).reduce(0) { $0 + exp($1) }
         #expect(abs(total - 1) < 1e-12)

@@ -130,6 +130,16 @@ import Testing
         #expect(try JobSpec.decode(spec.payload) == spec)
     }
 
+    @Test func jobSpecCarriesTheBudgetAndTheJobToRestoreFrom() throws {
+        let spec = JobSpec(command: ["t"], budget: 9, restoreFrom: "pbt-1/4")
+        #expect(try JobSpec.decode(spec.payload) == spec)
+        let decoded = try JobSpec.decode(Array(#"{"command":["t"],"budget":2.5,"restore_from":"s-1/2"}"#.utf8))
+        #expect(decoded.budget == 2.5 && decoded.restoreFrom == "s-1/2")
+        let plain = try JobSpec.decode(Array(#"{"command":["t"]}"#.utf8))
+        #expect(plain.budget == nil && plain.restoreFrom == nil)
+        #expect(!String(decoding: plain.payload, as: UTF8.self).contains("budget"), "absent fields stay absent")
+    }
+
     @Test func argumentsRenderNumbersAsUsersWriteThem() {
         #expect(JSONValue.number(3).argument == "3")
         #expect(JSONValue.number(0.001).argument == "0.001")

@@ -94,6 +94,20 @@ import LoomWire
         #expect(launch.environment == launch.environment.sorted())
     }
 
+    @Test func theBudgetIsExportedAndFillsItsPlaceholder() {
+        let ref = AttemptRef(job: "study/7", attempt: 3, lease: 5)
+        let paths = AttemptPaths(workDir: "/w", ref: ref)
+        func launch(_ budget: Double?) -> TrialLaunch {
+            TrialLaunch(spec: JobSpec(command: ["train", "--epochs", "{budget}"], budget: budget), ref: ref, paths: paths,
+                        workerID: "w", baseEnvironment: [:], resume: true)
+        }
+        #expect(launch(9).arguments == ["train", "--epochs", "9"])
+        #expect(launch(9).environment.contains("HYPERLOOM_BUDGET=9"))
+        #expect(launch(2.5).arguments == ["train", "--epochs", "2.5"])
+        #expect(launch(nil).arguments == ["train", "--epochs", "{budget}"], "no budget: the text stays")
+        #expect(!launch(nil).environment.contains { $0.hasPrefix("HYPERLOOM_BUDGET=") })
+    }
+
     @Test func jobIDsBecomeSafeDistinctDirectoryNames() {
         #expect(AttemptPaths.directoryName(forJob: "a-1_b.c") == "a-1_b.c")
         #expect(AttemptPaths.directoryName(forJob: "s/t") == "s%2Ft")

@@ -66,23 +66,28 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var cwd: String?
     /// Wall-clock limit of one attempt in seconds; none when absent.
     public var timeoutS: Double?
+    /// Silence (no metric line) after which the broker cancels the attempt as stalled and starts
+    /// the next one; absent: derived from the attempt's own report interval (Docs/stragglers.md).
+    public var stallTimeoutS: Double?
     /// The GPU share the job was submitted with (also in its SUBMIT requirements): the worker
     /// picks the devices and sets `CUDA_VISIBLE_DEVICES`. Absent or 0: no GPU.
     public var gpu: Double?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
-                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil) {
+                cwd: String? = nil, timeoutS: Double? = nil, stallTimeoutS: Double? = nil, gpu: Double? = nil) {
         self.command = command
         self.config = config
         self.env = env
         self.cwd = cwd
         self.timeoutS = timeoutS
+        self.stallTimeoutS = stallTimeoutS
         self.gpu = gpu
     }
 
     enum CodingKeys: String, CodingKey {
         case command, config, env, cwd, gpu
         case timeoutS = "timeout_s"
+        case stallTimeoutS = "stall_timeout_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +97,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         env = try c.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
         cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
         timeoutS = try c.decodeIfPresent(Double.self, forKey: .timeoutS)
+        stallTimeoutS = try c.decodeIfPresent(Double.self, forKey: .stallTimeoutS)
         gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
     }
 

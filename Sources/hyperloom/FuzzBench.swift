@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import LoomRuntime
+import LoomWire
+import ZeroMQ
+
+/// `hyperloom bench fuzz`: random and mutated messages at a running broker's public port.
+///
+/// Prints a human summary and one JSON line with what the broker must have counted:
+/// `{"bench":"fuzz","sent":N,"rejected":{CATEGORY:n,…},"unregistered":n,"seconds":s,"messages_per_s":r}`.
+/// The broker's `received` counter grows by `sent`, each `rejected` category by its figure, and
+/// `unregistered` by its figure (the study traffic beside it produces neither).
+struct FuzzBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fuzz",
+        abstract: "Send random and mutated protocol messages at a broker; print what it must have counted.")
+
+    @Option(help: "The broker's endpoint.")
+    var broker = "tcp://127.0.0.1:5555"
+
+    @Option(help: "Messages to send.")
+    var messages = 100_000
+
+    @Option(help: "Seed of the generator: the same seed sends the same messages.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Connections to send from; every other one with a random routing id.")
+    var connections = 8
+
+    func validate() throws {
+        guard messages >= 1, connections >= 1 else { throw ValidationError("--messages and --connections must be at least 1") }
+    }
+
+    func run() throws {
+        let stop = LoomRuntimeStop.latch()
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        var generator = FuzzMessages(seed: seed)
+        var sockets: [ZMQSocket] = []
+        defer { sockets.forEach { $0.close() } }
+        for n in 0..<connections {
+            let socket = try context.socket(.dealer)
+            // Long enough for everything queued to reach the broker before the socket closes.
+            try socket.setLinger(.seconds(30))
+            if n % 2 == 1 {
+                // A routing id may not start with a zero byte (libzmq reserves those).
+                try socket.setRoutingID([UInt8.random(in: 1...255)] + (0..<15).map { _ in UInt8.random(in: 0...255) })
+            }
+            try socket.connect(broker)
+            sockets.append(socket)
+        }
+        var tally = FuzzMessages.Tally()
+        var replies = 0
+        let started = ContinuousClock.now
+        for n in 0..<messages {
+            if stop.isStopRequested { break }
+            let (frames, category) = generator.next()
+            _ = try sockets[n % sockets.count].send(frames)
+            tally.sent += 1
+            if let category { tally.rejected[category, default: 0] += 1 } else { tally.unregistered += 1 }
+            if n % 256 == 255 { replies += try drain(sockets) }
+        }
+        replies += try drain(sockets)
+        let seconds = started.duration(to: .now)
+        let elapsed = Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18
+        Console.line(String(format: "fuzz: %d messages in %.1f s (%.0f/s) from %d connections; %d rejected, %d unregistered; %d replies read",
+                            tally.sent, elapsed, Double(tally.sent) / max(elapsed, 1e-9), sockets.count,
+                            tally.rejected.values.reduce(0, +), tally.unregistered, replies))
+        var rejected = JSONObjectWriter()
+        for key in tally.rejected.keys.sorted() { rejected.add(key, tally.rejected[key]!) }
+        var json = JSONObjectWriter()
+        json.add("bench", "fuzz")
+        json.add("sent", tally.sent)
+        json.addRaw("rejected", json: rejected.finish())
+        json.add("unregistered", tally.unregistered)
+        json.add("seconds", (elapsed * 100).rounded() / 100)
+        json.add("messages_per_s", (Double(tally.sent) / max(elapsed, 1e-9)).rounded())
+        Console.line(String(decoding: json.finish(), as: UTF8.self))
+    }
+
+    /// Reads whatever the broker answered (ERRORs, DISCONNECTs), so its queues towards us stay short.
+    private func drain(_ sockets: [ZMQSocket]) throws -> Int {
+        var count = 0
+        for socket in sockets {
+            while try socket.receive(dontWait: true) != nil { count += 1 }
+        }
+        return count
+    }
+}

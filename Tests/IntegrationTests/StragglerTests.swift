@@ -1,0 +1,54 @@
+import Foundation
+import LoomWire
+import Testing
+
+/// Stragglers through real processes: a trial that goes silent is killed and runs again.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct Stragglers {
+    @Test func trialThatStopsReportingIsCancelledAndItsNextAttemptCompletesTheStudy() throws {
+        let (broker, endpoint, feedEndpoint) = try Harness.broker()
+        defer { broker.stop() }
+        let store = Harness.scratch.appendingPathComponent("stall.db").path
+        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store, "--feed", feedEndpoint])
+        defer { optimizer.stop() }
+        let feed = try Spawned("feed", ["feed", "--feed", feedEndpoint, "--topic", "job/"])
+        defer { feed.stop() }
+        let workers = try (1...2).map { try Harness.worker("st\($0)", broker: endpoint, slots: 1) }
+        defer { workers.forEach { $0.stop() } }
+        Thread.sleep(forTimeInterval: 0.5)   // the feed subscription is in place before anything runs
+
+        // Attempt 1 reports once, then hangs; attempt 2 finishes at once.
+        let script = #"echo '@hyperloom {"loss": 9}'; if [ "$HYPERLOOM_ATTEMPT" = 1 ]; then sleep 60; fi; echo '@hyperloom {"loss": 0.5}'"#
+        let spec = """
+            name: stall
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+            searcher: {type: random, seed: 1}
+            trial:
+              command: \(String(decoding: JSONCoding.encode(JSONValue.array([.string("/bin/sh"), .string("-c"), .string(script)])), as: UTF8.self))
+              stall_timeout: 2s
+              max_retries: 1
+            budget: {max_trials: 2, max_concurrent: 2}
+            """
+        let path = Harness.scratch.appendingPathComponent("stall.yaml")
+        try spec.write(to: path, atomically: true, encoding: .utf8)
+        let submitted = try Studies.cli(["submit", path.path, "--broker", endpoint])
+        try #require(submitted.status == 0, "\(submitted.output)")
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let end = try Studies.waitForEnd(study, broker: endpoint, timeout: .seconds(60))
+        #expect(end["state"] == .string("complete"), "\(end)\nbroker:\n\(broker.output.suffix(2_000))")
+        #expect(end["counts"]?.object?["complete"] == .number(2))
+        let export = try Studies.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
+        for row in export.output.split(separator: "\n").compactMap({ try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }) {
+            #expect(row["value"] == .number(0.5) && row["attempts"] == .number(2), "\(row)")
+        }
+        let status = try Studies.cli(["status", "--json", "--broker", endpoint])
+        let counters = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object?["counters"]?.object
+        #expect(counters?["stalled"] == .number(2) && counters?["requeued"] == .number(2), "\(status.output)")
+        #expect(feed.waitForLine(containing: #""event":"stalled""#, timeout: .seconds(5)) != nil, "\(feed.output)")
+        #expect(feed.output.contains(#""stall_timeout_s":2"#), "\(feed.output)")
+    }
+}

@@ -51,4 +51,54 @@ struct Stragglers {
         #expect(feed.waitForLine(containing: #""event":"stalled""#, timeout: .seconds(5)) != nil, "\(feed.output)")
         #expect(feed.output.contains(#""stall_timeout_s":2"#), "\(feed.output)")
     }
+
+    @Test func slowTrialGetsABackupCopyWhoseResultWinsAndTheOriginalIsCancelled() throws {
+        let (broker, endpoint, feedEndpoint) = try Harness.broker()
+        defer { broker.stop() }
+        let store = Harness.scratch.appendingPathComponent("slow.db").path
+        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store, "--feed", feedEndpoint])
+        defer { optimizer.stop() }
+        let feed = try Spawned("feed", ["feed", "--feed", feedEndpoint, "--topic", "job/"])
+        defer { feed.stop() }
+        let workers = try (1...2).map { try Harness.worker("sl\($0)", broker: endpoint, slots: 3) }
+        defer { workers.forEach { $0.stop() } }
+        Thread.sleep(forTimeInterval: 0.5)
+
+        // Six trials at once; five take 0.5 s, the first attempt of trial 6 would take a minute.
+        // Past the broker's minimum of 5 s (more than twice the 0.5 s median of five peers), a
+        // backup copy (attempt 2, on the other worker) runs and finishes in 0.5 s.
+        let script = #"if [ "$HYPERLOOM_ATTEMPT" = 1 ] && [ "${HYPERLOOM_TRIAL_ID##*/}" = 6 ]; then sleep 60; else sleep 0.5; fi; echo "@hyperloom {\"loss\": $HYPERLOOM_ATTEMPT}""#
+        let spec = """
+            name: slow
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+            searcher: {type: random, seed: 1}
+            trial:
+              command: \(String(decoding: JSONCoding.encode(JSONValue.array([.string("/bin/sh"), .string("-c"), .string(script)])), as: UTF8.self))
+            budget: {max_trials: 6, max_concurrent: 6}
+            """
+        let path = Harness.scratch.appendingPathComponent("slow.yaml")
+        try spec.write(to: path, atomically: true, encoding: .utf8)
+        let submitted = try Studies.cli(["submit", path.path, "--broker", endpoint])
+        try #require(submitted.status == 0, "\(submitted.output)")
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let end = try Studies.waitForEnd(study, broker: endpoint, timeout: .seconds(40))
+        #expect(end["state"] == .string("complete"), "\(end)\nbroker:\n\(broker.output.suffix(2_000))")
+        #expect(end["counts"]?.object?["complete"] == .number(6))
+        let export = try Studies.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
+        let rows = export.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }
+        let sixth = rows.first { $0["trial"] == .number(6) || $0["number"] == .number(6) }
+        #expect(sixth?["value"] == .number(2), "the backup's result is the one recorded: \(rows)")
+        let status = try Studies.cli(["status", "--json", "--broker", endpoint])
+        let counters = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object?["counters"]?.object
+        #expect(counters?["speculated"] == .number(1) && counters?["superseded"] == .number(1), "\(status.output)")
+        #expect(counters?["finished"] == .number(6), "one result per trial: \(status.output)")
+        #expect(feed.waitForLine(containing: #""event":"superseded""#, timeout: .seconds(5)) != nil, "\(feed.output)")
+        #expect(feed.output.contains(#""event":"speculated""#))
+        // The cancelled original's FAILED arrives under its fenced lease: stale, never counted.
+        #expect(feed.waitForLine(containing: #""event":"stale""#, timeout: .seconds(10)) != nil, "\(feed.output)")
+    }
 }

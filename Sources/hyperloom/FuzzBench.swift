@@ -7,9 +7,10 @@ import ZeroMQ
 /// `hyperloom bench fuzz`: random and mutated messages at a running broker's public port.
 ///
 /// Prints a human summary and one JSON line with what the broker must have counted:
-/// `{"bench":"fuzz","sent":N,"rejected":{CATEGORY:n,…},"unregistered":n,"seconds":s,"messages_per_s":r}`.
-/// The broker's `received` counter grows by `sent`, each `rejected` category by its figure, and
-/// `unregistered` by its figure (the study traffic beside it produces neither).
+/// `{"bench":"fuzz","sent":N,"rejected":{CATEGORY:n,…},"unregistered":n,"stale":n,"served":n,…}`.
+/// The broker's `received` counter grows by `sent`, and each `rejected` category, `unregistered`
+/// and `stale` by their figures (the traffic of a healthy study beside it adds to none of them).
+/// `sent` includes the READY and DISCONNECT of the fuzzing workers (counted as `served`).
 struct FuzzBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fuzz",
@@ -27,8 +28,12 @@ struct FuzzBench: ParsableCommand {
     @Option(help: "Connections to send from; every other one with a random routing id.")
     var connections = 8
 
+    @Option(help: "How many of the connections register as workers without slots and send mutated worker messages.")
+    var workers = 2
+
     func validate() throws {
         guard messages >= 1, connections >= 1 else { throw ValidationError("--messages and --connections must be at least 1") }
+        guard (0...connections).contains(workers) else { throw ValidationError("--workers must be from 0 to --connections (\(connections))") }
     }
 
     func run() throws {
@@ -52,20 +57,29 @@ struct FuzzBench: ParsableCommand {
         var tally = FuzzMessages.Tally()
         var replies = 0
         let started = ContinuousClock.now
+        for n in 0..<workers {
+            _ = try sockets[n].send(FuzzMessages.ready(worker: "fuzz-\(seed)-\(n)"))
+            tally.add(.served)
+        }
         for n in 0..<messages {
             if stop.isStopRequested { break }
-            let (frames, category) = generator.next()
-            _ = try sockets[n % sockets.count].send(frames)
-            tally.sent += 1
-            if let category { tally.rejected[category, default: 0] += 1 } else { tally.unregistered += 1 }
+            let connection = n % sockets.count
+            let (frames, outcome) = generator.next(registered: connection < workers)
+            _ = try sockets[connection].send(frames)
+            tally.add(outcome)
             if n % 256 == 255 { replies += try drain(sockets) }
+        }
+        for n in 0..<workers {
+            _ = try sockets[n].send(WorkerMessage.disconnect.frames)
+            tally.add(.served)
         }
         replies += try drain(sockets)
         let seconds = started.duration(to: .now)
         let elapsed = Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18
-        Console.line(String(format: "fuzz: %d messages in %.1f s (%.0f/s) from %d connections; %d rejected, %d unregistered; %d replies read",
-                            tally.sent, elapsed, Double(tally.sent) / max(elapsed, 1e-9), sockets.count,
-                            tally.rejected.values.reduce(0, +), tally.unregistered, replies))
+        Console.line(String(format: "fuzz: %d messages in %.1f s (%.0f/s) from %d connections (%d registered as workers); "
+                            + "%d rejected, %d unregistered, %d stale, %d served; %d replies read",
+                            tally.sent, elapsed, Double(tally.sent) / max(elapsed, 1e-9), sockets.count, workers,
+                            tally.rejected.values.reduce(0, +), tally.unregistered, tally.stale, tally.served, replies))
         var rejected = JSONObjectWriter()
         for key in tally.rejected.keys.sorted() { rejected.add(key, tally.rejected[key]!) }
         var json = JSONObjectWriter()
@@ -73,6 +87,10 @@ struct FuzzBench: ParsableCommand {
         json.add("sent", tally.sent)
         json.addRaw("rejected", json: rejected.finish())
         json.add("unregistered", tally.unregistered)
+        json.add("stale", tally.stale)
+        json.add("served", tally.served)
+        json.add("connections", sockets.count)
+        json.add("workers", workers)
         json.add("seconds", (elapsed * 100).rounded() / 100)
         json.add("messages_per_s", (Double(tally.sent) / max(elapsed, 1e-9)).rounded())
         Console.line(String(decoding: json.finish(), as: UTF8.self))

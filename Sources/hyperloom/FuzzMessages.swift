@@ -5,49 +5,89 @@ import LoomWire
 /// make of each one (`hyperloom bench fuzz`).
 ///
 /// **Determinism.** The n-th message depends only on the seed and n.
+/// **Connections.** Most fuzzing connections never register. A few say READY once as a worker
+/// with no slots (so no job is ever given to them) and then send mutated worker messages, which
+/// reach the state machine itself rather than stopping at the decoder or the unknown-peer check.
 /// **Accounting.** Every message is classified with the broker's own decoder, exactly as the
-/// broker will see it: a decoding error counts under its category (the broker's `rejected`
-/// counters), a well-formed message from the fuzzer's unregistered connections counts as
-/// `unregistered`. Well-formed READY and HELLO are never sent: they would register a fake worker
-/// or client, which is not fuzzing the decoder but joining the fabric.
+/// broker will see it (`Outcome`). Well-formed READY and HELLO are never sent by the fuzzing
+/// proper (they would join the fabric, not fuzz it), nor a well-formed DISCONNECT from a
+/// registered connection (it would end the registration the prediction relies on).
 struct FuzzMessages {
     private var random: Xoshiro256StarStar
 
     init(seed: UInt64) { random = Xoshiro256StarStar(seed: seed) }
+
+    /// What the broker makes of a message.
+    enum Outcome: Equatable {
+        /// Does not decode: counted under `rejected[category]`.
+        case rejected(String)
+        /// Well-formed, from a connection the broker does not know (for its role): `unregistered`.
+        case unregistered
+        /// A STARTED or update from a registered worker about an attempt it does not hold:
+        /// acknowledged and counted as `stale`.
+        case stale
+        /// Served without a counter (a HEARTBEAT from a registered worker).
+        case served
+    }
 
     /// What the broker should count for the messages produced so far.
     struct Tally: Equatable {
         var sent = 0
         var rejected: [String: Int] = [:]
         var unregistered = 0
-    }
+        var stale = 0
+        var served = 0
 
-    /// The next message to send (never empty, never a well-formed READY or HELLO), and how the
-    /// broker classifies it: a `WireError` category, or nil for well-formed.
-    mutating func next() -> (frames: [Frame], category: String?) {
-        while true {
-            let frames = random.next(upperBound: UInt64(8)) == 0 ? noise() : mutate(template())
-            guard !frames.isEmpty else { continue }
-            // The broker decodes the frames after the ROUTER identity: a slice from index 1.
-            do {
-                switch try WireDecoder.inbound(([[]] + frames).dropFirst()) {
-                case .worker(.ready), .client(.hello): continue
-                default: return (frames, nil)
-                }
-            } catch {
-                return (frames, error.category)
+        mutating func add(_ outcome: Outcome) {
+            sent += 1
+            switch outcome {
+            case .rejected(let category): rejected[category, default: 0] += 1
+            case .unregistered: unregistered += 1
+            case .stale: stale += 1
+            case .served: served += 1
             }
         }
     }
 
+    /// The next message for a connection, registered as a worker or not: never empty, never a
+    /// well-formed READY or HELLO (nor DISCONNECT when registered); and what the broker makes of it.
+    mutating func next(registered: Bool) -> (frames: [Frame], outcome: Outcome) {
+        while true {
+            let frames = random.next(upperBound: UInt64(8)) == 0 ? noise() : mutate(template(workerOnly: registered))
+            guard !frames.isEmpty else { continue }
+            // The broker decodes the frames after the ROUTER identity: a slice from index 1.
+            let message: Inbound
+            do {
+                message = try WireDecoder.inbound(([[]] + frames).dropFirst())
+            } catch {
+                return (frames, .rejected(error.category))
+            }
+            switch message {
+            case .worker(.ready), .client(.hello): continue
+            case .worker(.disconnect) where registered: continue
+            case .worker(.heartbeat) where registered: return (frames, .served)
+            case .worker(.started), .worker(.update): return (frames, registered ? .stale : .unregistered)
+            default: return (frames, .unregistered)
+            }
+        }
+    }
+
+    /// READY for a registered fuzzing connection: a worker with no capacity, and the longest
+    /// heartbeat interval the broker accepts, so that a fuzzer held up on a loaded machine is not
+    /// declared dead halfway (its later messages would then count as unregistered).
+    static func ready(worker: String) -> [Frame] {
+        WorkerMessage.ready(ReadyInfo(worker: worker, slots: 0, gpus: 0, heartbeatMs: 60_000, liveness: 3, host: "fuzz",
+                                      pid: 0, version: "fuzz")).frames
+    }
+
     // MARK: - Valid messages to start from
 
-    private mutating func template() -> [Frame] {
+    private mutating func template(workerOnly: Bool) -> [Frame] {
         let ref = AttemptRef(job: jobID(), attempt: UInt32(truncatingIfNeeded: random.next()), lease: random.next())
         let update = Update(kind: UpdateKind.allCases[Int(random.next(upperBound: UInt64(4)))], attempt: ref,
                             seq: random.next(upperBound: UInt64(100)), payload: Array(#"{"loss":0.25,"epoch":3}"#.utf8))
         let request = random.next()
-        switch random.next(upperBound: UInt64(15)) {
+        switch random.next(upperBound: UInt64(workerOnly ? 5 : 15)) {
         case 0: return WorkerMessage.ready(ReadyInfo(worker: jobID(), slots: 4, heartbeatMs: 1000, liveness: 3, host: "fuzz",
                                                      pid: 1, version: "fuzz", running: [RunningAttempt(ref)])).frames
         case 1: return WorkerMessage.heartbeat.frames

@@ -48,7 +48,7 @@ struct Fuzz {
         let line = try #require(fuzzer.output.split(separator: "\n").first { $0.hasPrefix(#"{"bench":"fuzz""#) })
         let figures = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)).object)
         let sent = Self.number(figures["sent"])
-        #expect(sent == 100_000)
+        #expect(sent >= 100_000)
 
         let end = try Studies.waitForEnd(study, broker: endpoint)
         #expect(end["state"] == .string("complete"), "\(end)\nbroker:\n\(broker.output.suffix(2_000))")
@@ -77,12 +77,15 @@ struct Fuzz {
                     "rejected[\(category)]")
         }
         #expect(Self.number(after["unregistered"]) - Self.number(before["unregistered"]) == Self.number(figures["unregistered"]))
-        #expect(Self.number(after["stale"]) == 0 && Self.number(after["workers_lost"]) == 0, "\(after)")
+        #expect(Self.number(after["stale"]) - Self.number(before["stale"]) == Self.number(figures["stale"]))
+        #expect(Self.number(figures["stale"]) > 0, "the fuzzing workers reached the state machine")
+        #expect(Self.number(after["workers_lost"]) == 0 && Self.number(after["finished"]) == trials, "\(after)")
 
         // Memory: the broker keeps nothing of what it rejected (generous bound: 64 MiB of growth).
         let rssAfter = try #require(Self.residentKiB(broker.process.processIdentifier))
         #expect(rssAfter - rssBefore < 64 << 10, "broker RSS \(rssBefore) KiB → \(rssAfter) KiB")
         print("fuzz: \(sent) messages, rejected \(predicted.values.map { Self.number($0) }.reduce(0, +)), "
-              + "unregistered \(Self.number(figures["unregistered"])), broker RSS \(rssBefore) → \(rssAfter) KiB")
+              + "unregistered \(Self.number(figures["unregistered"])), stale \(Self.number(figures["stale"])), "
+              + "broker RSS \(rssBefore) → \(rssAfter) KiB")
     }
 }

@@ -28,7 +28,7 @@ struct Stragglers {
             searcher: {type: random, seed: 1}
             trial:
               command: \(String(decoding: JSONCoding.encode(JSONValue.array([.string("/bin/sh"), .string("-c"), .string(script)])), as: UTF8.self))
-              stall_timeout: 2s
+              stall_timeout: 3s
               max_retries: 1
             budget: {max_trials: 2, max_concurrent: 2}
             """
@@ -49,7 +49,7 @@ struct Stragglers {
         let counters = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object?["counters"]?.object
         #expect(counters?["stalled"] == .number(2) && counters?["requeued"] == .number(2), "\(status.output)")
         #expect(feed.waitForLine(containing: #""event":"stalled""#, timeout: .seconds(5)) != nil, "\(feed.output)")
-        #expect(feed.output.contains(#""stall_timeout_s":2"#), "\(feed.output)")
+        #expect(feed.output.contains(#""stall_timeout_s":3"#), "\(feed.output)")
     }
 
     @Test func slowTrialGetsABackupCopyWhoseResultWinsAndTheOriginalIsCancelled() throws {

@@ -31,8 +31,12 @@ struct FuzzBench: ParsableCommand {
     @Option(help: "How many of the connections register as workers without slots and send mutated worker messages.")
     var workers = 2
 
+    @Option(help: "Most messages whose answer has not been read yet (flow control; 0: flood, as fast as the sockets take them).")
+    var window = 2_000
+
     func validate() throws {
         guard messages >= 1, connections >= 1 else { throw ValidationError("--messages and --connections must be at least 1") }
+        guard window >= 0 else { throw ValidationError("--window must be at least 0") }
         guard (0...connections).contains(workers) else { throw ValidationError("--workers must be from 0 to --connections (\(connections))") }
     }
 
@@ -56,6 +60,8 @@ struct FuzzBench: ParsableCommand {
         }
         var tally = FuzzMessages.Tally()
         var replies = 0
+        var answers = 0
+        var waits = 0
         let started = ContinuousClock.now
         for n in 0..<workers {
             _ = try sockets[n].send(FuzzMessages.ready(worker: "fuzz-\(seed)-\(n)"))
@@ -64,10 +70,21 @@ struct FuzzBench: ParsableCommand {
         for n in 0..<messages {
             if stop.isStopRequested { break }
             let connection = n % sockets.count
-            let (frames, outcome) = generator.next(registered: connection < workers)
+            let (frames, outcome, answered) = generator.next(registered: connection < workers)
             _ = try sockets[connection].send(frames)
             tally.add(outcome)
+            if answered { answers += 1 }
             if n % 256 == 255 { replies += try drain(sockets) }
+            if window > 0 && answers - replies > window {
+                // The broker is behind: wait (bounded) for it rather than fill its queues.
+                waits += 1
+                let deadline = ContinuousClock.now + .seconds(2)
+                while answers - replies > window / 2 && ContinuousClock.now < deadline {
+                    let read = try drain(sockets)
+                    replies += read
+                    if read == 0 { usleep(500) }
+                }
+            }
         }
         for n in 0..<workers {
             _ = try sockets[n].send(WorkerMessage.disconnect.frames)
@@ -77,9 +94,9 @@ struct FuzzBench: ParsableCommand {
         let seconds = started.duration(to: .now)
         let elapsed = Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18
         Console.line(String(format: "fuzz: %d messages in %.1f s (%.0f/s) from %d connections (%d registered as workers); "
-                            + "%d rejected, %d unregistered, %d stale, %d served; %d replies read",
+                            + "%d rejected, %d unregistered, %d stale, %d served; %d of %d answers read, %d waits for the broker",
                             tally.sent, elapsed, Double(tally.sent) / max(elapsed, 1e-9), sockets.count, workers,
-                            tally.rejected.values.reduce(0, +), tally.unregistered, tally.stale, tally.served, replies))
+                            tally.rejected.values.reduce(0, +), tally.unregistered, tally.stale, tally.served, replies, answers, waits))
         var rejected = JSONObjectWriter()
         for key in tally.rejected.keys.sorted() { rejected.add(key, tally.rejected[key]!) }
         var json = JSONObjectWriter()
@@ -91,6 +108,8 @@ struct FuzzBench: ParsableCommand {
         json.add("served", tally.served)
         json.add("connections", sockets.count)
         json.add("workers", workers)
+        json.add("answers", answers)
+        json.add("replies", replies)
         json.add("seconds", (elapsed * 100).rounded() / 100)
         json.add("messages_per_s", (Double(tally.sent) / max(elapsed, 1e-9)).rounded())
         Console.line(String(decoding: json.finish(), as: UTF8.self))

@@ -50,8 +50,9 @@ struct FuzzMessages {
     }
 
     /// The next message for a connection, registered as a worker or not: never empty, never a
-    /// well-formed READY or HELLO (nor DISCONNECT when registered); and what the broker makes of it.
-    mutating func next(registered: Bool) -> (frames: [Frame], outcome: Outcome) {
+    /// well-formed READY or HELLO (nor DISCONNECT when registered); what the broker makes of it,
+    /// and whether it answers (ERROR, DISCONNECT `reregister`, or the ACK of a stale update).
+    mutating func next(registered: Bool) -> (frames: [Frame], outcome: Outcome, answered: Bool) {
         while true {
             let frames = random.next(upperBound: UInt64(8)) == 0 ? noise() : mutate(template(workerOnly: registered))
             guard !frames.isEmpty else { continue }
@@ -60,14 +61,16 @@ struct FuzzMessages {
             do {
                 message = try WireDecoder.inbound(([[]] + frames).dropFirst())
             } catch {
-                return (frames, .rejected(error.category))
+                return (frames, .rejected(error.category), true)
             }
             switch message {
             case .worker(.ready), .client(.hello): continue
             case .worker(.disconnect) where registered: continue
-            case .worker(.heartbeat) where registered: return (frames, .served)
-            case .worker(.started), .worker(.update): return (frames, registered ? .stale : .unregistered)
-            default: return (frames, .unregistered)
+            case .worker(.heartbeat) where registered: return (frames, .served, false)
+            case .worker(.started) where registered: return (frames, .stale, false)
+            case .worker(.update) where registered: return (frames, .stale, true)
+            case .worker(.disconnect), .client(.disconnect): return (frames, .unregistered, false)
+            default: return (frames, .unregistered, true)
             }
         }
     }

@@ -78,14 +78,12 @@ struct FuzzBench: ParsableCommand {
             if window > 0 && answers - replies > window {
                 // The broker is behind: wait (bounded) for it rather than fill its queues.
                 waits += 1
-                let deadline = ContinuousClock.now + .seconds(2)
-                while answers - replies > window / 2 && ContinuousClock.now < deadline {
-                    let read = try drain(sockets)
-                    replies += read
-                    if read == 0 { usleep(500) }
-                }
+                replies += try drain(sockets, untilRead: answers - window / 2 - replies, within: .seconds(2))
             }
         }
+        // The fuzzing workers leave only once the broker has answered everything they sent: a
+        // worker whose connection closes while the broker still answers it counts as lost.
+        replies += try drain(sockets, untilRead: answers - replies, within: .seconds(10))
         for n in 0..<workers {
             _ = try sockets[n].send(WorkerMessage.disconnect.frames)
             tally.add(.served)
@@ -115,7 +113,19 @@ struct FuzzBench: ParsableCommand {
         Console.line(String(decoding: json.finish(), as: UTF8.self))
     }
 
-    /// Reads whatever the broker answered (ERRORs, DISCONNECTs), so its queues towards us stay short.
+    /// Reads answers until `count` have come or `limit` has passed; returns how many were read.
+    private func drain(_ sockets: [ZMQSocket], untilRead count: Int, within limit: Duration) throws -> Int {
+        let deadline = ContinuousClock.now + limit
+        var read = 0
+        while read < count && ContinuousClock.now < deadline {
+            let now = try drain(sockets)
+            read += now
+            if now == 0 { usleep(500) }
+        }
+        return read
+    }
+
+    /// Reads whatever the broker answered (ERRORs, DISCONNECTs, ACKs), so its queues towards us stay short.
     private func drain(_ sockets: [ZMQSocket]) throws -> Int {
         var count = 0
         for socket in sockets {

@@ -49,6 +49,7 @@ struct Fuzz {
         let figures = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)).object)
         let sent = Self.number(figures["sent"])
         #expect(sent >= 100_000)
+        #expect(figures["replies"] == figures["answers"], "every message that calls for an answer got one: \(line)")
 
         let end = try Studies.waitForEnd(study, broker: endpoint)
         #expect(end["state"] == .string("complete"), "\(end)\nbroker:\n\(broker.output.suffix(2_000))")
@@ -81,9 +82,11 @@ struct Fuzz {
         #expect(Self.number(figures["stale"]) > 0, "the fuzzing workers reached the state machine")
         #expect(Self.number(after["workers_lost"]) == 0 && Self.number(after["finished"]) == trials, "\(after)")
 
-        // Memory: the broker keeps nothing of what it rejected (generous bound: 64 MiB of growth).
+        // Memory: the broker keeps nothing of what it rejected. Growth measured: 3–10 MiB (the
+        // study's own state, allocator slack); the bound is generous, a leak of a few hundred
+        // bytes per message would pass it.
         let rssAfter = try #require(Self.residentKiB(broker.process.processIdentifier))
-        #expect(rssAfter - rssBefore < 64 << 10, "broker RSS \(rssBefore) KiB → \(rssAfter) KiB")
+        #expect(rssAfter - rssBefore < 32 << 10, "broker RSS \(rssBefore) KiB → \(rssAfter) KiB")
         print("fuzz: \(sent) messages, rejected \(predicted.values.map { Self.number($0) }.reduce(0, +)), "
               + "unregistered \(Self.number(figures["unregistered"])), stale \(Self.number(figures["stale"])), "
               + "broker RSS \(rssBefore) → \(rssAfter) KiB")

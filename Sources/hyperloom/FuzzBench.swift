@@ -66,6 +66,7 @@ struct FuzzBench: ParsableCommand {
         for n in 0..<workers {
             _ = try sockets[n].send(FuzzMessages.ready(worker: "fuzz-\(seed)-\(n)"))
             tally.add(.served)
+            answers += 1   // WELCOME
         }
         for n in 0..<messages {
             if stop.isStopRequested { break }
@@ -125,11 +126,14 @@ struct FuzzBench: ParsableCommand {
         return read
     }
 
-    /// Reads whatever the broker answered (ERRORs, DISCONNECTs, ACKs), so its queues towards us stay short.
+    /// Reads whatever the broker answered (ERRORs, DISCONNECTs, ACKs), so its queues towards us
+    /// stay short; returns the number of answers (the broker's own HEARTBEATs are not answers).
     private func drain(_ sockets: [ZMQSocket]) throws -> Int {
         var count = 0
         for socket in sockets {
-            while try socket.receive(dontWait: true) != nil { count += 1 }
+            while let frames = try socket.receive(dontWait: true) {
+                if frames.count != 2 || frames[1] != [Command.heartbeat.rawValue] { count += 1 }
+            }
         }
         return count
     }

@@ -11,15 +11,16 @@ extension BrokerStateMachine {
             if case .disconnect = message { return [] }
             return [.send(identity: identity, frames: BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames)]
         }
-        let timing = heard(fromWorker: id, now: now)
-        switch message {
-        case .ready, .heartbeat: return timing
-        case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
-        case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
-        case .disconnect:
+        if case .disconnect = message {
             var actions = removeWorker(id, reason: "left", now: now)
             actions += dispatch(now: now)
             return actions
+        }
+        let timing = heard(fromWorker: id, now: now)
+        switch message {
+        case .ready, .heartbeat, .disconnect: return timing
+        case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
+        case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
         }
     }
 

@@ -239,6 +239,49 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
     }
 }
 
+extension BrokerSpeculation {
+    @Test func stalledBackupEndsWhileTheOriginalGoesOn() throws {
+        var h = BrokerHarness(stragglers: StragglerPolicy(minimumStallTimeout: .seconds(3)))
+        let slow = try Self.slowAttemptWithIdlePeer(&h)
+        // The original reports every second: the job's derived stall timeout is 10 s (above the
+        // 3 s floor set here), for either copy.
+        var seq: UInt64 = 0
+        for second in 11...21 {
+            h.run(until: .seconds(second), heartbeating: ["w1", "w2"])
+            seq += 1
+            h.update("w1", .report, slow, seq: seq)
+        }
+        let backup = try #require(BrokerHarness.assigned("w2", h.log).first)
+        h.worker("w2", .started(backup))
+        var quiet: [BrokerAction] = []
+        for second in 22...30 {
+            quiet += h.run(until: .seconds(second), heartbeating: ["w1", "w2"])
+            seq += 1
+            h.update("w1", .report, slow, seq: seq)
+        }
+        #expect(!BrokerHarness.topics(quiet).contains("job/sp/6/stalled"))
+        // The backup STARTED at 21 s and has said nothing since.
+        let stall = h.run(until: .seconds(31), heartbeating: ["w1", "w2"])
+        seq += 1
+        h.update("w1", .report, slow, seq: seq)
+        #expect(BrokerHarness.topics(stall).prefix(2) == ["job/sp/6/stalled", "job/sp/6/copy_lost"])
+        #expect(BrokerHarness.cancels("w2", stall) == [backup.lease: CancelReason.stalled])
+        #expect(!BrokerHarness.topics(stall).contains("job/sp/6/requeued"))
+        let result = h.update("w1", .final, slow, seq: seq + 1)
+        #expect(BrokerHarness.delivered("c1", result).map(\.attempt) == [slow])
+        #expect(h.machine.counters.stalled == 1 && h.machine.counters.copiesLost == 1)
+    }
+
+    @Test func cancellingAJobStopsBothCopies() throws {
+        var h = BrokerHarness()
+        let slow = try Self.slowAttemptWithIdlePeer(&h)
+        let backup = try #require(BrokerHarness.assigned("w2", h.run(until: .seconds(21), heartbeating: ["w1", "w2"])).first)
+        let actions = h.client("c1", .cancel(request: 5, jobs: ["sp/6"]))
+        #expect(BrokerHarness.cancels("w1", actions) == [slow.lease: CancelReason.cancelled])
+        #expect(BrokerHarness.cancels("w2", actions) == [backup.lease: CancelReason.cancelled])
+    }
+}
+
 @Suite struct BrokerSlowWorkers {
     @Test func workerWhoseHeartbeatsComeLateGetsNoJobsUntilItRecovers() throws {
         var h = BrokerHarness()

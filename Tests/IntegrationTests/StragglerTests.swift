@@ -101,4 +101,55 @@ struct Stragglers {
         // The cancelled original's FAILED arrives under its fenced lease: stale, never counted.
         #expect(feed.waitForLine(containing: #""event":"stale""#, timeout: .seconds(10)) != nil, "\(feed.output)")
     }
+
+    @Test func workerWhoseHeartbeatsComeLateGetsNoTrialsUntilItRecovers() throws {
+        let (broker, endpoint, feedEndpoint) = try Harness.broker()
+        defer { broker.stop() }
+        let store = Harness.scratch.appendingPathComponent("pace.db").path
+        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store, "--feed", feedEndpoint])
+        defer { optimizer.stop() }
+        let feed = try Spawned("feed", ["feed", "--feed", feedEndpoint, "--topic", "worker/"])
+        defer { feed.stop() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let steady = try Harness.worker("steady", broker: endpoint, slots: 2)
+        defer { steady.stop() }
+        // Declared dead only after 10 silent seconds, so pauses of 2.5 s make it late, not lost.
+        let halting = try Harness.worker("halting", broker: endpoint, slots: 2, extra: ["--liveness", "10"])
+        defer {
+            halting.signal(SIGCONT)
+            halting.stop()
+        }
+        try #require(feed.waitForLine(containing: "worker/halting/joined") != nil, "\(feed.output)")
+
+        // Frozen for 2.5 s three times: each first heartbeat after a thaw is 1.5 s late.
+        for _ in 1...3 {
+            halting.signal(SIGSTOP)
+            Thread.sleep(forTimeInterval: 2.5)
+            halting.signal(SIGCONT)
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        try #require(feed.waitForLine(containing: "worker/halting/slow", timeout: .seconds(5)) != nil, "\(feed.output)")
+        let status = try Studies.cli(["status", "--json", "--broker", endpoint])
+        let brokerDoc = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object
+        #expect(brokerDoc?["stragglers"]?.object?["slow_workers"] == .array([.string("halting")]), "\(status.output)")
+        let table = try Studies.cli(["status", "--broker", endpoint])
+        #expect(table.output.contains("slow workers (late heartbeats, no new jobs): halting"), "\(table.output)")
+
+        // While it is slow, every trial runs on the other worker.
+        let submitted = try Studies.cli(["submit", try Studies.spec(name: "pace", trials: 4, concurrent: 4, delay: 0.2),
+                                         "--broker", endpoint])
+        try #require(submitted.status == 0, "\(submitted.output)")
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let end = try Studies.waitForEnd(study, broker: endpoint, timeout: .seconds(30))
+        #expect(end["state"] == .string("complete"), "\(end)")
+        let export = try Studies.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
+        let workers = export.output.split(separator: "\n").compactMap {
+            (try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)))?.object?["worker"]?.argument
+        }
+        #expect(workers == Array(repeating: "steady", count: 4), "\(export.output)")
+
+        // On time again, it recovers.
+        #expect(feed.waitForLine(containing: "worker/halting/recovered", timeout: .seconds(20)) != nil, "\(feed.output)")
+        #expect(!feed.output.contains("worker/halting/lost"))
+    }
 }

@@ -53,7 +53,8 @@ public enum JSONValue: Codable, Hashable, Sendable, CustomStringConvertible {
     public var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
 }
 
-/// What a worker runs for one job: the ASSIGN payload (JSON). The broker never decodes it.
+/// What a worker runs for one job: the ASSIGN payload (JSON). The broker reads only
+/// `stall_timeout_s` and `budget` from it, once, at SUBMIT (Docs/stragglers.md).
 public struct JobSpec: Codable, Equatable, Sendable {
     /// Program and arguments; `{name}` placeholders are replaced from `config` and the built-ins
     /// `{trial_id}`, `{attempt}`, `{checkpoint_dir}` (see Docs/trial-protocol.md).

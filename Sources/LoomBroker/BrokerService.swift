@@ -32,12 +32,14 @@ public struct BrokerServiceConfig: Sendable {
     /// allowlist, and each message must come from a key with the role for it. Nil: no security
     /// (loopback development, or `--insecure`).
     public var keysDirectory: String?
+    /// When attempts count as stalled or slow and workers as slow (Docs/stragglers.md).
+    public var stragglers: StragglerPolicy
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
-                keysDirectory: String? = nil) {
+                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy()) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.heartbeat = heartbeat
@@ -48,6 +50,7 @@ public struct BrokerServiceConfig: Sendable {
         self.batchLimit = batchLimit
         self.softwareVersion = softwareVersion
         self.keysDirectory = keysDirectory
+        self.stragglers = stragglers
     }
 }
 
@@ -87,7 +90,7 @@ public final class BrokerService {
             brokerID: "broker-\(UUID().uuidString.prefix(8).lowercased())",
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
-            recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion)
+            recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 

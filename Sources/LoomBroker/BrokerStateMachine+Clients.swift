@@ -6,6 +6,7 @@ extension BrokerStateMachine {
     mutating func clientMessage(_ message: ClientMessage, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
         if case .hello(let info) = message { return hello(info, from: identity, now: now) }
         guard case .client(let id)? = peers[identity], clients[id]?.identity == identity else {
+            counters.unregistered += 1
             if case .disconnect = message { return [] }
             // Unknown connection (this broker restarted, or forgot the client): say HELLO again.
             // A dropped SUBMIT is not lost: the client re-submits its outstanding jobs on WELCOME.
@@ -156,6 +157,8 @@ extension BrokerStateMachine {
             o.add("used_gpu", Double(worker.gpuUsed) / 1000)
             o.add("heartbeat_ms", Int(worker.heartbeat.milliseconds))
             o.add("last_heard_ms", Int(worker.lastHeard.duration(to: now).milliseconds))
+            o.add("slow", worker.slow)
+            o.add("lateness_ms", Int((worker.lateness * 1000).rounded()))
             let running = worker.leases.sorted().compactMap { leases[$0] }.map { lease in
                 lease.status == .active ? "\(lease.job)#\(lease.attempt)" : "\(lease.job)#\(lease.attempt)(\(lease.status))"
             }
@@ -166,6 +169,7 @@ extension BrokerStateMachine {
         w.addRaw("workers", json: list)
         w.add("clients", clients.values.filter { $0.identity != nil }.count)
         w.addRaw("unsatisfiable", json: unsatisfiableDocument())
+        w.addRaw("stragglers", json: stragglersDocument(now: now))
         w.addRaw("counters", json: countersDocument())
         return w.finish()
     }
@@ -199,6 +203,8 @@ extension BrokerStateMachine {
         var rejected = JSONObjectWriter()
         for key in counters.rejected.keys.sorted() { rejected.add(key, counters.rejected[key]!) }
         c.addRaw("rejected", json: rejected.finish())
+        c.add("received", counters.received)
+        c.add("unregistered", counters.unregistered)
         c.add("assigned", counters.assigned)
         c.add("finished", counters.finished)
         c.add("failed", counters.failed)
@@ -211,6 +217,11 @@ extension BrokerStateMachine {
         var refused = JSONObjectWriter()
         for key in counters.refused.keys.sorted() { refused.add(key, counters.refused[key]!) }
         c.addRaw("refused", json: refused.finish())
+        c.add("stalled", counters.stalled)
+        c.add("speculated", counters.speculated)
+        c.add("superseded", counters.superseded)
+        c.add("copies_lost", counters.copiesLost)
+        c.add("slow_workers", counters.slowWorkers)
         return c.finish()
     }
 

@@ -14,6 +14,7 @@ extension BrokerStateMachine {
                 if job.payload.isEmpty {
                     job.payload = submission.payload
                     job.requirements = submission.requirements
+                    job.hints = StragglerHints(job: submission.id, spec: submission.payload)
                     job.nextAttempt = max(job.nextAttempt, submission.requirements.firstAttempt)
                     switch job.state {
                     case .orphaned: job.state = .running(started: true)
@@ -31,7 +32,8 @@ extension BrokerStateMachine {
             let hold = submission.requirements.isResync && now < recoveryEnds
             jobs[submission.id] = JobRecord(
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
-                state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt)
+                state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
+                hints: StragglerHints(job: submission.id, spec: submission.payload))
             if hold { held.append(submission.id) } else { queue.append(submission.id) }
             actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued") { w in
                 w.add("job", submission.id)
@@ -78,13 +80,14 @@ extension BrokerStateMachine {
         return actions
     }
 
-    /// Round-robin first fit, preferring workers that have not lost this job.
-    mutating func pickWorker(for job: JobRecord) -> String? {
+    /// Round-robin first fit among workers that are not slow, preferring workers that have not
+    /// lost this job; never `excluded` (the worker that runs the copy a backup is for).
+    mutating func pickWorker(for job: JobRecord, excluding excluded: String? = nil) -> String? {
         let n = workerOrder.count
         var fallback: String?
         for step in 0..<n {
             let id = workerOrder[(roundRobin + step) % n]
-            guard let worker = workers[id], worker.fits(job.requirements) else { continue }
+            guard id != excluded, let worker = workers[id], !worker.slow, worker.fits(job.requirements) else { continue }
             if job.lostOn.contains(id) {
                 if fallback == nil { fallback = id }
                 continue
@@ -121,12 +124,14 @@ extension BrokerStateMachine {
 
     /// STARTED: the attempt's process runs.
     mutating func attemptStarted(_ ref: AttemptRef, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if let backup = jobs[ref.job]?.backup, backup == ref.lease { return backupStarted(ref, worker: worker, now: now) }
         guard var job = jobs[ref.job], job.lease == ref.lease, leases[ref.lease]?.status == .active else {
             counters.stale += 1
             return []
         }
         if case .running = job.state { job.state = .running(started: true) }
         jobs[ref.job] = job
+        if leases[ref.lease]?.startedAt == nil { leases[ref.lease]?.startedAt = now }
         var actions = [publish("job/\(ref.job)/started", event: "started") { w in
             w.add("job", ref.job)
             w.add("attempt", ref.attempt)
@@ -139,8 +144,16 @@ extension BrokerStateMachine {
         return actions
     }
 
-    /// REPORT, CHECKPOINT, FINAL or FAILED from a worker.
+    /// REPORT, CHECKPOINT, FINAL or FAILED from a worker. While a backup copy runs, the first
+    /// result of either copy decides (see `resolveSpeculation`).
     mutating func workerUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let speculation = resolveSpeculation(update, worker: worker, now: now)
+        if speculation.handled { return speculation.actions }
+        return speculation.actions + currentAttemptUpdate(update, worker: worker, now: now)
+    }
+
+    /// An update about the job's current attempt (or a stale one).
+    mutating func currentAttemptUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         let ref = update.attempt
         guard var job = jobs[ref.job], job.lease == ref.lease, job.worker == worker else {
             return staleUpdate(update, worker: worker, now: now)
@@ -157,19 +170,8 @@ extension BrokerStateMachine {
         var actions: [BrokerAction] = []
         if update.seq > lease.publishedSeq {
             leases[ref.lease]?.publishedSeq = update.seq
-            let event = switch update.kind {
-            case .report: "report"
-            case .checkpoint: "checkpoint"
-            case .final: "finished"
-            case .failed: "failed"
-            }
-            actions.append(publish("job/\(ref.job)/\(event)", event: event, payload: update.payload) { w in
-                w.add("job", ref.job)
-                w.add("attempt", ref.attempt)
-                w.add("lease", ref.lease)
-                w.add("worker", worker)
-                w.add("seq", update.seq)
-            })
+            noteProgress(update, now: now)
+            actions.append(updateEvent(update, worker: worker, backup: false))
         }
         if update.kind.isTerminal {
             releaseLease(ref.lease)
@@ -208,6 +210,10 @@ extension BrokerStateMachine {
     /// ACK from a client: forwarded to the worker that holds the update; a terminal update's
     /// acknowledgement ends the job.
     mutating func clientAck(job jobID: String, lease: UInt64, seq: UInt64, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if let backup = jobs[jobID]?.backup, backup == lease, let worker = leases[backup]?.worker {
+            // A report of the backup copy: its worker holds it until this acknowledgement.
+            return [send(toWorker: worker, BrokerToWorker.ack(job: jobID, lease: lease, seq: seq).frames, now: now)]
+        }
         guard let job = jobs[jobID], job.lease == lease else {
             counters.unmatchedAcks += 1
             return []
@@ -236,6 +242,10 @@ extension BrokerStateMachine {
             if let lease = job.lease, leases[lease]?.status == .active, let worker = job.worker {
                 leases[lease]?.status = .cancelling
                 actions.append(send(toWorker: worker, BrokerToWorker.cancel(job: id, lease: lease, reason: CancelReason.cancelled).frames, now: now))
+            }
+            if let backup = job.backup, let lease = leases[backup], lease.status == .active {
+                leases[backup]?.status = .cancelling
+                actions.append(send(toWorker: lease.worker, BrokerToWorker.cancel(job: id, lease: backup, reason: CancelReason.cancelled).frames, now: now))
             }
             actions.append(publish("job/\(id)/cancelled", event: "cancelled") { w in
                 w.add("job", id)

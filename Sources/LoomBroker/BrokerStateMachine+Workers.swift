@@ -7,19 +7,20 @@ extension BrokerStateMachine {
         guard case .worker(let id)? = peers[identity], workers[id] != nil else {
             // Unknown connection: this broker restarted, or declared the worker dead. Whatever it
             // sent is dropped; the worker sends READY and then resends its unacknowledged updates.
+            counters.unregistered += 1
             if case .disconnect = message { return [] }
             return [.send(identity: identity, frames: BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames)]
         }
-        workers[id]?.lastHeard = now
-        switch message {
-        case .ready: return []
-        case .heartbeat: return []
-        case .started(let ref): return attemptStarted(ref, worker: id, now: now)
-        case .update(let update): return workerUpdate(update, worker: id, now: now)
-        case .disconnect:
+        if case .disconnect = message {
             var actions = removeWorker(id, reason: "left", now: now)
             actions += dispatch(now: now)
             return actions
+        }
+        let timing = heard(fromWorker: id, now: now)
+        switch message {
+        case .ready, .heartbeat, .disconnect: return timing
+        case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
+        case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
         }
     }
 
@@ -206,6 +207,7 @@ extension BrokerStateMachine {
     mutating func attemptLost(lease id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         guard let lease = leases[id] else { return [] }
         releaseLease(id)
+        if let actions = otherCopyGoesOn(after: lease, id: id, reason: reason, now: now) { return actions }
         guard lease.status == .active, var job = jobs[lease.job], job.lease == id else { return [] }
         switch job.state {
         case .running, .orphaned: break
@@ -250,10 +252,11 @@ extension BrokerStateMachine {
         return .send(identity: workers[id]?.identity ?? [], frames: frames)
     }
 
-    mutating func addLease(_ id: UInt64, job: JobRecord, worker: String, status: Lease.Status) {
+    /// Records a lease of `job` (its current attempt unless `attempt` says otherwise) on `worker`.
+    mutating func addLease(_ id: UInt64, job: JobRecord, worker: String, status: Lease.Status, attempt: UInt32? = nil) {
         let cpu = UInt64(job.requirements.cpuMilli)
         let gpu = UInt64(job.requirements.gpuMilli)
-        leases[id] = Lease(job: job.id, attempt: job.attempt, worker: worker, cpu: cpu, gpu: gpu, status: status)
+        leases[id] = Lease(job: job.id, attempt: attempt ?? job.attempt, worker: worker, cpu: cpu, gpu: gpu, status: status)
         workers[worker]?.leases.insert(id)
         workers[worker]?.cpuUsed += cpu
         workers[worker]?.gpuUsed += gpu

@@ -25,12 +25,14 @@ public struct BrokerConfig: Sendable {
     public var tombstoneCapacity: Int
     /// The broker software's version, reported in the status document.
     public var softwareVersion: String
+    /// When attempts count as stalled or slow and workers as slow (Docs/stragglers.md).
+    public var stragglers: StragglerPolicy
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
                 sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
-                softwareVersion: String = "unknown") {
+                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy()) {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -40,6 +42,7 @@ public struct BrokerConfig: Sendable {
         self.sweepInterval = sweepInterval
         self.tombstoneCapacity = tombstoneCapacity
         self.softwareVersion = softwareVersion
+        self.stragglers = stragglers
     }
 }
 
@@ -53,6 +56,11 @@ public enum BrokerAction: Equatable, Sendable {
 
 /// Counters the broker keeps for `status` and tests.
 public struct BrokerCounters: Equatable, Sendable {
+    /// Messages received on the public port, whatever became of them.
+    public var received = 0
+    /// Well-formed messages from connections that never said READY or HELLO (or were forgotten):
+    /// answered with DISCONNECT "reregister" (nothing for a DISCONNECT).
+    public var unregistered = 0
     /// Messages rejected by the decoder, by `WireError.category`.
     public var rejected: [String: Int] = [:]
     /// Updates about attempts that are no longer current, acknowledged and recorded, never counted.
@@ -74,6 +82,16 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unmatchedAcks = 0
     /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
     public var refused: [String: Int] = [:]
+    /// Attempts cancelled because they reported nothing within their stall timeout.
+    public var stalled = 0
+    /// Backup attempts started for slow attempts.
+    public var speculated = 0
+    /// Copies cancelled because the other copy of their job delivered the result first.
+    public var superseded = 0
+    /// Copies that ended without a result (failed, lost, stalled) while the other copy went on.
+    public var copiesLost = 0
+    /// Times a worker was marked slow (late heartbeats).
+    public var slowWorkers = 0
 
     public init() {}
 }
@@ -117,6 +135,10 @@ public struct BrokerStateMachine: Sendable {
     var feedSeq: UInt64 = 0
     var lastSweep: ContinuousClock.Instant
     var stopping = false
+    /// Recent durations of completed attempts per peer group, for slow-attempt detection.
+    var peerDurations: [PeerGroup: [Duration]] = [:]
+    /// Peer groups in the order they were first seen, oldest dropped first past capacity.
+    var peerGroupOrder: Deque<PeerGroup> = []
     /// The user ids (`ROLE/NAME`) allowed to speak, when the broker authenticates its peers; nil
     /// when it does not (loopback development, `--insecure`).
     var allowedUsers: Set<String>?
@@ -145,6 +167,7 @@ public struct BrokerStateMachine: Sendable {
     public mutating func receive<C: Collection<Frame>>(from identity: Frame, frames: C, userID: String? = nil,
                                                        now: ContinuousClock.Instant) -> [BrokerAction]
     where C.Index == Int {
+        counters.received += 1
         let message: Inbound
         do {
             message = try WireDecoder.inbound(frames)
@@ -184,6 +207,7 @@ public struct BrokerStateMachine: Sendable {
         if !held.isEmpty && now >= recoveryEnds { actions += releaseHeld(now: now) }
         actions += sweepWorkers(now: now)
         actions += sweepClients(now: now)
+        actions += sweepStragglers(now: now)
         return actions
     }
 
@@ -260,6 +284,10 @@ struct WorkerRecord: Sendable {
     var leases: Set<UInt64> = []
     /// The ZAP user id of its connection, when peers are authenticated.
     var userID: String?
+    /// Moving average of how late its messages arrive past its heartbeat interval, in seconds.
+    var lateness: Double = 0
+    /// Whether its heartbeats are late enough that it gets no new jobs (it still runs its own).
+    var slow = false
 
     func fits(_ r: Requirements) -> Bool {
         cpuUsed + UInt64(r.cpuMilli) <= cpuCapacity && gpuUsed + UInt64(r.gpuMilli) <= gpuCapacity
@@ -321,6 +349,12 @@ struct JobRecord: Sendable {
     var started: UInt32 = 0
     /// Workers that lost an attempt of this job: avoided when another worker can take it.
     var lostOn: Set<String> = []
+    /// What the spec says about stalls and peers (read once, at SUBMIT).
+    var hints = StragglerHints()
+    /// Report intervals of the job's current attempts, newest last (bounded).
+    var reportIntervals: [Duration] = []
+    /// The lease of a speculative backup copy running beside the current attempt.
+    var backup: UInt64?
 }
 
 /// One lease: an attempt that a worker runs or ran, until its terminal update arrives.
@@ -332,6 +366,10 @@ struct Lease: Sendable {
         case cancelling
         /// Superseded: the worker was told to stop it and its updates are stale.
         case fenced
+        /// Reported nothing within its stall timeout: told to stop, its updates are stale.
+        case stalled
+        /// The other copy of its job delivered the result first: told to stop, updates stale.
+        case superseded
     }
 
     let job: String
@@ -342,6 +380,9 @@ struct Lease: Sendable {
     var status: Status
     /// Highest update sequence number published to the feed (resends are not published twice).
     var publishedSeq: UInt64 = 0
+    /// When STARTED arrived, and when the last REPORT or CHECKPOINT did (for stalls and speed).
+    var startedAt: ContinuousClock.Instant?
+    var lastReportAt: ContinuousClock.Instant?
 }
 
 /// Recently finished job ids, bounded, oldest forgotten first.

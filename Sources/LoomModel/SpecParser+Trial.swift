@@ -3,7 +3,7 @@ import LoomWire
 import Yams
 
 extension SpecParser {
-    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "max_retries", "checkpointing"]
+    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "stall_timeout", "max_retries", "checkpointing"]
     static let resourceKeys = ["cpu", "gpu"]
 
     /// The `trial` section. `command` is a list (program and arguments, run without a shell) or a
@@ -37,6 +37,9 @@ extension SpecParser {
         }
         if let timeout = entries["timeout"] {
             trial.timeoutSeconds = try reader.duration(timeout.value, "trial.timeout")
+        }
+        if let stall = entries["stall_timeout"] {
+            trial.stallTimeoutSeconds = try reader.duration(stall.value, "trial.stall_timeout")
         }
         if let retries = entries["max_retries"] {
             let n = try reader.integer(retries.value, "trial.max_retries", expected: "a non-negative integer")

@@ -189,19 +189,24 @@ public struct TrialSpec: Equatable, Sendable {
     public var gpu: Double
     /// Wall-clock limit of one attempt, in seconds.
     public var timeoutSeconds: Double?
+    /// Silence (no metric line) after which an attempt counts as stalled and is retried; nil:
+    /// derived by the broker from the attempt's own report interval (Docs/stragglers.md).
+    public var stallTimeoutSeconds: Double?
     /// Attempts after the first when an attempt fails (non-zero exit, lost worker, timeout).
     public var maxRetries: Int
     /// Whether the trial writes checkpoints (announced with `"checkpoint": true`).
     public var checkpointing: Bool
 
     public init(command: [String], env: [String: String] = [:], cwd: String? = nil, cpu: Double = 1, gpu: Double = 0,
-                timeoutSeconds: Double? = nil, maxRetries: Int = 0, checkpointing: Bool = false) {
+                timeoutSeconds: Double? = nil, stallTimeoutSeconds: Double? = nil, maxRetries: Int = 0,
+                checkpointing: Bool = false) {
         self.command = command
         self.env = env
         self.cwd = cwd
         self.cpu = cpu
         self.gpu = gpu
         self.timeoutSeconds = timeoutSeconds
+        self.stallTimeoutSeconds = stallTimeoutSeconds
         self.maxRetries = maxRetries
         self.checkpointing = checkpointing
     }

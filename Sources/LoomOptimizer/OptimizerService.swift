@@ -264,7 +264,8 @@ public final class OptimizerService: @unchecked Sendable {
         let cwd = spec.trial.cwd.map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: study.baseDirectory, isDirectory: true)).standardizedFileURL.path }
             ?? study.baseDirectory
         let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
-                              timeoutS: spec.trial.timeoutSeconds, gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
+                              timeoutS: spec.trial.timeoutSeconds, stallTimeoutS: spec.trial.stallTimeoutSeconds,
+                              gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
                               budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)

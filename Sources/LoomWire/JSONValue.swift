@@ -53,7 +53,8 @@ public enum JSONValue: Codable, Hashable, Sendable, CustomStringConvertible {
     public var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
 }
 
-/// What a worker runs for one job: the ASSIGN payload (JSON). The broker never decodes it.
+/// What a worker runs for one job: the ASSIGN payload (JSON). The broker reads only
+/// `stall_timeout_s` and `budget` from it, once, at SUBMIT (Docs/stragglers.md).
 public struct JobSpec: Codable, Equatable, Sendable {
     /// Program and arguments; `{name}` placeholders are replaced from `config` and the built-ins
     /// `{trial_id}`, `{attempt}`, `{checkpoint_dir}` (see Docs/trial-protocol.md).
@@ -66,6 +67,9 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var cwd: String?
     /// Wall-clock limit of one attempt in seconds; none when absent.
     public var timeoutS: Double?
+    /// Silence (no metric line) after which the broker cancels the attempt as stalled and starts
+    /// the next one; absent: derived from the attempt's own report interval (Docs/stragglers.md).
+    public var stallTimeoutS: Double?
     /// The GPU share the job was submitted with (also in its SUBMIT requirements): the worker
     /// picks the devices and sets `CUDA_VISIBLE_DEVICES`. Absent or 0: no GPU.
     public var gpu: Double?
@@ -77,13 +81,14 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var restoreFrom: String?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
-                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil, budget: Double? = nil,
+                cwd: String? = nil, timeoutS: Double? = nil, stallTimeoutS: Double? = nil, gpu: Double? = nil, budget: Double? = nil,
                 restoreFrom: String? = nil) {
         self.command = command
         self.config = config
         self.env = env
         self.cwd = cwd
         self.timeoutS = timeoutS
+        self.stallTimeoutS = stallTimeoutS
         self.gpu = gpu
         self.budget = budget
         self.restoreFrom = restoreFrom
@@ -93,6 +98,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         case command, config, env, cwd, gpu, budget
         case timeoutS = "timeout_s"
         case restoreFrom = "restore_from"
+        case stallTimeoutS = "stall_timeout_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -102,6 +108,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         env = try c.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
         cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
         timeoutS = try c.decodeIfPresent(Double.self, forKey: .timeoutS)
+        stallTimeoutS = try c.decodeIfPresent(Double.self, forKey: .stallTimeoutS)
         gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
         budget = try c.decodeIfPresent(Double.self, forKey: .budget)
         restoreFrom = try c.decodeIfPresent(String.self, forKey: .restoreFrom)

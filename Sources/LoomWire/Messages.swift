@@ -347,4 +347,9 @@ public enum CancelReason {
     public static let cancelled = "cancelled"
     /// The attempt was superseded by a newer attempt: its results will be recorded as stale.
     public static let fenced = "fenced"
+    /// The attempt reported nothing within its stall timeout; the next attempt runs elsewhere.
+    public static let stalled = "stalled"
+    /// The other copy of the job (a speculative backup, or the attempt it backed up) delivered
+    /// the result first.
+    public static let superseded = "superseded"
 }

@@ -15,13 +15,29 @@ enum StatusTable {
         lines.append("broker \(broker)  up \(uptime)  queued \(doc["queued"]?.argument ?? "?")  running \(doc["running"]?.argument ?? "?")")
         if case .array(let workers)? = doc["workers"] {
             lines.append("workers: \(workers.count)")
-            lines.append(pad(["WORKER", "HOST", "SLOTS", "USED", "GPUS", "RUNNING"], [24, 16, 6, 6, 5, 0]))
+            lines.append(pad(["WORKER", "HOST", "SLOTS", "USED", "GPUS", "PACE", "RUNNING"], [24, 16, 6, 6, 5, 6, 0]))
             for worker in workers.compactMap(\.object) {
                 let running: String
                 if case .array(let items)? = worker["running"] { running = items.map(\.argument).joined(separator: " ") } else { running = "" }
+                let pace = worker["slow"] == .bool(true) ? "slow" : "ok"
                 lines.append(pad([worker["id"]?.argument ?? "?", worker["host"]?.argument ?? "?",
                                   worker["slots"]?.argument ?? "?", worker["used"]?.argument ?? "?",
-                                  worker["gpus"]?.argument ?? "?", running], [24, 16, 6, 6, 5, 0]))
+                                  worker["gpus"]?.argument ?? "?", pace, running], [24, 16, 6, 6, 5, 6, 0]))
+            }
+        }
+        if let stragglers = doc["stragglers"]?.object {
+            if case .array(let slow)? = stragglers["slow_workers"], !slow.isEmpty {
+                lines.append("slow workers (late heartbeats, no new jobs): " + slow.map(\.argument).joined(separator: " "))
+            }
+            if case .array(let pairs)? = stragglers["speculating"], !pairs.isEmpty {
+                lines.append("speculating (a backup copy runs beside a slow attempt): \(pairs.count)")
+                for pair in pairs.compactMap(\.object).prefix(20) {
+                    lines.append("  \(pair["job"]?.argument ?? "?"): #\(pair["attempt"]?.argument ?? "?") on \(pair["worker"]?.argument ?? "?")"
+                        + ", backup #\(pair["backup_attempt"]?.argument ?? "?") on \(pair["backup_worker"]?.argument ?? "?")")
+                }
+            }
+            if case .array(let stalled)? = stragglers["stalled"], !stalled.isEmpty {
+                lines.append("stalled (cancelled, being stopped): " + stalled.map(\.argument).joined(separator: " "))
             }
         }
         if case .array(let stuck)? = doc["unsatisfiable"], !stuck.isEmpty {

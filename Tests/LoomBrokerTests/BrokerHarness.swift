@@ -12,11 +12,11 @@ struct BrokerHarness {
     /// Client connections that heartbeat before every sweep, as live clients do.
     var liveClients: [String] = []
 
-    init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1)) {
+    init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1), stragglers: StragglerPolicy = StragglerPolicy()) {
         now = t0
         machine = BrokerStateMachine(
             config: BrokerConfig(brokerID: "b-test", leaseEpoch: 7, clientHeartbeat: heartbeat, liveness: 3,
-                                 recoveryWindow: recoveryWindow),
+                                 recoveryWindow: recoveryWindow, stragglers: stragglers),
             now: t0)
     }
 
@@ -67,9 +67,10 @@ struct BrokerHarness {
     }
 
     @discardableResult
-    mutating func submit(_ identity: String, _ ids: [String], requirements: Requirements = Requirements()) -> [BrokerAction] {
+    mutating func submit(_ identity: String, _ ids: [String], requirements: Requirements = Requirements(),
+                         spec: Frame = JobSpec(command: ["true"]).payload) -> [BrokerAction] {
         client(identity, .submit(request: 1, jobs: ids.map {
-            JobSubmission(id: $0, requirements: requirements, payload: JobSpec(command: ["true"]).payload)
+            JobSubmission(id: $0, requirements: requirements, payload: spec)
         }))
     }
 

@@ -177,10 +177,10 @@ import LoomWire
         let back = h.ready("w1", slots: 2, running: [running])
         #expect(BrokerHarness.assigned("w1", back).isEmpty, "j2 is held for the recovery window")
         #expect(BrokerHarness.topics(back).contains("job/j1/reclaimed"))
-        h.advance(to: .milliseconds(2500))
-        h.worker("w1", .heartbeat)
-        h.advance(to: .milliseconds(4900))
-        h.worker("w1", .heartbeat)
+        for offset in [1000, 2000, 3000, 4000, 4900] {
+            h.advance(to: .milliseconds(offset))
+            h.worker("w1", .heartbeat)
+        }
         let release = h.advance(to: .seconds(5))
         let j2 = try #require(BrokerHarness.assigned("w1", release).first)
         #expect(j2.job == "j2" && j2.attempt == 2)

@@ -28,6 +28,7 @@ import Testing
               cwd: ../runs
               resources: {cpu: 0.5, gpu: 0.25}
               timeout: 1h30m
+              stall_timeout: 10m
               max_retries: 3
               checkpointing: true
             budget:
@@ -43,7 +44,8 @@ import Testing
         #expect(spec.scheduler == SchedulerSpec(kind: .fifo, resource: "epoch", maxT: 100, gracePeriod: 5, reductionFactor: 3))
         #expect(spec.trial == TrialSpec(command: ["python3", "t.py", "--epochs", "5"],
                                         env: ["OMP_NUM_THREADS": "1", "DEBUG": "true", "NAME": "x"], cwd: "../runs",
-                                        cpu: 0.5, gpu: 0.25, timeoutSeconds: 5400, maxRetries: 3, checkpointing: true))
+                                        cpu: 0.5, gpu: 0.25, timeoutSeconds: 5400, stallTimeoutSeconds: 600, maxRetries: 3,
+                                        checkpointing: true))
         #expect(spec.budget == Budget(maxTrials: 20, maxConcurrent: 2, maxWallclockSeconds: 7200, stopAt: 0.95, failFast: true))
     }
 

@@ -1,0 +1,179 @@
+import LoomWire
+
+/// Speculative backups of slow attempts: starting the copy, its updates, and which copy wins.
+///
+/// **Two copies.** A job with a backup has two active leases: `lease` (the attempt that was slow)
+/// and `backup`. Both report. The first FINAL makes its copy the job's attempt and supersedes the
+/// other; a copy that fails, stalls or is lost ends while the other goes on as the job's attempt.
+/// At most one backup per job, and never a backup of a backup.
+extension BrokerStateMachine {
+    /// Starts the backup copy of a slow attempt: the job's next attempt number, on `workerID`. A
+    /// backup does not use one of the job's `maxAttempts` (it is not a retry).
+    mutating func startBackup(of job: JobRecord, on workerID: String, ran: Duration, median: Duration, peers: Int,
+                              now: ContinuousClock.Instant) -> [BrokerAction] {
+        var job = job
+        let lease = nextLease()
+        let attempt = job.nextAttempt
+        job.nextAttempt += 1
+        job.backup = lease
+        jobs[job.id] = job
+        addLease(lease, job: job, worker: workerID, status: .active, attempt: attempt)
+        counters.assigned += 1
+        counters.speculated += 1
+        let ref = AttemptRef(job: job.id, attempt: attempt, lease: lease)
+        let running = job.attempt
+        let runningWorker = job.worker ?? ""
+        return [
+            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload).frames, now: now),
+            publish("job/\(job.id)/speculated", event: "speculated") { w in
+                w.add("job", job.id)
+                w.add("attempt", running)
+                w.add("worker", runningWorker)
+                w.add("backup_attempt", attempt)
+                w.add("backup_lease", lease)
+                w.add("backup_worker", workerID)
+                w.add("ran_s", ran.seconds)
+                w.add("peer_median_s", median.seconds)
+                w.add("peers", peers)
+            },
+            publish("job/\(job.id)/assigned", event: "assigned") { w in
+                w.add("job", job.id)
+                w.add("attempt", attempt)
+                w.add("lease", lease)
+                w.add("worker", workerID)
+                w.add("backup", true)
+            },
+        ]
+    }
+
+    /// STARTED from a backup copy: published and forwarded like any attempt's.
+    mutating func backupStarted(_ ref: AttemptRef, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let lease = leases[ref.lease], lease.worker == worker, lease.status == .active, let job = jobs[ref.job] else {
+            counters.stale += 1
+            return []
+        }
+        if lease.startedAt == nil { leases[ref.lease]?.startedAt = now }
+        var actions = [publish("job/\(ref.job)/started", event: "started") { w in
+            w.add("job", ref.job)
+            w.add("attempt", ref.attempt)
+            w.add("lease", ref.lease)
+            w.add("worker", worker)
+            w.add("backup", true)
+        }]
+        if let owner = job.owner {
+            actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker).frames, now: now)
+        }
+        return actions
+    }
+
+    /// An update from either copy of a job that has a backup. Reports of the backup are published
+    /// and forwarded here (`handled`); the first FINAL makes its copy the job's attempt and
+    /// supersedes the other, then the usual path delivers it; a FAILED copy ends here while the
+    /// other goes on. Anything else is left to the usual path.
+    mutating func resolveSpeculation(_ update: Update, worker: String, now: ContinuousClock.Instant)
+        -> (actions: [BrokerAction], handled: Bool) {
+        let ref = update.attempt
+        guard var job = jobs[ref.job], let backup = job.backup, let primary = job.lease,
+              let lease = leases[ref.lease], lease.worker == worker, lease.status == .active,
+              ref.lease == backup || (ref.lease == primary && job.worker == worker) else { return ([], false) }
+        let fromBackup = ref.lease == backup
+        switch update.kind {
+        case .report, .checkpoint:
+            guard fromBackup else { return ([], false) }
+            var actions: [BrokerAction] = []
+            if update.seq > lease.publishedSeq {
+                leases[ref.lease]?.publishedSeq = update.seq
+                leases[ref.lease]?.lastReportAt = now
+                actions.append(updateEvent(update, worker: worker, backup: true))
+            }
+            if let owner = job.owner { actions += sendIfConnected(toClient: owner, BrokerToClient.update(update).frames, now: now) }
+            return (actions, true)
+        case .final:
+            let actions = supersede(fromBackup ? primary : backup, winner: ref, now: now)
+            if fromBackup { promoteBackup(&job) }
+            job.backup = nil
+            jobs[job.id] = job
+            return (actions, false)
+        case .failed:
+            releaseLease(ref.lease)
+            var actions = [send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now)]
+            actions += copyEnded(lease, id: ref.lease, job: &job, reason: "failed", payload: update.payload)
+            jobs[job.id] = job
+            return (actions + dispatch(now: now), true)
+        }
+    }
+
+    /// Tells the losing copy to stop; its updates are stale from now on.
+    mutating func supersede(_ loser: UInt64, winner: AttemptRef, now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let lease = leases[loser] else { return [] }
+        leases[loser]?.status = .superseded
+        counters.superseded += 1
+        return [
+            send(toWorker: lease.worker, BrokerToWorker.cancel(job: lease.job, lease: loser, reason: CancelReason.superseded).frames, now: now),
+            publish("job/\(lease.job)/superseded", event: "superseded") { w in
+                w.add("job", lease.job)
+                w.add("attempt", lease.attempt)
+                w.add("lease", loser)
+                w.add("worker", lease.worker)
+                w.add("winner_attempt", winner.attempt)
+                w.add("winner_lease", winner.lease)
+            },
+        ]
+    }
+
+    /// One copy of a job with a backup ended without a result: the other is the job's attempt now.
+    mutating func copyEnded(_ lease: Lease, id: UInt64, job: inout JobRecord, reason: String, payload: Frame? = nil) -> [BrokerAction] {
+        if job.lease == id { promoteBackup(&job) }
+        job.backup = nil
+        job.lostOn.insert(lease.worker)
+        counters.copiesLost += 1
+        let goesOn = job.attempt
+        return [publish("job/\(lease.job)/copy_lost", event: "copy_lost", payload: payload) { w in
+            w.add("job", lease.job)
+            w.add("attempt", lease.attempt)
+            w.add("lease", id)
+            w.add("worker", lease.worker)
+            w.add("reason", reason)
+            w.add("continues", goesOn)
+        }]
+    }
+
+    /// A lease of a job with a backup was lost with its worker: the other copy goes on. Nil when
+    /// the job has no backup (the usual requeue applies).
+    mutating func otherCopyGoesOn(after lease: Lease, id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction]? {
+        guard lease.status == .active, var job = jobs[lease.job], job.backup != nil,
+              job.lease == id || job.backup == id else { return nil }
+        let actions = copyEnded(lease, id: id, job: &job, reason: reason)
+        jobs[job.id] = job
+        return actions
+    }
+
+    /// The backup becomes the job's current attempt.
+    func promoteBackup(_ job: inout JobRecord) {
+        guard let id = job.backup, let lease = leases[id] else { return }
+        job.lease = id
+        job.attempt = lease.attempt
+        job.worker = lease.worker
+        job.state = .running(started: lease.startedAt != nil)
+        job.backup = nil
+    }
+
+    /// The feed event of an update (`report`, `checkpoint`, `finished`, `failed`).
+    mutating func updateEvent(_ update: Update, worker: String, backup: Bool) -> BrokerAction {
+        let ref = update.attempt
+        let event = switch update.kind {
+        case .report: "report"
+        case .checkpoint: "checkpoint"
+        case .final: "finished"
+        case .failed: "failed"
+        }
+        return publish("job/\(ref.job)/\(event)", event: event, payload: update.payload) { w in
+            w.add("job", ref.job)
+            w.add("attempt", ref.attempt)
+            w.add("lease", ref.lease)
+            w.add("worker", worker)
+            w.add("seq", update.seq)
+            if backup { w.add("backup", true) }
+        }
+    }
+}

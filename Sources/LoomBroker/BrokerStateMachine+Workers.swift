@@ -16,6 +16,7 @@ extension BrokerStateMachine {
         case .heartbeat: return []
         case .started(let ref): return attemptStarted(ref, worker: id, now: now)
         case .update(let update): return workerUpdate(update, worker: id, now: now)
+        case .transfer(let transfer): return relay(transfer, fromWorker: id, now: now)
         case .disconnect:
             var actions = removeWorker(id, reason: "left", now: now)
             actions += dispatch(now: now)

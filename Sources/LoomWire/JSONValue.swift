@@ -69,20 +69,25 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// The GPU share the job was submitted with (also in its SUBMIT requirements): the worker
     /// picks the devices and sets `CUDA_VISIBLE_DEVICES`. Absent or 0: no GPU.
     public var gpu: Double?
+    /// Restore the newest stored checkpoint of this other job (a PBT exploit) instead of this
+    /// job's own before the attempt starts.
+    public var restoreFrom: String?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
-                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil) {
+                cwd: String? = nil, timeoutS: Double? = nil, gpu: Double? = nil, restoreFrom: String? = nil) {
         self.command = command
         self.config = config
         self.env = env
         self.cwd = cwd
         self.timeoutS = timeoutS
         self.gpu = gpu
+        self.restoreFrom = restoreFrom
     }
 
     enum CodingKeys: String, CodingKey {
         case command, config, env, cwd, gpu
         case timeoutS = "timeout_s"
+        case restoreFrom = "restore_from"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +98,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         cwd = try c.decodeIfPresent(String.self, forKey: .cwd)
         timeoutS = try c.decodeIfPresent(Double.self, forKey: .timeoutS)
         gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
+        restoreFrom = try c.decodeIfPresent(String.self, forKey: .restoreFrom)
     }
 
     /// The spec as an ASSIGN payload.

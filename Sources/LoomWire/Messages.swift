@@ -10,6 +10,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case checkpoint = 0x05
     case final = 0x06
     case failed = 0x07
+    case fetch = 0x08
+    case chunk = 0x09
     case disconnect = 0x0F
     case welcome = 0x11
     case assign = 0x12
@@ -36,6 +38,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .checkpoint: "CHECKPOINT"
         case .final: "FINAL"
         case .failed: "FAILED"
+        case .fetch: "FETCH"
+        case .chunk: "CHUNK"
         case .disconnect: "DISCONNECT"
         case .welcome: "WELCOME"
         case .assign: "ASSIGN"
@@ -275,6 +279,8 @@ public enum WorkerMessage: Equatable, Sendable {
     case heartbeat
     case started(AttemptRef)
     case update(Update)
+    /// FETCH or CHUNK for the job's owner client (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect
 }
 
@@ -285,6 +291,8 @@ public enum BrokerToWorker: Equatable, Sendable {
     case assign(AttemptRef, payload: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
     case cancel(job: String, lease: UInt64, reason: String)
+    /// FETCH or CHUNK from the job's owner client (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect(reason: String)
     case error(String)
 }
@@ -301,6 +309,8 @@ public enum ClientMessage: Equatable, Sendable {
     /// A service provider's answer to the REQUEST `request` of client `to`.
     case respond(request: UInt64, to: String, body: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
+    /// FETCH or CHUNK for the worker that runs (or ran) the lease (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect
 }
 
@@ -315,6 +325,8 @@ public enum BrokerToClient: Equatable, Sendable {
     case request(request: UInt64, from: String, body: Frame)
     case started(AttemptRef, worker: String)
     case update(Update)
+    /// FETCH or CHUNK from the worker of one of this client's jobs (checkpoint transfers).
+    case transfer(Transfer)
     case error(String)
     case disconnect(reason: String)
 }

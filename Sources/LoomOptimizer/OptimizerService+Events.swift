@@ -12,6 +12,7 @@ extension OptimizerService {
         switch event {
         case .started(let ref, let worker): started(ref, worker: worker)
         case .update(let update): updated(update)
+        case .transfer(let transfer): transferArrived(transfer)
         case .request(let request, let from, let body): answer(request, from: from, body: body)
         case .connected(let info, let resynced):
             logger.info("connected to broker", metadata: ["broker.id": "\(info.broker)", "optimizer.resynced": "\(resynced)"])
@@ -51,6 +52,11 @@ extension OptimizerService {
         }
         let payload = try? JSONDecoder().decode(JSONValue.self, from: Data(update.payload))
         let now = wallClock()
+        if update.kind == .checkpoint {
+            return checkpointArrived(update, studyID: studyID, number: number, payload: payload)
+        }
+        // A result waits for the upload of its attempt's last checkpoint (`CheckpointVault`).
+        if update.kind.isTerminal, vault.holdBack(update) { return }
         do {
             switch update.kind {
             case .report, .checkpoint:

@@ -18,13 +18,16 @@ public struct OptimizerConfig: Sendable {
     public var feedEndpoint: String?
     /// The optimizer's CURVE keys and the broker's public key, when the broker authenticates.
     public var curve: CurveClientKeys?
+    /// Where checkpoints are kept and how many per trial.
+    public var checkpoints: CheckpointStoreSettings
 
     public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil,
-                curve: CurveClientKeys? = nil) {
+                curve: CurveClientKeys? = nil, checkpoints: CheckpointStoreSettings = CheckpointStoreSettings()) {
         self.brokerEndpoint = brokerEndpoint
         self.clientID = clientID
         self.feedEndpoint = feedEndpoint
         self.curve = curve
+        self.checkpoints = checkpoints
     }
 }
 
@@ -46,6 +49,8 @@ public final class OptimizerService: @unchecked Sendable {
     var workerFeed: FeedSubscriber?
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
+    /// The checkpoint store: uploads in flight, blobs, answers to restores.
+    let vault: CheckpointVault
 
     public init(config: OptimizerConfig, store: any StudyStore, logger: Logger = Logger(label: "hyperloom.optimizer"),
                 wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(ClientError) {
@@ -53,6 +58,7 @@ public final class OptimizerService: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.wallClock = wallClock
+        vault = CheckpointVault(settings: config.checkpoints, logger: logger)
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
                                       services: [ServiceName.optimizer], curve: config.curve, logger: logger)
@@ -84,6 +90,7 @@ public final class OptimizerService: @unchecked Sendable {
         logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
         while !stop.isStopRequested {
             for event in try client.poll(timeout: .milliseconds(100)) { handle(event) }
+            expireTransfers()
             for id in Array(drivers.keys) { advance(id) }
             recordWorkerEvents()
         }

@@ -8,8 +8,8 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 2)
-        #expect(SQLiteStore.migrations.map(\.identifier) == (1...SQLiteStore.schemaVersion).map { "v\($0)" })
+        #expect(SQLiteStore.schemaVersion == 3)
+        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-checkpoints"])
     }
 
     @Test
@@ -27,7 +27,7 @@ struct SQLiteMigrationTests {
                 try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
             }
             let upgraded = try SQLiteStore(path: path)
-            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2"])
+            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2", "v3-checkpoints"])
             #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
             #expect(try upgraded.studies() == [Fixture.studyRecord()])
             #expect(try upgraded.trials(study: Fixture.study) == [trial, Fixture.trial(2), Fixture.trial(3)])
@@ -45,7 +45,7 @@ struct SQLiteMigrationTests {
             try Fixture.seed(try SQLiteStore(path: path, readOnly: false, migratingThrough: "v1"))
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 1 is older than this hyperloom reads (2)"))
+            #expect(message.contains("schema version 1 is older than this hyperloom reads (3)"))
             #expect(message.contains("open it read-write once"))
         }
     }
@@ -57,9 +57,9 @@ struct SQLiteMigrationTests {
             do {
                 let store = try SQLiteStore(path: path)
                 try Fixture.seed(store)
-                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')")
             }
-            let tooNew = StoreError.schemaTooNew(found: 3, supported: SQLiteStore.schemaVersion)
+            let tooNew = StoreError.schemaTooNew(found: 4, supported: SQLiteStore.schemaVersion)
             #expect(throws: tooNew) { try SQLiteStore(path: path) }
             #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
             #expect(tooNew.description.contains("upgrade hyperloom"))
@@ -73,7 +73,7 @@ struct SQLiteMigrationTests {
             do {
                 try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
             }
-            #expect(throws: StoreError.schemaTooNew(found: 3, supported: 2)) { try SQLiteStore(path: path) }
+            #expect(throws: StoreError.schemaTooNew(found: 4, supported: 3)) { try SQLiteStore(path: path) }
         }
     }
 

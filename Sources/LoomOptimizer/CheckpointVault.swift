@@ -31,32 +31,26 @@ public struct CheckpointStoreSettings: Sendable {
 /// **Uploads.** A CHECKPOINT update whose manifest names blobs the store lacks starts an upload:
 /// the vault asks the worker for those blobs only (deduplication), a window of chunks at a time,
 /// and the update is acknowledged only once every blob is verified and the checkpoint indexed.
-/// One upload runs per attempt: a newer checkpoint of the same attempt supersedes the one in
-/// flight (whose update is then acknowledged without being kept). A terminal update of an
-/// attempt whose upload is in flight waits for it, so a trial's last checkpoint is kept before
-/// its result is recorded and the broker forgets the attempt.
-/// **Garbage.** Blobs that no indexed checkpoint and no upload in flight references are deleted.
+/// One upload runs per attempt and at most one more waits behind it: a newer checkpoint replaces
+/// the waiting one (whose update is then acknowledged without being kept), never the one in
+/// flight, so a steady stream of checkpoints still gets one stored after another. A terminal
+/// update of an attempt whose upload runs waits for it, so a trial's last checkpoint is kept
+/// before its result is recorded and the broker forgets the attempt.
+/// **Garbage.** Blobs that no indexed checkpoint and no upload references are deleted.
 /// **Threading.** Used from the optimizer's loop thread only.
 final class CheckpointVault {
-    /// What the service does with a CHECKPOINT update.
-    enum Arrival: Equatable {
-        /// Record it as a report (with this payload) and acknowledge it; nothing to keep.
-        case recordReport(JSONValue)
-        /// Every blob is here: index this checkpoint, record the report, acknowledge.
-        case keep(CheckpointManifest)
-        /// An upload started (or runs): send these FETCHes and wait.
-        case uploading([Transfer])
-    }
-
-    /// What an upload's progress asks of the service.
+    /// What the service does next.
     enum Progress: Equatable {
         case send(Transfer)
-        /// The upload of `update` finished: index `manifest`, record, acknowledge.
+        /// Nothing to keep (no manifest, no store, too big, malformed): record the update as a
+        /// report with these metrics and acknowledge it.
+        case recordReport(Update, JSONValue)
+        /// Every blob of `update`'s checkpoint is here: index `manifest`, record, acknowledge.
         case completed(Update, CheckpointManifest)
         /// The upload of `update` failed; it stays unacknowledged (the worker sends it again,
         /// which starts a new upload).
         case failed(Update, String)
-        /// A newer checkpoint replaced `update`'s: acknowledge it without keeping it.
+        /// A newer checkpoint replaced `update`'s while it waited: acknowledge it, keep nothing.
         case superseded(Update)
         /// A terminal update that waited for this attempt's upload: handle it now.
         case release(Update)
@@ -72,6 +66,8 @@ final class CheckpointVault {
         var manifest: CheckpointManifest
         var transfer: ChunkTransfer
         var partials: [String: String] = [:]
+        /// The newest checkpoint that arrived while this one uploads.
+        var pending: (update: Update, manifest: CheckpointManifest)?
         var deferred: [Update] = []
     }
 
@@ -96,55 +92,45 @@ final class CheckpointVault {
         }
     }
 
-    /// A CHECKPOINT update about a live trial arrived. Also returns the update of an upload it
-    /// superseded, and terminal updates that waited for that upload and need not wait longer.
-    func arrived(_ update: Update, payload: JSONValue?, now: ContinuousClock.Instant)
-        -> (arrival: Arrival, superseded: Update?, released: [Update]) {
+    /// A CHECKPOINT update about a live trial arrived.
+    func arrived(_ update: Update, payload: JSONValue?, now: ContinuousClock.Instant) -> [Progress] {
         guard var object = payload?.object, let manifestJSON = object.removeValue(forKey: CheckpointManifest.payloadKey) else {
-            return (.recordReport(payload ?? .null), nil, [])
+            return [.recordReport(update, payload ?? .null)]
         }
-        let key = UploadKey(job: update.attempt.job, lease: update.attempt.lease)
-        if let running = uploads[key], running.update.seq >= update.seq {
-            // A resend of the update in flight waits for it; an older one is not worth keeping.
-            return running.update.seq == update.seq ? (.uploading([]), nil, []) : (.recordReport(.object(object)), nil, [])
-        }
-        guard let blobs else { return (.recordReport(.object(object)), nil, []) }
+        guard blobs != nil else { return [.recordReport(update, .object(object))] }
         guard var manifest = try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(manifestJSON))),
               manifest.files.allSatisfy({ BlobDirectory.isHash($0.sha256) && CheckpointSnapshot.isSafe($0.path) }) else {
             object["checkpoint_error"] = .string("the checkpoint's manifest is malformed: not kept")
-            return (.recordReport(.object(object)), nil, [])
+            return [.recordReport(update, .object(object))]
         }
         manifest.job = update.attempt.job
         manifest.attempt = update.attempt.attempt
         manifest.seq = update.seq
         guard manifest.bytes <= settings.maxBytes else {
             object["checkpoint_error"] = .string("the checkpoint holds \(manifest.bytes) bytes; this optimizer keeps at most \(settings.maxBytes) (--checkpoint-max-bytes): not kept")
-            return (.recordReport(.object(object)), nil, [])
+            return [.recordReport(update, .object(object))]
         }
-        var superseded: Update?
-        var waiting: [Update] = []
-        if let running = uploads[key] {
-            superseded = running.update
-            waiting = running.deferred
-            discard(key)
-            uploads[key] = nil
-        }
-        let missing = manifest.blobs.filter { !blobs.contains($0.key) }
-        if missing.isEmpty { return (.keep(manifest), superseded, waiting) }
+        let key = UploadKey(job: update.attempt.job, lease: update.attempt.lease)
+        guard var running = uploads[key] else { return begin(update, manifest, key: key, deferred: [], now: now) }
+        let waiting = running.pending?.update.seq ?? running.update.seq
+        // A resend of one in flight or waiting changes nothing; an older one is not worth keeping.
+        guard update.seq > waiting else { return update.seq == waiting || update.seq == running.update.seq ? [] : [.superseded(update)] }
+        let replaced = running.pending?.update
+        running.pending = (update, manifest)
+        uploads[key] = running
+        return replaced.map { [.superseded($0)] } ?? []
+    }
+
+    /// Starts uploading what the store lacks of `manifest`, or completes at once.
+    private func begin(_ update: Update, _ manifest: CheckpointManifest, key: UploadKey, deferred: [Update],
+                       now: ContinuousClock.Instant) -> [Progress] {
+        let missing = manifest.blobs.filter { !(blobs?.contains($0.key) ?? false) }
+        if missing.isEmpty { return [.completed(update, manifest)] + deferred.map(Progress.release) }
         var transfer = ChunkTransfer(blobs: missing, config: settings.transfer, firstRequest: nextRequest)
         nextRequest += 1 << 32
         let actions = transfer.start(now: now)
-        uploads[key] = Upload(update: update, manifest: manifest, transfer: transfer, deferred: waiting)
-        let progress = perform(actions, key: key)
-        if progress.contains(where: { if case .completed = $0 { true } else { false } }) {
-            // Only empty blobs were missing: written at once.
-            return (.keep(manifest), superseded, waiting)
-        }
-        if let failure = progress.lazy.compactMap({ if case .failed(_, let reason) = $0 { reason } else { nil } }).first {
-            object["checkpoint_error"] = .string(failure)
-            return (.recordReport(.object(object)), superseded, waiting)
-        }
-        return (.uploading(progress.compactMap { if case .send(let t) = $0 { t } else { nil } }), superseded, [])
+        uploads[key] = Upload(update: update, manifest: manifest, transfer: transfer, deferred: deferred)
+        return perform(actions, key: key, now: now)
     }
 
     /// Holds back a terminal update while its attempt's upload runs; false when none runs.
@@ -163,7 +149,7 @@ final class CheckpointVault {
         if let error = header.error {
             let actions = upload.transfer.refused(request: chunk.request, reason: "the worker answered: \(error)")
             uploads[key] = upload
-            return perform(actions, key: key)
+            return perform(actions, key: key, now: now)
         }
         guard let sha = header.sha256, let offset = header.offset else { return [] }
         let (accept, actions) = upload.transfer.received(request: chunk.request, blob: sha, offset: offset, count: chunk.data.count, now: now)
@@ -178,7 +164,7 @@ final class CheckpointVault {
             }
         }
         uploads[key] = upload
-        return perform(actions, key: key)
+        return perform(actions, key: key, now: now)
     }
 
     /// Asks again for chunks that went unanswered; fails uploads that give up.
@@ -188,14 +174,16 @@ final class CheckpointVault {
             guard var upload = uploads[key], let deadline = upload.transfer.nextDeadline, now >= deadline else { continue }
             let actions = upload.transfer.expire(now: now)
             uploads[key] = upload
-            progress += perform(actions, key: key)
+            progress += perform(actions, key: key, now: now)
         }
         return progress
     }
 
     /// Deletes the blobs among `candidates` that no upload in flight needs.
     func deleteBlobs(_ candidates: [String]) {
-        let inFlight = Set(uploads.values.flatMap { $0.manifest.files.map(\.sha256) })
+        let inFlight = Set(uploads.values.flatMap { upload in
+            (upload.manifest.files + (upload.pending?.manifest.files ?? [])).map(\.sha256)
+        })
         for sha in candidates where !inFlight.contains(sha) { blobs?.remove(sha) }
     }
 
@@ -237,7 +225,7 @@ final class CheckpointVault {
 
     // MARK: - Steps
 
-    private func perform(_ actions: [ChunkTransfer.Action], key: UploadKey) -> [Progress] {
+    private func perform(_ actions: [ChunkTransfer.Action], key: UploadKey, now: ContinuousClock.Instant) -> [Progress] {
         var progress: [Progress] = []
         for action in actions {
             guard let upload = uploads[key] else { return progress }
@@ -256,7 +244,11 @@ final class CheckpointVault {
                 }
             case .finished:
                 uploads[key] = nil
-                return progress + [.completed(upload.update, upload.manifest)] + upload.deferred.map(Progress.release)
+                guard let next = upload.pending else {
+                    return progress + [.completed(upload.update, upload.manifest)] + upload.deferred.map(Progress.release)
+                }
+                return progress + [.completed(upload.update, upload.manifest)]
+                    + begin(next.update, next.manifest, key: key, deferred: upload.deferred, now: now)
             case .failed(let reason):
                 return progress + fail(key, reason)
             }
@@ -269,6 +261,7 @@ final class CheckpointVault {
         discard(key)
         uploads[key] = nil
         logger.warning("checkpoint upload failed", metadata: ["trial.id": "\(key.job)", "checkpoint.seq": "\(upload.update.seq)", "error": "\(reason)"])
+        // What waited behind it is left unacknowledged too: the worker resends it.
         return [.failed(upload.update, reason)] + upload.deferred.map(Progress.release)
     }
 

@@ -11,19 +11,9 @@ extension OptimizerService {
     /// The store's checkpoint index, when it has one.
     var checkpointIndex: (any CheckpointIndex)? { store as? any CheckpointIndex }
 
-    /// A CHECKPOINT update about trial `number` of `studyID`, which is still live.
-    func checkpointArrived(_ update: Update, studyID: String, number: Int, payload: JSONValue?) {
-        let (arrival, superseded, released) = vault.arrived(update, payload: payload, now: .now)
-        if let superseded { acknowledge(superseded) }
-        switch arrival {
-        case .recordReport(let metrics):
-            recordCheckpointReport(update, studyID: studyID, number: number, metrics: metrics)
-        case .keep(let manifest):
-            keep(update, manifest: manifest, studyID: studyID, number: number)
-        case .uploading(let fetches):
-            for fetch in fetches { sendTransfer(fetch) }
-        }
-        for update in released { updated(update) }
+    /// A CHECKPOINT update about a trial that is still live.
+    func checkpointArrived(_ update: Update, payload: JSONValue?) {
+        apply(vault.arrived(update, payload: payload, now: .now))
     }
 
     /// A FETCH or CHUNK from a worker.
@@ -43,6 +33,9 @@ extension OptimizerService {
         for step in progress {
             switch step {
             case .send(let transfer): sendTransfer(transfer)
+            case .recordReport(let update, let metrics):
+                guard let (studyID, number) = Self.parseJobID(update.attempt.job) else { continue }
+                recordCheckpointReport(update, studyID: studyID, number: number, metrics: metrics)
             case .completed(let update, let manifest):
                 guard let (studyID, number) = Self.parseJobID(update.attempt.job) else { continue }
                 keep(update, manifest: manifest, studyID: studyID, number: number)

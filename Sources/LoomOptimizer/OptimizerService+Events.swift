@@ -53,7 +53,7 @@ extension OptimizerService {
         let payload = try? JSONDecoder().decode(JSONValue.self, from: Data(update.payload))
         let now = wallClock()
         if update.kind == .checkpoint {
-            return checkpointArrived(update, studyID: studyID, number: number, payload: payload)
+            return checkpointArrived(update, payload: payload)
         }
         // A result waits for the upload of its attempt's last checkpoint (`CheckpointVault`).
         if update.kind.isTerminal, vault.holdBack(update) { return }

@@ -226,6 +226,14 @@ extension BrokerStateMachine {
                 w.add("awaiting_spec", true)
             }]
         }
+        let quarantine = job.requirements.quarantineAfter
+        if quarantine > 0 && job.lostOn.count >= Int(quarantine) {
+            jobs[job.id] = job
+            return failJob(job.id, attempt: AttemptRef(job: job.id, attempt: lease.attempt, lease: id),
+                           error: "quarantined: its attempts were running on \(job.lostOn.count) workers that were lost "
+                               + "(\(job.lostOn.sorted().joined(separator: ", "))); not retried",
+                           quarantined: true, now: now)
+        }
         if maxAttempts > 0 && job.started >= maxAttempts {
             jobs[job.id] = job
             return failJob(job.id, attempt: AttemptRef(job: job.id, attempt: lease.attempt, lease: id),

@@ -3,7 +3,7 @@ import LoomWire
 import Yams
 
 extension SpecParser {
-    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "max_retries", "checkpointing"]
+    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "max_retries", "checkpointing", "quarantine_after"]
     static let resourceKeys = ["cpu", "gpu"]
 
     /// The `trial` section. `command` is a list (program and arguments, run without a shell) or a
@@ -47,6 +47,13 @@ extension SpecParser {
         }
         if let checkpointing = entries["checkpointing"] {
             trial.checkpointing = try reader.bool(checkpointing.value, "trial.checkpointing")
+        }
+        if let quarantine = entries["quarantine_after"] {
+            let n = try reader.integer(quarantine.value, "trial.quarantine_after", expected: "a non-negative integer")
+            guard (0...255).contains(n) else {
+                throw reader.error(quarantine.value, "trial.quarantine_after", "expected an integer from 0 (never) to 255, found \(n)")
+            }
+            trial.quarantineAfter = n
         }
         return trial
     }

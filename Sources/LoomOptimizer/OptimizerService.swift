@@ -223,10 +223,11 @@ public final class OptimizerService: @unchecked Sendable {
                               timeoutS: spec.trial.timeoutSeconds, gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)
-        let requirements = Requirements(
+        var requirements = Requirements(
             cpuMilli: UInt32((spec.trial.cpu * 1000).rounded()), gpuMilli: UInt32((spec.trial.gpu * 1000).rounded()),
             maxAttempts: allowed > UInt32(trial.attempts) ? allowed - UInt32(trial.attempts) : 1, firstAttempt: first,
             flags: resync ? Requirements.Flags.resync : 0)
+        requirements.quarantineAfter = UInt32(spec.trial.quarantineAfter)
         return JobSubmission(id: trial.jobID, requirements: requirements, payload: payload)
     }
 

@@ -133,6 +133,8 @@ public struct Requirements: Equatable, Sendable {
         /// worker that has not re-registered yet, so the broker holds it back during its recovery
         /// window instead of starting a second attempt at once.
         public static let resync: UInt32 = 1 << 0
+        /// Bits 8–15: the quarantine threshold (see `quarantineAfter`).
+        public static let quarantineShift: UInt32 = 8
     }
 
     public init(cpuMilli: UInt32 = 1000, gpuMilli: UInt32 = 0, maxAttempts: UInt32 = 0,
@@ -145,6 +147,13 @@ public struct Requirements: Equatable, Sendable {
     }
 
     public var isResync: Bool { flags & Flags.resync != 0 }
+
+    /// How many different workers may be lost while running the job's attempts before the broker
+    /// fails it as quarantined instead of starting another attempt; 0: never (flags bits 8–15).
+    public var quarantineAfter: UInt32 {
+        get { (flags >> Flags.quarantineShift) & 0xFF }
+        set { flags = (flags & ~(0xFF << Flags.quarantineShift)) | ((min(newValue, 0xFF)) << Flags.quarantineShift) }
+    }
 
     /// The 20-byte frame: five big-endian u32 in field order.
     public var frame: Frame {

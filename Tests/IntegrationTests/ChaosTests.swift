@@ -122,7 +122,7 @@ struct Chaos {
             + "retries=\(audit.retries) lost=\(audit.lost.count) duplicates=\(audit.duplicates.count)"
         print(summary + " (workers \(kills.workers), broker \(kills.broker), optimizer \(kills.optimizer); "
               + "resumed \(audit.resumed) attempts from a checkpoint; \(elapsed))")
-        #expect(reader.study(study)?.state == .complete)
+        #expect(try reader.study(study)?.state == .complete)
         #expect(audit.trials == Self.trials)
         #expect(audit.unfinished.isEmpty, "trials not terminal: \(audit.unfinished)")
         #expect(audit.failed.isEmpty, "failed trials: \(audit.failed)")

@@ -175,11 +175,9 @@ struct ChaosAudit {
             let mine = reports.filter { $0.attempt == attempt }
             guard let first = mine.first, let resumedAt = first.metrics.object?["resumed_at"]?.double.map(Int.init) else { continue }
             if attempt > 1 && resumedAt > 0 { resumed += 1 }
-            if resumedAt < storedCheckpoint {
-                lost.append("trial \(trial) attempt \(attempt) resumed at \(resumedAt), checkpoint \(storedCheckpoint) was stored")
-            }
-            if reported - resumedAt > 1 {
-                lost.append("trial \(trial) attempt \(attempt) resumed at \(resumedAt), \(reported) was reported")
+            if resumedAt < storedCheckpoint || reported - resumedAt > 1 {
+                lost.append("trial \(trial) attempt \(attempt) resumed at \(resumedAt); checkpoint \(storedCheckpoint) was stored, "
+                    + "step \(reported) reported")
             }
             for report in mine {
                 let step = report.metrics.object?["step"]?.double.map(Int.init) ?? 0

@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "LoomCheckpointTests", dependencies: ["LoomCheckpoint", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWireTests", dependencies: ["LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(

@@ -160,7 +160,7 @@ final class CheckpointVault {
                 try blobs.write(chunk.data, at: offset, into: partial)
             } catch {
                 uploads[key] = upload
-                return fail(key, "\(error)")
+                return fail(key, "\(error)", now: now)
             }
         }
         uploads[key] = upload
@@ -240,7 +240,7 @@ final class CheckpointVault {
                     uploads[key]?.partials[sha] = nil
                     try blobs.commit(partial: partial, sha256: sha)
                 } catch {
-                    return progress + fail(key, "\(error)")
+                    return progress + fail(key, "\(error)", now: now)
                 }
             case .finished:
                 uploads[key] = nil
@@ -250,19 +250,21 @@ final class CheckpointVault {
                 return progress + [.completed(upload.update, upload.manifest)]
                     + begin(next.update, next.manifest, key: key, deferred: upload.deferred, now: now)
             case .failed(let reason):
-                return progress + fail(key, reason)
+                return progress + fail(key, reason, now: now)
             }
         }
         return progress
     }
 
-    private func fail(_ key: UploadKey, _ reason: String) -> [Progress] {
+    private func fail(_ key: UploadKey, _ reason: String, now: ContinuousClock.Instant) -> [Progress] {
         guard let upload = uploads[key] else { return [] }
         discard(key)
         uploads[key] = nil
         logger.warning("checkpoint upload failed", metadata: ["trial.id": "\(key.job)", "checkpoint.seq": "\(upload.update.seq)", "error": "\(reason)"])
-        // What waited behind it is left unacknowledged too: the worker resends it.
-        return [.failed(upload.update, reason)] + upload.deferred.map(Progress.release)
+        // Left unacknowledged, the worker sends it again. The newer checkpoint waiting behind it
+        // may still be fetched (the failure may be this snapshot's alone).
+        guard let next = upload.pending else { return [.failed(upload.update, reason)] + upload.deferred.map(Progress.release) }
+        return [.failed(upload.update, reason)] + begin(next.update, next.manifest, key: key, deferred: upload.deferred, now: now)
     }
 
     private func discard(_ key: UploadKey) {

@@ -133,7 +133,8 @@ public final class WorkerAgent: @unchecked Sendable {
             exiting = try handle(runner.reap(now: .now)) || exiting
             exiting = try handle(runner.enforceDeadlines(now: .now)) || exiting
             exiting = try carryOut(checkpoints.expire(now: .now)) || exiting
-            checkpoints.forgetJobs(except: Set(machine.heldAttempts.map(\.job)))
+            checkpoints.collectGarbage(heldJobs: Set(machine.heldAttempts.map(\.job)),
+                                       unacknowledged: machine.isUnacknowledged(lease:seq:))
             exiting = try perform(machine.tick(now: .now)) || exiting
             logLinkChange()
         }

@@ -147,7 +147,7 @@ extension WorkerCheckpoints {
                     "checkpoint.bytes": "\(manifest.bytes)",
                 ])
                 // The fetched blobs were only needed to rebuild the directory.
-                let retained = Set(snapshots.values.joined().joined())
+                let retained = retainedBlobs
                 for sha in manifest.blobs.keys where !retained.contains(sha) { blobs?.remove(sha) }
                 return outcomes + finish(restore.ref)
             case .failed(let reason):

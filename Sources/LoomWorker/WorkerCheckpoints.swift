@@ -31,9 +31,10 @@ public struct CheckpointSettings: Sendable {
 /// the optimizer's FETCHes for their blobs, and restores before a retried attempt starts.
 ///
 /// **Ownership.** Blobs live in `<work dir>/blobs` (a `BlobDirectory`), wiped at start: the
-/// snapshots they belong to died with the previous process. Each job keeps the blobs of its last
-/// `retainedSnapshots` snapshots, so the optimizer can fetch a checkpoint until its CHECKPOINT
-/// update is acknowledged (the optimizer drops an upload that a newer checkpoint supersedes).
+/// snapshots they belong to died with the previous process. A snapshot's blobs are kept while its
+/// CHECKPOINT update is unacknowledged (the optimizer may still fetch them) and, for the newest
+/// snapshot of each job this worker holds an attempt of, after that too; `collectGarbage` drops
+/// the rest.
 /// **Restores.** An attempt with a number above 1, or whose spec names `restore_from`, first asks
 /// the optimizer for the newest stored checkpoint (FETCH `latest`); when it is newer than what the
 /// job's checkpoint directory holds here, the missing blobs are fetched (a `ChunkTransfer`), the
@@ -50,8 +51,12 @@ final class WorkerCheckpoints {
         case fail(AttemptRef, error: String)
     }
 
-    /// Snapshots kept per job: the newest one may still be uploading while the next is taken.
-    static let retainedSnapshots = 3
+    /// A snapshot: the CHECKPOINT update it belongs to and the blobs it references.
+    struct Snapshot {
+        var lease: UInt64
+        var seq: UInt64
+        var blobs: [String]
+    }
 
     struct Restore {
         enum Phase {
@@ -70,8 +75,8 @@ final class WorkerCheckpoints {
     let blobs: BlobDirectory?
     let logger: Logger
     var restores: [UInt64: Restore] = [:]
-    /// Per job, the blob hashes of its retained snapshots, oldest first.
-    var snapshots: [String: [[String]]] = [:]
+    /// Per job, its retained snapshots, oldest first.
+    var snapshots: [String: [Snapshot]] = [:]
     var nextRequest: UInt64 = 1
 
     init(workDir: String, settings: CheckpointSettings, logger: Logger) {
@@ -108,7 +113,7 @@ final class WorkerCheckpoints {
             let files = try CheckpointSnapshot.take(directory: paths.checkpointDir, into: blobs, maxBytes: settings.maxBytes)
             let manifest = CheckpointManifest(job: ref.job, attempt: ref.attempt, seq: seq, files: files)
             CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths.checkpointOriginFile)
-            retain(job: ref.job, blobs: files.map(\.sha256))
+            snapshots[ref.job, default: []].append(Snapshot(lease: ref.lease, seq: seq, blobs: files.map(\.sha256)))
             object[CheckpointManifest.payloadKey] = (try? JSONDecoder().decode(JSONValue.self, from: Data(JSONCoding.encode(manifest))))
         } catch {
             logger.warning("checkpoint not shipped", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
@@ -117,27 +122,29 @@ final class WorkerCheckpoints {
         return JSONCoding.encode(JSONValue.object(object))
     }
 
-    /// Keeps a job's newest snapshots' blobs; deletes the blobs no retained snapshot references.
-    private func retain(job: String, blobs hashes: [String]) {
-        snapshots[job, default: []].append(hashes)
-        guard snapshots[job]!.count > Self.retainedSnapshots else { return }
-        let dropped = snapshots[job]!.removeFirst()
-        collect(Set(dropped))
-    }
-
-    /// Forgets the snapshots of jobs this worker no longer holds an attempt of.
-    func forgetJobs(except held: Set<String>) {
+    /// Drops the snapshots no one needs: those of jobs this worker no longer holds an attempt
+    /// of, and acknowledged ones that are not their job's newest; deletes the blobs that only
+    /// they referenced. `unacknowledged(lease, seq)` says whether a CHECKPOINT still awaits its ACK.
+    func collectGarbage(heldJobs: Set<String>, unacknowledged: (UInt64, UInt64) -> Bool) {
         var candidates: Set<String> = []
-        for job in snapshots.keys where !held.contains(job) {
-            candidates.formUnion(snapshots.removeValue(forKey: job)!.joined())
+        for (job, list) in snapshots {
+            guard heldJobs.contains(job) else {
+                candidates.formUnion(list.flatMap(\.blobs))
+                snapshots[job] = nil
+                continue
+            }
+            let kept = list.enumerated().filter { $0.offset == list.count - 1 || unacknowledged($0.element.lease, $0.element.seq) }.map(\.element)
+            guard kept.count < list.count else { continue }
+            candidates.formUnion(list.flatMap(\.blobs))
+            snapshots[job] = kept
         }
-        if !candidates.isEmpty { collect(candidates) }
-    }
-
-    private func collect(_ candidates: Set<String>) {
-        let live = Set(snapshots.values.joined().joined())
+        guard !candidates.isEmpty else { return }
+        let live = Set(snapshots.values.joined().flatMap(\.blobs))
         for hash in candidates where !live.contains(hash) { blobs?.remove(hash) }
     }
+
+    /// Every blob a retained snapshot references.
+    var retainedBlobs: Set<String> { Set(snapshots.values.joined().flatMap(\.blobs)) }
 
     /// The answer to the optimizer's FETCH for a blob range.
     func serve(_ fetch: Transfer) -> Transfer {

@@ -78,6 +78,11 @@ extension WorkerStateMachine {
         attempts[lease].map { $0.nextSeq + 1 }
     }
 
+    /// Whether the update `seq` of the attempt under `lease` still awaits its ACK.
+    public func isUnacknowledged(lease: UInt64, seq: UInt64) -> Bool {
+        attempts[lease]?.unacknowledged.contains { $0.update.seq == seq } ?? false
+    }
+
     /// Sends a FETCH or CHUNK when registered; while not, it is dropped (its requester asks again).
     public mutating func sendTransfer(_ transfer: Transfer, now: ContinuousClock.Instant) -> [WorkerAction] {
         guard lifecycle != .exited, isRegistered else { return [] }

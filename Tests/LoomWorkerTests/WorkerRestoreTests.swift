@@ -130,4 +130,28 @@ import Testing
                                    FetchBody(op: FetchBody.blob, sha256: manifest.files[0].sha256, offset: 2, length: 100))
         #expect(checkpoints.serve(fetch).data == Array("ate".utf8))
     }
+
+    @Test func snapshotBlobsStayWhileUnacknowledgedAndTheNewestStaysWhileTheJobIsHeld() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let checkpoints = coordinator()
+        let ref = AttemptRef(job: "s-1/2", attempt: 1, lease: 4)
+        let dir = checkpoints.paths(ref).checkpointDir
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func snapshot(_ text: String, seq: UInt64) throws -> String {
+            try text.write(toFile: dir + "/state", atomically: true, encoding: .utf8)
+            _ = checkpoints.checkpointed(ref, payload: Array(#"{"checkpoint": true}"#.utf8), seq: seq)
+            return BlobDirectory.hash(Array(text.utf8))
+        }
+        let one = try snapshot("one", seq: 2), two = try snapshot("two", seq: 4), three = try snapshot("three", seq: 6)
+        func present(_ sha: String) -> Bool {
+            let fetch = Transfer.fetch(job: ref.job, lease: 4, request: 1, FetchBody(op: FetchBody.blob, sha256: sha, offset: 0, length: 9))
+            return !checkpoints.serve(fetch).data.isEmpty
+        }
+        checkpoints.collectGarbage(heldJobs: [ref.job]) { _, seq in seq == 2 }
+        #expect(present(one), "unacknowledged: the optimizer may still fetch it")
+        #expect(!present(two), "acknowledged and not the newest")
+        #expect(present(three), "the newest")
+        checkpoints.collectGarbage(heldJobs: []) { _, _ in true }
+        #expect(!present(one) && !present(three), "the job is no longer held here")
+    }
 }

@@ -27,7 +27,10 @@ public struct ChunkTransfer: Sendable {
         /// Tries per range before the transfer fails.
         public var maxTries: Int
 
-        public init(chunkSize: Int = 256 << 10, window: Int = 8, timeout: Duration = .seconds(3), maxTries: Int = 5) {
+        /// One second: a chunk crosses a LAN in milliseconds, so a second without its answer
+        /// means a message was lost (a peer or the broker restarted), not that it is slow;
+        /// fifteen tries ride out a broker restart and its recovery window.
+        public init(chunkSize: Int = 256 << 10, window: Int = 8, timeout: Duration = .seconds(1), maxTries: Int = 15) {
             self.chunkSize = max(1, chunkSize)
             self.window = max(1, window)
             self.timeout = timeout
@@ -135,6 +138,21 @@ public struct ChunkTransfer: Sendable {
         guard failure == nil, !isFinished else { return [] }
         var actions: [Action] = []
         for (request, entry) in outstanding.sorted(by: { $0.key < $1.key }) where now >= entry.sentAt + config.timeout {
+            outstanding[request] = nil
+            guard entry.range.tries < config.maxTries else {
+                return fail("no answer for blob \(entry.range.blob) at \(entry.range.offset) after \(entry.range.tries) tries")
+            }
+            actions.append(ask(entry.range, now: now))
+        }
+        return actions
+    }
+
+    /// Asks again, now, for every outstanding range (the link was re-established: what was in
+    /// flight is likely lost with the old one). Counts as a try of each.
+    public mutating func retryOutstanding(now: ContinuousClock.Instant) -> [Action] {
+        guard failure == nil, !isFinished else { return [] }
+        var actions: [Action] = []
+        for (request, entry) in outstanding.sorted(by: { $0.key < $1.key }) {
             outstanding[request] = nil
             guard entry.range.tries < config.maxTries else {
                 return fail("no answer for blob \(entry.range.blob) at \(entry.range.offset) after \(entry.range.tries) tries")

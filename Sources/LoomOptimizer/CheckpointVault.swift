@@ -179,6 +179,18 @@ final class CheckpointVault {
         return progress
     }
 
+    /// The link to the broker was re-established: asks again at once for every chunk in flight.
+    func retryAll(now: ContinuousClock.Instant) -> [Progress] {
+        var progress: [Progress] = []
+        for key in uploads.keys.sorted(by: { ($0.job, $0.lease) < ($1.job, $1.lease) }) {
+            guard var upload = uploads[key] else { continue }
+            let actions = upload.transfer.retryOutstanding(now: now)
+            uploads[key] = upload
+            progress += perform(actions, key: key, now: now)
+        }
+        return progress
+    }
+
     /// Deletes the blobs among `candidates` that no upload in flight needs.
     func deleteBlobs(_ candidates: [String]) {
         let inFlight = Set(uploads.values.flatMap { upload in

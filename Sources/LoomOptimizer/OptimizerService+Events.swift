@@ -16,6 +16,7 @@ extension OptimizerService {
         case .request(let request, let from, let body): answer(request, from: from, body: body)
         case .connected(let info, let resynced):
             logger.info("connected to broker", metadata: ["broker.id": "\(info.broker)", "optimizer.resynced": "\(resynced)"])
+            apply(vault.retryAll(now: .now))
         case .error(let text):
             logger.warning("broker error", metadata: ["error": "\(text)"])
         case .submitted, .cancelled, .reply:

@@ -136,6 +136,10 @@ public final class WorkerAgent: @unchecked Sendable {
             checkpoints.collectGarbage(heldJobs: Set(machine.heldAttempts.map(\.job)),
                                        unacknowledged: machine.isUnacknowledged(lease:seq:))
             exiting = try perform(machine.tick(now: .now)) || exiting
+            if machine.isRegistered && !wasRegistered {
+                // What a restore had in flight went with the old link.
+                exiting = try carryOut(checkpoints.retryAll(now: .now)) || exiting
+            }
             logLinkChange()
         }
         runner.stopAll(now: .now)

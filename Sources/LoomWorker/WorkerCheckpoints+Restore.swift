@@ -96,6 +96,25 @@ extension WorkerCheckpoints {
         return outcomes
     }
 
+    /// The worker registered (again): asks at once for what was in flight on the old link.
+    func retryAll(now: ContinuousClock.Instant) -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for lease in restores.keys.sorted() {
+            guard let restore = restores[lease] else { continue }
+            switch restore.phase {
+            case .manifest:
+                let request = takeRequest()
+                restores[lease]?.phase = .manifest(request: request, sentAt: now)
+                outcomes.append(.send(askLatest(restore.ref, source: restore.source, request: request)))
+            case .blobs(let manifest, var transfer, let partials):
+                let actions = transfer.retryOutstanding(now: now)
+                restores[lease]?.phase = .blobs(manifest, transfer, partials: partials)
+                outcomes += perform(actions, lease: lease, now: now)
+            }
+        }
+        return outcomes
+    }
+
     /// When `expire(now:)` next has work to do.
     var nextDeadline: ContinuousClock.Instant? {
         restores.values.map { restore in

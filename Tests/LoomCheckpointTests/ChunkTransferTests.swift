@@ -71,4 +71,14 @@ struct ChunkTransferTests {
         #expect(transfer.refused(request: 9, reason: "x").isEmpty, "not one of ours")
         #expect(transfer.refused(request: 1, reason: "no blob a") == [.failed("no blob a")])
     }
+
+    @Test func afterAReconnectEverythingInFlightIsAskedAgainAtOnce() {
+        var transfer = ChunkTransfer(blobs: ["a": 30], config: config, firstRequest: 1)
+        #expect(Self.fetches(transfer.start(now: t0)).map(\.0) == [1, 2, 3])
+        let again = Self.fetches(transfer.retryOutstanding(now: t0 + .milliseconds(10)))
+        #expect(again.map(\.0) == [4, 5, 6])
+        #expect(again.map(\.2) == [0, 10, 20])
+        #expect(!transfer.received(request: 2, blob: "a", offset: 10, count: 10, now: t0).accept, "the old ids are gone")
+        #expect(transfer.retryOutstanding(now: t0) == [.failed("no answer for blob a at 0 after 2 tries")])
+    }
 }

@@ -83,10 +83,13 @@ public final class WorkerAgent: @unchecked Sendable {
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
         machine = WorkerStateMachine(config: config.worker, now: .now)
-        let workDir = config.workDir.hasPrefix("/") ? config.workDir : FileManager.default.currentDirectoryPath + "/" + config.workDir
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path }
+        let workDir = absolute(config.workDir)
+        var checkpointSettings = config.checkpoints
+        checkpointSettings.sharedDirectory = checkpointSettings.sharedDirectory.map(absolute)
         runner = executor ?? TrialRunner(workDir: workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
-                                         gpuDevices: config.gpuDevices, sharedCheckpoints: config.checkpoints.sharedDirectory)
-        checkpoints = WorkerCheckpoints(workDir: workDir, settings: config.checkpoints, logger: logger)
+                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory)
+        checkpoints = WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
     }
 
     /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for

@@ -1,8 +1,10 @@
+import Foundation
 import LoomWire
 
 /// FETCH and CHUNK: checkpoint transfers between a worker and its job's owner, relayed as they
 /// are. The broker keeps no transfer state: the receiving end asks for each chunk and retries what
-/// goes missing, so a message that cannot be routed is simply dropped (and counted).
+/// goes missing, so a message that cannot be routed is simply dropped (and counted). A worker's
+/// FETCH about a job whose owner does not provide the `checkpoints` service is answered here.
 extension BrokerStateMachine {
     /// From a worker: forwarded to the owner of the job, when the sender runs (or ran) `lease`
     /// for that job and the owner is connected.
@@ -11,6 +13,12 @@ extension BrokerStateMachine {
               (job.lease == transfer.lease && job.worker == worker) || leases[transfer.lease]?.worker == worker else {
             counters.unroutedTransfers += 1
             return []
+        }
+        if transfer.kind == .fetch, !(services[ServiceName.checkpoints] ?? []).contains(owner) {
+            let body = try? JSONDecoder().decode(FetchBody.self, from: Data(transfer.body))
+            let header = body?.op == FetchBody.latest
+                ? ChunkHeader(none: true) : ChunkHeader(error: "the owner of \(transfer.job) keeps no checkpoints")
+            return [send(toWorker: worker, BrokerToWorker.transfer(transfer.answer(header)).frames, now: now)]
         }
         let actions = sendIfConnected(toClient: owner, BrokerToClient.transfer(transfer).frames, now: now)
         if actions.isEmpty { counters.unroutedTransfers += 1 }

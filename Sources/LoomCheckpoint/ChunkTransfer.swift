@@ -148,16 +148,16 @@ public struct ChunkTransfer: Sendable {
     }
 
     /// Asks again, now, for every outstanding range (the link was re-established: what was in
-    /// flight is likely lost with the old one). Counts as a try of each.
+    /// flight is likely lost with the old one). Not counted as a try: a reconnect is nobody's
+    /// failure to answer, and several may come in a row while a broker restarts.
     public mutating func retryOutstanding(now: ContinuousClock.Instant) -> [Action] {
         guard failure == nil, !isFinished else { return [] }
         var actions: [Action] = []
         for (request, entry) in outstanding.sorted(by: { $0.key < $1.key }) {
             outstanding[request] = nil
-            guard entry.range.tries < config.maxTries else {
-                return fail("no answer for blob \(entry.range.blob) at \(entry.range.offset) after \(entry.range.tries) tries")
-            }
-            actions.append(ask(entry.range, now: now))
+            var range = entry.range
+            range.tries -= 1
+            actions.append(ask(range, now: now))
         }
         return actions
     }

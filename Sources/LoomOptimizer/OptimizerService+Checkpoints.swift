@@ -48,21 +48,26 @@ extension OptimizerService {
         }
     }
 
-    /// Indexes a checkpoint whose blobs are all here, records its report, prunes, acknowledges.
+    /// Indexes a checkpoint whose blobs are all here, records its report and prunes (one
+    /// transaction), deletes the blobs that became garbage, acknowledges.
     private func keep(_ update: Update, manifest: CheckpointManifest, studyID: String, number: Int) {
         guard let index = checkpointIndex else {
             return recordCheckpointReport(update, studyID: studyID, number: number, metrics: metricsOf(update))
         }
+        let now = wallClock()
         do {
-            try index.recordCheckpoint(CheckpointRecord(study: studyID, trial: number, attempt: Int(update.attempt.attempt),
-                                                        lease: update.attempt.lease, seq: update.seq, files: manifest.files,
-                                                        createdAt: wallClock()))
-            vault.deleteBlobs(try index.pruneCheckpoints(study: studyID, trial: number, keep: config.checkpoints.keep))
+            let garbage = try index.keepCheckpoint(
+                CheckpointRecord(study: studyID, trial: number, attempt: Int(update.attempt.attempt), lease: update.attempt.lease,
+                                 seq: update.seq, files: manifest.files, createdAt: now),
+                report: ReportRecord(study: studyID, trial: number, attempt: Int(update.attempt.attempt), lease: update.attempt.lease,
+                                     seq: update.seq, kind: "checkpoint", metrics: metricsOf(update), time: now),
+                keep: config.checkpoints.keep)
+            vault.deleteBlobs(garbage)
         } catch {
             logger.error("cannot index a checkpoint; it stays unacknowledged", metadata: ["trial.id": "\(update.attempt.job)", "error": "\(error)"])
             return
         }
-        recordCheckpointReport(update, studyID: studyID, number: number, metrics: metricsOf(update))
+        acknowledge(update)
     }
 
     /// The trial's metrics of a CHECKPOINT update, without the manifest.

@@ -61,7 +61,7 @@ public final class OptimizerService: @unchecked Sendable {
         vault = CheckpointVault(settings: config.checkpoints, logger: logger)
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
-                                      services: [ServiceName.optimizer], curve: config.curve, logger: logger)
+                                      services: [ServiceName.optimizer, ServiceName.checkpoints], curve: config.curve, logger: logger)
         } catch {
             throw .transport(error)
         }

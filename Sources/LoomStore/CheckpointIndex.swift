@@ -38,8 +38,13 @@ public struct CheckpointRecord: Equatable, Sendable {
 /// - `checkpoints` lists a trial's checkpoints newest first (attempt, then seq);
 /// - `pruneCheckpoints` keeps the newest `keep` and returns the blob hashes that no remaining
 ///   checkpoint of *any* trial references: exactly the blobs that may be deleted;
-/// - `isReferenced` says whether any checkpoint references a blob.
+/// - `isReferenced` says whether any checkpoint references a blob;
+/// - `keepCheckpoint` is `recordCheckpoint`, `recordReport` and `pruneCheckpoints` in one
+///   transaction (one sync instead of three, on the optimizer's hot path).
 public protocol CheckpointIndex: AnyObject {
+    /// Records a checkpoint and its CHECKPOINT report, then prunes the trial to the newest
+    /// `keep`; returns the blobs that became unreferenced.
+    func keepCheckpoint(_ checkpoint: CheckpointRecord, report: ReportRecord, keep: Int) throws(StoreError) -> [String]
     /// Records a checkpoint; false when it was already recorded.
     @discardableResult
     func recordCheckpoint(_ checkpoint: CheckpointRecord) throws(StoreError) -> Bool

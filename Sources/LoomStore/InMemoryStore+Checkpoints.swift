@@ -16,6 +16,12 @@ extension InMemoryStore: CheckpointIndex {
         return true
     }
 
+    public func keepCheckpoint(_ checkpoint: CheckpointRecord, report: ReportRecord, keep: Int) throws(StoreError) -> [String] {
+        try recordCheckpoint(checkpoint)
+        try recordReport(report)
+        return try pruneCheckpoints(study: checkpoint.study, trial: checkpoint.trial, keep: keep)
+    }
+
     public func checkpoints(study: String, trial: Int) throws(StoreError) -> [CheckpointRecord] {
         checkpointRows["\(study)\u{0}\(trial)"] ?? []
     }

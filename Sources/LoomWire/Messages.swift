@@ -360,6 +360,11 @@ public enum DisconnectReason {
 public enum ServiceName {
     /// The optimizer: studies, trials, ask-and-tell.
     public static let optimizer = "optimizer"
+    /// A client that keeps its jobs' checkpoints and answers their workers' FETCHes. The broker
+    /// answers a worker's FETCH about a job whose owner does not provide it at once: nothing
+    /// stored (`latest`) or an error, so a retried attempt never waits for a client that does
+    /// not speak FETCH.
+    public static let checkpoints = "checkpoints"
 }
 
 /// Reasons carried by CANCEL.

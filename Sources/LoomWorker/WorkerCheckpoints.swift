@@ -30,7 +30,8 @@ public struct CheckpointSettings: Sendable {
 /// The worker's end of checkpoints that travel: snapshots of what trials announce, answers to
 /// the optimizer's FETCHes for their blobs, and restores before a retried attempt starts.
 ///
-/// **Ownership.** Blobs live in `<work dir>/blobs` (a `BlobDirectory`), wiped at start: the
+/// **Ownership.** Blobs live in `<work dir>/.blobs` (a `BlobDirectory`; no job directory starts
+/// with a dot), wiped at start: the
 /// snapshots they belong to died with the previous process. A snapshot's blobs are kept while its
 /// CHECKPOINT update is unacknowledged (the optimizer may still fetch them) and, for the newest
 /// snapshot of each job this worker holds an attempt of, after that too; `collectGarbage` drops
@@ -84,7 +85,7 @@ final class WorkerCheckpoints {
         self.settings = settings
         self.logger = logger
         if settings.sharedDirectory == nil {
-            let root = workDir + "/blobs"
+            let root = workDir + "/.blobs"
             try? FileManager.default.removeItem(atPath: root)
             do {
                 blobs = try BlobDirectory(root: root)

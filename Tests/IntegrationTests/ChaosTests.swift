@@ -13,7 +13,7 @@ struct Chaos {
     static let steps = 6
     static let workerCount = 6
 
-    /// The trial: `steps` steps of 0.1 s, a checkpoint (its step counter) after each, resuming
+    /// The trial: `steps` steps of `ChaosAudit.step` seconds, a checkpoint (its step counter) after each, resuming
     /// from the checkpoint directory; every metric line says at which step the attempt resumed.
     static let script = """
         dir="$HYPERLOOM_CHECKPOINT_DIR"
@@ -21,7 +21,7 @@ struct Chaos {
         if [ -f "$dir/step" ]; then step=$(cat "$dir/step"); fi
         resumed=$step
         while [ $step -lt $1 ]; do
-          sleep 0.1
+          sleep \(ChaosAudit.step)
           step=$((step + 1))
           echo $step > "$dir/step.tmp" && mv "$dir/step.tmp" "$dir/step"
           echo "@hyperloom {\\"step\\": $step, \\"resumed_at\\": $resumed, \\"checkpoint\\": true}"
@@ -123,6 +123,7 @@ struct Chaos {
             + "retries=\(audit.retries) lost=\(audit.lost.count) duplicates=\(audit.duplicates.count)"
         print(summary + " (workers \(kills.workers), broker \(kills.broker), optimizer \(kills.optimizer); "
               + "\(audit.resumed) attempts resumed from a checkpoint; most steps lost by one attempt: \(audit.mostStepsLost), "
+              + "longest upload \(audit.longestUpload) s, "
               + "\(audit.doubleFaults.count) of them right after a broker or optimizer kill; \(elapsed))")
         #expect(try reader.study(study)?.state == .complete)
         #expect(audit.trials == Self.trials)
@@ -148,10 +149,13 @@ struct ChaosAudit {
     /// Attempts that resumed from an older checkpoint than the newest one stored for their trial
     /// before they started: stored (acknowledged) work lost. Must be empty.
     var lost: [String] = []
-    /// Attempts that lost more than one checkpoint interval (one step) of what the attempt
-    /// before them had reported, when no broker or optimizer kill happened meanwhile. A worker
-    /// kill alone loses at most the step in progress and the checkpoint uploading: must be empty.
+    /// Attempts that lost more than one checkpoint interval (one step) plus the upload time of
+    /// the checkpoints in flight (the longest upload the attempt before them saw, in steps) of
+    /// what that attempt had reported, when no broker or optimizer kill happened meanwhile: a
+    /// worker kill alone loses no more. Must be empty.
     var overInterval: [String] = []
+    /// The longest time between a checkpoint's report and its being stored, in seconds.
+    var longestUpload = 0.0
     /// Those that did lose more, right after a broker or optimizer kill had stalled the upload
     /// of the checkpoint in flight (a double fault; reported, not a failure).
     var doubleFaults: [String] = []
@@ -162,7 +166,7 @@ struct ChaosAudit {
 
     /// One step of the chaos trial, in seconds: a checkpoint stored less than this before an
     /// attempt's first report may have been stored after its restore began.
-    static let step = 0.1
+    static let step = 0.2
 
     init(store: SQLiteStore, study: String, infrastructureKills: [Double]) throws {
         for trial in try store.trials(study: study) {
@@ -193,17 +197,32 @@ struct ChaosAudit {
             if resumedAt > 0 { resumed += 1 }
             let stored = earlier.filter { $0.kind == "checkpoint" && $0.time < first.time - 2 * Self.step }.map(step).max() ?? 0
             let reported = earlier.map(step).max() ?? 0
-            let where_ = "trial \(trial) attempt \(attempt) resumed at \(resumedAt); checkpoint \(stored) was stored, step \(reported) reported"
+            let where_ = "trial \(trial) attempt \(attempt) resumed at \(resumedAt); checkpoint \(stored) was stored, step \(reported) reported, "
+                + "longest upload \(Self.longestUpload(earlier)) s"
             if resumedAt < stored { lost.append(where_) }
             let stepsLost = reported - resumedAt
             mostStepsLost = max(mostStepsLost, stepsLost)
-            guard stepsLost > 1 else { continue }
+            let upload = Self.longestUpload(earlier)
+            longestUpload = max(longestUpload, upload)
+            guard stepsLost > 1 + Int((upload / Self.step).rounded(.up)) else { continue }
             if infrastructureKills.contains(where: { $0 >= lastEarlier - 5 && $0 <= first.time }) {
                 doubleFaults.append(where_)
             } else {
                 overInterval.append(where_)
             }
         }
+    }
+}
+
+extension ChaosAudit {
+    /// The longest delay between a step's REPORT and its CHECKPOINT being stored, in seconds.
+    static func longestUpload(_ reports: [ReportRecord]) -> Double {
+        func step(_ report: ReportRecord) -> Int { report.metrics.object?["step"]?.double.map(Int.init) ?? 0 }
+        var reported: [String: Double] = [:]
+        for report in reports where report.kind == "report" { reported["\(report.attempt)/\(step(report))"] = report.time }
+        return reports.filter { $0.kind == "checkpoint" }
+            .compactMap { checkpoint in reported["\(checkpoint.attempt)/\(step(checkpoint))"].map { checkpoint.time - $0 } }
+            .max() ?? 0
     }
 }
 

@@ -79,6 +79,8 @@ struct ChunkTransferTests {
         #expect(again.map(\.0) == [4, 5, 6])
         #expect(again.map(\.2) == [0, 10, 20])
         #expect(!transfer.received(request: 2, blob: "a", offset: 10, count: 10, now: t0).accept, "the old ids are gone")
-        #expect(transfer.retryOutstanding(now: t0) == [.failed("no answer for blob a at 0 after 2 tries")])
+        #expect(Self.fetches(transfer.retryOutstanding(now: t0)).count == 3, "reconnects do not use up tries")
+        #expect(Self.fetches(transfer.expire(now: t0 + .seconds(2))).count == 3, "the second try")
+        #expect(transfer.expire(now: t0 + .seconds(4)) == [.failed("no answer for blob a at 0 after 2 tries")])
     }
 }

@@ -62,4 +62,21 @@ extension StoreContract {
             #expect(try index.pruneCheckpoints(study: Fixture.study, trial: 2, keep: 0) == ["shared"])
         }
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func keepingACheckpointRecordsItsReportAndPrunesAtOnce(kind: StoreKind) throws {
+        try kind.withStore { store in
+            try Fixture.seed(store)
+            let index = try Self.index(store)
+            func report(_ seq: UInt64) -> ReportRecord {
+                ReportRecord(study: Fixture.study, trial: 1, attempt: 1, lease: 7, seq: seq, kind: "checkpoint",
+                             metrics: .object(["step": .number(Double(seq))]), time: Double(seq))
+            }
+            #expect(try index.keepCheckpoint(Self.checkpoint(attempt: 1, seq: 2, blobs: ["a", "x"]), report: report(2), keep: 2).isEmpty)
+            #expect(try index.keepCheckpoint(Self.checkpoint(attempt: 1, seq: 4, blobs: ["b", "x"]), report: report(4), keep: 2).isEmpty)
+            #expect(try index.keepCheckpoint(Self.checkpoint(attempt: 1, seq: 6, blobs: ["c", "x"]), report: report(6), keep: 2) == ["a"])
+            #expect(try index.checkpoints(study: Fixture.study, trial: 1).map(\.seq) == [6, 4])
+            #expect(try store.reports(study: Fixture.study, trial: 1) == [report(2), report(4), report(6)], "reports stay")
+        }
+    }
 }

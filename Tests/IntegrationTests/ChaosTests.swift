@@ -60,7 +60,7 @@ struct Chaos {
         }
         var optimizer = try startOptimizer()
         func startWorker(_ n: Int) throws -> Spawned {
-            try Harness.worker("c\(n)", broker: endpoint, slots: 2, extra: ["--log-level", "warning"])
+            try Harness.worker("chaos\(n)", broker: endpoint, slots: 2, extra: ["--log-level", "warning"])
         }
         var workers = try (0..<Self.workerCount).map(startWorker)
         defer {

@@ -129,6 +129,7 @@ struct Checkpoints {
         #expect(try reader.trial(study: study, number: 1)?.state == .complete, "the trial itself goes on")
     }
 
+    /// Also `fail_fast`: the quarantined trial is the study's first failure, so the study fails.
     @Test func aTrialThatKillsItsWorkersIsQuarantinedWithEveryAttemptsError() throws {
         let fabric = try Fabric("quarantine")
         defer { fabric.stop() }
@@ -138,7 +139,7 @@ struct Checkpoints {
               command: ["/bin/sh", "-c", "sleep 0.3; kill -9 $PPID; sleep 5"]
               max_retries: 5
               quarantine_after: 2
-            """)
+            """, extra: "  fail_fast: true")
         let deadline = ContinuousClock.now + .seconds(60)
         var finished = false
         while ContinuousClock.now < deadline, !finished {
@@ -154,5 +155,13 @@ struct Checkpoints {
         let error = trial.error ?? ""
         #expect(error.contains("attempt 1: lost"), "\(error)")
         #expect(error.contains("attempt 2: quarantined: its attempts were running on 2 workers that were lost"), "\(error)")
+        var record = try reader.study(study)
+        let studyDeadline = ContinuousClock.now + .seconds(10)
+        while record?.state == .running, ContinuousClock.now < studyDeadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            record = try reader.study(study)
+        }
+        #expect(record?.state == .failed)
+        #expect(record?.reason?.hasPrefix("fail_fast: trial 1 failed: attempt 1: lost") == true, "\(record?.reason ?? "")")
     }
 }

@@ -6,38 +6,74 @@ import LoomWire
 /// A snapshot copies every regular file of the directory into a `BlobDirectory` (hashing while
 /// copying), so the trial may go on writing its next checkpoint while this one is shipped.
 /// Symbolic links, sockets and other special files are skipped; empty directories are not kept.
+/// A file whose size, modification time and inode are those it had in the previous snapshot
+/// (`Stamps`), and whose blob is still there, is not read again: an unchanged model costs a
+/// `stat`, not a copy.
 public enum CheckpointSnapshot {
+    /// What identifies a file's version without reading it.
+    public struct Stamp: Equatable, Sendable {
+        public var size: Int64
+        public var modified: Double
+        public var inode: UInt64
+    }
+
+    /// The previous snapshot's files of one directory, by path: the stamp and the file it gave.
+    public typealias Stamps = [String: (stamp: Stamp, file: CheckpointFile)]
+
     /// The regular files below `directory`, relative, sorted, with their sizes.
     public static func list(directory: String) throws(CheckpointError) -> [(path: String, size: Int64, executable: Bool)] {
+        try entries(directory).map { ($0.path, $0.stamp.size, $0.executable) }
+    }
+
+    static func entries(_ directory: String) throws(CheckpointError) -> [(path: String, stamp: Stamp, executable: Bool)] {
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: directory) else { return [] }
-        var out: [(String, Int64, Bool)] = []
+        var out: [(String, Stamp, Bool)] = []
         while let relative = walker.nextObject() as? String {
             let full = directory + "/" + relative
             guard let attributes = try? fm.attributesOfItem(atPath: full),
                   attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            let stamp = Stamp(size: (attributes[.size] as? NSNumber)?.int64Value ?? 0,
+                              modified: (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0,
+                              inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0)
             let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
-            out.append((relative, size, mode & 0o111 != 0))
+            out.append((relative, stamp, mode & 0o111 != 0))
         }
         return out.sorted { $0.0 < $1.0 }
     }
 
     /// Copies `directory` into `blobs`; fails without copying anything when its files add up to
-    /// more than `maxBytes`.
-    public static func take(directory: String, into blobs: BlobDirectory, maxBytes: Int64) throws(CheckpointError) -> [CheckpointFile] {
-        let entries = try list(directory: directory)
-        let total = entries.reduce(Int64(0)) { $0 + $1.size }
+    /// more than `maxBytes`. `stamps` (the previous snapshot's) is replaced by this one's.
+    public static func take(directory: String, into blobs: BlobDirectory, maxBytes: Int64,
+                            stamps: inout Stamps) throws(CheckpointError) -> [CheckpointFile] {
+        let entries = try entries(directory)
+        let total = entries.reduce(Int64(0)) { $0 + $1.stamp.size }
         guard total <= maxBytes else {
             throw CheckpointError("the checkpoint directory \(directory) holds \(total) bytes in \(entries.count) files; "
                 + "the limit is \(maxBytes) bytes (--checkpoint-max-bytes): not shipped")
         }
         var files: [CheckpointFile] = []
+        var next: Stamps = [:]
         for entry in entries {
-            let (sha, size) = try blobs.ingest(file: directory + "/" + entry.path)
-            files.append(CheckpointFile(path: entry.path, sha256: sha, size: size, executable: entry.executable ? true : nil))
+            var file: CheckpointFile
+            if let previous = stamps[entry.path], previous.stamp == entry.stamp, blobs.contains(previous.file.sha256) {
+                file = previous.file
+            } else {
+                let (sha, size) = try blobs.ingest(file: directory + "/" + entry.path)
+                file = CheckpointFile(path: entry.path, sha256: sha, size: size)
+            }
+            file.executable = entry.executable ? true : nil
+            files.append(file)
+            next[entry.path] = (entry.stamp, file)
         }
+        stamps = next
         return files
+    }
+
+    /// `take(directory:into:maxBytes:stamps:)` reading every file.
+    public static func take(directory: String, into blobs: BlobDirectory, maxBytes: Int64) throws(CheckpointError) -> [CheckpointFile] {
+        var stamps: Stamps = [:]
+        return try take(directory: directory, into: blobs, maxBytes: maxBytes, stamps: &stamps)
     }
 
     /// Makes `directory` hold exactly `files`, from `blobs`: built beside it, then swapped in,

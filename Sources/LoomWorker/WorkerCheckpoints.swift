@@ -78,6 +78,8 @@ final class WorkerCheckpoints {
     var restores: [UInt64: Restore] = [:]
     /// Per job, its retained snapshots, oldest first.
     var snapshots: [String: [Snapshot]] = [:]
+    /// Per job, the stamps of its last snapshot's files (unchanged files are not read again).
+    var stamps: [String: CheckpointSnapshot.Stamps] = [:]
     var nextRequest: UInt64 = 1
 
     init(workDir: String, settings: CheckpointSettings, logger: Logger) {
@@ -111,7 +113,13 @@ final class WorkerCheckpoints {
         let paths = paths(ref)
         guard var object = (try? JSONDecoder().decode(JSONValue.self, from: Data(payload)))?.object else { return payload }
         do {
-            let files = try CheckpointSnapshot.take(directory: paths.checkpointDir, into: blobs, maxBytes: settings.maxBytes)
+            let started = ContinuousClock.now
+            let files = try CheckpointSnapshot.take(directory: paths.checkpointDir, into: blobs, maxBytes: settings.maxBytes,
+                                                    stamps: &stamps[ref.job, default: [:]])
+            logger.debug("checkpoint snapshotted", metadata: [
+                "trial.id": "\(ref.job)", "checkpoint.seq": "\(seq)", "checkpoint.files": "\(files.count)",
+                "checkpoint.bytes": "\(files.reduce(0) { $0 + $1.size })", "checkpoint.duration": "\(started.duration(to: .now))",
+            ])
             let manifest = CheckpointManifest(job: ref.job, attempt: ref.attempt, seq: seq, files: files)
             CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths.checkpointOriginFile)
             snapshots[ref.job, default: []].append(Snapshot(lease: ref.lease, seq: seq, blobs: files.map(\.sha256)))
@@ -132,6 +140,7 @@ final class WorkerCheckpoints {
             guard heldJobs.contains(job) else {
                 candidates.formUnion(list.flatMap(\.blobs))
                 snapshots[job] = nil
+                stamps[job] = nil
                 continue
             }
             let kept = list.enumerated().filter { $0.offset == list.count - 1 || unacknowledged($0.element.lease, $0.element.seq) }.map(\.element)

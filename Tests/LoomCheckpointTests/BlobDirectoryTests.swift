@@ -32,6 +32,34 @@ struct BlobDirectoryTests {
         #expect(try blobs.read(files[1].sha256, offset: 0, length: 10) == Array("3".utf8))
     }
 
+    @Test func anUnchangedFileIsNotReadAgainAndAChangedOneIs() throws {
+        let root = try Self.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let blobs = try BlobDirectory(root: root + "/blobs")
+        try Self.write("big model", root + "/ckpt/model")
+        try Self.write("1", root + "/ckpt/step")
+        // A whole second, which every file system stores exactly.
+        let modified = Date(timeIntervalSince1970: 1_700_000_000)
+        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: root + "/ckpt/model")
+        var stamps: CheckpointSnapshot.Stamps = [:]
+        let first = try CheckpointSnapshot.take(directory: root + "/ckpt", into: blobs, maxBytes: 100, stamps: &stamps)
+        let model = first[0].sha256
+        // Rewritten in place with the same size, inode and modification time: only a snapshot
+        // that trusts the stamp (and does not read the file) keeps the old hash.
+        let path = root + "/ckpt/model"
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: Data("BIG MODEL".utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: path)
+        try Self.write("2", root + "/ckpt/step")
+        let second = try CheckpointSnapshot.take(directory: root + "/ckpt", into: blobs, maxBytes: 100, stamps: &stamps)
+        #expect(second[0] == first[0], "unchanged stamp: not read again")
+        #expect(second[1].sha256 == BlobDirectory.hash(Array("2".utf8)), "changed (renamed over): read again")
+        blobs.remove(model)
+        let third = try CheckpointSnapshot.take(directory: root + "/ckpt", into: blobs, maxBytes: 100, stamps: &stamps)
+        #expect(third[0].sha256 == BlobDirectory.hash(Array("BIG MODEL".utf8)), "a stamp whose blob is gone: read again")
+    }
+
     @Test func aDirectoryOverTheLimitIsRefusedNamingItsSize() throws {
         let root = try Self.temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // libzmq's C API, found through pkg-config (Debian: libzmq3-dev).
@@ -60,10 +61,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Checkpoints that travel: content-addressed blob directories, snapshots of a checkpoint
+        // directory, and the chunked transfer state machine (pure) both ends use.
+        .target(
+            name: "LoomCheckpoint",
+            dependencies: ["LoomWire", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "LoomWorker",
             dependencies: [
-                "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity",
+                "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity", "LoomCheckpoint",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -80,7 +88,7 @@ let package = Package(
         .target(
             name: "LoomOptimizer",
             dependencies: [
-                "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime", "ZeroMQ",
+                "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime", "ZeroMQ", "LoomCheckpoint",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -120,11 +128,12 @@ let package = Package(
         .testTarget(name: "LoomSecurityTests", dependencies: ["LoomSecurity", "ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "LoomModelTests", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomSearchTests", dependencies: ["LoomSearch", "LoomModel", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomOptimizerTests", dependencies: ["LoomOptimizer", "LoomModel", "LoomStore", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomOptimizerTests", dependencies: ["LoomOptimizer", "LoomModel", "LoomStore", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomStoreTests", dependencies: ["LoomStore", "LoomModel", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomCheckpointTests", dependencies: ["LoomCheckpoint", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWireTests", dependencies: ["LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),

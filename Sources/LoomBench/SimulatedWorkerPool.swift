@@ -86,7 +86,7 @@ public final class SimulatedWorkerPool {
             try send(i, .update(Update(kind: .final, attempt: ref, seq: 1, payload: Array(#"{"metrics":{"loss":0}}"#.utf8))))
         case .disconnect(let reason) where reason == DisconnectReason.reregister:
             try send(i, .ready(readyInfo(i)))
-        case .heartbeat, .ack, .cancel, .disconnect, .error:
+        case .heartbeat, .ack, .cancel, .disconnect, .error, .transfer:
             break
         }
     }

@@ -25,6 +25,7 @@ extension BrokerStateMachine {
             // left meanwhile simply does not get it (it timed out).
             return sendIfConnected(toClient: to, BrokerToClient.reply(request: request, body: body).frames, now: now)
         case .ack(let job, let lease, let seq): return clientAck(job: job, lease: lease, seq: seq, now: now)
+        case .transfer(let transfer): return relay(transfer, fromClient: id, now: now)
         case .disconnect:
             peers[identity] = nil
             clients[id]?.identity = nil
@@ -214,6 +215,7 @@ extension BrokerStateMachine {
         c.add("reclaimed", counters.reclaimed)
         c.add("workers_lost", counters.workersLost)
         c.add("unmatched_acks", counters.unmatchedAcks)
+        c.add("unrouted_transfers", counters.unroutedTransfers)
         var refused = JSONObjectWriter()
         for key in counters.refused.keys.sorted() { refused.add(key, counters.refused[key]!) }
         c.addRaw("refused", json: refused.finish())

@@ -258,12 +258,14 @@ extension BrokerStateMachine {
 
     /// Fails a job on the broker's own account (its attempts are exhausted). The FAILED update
     /// carries sequence number `UInt64.max`, which no worker uses.
-    mutating func failJob(_ jobID: String, attempt ref: AttemptRef, error: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+    mutating func failJob(_ jobID: String, attempt ref: AttemptRef, error: String, quarantined: Bool = false,
+                          now: ContinuousClock.Instant) -> [BrokerAction] {
         guard var job = jobs[jobID] else { return [] }
         var body = JSONObjectWriter()
         body.add("error", error)
         body.add("message", error)
         body.add("by", "broker")
+        if quarantined { body.add("quarantined", true) }
         let update = Update(kind: .failed, attempt: ref, seq: .max, payload: body.finish())
         job.state = .delivering(update)
         job.lease = ref.lease

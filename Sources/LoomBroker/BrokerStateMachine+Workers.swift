@@ -21,6 +21,7 @@ extension BrokerStateMachine {
         case .ready, .heartbeat, .disconnect: return timing
         case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
         case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
+        case .transfer(let transfer): return timing + relay(transfer, fromWorker: id, now: now)
         }
     }
 
@@ -226,6 +227,14 @@ extension BrokerStateMachine {
                 w.add("reason", reason)
                 w.add("awaiting_spec", true)
             }]
+        }
+        let quarantine = job.requirements.quarantineAfter
+        if quarantine > 0 && job.lostOn.count >= Int(quarantine) {
+            jobs[job.id] = job
+            return failJob(job.id, attempt: AttemptRef(job: job.id, attempt: lease.attempt, lease: id),
+                           error: "quarantined: its attempts were running on \(job.lostOn.count) workers that were lost "
+                               + "(\(job.lostOn.sorted().joined(separator: ", "))); not retried",
+                           quarantined: true, now: now)
         }
         if maxAttempts > 0 && job.started >= maxAttempts {
             jobs[job.id] = job

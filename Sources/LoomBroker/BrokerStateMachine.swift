@@ -80,6 +80,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var workersLost = 0
     /// Acknowledgements that matched no current update.
     public var unmatchedAcks = 0
+    /// FETCH/CHUNK messages dropped: unknown job or lease, or the other end not connected.
+    public var unroutedTransfers = 0
     /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
     public var refused: [String: Int] = [:]
     /// Attempts cancelled because they reported nothing within their stall timeout.

@@ -182,6 +182,11 @@ public final class BrokerClient {
         try perform(machine.acknowledge(update, now: .now))
     }
 
+    /// Sends a FETCH or CHUNK to the worker of a job (checkpoint transfers).
+    public func transfer(_ transfer: Transfer) throws(ClientError) {
+        try perform(machine.transfer(transfer, now: .now))
+    }
+
     /// Says DISCONNECT and closes the socket (and the context when the client made it).
     public func close() {
         if let socket {

@@ -52,6 +52,8 @@ public enum ClientEvent: Equatable, Sendable {
     /// A report, checkpoint or terminal result, delivered once per (job, lease, seq). The
     /// application acknowledges it (after recording it durably) with `acknowledge(_:now:)`.
     case update(Update)
+    /// A FETCH or CHUNK from the worker of one of this client's jobs (checkpoint transfers).
+    case transfer(Transfer)
     case error(String)
 }
 
@@ -174,6 +176,11 @@ public struct ClientStateMachine: Sendable {
         send(ClientMessage.ack(job: update.attempt.job, lease: update.attempt.lease, seq: update.seq).frames, now: now)
     }
 
+    /// Sends a FETCH or CHUNK to the worker of a job (through the broker).
+    public mutating func transfer(_ transfer: Transfer, now: ContinuousClock.Instant) -> [ClientAction] {
+        send(ClientMessage.transfer(transfer).frames, now: now)
+    }
+
     /// A message from the broker.
     public mutating func received(_ frames: [Frame], now: ContinuousClock.Instant) -> (events: [ClientEvent], actions: [ClientAction]) {
         let message: BrokerToClient
@@ -205,6 +212,8 @@ public struct ClientStateMachine: Sendable {
             return ([.started(ref, worker: worker)], [])
         case .update(let update):
             return deliver(update, now: now)
+        case .transfer(let transfer):
+            return ([.transfer(transfer)], [])
         case .error(let text):
             return ([.error(text)], [])
         case .disconnect(let reason):

@@ -74,6 +74,14 @@ public enum WorkerSettings {
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
 
+    public static let checkpointStore = Setting(
+        command, "checkpoint_store", .string, default: "ship",
+        help: "Where checkpoints go: ship (through the broker to the optimizer's store) or shared:DIR "
+            + "(a directory every worker mounts; nothing travels).")
+    public static let checkpointMaxBytes = Setting(
+        command, "checkpoint_max_bytes", .integer(atLeast: 0), default: 1 << 30,
+        help: "Largest checkpoint directory shipped, in bytes; a larger one is not shipped and its update says why.")
+
     public static let key = Setting(
         command, "key", .optional(.string), default: nil, note: "none",
         help: "This worker's secret key file (hyperloom keygen), when the broker authenticates.")
@@ -81,7 +89,8 @@ public enum WorkerSettings {
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
     public static let table = SettingsTable(command: command, [
-        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, key, brokerKey, logLevel,
+        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, checkpointStore, checkpointMaxBytes, key, brokerKey,
+        logLevel,
     ])
 }
 
@@ -102,6 +111,15 @@ public enum OptimizerSettings {
         help: "The broker's feed endpoint; worker events (joined, lost, left) are then recorded in the store.")
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+    public static let checkpointDir = Setting(
+        command, "checkpoint_dir", .optional(.string), default: nil, note: "checkpoints/ beside the store",
+        help: "Directory of the checkpoint store (content-addressed blobs; the index is in the store).")
+    public static let checkpointKeep = Setting(
+        command, "checkpoint_keep", .integer(atLeast: 1), default: 2,
+        help: "Checkpoints kept per trial, newest first; older ones are deleted.")
+    public static let checkpointMaxBytes = Setting(
+        command, "checkpoint_max_bytes", .integer(atLeast: 0), default: 1 << 30,
+        help: "Largest checkpoint kept, in bytes; a larger one is recorded with checkpoint_error and not kept.")
 
     public static let key = Setting(
         command, "key", .optional(.string), default: nil, note: "none",
@@ -109,5 +127,7 @@ public enum OptimizerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
-    public static let table = SettingsTable(command: command, [broker, store, id, feed, key, brokerKey, logLevel])
+    public static let table = SettingsTable(command: command, [
+        broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, key, brokerKey, logLevel,
+    ])
 }

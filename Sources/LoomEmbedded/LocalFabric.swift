@@ -28,12 +28,14 @@ public final class LocalFabric {
             let optimizer = try OptimizerService(
                 config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: optimizerID, feedEndpoint: bound.feed), store: store)
             services.start("optimizer") { stop in try optimizer.run(until: stop) }
-            let agent = try WorkerAgent(
-                config: WorkerAgentConfig(
-                    brokerEndpoint: bound.endpoint, workDir: workDir,
-                    worker: WorkerConfig(workerID: workerID, slots: slots, gpus: 0, heartbeat: .seconds(1), liveness: 3,
-                                         host: ProcessInfo.processInfo.hostName, pid: getpid(), version: version)),
-                executor: executor)
+            var workerConfig = WorkerAgentConfig(
+                brokerEndpoint: bound.endpoint, workDir: workDir,
+                worker: WorkerConfig(workerID: workerID, slots: slots, gpus: 0, heartbeat: .seconds(1), liveness: 3,
+                                     host: ProcessInfo.processInfo.hostName, pid: getpid(), version: version))
+            // One worker: every retry runs where the checkpoint already is. The shared mode on
+            // the work directory itself keeps the usual paths and ships nothing.
+            workerConfig.checkpoints = CheckpointSettings(sharedDirectory: workDir)
+            let agent = try WorkerAgent(config: workerConfig, executor: executor)
             services.start("worker") { stop in try agent.run(until: stop) }
         } catch {
             services.stopAll(workersFirst: true)

@@ -3,7 +3,8 @@ import LoomWire
 import Yams
 
 extension SpecParser {
-    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "stall_timeout", "max_retries", "checkpointing"]
+    static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "stall_timeout", "max_retries", "checkpointing",
+                            "quarantine_after"]
     static let resourceKeys = ["cpu", "gpu"]
 
     /// The `trial` section. `command` is a list (program and arguments, run without a shell) or a
@@ -50,6 +51,13 @@ extension SpecParser {
         }
         if let checkpointing = entries["checkpointing"] {
             trial.checkpointing = try reader.bool(checkpointing.value, "trial.checkpointing")
+        }
+        if let quarantine = entries["quarantine_after"] {
+            let n = try reader.integer(quarantine.value, "trial.quarantine_after", expected: "a non-negative integer")
+            guard (0...255).contains(n) else {
+                throw reader.error(quarantine.value, "trial.quarantine_after", "expected an integer from 0 (never) to 255, found \(n)")
+            }
+            trial.quarantineAfter = n
         }
         return trial
     }

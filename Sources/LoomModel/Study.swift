@@ -196,6 +196,12 @@ public struct TrialSpec: Equatable, Sendable {
     public var maxRetries: Int
     /// Whether the trial writes checkpoints (announced with `"checkpoint": true`).
     public var checkpointing: Bool
+    /// The trial is quarantined (failed, not retried) once this many different workers were lost
+    /// while running its attempts; 0: never.
+    public var quarantineAfter: Int = TrialSpec.defaultQuarantineAfter
+    /// Three lost workers: one lost worker is bad luck, two may be, three running the same trial
+    /// is a trial that takes machines down.
+    public static let defaultQuarantineAfter = 3
 
     public init(command: [String], env: [String: String] = [:], cwd: String? = nil, cpu: Double = 1, gpu: Double = 0,
                 timeoutSeconds: Double? = nil, stallTimeoutSeconds: Double? = nil, maxRetries: Int = 0,

@@ -12,9 +12,11 @@ extension OptimizerService {
         switch event {
         case .started(let ref, let worker): started(ref, worker: worker)
         case .update(let update): updated(update)
+        case .transfer(let transfer): transferArrived(transfer)
         case .request(let request, let from, let body): answer(request, from: from, body: body)
         case .connected(let info, let resynced):
             logger.info("connected to broker", metadata: ["broker.id": "\(info.broker)", "optimizer.resynced": "\(resynced)"])
+            apply(vault.retryAll(now: .now))
         case .error(let text):
             logger.warning("broker error", metadata: ["error": "\(text)"])
         case .submitted, .cancelled, .reply:
@@ -31,6 +33,15 @@ extension OptimizerService {
         trial.worker = worker
         if trial.startedAt == nil { trial.startedAt = now }
         do {
+            // Earlier attempts still marked running ended without a result reaching us: the
+            // broker requeued them when their worker was lost (the feed says which and why).
+            for var earlier in try store.attempts(study: studyID, trial: number)
+            where earlier.attempt < Int(ref.attempt) && earlier.state == .running {
+                earlier.state = .lost
+                earlier.error = "lost: no result from worker \(earlier.worker ?? "?"); the broker started attempt \(ref.attempt)"
+                earlier.finishedAt = now
+                try store.recordAttempt(earlier)
+            }
             try store.recordAttempt(AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
                                                   worker: worker, startedAt: now))
             try store.updateTrial(trial)
@@ -57,6 +68,12 @@ extension OptimizerService {
             acknowledge(update)
             return
         }
+        if update.kind == .checkpoint {
+            checkpointed(studyID, trial: number, attempt: Int(ref.attempt))
+            return checkpointArrived(update, payload: payload)
+        }
+        // A result waits for the upload of its attempt's last checkpoint (`CheckpointVault`).
+        if update.kind.isTerminal, vault.holdBack(update) { return }
         do {
             switch update.kind {
             case .report, .checkpoint:
@@ -112,7 +129,8 @@ extension OptimizerService {
                                             startedAt: trial.startedAt ?? now, finishedAt: now)
                 trial.attempts = max(trial.attempts, Int(ref.attempt))
                 trial.error = message
-                if trial.attempts < 1 + driver.spec.trial.maxRetries {
+                let quarantined = payload?.object?["quarantined"] == .bool(true)
+                if !quarantined && trial.attempts < 1 + driver.spec.trial.maxRetries {
                     // Retried: the same job id is submitted again as the next attempt.
                     try store.recordAttempt(attempt)
                     try store.updateTrial(trial)
@@ -125,6 +143,7 @@ extension OptimizerService {
                 trial.state = .failed
                 trial.finishedAt = now
                 trial.metrics = payload?.object?["metrics"]
+                trial.error = try everyAttemptsError(studyID: studyID, number: number, last: attempt)
                 try store.recordResult(trial: trial, attempt: attempt)
             }
         } catch {
@@ -135,6 +154,17 @@ extension OptimizerService {
         drivers[studyID] = driver
         acknowledge(update)
         advance(studyID)
+    }
+
+    /// "attempt 1: exit code 3; attempt 2: lost: …; attempt 3: …": a failed trial's whole story.
+    func everyAttemptsError(studyID: String, number: Int, last: AttemptRecord) throws -> String {
+        var errors: [Int: String] = [:]
+        for attempt in try store.attempts(study: studyID, trial: number) where attempt.state != .complete {
+            errors[attempt.attempt] = attempt.error ?? attempt.state.rawValue
+        }
+        errors[last.attempt] = last.error ?? "failed"
+        guard errors.count > 1 else { return errors[last.attempt]! }
+        return errors.keys.sorted().map { "attempt \($0): \(errors[$0]!)" }.joined(separator: "; ")
     }
 
     /// Whether a FINAL without the metric ends an attempt that resumed a trial with a value and

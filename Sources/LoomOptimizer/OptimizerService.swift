@@ -18,13 +18,16 @@ public struct OptimizerConfig: Sendable {
     public var feedEndpoint: String?
     /// The optimizer's CURVE keys and the broker's public key, when the broker authenticates.
     public var curve: CurveClientKeys?
+    /// Where checkpoints are kept and how many per trial.
+    public var checkpoints: CheckpointStoreSettings
 
     public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil,
-                curve: CurveClientKeys? = nil) {
+                curve: CurveClientKeys? = nil, checkpoints: CheckpointStoreSettings = CheckpointStoreSettings()) {
         self.brokerEndpoint = brokerEndpoint
         self.clientID = clientID
         self.feedEndpoint = feedEndpoint
         self.curve = curve
+        self.checkpoints = checkpoints
     }
 }
 
@@ -46,8 +49,12 @@ public final class OptimizerService: @unchecked Sendable {
     var workerFeed: FeedSubscriber?
     /// Messages held until the current turn's batch commits; nil outside a turn.
     var outbox: [Outbound]?
+    /// Work held until the current turn's batch commits (see `whenCommitted`).
+    var afterCommit: [() -> Void] = []
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
+    /// The checkpoint store: uploads in flight, blobs, answers to restores.
+    let vault: CheckpointVault
 
     public init(config: OptimizerConfig, store: any StudyStore, logger: Logger = Logger(label: "hyperloom.optimizer"),
                 wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(ClientError) {
@@ -55,9 +62,10 @@ public final class OptimizerService: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.wallClock = wallClock
+        vault = CheckpointVault(settings: config.checkpoints, logger: logger)
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
-                                      services: [ServiceName.optimizer], curve: config.curve, logger: logger)
+                                      services: [ServiceName.optimizer, ServiceName.checkpoints], curve: config.curve, logger: logger)
         } catch {
             throw .transport(error)
         }
@@ -103,19 +111,31 @@ public final class OptimizerService: @unchecked Sendable {
         do {
             try store.batch {
                 for event in events { handle(event) }
+                expireTransfers()
                 for id in Array(drivers.keys) { advance(id) }
                 recordWorkerEvents()
             }
         } catch {
             logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
             outbox = nil
+            afterCommit = []
             drivers.removeAll()
             resumeStudies()
             return
         }
         let messages = outbox ?? []
         outbox = nil
+        let cleanups = afterCommit
+        afterCommit = []
         for message in messages { send(message) }
+        for cleanup in cleanups { cleanup() }
+    }
+
+    /// Runs `cleanup` once the current turn commits (at once outside a turn); a turn that rolls
+    /// back drops it. For what must not happen before the store says so, e.g. deleting the
+    /// blobs of checkpoints the batch stopped referencing.
+    func whenCommitted(_ cleanup: @escaping () -> Void) {
+        if outbox != nil { afterCommit.append(cleanup) } else { cleanup() }
     }
 
     /// Sends a message to the broker now, or after the current turn's commit.
@@ -269,10 +289,11 @@ public final class OptimizerService: @unchecked Sendable {
                               budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)
-        let requirements = Requirements(
+        var requirements = Requirements(
             cpuMilli: UInt32((spec.trial.cpu * 1000).rounded()), gpuMilli: UInt32((spec.trial.gpu * 1000).rounded()),
             maxAttempts: allowed > UInt32(trial.attempts) ? allowed - UInt32(trial.attempts) : 1, firstAttempt: first,
             flags: resync ? Requirements.Flags.resync : 0)
+        requirements.quarantineAfter = UInt32(spec.trial.quarantineAfter)
         return JobSubmission(id: trial.jobID, requirements: requirements, payload: payload)
     }
 

@@ -26,6 +26,8 @@ public final class InMemoryStore: StudyStore {
     private var attemptRows: [TrialKey: [Int: AttemptRecord]] = [:]
     private var reportRows: [TrialKey: [ReportKey: ReportRecord]] = [:]
     private var events: [WorkerEventRecord] = []
+    /// Checkpoints per trial (`study NUL number`), newest first (`InMemoryStore+Checkpoints`).
+    var checkpointRows: [String: [CheckpointRecord]] = [:]
 
     public init() {}
 

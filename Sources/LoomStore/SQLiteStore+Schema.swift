@@ -15,6 +15,9 @@ extension SQLiteStore {
     ///   every read by study or trial. Foreign keys tie trials to studies and attempts and reports
     ///   to trials. JSON is text with sorted keys; times are seconds since the epoch (REAL); leases
     ///   and seqs are UInt64 kept as INTEGER by bit pattern.
+    /// - `v3-checkpoints`: the checkpoint index (`CheckpointIndex`): `checkpoints` (files as JSON)
+    ///   and `checkpoint_blobs`, one row per (checkpoint, blob), indexed by hash for garbage
+    ///   collection. Named after its branch so that migrations added in parallel do not collide.
     /// - `v2`: `trials (study, state, number)`, for "the running trials of a study" after a
     ///   restart and per-state counts for status, without scanning the study's trials. `number`
     ///   is in it so the rows come out in order: without it SQLite prefers the primary key, which
@@ -97,6 +100,29 @@ extension SQLiteStore {
             ALTER TABLE trials ADD COLUMN note TEXT;
             ALTER TABLE trials ADD COLUMN restore_from INTEGER;
             """),
+        SchemaMigration(identifier: "v3-checkpoints", sql: """
+            CREATE TABLE checkpoints (
+                study TEXT NOT NULL,
+                trial INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                lease INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                bytes INTEGER NOT NULL,
+                files TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (study, trial, lease, seq),
+                FOREIGN KEY (study, trial) REFERENCES trials (study, number)
+            );
+            CREATE TABLE checkpoint_blobs (
+                study TEXT NOT NULL,
+                trial INTEGER NOT NULL,
+                lease INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                PRIMARY KEY (study, trial, lease, seq, sha256)
+            );
+            CREATE INDEX checkpoint_blobs_by_hash ON checkpoint_blobs (sha256);
+            """),
     ]
 
     /// The schema version this build writes and reads: its number of migrations.
@@ -114,13 +140,16 @@ extension SQLiteStore {
         return migrator
     }
 
-    /// The schema version a set of applied migration identifiers means: the highest `vN` (or
-    /// `vN-name`), and
-    /// past this build's when an identifier is unknown but not of that form.
+    /// The schema version a set of applied migration identifiers means: the position of the
+    /// last known one applied (identifiers like `v3-checkpoints` carry a branch name, so the
+    /// number alone does not tell), and past this build's when an identifier is unknown.
     static func version(of applied: Set<String>) -> Int {
         let known = Set(migrations.map(\.identifier))
-        let numbered = applied.compactMap(versionNumber).max() ?? 0
-        return applied.isSubset(of: known) ? numbered : max(numbered, schemaVersion + 1)
+        guard applied.isSubset(of: known) else {
+            let numbered = applied.compactMap { $0.first == "v" ? Int($0.dropFirst().prefix(while: \.isNumber)) : nil }.max() ?? 0
+            return max(numbered, schemaVersion + 1)
+        }
+        return (migrations.lastIndex { applied.contains($0.identifier) } ?? -1) + 1
     }
 
     /// The N of an identifier `vN` or `vN-name` (branches name their migrations, e.g. `v3-sched`).

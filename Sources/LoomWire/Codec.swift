@@ -11,6 +11,7 @@ extension WorkerMessage {
         case .heartbeat: return [h, [Command.heartbeat.rawValue]]
         case .started(let ref): return [h, [Command.started.rawValue]] + ref.frames
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
+        case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .disconnect: return [h, [Command.disconnect.rawValue]]
         }
     }
@@ -28,6 +29,7 @@ extension BrokerToWorker {
             return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
         case .cancel(let job, let lease, let reason):
             return [h, [Command.cancel.rawValue], Array(job.utf8), BigEndian.frame(lease), Array(reason.utf8)]
+        case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .disconnect(let reason): return [h, [Command.disconnect.rawValue], Array(reason.utf8)]
         case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
         }
@@ -55,6 +57,7 @@ extension ClientMessage {
             return [h, [Command.respond.rawValue], BigEndian.frame(request), Array(to.utf8), body]
         case .ack(let job, let lease, let seq):
             return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
+        case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .disconnect: return [h, [Command.disconnect.rawValue]]
         }
     }
@@ -76,6 +79,7 @@ extension BrokerToClient {
             return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body]
         case .started(let ref, let worker): return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)]
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
+        case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
         case .disconnect(let reason): return [h, [Command.disconnect.rawValue], Array(reason.utf8)]
         }
@@ -135,6 +139,8 @@ public enum WireDecoder {
         case .error:
             try count(f, 1, name)
             return .error(try text(f[0], name, "text", max: 65536, allowEmpty: true))
+        case .fetch, .chunk:
+            return .transfer(try transfer(command, f))
         default:
             throw .unknownCommand(role: "broker-to-worker", code: command.rawValue)
         }
@@ -170,6 +176,8 @@ public enum WireDecoder {
             return .started(try attemptRef(f, name), worker: try text(f[3], name, "worker", max: Wire.maxPeerIDBytes))
         case .report, .checkpoint, .final, .failed:
             return .update(try update(command, f))
+        case .fetch, .chunk:
+            return .transfer(try transfer(command, f))
         case .error:
             try count(f, 1, name)
             return .error(try text(f[0], name, "text", max: 65536, allowEmpty: true))
@@ -205,6 +213,8 @@ public enum WireDecoder {
             return .started(try attemptRef(f, name))
         case .report, .checkpoint, .final, .failed:
             return .update(try update(command, f))
+        case .fetch, .chunk:
+            return .transfer(try transfer(command, f))
         case .disconnect:
             try count(f, 0, name)
             return .disconnect
@@ -271,6 +281,8 @@ public enum WireDecoder {
         case .ack:
             try count(f, 3, name)
             return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))
+        case .fetch, .chunk:
+            return .transfer(try transfer(command, f))
         case .disconnect:
             try count(f, 0, name)
             return .disconnect
@@ -316,6 +328,17 @@ public enum WireDecoder {
         let ref = try attemptRef(f, command.name)
         return Update(kind: UpdateKind(rawValue: command.rawValue)!, attempt: ref,
                       seq: try u64(f[3], command.name, "seq"), payload: f[4])
+    }
+
+    /// FETCH: `job, lease, request, body (JSON object)`; CHUNK: the same and `data`.
+    static func transfer(_ command: Command, _ f: [Frame]) throws(WireError) -> Transfer {
+        let kind = Transfer.Kind(rawValue: command.rawValue)!
+        try count(f, kind == .chunk ? 5 : 4, command.name)
+        guard f[3].first == UInt8(ascii: "{") else {
+            throw .badJSON(command: command.name, field: "body", reason: "expected a JSON object")
+        }
+        return Transfer(kind: kind, job: try jobID(f[0], command.name), lease: try u64(f[1], command.name, "lease"),
+                        request: try u64(f[2], command.name, "request"), body: f[3], data: kind == .chunk ? f[4] : [])
     }
 
     static func attemptRef(_ f: [Frame], _ name: String) throws(WireError) -> AttemptRef {

@@ -10,6 +10,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case checkpoint = 0x05
     case final = 0x06
     case failed = 0x07
+    case fetch = 0x08
+    case chunk = 0x09
     case disconnect = 0x0F
     case welcome = 0x11
     case assign = 0x12
@@ -36,6 +38,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .checkpoint: "CHECKPOINT"
         case .final: "FINAL"
         case .failed: "FAILED"
+        case .fetch: "FETCH"
+        case .chunk: "CHUNK"
         case .disconnect: "DISCONNECT"
         case .welcome: "WELCOME"
         case .assign: "ASSIGN"
@@ -129,6 +133,8 @@ public struct Requirements: Equatable, Sendable {
         /// worker that has not re-registered yet, so the broker holds it back during its recovery
         /// window instead of starting a second attempt at once.
         public static let resync: UInt32 = 1 << 0
+        /// Bits 8–15: the quarantine threshold (see `quarantineAfter`).
+        public static let quarantineShift: UInt32 = 8
     }
 
     public init(cpuMilli: UInt32 = 1000, gpuMilli: UInt32 = 0, maxAttempts: UInt32 = 0,
@@ -141,6 +147,13 @@ public struct Requirements: Equatable, Sendable {
     }
 
     public var isResync: Bool { flags & Flags.resync != 0 }
+
+    /// How many different workers may be lost while running the job's attempts before the broker
+    /// fails it as quarantined instead of starting another attempt; 0: never (flags bits 8–15).
+    public var quarantineAfter: UInt32 {
+        get { (flags >> Flags.quarantineShift) & 0xFF }
+        set { flags = (flags & ~(0xFF << Flags.quarantineShift)) | ((min(newValue, 0xFF)) << Flags.quarantineShift) }
+    }
 
     /// The 20-byte frame: five big-endian u32 in field order.
     public var frame: Frame {
@@ -275,6 +288,8 @@ public enum WorkerMessage: Equatable, Sendable {
     case heartbeat
     case started(AttemptRef)
     case update(Update)
+    /// FETCH or CHUNK for the job's owner client (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect
 }
 
@@ -285,6 +300,8 @@ public enum BrokerToWorker: Equatable, Sendable {
     case assign(AttemptRef, payload: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
     case cancel(job: String, lease: UInt64, reason: String)
+    /// FETCH or CHUNK from the job's owner client (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect(reason: String)
     case error(String)
 }
@@ -301,6 +318,8 @@ public enum ClientMessage: Equatable, Sendable {
     /// A service provider's answer to the REQUEST `request` of client `to`.
     case respond(request: UInt64, to: String, body: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
+    /// FETCH or CHUNK for the worker that runs (or ran) the lease (checkpoint transfers).
+    case transfer(Transfer)
     case disconnect
 }
 
@@ -315,6 +334,8 @@ public enum BrokerToClient: Equatable, Sendable {
     case request(request: UInt64, from: String, body: Frame)
     case started(AttemptRef, worker: String)
     case update(Update)
+    /// FETCH or CHUNK from the worker of one of this client's jobs (checkpoint transfers).
+    case transfer(Transfer)
     case error(String)
     case disconnect(reason: String)
 }
@@ -339,6 +360,11 @@ public enum DisconnectReason {
 public enum ServiceName {
     /// The optimizer: studies, trials, ask-and-tell.
     public static let optimizer = "optimizer"
+    /// A client that keeps its jobs' checkpoints and answers their workers' FETCHes. The broker
+    /// answers a worker's FETCH about a job whose owner does not provide it at once: nothing
+    /// stored (`latest`) or an error, so a retried attempt never waits for a client that does
+    /// not speak FETCH.
+    public static let checkpoints = "checkpoints"
 }
 
 /// Reasons carried by CANCEL.

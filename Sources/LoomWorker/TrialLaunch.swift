@@ -12,19 +12,25 @@ public struct AttemptPaths: Equatable, Sendable {
     public var jobDir: String
     /// `<job dir>/attempt-<n>`: `HYPERLOOM_ATTEMPT_DIR`, made once per attempt.
     public var attemptDir: String
-    /// `<job dir>/checkpoint`: `HYPERLOOM_CHECKPOINT_DIR`, shared by the job's attempts here.
+    /// `<job dir>/checkpoint`: `HYPERLOOM_CHECKPOINT_DIR`, shared by the job's attempts here (or
+    /// `<shared dir>/<job dir>/checkpoint` in the shared-filesystem mode).
     public var checkpointDir: String
+    /// `<job dir>/checkpoint.json`: which attempt and update wrote what `checkpointDir` holds
+    /// (`CheckpointOrigin`), written by the worker when it snapshots or restores a checkpoint.
+    public var checkpointOriginFile: String { jobDir + "/checkpoint.json" }
     /// Everything the trial wrote to stdout, metric lines included.
     public var stdoutLog: String { attemptDir + "/stdout.log" }
     /// Everything the trial wrote to stderr, and the worker's notes about the attempt.
     public var stderrLog: String { attemptDir + "/stderr.log" }
 
-    /// The paths of `ref` under `workDir` (absolute when `workDir` is).
-    public init(workDir: String, ref: AttemptRef) {
-        let root = workDir.hasSuffix("/") && workDir.count > 1 ? String(workDir.dropLast()) : workDir
-        jobDir = root + "/" + Self.directoryName(forJob: ref.job)
+    /// The paths of `ref` under `workDir` (absolute when `workDir` is); the checkpoint directory
+    /// under `sharedCheckpoints` instead when given (a directory every worker mounts).
+    public init(workDir: String, ref: AttemptRef, sharedCheckpoints: String? = nil) {
+        func trimmed(_ path: String) -> String { path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path }
+        let name = Self.directoryName(forJob: ref.job)
+        jobDir = trimmed(workDir) + "/" + name
         attemptDir = jobDir + "/attempt-\(ref.attempt)"
-        checkpointDir = jobDir + "/checkpoint"
+        checkpointDir = (sharedCheckpoints.map { trimmed($0) + "/" + name } ?? jobDir) + "/checkpoint"
     }
 
     /// Longest directory name produced: below every common file system's 255-byte name limit.
@@ -65,7 +71,8 @@ struct TrialLaunch: Equatable, Sendable {
     /// `gpuDevices` are the devices placed for the attempt (empty for a CPU trial), `gpuShare`
     /// the share they were placed for.
     init(spec: JobSpec, ref: AttemptRef, paths: AttemptPaths, workerID: String,
-         baseEnvironment: [String: String], resume: Bool, gpuDevices: [String] = [], gpuShare: Double = 0) {
+         baseEnvironment: [String: String], resume: Bool, resumedFrom: UInt32? = nil,
+         gpuDevices: [String] = [], gpuShare: Double = 0) {
         var builtIns: [String: String] = [
             "trial_id": ref.job,
             "attempt": String(ref.attempt),
@@ -93,6 +100,7 @@ struct TrialLaunch: Equatable, Sendable {
         env["HYPERLOOM_ATTEMPT_DIR"] = paths.attemptDir
         env["HYPERLOOM_RESUME"] = resume ? "1" : "0"
         if let budget { env["HYPERLOOM_BUDGET"] = budget }
+        if resume, let resumedFrom { env["HYPERLOOM_RESUMED_FROM"] = String(resumedFrom) }
         // What the worker placed, whatever the spec did to CUDA_VISIBLE_DEVICES.
         env["HYPERLOOM_GPUS"] = gpuDevices.joined(separator: ",")
         env["HYPERLOOM_GPU_SHARE"] = gpuDevices.isEmpty ? "0" : JSONValue.number(gpuShare).argument

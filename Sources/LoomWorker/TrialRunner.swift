@@ -42,6 +42,8 @@ public enum TrialEvent: Equatable, Sendable {
 public final class TrialRunner {
     /// The absolute work directory (a relative one is taken from the worker's working directory).
     public let workDir: String
+    /// The shared checkpoint directory every worker mounts, when checkpoints do not travel.
+    public let sharedCheckpoints: String?
     /// The worker's id: `{worker_id}` and `HYPERLOOM_WORKER_ID`.
     public let workerID: String
     /// Time between SIGTERM and SIGKILL.
@@ -64,8 +66,10 @@ public final class TrialRunner {
 
     /// A runner with no trials; directories are made as attempts start. `gpuDevices` are the
     /// device ids it hands to trials (`WorkerAgentConfig.gpuDevices`).
-    public init(workDir: String, workerID: String, killGrace: Duration, gpuDevices: [String] = []) {
+    public init(workDir: String, workerID: String, killGrace: Duration, gpuDevices: [String] = [],
+                sharedCheckpoints: String? = nil) {
         self.workDir = workDir.hasPrefix("/") ? workDir : FileManager.default.currentDirectoryPath + "/" + workDir
+        self.sharedCheckpoints = sharedCheckpoints
         self.workerID = workerID
         self.killGrace = killGrace
         gpus = GPUAllocator(devices: gpuDevices)
@@ -106,7 +110,7 @@ public final class TrialRunner {
         } catch {
             return notStarted("invalid job spec: \(error)", nil)
         }
-        let paths = AttemptPaths(workDir: workDir, ref: ref)
+        let paths = AttemptPaths(workDir: workDir, ref: ref, sharedCheckpoints: sharedCheckpoints)
         do {
             try Self.makeDirectories(paths.checkpointDir)
             try Self.makeDirectories(paths.attemptDir)
@@ -145,6 +149,7 @@ public final class TrialRunner {
         let baseEnvironment = ProcessInfo.processInfo.environment
         let launch = TrialLaunch(spec: spec, ref: ref, paths: paths, workerID: workerID,
                                  baseEnvironment: baseEnvironment, resume: Self.hasEntries(paths.checkpointDir),
+                                 resumedFrom: CheckpointOrigin.read(paths.checkpointOriginFile)?.attempt,
                                  gpuDevices: gpuDevices, gpuShare: gpuShare)
         if let cwd = spec.cwd, !Self.isDirectory(cwd) {
             return failed("working directory \(cwd) does not exist or is not a directory")

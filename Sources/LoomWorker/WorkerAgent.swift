@@ -18,6 +18,8 @@ public struct WorkerAgentConfig: Sendable {
     private var explicitGPUDevices: [String]?
     /// The worker's CURVE keys and the broker's public key, when the broker authenticates.
     public var curve: CurveClientKeys?
+    /// How checkpoints travel (shipped through the broker, or a shared directory).
+    public var checkpoints = CheckpointSettings()
 
     /// The GPU device ids the worker hands to its trials through `CUDA_VISIBLE_DEVICES` (from
     /// `GPUDevices.resolve`). Setting it also sets `worker.gpus`, the count advertised in READY,
@@ -60,6 +62,7 @@ public final class WorkerAgent: @unchecked Sendable {
     private var socket: ZMQSocket?
     private var machine: WorkerStateMachine
     private let runner: any TrialExecutor
+    private let checkpoints: WorkerCheckpoints
     private let logger: Logger
     /// Whether the machine was registered at the end of the last loop turn (for logging only).
     private var wasRegistered = false
@@ -80,8 +83,13 @@ public final class WorkerAgent: @unchecked Sendable {
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
         machine = WorkerStateMachine(config: config.worker, now: .now)
-        runner = executor ?? TrialRunner(workDir: config.workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
-                                         gpuDevices: config.gpuDevices)
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path }
+        let workDir = absolute(config.workDir)
+        var checkpointSettings = config.checkpoints
+        checkpointSettings.sharedDirectory = checkpointSettings.sharedDirectory.map(absolute)
+        runner = executor ?? TrialRunner(workDir: workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
+                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory)
+        checkpoints = WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
     }
 
     /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for
@@ -111,6 +119,7 @@ public final class WorkerAgent: @unchecked Sendable {
             let now = ContinuousClock.now
             var deadline = machine.nextDeadline
             if let runnerDeadline = runner.nextDeadline { deadline = min(deadline, runnerDeadline) }
+            if let restoreDeadline = checkpoints.nextDeadline { deadline = min(deadline, restoreDeadline) }
             // Children are reaped when their pipes close; a child whose pipes stay open (a
             // daemonised grandchild holds them) is still reaped within this bound.
             if runner.reapsByPolling && runner.runningCount > 0 { deadline = min(deadline, now + .milliseconds(200)) }
@@ -126,7 +135,14 @@ public final class WorkerAgent: @unchecked Sendable {
             }
             exiting = try handle(runner.reap(now: .now)) || exiting
             exiting = try handle(runner.enforceDeadlines(now: .now)) || exiting
+            exiting = try carryOut(checkpoints.expire(now: .now)) || exiting
+            checkpoints.collectGarbage(heldJobs: Set(machine.heldAttempts.map(\.job)),
+                                       unacknowledged: machine.isUnacknowledged(lease:seq:))
             exiting = try perform(machine.tick(now: .now)) || exiting
+            if machine.isRegistered && !wasRegistered {
+                // What a restore had in flight went with the old link.
+                exiting = try carryOut(checkpoints.retryAll(now: .now)) || exiting
+            }
             logLinkChange()
         }
         runner.stopAll(now: .now)
@@ -181,10 +197,32 @@ public final class WorkerAgent: @unchecked Sendable {
                 logger.info("trial started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.pid": "\(pid)"])
                 exiting = try perform(machine.trialStarted(ref, now: .now)) || exiting
             case .metrics(let ref, let payload, let checkpoint):
-                exiting = try perform(machine.trialReported(ref, metrics: payload, checkpoint: checkpoint, now: .now)) || exiting
+                var checkpointPayload: Frame?
+                if checkpoint, let seq = machine.nextCheckpointSeq(lease: ref.lease) {
+                    checkpointPayload = checkpoints.checkpointed(ref, payload: payload, seq: seq)
+                }
+                exiting = try perform(machine.trialReported(ref, metrics: payload, checkpoint: checkpoint,
+                                                            checkpointPayload: checkpointPayload, now: .now)) || exiting
             case .exited(let ref, let kind, let payload):
                 logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
                 exiting = try perform(machine.trialExited(ref, kind: kind, payload: payload, now: .now)) || exiting
+            }
+        }
+        return exiting
+    }
+
+    /// Carries out what the checkpoint coordinator asks: transfers, launches, failures.
+    private func carryOut(_ outcomes: [WorkerCheckpoints.Outcome]) throws(ZMQError) -> Bool {
+        var exiting = false
+        for outcome in outcomes {
+            switch outcome {
+            case .send(let transfer):
+                exiting = try perform(machine.sendTransfer(transfer, now: .now)) || exiting
+            case .launch(let ref, let payload):
+                exiting = try handle(runner.start(ref, payload: payload, now: .now)) || exiting
+            case .fail(let ref, let error):
+                logger.warning("attempt not started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "error": "\(error)"])
+                exiting = try handle([.exited(ref, kind: .failed, payload: TrialResult.notStarted(error, attemptDir: nil))]) || exiting
             }
         }
         return exiting
@@ -210,10 +248,22 @@ public final class WorkerAgent: @unchecked Sendable {
                 // A full queue means the broker is gone; the machine resends what matters.
                 _ = try socket?.send(frames, dontWait: true)
             case .startTrial(let ref, let payload):
-                exiting = try handle(runner.start(ref, payload: payload, now: .now)) || exiting
+                exiting = try carryOut(checkpoints.prepare(ref, payload: payload, now: .now)) || exiting
             case .stopTrial(let lease, let reason):
                 logger.info("stopping trial", metadata: ["trial.lease": "\(lease)", "trial.reason": "\(reason)"])
-                runner.stop(lease: lease, reason: reason, now: .now)
+                if checkpoints.isRestoring(lease: lease), let ref = machine.heldAttempts.first(where: { $0.lease == lease }) {
+                    // It never started: it ends here, as a trial stopped before its first line would.
+                    checkpoints.abandon(lease: lease)
+                    exiting = try handle([.exited(ref, kind: .failed, payload: TrialResult.notStarted("cancelled: \(reason)", attemptDir: nil))]) || exiting
+                } else {
+                    runner.stop(lease: lease, reason: reason, now: .now)
+                }
+            case .transfer(let transfer):
+                if transfer.kind == .fetch {
+                    exiting = try perform(machine.sendTransfer(checkpoints.serve(transfer), now: .now)) || exiting
+                } else {
+                    exiting = try carryOut(checkpoints.received(transfer, now: .now)) || exiting
+                }
             case .exit:
                 exiting = true
             }

@@ -66,6 +66,8 @@ public enum WorkerAction: Equatable, Sendable {
     case startTrial(AttemptRef, payload: Frame)
     /// Stop the trial process of the attempt with this lease (SIGTERM, SIGKILL after the grace).
     case stopTrial(lease: UInt64, reason: String)
+    /// A FETCH or CHUNK from the optimizer about a checkpoint: answer it or feed a restore.
+    case transfer(Transfer)
     /// The worker is done: stop any process left and leave the loop.
     case exit
 }

@@ -46,13 +46,13 @@ extension WorkerStateMachine {
         return send(WorkerMessage.started(ref).frames, now: now)
     }
 
-    /// The trial printed a metric line: a REPORT, and a CHECKPOINT with the same payload when the
-    /// trial announced one.
-    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool,
+    /// The trial printed a metric line: a REPORT, and a CHECKPOINT when the trial announced one,
+    /// with `checkpointPayload` (the metrics and the checkpoint's manifest) or the same payload.
+    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool, checkpointPayload: Frame? = nil,
                                        now: ContinuousClock.Instant) -> [WorkerAction] {
         guard lifecycle != .exited, let attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
         var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
-        if checkpoint { actions += enqueue(.checkpoint, metrics, lease: ref.lease, now: now) }
+        if checkpoint { actions += enqueue(.checkpoint, checkpointPayload ?? metrics, lease: ref.lease, now: now) }
         enforceReportCap()
         return actions
     }
@@ -71,6 +71,22 @@ extension WorkerStateMachine {
         // The runner only reports terminal kinds; anything else is treated as a failure.
         let terminal: UpdateKind = kind.isTerminal ? kind : .failed
         return enqueue(terminal, payload, lease: ref.lease, now: now) + finishIfDrained(now: now)
+    }
+
+    /// The seq the CHECKPOINT of the attempt's next metric line will have (its REPORT comes first).
+    public func nextCheckpointSeq(lease: UInt64) -> UInt64? {
+        attempts[lease].map { $0.nextSeq + 1 }
+    }
+
+    /// Whether the update `seq` of the attempt under `lease` still awaits its ACK.
+    public func isUnacknowledged(lease: UInt64, seq: UInt64) -> Bool {
+        attempts[lease]?.unacknowledged.contains { $0.update.seq == seq } ?? false
+    }
+
+    /// Sends a FETCH or CHUNK when registered; while not, it is dropped (its requester asks again).
+    public mutating func sendTransfer(_ transfer: Transfer, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, isRegistered else { return [] }
+        return send(WorkerMessage.transfer(transfer).frames, now: now)
     }
 
     // MARK: - Broker messages about attempts

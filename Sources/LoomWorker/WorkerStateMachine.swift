@@ -135,6 +135,8 @@ public struct WorkerStateMachine: Sendable {
             return acknowledged(job: job, lease: lease, seq: seq, now: now)
         case .cancel(let job, let lease, let reason):
             return cancelled(job: job, lease: lease, reason: reason)
+        case .transfer(let transfer):
+            return [.transfer(transfer)]
         case .disconnect(let reason):
             if reason == DisconnectReason.shutdown { return shutdown(now: now) }
             if reason == DisconnectReason.revoked {

@@ -23,11 +23,15 @@ struct OptimizerOptions: SettingsOptions {
     @Option(help: OptimizerSettings.key.argumentHelp) var key: String?
     @Option(help: OptimizerSettings.brokerKey.argumentHelp) var brokerKey: String?
     @Option(help: OptimizerSettings.logLevel.argumentHelp) var logLevel: String?
+    @Option(help: OptimizerSettings.checkpointDir.argumentHelp) var checkpointDir: String?
+    @Option(help: OptimizerSettings.checkpointKeep.argumentHelp) var checkpointKeep: String?
+    @Option(help: OptimizerSettings.checkpointMaxBytes.argumentHelp) var checkpointMaxBytes: String?
 
     var flags: [String: String?] {
         let s = OptimizerSettings.self
         return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.key.key: key,
-                s.brokerKey.key: brokerKey, s.logLevel.key: logLevel]
+                s.brokerKey.key: brokerKey, s.logLevel.key: logLevel, s.checkpointDir.key: checkpointDir,
+                s.checkpointKeep.key: checkpointKeep, s.checkpointMaxBytes.key: checkpointMaxBytes]
     }
 }
 
@@ -52,8 +56,13 @@ struct Optimizer: ParsableCommand {
             Console.error("error: cannot open the store \(store): \(error)")
             throw ExitCode.failure
         }
+        let checkpoints = CheckpointStoreSettings(
+            directory: settings[s.checkpointDir] ?? URL(fileURLWithPath: store).deletingLastPathComponent().appendingPathComponent("checkpoints").path,
+            keep: settings[s.checkpointKeep], maxBytes: Int64(settings[s.checkpointMaxBytes]))
         let service = try OptimizerService(
-            config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve), store: db)
+            config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve,
+                                    checkpoints: checkpoints),
+            store: db)
         Console.line("optimizer \(id) using store \(store), broker \(broker)")
         try service.run(until: stop)
     }

@@ -19,6 +19,8 @@ struct WorkerOptions: SettingsOptions {
     @Option(help: WorkerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: WorkerSettings.killGrace.argumentHelp) var killGrace: String?
     @Option(help: WorkerSettings.id.argumentHelp) var id: String?
+    @Option(help: WorkerSettings.checkpointStore.argumentHelp) var checkpointStore: String?
+    @Option(help: WorkerSettings.checkpointMaxBytes.argumentHelp) var checkpointMaxBytes: String?
     @Option(help: WorkerSettings.key.argumentHelp) var key: String?
     @Option(help: WorkerSettings.brokerKey.argumentHelp) var brokerKey: String?
     @Option(help: WorkerSettings.logLevel.argumentHelp) var logLevel: String?
@@ -28,7 +30,7 @@ struct WorkerOptions: SettingsOptions {
         return [
             s.broker.key: broker, s.slots.key: slots, s.gpus.key: gpus, s.workDir.key: workDir, s.heartbeat.key: heartbeat,
             s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.key.key: key, s.brokerKey.key: brokerKey,
-            s.logLevel.key: logLevel,
+            s.logLevel.key: logLevel, s.checkpointStore.key: checkpointStore, s.checkpointMaxBytes.key: checkpointMaxBytes,
         ]
     }
 
@@ -39,6 +41,15 @@ struct WorkerOptions: SettingsOptions {
         } catch {
             throw settings.error(in: WorkerSettings.gpus, error.description)
         }
+        let store = settings[WorkerSettings.checkpointStore]
+        guard store == "ship" || (store.hasPrefix("shared:") && store.count > "shared:".count) else {
+            throw settings.error(in: WorkerSettings.checkpointStore, "expected ship or shared:DIR, found \"\(store)\"")
+        }
+    }
+
+    /// The shared checkpoint directory of `shared:DIR`, nil for `ship`.
+    static func sharedCheckpoints(_ store: String) -> String? {
+        store.hasPrefix("shared:") ? String(store.dropFirst("shared:".count)) : nil
     }
 }
 
@@ -63,7 +74,7 @@ struct Worker: ParsableCommand {
         if let note = gpus.note {
             Logger(label: "hyperloom.worker").info("\(note)", metadata: ["worker.id": "\(workerID)"])
         }
-        let config = WorkerAgentConfig(
+        var config = WorkerAgentConfig(
             brokerEndpoint: settings[s.broker],
             workDir: settings[s.workDir] ?? "hyperloom-data/worker-\(workerID)",
             killGrace: settings[s.killGrace],
@@ -71,6 +82,8 @@ struct Worker: ParsableCommand {
                                  heartbeat: settings[s.heartbeat], liveness: settings[s.liveness],
                                  host: host, pid: pid, version: Hyperloom.version),
             gpuDevices: gpus.devices, curve: curve)
+        config.checkpoints = CheckpointSettings(sharedDirectory: WorkerOptions.sharedCheckpoints(settings[s.checkpointStore]),
+                                                maxBytes: Int64(settings[s.checkpointMaxBytes]))
         let agent = try WorkerAgent(config: config)
         try agent.run(until: stop)
         if agent.wasRevoked { throw ExitCode.failure }

@@ -190,8 +190,9 @@ struct Fabric {
         var attemptDirs: [String: Int] = [:]
         for w in 1...2 {
             let root = Harness.scratch.appendingPathComponent("work-c\(w)")
+            // Job directories; `.blobs` is the worker's checkpoint snapshot cache.
             let jobsDirs = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-            for job in jobsDirs {
+            for job in jobsDirs where !job.hasPrefix(".") {
                 let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(job).path)) ?? []
                 attemptDirs[job, default: 0] += entries.filter { $0.hasPrefix("attempt-") }.count
             }

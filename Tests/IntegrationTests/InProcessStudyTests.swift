@@ -54,7 +54,7 @@ struct InProcessStudies {
         #expect(!failed.isEmpty && failed.count < 6)
         for trial in failed {
             #expect(trial.attempts == 2, "one retry")
-            #expect(trial.error == "loss diverged")
+            #expect(trial.error == "attempt 1: loss diverged; attempt 2: loss diverged", "every attempt's error")
         }
         #expect(result.trials.filter { $0.state == .complete }.allSatisfy { ($0.config["x"]?.double ?? 1) <= 0.5 })
     }

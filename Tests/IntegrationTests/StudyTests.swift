@@ -163,7 +163,8 @@ struct Studies {
         var attempts: [String: Int] = [:]
         for w in 1...2 {
             let root = Harness.scratch.appendingPathComponent("work-r\(w)")
-            for job in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] {
+            // Job directories; `.blobs` is the worker's checkpoint snapshot cache.
+            for job in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where !job.hasPrefix(".") {
                 let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(job).path)) ?? []
                 attempts[job, default: 0] += entries.filter { $0.hasPrefix("attempt-") }.count
             }

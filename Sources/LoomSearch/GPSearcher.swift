@@ -54,7 +54,6 @@ public struct GPSearcher: Searcher {
     public let options: Options
     var book: ResultBook
     private let featureCount: Int
-    private let unitWeights: [Double]
 
     public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
         self.seed = seed
@@ -67,7 +66,6 @@ public struct GPSearcher: Searcher {
             case .constant: count
             }
         }
-        unitWeights = [Double](repeating: 1, count: featureCount)
     }
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
@@ -85,7 +83,8 @@ public struct GPSearcher: Searcher {
         for point in bestPoints(model: model, ranked: ranked, &random) {
             let config = config(from: point, in: book.space.space)
             let x = features(book.space.encode(config))
-            let crowded = model.process.features.contains { squaredDistance($0, x, unitWeights) < Self.minimumSeparation * Self.minimumSeparation }
+            let unit = [Double](repeating: 1, count: featureCount)
+            let crowded = model.process.features.contains { squaredDistance($0, x, unit) < Self.minimumSeparation * Self.minimumSeparation }
             if !crowded && !book.ledger.contains(config) && !taken.contains(config) {
                 book.recordProposal(config)
                 return .config(config)

@@ -133,7 +133,7 @@ public struct TPESearcher: Searcher {
         }
         let l = estimator(below, Self.weights(below.count))
         let g = estimator(above, Self.weights(above.count))
-        let candidates = (0..<options.nEICandidates).map { _ in l.sample(&random) }
+        let candidates = (0..<max(1, options.nEICandidates)).map { _ in l.sample(&random) }
         let scores = zip(l.logDensities(candidates), g.logDensities(candidates)).map { $0 - $1 }
         var best = 0
         for i in scores.indices where scores[i] > scores[best] { best = i }

@@ -28,12 +28,17 @@ import LoomModel
 public struct BOHBSearcher: Searcher {
     /// HpBandSter's defaults.
     public struct Options: Equatable, Sendable {
+        /// Fraction of proposals drawn at random.
         public var randomFraction = 1.0 / 3.0
+        /// Percentage of a budget's results in the good group.
         public var topNPercent = 15.0
-        /// Nil: dimensions + 1.
+        /// Least size of each group for a budget to have a model; nil: dimensions + 1.
         public var minPointsInModel: Int?
+        /// Candidates drawn per proposal.
         public var numSamples = 64
+        /// Widening of the bandwidths when candidates are drawn.
         public var bandwidthFactor = 3.0
+        /// Least bandwidth of a kernel.
         public var minBandwidth = 1e-3
 
         public init() {}

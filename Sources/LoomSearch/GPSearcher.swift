@@ -27,13 +27,21 @@ import LoomModel
 public struct GPSearcher: Searcher {
     /// Defaults in the manner of Optuna's `GPSampler`.
     public struct Options: Equatable, Sendable {
+        /// Complete results before the model is used (random proposals until then).
         public var nStartupTrials = 10
+        /// Fraction of proposals drawn at random.
         public var randomFraction = 0.0
+        /// Most results the hyperparameter fit sees.
         public var maxFitPoints = 100
+        /// Most results the posterior holds.
         public var maxPosteriorPoints = 300
+        /// Uniformly random candidates for expected improvement.
         public var randomCandidates = 512
+        /// Candidates perturbed around the best results.
         public var localCandidates = 128
+        /// Best candidates refined by hill climbing.
         public var refined = 4
+        /// Steps of each hill climb.
         public var refinementSteps = 25
 
         public init() {}

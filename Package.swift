@@ -43,7 +43,11 @@ let package = Package(
             swiftSettings: strict
         ),
         // Searchers and schedulers: pure, deterministic for a seed.
-        .target(name: "LoomSearch", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
+        // Optimised in debug builds too: model fitting (Cholesky, L-BFGS, Parzen estimators) is
+        // numeric code that runs 20–50× slower unoptimised, which made its statistical tests take
+        // minutes and starve every other test of the two cores `make test` gets.
+        .target(name: "LoomSearch", dependencies: ["LoomModel", "LoomWire"],
+                swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Persistence behind one protocol: SQLite (GRDB, WAL) and in-memory.
         .target(
             name: "LoomStore",

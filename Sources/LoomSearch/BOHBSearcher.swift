@@ -28,12 +28,17 @@ import LoomModel
 public struct BOHBSearcher: Searcher {
     /// HpBandSter's defaults.
     public struct Options: Equatable, Sendable {
+        /// Fraction of proposals drawn at random.
         public var randomFraction = 1.0 / 3.0
+        /// Percentage of a budget's results in the good group.
         public var topNPercent = 15.0
-        /// Nil: dimensions + 1.
+        /// Least size of each group for a budget to have a model; nil: dimensions + 1.
         public var minPointsInModel: Int?
+        /// Candidates drawn per proposal.
         public var numSamples = 64
+        /// Widening of the bandwidths when candidates are drawn.
         public var bandwidthFactor = 3.0
+        /// Least bandwidth of a kernel.
         public var minBandwidth = 1e-3
 
         public init() {}
@@ -74,27 +79,25 @@ public struct BOHBSearcher: Searcher {
     func modelBudget() -> BudgetModel? {
         let dimensions = axes.count
         let minimum = options.minPointsInModel ?? dimensions + 1
-        var levels: [(budget: Double, results: [(coordinates: [Double?], loss: Double, key: ResultBook.Result)])] = []
-        if book.budgeted.isEmpty {
-            levels = [(.infinity, book.ranked.map { ($0.coordinates, $0.loss!, $0) })]
-        } else {
-            for (budget, results) in book.budgeted {
-                levels.append((budget, results.map { config, loss in
-                    let coordinates = book.space.encode(config)
-                    return (coordinates, loss, ResultBook.Result(config: config, coordinates: coordinates, loss: loss,
-                                                                  state: .complete, origin: book.origin(of: config)))
-                }))
+        // Budgets from the largest down; a level's results are encoded only when it is reached.
+        let budgets = book.budgeted.isEmpty ? [Double.infinity] : book.budgeted.keys.sorted(by: >)
+        for budget in budgets {
+            let sorted: [ResultBook.Result]
+            if book.budgeted.isEmpty {
+                sorted = book.ranked
+            } else {
+                sorted = (book.budgeted[budget] ?? [:]).map { config, loss in
+                    ResultBook.Result(config: config, coordinates: book.space.encode(config), loss: loss, state: .complete,
+                                      origin: book.origin(of: config))
+                }.sorted(by: ResultBook.precedesByLoss)
             }
-        }
-        for level in levels.sorted(by: { $0.budget > $1.budget }) {
-            let sorted = level.results.sorted { ResultBook.precedesByLoss($0.key, $1.key) }
             let n = sorted.count
             let goodCount = max(minimum, Int(options.topNPercent * Double(n) / 100))
             let badCount = max(minimum, Int((100 - options.topNPercent) * Double(n) / 100))
             let good = sorted.prefix(goodCount).map(\.coordinates)
             let bad = sorted.dropFirst(goodCount).prefix(badCount).map(\.coordinates)
             if good.count > dimensions && bad.count > dimensions {
-                return BudgetModel(budget: level.budget, good: good, bad: Array(bad))
+                return BudgetModel(budget: budget, good: good, bad: Array(bad))
             }
         }
         return nil

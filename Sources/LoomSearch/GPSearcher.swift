@@ -27,13 +27,21 @@ import LoomModel
 public struct GPSearcher: Searcher {
     /// Defaults in the manner of Optuna's `GPSampler`.
     public struct Options: Equatable, Sendable {
+        /// Complete results before the model is used (random proposals until then).
         public var nStartupTrials = 10
+        /// Fraction of proposals drawn at random.
         public var randomFraction = 0.0
+        /// Most results the hyperparameter fit sees.
         public var maxFitPoints = 100
+        /// Most results the posterior holds.
         public var maxPosteriorPoints = 300
+        /// Uniformly random candidates for expected improvement.
         public var randomCandidates = 512
+        /// Candidates perturbed around the best results.
         public var localCandidates = 128
+        /// Best candidates refined by hill climbing.
         public var refined = 4
+        /// Steps of each hill climb.
         public var refinementSteps = 25
 
         public init() {}
@@ -54,7 +62,6 @@ public struct GPSearcher: Searcher {
     public let options: Options
     var book: ResultBook
     private let featureCount: Int
-    private let unitWeights: [Double]
 
     public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
         self.seed = seed
@@ -67,7 +74,6 @@ public struct GPSearcher: Searcher {
             case .constant: count
             }
         }
-        unitWeights = [Double](repeating: 1, count: featureCount)
     }
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
@@ -85,7 +91,8 @@ public struct GPSearcher: Searcher {
         for point in bestPoints(model: model, ranked: ranked, &random) {
             let config = config(from: point, in: book.space.space)
             let x = features(book.space.encode(config))
-            let crowded = model.process.features.contains { squaredDistance($0, x, unitWeights) < Self.minimumSeparation * Self.minimumSeparation }
+            let unit = [Double](repeating: 1, count: featureCount)
+            let crowded = model.process.features.contains { squaredDistance($0, x, unit) < Self.minimumSeparation * Self.minimumSeparation }
             if !crowded && !book.ledger.contains(config) && !taken.contains(config) {
                 book.recordProposal(config)
                 return .config(config)

@@ -65,13 +65,6 @@ struct ModelSpace: Sendable {
             return coordinate
         }
     }
-
-    /// The coordinate a modelled value snaps to: the centre of an integer's or ordinal's cell,
-    /// a quantized float's multiple; unchanged for continuous floats.
-    func snapped(_ u: Double, axis index: Int) -> Double {
-        let domain = space.parameters[index].domain
-        return domain.unitCoordinate(of: domain.value(at: u)) ?? u
-    }
 }
 
 extension Domain {

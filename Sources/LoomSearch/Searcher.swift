@@ -24,6 +24,10 @@ public typealias TrialOutcome = (config: Config, value: Double?, state: TrialSta
 /// `(seed, n)`, plus, for duplicate avoidance, on the configs already proposed and the pending
 /// ones (the grid numbers its streams by grid slot instead, see `GridSearcher`). Hence restoring
 /// the first `n` proposals makes the next suggestion equal the `(n+1)`-th of an uninterrupted run.
+/// Model-based searchers (TPE, GP, BOHB) also draw from stream `SearchStream.model(n)` and depend
+/// on the *set* of results observed, never on their arrival order (see `ResultBook`): restoring
+/// the history, observing the warm starts' results and replaying the intermediate results gives
+/// the same next suggestion as an uninterrupted run that has seen the same results.
 ///
 /// **Pending.** `pending` lists the configs of trials created and not finished, whatever made
 /// them (warm starts included). Searchers avoid proposing them again but do not count them:

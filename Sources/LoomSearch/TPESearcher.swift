@@ -27,12 +27,19 @@ import LoomModel
 public struct TPESearcher: Searcher {
     /// Optuna's defaults, except `multivariate`, which its version 5 also turned on.
     public struct Options: Equatable, Sendable {
+        /// Complete results before the model is used (random proposals until then).
         public var nStartupTrials = 10
+        /// Candidates drawn from the good density per group.
         public var nEICandidates = 24
+        /// Joint densities per group of co-active parameters (see **Groups**).
         public var multivariate = true
+        /// Weight of each density's prior component.
         public var priorWeight = 1.0
+        /// Cap on the good group's size.
         public var gammaCap = 25
+        /// Whether the bounds count as neighbours for the outermost bandwidths.
         public var considerEndpoints = false
+        /// Fraction of proposals drawn at random.
         public var randomFraction = 0.0
 
         public init() {}
@@ -133,7 +140,7 @@ public struct TPESearcher: Searcher {
         }
         let l = estimator(below, Self.weights(below.count))
         let g = estimator(above, Self.weights(above.count))
-        let candidates = (0..<options.nEICandidates).map { _ in l.sample(&random) }
+        let candidates = (0..<max(1, options.nEICandidates)).map { _ in l.sample(&random) }
         let scores = zip(l.logDensities(candidates), g.logDensities(candidates)).map { $0 - $1 }
         var best = 0
         for i in scores.indices where scores[i] > scores[best] { best = i }

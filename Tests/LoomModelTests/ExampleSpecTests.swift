@@ -10,7 +10,8 @@ import Testing
     }()
 
     @Test func theExamplesDirectoryHoldsEveryDocumentedExample() {
-        for name in ["logreg.yaml", "logreg-grid.yaml", "logreg-quasirandom.yaml", "conditional.yaml", "automl-nested.yaml", "asha.yaml"] {
+        for name in ["logreg.yaml", "logreg-grid.yaml", "logreg-quasirandom.yaml", "conditional.yaml", "conditional-tpe.yaml",
+                     "automl-nested.yaml", "asha.yaml"] {
             #expect(Self.examples.contains(name), "missing \(name)")
         }
     }
@@ -20,6 +21,11 @@ import Testing
         let spec = try SpecParser.parse(contentsOf: examplesDirectory.appendingPathComponent(name).path)
         #expect(!spec.space.parameters.isEmpty)
         #expect(!spec.trial.command.isEmpty)
+    }
+
+    @Test func theTPEExampleUsesTheModelOptions() throws {
+        let spec = try SpecParser.parse(contentsOf: examplesDirectory.appendingPathComponent("conditional-tpe.yaml").path)
+        #expect(spec.searcher == SearcherSpec(kind: .tpe, seed: 11, options: SearcherOptions(nStartupTrials: 8, multivariate: true)))
     }
 
     @Test func mainExampleRunsTrainPyFortyTimesFourAtATime() throws {

@@ -64,6 +64,23 @@ import Testing
         #expect(abs(total - 1) < 1e-12)
     }
 
+    /// Reference values: Optuna 5.0.0's `_ParzenEstimator(...).log_pdf` on the same observations
+    /// (FloatDistribution(0, 1) and CategoricalDistribution([x, y, z]), default weights, magic clip).
+    @Test func parzenDensitiesEqualOptunas() {
+        let numeric = ParzenEstimator(columns: [[0.1, 0.5, 0.3, 0.8], [0.2, 0.9, 0.35, 0.1]], weights: [1, 1, 1, 1],
+                                      categoryCounts: [0, 0], priorWeight: 1, considerEndpoints: false)
+        let expected = [0.69748241, -0.34313828, 0.19473223]
+        for (value, reference) in zip(numeric.logDensities([[0.2, 0.3], [0.6, 0.6], [0.95, 0.05]]), expected) {
+            #expect(abs(value - reference) < 1e-8)
+        }
+        let mixed = ParzenEstimator(columns: [[0.1, 0.5, 0.3, 0.8, 0.3], [0, 2, 2, 1, 2]], weights: [1, 1, 1, 1, 1],
+                                    categoryCounts: [0, 3], priorWeight: 0.5, considerEndpoints: true)
+        let expectedMixed = [-0.7116691334009284, -0.71697166090986, -1.2614428882617266]
+        for (value, reference) in zip(mixed.logDensities([[0.2, 0], [0.6, 2], [0.95, 1]]), expectedMixed) {
+            #expect(abs(value - reference) < 1e-12)
+        }
+    }
+
     @Test func choleskySolvesAndInverts() throws {
         let a: [Double] = [4, 12, -16, 12, 37, -43, -16, -43, 98]
         let factor = try #require(Cholesky(a, n: 3))

@@ -54,9 +54,12 @@ struct ScaleBench: ParsableCommand {
         }
         thread.stackSize = 8 << 20
         thread.start()
+        var joined = false
         defer {
-            stop.set()
-            done.wait()
+            if !joined {
+                stop.set()
+                done.wait()
+            }
         }
 
         let registerStart = ContinuousClock.now
@@ -117,7 +120,7 @@ struct ScaleBench: ParsableCommand {
         }
         stop.set()
         done.wait()
-        stop.reset()
+        joined = true
         guard let latency = Summary(box.latencies) else { throw Failure("no job was dispatched") }
         Console.line(String(format: "scale: %d workers; broker CPU idle %.1f%%, with %d jobs/s %.1f%% of one core; "
                             + "submit→ASSIGN p50 %.2f ms, p99 %.2f ms over %d jobs (%d results); broker RSS %.1f MiB (peak %.1f MiB)",

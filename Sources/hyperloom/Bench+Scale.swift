@@ -145,7 +145,6 @@ final class StopFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
-    func reset() { lock.withLock { value = false } }
 }
 
 /// What the pool's thread hands back to the benchmark.

@@ -9,7 +9,8 @@ struct SchedulerStudies {
     /// The trial: loss = (x − 0.3)² + c/epoch, one epoch every 50 ms up to `HYPERLOOM_BUDGET`
     /// (else `epochs`). It checkpoints its epoch before reporting it, resumes from the checkpoint,
     /// and appends the epoch each attempt started from to `starts.txt` in the checkpoint
-    /// directory: the proof that a promoted trial resumed where it paused.
+    /// directory: the proof that a promoted trial resumed where it paused. `owner.txt` names the
+    /// trial that started the checkpoint: after a PBT exploit it is another trial's.
     static let trialScript = """
         import json, os, time
         config = json.loads(os.environ["HYPERLOOM_CONFIG"])
@@ -17,6 +18,10 @@ struct SchedulerStudies {
         budget = int(float(os.environ.get("HYPERLOOM_BUDGET", config.get("epochs", 4))))
         state = os.path.join(directory, "epoch.txt")
         start = int(open(state).read()) if os.path.exists(state) else 0
+        owner = os.path.join(directory, "owner.txt")
+        if not os.path.exists(owner):
+            with open(owner, "w") as f:
+                f.write(os.environ["HYPERLOOM_TRIAL_ID"])
         with open(os.path.join(directory, "starts.txt"), "a") as f:
             f.write("%d\\n" % start)
         for epoch in range(start + 1, budget + 1):
@@ -178,6 +183,11 @@ struct SchedulerStudies {
             #expect((trial["attempts"]?.double ?? 0) >= 2, "restarted as a new attempt")
             let n = Int(trial["number"]?.double ?? 0)
             #expect(Self.starts(work, study: "pbt-1", trial: n).count >= 2)
+            // The exploit copied a better trial's checkpoint: the one the restarted attempt
+            // resumed from was started by another trial, and it did not start from scratch.
+            let owner = try? String(contentsOf: work.appendingPathComponent("pbt-1%2F\(n)/checkpoint/owner.txt"), encoding: .utf8)
+            #expect(owner != nil && owner != "pbt-1/\(n)", "trial \(n) resumed from \(owner ?? "no checkpoint")")
+            #expect((Self.starts(work, study: "pbt-1", trial: n).last ?? 0) > 0)
         }
         let export = try Harness.run([Harness.binary.path, "export", "pbt-1", "--format", "csv", "--store", store])
         #expect(export.output.contains("exploited trial"), "the export carries the note")

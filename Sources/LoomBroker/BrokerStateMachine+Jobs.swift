@@ -33,7 +33,8 @@ extension BrokerStateMachine {
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt)
             if hold { held.append(submission.id) } else { queue.append(submission.id) }
-            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued") { w in
+            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
+                                   payload: submission.payload) { w in
                 w.add("job", submission.id)
                 w.add("client", client)
                 w.add("attempt", submission.requirements.firstAttempt)

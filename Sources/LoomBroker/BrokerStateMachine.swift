@@ -25,12 +25,15 @@ public struct BrokerConfig: Sendable {
     public var tombstoneCapacity: Int
     /// The broker software's version, reported in the status document.
     public var softwareVersion: String
+    /// The feed's last sequence number before this process (from the feed journal): the next
+    /// event is published as `lastFeedSeq + 1`.
+    public var lastFeedSeq: UInt64
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
                 sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
-                softwareVersion: String = "unknown") {
+                softwareVersion: String = "unknown", lastFeedSeq: UInt64 = 0) {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -40,6 +43,7 @@ public struct BrokerConfig: Sendable {
         self.sweepInterval = sweepInterval
         self.tombstoneCapacity = tombstoneCapacity
         self.softwareVersion = softwareVersion
+        self.lastFeedSeq = lastFeedSeq
     }
 }
 
@@ -127,6 +131,7 @@ public struct BrokerStateMachine: Sendable {
         startedAt = now
         lastSweep = now
         tombstones.capacity = config.tombstoneCapacity
+        feedSeq = config.lastFeedSeq
     }
 
     /// The broker id announced in WELCOME.

@@ -85,7 +85,7 @@ public final class FeedJournal {
         }
         size = 0
         var header = [UInt8](repeating: 0, count: Self.headerSize)
-        let read = try readFully(&header, at: 0)
+        let read = try Self.readFully(fd: fd, path: self.path, &header, at: 0)
         if read == Self.headerSize, Array(header[0..<8]) == Self.magic {
             id = BigEndian.uint64(Array(header[8..<16])) ?? 0
             size = Int64(Self.headerSize)
@@ -234,6 +234,10 @@ public final class FeedJournal {
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
     fileprivate func readFully(_ buffer: inout [UInt8], at offset: Int64) throws(Failure) -> Int {
+        try Self.readFully(fd: fd, path: path, &buffer, at: offset)
+    }
+
+    private static func readFully(fd: Int32, path: String, _ buffer: inout [UInt8], at offset: Int64) throws(Failure) -> Int {
         var done = 0
         while done < buffer.count {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }

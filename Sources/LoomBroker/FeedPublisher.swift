@@ -104,19 +104,30 @@ final class FeedPublisher {
         let (events, scanned) = try journal.read(after: request.after, prefixes: request.prefixes,
                                                  limit: limit, scanLimit: Self.replayScanLimit)
         var through = scanned
-        do {
-            for event in events {
-                guard try socket.send([identity] + FeedReplay.eventFrames(event), dontWait: true) else {
-                    // The subscriber's queue is full: end the answer before this event; it asks again.
-                    through = event.seq - 1
-                    break
-                }
+        sending: for event in events {
+            switch try send([identity] + FeedReplay.eventFrames(event), on: socket) {
+            case .sent: continue
+            case .full:
+                // The subscriber's queue is full: end the answer before this event; it asks again.
+                through = event.seq - 1
+                break sending
+            case .gone:
+                return
             }
-            let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id)
-            _ = try socket.send([identity] + end.frames, dontWait: true)
-            replaysServed += 1
-        } catch where error.isHostUnreachable {
-            logger.debug("replay requester went away")
+        }
+        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id)
+        _ = try send([identity] + end.frames, on: socket)
+        replaysServed += 1
+    }
+
+    private enum SendOutcome { case sent, full, gone }
+
+    private func send(_ frames: [Frame], on socket: ZMQSocket) throws(ZMQError) -> SendOutcome {
+        do {
+            return try socket.send(frames, dontWait: true) ? .sent : .full
+        } catch {
+            if error.isHostUnreachable { return .gone }
+            throw error
         }
     }
 

@@ -79,6 +79,8 @@ public final class FeedSubscriber {
     public var isPublisherSilent: Bool { sync.isPublisherSilent }
     /// Whether a replay is under way.
     public var isReplaying: Bool { sync.isReplaying }
+    /// Whether every event the publisher announced so far was returned (or filtered out).
+    public var isCaughtUp: Bool { sync.isCaughtUp }
     /// The last sequence number the publisher announced.
     public var publisherHead: UInt64 { sync.publisherHead }
 

@@ -53,6 +53,8 @@ public struct FeedSync: Sendable {
     private var outstanding: (request: FeedReplay.Request, sentAt: ContinuousClock.Instant)?
     private var held: [FeedEvent] = []
     private var lastHeard: ContinuousClock.Instant
+    /// A heartbeat or a replay's end told the publisher's head.
+    private var headKnown = false
 
     /// Starts after sequence number `position` (0: from the beginning; nil: from the first
     /// event or heartbeat received, without history).
@@ -66,6 +68,10 @@ public struct FeedSync: Sendable {
 
     /// Whether a replay is under way (live events are held back meanwhile).
     public var isReplaying: Bool { outstanding != nil }
+
+    /// Whether everything the publisher announced (in a heartbeat or a replay's end) was
+    /// handled: no replay under way and `position` at the announced head.
+    public var isCaughtUp: Bool { headKnown && outstanding == nil && position >= publisherHead }
 
     /// The first request: the history after the start position (none when starting from now).
     public mutating func start(now: ContinuousClock.Instant) -> [FeedSyncAction] {
@@ -82,6 +88,7 @@ public struct FeedSync: Sendable {
             position = heartbeat?.lastSeq ?? event.seq - 1
         }
         if let heartbeat {
+            headKnown = true
             publisherHead = max(publisherHead, heartbeat.lastSeq)
             if let journal, journal != heartbeat.journal { return resetJournal(heartbeat.journal, now: now) }
             journal = heartbeat.journal
@@ -106,6 +113,7 @@ public struct FeedSync: Sendable {
             return FeedReplay.matches(event.topic, prefixes: prefixes) ? [.deliver(event)] : []
         case .end(let end):
             outstanding = nil
+            headKnown = true
             publisherHead = max(publisherHead, end.head)
             if let journal, journal != end.journal { return resetJournal(end.journal, now: now) }
             journal = end.journal

@@ -46,7 +46,7 @@ public enum WatchScreen {
     }
 
     /// `[#####-----]  12/40  2.1 trials/s  elapsed 5.7s  eta 13.3s`, the bar as wide as fits.
-    static func progress(_ model: WatchModel, width: Int, now: Double) -> String {
+    public static func progress(_ model: WatchModel, width: Int, now: Double) -> String {
         let counts = model.counts
         let done = (counts[.complete] ?? 0) + (counts[.failed] ?? 0)
         let total = model.maxTrials ?? model.trials.count

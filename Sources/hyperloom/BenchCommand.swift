@@ -10,7 +10,7 @@ import LoomWorker
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the fabric; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
-        subcommands: [FabricBench.self])
+        subcommands: [FabricBench.self, FeedBench.self])
 }
 
 /// Benchmarks log warnings only, so the figures are not drowned.

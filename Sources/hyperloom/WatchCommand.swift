@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomClient
+import LoomOptimizer
 import LoomRuntime
 import LoomWire
 
@@ -27,6 +28,8 @@ struct Watch: ParsableCommand {
     static let statusInterval: Duration = .seconds(1)
     /// Redraws at most this often.
     static let drawInterval: Duration = .milliseconds(100)
+    /// How long an ended study's last events may take to arrive before watch exits anyway.
+    static let catchUpLimit: Duration = .seconds(10)
     /// Plain mode prints the progress this often.
     static let plainProgressInterval: Duration = .seconds(5)
 
@@ -62,8 +65,14 @@ struct Watch: ParsableCommand {
                 if let broker = studies.brokerStatus() { model.applyBrokerStatus(broker) }
                 dirty = true
                 if study != nil, model.studyState.map({ $0 != "running" }) == true {
-                    // The study is over: its last events were published before; take them all.
-                    while let event = try subscriber.next(timeout: .milliseconds(300)) {
+                    // The study is over: its last events were published before it; take them all.
+                    let deadline = ContinuousClock.now + Self.catchUpLimit
+                    while !subscriber.isCaughtUp, ContinuousClock.now < deadline, !stop.isStopRequested {
+                        guard let event = try subscriber.next(timeout: .milliseconds(100)) else { continue }
+                        let notes = model.apply(event)
+                        if !tty { for note in notes { Console.line(note) } }
+                    }
+                    while let event = try subscriber.next(timeout: .zero) {
                         let notes = model.apply(event)
                         if !tty { for note in notes { Console.line(note) } }
                     }

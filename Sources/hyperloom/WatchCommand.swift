@@ -40,6 +40,15 @@ struct Watch: ParsableCommand {
         var model = WatchModel(study: study)
         let studies = try? source.open()
         defer { studies?.close() }
+        if let study, let studies {
+            // A study the optimizer does not know is a typo: say so instead of watching nothing.
+            do {
+                model.applyStudyStatus(try studies.fetch(OptimizerRequest(op: "status", study: study)))
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode.failure
+            }
+        }
         let subscriber = try feed.subscriber(topics: model.topics, start: .beginning, keys: source.keys, command: "hyperloom watch")
         defer { subscriber.close() }
         var size = Terminal.size()

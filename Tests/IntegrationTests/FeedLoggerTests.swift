@@ -71,7 +71,7 @@ import Testing
         #expect(Self.waitUntil { Self.lines(out).count == 11 })
         first.signal(SIGINT)
         #expect(first.waitForExit() == 0)
-        try broker.submit(5, prefix: "mine")
+        try broker.submit(5, prefix: "mine/more")
         let second = try logger(broker, out: out, extra: ["--format", "csv", "--study", "mine"])
         #expect(Self.waitUntil { Self.lines(out).count == 16 })
         second.signal(SIGTERM)
@@ -80,6 +80,6 @@ import Testing
         #expect(lines.first == "seq,time,topic,event,job,attempt,worker,body,payload")
         let seqs = lines.dropFirst().map { UInt64($0.prefix { $0 != "," }) ?? 0 }
         #expect(seqs == Array(1...10) + Array(21...25))
-        #expect(lines[1].contains(",job/mine/0/queued,queued,mine/0,0,,"))
+        #expect(lines[1].contains(",job/mine/0/queued,queued,mine/0,1,,"))
     }
 }

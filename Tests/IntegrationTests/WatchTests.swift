@@ -68,20 +68,24 @@ struct ScreenEmulator {
         defer { worker.stop() }
         let submitted = try Studies.cli(["submit", try Studies.spec(name: "watched", trials: 6, delay: 0.3), "--broker", endpoint])
         #expect(submitted.status == 0, "\(submitted.output)")
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
 
         let (rows, columns) = (18, 72)
         let screenLog = Harness.scratch.appendingPathComponent("watch-\(UUID().uuidString.prefix(6)).typescript")
-        let command = "stty rows \(rows) cols \(columns); exec \(Harness.binary.path) watch watched --broker \(endpoint) --feed \(feed) --replay \(replay)"
+        let command = "stty rows \(rows) cols \(columns); exec \(Harness.binary.path) watch \(study) --broker \(endpoint) --feed \(feed) --replay \(replay)"
         let run = try Harness.run(["/usr/bin/script", "-qfec", command, screenLog.path])
         #expect(run.status == 0, "\(run.output)")
         let typescript = try String(contentsOf: screenLog, encoding: .utf8)
         #expect(typescript.contains("\u{1B}[H"), "redrawn in place on a terminal")
+        // script(1) frames the session with its own "Script started/done" lines: keep what watch wrote.
+        let start = try #require(typescript.range(of: "\u{1B}[H")).lowerBound
+        let session = typescript[start...].components(separatedBy: "\nScript done")[0]
         var screen = ScreenEmulator(rows: rows, columns: columns)
-        screen.feed(typescript)
+        screen.feed(session)
         let lines = screen.lines
         #expect(screen.overflow == 0, "a frame was wider than the terminal:\n\(lines.joined(separator: "\n"))")
-        #expect(lines[0].hasPrefix("hyperloom watch  study watched (") && !lines[0].contains("(running)"), "\(lines)")
-        #expect(lines[1].hasPrefix("[########################################]  6/6"), "\(lines)")
+        #expect(lines[0].hasPrefix("hyperloom watch  study \(study) (") && !lines[0].contains("(running)"), "\(lines)")
+        #expect(lines[1].range(of: #"^\[#{10,}\]  6/6  "#, options: .regularExpression) != nil, "a full bar: \(lines)")
         #expect(lines[2].hasPrefix("best loss (min): "), "\(lines)")
         #expect(lines[3] == "trials: queued 0  running 0  complete 6  failed 0", "\(lines)")
         #expect(lines.contains { $0.hasPrefix("workers: watcher alive") }, "\(lines)")
@@ -95,14 +99,16 @@ struct ScreenEmulator {
         defer { optimizer.stop() }
         let worker = try Harness.worker("plain", broker: endpoint, slots: 2)
         defer { worker.stop() }
-        #expect(try Studies.cli(["submit", try Studies.spec(name: "plain", trials: 4, delay: 0.1), "--broker", endpoint]).status == 0)
-        _ = try Studies.waitForEnd("plain", broker: endpoint)
+        let submitted = try Studies.cli(["submit", try Studies.spec(name: "plain", trials: 4, delay: 0.1), "--broker", endpoint])
+        #expect(submitted.status == 0)
+        let study = submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try Studies.waitForEnd(study, broker: endpoint)
         // Started after the study ended: the replay gives it the whole story.
-        let run = try Studies.cli(["watch", "plain", "--broker", endpoint, "--feed", feed])
+        let run = try Studies.cli(["watch", study, "--broker", endpoint, "--feed", feed])
         #expect(run.status == 0, "\(run.output)")
         #expect(!run.output.contains("\u{1B}["), "no escape sequences in a pipe")
-        for n in 0..<4 { #expect(run.output.contains("trial \(n) complete: loss "), "\(run.output)") }
-        #expect(run.output.contains("trial 0 started on plain (attempt 1)"), "\(run.output)")
+        for n in 1...4 { #expect(run.output.contains("trial \(n) complete: loss "), "\(run.output)") }
+        #expect(run.output.contains("trial 1 started on plain (attempt 1)"), "\(run.output)")
         #expect(run.output.contains("4/4"), "\(run.output)")
     }
 }

@@ -13,34 +13,34 @@ import ZeroMQ
 /// numbers the machine assigns continue from the journal's last one.
 /// **Memory.** Pending events of one loop turn, the journal's sparse index; replays are read from
 /// the file, at most `FeedReplay.maxEventsPerRequest` events per request.
-final class FeedPublisher {
+public final class FeedPublisher {
     /// Publisher heartbeat when no event was published for this long: subscribers declare the
     /// publisher dead after three missed ones.
-    static let heartbeatInterval: Duration = .seconds(1)
+    public static let heartbeatInterval: Duration = .seconds(1)
     /// Journal records examined per replay request at most, so a filtered replay over a long
     /// history is served in bounded slices between two turns of the loop.
     static let replayScanLimit = 50_000
 
-    let journal: FeedJournal
+    public let journal: FeedJournal
     private var replay: ZMQSocket?
     private var replayPort: Int?
     private var outgoing: [[Frame]] = []
     private var lastPublished: ContinuousClock.Instant = .now
     private let logger: Logger
     /// Events the PUB socket refused (high-water mark): subscribers repair them by replay.
-    private(set) var dropped = 0
+    public private(set) var dropped = 0
     /// Replay requests answered, and malformed ones dropped.
     private(set) var replaysServed = 0
     private(set) var replaysMalformed = 0
 
-    init(journal: FeedJournal, logger: Logger) {
+    public init(journal: FeedJournal, logger: Logger) {
         self.journal = journal
         self.logger = logger
     }
 
     /// Binds the replay ROUTER (a CURVE server in the feed's ZAP domain when `serverKey` is set);
     /// returns the endpoint bound.
-    func bindReplay(endpoint: String, context: ZMQContext, serverKey: ZMQCurveKeyPair?, zapDomain: String) throws(ZMQError) -> String {
+    public func bindReplay(endpoint: String, context: ZMQContext, serverKey: ZMQCurveKeyPair?, zapDomain: String) throws(ZMQError) -> String {
         let socket = try context.socket(.router)
         try socket.setLinger(.zero)
         try socket.setRouterMandatory(true)
@@ -59,11 +59,11 @@ final class FeedPublisher {
     }
 
     /// The replay socket, for the loop's poller.
-    var replaySocket: ZMQSocket? { replay }
+    public var replaySocket: ZMQSocket? { replay }
 
     /// Journals an event the state machine emitted (stamping its wall-clock time) and queues it
     /// for publication.
-    func enqueue(_ frames: [Frame], time: Double) {
+    public func enqueue(_ frames: [Frame], time: Double) {
         guard let event = FeedEvent(frames: Self.stamped(frames, time: time)) else { return }
         journal.append(event)
         outgoing.append(event.frames)
@@ -71,7 +71,7 @@ final class FeedPublisher {
 
     /// Flushes the journal, then publishes the queued events; sends a heartbeat when nothing was
     /// published for `heartbeatInterval`; fsyncs the journal at its interval.
-    func publishPending(on pub: ZMQSocket?, now: ContinuousClock.Instant, time: Double) throws {
+    public func publishPending(on pub: ZMQSocket?, now: ContinuousClock.Instant, time: Double) throws {
         try journal.flush()
         if !outgoing.isEmpty {
             for frames in outgoing {
@@ -88,7 +88,7 @@ final class FeedPublisher {
     }
 
     /// Answers every replay request waiting on the replay socket.
-    func serveReplays() throws {
+    public func serveReplays() throws {
         guard let replay else { return }
         while let message = try replay.receive(dontWait: true) {
             guard message.count >= 2, let request = FeedReplay.Request(frames: Array(message.dropFirst())) else {
@@ -132,7 +132,7 @@ final class FeedPublisher {
     }
 
     /// Closes the replay socket and the journal (fsynced). Idempotent.
-    func close() {
+    public func close() {
         replay?.close()
         replay = nil
         journal.close()

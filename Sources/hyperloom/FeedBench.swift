@@ -2,19 +2,19 @@ import ArgumentParser
 import Foundation
 import LoomBroker
 import LoomClient
-import LoomEmbedded
 import Logging
 import LoomRuntime
 import LoomWire
+import ZeroMQ
 
 /// `hyperloom bench feed`: events per second through the broker's journal and PUB socket into a
 /// gap-free subscriber.
 struct FeedBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "feed",
-        abstract: "Feed throughput: events/s delivered to a FeedSubscriber, every one in order (journal on disk).")
+        abstract: "Feed throughput: events/s through the journal and PUB socket to a FeedSubscriber, every one in order.")
 
-    @Option(help: "Events per run (each a job's queued event, submitted in batches of 5,000).")
+    @Option(help: "Events per run (report events with a metric payload, published in batches of 1,000).")
     var events = 200_000
 
     @Option(help: "Runs; the median is reported.")
@@ -46,50 +46,58 @@ struct FeedBench: ParsableCommand {
         Console.line(String(decoding: json.finish(), as: UTF8.self))
     }
 
-    /// One run: a broker on loopback with a journal in a scratch directory, a subscriber from the
-    /// beginning, and a client submitting `events` jobs; the clock runs from the first submission
-    /// to the last event delivered.
+    /// One run: the broker's feed path alone — `FeedPublisher` journaling to disk (written every
+    /// batch of 1,000, fsynced every second), PUB and replay sockets on loopback — in one thread,
+    /// and a `FeedSubscriber` from the beginning in this one. The clock runs from the first event
+    /// published to the last one delivered. Job handling is left out: `bench fabric` measures it.
     private func measure(run: Int) throws -> (rate: Double, gaps: UInt64) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hyperloom-feedbench-\(getpid())-\(run)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let broker = try BrokerService(config: BrokerServiceConfig(
-            endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", feedReplayEndpoint: "tcp://127.0.0.1:*",
-            feedJournal: directory.appendingPathComponent("feed.journal").path, recoveryWindow: .zero))
-        let bound = try broker.bind()
-        let services = EmbeddedServices()
-        services.start("broker") { stop in try broker.run(until: stop) }
-        defer { services.stopAll(workersFirst: false) }
-        let subscriber = try FeedSubscriber(endpoint: bound.feed, topics: ["job/"], start: .beginning, replayEndpoint: bound.replay)
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let journal = try FeedJournal(path: directory.appendingPathComponent("feed.journal").path)
+        let publisher = FeedPublisher(journal: journal, logger: Logger(label: "hyperloom.bench"))
+        let pub = try context.socket(.pub)
+        try pub.setSendHighWaterMark(100_000)
+        try pub.setLinger(.zero)
+        try pub.bind("tcp://127.0.0.1:*")
+        let replay = try publisher.bindReplay(endpoint: "tcp://127.0.0.1:*", context: context, serverKey: nil, zapDomain: "")
+        let subscriber = try FeedSubscriber(endpoint: try pub.lastEndpoint(), topics: ["job/"], start: .beginning,
+                                            replayEndpoint: replay, context: context)
         defer { subscriber.close() }
-        _ = try subscriber.next(timeout: .milliseconds(300))
-        let total = events
-        let submitter = Thread {
-            guard let client = try? BrokerClient(endpoint: bound.endpoint, name: "feed-bench") else { return }
-            defer { client.close() }
-            guard (try? client.connect()) != nil else { return }
-            let spec = JobSpec(command: ["true"]).payload
-            var next = 0
-            while next < total {
-                let batch = (next..<min(total, next + 5_000)).map {
-                    JobSubmission(id: "bench/\($0)", requirements: Requirements(), payload: spec)
-                }
-                guard (try? client.submitAndWait(batch, timeout: .seconds(60))) != nil else { return }
-                next += batch.count
-            }
+        // Subscribed and caught up (an empty journal) before the clock starts.
+        let ready = ContinuousClock.now + .seconds(5)
+        while !subscriber.isCaughtUp, ContinuousClock.now < ready {
+            _ = try subscriber.next(timeout: .milliseconds(50))
+            try publisher.publishPending(on: pub, now: .now, time: Date().timeIntervalSince1970)
+            try publisher.serveReplays()
         }
+        let total = UInt64(events)
+        let payload = Array(#"{"loss":0.0328,"epoch":3}"#.utf8)
+        var published: UInt64 = 0
+        var delivered: UInt64 = 0
         let started = ContinuousClock.now
-        submitter.start()
-        var delivered = 0
-        var expected: UInt64 = 1
         let deadline = started + .seconds(120)
         while delivered < total, ContinuousClock.now < deadline {
-            guard let event = try subscriber.next(timeout: .milliseconds(500)) else { continue }
-            guard event.seq == expected else { throw Failure("event \(event.seq) delivered where \(expected) was due") }
-            expected += 1
-            delivered += 1
+            if published < total {
+                for _ in 0..<min(1_000, total - published) {
+                    published += 1
+                    let body = Array(#"{"event":"report","job":"bench/\#(published % 100)","attempt":1,"lease":7,"worker":"w1","seq":\#(published)}"#.utf8)
+                    publisher.enqueue(FeedEvent(topic: "job/bench/\(published % 100)/report", seq: published, body: body, payload: payload).frames,
+                                      time: Date().timeIntervalSince1970)
+                }
+            }
+            try publisher.publishPending(on: pub, now: .now, time: Date().timeIntervalSince1970)
+            try publisher.serveReplays()
+            while let event = try subscriber.next(timeout: .zero) {
+                delivered += 1
+                guard event.seq == delivered else { throw Failure("event \(event.seq) delivered where \(delivered) was due") }
+            }
         }
         let elapsed = started.duration(to: .now)
+        pub.close()
+        publisher.close()
         guard delivered == total else { throw Failure("run \(run): \(delivered) of \(total) events delivered in 120 s") }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return (Double(total) / seconds, subscriber.gaps)

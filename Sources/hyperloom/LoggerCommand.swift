@@ -36,7 +36,7 @@ struct FeedLogger: ParsableCommand {
 
     @OptionGroup var keys: ClientKeyOptions
 
-    @Option(help: "Only this study's events (topics job/STUDY/ and log/STUDY/).")
+    @Option(help: "Only this study's events (topics job/STUDY/).")
     var study: String?
 
     @Option(help: "The file to append to (created when missing).")
@@ -59,7 +59,7 @@ struct FeedLogger: ParsableCommand {
         }
         defer { file.close() }
         if file.repairedBytes > 0 { Console.error("logger: cut a torn last line (\(file.repairedBytes) bytes) from \(out)") }
-        let topics = study.map { ["job/\($0)/", "log/\($0)/"] } ?? [""]
+        let topics = study.map { ["job/\($0)/"] } ?? [""]
         let start: FeedSubscriber.Start = file.lastSeq.map { .after($0) } ?? .beginning
         let subscriber = try feed.subscriber(topics: topics, start: start, keys: keys, command: "hyperloom logger")
         defer { subscriber.close() }

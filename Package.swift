@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker", "LoomPlot"],
+            dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker", "LoomPlot", "LoomBroker"],
             swiftSettings: strict
         ),
     ]

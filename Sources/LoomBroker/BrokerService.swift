@@ -11,6 +11,14 @@ public struct BrokerServiceConfig: Sendable {
     public var endpoint: String
     /// The PUB endpoint of the event feed.
     public var feedEndpoint: String
+    /// The ROUTER endpoint that answers the feed's replay requests (Docs/protocol.md §7).
+    public var feedReplayEndpoint: String
+    /// The feed journal's file: the sequence continues from it after a restart and replays are
+    /// read from it. Nil: an anonymous journal that disappears with the process.
+    public var feedJournal: String?
+    /// Events queued per feed subscriber before the PUB socket drops (ZMQ_SNDHWM); subscribers
+    /// repair drops by replay, so this bounds memory, not correctness.
+    public var feedHighWaterMark: Int
     /// Heartbeat interval for clients (workers propose their own).
     public var heartbeat: Duration
     /// Missed heartbeats before a peer is declared dead.
@@ -36,12 +44,16 @@ public struct BrokerServiceConfig: Sendable {
     public var stragglers: StragglerPolicy
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
+                feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
                 keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy()) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
+        self.feedReplayEndpoint = feedReplayEndpoint
+        self.feedJournal = feedJournal
+        self.feedHighWaterMark = feedHighWaterMark
         self.heartbeat = heartbeat
         self.liveness = liveness
         self.recoveryWindow = recoveryWindow
@@ -77,27 +89,39 @@ public final class BrokerService {
     /// The user ids allowed by the allowlist loaded last.
     private var allowedUsers: Set<String> = []
     private var machine: BrokerStateMachine
+    /// The feed's journal, heartbeats and replay socket.
+    private let publisher: FeedPublisher
     private let logger: Logger
     /// Messages that could not be sent because a peer's queue was full.
     public private(set) var dropped = 0
 
+    /// Opens the feed journal (repairing a torn last record) and makes the state machine, whose
+    /// feed sequence continues from the journal's last event.
     public init(config: BrokerServiceConfig, context: ZMQContext? = nil,
-                logger: Logger = Logger(label: "hyperloom.broker")) throws(ZMQError) {
+                logger: Logger = Logger(label: "hyperloom.broker")) throws {
         self.config = config
+        let journal = try FeedJournal(path: config.feedJournal)
+        if journal.repairedBytes > 0 {
+            let path: Logger.MetadataValue = .string(journal.path)
+            let bytes: Logger.MetadataValue = .stringConvertible(journal.repairedBytes)
+            logger.warning("feed journal: cut a torn last record", metadata: ["feed.journal": path, "feed.repaired_bytes": bytes])
+        }
+        publisher = FeedPublisher(journal: journal, logger: logger)
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
         let brokerConfig = BrokerConfig(
             brokerID: "broker-\(UUID().uuidString.prefix(8).lowercased())",
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
-            recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers)
+            recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers,
+            lastFeedSeq: journal.lastSeq)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 
-    /// Binds both sockets (as CURVE servers behind the ZAP handler when `keysDirectory` is set);
-    /// returns the endpoints actually bound (a `*` port is resolved).
+    /// Binds the ROUTER, the feed and its replay socket (as CURVE servers behind the ZAP handler
+    /// when `keysDirectory` is set); returns the endpoints actually bound (a `*` port is resolved).
     @discardableResult
-    public func bind() throws -> (endpoint: String, feed: String) {
+    public func bind() throws -> (endpoint: String, feed: String, replay: String) {
         var serverKey: ZMQCurveKeyPair?
         if let directory = config.keysDirectory {
             // The handler must be bound before any CURVE server socket of the context.
@@ -127,7 +151,9 @@ public final class BrokerService {
         self.router = router
         let feed = try makeFeed(endpoint: config.feedEndpoint)
         self.feed = feed
-        return (try router.lastEndpoint(), try feed.lastEndpoint())
+        let replay = try publisher.bindReplay(endpoint: config.feedReplayEndpoint, context: context,
+                                              serverKey: serverKey, zapDomain: ZAPAuthenticator.feedDomain)
+        return (try router.lastEndpoint(), try feed.lastEndpoint(), replay)
     }
 
     /// Binds the feed again on the port the closed one held; libzmq releases a closed socket's
@@ -148,7 +174,7 @@ public final class BrokerService {
     private func makeFeed(endpoint: String) throws(ZMQError) -> ZMQSocket {
         let feed = try context.socket(.pub)
         try feed.setLinger(.milliseconds(500))
-        try feed.setSendHighWaterMark(1_000_000)
+        try feed.setSendHighWaterMark(config.feedHighWaterMark)
         // Subscribers send only subscriptions: nothing legitimate comes near this bound.
         try feed.setMaxMessageSize(64 << 10)
         if let serverKey {
@@ -201,11 +227,15 @@ public final class BrokerService {
             "broker.id": "\(machine.brokerID)", "broker.endpoint": "\(config.endpoint)",
             "broker.feed": "\(config.feedEndpoint)", "broker.authenticated": "\(zap != nil)",
         ])
+        let journalPath: Logger.MetadataValue = .string(publisher.journal.path)
+        let lastSeq: Logger.MetadataValue = .stringConvertible(publisher.journal.lastSeq)
+        logger.info("feed journal open", metadata: ["feed.journal": journalPath, "feed.last_seq": lastSeq])
         var poller = Poller()
         let routerIndex = poller.add(router)
         poller.add(fd: stop.fd)
         let zapIndex = zap.map { poller.add($0.socket) }
         let reloadIndex = reload.map { poller.add(fd: $0.fd) }
+        let replayIndex = publisher.replaySocket.map { poller.add($0) }
         while !stop.isStopRequested {
             let now = ContinuousClock.now
             let deadline = machine.nextDeadline
@@ -227,9 +257,12 @@ public final class BrokerService {
                 }
             }
             try perform(machine.expire(now: .now))
+            try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
+            if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
         }
         logger.info("broker stopping", metadata: ["broker.shutdown_workers": "\(config.shutdownWorkers)"])
         try perform(machine.shutdown(shutdownWorkers: config.shutdownWorkers, now: .now))
+        try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
         close()
     }
 
@@ -241,11 +274,15 @@ public final class BrokerService {
         router?.close()
         feed?.close()
         zap?.close()
+        publisher.close()
         zap = nil
         router = nil
         feed = nil
         if ownsContext { context.terminate() }
     }
+
+    /// Feed events the PUB socket refused at its high-water mark (subscribers repair them by replay).
+    public var feedDropped: Int { publisher.dropped }
 
     private func perform(_ actions: [BrokerAction]) throws(ZMQError) {
         var queue = actions[...]
@@ -258,18 +295,8 @@ public final class BrokerService {
                     queue += machine.peerUnreachable(identity, now: .now)
                 }
             case .publish(let frames):
-                if try !(feed?.send(Self.stamped(frames), dontWait: true) ?? true) { dropped += 1 }
+                publisher.enqueue(frames, time: Date().timeIntervalSince1970)
             }
         }
-    }
-
-    /// Adds the wall-clock `time` (seconds since the Unix epoch) to a feed body: the state
-    /// machine has no clock, and subscribers want to plot events in time.
-    static func stamped(_ frames: [Frame]) -> [Frame] {
-        guard frames.count >= 3, frames[2].first == UInt8(ascii: "{") else { return frames }
-        var out = frames
-        let time = Array("\"time\":\(Date().timeIntervalSince1970)".utf8)
-        out[2] = [UInt8(ascii: "{")] + time + (frames[2].count > 2 ? [UInt8(ascii: ",")] : []) + frames[2].dropFirst()
-        return out
     }
 }

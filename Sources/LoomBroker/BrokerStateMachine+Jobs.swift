@@ -35,7 +35,8 @@ extension BrokerStateMachine {
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
                 hints: StragglerHints(job: submission.id, spec: submission.payload))
             if hold { held.append(submission.id) } else { queue.append(submission.id) }
-            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued") { w in
+            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
+                                   payload: submission.payload) { w in
                 w.add("job", submission.id)
                 w.add("client", client)
                 w.add("attempt", submission.requirements.firstAttempt)

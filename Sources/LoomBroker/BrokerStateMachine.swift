@@ -27,12 +27,15 @@ public struct BrokerConfig: Sendable {
     public var softwareVersion: String
     /// When attempts count as stalled or slow and workers as slow (Docs/stragglers.md).
     public var stragglers: StragglerPolicy
+    /// The feed's last sequence number before this process (from the feed journal): the next
+    /// event is published as `lastFeedSeq + 1`.
+    public var lastFeedSeq: UInt64
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
                 sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
-                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy()) {
+                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0) {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -43,6 +46,7 @@ public struct BrokerConfig: Sendable {
         self.tombstoneCapacity = tombstoneCapacity
         self.softwareVersion = softwareVersion
         self.stragglers = stragglers
+        self.lastFeedSeq = lastFeedSeq
     }
 }
 
@@ -151,6 +155,7 @@ public struct BrokerStateMachine: Sendable {
         startedAt = now
         lastSweep = now
         tombstones.capacity = config.tombstoneCapacity
+        feedSeq = config.lastFeedSeq
     }
 
     /// The broker id announced in WELCOME.

@@ -15,6 +15,13 @@ public enum BrokerSettings {
         help: "ROUTER endpoint for workers and clients (tcp://*:5555 for every interface: needs keys or insecure).")
     public static let feed = Setting(
         command, "feed", .string, default: "tcp://127.0.0.1:5556", help: "PUB endpoint of the event feed.")
+    public static let feedReplay = Setting(
+        command, "feed_replay", .optional(.string), default: nil, note: "the feed's host, port + 1",
+        help: "ROUTER endpoint answering the feed's replay requests (subscribers assume the feed's port + 1).")
+    public static let feedJournal = Setting(
+        command, "feed_journal", .optional(.string), default: nil,
+        note: "hyperloom-data/broker/feed-<feed port>.journal; in memory for an ephemeral port",
+        help: "The feed's append-only journal: sequence numbers continue from it after a restart, replays are read from it.")
     public static let heartbeat = Setting(
         command, "heartbeat", .duration(positive: true), default: .seconds(1),
         help: "Heartbeat interval towards clients (workers propose their own).")
@@ -39,7 +46,8 @@ public enum BrokerSettings {
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
 
     public static let table = SettingsTable(command: command, [
-        endpoint, feed, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys, insecure, logLevel,
+        endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
+        insecure, logLevel,
     ])
 }
 

@@ -10,19 +10,21 @@ import LoomWorker
 /// **Ownership.** The store and the services belong to their threads until `stop()` returns;
 /// read the store only after that. If starting fails midway, what had started is stopped.
 public final class LocalFabric {
-    /// The broker's ROUTER and feed endpoints (ephemeral loopback ports).
+    /// The broker's ROUTER, feed and feed replay endpoints (ephemeral loopback ports).
     public let endpoint: String
     public let feed: String
+    public let feedReplay: String
     private let services = EmbeddedServices()
 
     /// - Parameter executor: runs the worker's trials; nil: child processes (`TrialRunner`).
     public init(store: any StudyStore, optimizerID: String, workerID: String, slots: Int, workDir: String,
                 executor: sending (any TrialExecutor)? = nil, version: String) throws {
         let broker = try BrokerService(config: BrokerServiceConfig(
-            endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", recoveryWindow: .zero, softwareVersion: version))
+            endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", feedReplayEndpoint: "tcp://127.0.0.1:*", recoveryWindow: .zero, softwareVersion: version))
         let bound = try broker.bind()
         endpoint = bound.endpoint
         feed = bound.feed
+        feedReplay = bound.replay
         services.start("broker") { stop in try broker.run(until: stop) }
         do {
             let optimizer = try OptimizerService(

@@ -12,6 +12,8 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: Self.configHelp) var config: String?
     @Option(help: BrokerSettings.endpoint.argumentHelp) var endpoint: String?
     @Option(help: BrokerSettings.feed.argumentHelp) var feed: String?
+    @Option(help: BrokerSettings.feedReplay.argumentHelp) var feedReplay: String?
+    @Option(help: BrokerSettings.feedJournal.argumentHelp) var feedJournal: String?
     @Option(help: BrokerSettings.heartbeat.argumentHelp) var heartbeat: String?
     @Option(help: BrokerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: BrokerSettings.recoveryWindow.argumentHelp) var recoveryWindow: String?
@@ -24,7 +26,8 @@ struct BrokerOptions: SettingsOptions {
     var flags: [String: String?] {
         let s = BrokerSettings.self
         return [
-            s.endpoint.key: endpoint, s.feed.key: feed, s.heartbeat.key: heartbeat, s.liveness.key: liveness,
+            s.endpoint.key: endpoint, s.feed.key: feed, s.feedReplay.key: feedReplay, s.feedJournal.key: feedJournal,
+            s.heartbeat.key: heartbeat, s.liveness.key: liveness,
             s.recoveryWindow.key: recoveryWindow, s.maxMessageSize.key: maxMessageSize,
             s.shutdownWorkers.key: shutdownWorkers.map { $0 ? "true" : "false" }, s.keys.key: keys,
             s.insecure.key: insecure.map { $0 ? "true" : "false" }, s.logLevel.key: logLevel,
@@ -43,7 +46,7 @@ struct Broker: ParsableCommand {
         let s = BrokerSettings.self
         LoggingOptions.bootstrap(level: settings[s.logLevel])
         let keys = settings[s.keys]
-        let exposed = [settings[s.endpoint], settings[s.feed]].filter { !Security.isLocal($0) }
+        let exposed = [settings[s.endpoint], settings[s.feed], settings[s.feedReplay] ?? Self.replayEndpoint(feed: settings[s.feed])].filter { !Security.isLocal($0) }
         if keys == nil, !exposed.isEmpty {
             guard settings[s.insecure] else {
                 Console.error("error: binding \(exposed.joined(separator: " and ")) without keys would let anyone who reaches "
@@ -58,12 +61,20 @@ struct Broker: ParsableCommand {
         stop.stopOnSignals()
         // SIGHUP reloads the allowlist; without keys it is logged and ignored (never fatal).
         let reload = SignalFlag(signals: [SIGHUP])
+        let feedPort = settings[s.feed].split(separator: ":").last.map(String.init) ?? "*"
+        let journal = settings[s.feedJournal] ?? (Int(feedPort) == nil ? nil : "hyperloom-data/broker/feed-\(feedPort).journal")
+        if let journal {
+            let directory = (journal as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        }
+        let replay = settings[s.feedReplay] ?? Self.replayEndpoint(feed: settings[s.feed])
         let service = try BrokerService(config: BrokerServiceConfig(
-            endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], heartbeat: settings[s.heartbeat],
+            endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
+            feedJournal: journal, heartbeat: settings[s.heartbeat],
             liveness: settings[s.liveness], recoveryWindow: settings[s.recoveryWindow],
             shutdownWorkers: settings[s.shutdownWorkers], maxMessageSize: Int64(settings[s.maxMessageSize]),
             softwareVersion: Hyperloom.version, keysDirectory: keys))
-        let bound: (endpoint: String, feed: String)
+        let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()
         } catch {
@@ -71,7 +82,16 @@ struct Broker: ParsableCommand {
             throw ExitCode.failure
         }
         if let keys { Console.line("broker authenticates its peers with the keys in \(keys)") }
+        Console.line("feed replay on \(bound.replay), journal \(journal ?? "in memory")")
         Console.line("broker listening on \(bound.endpoint), feed on \(bound.feed)")
         try service.run(until: stop, reload: reload)
+    }
+
+    /// The feed's host with its port + 1 (`*` stays `*`).
+    static func replayEndpoint(feed: String) -> String {
+        guard let colon = feed.lastIndex(of: ":"), let port = Int(feed[feed.index(after: colon)...]) else {
+            return feed.hasSuffix(":*") ? feed : feed + "-replay"
+        }
+        return "\(feed[..<colon]):\(port + 1)"
     }
 }

@@ -71,11 +71,18 @@ struct Feed: ParsableCommand {
     @Option(help: "Stop after this many events (default: run until interrupted).")
     var count: Int?
 
+    @Option(help: "Start with the history after this sequence number (0: the whole history; default: from now).")
+    var after: UInt64?
+
+    @Option(help: "The broker's feed replay endpoint (default: the feed's host, port + 1).")
+    var replay: String?
+
     @OptionGroup var keys: ClientKeyOptions
 
     func run() throws {
         let curve = try Security.curveOrExit("hyperloom feed") { try keys.curve() }
-        let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic, curve: curve)
+        let subscriber = try FeedSubscriber(endpoint: feed, topics: topic.isEmpty ? [""] : topic,
+                                            start: after.map { .after($0) } ?? .now, replayEndpoint: replay, curve: curve)
         defer { subscriber.close() }
         var seen = 0
         let stop = LoomRuntimeStop.latch()

@@ -1,0 +1,152 @@
+import Foundation
+import LoomWire
+import Logging
+import ZeroMQ
+
+/// The broker's side of the feed: journals every event before it is published, sends idle
+/// heartbeats, and answers replay requests from the journal (Docs/protocol.md §7).
+///
+/// **Threading.** The broker's loop thread only; it owns the replay socket and the journal.
+/// **Ordering.** Events are appended to the journal as the state machine emits them and
+/// published only after the journal was flushed (`publishPending`), so a subscriber never sees
+/// an event that a crash of the broker process could take out of the journal; the sequence
+/// numbers the machine assigns continue from the journal's last one.
+/// **Memory.** Pending events of one loop turn, the journal's sparse index; replays are read from
+/// the file, at most `FeedReplay.maxEventsPerRequest` events per request.
+public final class FeedPublisher {
+    /// Publisher heartbeat when no event was published for this long: subscribers declare the
+    /// publisher dead after three missed ones.
+    public static let heartbeatInterval: Duration = .seconds(1)
+    /// Journal records examined per replay request at most, so a filtered replay over a long
+    /// history is served in bounded slices between two turns of the loop.
+    static let replayScanLimit = 50_000
+
+    public let journal: FeedJournal
+    private var replay: ZMQSocket?
+    private var replayPort: Int?
+    private var outgoing: [[Frame]] = []
+    private var lastPublished: ContinuousClock.Instant = .now
+    private let logger: Logger
+    /// Events the PUB socket refused (high-water mark): subscribers repair them by replay.
+    public private(set) var dropped = 0
+    /// Replay requests answered, and malformed ones dropped.
+    private(set) var replaysServed = 0
+    private(set) var replaysMalformed = 0
+
+    public init(journal: FeedJournal, logger: Logger) {
+        self.journal = journal
+        self.logger = logger
+    }
+
+    /// Binds the replay ROUTER (a CURVE server in the feed's ZAP domain when `serverKey` is set);
+    /// returns the endpoint bound.
+    public func bindReplay(endpoint: String, context: ZMQContext, serverKey: ZMQCurveKeyPair?, zapDomain: String) throws(ZMQError) -> String {
+        let socket = try context.socket(.router)
+        try socket.setLinger(.zero)
+        try socket.setRouterMandatory(true)
+        // An answer is at most maxEventsPerRequest + 1 messages; room for a few subscribers at once.
+        try socket.setSendHighWaterMark(Int(FeedReplay.maxEventsPerRequest) * 8)
+        try socket.setMaxMessageSize(64 << 10)
+        if let serverKey {
+            try socket.setZAPDomain(zapDomain)
+            try socket.setCurveServer(secretKey: serverKey.secretKey)
+        }
+        try socket.bind(endpoint)
+        replay = socket
+        let bound = try socket.lastEndpoint()
+        replayPort = bound.split(separator: ":").last.flatMap { Int($0) }
+        return bound
+    }
+
+    /// The replay socket, for the loop's poller.
+    public var replaySocket: ZMQSocket? { replay }
+
+    /// Journals an event the state machine emitted (stamping its wall-clock time) and queues it
+    /// for publication.
+    public func enqueue(_ frames: [Frame], time: Double) {
+        guard let event = FeedEvent(frames: Self.stamped(frames, time: time)) else { return }
+        journal.append(event)
+        outgoing.append(event.frames)
+    }
+
+    /// Flushes the journal, then publishes the queued events; sends a heartbeat when nothing was
+    /// published for `heartbeatInterval`; fsyncs the journal at its interval.
+    public func publishPending(on pub: ZMQSocket?, now: ContinuousClock.Instant, time: Double) throws {
+        try journal.flush()
+        if !outgoing.isEmpty {
+            for frames in outgoing {
+                if try !(pub?.send(frames, dontWait: true) ?? true) { dropped += 1 }
+            }
+            outgoing.removeAll(keepingCapacity: true)
+            lastPublished = now
+        } else if now - lastPublished >= Self.heartbeatInterval {
+            let heartbeat = FeedHeartbeat(lastSeq: journal.lastSeq, journal: journal.id, replayPort: replayPort)
+            _ = try pub?.send(heartbeat.frames(time: time), dontWait: true)
+            lastPublished = now
+        }
+        try journal.syncIfDue(now: now)
+    }
+
+    /// Answers every replay request waiting on the replay socket.
+    public func serveReplays() throws {
+        guard let replay else { return }
+        while let message = try replay.receive(dontWait: true) {
+            guard message.count >= 2, let request = FeedReplay.Request(frames: Array(message.dropFirst())) else {
+                replaysMalformed += 1
+                continue
+            }
+            try answer(request, to: message[0], on: replay)
+        }
+    }
+
+    private func answer(_ request: FeedReplay.Request, to identity: Frame, on socket: ZMQSocket) throws {
+        let limit = Int(min(max(request.limit, 1), FeedReplay.maxEventsPerRequest))
+        let (events, scanned) = try journal.read(after: request.after, prefixes: request.prefixes,
+                                                 limit: limit, scanLimit: Self.replayScanLimit)
+        var through = scanned
+        sending: for event in events {
+            switch try send([identity] + FeedReplay.eventFrames(event), on: socket) {
+            case .sent: continue
+            case .full:
+                // The subscriber's queue is full: end the answer before this event; it asks again.
+                through = event.seq - 1
+                break sending
+            case .gone:
+                return
+            }
+        }
+        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id)
+        _ = try send([identity] + end.frames, on: socket)
+        replaysServed += 1
+    }
+
+    private enum SendOutcome { case sent, full, gone }
+
+    private func send(_ frames: [Frame], on socket: ZMQSocket) throws(ZMQError) -> SendOutcome {
+        do {
+            return try socket.send(frames, dontWait: true) ? .sent : .full
+        } catch {
+            if error.isHostUnreachable { return .gone }
+            throw error
+        }
+    }
+
+    /// Closes the replay socket and the journal (fsynced). Idempotent.
+    public func close() {
+        replay?.close()
+        replay = nil
+        journal.close()
+    }
+
+    /// Adds the wall-clock `time` (seconds since the Unix epoch) to a feed body: the state
+    /// machine has no clock, and subscribers want to plot events in time.
+    static func stamped(_ frames: [Frame], time: Double) -> [Frame] {
+        guard frames.count >= 3, frames[2].first == UInt8(ascii: "{") else { return frames }
+        var out = frames
+        var body: Frame = Array("{\"time\":\(time)".utf8)
+        if frames[2].count > 2 { body.append(UInt8(ascii: ",")) }
+        body.append(contentsOf: frames[2].dropFirst())
+        out[2] = body
+        return out
+    }
+}

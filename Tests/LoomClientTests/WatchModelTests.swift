@@ -1,0 +1,81 @@
+import LoomClient
+import LoomWire
+import Testing
+
+/// `WatchModel` folded from scripted feed events, and `WatchScreen` rendered from it.
+@Suite struct WatchModelTests {
+    /// Numbers the scripted events.
+    final class Script {
+        var seq: UInt64 = 0
+    }
+
+    let script = Script()
+    var seq: UInt64 { script.seq }
+
+    func event(_ topic: String, _ body: String, payload: String? = nil) -> FeedEvent {
+        script.seq += 1
+        return FeedEvent(topic: topic, seq: script.seq, body: Array(body.utf8), payload: payload.map { Array($0.utf8) })
+    }
+
+    /// Trial `n` queued with `config` at `budget`, started on `worker`, finished with `loss`.
+    func trial(_ model: inout WatchModel, _ n: Int, config: String, budget: Double, worker: String, loss: Double?,
+                        time: Double) -> [String] {
+        let job = "umap/\(n)"
+        var notes = model.apply(event("job/\(job)/queued", #"{"time":\#(time),"event":"queued","job":"\#(job)","attempt":1}"#,
+                                      payload: #"{"command":["x"],"config":\#(config),"budget":\#(budget)}"#))
+        notes += model.apply(event("job/\(job)/started", #"{"time":\#(time),"event":"started","job":"\#(job)","attempt":1,"worker":"\#(worker)"}"#))
+        if let loss {
+            notes += model.apply(event("job/\(job)/finished", #"{"time":\#(time + 1),"event":"finished","job":"\#(job)","attempt":1,"worker":"\#(worker)"}"#,
+                                       payload: #"{"loss":\#(loss)}"#))
+        }
+        return notes
+    }
+
+    @Test func incumbentChangeIsLoggedAsUltraOptDoes() {
+        var model = WatchModel(study: "umap")
+        model.applyStudyStatus(.object(["metric": .string("loss"), "mode": .string("min"), "max_trials": .number(4), "state": .string("running")]))
+        _ = trial(&model, 0, config: #"{"n_neighbors":52,"metric":"cosine"}"#, budget: 0.5, worker: "w1", loss: 0.0774, time: 100)
+        let notes = trial(&model, 1, config: #"{"n_neighbors":5,"metric":"cosine"}"#, budget: 0.5, worker: "w2", loss: 0.0328, time: 101)
+        #expect(notes.contains("challenger 0.0328 beats incumbent 0.0774 at budget 0.5; changed: n_neighbors 52 → 5"))
+        #expect(model.changes == ["challenger 0.0328 beats incumbent 0.0774 at budget 0.5; changed: n_neighbors 52 → 5"])
+        _ = trial(&model, 2, config: #"{"n_neighbors":9,"metric":"cosine"}"#, budget: 0.5, worker: "w2", loss: 0.5, time: 102)
+        #expect(model.changes.count == 1)
+        #expect(model.best?.value == 0.0328 && model.best?.job == "umap/1")
+    }
+
+    @Test func workersHealthComesFromTheFeedAndTheBrokerStatus() {
+        var model = WatchModel(study: nil)
+        _ = model.apply(event("worker/w1/joined", #"{"time":1,"event":"joined","worker":"w1","slots":4}"#))
+        _ = model.apply(event("worker/w2/joined", #"{"time":1,"event":"joined","worker":"w2","slots":4}"#))
+        _ = model.apply(event("worker/w3/joined", #"{"time":1,"event":"joined","worker":"w3","slots":4}"#))
+        let lost = model.apply(event("worker/w3/lost", #"{"time":2,"event":"lost","worker":"w3","reason":"silent"}"#))
+        #expect(lost == ["worker w3 lost (silent)"])
+        model.applyBrokerStatus(.object(["workers": .array([
+            .object(["id": .string("w1"), "heartbeat_ms": .number(1_000), "last_heard_ms": .number(300)]),
+            .object(["id": .string("w2"), "heartbeat_ms": .number(1_000), "last_heard_ms": .number(2_500)]),
+        ])]))
+        #expect(model.workers["w1"]?.health == .alive)
+        #expect(model.workers["w2"]?.health == .slow)
+        #expect(model.workers["w3"]?.health == .lost)
+    }
+
+    @Test func screenFitsTheTerminalAndShowsEverySection() {
+        var model = WatchModel(study: "umap")
+        model.applyStudyStatus(.object(["metric": .string("loss"), "mode": .string("min"), "max_trials": .number(20), "state": .string("running")]))
+        for n in 0..<4 {
+            _ = trial(&model, n, config: #"{"n_neighbors":\#(50 - n)}"#, budget: 1, worker: "w1", loss: 1.0 / Double(n + 1), time: 100 + Double(n))
+        }
+        for n in 4..<12 { _ = trial(&model, n, config: #"{"n_neighbors":\#(n)}"#, budget: 1, worker: "w\(n % 3)", loss: nil, time: 105) }
+        let big = WatchScreen.render(model, width: 100, height: 40, now: 110)
+        #expect(big[0] == "hyperloom watch  study umap (running)  seq \(seq)  feed ok")
+        #expect(big[1].hasPrefix("[") && big[1].contains("4/20") && big[1].contains("trials/s") && big[1].contains("eta"))
+        #expect(big[2].hasPrefix("best loss (min): 0.25  trial 3 at budget 1  n_neighbors=47"))
+        #expect(big[3] == "trials: queued 0  running 8  complete 4  failed 0")
+        #expect(big.contains { $0.hasPrefix("11") && $0.contains("w2") })
+        #expect(big.contains { $0.hasPrefix("  challenger 0.25 beats incumbent 0.3333") })
+        let small = WatchScreen.render(model, width: 40, height: 12, now: 110)
+        #expect(small.count <= 12 && small.allSatisfy { $0.count <= 40 })
+        #expect(small.contains { $0.hasPrefix("… and ") && $0.hasSuffix(" more running") })
+        #expect(small.last?.hasPrefix("workers: ") == true)
+    }
+}

@@ -16,7 +16,7 @@ extension BrokerStateMachine {
         switch message {
         case .hello, .heartbeat: return []
         case .submit(let request, let jobs): return submit(jobs, request: request, client: id, now: now)
-        case .cancel(let request, let jobs): return cancel(jobs, request: request, client: id, now: now)
+        case .cancel(let request, let jobs, let reason): return cancel(jobs, request: request, client: id, reason: reason, now: now)
         case .query(let request, let body): return query(body, request: request, client: id, now: now)
         case .request(let request, let service, let body):
             return forwardRequest(request, service: service, body: body, from: id, now: now)

@@ -231,8 +231,10 @@ extension BrokerStateMachine {
     }
 
     /// CANCEL_JOBS: queued jobs leave the queue, running attempts are stopped, undelivered
-    /// results are dropped. Returns how many of the named jobs were known.
-    mutating func cancel(_ ids: [String], request: UInt64, client: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+    /// results are dropped. Returns how many of the named jobs were known. The client's reason,
+    /// if any, goes on the `cancelled` events (workers are told `cancelled` either way).
+    mutating func cancel(_ ids: [String], request: UInt64, client: String, reason: String? = nil,
+                         now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
         var count: UInt32 = 0
         for id in ids {
@@ -251,6 +253,7 @@ extension BrokerStateMachine {
             actions.append(publish("job/\(id)/cancelled", event: "cancelled") { w in
                 w.add("job", id)
                 w.add("client", client)
+                if let reason { w.add("reason", reason) }
             })
         }
         actions.append(send(toClient: client, BrokerToClient.cancelled(request: request, count: count).frames, now: now))

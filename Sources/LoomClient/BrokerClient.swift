@@ -151,8 +151,8 @@ public final class BrokerClient {
     }
 
     /// Cancels jobs and waits for the count the broker cancelled.
-    public func cancel(_ ids: [String], timeout: Duration = .seconds(5)) throws(ClientError) -> UInt32 {
-        let (request, actions) = machine.cancel(ids, now: .now)
+    public func cancel(_ ids: [String], reason: String? = nil, timeout: Duration = .seconds(5)) throws(ClientError) -> UInt32 {
+        let (request, actions) = machine.cancel(ids, reason: reason, now: .now)
         try perform(actions)
         let deadline = ContinuousClock.now + timeout
         while true {

@@ -148,10 +148,10 @@ public struct ClientStateMachine: Sendable {
     }
 
     /// Cancels jobs; returns the request id to match the CANCELLED reply.
-    public mutating func cancel(_ ids: [String], now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
+    public mutating func cancel(_ ids: [String], reason: String? = nil, now: ContinuousClock.Instant) -> (request: UInt64, actions: [ClientAction]) {
         for id in ids { outstanding[id] = nil }
         let request = takeRequestID()
-        return (request, send(ClientMessage.cancel(request: request, jobs: ids).frames, now: now))
+        return (request, send(ClientMessage.cancel(request: request, jobs: ids, reason: reason).frames, now: now))
     }
 
     /// Sends a QUERY; returns the request id to match the REPLY.

@@ -204,7 +204,7 @@ extension OptimizerService {
         let trial = verdict.trial
         if cancel {
             do {
-                _ = try client.cancel([trial.jobID])
+                _ = try client.cancel([trial.jobID], reason: trial.note)
             } catch {
                 logger.warning("cannot cancel a stopped trial's attempt", metadata: ["trial.id": "\(trial.jobID)", "error": "\(error)"])
             }

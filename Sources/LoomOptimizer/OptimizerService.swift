@@ -248,7 +248,7 @@ public final class OptimizerService: @unchecked Sendable {
             // Trials from `ask` run outside the fabric: only the others are jobs to cancel (and an
             // empty CANCEL_JOBS is malformed: it would only wait for an answer that never comes).
             let jobs = active.filter { $0.source != "ask" }.map(\.jobID)
-            if !jobs.isEmpty { _ = try? client.cancel(jobs) }
+            if !jobs.isEmpty { _ = try? client.cancel(jobs, reason: "the study ended: \(reason)") }
             for var trial in active {
                 trial.state = .cancelled
                 trial.error = "the study ended: \(reason)"

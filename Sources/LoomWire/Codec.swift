@@ -48,8 +48,10 @@ extension ClientMessage {
             out.reserveCapacity(3 + jobs.count * 3)
             for job in jobs { out += [Array(job.id.utf8), job.requirements.frame, job.payload] }
             return out
-        case .cancel(let request, let jobs):
-            return [h, [Command.cancelJobs.rawValue], BigEndian.frame(request)] + jobs.map { Array($0.utf8) }
+        case .cancel(let request, let jobs, let reason):
+            // The reason, when there is one, follows an empty frame (no job id is empty).
+            let tail: [Frame] = reason.map { [[], Array($0.utf8)] } ?? []
+            return [h, [Command.cancelJobs.rawValue], BigEndian.frame(request)] + jobs.map { Array($0.utf8) } + tail
         case .query(let request, let body): return [h, [Command.query.rawValue], BigEndian.frame(request), body]
         case .request(let request, let service, let body):
             return [h, [Command.request.rawValue], BigEndian.frame(request), Array(service.utf8), body]
@@ -258,15 +260,25 @@ public enum WireDecoder {
             }
             return .submit(request: request, jobs: jobs)
         case .cancelJobs:
-            guard f.count >= 2 else {
+            // `request, job…` or `request, job…, "", reason`.
+            var jobFrames = f.dropFirst()
+            var reason: String?
+            if let separator = jobFrames.firstIndex(where: \.isEmpty) {
+                guard separator == f.count - 2 else {
+                    throw .badValue(command: name, field: "reason", reason: "an empty frame must be followed by exactly one reason frame")
+                }
+                reason = try text(f[f.count - 1], name, "reason", max: Wire.maxReasonLength)
+                jobFrames = f[1..<separator]
+            }
+            guard !jobFrames.isEmpty else {
                 throw .frameCount(command: name, expected: "1 + one per job (at least one job)", found: f.count)
             }
-            guard f.count - 1 <= Wire.maxBatch else {
-                throw .badValue(command: name, field: "jobs", reason: "holds \(f.count - 1) jobs; at most \(Wire.maxBatch)")
+            guard jobFrames.count <= Wire.maxBatch else {
+                throw .badValue(command: name, field: "jobs", reason: "holds \(jobFrames.count) jobs; at most \(Wire.maxBatch)")
             }
             var ids: [String] = []
-            for frame in f.dropFirst() { ids.append(try jobID(frame, name)) }
-            return .cancel(request: try u64(f[0], name, "request"), jobs: ids)
+            for frame in jobFrames { ids.append(try jobID(frame, name)) }
+            return .cancel(request: try u64(f[0], name, "request"), jobs: ids, reason: reason)
         case .query:
             try count(f, 2, name)
             return .query(request: try u64(f[0], name, "request"), body: f[1])

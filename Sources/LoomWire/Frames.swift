@@ -19,6 +19,8 @@ public enum Wire {
     public static let maxPeerIDBytes = 256
     /// Most jobs one SUBMIT or CANCEL may carry; larger batches are split by the client.
     public static let maxBatch = 10_000
+    /// Longest reason a CANCEL_JOBS may carry, in bytes of UTF-8 (it is shown, not parsed).
+    public static let maxReasonLength = 1024
 }
 
 /// Big-endian fixed-width integers, as every integer field on the wire is encoded.

@@ -311,7 +311,9 @@ public enum ClientMessage: Equatable, Sendable {
     case hello(HelloInfo)
     case heartbeat
     case submit(request: UInt64, jobs: [JobSubmission])
-    case cancel(request: UInt64, jobs: [String])
+    /// CANCEL_JOBS; `reason` (optional) says why, e.g. the scheduler's verdict: the broker puts it on
+    /// the feed's `cancelled` events.
+    case cancel(request: UInt64, jobs: [String], reason: String? = nil)
     case query(request: UInt64, body: Frame)
     /// A request for the client that provides `service`; answered with REPLY.
     case request(request: UInt64, service: String, body: Frame)

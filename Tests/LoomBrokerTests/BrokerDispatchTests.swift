@@ -142,6 +142,20 @@ import LoomWire
         #expect(BrokerHarness.assigned("w1", next).map(\.job) == ["j3"])
     }
 
+    /// A scheduler's verdict travels with CANCEL_JOBS to the feed, so a subscriber tells a pruned
+    /// trial from a paused one; the worker is told `cancelled` either way.
+    @Test func aCancelReasonIsPublishedOnTheCancelledEvent() throws {
+        var h = BrokerHarness()
+        h.ready("w1")
+        h.hello("c1")
+        let ref = try #require(BrokerHarness.assigned("w1", h.submit("c1", ["s/1"])).first)
+        let actions = h.client("c1", .cancel(request: 5, jobs: ["s/1"], reason: "paused at rung 1 (epoch 1)"))
+        #expect(BrokerHarness.toWorker("w1", actions) == [.cancel(job: "s/1", lease: ref.lease, reason: CancelReason.cancelled)])
+        let cancelled = try #require(BrokerHarness.feedEvents(actions).first { $0.topic == "job/s/1/cancelled" })
+        let body = try JSONValue(parsing: cancelled.body)
+        #expect(body.object?["reason"] == .string("paused at rung 1 (epoch 1)"))
+    }
+
     @Test func shutdownTellsWorkersToStopAndNothingMoreIsDispatched() {
         var h = BrokerHarness()
         h.ready("w1")

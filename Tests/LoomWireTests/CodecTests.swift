@@ -28,6 +28,7 @@ import Testing
         let messages: [ClientMessage] = [
             .hello(HelloInfo(client: "opt-1", name: "optimizer")), .heartbeat,
             .submit(request: 9, jobs: jobs), .cancel(request: 10, jobs: ["s/1", "s/2"]),
+            .cancel(request: 13, jobs: ["s/3"], reason: "pruned at rung 2 (epoch 3): not in the top 1/3"),
             .query(request: 11, body: Array("{\"what\":\"status\"}".utf8)),
             .request(request: 12, service: "optimizer", body: Array("{\"op\":\"status\"}".utf8)),
             .respond(request: 12, to: "cli-1", body: Array("{}".utf8)),
@@ -55,6 +56,20 @@ import Testing
             .error("nope"), .disconnect(reason: DisconnectReason.shutdown),
         ]
         for message in toClient { #expect(try WireDecoder.brokerToClient(message.frames) == message) }
+    }
+
+    /// A reason follows an empty frame, alone: anything else after the separator is refused.
+    @Test func cancelJobsReasonsAreFramedExactly() {
+        let head: [Frame] = [Wire.clientHeader, [Command.cancelJobs.rawValue], BigEndian.frame(UInt64(1))]
+        let bad: [[Frame]] = [
+            head + [Array("s/1".utf8), [], Array("a".utf8), Array("b".utf8)],   // two reason frames
+            head + [Array("s/1".utf8), []],                                    // separator, no reason
+            head + [Array("s/1".utf8), [], []],                                // empty reason
+            head + [[], Array("why".utf8)],                                    // a reason, no job
+        ]
+        for frames in bad {
+            #expect(throws: WireError.self) { try WireDecoder.inbound(frames) }
+        }
     }
 
     @Test func integersAreBigEndian() {

@@ -41,6 +41,8 @@ public final class OptimizerService: @unchecked Sendable {
     let store: any StudyStore
     let client: BrokerClient
     let logger: Logger
+    /// The running studies' drivers, mutated in place (`drivers[id]?.update(…)`): a copy of a
+    /// driver alive while it changes would share its trials and copy every one of them per event.
     var drivers: [String: StudyDriver] = [:]
     /// The worker events of the feed, when `feedEndpoint` is set.
     var workerFeed: FeedSubscriber?
@@ -197,14 +199,13 @@ public final class OptimizerService: @unchecked Sendable {
 
     /// Creates, resumes and submits the trials the study may start now, or finishes it.
     func advance(_ id: String) {
-        guard var driver = drivers[id] else { return }
+        guard drivers[id] != nil else { return }
         let now = wallClock()
-        if let (state, reason) = driver.hardStopReason(now: now) {
+        if let (state, reason) = drivers[id]?.hardStopReason(now: now) {
             finish(id, state: state, reason: reason)
             return
         }
-        let plan = driver.fillSlots(now: now)
-        drivers[id] = driver
+        guard let plan = drivers[id]?.fillSlots(now: now) else { return }
         if plan != SlotPlan(), let study = try? store.study(id) {
             do {
                 for trial in plan.created { try store.insertTrial(trial) }
@@ -216,7 +217,7 @@ public final class OptimizerService: @unchecked Sendable {
             }
             submit(plan.created + plan.resumed, of: study, resync: false)
         }
-        if let (state, reason) = driver.stopReason(now: now) { finish(id, state: state, reason: reason) }
+        if let (state, reason) = drivers[id]?.stopReason(now: now) { finish(id, state: state, reason: reason) }
     }
 
     /// Ends a study: its active trials are cancelled at the broker and in the store.

@@ -50,16 +50,22 @@ public final class OptimizerService: @unchecked Sendable {
     var outbox: [Outbound]?
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
+    /// The context shared with the caller (an embedded fabric on `inproc://`), nil: its own.
+    let context: ZMQContext?
 
+    /// - Parameter context: a ZeroMQ context to share (its owner terminates it after `run`
+    ///   returns), e.g. to reach an embedded broker on `inproc://`; nil: the service makes its own.
     public init(config: OptimizerConfig, store: any StudyStore, logger: Logger = Logger(label: "hyperloom.optimizer"),
-                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(ClientError) {
+                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                context: ZMQContext? = nil) throws(ClientError) {
         self.config = config
+        self.context = context
         self.store = store
         self.logger = logger
         self.wallClock = wallClock
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
-                                      services: [ServiceName.optimizer], curve: config.curve, logger: logger)
+                                      services: [ServiceName.optimizer], curve: config.curve, context: context, logger: logger)
         } catch {
             throw .transport(error)
         }
@@ -79,7 +85,7 @@ public final class OptimizerService: @unchecked Sendable {
         guard !stop.isStopRequested else { return client.close() }
         if let feed = config.feedEndpoint {
             do {
-                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve)
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve, context: context)
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }

@@ -24,7 +24,7 @@ public struct StudyDriver: Sendable {
     public let studyID: String
     public let spec: StudySpec
     public let createdAt: Double
-    public internal(set) var trials: [TrialRecord]
+    public private(set) var trials: [TrialRecord]
     var searcher: any Searcher
     var scheduler: any Scheduler
     /// What the scheduler has been told of each trial's results.
@@ -62,7 +62,7 @@ public struct StudyDriver: Sendable {
     }
 
     /// Trials that are waiting or running, by number.
-    public var active: [TrialRecord] { activeNumbers.map { trials[$0 - 1] } }
+    public var active: [TrialRecord] { activeNumbers.compactMap { trial($0) } }
 
     static func isActive(_ trial: TrialRecord) -> Bool { !trial.state.isFinished && trial.state != .paused }
 

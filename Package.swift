@@ -102,7 +102,7 @@ let package = Package(
             name: "LoomEmbedded",
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomOptimizer", "LoomClient", "LoomModel", "LoomStore", "LoomWire",
-                "LoomRuntime",
+                "LoomRuntime", "ZeroMQ",
             ],
             swiftSettings: strict
         ),

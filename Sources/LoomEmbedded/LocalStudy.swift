@@ -64,7 +64,7 @@ public enum LocalStudy {
         let fabric = try LocalFabric(store: store, optimizerID: "optimizer-local", workerID: workerID, slots: slots,
                                      workDir: workDir, executor: executor, version: "embedded")
         defer { fabric.stop() }
-        let client = try BrokerClient(endpoint: fabric.endpoint, name: "local study")
+        let client = try BrokerClient(endpoint: fabric.endpoint, name: "local study", context: fabric.context)
         let studyID: String
         let started = Date().timeIntervalSince1970
         do {

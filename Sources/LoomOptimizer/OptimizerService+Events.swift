@@ -25,8 +25,8 @@ extension OptimizerService {
     }
 
     func started(_ ref: AttemptRef, worker: String) {
-        guard let (studyID, number) = Self.parseJobID(ref.job), var driver = drivers[studyID],
-              var trial = driver.trial(number), !trial.state.isFinished else { return }
+        guard let (studyID, number) = Self.parseJobID(ref.job), var trial = drivers[studyID]?.trial(number),
+              !trial.state.isFinished else { return }
         let now = wallClock()
         trial.state = .running
         trial.attempts = max(trial.attempts, Int(ref.attempt))
@@ -45,8 +45,7 @@ extension OptimizerService {
             try store.recordAttempt(AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
                                                   worker: worker, startedAt: now))
             try store.updateTrial(trial)
-            driver.update(trial)
-            drivers[studyID] = driver
+            drivers[studyID]?.update(trial)
         } catch {
             logger.error("cannot store an attempt's start", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
         }
@@ -54,8 +53,8 @@ extension OptimizerService {
 
     func updated(_ update: Update) {
         let ref = update.attempt
-        guard let (studyID, number) = Self.parseJobID(ref.job), var driver = drivers[studyID],
-              var trial = driver.trial(number), !trial.state.isFinished else {
+        guard let (studyID, number) = Self.parseJobID(ref.job), let spec = drivers[studyID]?.spec,
+              var trial = drivers[studyID]?.trial(number), !trial.state.isFinished else {
             // A study that ended (or a trial already finished): nothing to record.
             acknowledge(update)
             return
@@ -83,11 +82,8 @@ extension OptimizerService {
                 acknowledge(update)
                 if update.kind == .checkpoint {
                     checkpointed(studyID, trial: number, attempt: Int(ref.attempt))
-                } else if let verdict = driver.report(trial: number, attempt: Int(ref.attempt), metrics: payload, now: now) {
-                    drivers[studyID] = driver
+                } else if let verdict = drivers[studyID]?.report(trial: number, attempt: Int(ref.attempt), metrics: payload, now: now) {
                     carry(out: verdict, attempt: ref, studyID: studyID, now: now)
-                } else {
-                    drivers[studyID] = driver
                 }
                 return
             case .final:
@@ -95,15 +91,14 @@ extension OptimizerService {
                                             worker: trial.worker, state: .complete, startedAt: trial.startedAt ?? now, finishedAt: now)
                 trial.attempts = max(trial.attempts, Int(ref.attempt))
                 trial.finishedAt = now
-                switch driver.value(fromFinal: payload) {
+                switch StudyDriver.value(fromFinal: payload, metric: spec.metric) {
                 case .success(let (value, metrics)):
-                    if driver.spec.scheduler.pausesTrials {
+                    if spec.scheduler.pausesTrials {
                         // Kept so a restart replays the result a budget-style job ended with.
                         try store.recordReport(ReportRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
                                                             seq: update.seq, kind: "final", metrics: metrics, time: now))
                     }
-                    if let verdict = driver.attemptEnded(trial: number, value: value, metrics: metrics, now: now) {
-                        drivers[studyID] = driver
+                    if let verdict = drivers[studyID]?.attemptEnded(trial: number, value: value, metrics: metrics, now: now) {
                         if carry(out: verdict, attempt: ref, studyID: studyID, now: now, cancel: false) { acknowledge(update) }
                         return
                     }
@@ -130,12 +125,11 @@ extension OptimizerService {
                 trial.attempts = max(trial.attempts, Int(ref.attempt))
                 trial.error = message
                 let quarantined = payload?.object?["quarantined"] == .bool(true)
-                if !quarantined && trial.attempts < 1 + driver.spec.trial.maxRetries {
+                if !quarantined && trial.attempts < 1 + spec.trial.maxRetries {
                     // Retried: the same job id is submitted again as the next attempt.
                     try store.recordAttempt(attempt)
                     try store.updateTrial(trial)
-                    driver.update(trial)
-                    drivers[studyID] = driver
+                    drivers[studyID]?.update(trial)
                     acknowledge(update)
                     if let study = try store.study(studyID) { submit([trial], of: study, resync: false) }
                     return
@@ -150,8 +144,7 @@ extension OptimizerService {
             logger.error("cannot store an update; it stays unacknowledged", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
             return
         }
-        driver.update(trial)
-        drivers[studyID] = driver
+        drivers[studyID]?.update(trial)
         acknowledge(update)
         advance(studyID)
     }
@@ -182,13 +175,12 @@ extension OptimizerService {
     /// A CHECKPOINT of the running attempt: once the trial has a checkpoint of its own, a later
     /// attempt restores that one, not the PBT donor's.
     func checkpointed(_ studyID: String, trial number: Int, attempt: Int) {
-        guard var driver = drivers[studyID], var trial = driver.trial(number), trial.restoreFrom != nil,
+        guard var trial = drivers[studyID]?.trial(number), trial.restoreFrom != nil,
               trial.state == .running, attempt == trial.attempts else { return }
         trial.restoreFrom = nil
         do {
             try store.updateTrial(trial)
-            driver.update(trial)
-            drivers[studyID] = driver
+            drivers[studyID]?.update(trial)
         } catch {
             logger.warning("cannot store a trial's checkpoint", metadata: ["trial.id": "\(trial.jobID)", "error": "\(error)"])
         }
@@ -200,7 +192,7 @@ extension OptimizerService {
     /// Returns whether the verdict was stored.
     @discardableResult
     func carry(out verdict: SchedulerVerdict, attempt ref: AttemptRef, studyID: String, now: Double, cancel: Bool = true) -> Bool {
-        guard var driver = drivers[studyID], let study = try? store.study(studyID) else { return false }
+        guard drivers[studyID] != nil, let study = try? store.study(studyID) else { return false }
         let trial = verdict.trial
         if cancel {
             do {
@@ -226,8 +218,7 @@ extension OptimizerService {
             return false
         }
         logger.info("scheduler decision", metadata: ["trial.id": "\(trial.jobID)", "trial.note": "\(trial.note ?? "")"])
-        driver.update(trial)
-        drivers[studyID] = driver
+        drivers[studyID]?.update(trial)
         if verdict.action == .restart { submit([trial], of: study, resync: false) }
         advance(studyID)
         return true

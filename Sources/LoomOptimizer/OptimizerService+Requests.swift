@@ -77,8 +77,7 @@ extension OptimizerService {
             // A running study is answered from the driver's mirror of its trials: clients poll
             // this, and reading and decoding every trial each time costs the study its speed.
             if let driver = drivers[record.id] {
-                let counts = driver.trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
-                return StudyDocuments.summary(record, spec: driver.spec, counts: counts, best: driver.best,
+                return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
                                               rungs: StudyDocuments.rungs(driver.trials))
             }
             return try StudyDocuments.summary(record, store: store)
@@ -120,7 +119,7 @@ extension OptimizerService {
     func tell(_ r: OptimizerRequest) throws -> JSONValue {
         let s = try study(r)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
-        guard var driver = drivers[s.id], var trial = driver.trial(number) else {
+        guard let spec = drivers[s.id]?.spec, var trial = drivers[s.id]?.trial(number) else {
             throw RequestError(description: "tell: study \(s.id) has no running trial \(number)")
         }
         guard trial.source == "ask" else {
@@ -134,13 +133,12 @@ extension OptimizerService {
         if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
             trial.value = value
-            trial.metrics = .object([driver.spec.metric: .number(value)])
+            trial.metrics = .object([spec.metric: .number(value)])
         }
         trial.state = state
         trial.finishedAt = wallClock()
         try store.recordResult(trial: trial, attempt: nil)
-        driver.update(trial)
-        drivers[s.id] = driver
+        drivers[s.id]?.update(trial)
         advance(s.id)
         return StudyDocuments.trial(trial)
     }

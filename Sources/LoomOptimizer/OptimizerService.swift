@@ -44,6 +44,8 @@ public final class OptimizerService: @unchecked Sendable {
     let store: any StudyStore
     let client: BrokerClient
     let logger: Logger
+    /// The running studies' drivers, mutated in place (`drivers[id]?.update(…)`): a copy of a
+    /// driver alive while it changes would share its trials and copy every one of them per event.
     var drivers: [String: StudyDriver] = [:]
     /// The worker events of the feed, when `feedEndpoint` is set.
     var workerFeed: FeedSubscriber?
@@ -55,17 +57,24 @@ public final class OptimizerService: @unchecked Sendable {
     let wallClock: @Sendable () -> Double
     /// The checkpoint store: uploads in flight, blobs, answers to restores.
     let vault: CheckpointVault
+    /// The context shared with the caller (an embedded fabric on `inproc://`), nil: its own.
+    let context: ZMQContext?
 
+    /// - Parameter context: a ZeroMQ context to share (its owner terminates it after `run`
+    ///   returns), e.g. to reach an embedded broker on `inproc://`; nil: the service makes its own.
     public init(config: OptimizerConfig, store: any StudyStore, logger: Logger = Logger(label: "hyperloom.optimizer"),
-                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(ClientError) {
+                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                context: ZMQContext? = nil) throws(ClientError) {
         self.config = config
+        self.context = context
         self.store = store
         self.logger = logger
         self.wallClock = wallClock
         vault = CheckpointVault(settings: config.checkpoints, logger: logger)
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
-                                      services: [ServiceName.optimizer, ServiceName.checkpoints], curve: config.curve, logger: logger)
+                                      services: [ServiceName.optimizer, ServiceName.checkpoints], curve: config.curve, context: context,
+                                      logger: logger)
         } catch {
             throw .transport(error)
         }
@@ -85,7 +94,7 @@ public final class OptimizerService: @unchecked Sendable {
         guard !stop.isStopRequested else { return client.close() }
         if let feed = config.feedEndpoint {
             do {
-                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve)
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve, context: context)
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }
@@ -217,14 +226,13 @@ public final class OptimizerService: @unchecked Sendable {
 
     /// Creates, resumes and submits the trials the study may start now, or finishes it.
     func advance(_ id: String) {
-        guard var driver = drivers[id] else { return }
+        guard drivers[id] != nil else { return }
         let now = wallClock()
-        if let (state, reason) = driver.hardStopReason(now: now) {
+        if let (state, reason) = drivers[id]?.hardStopReason(now: now) {
             finish(id, state: state, reason: reason)
             return
         }
-        let plan = driver.fillSlots(now: now)
-        drivers[id] = driver
+        guard let plan = drivers[id]?.fillSlots(now: now) else { return }
         if plan != SlotPlan(), let study = try? store.study(id) {
             do {
                 for trial in plan.created { try store.insertTrial(trial) }
@@ -236,7 +244,7 @@ public final class OptimizerService: @unchecked Sendable {
             }
             submit(plan.created + plan.resumed, of: study, resync: false)
         }
-        if let (state, reason) = driver.stopReason(now: now) { finish(id, state: state, reason: reason) }
+        if let (state, reason) = drivers[id]?.stopReason(now: now) { finish(id, state: state, reason: reason) }
     }
 
     /// Ends a study: its active trials are cancelled at the broker and in the store.

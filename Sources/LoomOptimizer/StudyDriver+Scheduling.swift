@@ -45,19 +45,21 @@ extension StudyDriver {
     /// the caller stores and submits what the plan holds.
     public mutating func fillSlots(now: Double) -> SlotPlan {
         var plan = SlotPlan()
-        var running = active.count
+        var running = activeNumbers.count
         while running < spec.budget.maxConcurrent {
             let choice = scheduler.onFreeSlot(mayCreate: mayCreate)
             if case .resume(let number, let budget, let reason) = choice, let i = index(of: number) {
-                trials[i].state = .waiting
-                trials[i].budget = budget
-                trials[i].note = reason
-                trials[i].restoreFrom = nil
-                plan.resumed.append(trials[i])
+                var trial = trials[i]
+                trial.state = .waiting
+                trial.budget = budget
+                trial.note = reason
+                trial.restoreFrom = nil
+                replace(at: i, with: trial)
+                plan.resumed.append(trial)
             } else if choice == .new, let (config, source) = nextConfig() {
                 var trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, source: source, createdAt: now)
                 trial.budget = scheduler.onTrialAdd(trial: trial.number, config: config)
-                trials.append(trial)
+                append(trial)
                 plan.created.append(trial)
             } else {
                 break

@@ -10,6 +10,10 @@ import LoomWire
 /// at most `budget.maxConcurrent` trials are active (waiting or running) at once, counting trials
 /// handed out by `ask`; at most `budget.maxTrials` trials are ever created (a grid searcher
 /// instead stops when it is exhausted).
+/// **Active index.** `activeNumbers` holds the numbers of the active trials (waiting or running)
+/// in ascending order, and `stateCounts` the number of trials in each state: both are kept
+/// exact by routing every write of `trials` through `append(_:)` and `replace(at:with:)`, so no
+/// event scans every trial (a study of n trials would cost O(n²)).
 /// **Scheduler.** Every trial except `ask` ones is the scheduler's: its reports and results go
 /// to it (`StudyDriver+Scheduling.swift`), and free slots are offered to it first, so it may
 /// resume a paused trial instead of creating one.
@@ -20,7 +24,7 @@ public struct StudyDriver: Sendable {
     public let studyID: String
     public let spec: StudySpec
     public let createdAt: Double
-    public internal(set) var trials: [TrialRecord]
+    public private(set) var trials: [TrialRecord]
     var searcher: any Searcher
     var scheduler: any Scheduler
     /// What the scheduler has been told of each trial's results.
@@ -29,6 +33,10 @@ public struct StudyDriver: Sendable {
     var points: [Config]
     /// The searcher said it has nothing more to propose.
     public private(set) var exhausted = false
+    /// Numbers of the active trials, ascending (see **Active index**).
+    public private(set) var activeNumbers: [Int] = []
+    /// How many trials are in each state (see **Active index**).
+    public private(set) var stateCounts: [TrialState: Int] = [:]
 
     /// `reports` are the study's stored reports (any order), replayed into the scheduler.
     public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord], reports: [ReportRecord] = []) {
@@ -36,6 +44,10 @@ public struct StudyDriver: Sendable {
         self.spec = spec
         self.createdAt = createdAt
         self.trials = trials.sorted { $0.number < $1.number }
+        for trial in self.trials {
+            if Self.isActive(trial) { activeNumbers.append(trial.number) }
+            stateCounts[trial.state, default: 0] += 1
+        }
         let repeats = spec.searcher.kind == .grid ? max(1, spec.budget.maxTrials ?? 1) : 1
         searcher = makeSearcher(spec.searcher, space: spec.space, mode: spec.mode, repeats: repeats)
         let fromSearcher = self.trials.filter { $0.source == "searcher" || $0.source == "ask" }
@@ -49,8 +61,38 @@ public struct StudyDriver: Sendable {
         replay(reports)
     }
 
-    /// Trials that are waiting or running.
-    public var active: [TrialRecord] { trials.filter { !$0.state.isFinished && $0.state != .paused } }
+    /// Trials that are waiting or running, by number.
+    public var active: [TrialRecord] { activeNumbers.compactMap { trial($0) } }
+
+    static func isActive(_ trial: TrialRecord) -> Bool { !trial.state.isFinished && trial.state != .paused }
+
+    /// Adds the next trial (numbered `trials.count + 1`) and indexes it.
+    mutating func append(_ trial: TrialRecord) {
+        precondition(trial.number == trials.count + 1, "trials are numbered densely from 1")
+        trials.append(trial)
+        if Self.isActive(trial) { activeNumbers.append(trial.number) }
+        stateCounts[trial.state, default: 0] += 1
+    }
+
+    /// Replaces the trial at index `i` and keeps the index and the counts exact.
+    mutating func replace(at i: Int, with trial: TrialRecord) {
+        let old = trials[i]
+        trials[i] = trial
+        if old.state != trial.state {
+            stateCounts[old.state, default: 0] -= 1
+            if stateCounts[old.state] == 0 { stateCounts[old.state] = nil }
+            stateCounts[trial.state, default: 0] += 1
+        }
+        switch (Self.isActive(old), Self.isActive(trial)) {
+        case (false, true):
+            let position = activeNumbers.firstIndex { $0 > trial.number } ?? activeNumbers.endIndex
+            activeNumbers.insert(trial.number, at: position)
+        case (true, false):
+            if let position = activeNumbers.firstIndex(of: trial.number) { activeNumbers.remove(at: position) }
+        default:
+            break
+        }
+    }
 
     /// The cap on trials created, nil for a grid (it runs until exhausted).
     var trialCap: Int? { spec.searcher.kind == .grid ? nil : spec.budget.maxTrials }
@@ -78,7 +120,7 @@ public struct StudyDriver: Sendable {
         guard mayCreate, let (config, _) = nextConfig() else { return nil }
         let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, state: .running, source: "ask",
                                 createdAt: now, startedAt: now)
-        trials.append(trial)
+        append(trial)
         return trial
     }
 
@@ -87,7 +129,7 @@ public struct StudyDriver: Sendable {
     public mutating func update(_ trial: TrialRecord) {
         guard let i = index(of: trial.number) else { return }
         let wasFinished = trials[i].state.isFinished
-        trials[i] = trial
+        replace(at: i, with: trial)
         if trial.state.isFinished && !wasFinished {
             searcher.observe(config: trial.config, value: trial.value, state: trial.state)
             if trial.source != "ask" { scheduler.onTrialRemove(trial: trial.number) }
@@ -119,7 +161,7 @@ public struct StudyDriver: Sendable {
     /// created and none is active (call it after `fillSlots`, which may resume a paused trial).
     public func stopReason(now: Double) -> (state: StudyState, reason: String)? {
         if let hard = hardStopReason(now: now) { return hard }
-        if !mayCreate && active.isEmpty {
+        if !mayCreate && activeNumbers.isEmpty {
             return (.complete, trialCap.map { "max_trials reached (\($0))" } ?? "the grid is exhausted")
         }
         return nil
@@ -142,10 +184,15 @@ public struct StudyDriver: Sendable {
 
     /// The final metric of a FINAL payload: `metrics[spec.metric]`, or why it is missing.
     public func value(fromFinal payload: JSONValue?) -> Result<(Double, JSONValue), ResultError> {
+        Self.value(fromFinal: payload, metric: spec.metric)
+    }
+
+    /// The final `metric` of a FINAL payload, or why it is missing.
+    public static func value(fromFinal payload: JSONValue?, metric: String) -> Result<(Double, JSONValue), ResultError> {
         let metrics = payload?.object?["metrics"] ?? .object([:])
-        guard let value = metrics.object?[spec.metric]?.double, value.isFinite else {
+        guard let value = metrics.object?[metric]?.double, value.isFinite else {
             let keys = (metrics.object?.keys.sorted() ?? []).joined(separator: ", ")
-            return .failure(ResultError(message: "the final metrics hold no finite \"\(spec.metric)\" (reported keys: \(keys.isEmpty ? "none" : keys))"))
+            return .failure(ResultError(message: "the final metrics hold no finite \"\(metric)\" (reported keys: \(keys.isEmpty ? "none" : keys))"))
         }
         return .success((value, metrics))
     }

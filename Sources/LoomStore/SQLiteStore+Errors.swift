@@ -43,10 +43,15 @@ struct StoreOperation {
 extension SQLiteStore {
     /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed and synced on return;
     /// inside a `batch`, in a savepoint of the batch's transaction instead, so that a failing call
-    /// undoes only itself and the sync waits for the batch.
-    func write<T>(_ operation: StoreOperation, _ body: (Database) throws -> T) throws(StoreError) -> T {
+    /// undoes only itself and the sync waits for the batch. `singleStatement`: the body runs one
+    /// statement that changes anything (then it needs no savepoint).
+    func write<T>(_ operation: StoreOperation, singleStatement: Bool = false,
+                  _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             if let db = batchSlot.databaseForCurrentThread() {
+                // A single statement is atomic on its own (a failing one leaves the transaction
+                // as it was): a savepoint would only add two statements to every call.
+                if singleStatement { return try body(db) }
                 var result: T?
                 try db.inSavepoint {
                     result = try body(db)

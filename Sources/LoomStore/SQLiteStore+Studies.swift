@@ -6,38 +6,38 @@ extension SQLiteStore {
     public func createStudy(_ study: StudyRecord) throws(StoreError) {
         let key = Storable.studyKey(study.id)
         try write(StoreOperation("createStudy(\(key))", key: key)) { db in
-            try db.execute(sql: "INSERT INTO studies (\(Rows.studyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: Rows.arguments(study))
+            try db.cachedStatement(sql: "INSERT INTO studies (\(Rows.studyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(arguments: Rows.arguments(study))
         }
     }
 
     public func study(_ id: String) throws(StoreError) -> StudyRecord? {
         try read(StoreOperation("study(\(id))")) { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM studies WHERE id = ?", arguments: [id]).map(Rows.study)
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM studies WHERE id = ?"), arguments: [id]).map(Rows.study)
         }
     }
 
     public func studies() throws(StoreError) -> [StudyRecord] {
         try read(StoreOperation("studies()")) { db in
             // rowid breaks ties in created_at by insertion order, as InMemoryStore does.
-            try Row.fetchAll(db, sql: "SELECT * FROM studies ORDER BY created_at, rowid").map(Rows.study)
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM studies ORDER BY created_at, rowid")).map(Rows.study)
         }
     }
 
     public func updateStudy(_ study: StudyRecord) throws(StoreError) {
         let key = Storable.studyKey(study.id)
         try write(StoreOperation("updateStudy(\(key))")) { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE studies SET (\(Rows.studyColumns)) = (?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?
-                """, arguments: Rows.arguments(study) + [study.id])
+                """).execute(arguments: Rows.arguments(study) + [study.id])
             if db.changesCount == 0 { throw StoreError.notFound(key) }
         }
     }
 
     public func recordWorkerEvent(_ event: WorkerEventRecord) throws(StoreError) {
         try write(StoreOperation("recordWorkerEvent(\(event.worker) \(event.event))")) { db in
-            try db.execute(sql: "INSERT INTO worker_events (time, worker, event, detail) VALUES (?, ?, ?, ?)",
-                           arguments: [event.time, event.worker, event.event, event.detail])
+            try db.cachedStatement(sql: "INSERT INTO worker_events (time, worker, event, detail) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [event.time, event.worker, event.event, event.detail])
         }
     }
 

@@ -6,7 +6,7 @@ import LoomWire
 ///
 /// Configs and metrics are kept as JSON text with sorted keys (equal values, equal text).
 /// `JSONCoding.encode` turns an unencodable value into `{}`; a store must not lose data quietly,
-/// so it encodes with its own encoder and refuses what JSON cannot hold (NaN, ±infinity).
+/// so it writes with `JSONValue.jsonBytes` and refuses what JSON cannot hold (NaN, ±infinity).
 enum Storable {
     /// `study <id>`: how `.conflict` and `.notFound` name a study.
     static func studyKey(_ id: String) -> String { "study \(id)" }
@@ -14,15 +14,14 @@ enum Storable {
     /// `trial <study>/<number>`: how `.conflict` and `.notFound` name a trial (its job id).
     static func trialKey(_ study: String, _ number: Int) -> String { "trial \(study)/\(number)" }
 
-    /// The JSON text of `value`; `.database` naming the operation and field when JSON cannot hold it.
-    static func json(_ value: some Encodable, operation: String, field: String) throws(StoreError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do {
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
-        } catch {
+    /// The JSON text of `value` (through the fast writer of `JSONValue+Writing.swift`, which
+    /// gives Foundation's sorted-keys text); `.database` naming the operation and field when JSON
+    /// cannot hold it.
+    static func json(_ value: JSONValue, operation: String, field: String) throws(StoreError) -> String {
+        guard let bytes = value.jsonBytes else {
             throw .database("\(operation): \(field) holds a number JSON cannot store (NaN or infinity)")
         }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Checks what a trial row holds can be stored and read back equal; returns its config and
@@ -31,7 +30,7 @@ enum Storable {
         if let value = trial.value, value.isNaN {
             throw .database("\(operation): value is NaN, which a store cannot hold")
         }
-        let config = try json(trial.config, operation: operation, field: "config")
+        let config = try json(JSONValue.object(trial.config), operation: operation, field: "config")
         let metrics = try trial.metrics.map { (m) throws(StoreError) in try json(m, operation: operation, field: "metrics") }
         return (config, metrics)
     }

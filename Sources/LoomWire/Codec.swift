@@ -409,6 +409,11 @@ public enum JSONCoding {
         return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 
+    /// A `JSONValue` the same way, through the fast writer (`JSONValue+Writing.swift`).
+    public static func encode(_ value: JSONValue) -> Frame {
+        value.jsonBytes ?? Array("{}".utf8)
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, _ frame: Frame, _ name: String, _ field: String) throws(WireError) -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(frame))

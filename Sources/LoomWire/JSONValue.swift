@@ -114,15 +114,70 @@ public struct JobSpec: Codable, Equatable, Sendable {
         restoreFrom = try c.decodeIfPresent(String.self, forKey: .restoreFrom)
     }
 
-    /// The spec as an ASSIGN payload.
-    public var payload: Frame { JSONCoding.encode(self) }
+    /// The spec as an ASSIGN payload: the same text as `JSONCoding.encode(self)` (absent
+    /// optionals left out), written without Foundation's encoder (see `JSONValue+Writing.swift`).
+    public var payload: Frame {
+        var members: [String: JSONValue] = [
+            "command": .array(command.map(JSONValue.string)), "config": .object(config), "env": .object(env.mapValues(JSONValue.string)),
+        ]
+        if let cwd { members["cwd"] = .string(cwd) }
+        if let timeoutS { members["timeout_s"] = .number(timeoutS) }
+        if let gpu { members["gpu"] = .number(gpu) }
+        if let budget { members["budget"] = .number(budget) }
+        if let restoreFrom { members["restore_from"] = .string(restoreFrom) }
+        // A non-finite number (which no caller gives) takes Foundation's way: `{}`.
+        return JSONValue.object(members).jsonBytes ?? JSONCoding.encode(self)
+    }
 
-    /// Decodes an ASSIGN payload, naming the field that is wrong.
+    /// Decodes an ASSIGN payload, naming the field that is wrong. `config` and `env` may be
+    /// absent (empty), the other optional fields absent or null.
     public static func decode(_ payload: Frame) throws(WireError) -> JobSpec {
-        let spec = try JSONCoding.decode(JobSpec.self, payload, "ASSIGN", "payload")
-        guard !spec.command.isEmpty else {
+        func bad(_ reason: String) -> WireError { .badJSON(command: "ASSIGN", field: "payload", reason: reason) }
+        let parsed: JSONValue
+        do {
+            parsed = try JSONValue(parsing: payload)
+        } catch {
+            throw bad(error.description)
+        }
+        guard let members = parsed.object else { throw bad("expected an object at top level") }
+        func present(_ key: String) -> JSONValue? {
+            if case .null = members[key] { return nil }
+            return members[key]
+        }
+        func number(_ key: String) throws(WireError) -> Double? {
+            guard let value = present(key) else { return nil }
+            guard let n = value.double else { throw bad("expected a number at \(key)") }
+            return n
+        }
+        func string(_ key: String) throws(WireError) -> String? {
+            guard let value = present(key) else { return nil }
+            guard case .string(let s) = value else { throw bad("expected a string at \(key)") }
+            return s
+        }
+        guard let commandValue = present("command") else { throw bad("missing key \"command\" at top level") }
+        guard case .array(let items) = commandValue else { throw bad("expected an array of strings at command") }
+        var command: [String] = []
+        for item in items {
+            guard case .string(let word) = item else { throw bad("expected an array of strings at command") }
+            command.append(word)
+        }
+        guard !command.isEmpty else {
             throw .badValue(command: "ASSIGN", field: "payload.command", reason: "must name a program")
         }
-        return spec
+        var config: [String: JSONValue] = [:]
+        if let value = present("config") {
+            guard let object = value.object else { throw bad("expected an object at config") }
+            config = object
+        }
+        var env: [String: String] = [:]
+        if let value = present("env") {
+            guard let object = value.object else { throw bad("expected an object of strings at env") }
+            for (name, value) in object {
+                guard case .string(let text) = value else { throw bad("expected a string at env.\(name)") }
+                env[name] = text
+            }
+        }
+        return JobSpec(command: command, config: config, env: env, cwd: try string("cwd"), timeoutS: try number("timeout_s"),
+                       gpu: try number("gpu"), budget: try number("budget"), restoreFrom: try string("restore_from"))
     }
 }

@@ -28,10 +28,10 @@ struct FabricBench: ParsableCommand {
         abstract: "Throughput of trivial in-process trials through broker, optimizer and the SQLite store.")
 
     @Option(help: "Trials per run.")
-    var trials = 2000
+    var trials = 5000
 
     @Option(help: "Worker slots (and max_concurrent).")
-    var slots = 4
+    var slots = 16
 
     @Option(help: "Runs; the median is reported.")
     var runs = 3

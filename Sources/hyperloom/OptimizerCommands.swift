@@ -127,7 +127,7 @@ struct Run: ParsableCommand {
                                          version: Hyperloom.version)
             defer { fabric.stop() }
 
-            let studies = try StudySource.connect(fabric.endpoint, timeout: .seconds(10))
+            let studies = try StudySource.connect(fabric.endpoint, timeout: .seconds(10), context: fabric.context)
             defer { studies.close() }
             let answer = try studies.fetch(OptimizerRequest(op: "submit", spec: text, file: spec, baseDirectory: base))
             guard let id = answer.object?["study"]?.argument else { throw Failure("the optimizer did not name the study") }

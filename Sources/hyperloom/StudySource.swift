@@ -66,9 +66,10 @@ enum StudySource {
     case optimizer(BrokerClient, timeout: Duration)
     case store(SQLiteStore)
 
-    /// The optimizer behind the broker at `endpoint`.
-    static func connect(_ endpoint: String, timeout: Duration, curve: CurveClientKeys? = nil) throws -> StudySource {
-        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom cli", curve: curve)
+    /// The optimizer behind the broker at `endpoint` (an embedded fabric's: pass its `context`).
+    static func connect(_ endpoint: String, timeout: Duration, curve: CurveClientKeys? = nil,
+                        context: ZMQContext? = nil) throws -> StudySource {
+        let client = try BrokerClient(endpoint: endpoint, name: "hyperloom cli", curve: curve, context: context)
         do {
             try client.connect(timeout: timeout)
         } catch {

@@ -141,6 +141,30 @@ struct SQLiteStoreTests {
     }
 
     @Test
+    func aFailingWriteInsideABatchUndoesOnlyItselfWithOrWithoutASavepoint() throws {
+        try withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory.appendingPathComponent("store.sqlite").path)
+            try Fixture.seed(store)
+            try store.execute(sql: """
+                CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts BEGIN SELECT RAISE(ABORT, 'disk on fire'); END
+                """)
+            let (trial, attempt) = StoreContract.completed(value: 0.5)
+            try store.batch {
+                // Two statements in a savepoint: the trial's row is rolled back with the attempt's.
+                #expect(throws: StoreError.self) { try store.recordResult(trial: trial, attempt: attempt) }
+                #expect(try store.trial(study: Fixture.study, number: 1) == Fixture.trial(1), "the batch reads its own writes")
+                // One statement, no savepoint: SQLite undoes the failing statement alone.
+                #expect(throws: StoreError.conflict("trial \(Fixture.study)/1")) { try store.insertTrial(Fixture.trial(1)) }
+                try store.insertTrial(Fixture.trial(2))
+                #expect(try store.recordResult(trial: trial, attempt: nil), "trial 1 was still unfinished")
+            }
+            #expect(try store.trial(study: Fixture.study, number: 1) == trial, "the batch went on and committed")
+            #expect(try store.trial(study: Fixture.study, number: 2) == Fixture.trial(2))
+            #expect(try store.attempts(study: Fixture.study, trial: 1).isEmpty)
+        }
+    }
+
+    @Test
     func trialsByStateUseTheStateIndex() throws {
         try withTemporaryDirectory { directory in
             let store = try SQLiteStore(path: directory.appendingPathComponent("store.sqlite").path)

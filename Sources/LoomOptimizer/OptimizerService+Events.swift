@@ -59,6 +59,14 @@ extension OptimizerService {
             acknowledge(update)
             return
         }
+        if Int(ref.attempt) > trial.attempts, !trial.state.isFinished, trial.state != .paused {
+            // An update is proof its attempt started: this optimizer missed the STARTED (it was
+            // down, or restarting, when the broker forwarded it). Record the start first, so the
+            // attempt is counted and the next submission numbers its attempt after it.
+            started(ref, worker: trial.worker ?? "?")
+            guard let current = drivers[studyID]?.trial(number) else { return }
+            trial = current
+        }
         let payload = try? JSONValue(parsing: update.payload)
         let now = wallClock()
         if update.kind.isTerminal && Self.isSuperseded(trial, attempt: Int(ref.attempt)) {

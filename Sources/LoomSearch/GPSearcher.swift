@@ -80,8 +80,10 @@ public struct GPSearcher: Searcher {
         let n = book.proposalCount
         let ranked = book.ranked
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
-        guard ranked.count >= max(options.nStartupTrials, 2), featureCount > 0,
-              random.unit() >= options.randomFraction else {
+        guard ranked.count >= max(options.nStartupTrials, 2), featureCount > 0 else {
+            return .config(book.proposeStartup(seed: seed, pending: pending))
+        }
+        guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         guard let model = fittedModel(ranked: ranked, pending: pending, &random) else {

@@ -88,7 +88,10 @@ public struct TPESearcher: Searcher {
         let n = book.proposalCount
         let ranked = book.ranked
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
-        guard ranked.count >= max(options.nStartupTrials, 1), random.unit() >= options.randomFraction else {
+        guard ranked.count >= max(options.nStartupTrials, 1) else {
+            return .config(book.proposeStartup(seed: seed, pending: pending))
+        }
+        guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let prunedCount = book.ordered.count { $0.state == .pruned }

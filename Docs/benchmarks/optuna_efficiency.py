@@ -109,6 +109,8 @@ def latency(history=1000, dims=10, repeats=21, seed=1):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first_seed .. first_seed + seeds - 1 (check on other seeds)")
     parser.add_argument("--at", default="25,50,100")
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--latency", action="store_true", help="also time one ask after 1,000 trials, 10 dims")
@@ -118,12 +120,12 @@ def main():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     checkpoints = [int(a) for a in args.at.split(",")]
     label = "optuna_tpe_indep" if args.independent_startup else "optuna_tpe"
-    print(f"optuna {optuna.__version__}: median simple regret over {args.seeds} seeds at "
+    print(f"optuna {optuna.__version__}: median simple regret over seeds {args.first_seed}..<{args.first_seed + args.seeds} at "
           + "/".join(map(str, checkpoints)) + " trials")
     for name in args.functions.split(","):
         function, bounds, minimum = FUNCTIONS[name]
         regrets = [[] for _ in checkpoints]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             trace = run(function, bounds, seed, max(checkpoints), args.independent_startup)
             for i, at in enumerate(checkpoints):
                 regrets[i].append(trace[at - 1] - minimum)
@@ -131,7 +133,8 @@ def main():
         print(f"{name:<10} {label:<17} " + " ".join(f"{m:10.4f}" for m in medians))
         for at, m in zip(checkpoints, medians):
             print(json.dumps({"bench": "efficiency", "function": name, "searcher": label,
-                              "optuna": optuna.__version__, "trials": at, "seeds": args.seeds, "median_regret": m}))
+                              "optuna": optuna.__version__, "trials": at, "seeds": args.seeds,
+                              "first_seed": args.first_seed, "median_regret": m}))
     if args.latency:
         ms = latency()
         print(f"optuna tpe ask: 1000 trials, 10 dims: median {ms:.3f} ms over 21 asks")

@@ -3,8 +3,9 @@ import LoomModel
 
 /// Tree-structured Parzen estimator (Bergstra et al. 2011), after Optuna's `TPESampler`.
 ///
-/// **Proposal.** Until `nStartupTrials` results are complete, and for a `randomFraction` of the
-/// proposals after that, the config is random (as `RandomSearcher`). Otherwise the complete
+/// **Proposal.** Until `nStartupTrials` results are complete the config is a point of a
+/// scrambled Sobol design (`ResultBook.proposeStartup`; Optuna draws these at random), and for
+/// a `randomFraction` of the proposals after that it is random (as `RandomSearcher`). Otherwise the complete
 /// results are ranked; the best `γ(n) = min(⌈0.1·n⌉, gammaCap)` (n counting complete and pruned
 /// results, as Optuna 5.0) form the good group, the rest the bad group, with pruned trials and,
 /// as a constant liar (Optuna 5.0's default), every pending trial (so parallel
@@ -27,7 +28,7 @@ import LoomModel
 public struct TPESearcher: Searcher {
     /// Optuna's defaults, except `multivariate`, which its version 5 also turned on.
     public struct Options: Equatable, Sendable {
-        /// Complete results before the model is used (random proposals until then).
+        /// Complete results before the model is used (the startup design until then).
         public var nStartupTrials = 10
         /// Candidates drawn from the good density per group.
         public var nEICandidates = 24
@@ -88,7 +89,10 @@ public struct TPESearcher: Searcher {
         let n = book.proposalCount
         let ranked = book.ranked
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
-        guard ranked.count >= max(options.nStartupTrials, 1), random.unit() >= options.randomFraction else {
+        guard ranked.count >= max(options.nStartupTrials, 1) else {
+            return .config(book.proposeStartup(seed: seed, pending: pending))
+        }
+        guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let prunedCount = book.ordered.count { $0.state == .pruned }

@@ -122,14 +122,17 @@ struct EfficiencyBench: ParsableCommand {
     @Option(help: "Comma-separated functions: \(BenchmarkFunction.standard.map(\.name).joined(separator: ", ")).")
     var functions = BenchmarkFunction.standard.map(\.name).joined(separator: ",")
 
-    @Option(help: "Seeds 0..<seeds.")
+    @Option(help: "Number of seeds: firstSeed..<firstSeed + seeds.")
     var seeds = 10
+
+    @Option(name: .customLong("first-seed"), help: "The first seed (check on seeds other than the default 0..<seeds).")
+    var firstSeed = 0
 
     @Option(help: "Comma-separated trial counts at which the regret is read.")
     var at = "25,50,100"
 
     func validate() throws {
-        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard seeds >= 1, firstSeed >= 0 else { throw ValidationError("--seeds must be at least 1 and --first-seed at least 0") }
         guard try integerList(at).allSatisfy({ $0 >= 1 }) else { throw ValidationError("--at takes positive trial counts") }
         for name in functions.split(separator: ",") where !BenchmarkFunction.standard.contains(where: { $0.name == name }) {
             throw ValidationError("unknown function \"\(name)\"; expected one of \(BenchmarkFunction.standard.map(\.name).joined(separator: ", "))")
@@ -140,11 +143,11 @@ struct EfficiencyBench: ParsableCommand {
         let checkpoints = try integerList(at)
         let trials = checkpoints.max() ?? 0
         let chosen = functions.split(separator: ",").compactMap { name in BenchmarkFunction.standard.first { $0.name == name } }
-        Console.line("median simple regret over \(seeds) seeds at \(checkpoints.map(String.init).joined(separator: "/")) trials")
+        Console.line("median simple regret over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for function in chosen {
             for kind in searcher {
                 var regrets = [[Double]](repeating: [], count: checkpoints.count)
-                for seed in 0..<seeds {
+                for seed in firstSeed..<(firstSeed + seeds) {
                     var instance = kind.make(space: function.space, seed: UInt64(seed))
                     let trace = bestValues(of: &instance, on: function, trials: trials)
                     for (i, at) in checkpoints.enumerated() { regrets[i].append(trace[at - 1] - function.minimum) }
@@ -159,6 +162,7 @@ struct EfficiencyBench: ParsableCommand {
                     json.add("searcher", kind.rawValue)
                     json.add("trials", at)
                     json.add("seeds", seeds)
+                    json.add("first_seed", firstSeed)
                     json.add("median_regret", value)
                     Console.line(String(decoding: json.finish(), as: UTF8.self))
                 }

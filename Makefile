@@ -15,9 +15,11 @@ run: build
 	$(BIN) run Configs/examples/logreg.yaml $(ARGS)
 
 ## Every test: unit tests of each module and the end-to-end tests with real processes.
+## One at a time: the end-to-end tests block their thread while real processes work, and in
+## parallel on two cores they starve every other test of the test runner's two threads.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 ## Every benchmark of Docs/benchmarks.md on a release build, at the sizes quoted there.
 RELEASE := .build/release/hyperloom

@@ -122,6 +122,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         ]
         if let cwd { members["cwd"] = .string(cwd) }
         if let timeoutS { members["timeout_s"] = .number(timeoutS) }
+        if let stallTimeoutS { members["stall_timeout_s"] = .number(stallTimeoutS) }
         if let gpu { members["gpu"] = .number(gpu) }
         if let budget { members["budget"] = .number(budget) }
         if let restoreFrom { members["restore_from"] = .string(restoreFrom) }
@@ -178,6 +179,6 @@ public struct JobSpec: Codable, Equatable, Sendable {
             }
         }
         return JobSpec(command: command, config: config, env: env, cwd: try string("cwd"), timeoutS: try number("timeout_s"),
-                       gpu: try number("gpu"), budget: try number("budget"), restoreFrom: try string("restore_from"))
+                       stallTimeoutS: try number("stall_timeout_s"), gpu: try number("gpu"), budget: try number("budget"), restoreFrom: try string("restore_from"))
     }
 }

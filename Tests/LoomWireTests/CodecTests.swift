@@ -145,6 +145,21 @@ import Testing
         #expect(try JobSpec.decode(spec.payload) == spec)
     }
 
+    /// Every field survives the hand-written encoder and decoder, as Foundation's would write it:
+    /// a field added to `JobSpec` and forgotten in either fails here.
+    @Test func everyJobSpecFieldRoundTripsAsFoundationWritesIt() throws {
+        let spec = JobSpec(command: ["python3", "train.py", "--lr", "{lr}"], config: ["lr": .number(0.01), "k": .string("a")],
+                           env: ["A": "1"], cwd: "/tmp", timeoutS: 60, stallTimeoutS: 30, gpu: 0.5, budget: 9,
+                           restoreFrom: "s/4")
+        #expect(spec.payload == JSONCoding.encode(spec))
+        #expect(try JobSpec.decode(spec.payload) == spec)
+        let mirror = Mirror(reflecting: spec)
+        #expect(mirror.children.allSatisfy { child in
+            guard let optional = child.value as? (any OptionalProtocolForTests) else { return true }
+            return !optional.isNil
+        }, "the spec above sets every field, so each one is checked")
+    }
+
     @Test func jobSpecCarriesTheBudgetAndTheJobToRestoreFrom() throws {
         let spec = JobSpec(command: ["t"], budget: 9, restoreFrom: "pbt-1/4")
         #expect(try JobSpec.decode(spec.payload) == spec)
@@ -162,3 +177,7 @@ import Testing
         #expect(JSONValue.bool(true).argument == "true")
     }
 }
+
+/// Lets the round-trip test see whether a reflected optional field is set.
+protocol OptionalProtocolForTests { var isNil: Bool { get } }
+extension Optional: OptionalProtocolForTests { var isNil: Bool { self == nil } }

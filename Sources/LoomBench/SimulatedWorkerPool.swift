@@ -12,6 +12,7 @@ import ZeroMQ
 /// when it sent the job; the pool measures ASSIGN's arrival against the same clock.
 public final class SimulatedWorkerPool {
     public let count: Int
+    public let firstID: Int
     private let context: ZMQContext
     private var sockets: [ZMQSocket] = []
     private var lastSent: [UInt64] = []
@@ -27,8 +28,11 @@ public final class SimulatedWorkerPool {
     /// Counts other threads may read while `run` goes on.
     public let progress = PoolProgress()
 
-    public init(count: Int, endpoint: String, heartbeat: Duration, context: ZMQContext) throws {
+    /// - Parameter firstID: the number of the first worker (`sim-<n>`), so that several pools on
+    ///   several threads give their workers distinct ids.
+    public init(count: Int, firstID: Int = 0, endpoint: String, heartbeat: Duration, context: ZMQContext) throws {
         self.count = count
+        self.firstID = firstID
         self.context = context
         heartbeatNanos = UInt64(heartbeat.components.seconds) * 1_000_000_000
             + UInt64(heartbeat.components.attoseconds / 1_000_000_000)
@@ -97,7 +101,7 @@ public final class SimulatedWorkerPool {
     }
 
     private func readyInfo(_ i: Int) -> ReadyInfo {
-        ReadyInfo(worker: "sim-\(i)", slots: 1, heartbeatMs: Int(heartbeatNanos / 1_000_000), liveness: 3,
+        ReadyInfo(worker: "sim-\(firstID + i)", slots: 1, heartbeatMs: Int(heartbeatNanos / 1_000_000), liveness: 3,
                   host: "simulated", pid: getpid(), version: "bench", running: [])
     }
 

@@ -16,10 +16,13 @@ struct ScaleBench: ParsableCommand {
     @Option(help: "Simulated workers, one slot each.") var workers = 1000
     @Option(help: "Jobs submitted per second while measuring.") var rate = 200
     @Option(help: "Seconds of measurement with jobs flowing (after an idle measurement of the same length).") var seconds = 10
+    @Option(help: "Threads the simulated workers are spread over (each polls its share of the sockets).") var poolThreads = 4
     @OptionGroup var logging: BenchLogging
 
     func validate() throws {
-        guard workers >= 1, rate >= 1, seconds >= 1 else { throw ValidationError("--workers, --rate and --seconds must be at least 1") }
+        guard workers >= 1, rate >= 1, seconds >= 1, poolThreads >= 1, poolThreads <= workers else {
+            throw ValidationError("--workers, --rate, --seconds and --pool-threads must be at least 1, and --pool-threads at most --workers")
+        }
     }
 
     func run() throws {
@@ -39,34 +42,39 @@ struct ScaleBench: ParsableCommand {
         let done = DispatchSemaphore(value: 0)
         let box = PoolBox()
         let endpoint = services.endpoint
-        let count = workers
-        let thread = Thread {
-            defer { done.signal() }
-            do {
-                let pool = try SimulatedWorkerPool(count: count, endpoint: endpoint, heartbeat: .seconds(1), context: context)
-                box.set(progress: pool.progress)
-                try pool.run(until: { stop.isSet })
-                box.set(latencies: pool.dispatchLatencies)
-                pool.close()
-            } catch {
-                box.set(error: "\(error)")
+        // The workers are spread over a few threads: one thread polling a thousand sockets would
+        // add its own poll time (zmq_poll checks every socket) to the latency it measures.
+        let shards = (0..<poolThreads).map { t in (first: workers * t / poolThreads, count: workers * (t + 1) / poolThreads - workers * t / poolThreads) }
+        for shard in shards {
+            let thread = Thread {
+                defer { done.signal() }
+                do {
+                    let pool = try SimulatedWorkerPool(count: shard.count, firstID: shard.first, endpoint: endpoint,
+                                                       heartbeat: .seconds(1), context: context)
+                    box.add(progress: pool.progress)
+                    try pool.run(until: { stop.isSet })
+                    box.add(latencies: pool.dispatchLatencies)
+                    pool.close()
+                } catch {
+                    box.set(error: "\(error)")
+                }
             }
+            thread.stackSize = 8 << 20
+            thread.start()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
         var joined = false
         defer {
             if !joined {
                 stop.set()
-                done.wait()
+                for _ in shards { done.wait() }
             }
         }
 
         let registerStart = ContinuousClock.now
-        while (box.progress?.registered ?? 0) < workers {
+        while box.registered < workers {
             if let error = box.error { throw Failure("simulated workers: \(error)") }
             guard ContinuousClock.now - registerStart < .seconds(60) else {
-                throw Failure("only \(box.progress?.registered ?? 0) of \(workers) simulated workers registered in 60 s")
+                throw Failure("only \(box.registered) of \(workers) simulated workers registered in 60 s")
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -119,7 +127,7 @@ struct ScaleBench: ParsableCommand {
             }
         }
         stop.set()
-        done.wait()
+        for _ in shards { done.wait() }
         joined = true
         guard let latency = Summary(box.latencies) else { throw Failure("no job was dispatched") }
         Console.line(String(format: "scale: %d workers; broker CPU idle %.1f%%, with %d jobs/s %.1f%% of one core; "
@@ -134,6 +142,7 @@ struct ScaleBench: ParsableCommand {
         figure.add("dispatch_ms", latency, milliseconds: true)
         figure.add("broker_rss_mib", Double(busy1.residentBytes) / 1_048_576, digits: 1)
         figure.add("registration_s", registration)
+        figure.add("pool_threads", poolThreads)
         Console.line(figure.line())
     }
 }
@@ -151,14 +160,15 @@ final class StopFlag: @unchecked Sendable {
 final class PoolBox: @unchecked Sendable {
     // @unchecked: every field is guarded by `lock`.
     private let lock = NSLock()
-    private var _progress: PoolProgress?
+    private var _progress: [PoolProgress] = []
     private var _latencies: [Double] = []
     private var _error: String?
-    var progress: PoolProgress? { lock.withLock { _progress } }
+    /// Simulated workers registered, over every pool.
+    var registered: Int { lock.withLock { _progress.reduce(0) { $0 + $1.registered } } }
     var latencies: [Double] { lock.withLock { _latencies } }
     var error: String? { lock.withLock { _error } }
-    func set(progress: PoolProgress) { lock.withLock { _progress = progress } }
-    func set(latencies: [Double]) { lock.withLock { _latencies = latencies } }
+    func add(progress: PoolProgress) { lock.withLock { _progress.append(progress) } }
+    func add(latencies: [Double]) { lock.withLock { _latencies += latencies } }
     func set(error: String) { lock.withLock { _error = error } }
 }
 

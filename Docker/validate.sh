@@ -147,9 +147,12 @@ if not problems:
     check(compose_seconds(worker.get("stop_grace_period", "0s")) > kill_grace + 5,
           "worker: stop_grace_period must exceed --kill-grace (%gs) with room to say goodbye" % kill_grace)
     # feed logger
-    check("hyperloom feed" in " ".join(logger.get("command", [])), "feed-logger: must run 'hyperloom feed'")
-    check("exec " in " ".join(logger.get("command", [])),
-          "feed-logger: a shell wrapper must 'exec' hyperloom so SIGTERM reaches it")
+    check(logger.get("command", [])[:1] == ["logger"] and "--out" in logger.get("command", []),
+          "feed-logger: must run 'hyperloom logger ... --out FILE'")
+    check(not logger.get("entrypoint"), "feed-logger: must keep the image's exec-form entrypoint so SIGTERM reaches hyperloom")
+    check(5557 in targets, "broker: the feed's replay port 5557 must be published")
+    check("--feed-journal" in broker.get("command", []) and broker.get("volumes"),
+          "broker: the feed journal must live on a volume")
     check(logger.get("volumes"), "feed-logger: needs a volume for its log")
     # the variables reach the services
     o = overridden["services"]

@@ -132,7 +132,12 @@ public final class OptimizerService: @unchecked Sendable {
             resumeStudies()
             return
         }
-        let messages = outbox ?? []
+        // Acknowledgements go first: a job resubmitted in the turn that acknowledges its last
+        // result (a budget-style trial promoted by its own FINAL) must reach the broker after
+        // that ACK, or the broker, still delivering the result, takes the SUBMIT for a re-sync
+        // of the same job and the new attempt is never queued.
+        let pending = outbox ?? []
+        let messages = pending.filter(\.isAcknowledgement) + pending.filter { !$0.isAcknowledgement }
         outbox = nil
         let cleanups = afterCommit
         afterCommit = []
@@ -316,6 +321,10 @@ enum Outbound {
     case acknowledge(Update)
     case submit([JobSubmission])
     case respond(request: UInt64, to: String, body: Frame)
+
+    var isAcknowledgement: Bool {
+        if case .acknowledge = self { true } else { false }
+    }
 
     var name: String {
         switch self {

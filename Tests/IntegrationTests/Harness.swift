@@ -76,7 +76,10 @@ enum Harness {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// Runs a command to completion from the repository root; returns its status and output.
-    static func run(_ command: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    /// A command still running after `timeout` is killed (SIGTERM, then SIGKILL) and reported
+    /// as status -1 with its output so far: a hung child fails its test instead of the suite.
+    static func run(_ command: [String], environment: [String: String] = [:],
+                    timeout: Duration = .seconds(240)) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
@@ -89,9 +92,21 @@ enum Harness {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            kill(process.processIdentifier, SIGTERM)
+            let grace = ContinuousClock.now + .seconds(10)
+            while process.isRunning && ContinuousClock.now < grace { Thread.sleep(forTimeInterval: 0.01) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         process.waitUntilExit()
         try handle.close()
-        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        if timedOut { return (-1, output + "\n[harness: killed after \(timeout): \(command.joined(separator: " "))]") }
+        return (process.terminationStatus, output)
     }
 
     static let scratch: URL = {

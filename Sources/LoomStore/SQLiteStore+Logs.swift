@@ -7,6 +7,11 @@ extension SQLiteStore: TrialLogStore {
         guard let first = lines.first else { return }
         let trial = Storable.trialKey(first.study, first.trial)
         try write(StoreOperation("recordLogLines(\(trial), \(lines.count) lines)", parent: trial)) { db in
+            // Checked up front so the error names the missing trial, whichever line it is.
+            for (study, number) in Set(lines.map { "\($0.study)\u{0}\($0.trial)" }).sorted().map(Self.splitTrialKey)
+            where try Bool.fetchOne(db, sql: "SELECT 1 FROM trials WHERE study = ? AND number = ?", arguments: [study, number]) == nil {
+                throw StoreError.notFound(Storable.trialKey(study, number))
+            }
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO logs (study, trial, attempt, stream, line, text, feed_seq) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (study, trial, attempt, stream, line) DO NOTHING
@@ -34,5 +39,10 @@ extension SQLiteStore: TrialLogStore {
         try read(StoreOperation("logFeedPosition")) { db in
             UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT MAX(feed_seq) FROM logs") ?? 0)
         }
+    }
+
+    private static func splitTrialKey(_ key: String) -> (String, Int) {
+        let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
+        return (String(parts[0]), Int(parts[1]) ?? 0)
     }
 }

@@ -62,19 +62,31 @@ struct Logs: ParsableCommand {
                 query.offset = Int(next)
             }
             guard self.follow else { return }
-            try stream(&follow, after: position, trialFinished: finished)
+            try stream(&follow, after: position, trialFinished: finished, studies: studies)
         }
     }
 
+    /// How often a quiet follow asks the optimizer whether the trial ended: its job's end event
+    /// may precede the feed position the follow started after.
+    static let endCheckInterval: Duration = .seconds(2)
+
     /// Prints the feed's new lines until the trial's job ends (or, for a trial that had already
     /// ended, until the feed is caught up); SIGINT/SIGTERM stop it early.
-    private func stream(_ follow: inout LogFollow, after position: UInt64, trialFinished: Bool) throws {
+    private func stream(_ follow: inout LogFollow, after position: UInt64, trialFinished: Bool, studies: StudySource) throws {
         let stop = LoomRuntimeStop.latch()
         let subscriber = try feed.subscriber(topics: follow.topics, start: .after(position), keys: source.keys, command: "hyperloom logs")
         defer { subscriber.close() }
+        var trialFinished = trialFinished
+        var lastCheck = ContinuousClock.now
         while !stop.isStopRequested {
             guard let event = try subscriber.next(timeout: .milliseconds(100)) else {
                 if trialFinished && subscriber.isCaughtUp { return }
+                if !trialFinished, ContinuousClock.now - lastCheck >= Self.endCheckInterval {
+                    lastCheck = ContinuousClock.now
+                    // No lines asked for: only the trial's state.
+                    let state = try? studies.fetch(OptimizerRequest(op: "logs", study: study, trial: trial, offset: Int(Int32.max), limit: 1))
+                    trialFinished = state?.object?["finished"] == .bool(true)
+                }
                 continue
             }
             print(follow.accept(LogFollow.lines(of: event)))

@@ -216,6 +216,7 @@ extension BrokerStateMachine {
         c.add("workers_lost", counters.workersLost)
         c.add("unmatched_acks", counters.unmatchedAcks)
         c.add("unrouted_transfers", counters.unroutedTransfers)
+        c.add("log_lines", counters.logLines)
         var refused = JSONObjectWriter()
         for key in counters.refused.keys.sorted() { refused.add(key, counters.refused[key]!) }
         c.addRaw("refused", json: refused.finish())

@@ -22,6 +22,16 @@ extension BrokerStateMachine {
         case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
         case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
         case .transfer(let transfer): return timing + relay(transfer, fromWorker: id, now: now)
+        case .log(let batch): return timing + [publishLog(batch, worker: id)]
+        }
+    }
+
+    /// LOG: published as it is on `log/<job>/<attempt>`, whatever the lease's state (a fenced
+    /// attempt's output is still its output); the feed journal keeps it from here on.
+    mutating func publishLog(_ batch: LogBatch, worker: String) -> BrokerAction {
+        counters.logLines += batch.lines.count
+        return publish("log/\(batch.attempt.job)/\(batch.attempt.attempt)", event: "log") { w in
+            batch.feedBody(worker: worker, into: &w)
         }
     }
 

@@ -86,6 +86,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unmatchedAcks = 0
     /// FETCH/CHUNK messages dropped: unknown job or lease, or the other end not connected.
     public var unroutedTransfers = 0
+    /// Trial output lines received in LOG messages and published on `log/` topics.
+    public var logLines = 0
     /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
     public var refused: [String: Int] = [:]
     /// Attempts cancelled because they reported nothing within their stall timeout.

@@ -7,7 +7,7 @@ import Logging
 
 /// The body of a REQUEST to the optimizer: `{"op": …, …}` (see Docs/protocol.md, section 4).
 public struct OptimizerRequest: Codable, Sendable {
-    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`.
+    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `logs`.
     public var op: String
     public var study: String?
     /// `submit`: the spec's YAML text, the file name it came from (for errors), and the directory
@@ -19,9 +19,19 @@ public struct OptimizerRequest: Codable, Sendable {
     public var trial: Int?
     public var value: Double?
     public var state: String?
+    /// `logs`: one attempt, one stream (`stdout`, `stderr`), and the page (`LogQuery`).
+    public var attempt: Int?
+    public var stream: String?
+    public var offset: Int?
+    public var limit: Int?
 
     public init(op: String, study: String? = nil, spec: String? = nil, file: String? = nil, baseDirectory: String? = nil,
-                trial: Int? = nil, value: Double? = nil, state: String? = nil) {
+                trial: Int? = nil, value: Double? = nil, state: String? = nil, attempt: Int? = nil, stream: String? = nil,
+                offset: Int? = nil, limit: Int? = nil) {
+        self.attempt = attempt
+        self.stream = stream
+        self.offset = offset
+        self.limit = limit
         self.op = op
         self.study = study
         self.spec = spec
@@ -33,7 +43,7 @@ public struct OptimizerRequest: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case op, study, spec, file, trial, value, state
+        case op, study, spec, file, trial, value, state, attempt, stream, offset, limit
         case baseDirectory = "base_dir"
     }
 
@@ -101,8 +111,14 @@ extension OptimizerService {
             return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config)])
         case "tell":
             return try tell(r)
+        case "logs":
+            guard case .object(var doc) = try StudyDocuments.logs(try r.logQuery(), store: store) else { return .null }
+            // Everything the log subscription delivered up to here is stored: a follower
+            // resumes the feed after it and misses nothing.
+            doc["feed_position"] = .number(Double(logFeed?.position ?? 0))
+            return .object(doc)
         default:
-            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask or tell")
+            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell or logs")
         }
     }
 
@@ -141,5 +157,14 @@ extension OptimizerService {
         drivers[s.id]?.update(trial)
         advance(s.id)
         return StudyDocuments.trial(trial)
+    }
+}
+
+extension OptimizerRequest {
+    /// The `LogQuery` of a `logs` request.
+    public func logQuery() throws -> LogQuery {
+        guard let study else { throw RequestError(description: "logs: no \"study\" given") }
+        guard let trial else { throw RequestError(description: "logs: no \"trial\" given") }
+        return LogQuery(study: study, trial: trial, attempt: attempt, stream: stream, offset: offset ?? 0, limit: limit ?? LogQuery.maxLimit)
     }
 }

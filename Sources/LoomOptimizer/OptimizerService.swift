@@ -49,6 +49,8 @@ public final class OptimizerService: @unchecked Sendable {
     var drivers: [String: StudyDriver] = [:]
     /// The worker events of the feed, when `feedEndpoint` is set.
     var workerFeed: FeedSubscriber?
+    /// The `log/` topics of the feed, resumed after the last stored line (`OptimizerService+Logs`).
+    var logFeed: FeedSubscriber?
     /// Messages held until the current turn's batch commits; nil outside a turn.
     var outbox: [Outbound]?
     /// Work held until the current turn's batch commits (see `whenCommitted`).
@@ -98,6 +100,7 @@ public final class OptimizerService: @unchecked Sendable {
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }
+            subscribeToLogs(feed: feed)
         }
         resumeStudies()
         logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
@@ -106,6 +109,7 @@ public final class OptimizerService: @unchecked Sendable {
         }
         logger.info("optimizer stopping")
         workerFeed?.close()
+        logFeed?.close()
         client.close()
     }
 
@@ -123,6 +127,7 @@ public final class OptimizerService: @unchecked Sendable {
                 expireTransfers()
                 for id in Array(drivers.keys) { advance(id) }
                 recordWorkerEvents()
+                recordLogs()
             }
         } catch {
             logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
@@ -130,6 +135,11 @@ public final class OptimizerService: @unchecked Sendable {
             afterCommit = []
             drivers.removeAll()
             resumeStudies()
+            if let feed = config.feedEndpoint {
+                // The log events taken this turn were not stored: take them again from the feed.
+                logFeed?.close()
+                subscribeToLogs(feed: feed)
+            }
             return
         }
         // Acknowledgements go first: a job resubmitted in the turn that acknowledges its last

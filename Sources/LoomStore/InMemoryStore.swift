@@ -28,16 +28,19 @@ public final class InMemoryStore: StudyStore {
     private var events: [WorkerEventRecord] = []
     /// Checkpoints per trial (`study NUL number`), newest first (`InMemoryStore+Checkpoints`).
     var checkpointRows: [String: [CheckpointRecord]] = [:]
+    /// Trial output per trial (`study NUL number`), keyed by `attempt NUL stream NUL line`
+    /// (`InMemoryStore+Logs`).
+    var logRows: [String: [String: LogLineRecord]] = [:]
 
     public init() {}
 
     /// Everything at once: a batch that throws puts it back, as SQLite's rollback would.
     public func batch<T>(_ body: () throws -> T) throws -> T {
-        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events)
+        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, logRows)
         do {
             return try body()
         } catch {
-            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events) = saved
+            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, logRows) = saved
             throw error
         }
     }

@@ -25,6 +25,9 @@ extension SQLiteStore {
     /// - `v3-sched`: the multi-fidelity columns of `trials`: `budget` (the resource level its
     ///   current attempt runs to), `note` (the scheduler's last word on it: a rung, a promotion,
     ///   a stop) and `restore_from` (PBT: the trial whose checkpoint its next attempt restores).
+    /// - `v4-logs`: trial output (`TrialLogStore`): `logs`, one row per line keyed by
+    ///   `(study, trial, attempt, stream, line)`, indexed in read order and by feed sequence
+    ///   (the optimizer resumes its `log/` subscription after the highest one stored).
     static let migrations: [SchemaMigration] = [
         SchemaMigration(identifier: "v1", sql: """
             CREATE TABLE studies (
@@ -122,6 +125,21 @@ extension SQLiteStore {
                 PRIMARY KEY (study, trial, lease, seq, sha256)
             );
             CREATE INDEX checkpoint_blobs_by_hash ON checkpoint_blobs (sha256);
+            """),
+        SchemaMigration(identifier: "v4-logs", sql: """
+            CREATE TABLE logs (
+                study TEXT NOT NULL,
+                trial INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                stream TEXT NOT NULL,
+                line INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                feed_seq INTEGER NOT NULL,
+                PRIMARY KEY (study, trial, attempt, stream, line),
+                FOREIGN KEY (study, trial) REFERENCES trials (study, number)
+            );
+            CREATE INDEX logs_by_order ON logs (study, trial, attempt, feed_seq, stream, line);
+            CREATE INDEX logs_by_feed_seq ON logs (feed_seq);
             """),
     ]
 

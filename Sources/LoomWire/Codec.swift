@@ -12,6 +12,7 @@ extension WorkerMessage {
         case .started(let ref): return [h, [Command.started.rawValue]] + ref.frames
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
         case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
+        case .log(let batch): return [h, [Command.log.rawValue]] + batch.frames
         case .disconnect: return [h, [Command.disconnect.rawValue]]
         }
     }
@@ -217,6 +218,8 @@ public enum WireDecoder {
             return .update(try update(command, f))
         case .fetch, .chunk:
             return .transfer(try transfer(command, f))
+        case .log:
+            return .log(try log(f))
         case .disconnect:
             try count(f, 0, name)
             return .disconnect

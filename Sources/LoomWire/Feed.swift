@@ -2,8 +2,9 @@
 ///
 /// Every event is one multipart message: `topic, seq (u64), body (JSON object)` and, for events
 /// that carry a worker's update, a fourth frame with the update's payload as the worker sent it.
-/// Topics are `job/<job id>/<event>`, `worker/<worker id>/<event>` and `broker/<event>`, so a
-/// subscriber filters by prefix (job ids of a study share the prefix `<study>/`).
+/// Topics are `job/<job id>/<event>`, `log/<job id>/<attempt>` (trial output, see `LogBatch`),
+/// `worker/<worker id>/<event>` and `broker/<event>`, so a subscriber filters by prefix (job ids
+/// of a study share the prefix `<study>/`).
 public struct FeedEvent: Equatable, Sendable {
     public var topic: String
     /// Monotonically increasing per publisher, from 1.
@@ -60,6 +61,17 @@ public struct JSONObjectWriter {
     public mutating func add(_ key: String, _ value: Bool) {
         self.key(key)
         bytes += Array((value ? "true" : "false").utf8)
+    }
+
+    /// Adds an array of strings.
+    public mutating func addStrings(_ key: String, _ values: [String]) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            Self.appendString(value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     /// Adds a value that is already JSON text.

@@ -12,6 +12,7 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case failed = 0x07
     case fetch = 0x08
     case chunk = 0x09
+    case log = 0x0A
     case disconnect = 0x0F
     case welcome = 0x11
     case assign = 0x12
@@ -40,6 +41,7 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .failed: "FAILED"
         case .fetch: "FETCH"
         case .chunk: "CHUNK"
+        case .log: "LOG"
         case .disconnect: "DISCONNECT"
         case .welcome: "WELCOME"
         case .assign: "ASSIGN"
@@ -290,6 +292,8 @@ public enum WorkerMessage: Equatable, Sendable {
     case update(Update)
     /// FETCH or CHUNK for the job's owner client (checkpoint transfers).
     case transfer(Transfer)
+    /// Lines of a trial's stdout or stderr (fire-and-forget, never acknowledged).
+    case log(LogBatch)
     case disconnect
 }
 

@@ -151,7 +151,7 @@ public final class InProcessExecutor: TrialExecutor {
                 }
             case .metrics(let ref, _, _):
                 if running[ref.lease] != nil { out.append(event) }
-            case .started:
+            case .started, .log:
                 out.append(event)
             }
         }

@@ -16,6 +16,9 @@ public enum TrialEvent: Equatable, Sendable {
     /// The attempt ended: FINAL or FAILED with its payload (see `TrialResult`). Also sent, without
     /// `.started`, when the attempt could not start at all.
     case exited(AttemptRef, kind: UpdateKind, payload: Frame)
+    /// Lines the trial wrote (metric lines included), batched and bounded by `LogBatcher`; all of
+    /// an attempt's batches come before its `.exited`.
+    case log(LogBatch)
 }
 
 /// Runs trials as child processes and turns what they do into `TrialEvent`s.
@@ -86,12 +89,15 @@ public final class TrialRunner {
     /// Trials started and not yet reported as exited.
     public var runningCount: Int { trials.count }
 
-    /// The earliest attempt timeout or SIGKILL escalation still to come.
+    /// The earliest attempt timeout, SIGKILL escalation or log batch due still to come.
     public var nextDeadline: ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
         for trial in trials.values where trial.waitStatus == nil {
             if trial.intervention == nil, let at = trial.timeoutAt { earliest = min(earliest ?? at, at) }
             if !trial.killed, let at = trial.killAt { earliest = min(earliest ?? at, at) }
+        }
+        for trial in trials.values {
+            if let at = trial.log.nextFlush { earliest = min(earliest ?? at, at) }
         }
         return earliest
     }
@@ -212,13 +218,13 @@ public final class TrialRunner {
     /// its exit when both pipes closed and the process has exited.
     public func readable(fd: Int32, now: ContinuousClock.Instant) -> [TrialEvent] {
         guard let lease = pipeOwners[fd], let trial = trials[lease] else { return [] }
-        var events = drain(trial, fd: fd, budget: Self.readBudget)
+        var events = drain(trial, fd: fd, budget: Self.readBudget, now: now)
         if trial.stdoutPipe == nil && trial.stderrPipe == nil { events += collect(trial, now: now) }
         return events
     }
 
     /// Reads from one pipe until it would block, closes, or the budget is spent.
-    private func drain(_ trial: Trial, fd: Int32, budget: Int) -> [TrialEvent] {
+    private func drain(_ trial: Trial, fd: Int32, budget: Int, now: ContinuousClock.Instant) -> [TrialEvent] {
         let isStdout = fd == trial.stdoutPipe
         var events: [TrialEvent] = []
         var total = 0
@@ -241,6 +247,7 @@ public final class TrialRunner {
                 total += count
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
                 writeLog(isStdout ? trial.stdoutLog : trial.stderrLog, chunk)
+                events += trial.log.feed(chunk, stream: isStdout ? .stdout : .stderr, now: now).map(TrialEvent.log)
                 if isStdout {
                     for line in trial.scanner.feed(chunk) { events += metrics(trial, line) }
                 } else {
@@ -283,10 +290,11 @@ public final class TrialRunner {
         signalGroup(trial, SIGKILL)
         var events: [TrialEvent] = []
         for fd in [trial.stdoutPipe, trial.stderrPipe].compactMap({ $0 }) {
-            events += drain(trial, fd: fd, budget: Self.finalReadBudget)
+            events += drain(trial, fd: fd, budget: Self.finalReadBudget, now: now)
         }
         // A pipe still open is held by a process outside the group: stop listening to it.
         if trial.stdoutPipe != nil, let line = trial.scanner.finish() { events += metrics(trial, line) }
+        events += trial.log.finish(now: now).map(TrialEvent.log)
         releaseResources(trial)
         trials[trial.ref.lease] = nil
         let result = TrialResult(
@@ -317,8 +325,11 @@ public final class TrialRunner {
     /// Times out attempts past their `timeout_s` (SIGTERM to the group) and escalates to SIGKILL
     /// `killGrace` after any SIGTERM. Exits are reported by `reap(now:)`.
     public func enforceDeadlines(now: ContinuousClock.Instant) -> [TrialEvent] {
+        var events: [TrialEvent] = []
         for lease in trials.keys.sorted() {
-            guard let trial = trials[lease], !trial.exited else { continue }
+            guard let trial = trials[lease] else { continue }
+            events += trial.log.flushDue(now: now).map(TrialEvent.log)
+            guard !trial.exited else { continue }
             if trial.intervention == nil, let at = trial.timeoutAt, now >= at, let seconds = trial.timeout {
                 trial.intervention = .timedOut(after: seconds)
                 terminate(trial, now: now)
@@ -328,7 +339,7 @@ public final class TrialRunner {
                 trial.killed = true
             }
         }
-        return []
+        return events
     }
 
     /// Stops the attempt with this lease: SIGTERM to its group, SIGKILL after `killGrace`. Its
@@ -421,6 +432,8 @@ final class Trial {
     /// The process was reaped by someone else; its status is unknown.
     var lostStatus = false
     var scanner = MetricLineScanner()
+    /// The attempt's output on its way to the broker.
+    var log: LogBatcher
     var tail = OutputTail()
     var lastMetrics: [String: JSONValue]?
     var reports = 0
@@ -440,5 +453,6 @@ final class Trial {
         self.stderrPipe = stderrPipe
         self.stdoutLog = stdoutLog
         self.stderrLog = stderrLog
+        log = LogBatcher(attempt: ref)
     }
 }

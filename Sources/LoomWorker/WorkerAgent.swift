@@ -157,6 +157,7 @@ public final class WorkerAgent: @unchecked Sendable {
             "worker.malformed": "\(machine.malformed)",
             "worker.broker_errors": "\(machine.brokerErrors)",
             "worker.malformed_metric_lines": "\(runner.malformedMetricLines)",
+            "worker.unsent_log_lines": "\(machine.unsentLogLines)",
         ])
     }
 
@@ -203,6 +204,8 @@ public final class WorkerAgent: @unchecked Sendable {
                 }
                 exiting = try perform(machine.trialReported(ref, metrics: payload, checkpoint: checkpoint,
                                                             checkpointPayload: checkpointPayload, now: .now)) || exiting
+            case .log(let batch):
+                exiting = try perform(machine.trialLogged(batch, now: .now)) || exiting
             case .exited(let ref, let kind, let payload):
                 logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
                 exiting = try perform(machine.trialExited(ref, kind: kind, payload: payload, now: .now)) || exiting

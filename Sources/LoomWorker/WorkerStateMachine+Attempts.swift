@@ -83,6 +83,16 @@ extension WorkerStateMachine {
         attempts[lease]?.unacknowledged.contains { $0.update.seq == seq } ?? false
     }
 
+    /// A batch of trial output: sent at once when registered, never resent (the broker does not
+    /// acknowledge LOG); while the broker is unreachable the lines are only counted.
+    public mutating func trialLogged(_ batch: LogBatch, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, isRegistered else {
+            unsentLogLines += batch.lines.count
+            return []
+        }
+        return send(WorkerMessage.log(batch).frames, now: now)
+    }
+
     /// Sends a FETCH or CHUNK when registered; while not, it is dropped (its requester asks again).
     public mutating func sendTransfer(_ transfer: Transfer, now: ContinuousClock.Instant) -> [WorkerAction] {
         guard lifecycle != .exited, isRegistered else { return [] }

@@ -78,6 +78,8 @@ public struct WorkerStateMachine: Sendable {
     public internal(set) var lastBrokerError: String?
     /// REPORT updates dropped unacknowledged because of `maxUnacknowledged`.
     public internal(set) var droppedReports = 0
+    /// Trial output lines not sent because the broker was not reachable (LOG is fire-and-forget).
+    public internal(set) var unsentLogLines = 0
     /// ACKs for an update this worker does not hold (already acknowledged, dropped, or unknown).
     public internal(set) var staleAcks = 0
     /// ASSIGNs ignored because the lease was already held or recently finished.

@@ -11,6 +11,7 @@ struct Hyperloom: ParsableCommand {
         version: version,
         subcommands: [
             Run.self, Submit.self, StudyStatus.self, Trials.self, Best.self, Export.self, Cancel.self, Ask.self, Tell.self,
+            Logs.self,
             Broker.self, Optimizer.self, Worker.self, Config.self, Feed.self, FeedLogger.self, Watch.self, PlotCommand.self, Ping.self,
             Bench.self, Keygen.self,
         ]

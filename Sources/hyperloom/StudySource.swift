@@ -108,6 +108,8 @@ enum StudySource {
                     }
                     if request.op == "status" { return try StudyDocuments.summary(study, store: store) }
                     return try StudyDocuments.trials(id, store: store, reports: request.op == "export")
+                case "logs":
+                    return try StudyDocuments.logs(try request.logQuery(), store: store)
                 default:
                     throw Failure("\(request.op) needs the optimizer (--broker)")
                 }

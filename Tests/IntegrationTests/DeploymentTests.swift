@@ -43,7 +43,7 @@ struct Deployment {
     @Test func helpListsEveryCommand() throws {
         let help = try Harness.run([Harness.binary.path, "--help"])
         #expect(help.status == 0)
-        for command in ["run", "submit", "status", "trials", "best", "export", "cancel", "ask", "tell", "broker", "optimizer",
+        for command in ["run", "submit", "status", "trials", "best", "export", "cancel", "ask", "tell", "logs", "broker", "optimizer",
                         "worker", "feed", "plot", "ping", "keygen", "config", "bench"] {
             #expect(help.output.contains("  \(command) "), "--help lacks \(command):\n\(help.output)")
         }

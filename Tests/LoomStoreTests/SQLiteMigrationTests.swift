@@ -8,8 +8,8 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 4)
-        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints"])
+        #expect(SQLiteStore.schemaVersion == 5)
+        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs"])
     }
 
     @Test
@@ -34,8 +34,10 @@ struct SQLiteMigrationTests {
                 try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
             }
             let upgraded = try SQLiteStore(path: path)
-            #expect(try Set(upgraded.appliedMigrationIdentifiers()) == ["v1", "v2", "v3-sched", "v3-checkpoints"])
+            #expect(try Set(upgraded.appliedMigrationIdentifiers()) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs"])
             #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
+            #expect(try upgraded.indexNames(on: "logs").contains("logs_by_order"))
+            #expect(try upgraded.logLines(study: Fixture.study, trial: 1, attempt: nil, stream: nil, offset: 0, limit: 10).isEmpty)
             #expect(try upgraded.studies() == [Fixture.studyRecord()])
             #expect(try upgraded.trials(study: Fixture.study) == [Fixture.trial(1), Fixture.trial(2), Fixture.trial(3)])
             #expect(try upgraded.trials(study: Fixture.study, state: .waiting).map(\.number) == [1, 2, 3])
@@ -52,7 +54,7 @@ struct SQLiteMigrationTests {
             try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2").createStudy(Fixture.studyRecord())
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 2 is older than this hyperloom reads (4)"))
+            #expect(message.contains("schema version 2 is older than this hyperloom reads (5)"))
             #expect(message.contains("open it read-write once"))
         }
     }
@@ -64,9 +66,9 @@ struct SQLiteMigrationTests {
             do {
                 let store = try SQLiteStore(path: path)
                 try Fixture.seed(store)
-                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v5')")
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v6')")
             }
-            let tooNew = StoreError.schemaTooNew(found: 5, supported: SQLiteStore.schemaVersion)
+            let tooNew = StoreError.schemaTooNew(found: 6, supported: SQLiteStore.schemaVersion)
             #expect(throws: tooNew) { try SQLiteStore(path: path) }
             #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
             #expect(tooNew.description.contains("upgrade hyperloom"))
@@ -80,7 +82,7 @@ struct SQLiteMigrationTests {
             do {
                 try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
             }
-            #expect(throws: StoreError.schemaTooNew(found: 5, supported: 4)) { try SQLiteStore(path: path) }
+            #expect(throws: StoreError.schemaTooNew(found: 6, supported: 5)) { try SQLiteStore(path: path) }
         }
     }
 

@@ -1,0 +1,45 @@
+/// One line a trial wrote, as the optimizer stores it from the feed's `log/` topics.
+public struct LogLineRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    /// `stdout` or `stderr`.
+    public var stream: String
+    /// The line's number within its stream of its attempt, from 1.
+    public var line: Int
+    public var text: String
+    /// The feed sequence number of the LOG event that carried it.
+    public var feedSeq: UInt64
+
+    public init(study: String, trial: Int, attempt: Int, stream: String, line: Int, text: String, feedSeq: UInt64) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.stream = stream
+        self.line = line
+        self.text = text
+        self.feedSeq = feedSeq
+    }
+}
+
+/// Where the optimizer keeps trial output.
+///
+/// **Invariants** (the contract suite checks both implementations):
+/// - `recordLogLines` is idempotent by `(study, trial, attempt, stream, line)` (a replayed feed
+///   event stores nothing twice) and needs each line's trial (`.notFound("trial s/3")`);
+/// - `logLines` returns a trial's lines in the order they were published: by attempt, then feed
+///   sequence, then stream (stdout first), then line; `offset`/`limit` page through that order;
+/// - `logFeedPosition` is the highest feed sequence number stored (0 when none).
+public protocol TrialLogStore: AnyObject {
+    func recordLogLines(_ lines: [LogLineRecord]) throws(StoreError)
+    /// A trial's lines, optionally of one attempt and one stream, `limit` from `offset`.
+    func logLines(study: String, trial: Int, attempt: Int?, stream: String?, offset: Int, limit: Int) throws(StoreError) -> [LogLineRecord]
+    func logFeedPosition() throws(StoreError) -> UInt64
+}
+
+extension LogLineRecord {
+    /// The order `TrialLogStore.logLines` returns.
+    static func publishedOrder(_ a: LogLineRecord, _ b: LogLineRecord) -> Bool {
+        (a.attempt, a.feedSeq, a.stream, a.line) < (b.attempt, b.feedSeq, b.stream, b.line)
+    }
+}

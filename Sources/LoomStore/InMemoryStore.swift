@@ -36,11 +36,11 @@ public final class InMemoryStore: StudyStore {
 
     /// Everything at once: a batch that throws puts it back, as SQLite's rollback would.
     public func batch<T>(_ body: () throws -> T) throws -> T {
-        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, logRows)
+        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, checkpointRows, logRows)
         do {
             return try body()
         } catch {
-            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, logRows) = saved
+            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, checkpointRows, logRows) = saved
             throw error
         }
     }

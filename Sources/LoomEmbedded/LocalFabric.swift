@@ -47,9 +47,9 @@ public final class LocalFabric {
         feedReplay = bound.replay
         services.start("broker") { stop in try broker.run(until: stop) }
         do {
-            let optimizer = try OptimizerService(
-                config: OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: optimizerID, feedEndpoint: bound.feed), store: store,
-                context: context)
+            var optimizerConfig = OptimizerConfig(brokerEndpoint: bound.endpoint, clientID: optimizerID, feedEndpoint: bound.feed)
+            optimizerConfig.feedIsNew = true
+            let optimizer = try OptimizerService(config: optimizerConfig, store: store, context: context)
             services.start("optimizer") { stop in try optimizer.run(until: stop) }
             var workerConfig = WorkerAgentConfig(
                 brokerEndpoint: bound.endpoint, workDir: workDir,

@@ -17,7 +17,8 @@ extension OptimizerService {
         guard let logs = store as? any TrialLogStore else { return }
         do {
             let position = try logs.logFeedPosition()
-            logFeed = try FeedSubscriber(endpoint: feed, topics: ["log/"], start: .after(position), curve: config.curve)
+            logFeed = try FeedSubscriber(endpoint: feed, topics: ["log/"], start: .after(config.feedIsNew ? 0 : position),
+                                         curve: config.curve, context: context)
         } catch {
             logger.warning("cannot subscribe to the feed's log topics; trial output is not stored", metadata: ["error": "\(error)"])
         }

@@ -20,6 +20,10 @@ public struct OptimizerConfig: Sendable {
     public var curve: CurveClientKeys?
     /// Where checkpoints are kept and how many per trial.
     public var checkpoints: CheckpointStoreSettings
+    /// The feed was created with this optimizer (the embedded fabric's broker, whose journal is
+    /// new): trial logs are read from its first event, not after the position stored by an
+    /// earlier run against another journal (whose sequence numbers this one reuses).
+    public var feedIsNew = false
 
     public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil,
                 curve: CurveClientKeys? = nil, checkpoints: CheckpointStoreSettings = CheckpointStoreSettings()) {

@@ -191,6 +191,9 @@ struct SchedulerStudies {
         }
         let export = try Harness.run([Harness.binary.path, "export", "pbt-1", "--format", "csv", "--store", store])
         #expect(export.output.contains("exploited trial"), "the export carries the note")
+        // The embedded fabric stores trial output too (its optimizer reads the feed's log/ topics).
+        let logs = try Harness.run([Harness.binary.path, "logs", "pbt-1", "1", "--store", store])
+        #expect(logs.status == 0 && logs.output.contains("@hyperloom {"), "\(logs.output)")
     }
 
     @Test func aKilledOptimizerRebuildsItsPromotionsAndNoTrialStartsOver() throws {

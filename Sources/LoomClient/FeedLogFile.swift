@@ -153,7 +153,7 @@ public final class FeedLogFile {
 
     /// `seq,time,topic,event,job,attempt,worker,body,payload` (RFC 4180 quoting).
     public static func csvLine(_ event: FeedEvent) -> [UInt8] {
-        let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)))?.object ?? [:]
+        let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
         let payload = event.payload.map { isJSON($0) ? String(decoding: $0, as: UTF8.self) : Data($0).base64EncodedString() } ?? ""
         let cells = ["\(event.seq)", body["time"]?.argument ?? "", event.topic, body["event"]?.argument ?? "",
                      body["job"]?.argument ?? "", body["attempt"]?.argument ?? "", body["worker"]?.argument ?? "",

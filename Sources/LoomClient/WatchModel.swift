@@ -79,7 +79,7 @@ public struct WatchModel: Sendable {
     @discardableResult
     public mutating func apply(_ event: FeedEvent) -> [String] {
         lastSeq = max(lastSeq, event.seq)
-        let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)))?.object ?? [:]
+        let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
         let time = body["time"]?.double
         if let time {
             firstTime = firstTime ?? time
@@ -157,7 +157,7 @@ public struct WatchModel: Sendable {
         if let attempt = body["attempt"]?.double { trial.attempt = Int(attempt) }
         switch event {
         case "queued", "held", "requeued":
-            if let payload, let spec = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)).object {
+            if let payload, let spec = try? JSONValue(parsing: payload).object {
                 trial.config = spec["config"]?.object ?? trial.config
                 trial.budget = spec["budget"]?.double ?? trial.budget
             }
@@ -193,7 +193,7 @@ public struct WatchModel: Sendable {
     }
 
     private func metricValue(_ payload: Frame?) -> Double? {
-        guard let payload, let object = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)).object else { return nil }
+        guard let payload, let object = try? JSONValue(parsing: payload).object else { return nil }
         if let metric { return object[metric]?.double }
         return nil
     }

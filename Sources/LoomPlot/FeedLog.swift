@@ -167,7 +167,7 @@ public enum FeedLog {
     static func parse(_ line: String) throws(LineError) -> [String: JSONValue] {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+            value = try JSONValue(parsing: line)
         } catch {
             throw LineError(reason: "not valid JSON (\(Self.describe(error)))")
         }

@@ -141,7 +141,7 @@ public struct FeedHeartbeat: Equatable, Sendable {
     /// Decodes a heartbeat event; nil when `event` is not one.
     public init?(_ event: FeedEvent) {
         guard event.topic == FeedReplay.heartbeatTopic,
-              case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(event.body)),
+              case .object(let body)? = try? JSONValue(parsing: event.body),
               case .string(let journalText)? = body["journal"], let journal = UInt64(journalText, radix: 16) else { return nil }
         self.init(lastSeq: event.seq, journal: journal, replayPort: body["replay_port"]?.double.map { Int($0) })
     }

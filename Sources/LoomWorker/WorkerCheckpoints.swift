@@ -111,7 +111,7 @@ final class WorkerCheckpoints {
     func checkpointed(_ ref: AttemptRef, payload: Frame, seq: UInt64) -> Frame {
         guard let blobs else { return payload }
         let paths = paths(ref)
-        guard var object = (try? JSONDecoder().decode(JSONValue.self, from: Data(payload)))?.object else { return payload }
+        guard var object = (try? JSONValue(parsing: payload))?.object else { return payload }
         do {
             let started = ContinuousClock.now
             let files = try CheckpointSnapshot.take(directory: paths.checkpointDir, into: blobs, maxBytes: settings.maxBytes,
@@ -123,7 +123,7 @@ final class WorkerCheckpoints {
             let manifest = CheckpointManifest(job: ref.job, attempt: ref.attempt, seq: seq, files: files)
             CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths.checkpointOriginFile)
             snapshots[ref.job, default: []].append(Snapshot(lease: ref.lease, seq: seq, blobs: files.map(\.sha256)))
-            object[CheckpointManifest.payloadKey] = (try? JSONDecoder().decode(JSONValue.self, from: Data(JSONCoding.encode(manifest))))
+            object[CheckpointManifest.payloadKey] = (try? JSONValue(parsing: JSONCoding.encode(manifest)))
         } catch {
             logger.warning("checkpoint not shipped", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
             object["checkpoint_error"] = .string(error.description)

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench bench-search clean
 
 deps:
 	@./.ci/install-deps
@@ -21,16 +21,27 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-## Every benchmark of Docs/benchmarks.md on a release build, at the sizes quoted there.
+## The fabric's benchmarks of Docs/benchmarks.md (the table "at a glance") on a release build,
+## at the sizes quoted there; bench-search runs the searcher and scheduler benchmarks.
 RELEASE := .build/release/hyperloom
 bench: deps
 	$(SWIFT) build -c release --product hyperloom
-	$(RELEASE) bench fabric --trials 2000 --slots 4 --runs 5
+	$(RELEASE) bench fabric --trials 5000 --slots 16 --runs 3
+	$(RELEASE) bench fabric --trials 5000 --slots 16 --runs 3 --store memory
 	$(RELEASE) bench subprocess --trials 1000 --slots 4 --runs 3
 	$(RELEASE) bench overhead --trials 2000 --duration 0.5 --slots 16
 	$(RELEASE) bench utilization --trials 300 --slots 8 --median 0.5 --sigma 1 --cap 15
 	$(RELEASE) bench failover --kills 20 --workers 3 --heartbeat 250ms
-	$(RELEASE) bench scale --workers 1000 --rate 200 --seconds 10
+	$(RELEASE) bench scale --workers 1000 --rate 200 --seconds 20
+	$(RELEASE) bench feed --events 200000 --runs 3
+
+bench-search: deps
+	$(SWIFT) build -c release --product hyperloom
+	$(RELEASE) bench ask --searcher tpe gp bohb random quasi_random --history 100,200,1000,10000 --dims 10
+	$(RELEASE) bench efficiency --seeds 30
+	$(RELEASE) bench efficiency --seeds 30 --first-seed 100
+	$(RELEASE) bench efficiency --seeds 30 --first-seed 200
+	$(RELEASE) bench multifidelity
 
 clean:
 	rm -rf .build hyperloom-data

@@ -108,7 +108,7 @@ def latency(history=1000, dims=10, repeats=21, seed=1):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--first-seed", type=int, default=0,
                         help="seeds first_seed .. first_seed + seeds - 1 (check on other seeds)")
     parser.add_argument("--at", default="25,50,100")
@@ -131,10 +131,10 @@ def main():
                 regrets[i].append(trace[at - 1] - minimum)
         medians = [statistics.median(r) for r in regrets]
         print(f"{name:<10} {label:<17} " + " ".join(f"{m:10.4f}" for m in medians))
-        for at, m in zip(checkpoints, medians):
+        for at, m, r in zip(checkpoints, medians, regrets):
             print(json.dumps({"bench": "efficiency", "function": name, "searcher": label,
                               "optuna": optuna.__version__, "trials": at, "seeds": args.seeds,
-                              "first_seed": args.first_seed, "median_regret": m}))
+                              "first_seed": args.first_seed, "median_regret": m, "regrets": r}))
     if args.latency:
         ms = latency()
         print(f"optuna tpe ask: 1000 trials, 10 dims: median {ms:.3f} ms over 21 asks")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoomBench
 import LoomModel
 import LoomSearch
 import LoomWire
@@ -123,13 +124,16 @@ struct EfficiencyBench: ParsableCommand {
     var functions = BenchmarkFunction.standard.map(\.name).joined(separator: ",")
 
     @Option(help: "Number of seeds: firstSeed..<firstSeed + seeds.")
-    var seeds = 10
+    var seeds = 30
 
     @Option(name: .customLong("first-seed"), help: "The first seed (check on seeds other than the default 0..<seeds).")
     var firstSeed = 0
 
     @Option(help: "Comma-separated trial counts at which the regret is read.")
     var at = "25,50,100"
+
+    @Option(help: "JSON lines of a reference run on the same seeds (Docs/benchmarks/optuna_efficiency.py's output): each searcher's medians are compared with it cell by cell.")
+    var against: String?
 
     func validate() throws {
         guard seeds >= 1, firstSeed >= 0 else { throw ValidationError("--seeds must be at least 1 and --first-seed at least 0") }
@@ -143,6 +147,8 @@ struct EfficiencyBench: ParsableCommand {
         let checkpoints = try integerList(at)
         let trials = checkpoints.max() ?? 0
         let chosen = functions.split(separator: ",").compactMap { name in BenchmarkFunction.standard.first { $0.name == name } }
+        let reference = try against.map { try ReferenceRegrets(path: $0, seeds: seeds, firstSeed: firstSeed) }
+        var table: [EfficiencyCell: [Double]] = [:]
         Console.line("median simple regret over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for function in chosen {
             for kind in searcher {
@@ -153,9 +159,10 @@ struct EfficiencyBench: ParsableCommand {
                     for (i, at) in checkpoints.enumerated() { regrets[i].append(trace[at - 1] - function.minimum) }
                 }
                 let medians = regrets.map(median)
+                for (i, at) in checkpoints.enumerated() { table[EfficiencyCell(function: function.name, trials: at, searcher: kind.rawValue)] = regrets[i] }
                 let row = medians.map { String(format: "%10.4f", $0) }.joined(separator: " ")
                 Console.line("\(function.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row)")
-                for (at, value) in zip(checkpoints, medians) {
+                for (i, (at, value)) in zip(checkpoints, medians).enumerated() {
                     var json = JSONObjectWriter()
                     json.add("bench", "efficiency")
                     json.add("function", function.name)
@@ -164,10 +171,122 @@ struct EfficiencyBench: ParsableCommand {
                     json.add("seeds", seeds)
                     json.add("first_seed", firstSeed)
                     json.add("median_regret", value)
+                    json.addRaw("regrets", json: JSONValue.array(regrets[i].map { .number($0) }).jsonBytes ?? Array("[]".utf8))
                     Console.line(String(decoding: json.finish(), as: UTF8.self))
                 }
             }
         }
+        if let reference { compare(table, with: reference, functions: chosen.map(\.name), checkpoints: checkpoints) }
+    }
+
+    /// Prints each searcher's median next to the reference's, cell by cell, with a one-sided
+    /// rank-sum test of the per-seed regrets: a cell is **worse** when ours are larger with
+    /// p < `significance`, **better** when smaller with p < `significance`, else **tied** (no
+    /// difference the seeds can show). One JSON line per searcher with the counts.
+    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceRegrets, functions: [String], checkpoints: [Int]) {
+        let significance = 0.05
+        Console.line("against \(reference.name) (\(reference.path)), same seeds: medians, then the rank-sum test of the per-seed regrets (one-sided, p < \(significance))")
+        for kind in searcher {
+            var counts = (cells: 0, lowerMedian: 0, better: 0, tied: 0, worse: 0)
+            var worse: [String] = []
+            var higherMedian: [String] = []
+            for function in functions {
+                var row: [String] = []
+                for at in checkpoints {
+                    guard let ours = table[EfficiencyCell(function: function, trials: at, searcher: kind.rawValue)],
+                          let theirs = reference.regrets[EfficiencyCell(function: function, trials: at, searcher: reference.name)] else {
+                        row.append("(no reference at \(at))")
+                        continue
+                    }
+                    counts.cells += 1
+                    let (ourMedian, theirMedian) = (median(ours), median(theirs))
+                    if ourMedian <= theirMedian { counts.lowerMedian += 1 } else { higherMedian.append("\(function)@\(at)") }
+                    var verdict = "tied"
+                    if let test = RankSumTest(ours, theirs) {
+                        if test.pLarger < significance {
+                            verdict = String(format: "WORSE p=%.3f", test.pLarger)
+                            counts.worse += 1
+                            worse.append("\(function)@\(at)")
+                        } else if test.pSmaller < significance {
+                            verdict = String(format: "better p=%.3g", test.pSmaller)
+                            counts.better += 1
+                        } else {
+                            verdict = String(format: "tied p=%.2f", min(test.pLarger, test.pSmaller))
+                            counts.tied += 1
+                        }
+                    } else {
+                        counts.tied += 1
+                    }
+                    row.append(String(format: "%.4g vs %.4g %@", ourMedian, theirMedian, verdict))
+                }
+                Console.line("\(function.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.joined(separator: " | "))")
+            }
+            Console.line("\(kind.rawValue) against \(reference.name): median at least as low in \(counts.lowerMedian) of \(counts.cells) cells"
+                         + (higherMedian.isEmpty ? "" : " (higher at \(higherMedian.joined(separator: ", ")))")
+                         + "; significantly better in \(counts.better), tied in \(counts.tied), significantly worse in \(counts.worse)"
+                         + (worse.isEmpty ? "" : " (\(worse.joined(separator: ", ")))"))
+            var json = JSONObjectWriter()
+            json.add("bench", "efficiency_against")
+            json.add("searcher", kind.rawValue)
+            json.add("reference", reference.name)
+            json.add("seeds", seeds)
+            json.add("first_seed", firstSeed)
+            json.add("cells", counts.cells)
+            json.add("median_at_least_as_low", counts.lowerMedian)
+            json.add("significantly_better", counts.better)
+            json.add("tied", counts.tied)
+            json.add("significantly_worse", counts.worse)
+            Console.line(String(decoding: json.finish(), as: UTF8.self))
+        }
+    }
+}
+
+/// One median of the efficiency table.
+struct EfficiencyCell: Hashable {
+    let function: String
+    let trials: Int
+    let searcher: String
+}
+
+/// The per-seed regrets of a reference run, read from its JSON lines (`optuna_efficiency.py`'s
+/// output), which must be over the same seeds.
+struct ReferenceRegrets {
+    let path: String
+    let name: String
+    let regrets: [EfficiencyCell: [Double]]
+
+    init(path: String, seeds: Int, firstSeed: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--against: cannot read \(path)")
+        }
+        var regrets: [EfficiencyCell: [Double]] = [:]
+        var names: Set<String> = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where line.hasPrefix("{") {
+            guard let object = (try? JSONValue(parsing: String(line)))?.object else {
+                throw ValidationError("--against: \(path) line \(number + 1) is not a JSON object")
+            }
+            guard object["bench"]?.argument == "efficiency" else { continue }
+            guard let function = object["function"]?.argument, let searcher = object["searcher"]?.argument,
+                  let trials = object["trials"]?.double, case .array(let values)? = object["regrets"],
+                  let theirSeeds = object["seeds"]?.double, let theirFirst = object["first_seed"]?.double else {
+                throw ValidationError("--against: \(path) line \(number + 1) lacks function, searcher, trials, seeds, first_seed or regrets (the per-seed array)")
+            }
+            guard Int(theirSeeds) == seeds, Int(theirFirst) == firstSeed else {
+                throw ValidationError("--against: \(path) is over seeds \(Int(theirFirst))..<\(Int(theirFirst + theirSeeds)), this run over \(firstSeed)..<\(firstSeed + seeds)")
+            }
+            let sample = values.compactMap(\.double)
+            guard sample.count == seeds else {
+                throw ValidationError("--against: \(path) line \(number + 1) has \(sample.count) regrets for \(seeds) seeds")
+            }
+            names.insert(searcher)
+            regrets[EfficiencyCell(function: function, trials: Int(trials), searcher: searcher)] = sample
+        }
+        guard names.count == 1, let name = names.first else {
+            throw ValidationError("--against: \(path) must hold the medians of exactly one searcher, found \(names.isEmpty ? "none" : names.sorted().joined(separator: ", "))")
+        }
+        self.path = path
+        self.name = name
+        self.regrets = regrets
     }
 }
 

@@ -113,3 +113,35 @@ import ZeroMQ
         #expect(received.contains(.started(AttemptRef(job: "s/1", attempt: 1, lease: 9))))
     }
 }
+
+@Suite struct RankSum {
+    @Test func separatedSamplesGiveTheExtremeStatistic() throws {
+        // Ranks 1, 2, 3 against 4, 5, 6: U = 0, mean 4.5, variance 3·3·7/12 = 5.25.
+        let test = try #require(RankSumTest([1, 2, 3], [4, 5, 6]))
+        #expect(test.u == 0)
+        #expect(abs(test.z - (-4.5 / 5.25.squareRoot())) < 1e-12)
+        #expect(abs(test.pSmaller - 0.024_767) < 1e-5)
+        #expect(abs(test.pLarger + test.pSmaller - 1) < 1e-12)
+    }
+
+    @Test func tiesShareMidRanksAndShrinkTheVariance() throws {
+        // Pooled 1, 2, 2, 3: mid-ranks 1, 2.5, 2.5, 4. First = [2, 3] has rank sum 6.5, U = 3.5;
+        // tie term 2³ − 2 = 6, variance 2·2/12 · (5 − 6/12) = 1.5.
+        let test = try #require(RankSumTest([2, 3], [1, 2]))
+        #expect(test.u == 3.5)
+        #expect(abs(test.z - 1.5 / 1.5.squareRoot()) < 1e-12)
+    }
+
+    @Test func identicalValuesHaveNoTest() {
+        #expect(RankSumTest([1, 1], [1, 1]) == nil)
+        #expect(RankSumTest([], [1]) == nil)
+    }
+
+    @Test func aShiftedSampleIsSignificantlyLarger() throws {
+        let low = (0..<30).map { Double($0) }
+        let high = low.map { $0 + 15 }
+        let test = try #require(RankSumTest(high, low))
+        #expect(test.pLarger < 0.001)
+        #expect(test.pSmaller > 0.999)
+    }
+}

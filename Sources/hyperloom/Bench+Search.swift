@@ -132,11 +132,14 @@ struct EfficiencyBench: ParsableCommand {
     @Option(help: "Comma-separated trial counts at which the regret is read.")
     var at = "25,50,100"
 
+    @Option(help: "Seeds run at once (the figures do not depend on it); the processor count by default.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "JSON lines of a reference run on the same seeds (Docs/benchmarks/optuna_efficiency.py's output): each searcher's medians are compared with it cell by cell.")
     var against: String?
 
     func validate() throws {
-        guard seeds >= 1, firstSeed >= 0 else { throw ValidationError("--seeds must be at least 1 and --first-seed at least 0") }
+        guard seeds >= 1, firstSeed >= 0, threads >= 1 else { throw ValidationError("--seeds and --threads must be at least 1 and --first-seed at least 0") }
         guard try integerList(at).allSatisfy({ $0 >= 1 }) else { throw ValidationError("--at takes positive trial counts") }
         for name in functions.split(separator: ",") where !BenchmarkFunction.standard.contains(where: { $0.name == name }) {
             throw ValidationError("unknown function \"\(name)\"; expected one of \(BenchmarkFunction.standard.map(\.name).joined(separator: ", "))")
@@ -152,12 +155,16 @@ struct EfficiencyBench: ParsableCommand {
         Console.line("median simple regret over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for function in chosen {
             for kind in searcher {
-                var regrets = [[Double]](repeating: [], count: checkpoints.count)
-                for seed in firstSeed..<(firstSeed + seeds) {
-                    var instance = kind.make(space: function.space, seed: UInt64(seed))
-                    let trace = bestValues(of: &instance, on: function, trials: trials)
-                    for (i, at) in checkpoints.enumerated() { regrets[i].append(trace[at - 1] - function.minimum) }
+                let traces = SeedTraces(count: seeds)
+                let (first, width) = (firstSeed, max(1, threads))
+                // Seeds are independent: `width` threads take every width-th seed, each into its own slot.
+                DispatchQueue.concurrentPerform(iterations: min(width, seeds)) { lane in
+                    for index in stride(from: lane, to: seeds, by: width) {
+                        var instance = kind.make(space: function.space, seed: UInt64(first + index))
+                        traces.set(index, bestValues(of: &instance, on: function, trials: trials))
+                    }
                 }
+                let regrets = checkpoints.map { at in traces.all.map { $0[at - 1] - function.minimum } }
                 let medians = regrets.map(median)
                 for (i, at) in checkpoints.enumerated() { table[EfficiencyCell(function: function.name, trials: at, searcher: kind.rawValue)] = regrets[i] }
                 let row = medians.map { String(format: "%10.4f", $0) }.joined(separator: " ")
@@ -239,6 +246,18 @@ struct EfficiencyBench: ParsableCommand {
             Console.line(String(decoding: json.finish(), as: UTF8.self))
         }
     }
+}
+
+/// The best-so-far traces of a benchmark's seeds, filled from several threads.
+final class SeedTraces: @unchecked Sendable {
+    private let lock = NSLock()
+    private var traces: [[Double]]
+
+    init(count: Int) { traces = Array(repeating: [], count: count) }
+
+    func set(_ index: Int, _ trace: [Double]) { lock.withLock { traces[index] = trace } }
+
+    var all: [[Double]] { lock.withLock { traces } }
 }
 
 /// One median of the efficiency table.

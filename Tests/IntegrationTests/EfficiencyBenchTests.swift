@@ -38,7 +38,7 @@ struct EfficiencyBench {
         return path
     }
 
-    @Test func eachFigureCarriesItsSeedsRegretsAndRepeatsExactly() throws {
+    @Test func eachFigureCarriesItsSeedsRegretsAndRepeatsExactlyOnAnyNumberOfThreads() throws {
         let first = try Harness.run([Harness.binary.path] + Self.arguments)
         #expect(first.status == 0, "\(first.output)")
         let figures = Self.objects(first.output, bench: "efficiency")
@@ -54,8 +54,11 @@ struct EfficiencyBench {
             #expect(figure["median_regret"]?.double == (values[5] + values[6]) / 2)
             #expect(figure["first_seed"]?.double == 3)
         }
-        let second = try Harness.run([Harness.binary.path] + Self.arguments)
-        #expect(second.output == first.output)
+        // The same figures whatever the number of threads sharing the seeds.
+        let single = try Harness.run([Harness.binary.path] + Self.arguments + ["--threads", "1"])
+        let several = try Harness.run([Harness.binary.path] + Self.arguments + ["--threads", "5"])
+        #expect(single.output == first.output)
+        #expect(several.output == first.output)
     }
 
     @Test func againstAReferenceItCountsBetterTiedAndWorseCells() throws {

@@ -135,8 +135,8 @@ struct EfficiencyBench: ParsableCommand {
     @Option(help: "Seeds run at once (the figures do not depend on it); the processor count by default.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "JSON lines of a reference run on the same seeds (Docs/benchmarks/optuna_efficiency.py's output): each searcher's medians are compared with it cell by cell.")
-    var against: String?
+    @Option(parsing: .upToNextOption, help: "JSON lines of reference runs on the same seeds (Docs/benchmarks/optuna_efficiency.py's output), one file per reference: each searcher is compared with each, cell by cell.")
+    var against: [String] = []
 
     func validate() throws {
         guard seeds >= 1, firstSeed >= 0, threads >= 1 else { throw ValidationError("--seeds and --threads must be at least 1 and --first-seed at least 0") }
@@ -150,7 +150,7 @@ struct EfficiencyBench: ParsableCommand {
         let checkpoints = try integerList(at)
         let trials = checkpoints.max() ?? 0
         let chosen = functions.split(separator: ",").compactMap { name in BenchmarkFunction.standard.first { $0.name == name } }
-        let reference = try against.map { try ReferenceRegrets(path: $0, seeds: seeds, firstSeed: firstSeed) }
+        let references = try against.map { try ReferenceRegrets(path: $0, seeds: seeds, firstSeed: firstSeed) }
         var table: [EfficiencyCell: [Double]] = [:]
         Console.line("median simple regret over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for function in chosen {
@@ -183,7 +183,7 @@ struct EfficiencyBench: ParsableCommand {
                 }
             }
         }
-        if let reference { compare(table, with: reference, functions: chosen.map(\.name), checkpoints: checkpoints) }
+        for reference in references { compare(table, with: reference, functions: chosen.map(\.name), checkpoints: checkpoints) }
     }
 
     /// Prints each searcher's median next to the reference's, cell by cell, with a one-sided

@@ -5,7 +5,7 @@ Prints the same table as `hyperloom bench efficiency` (median simple regret over
 time of one `ask` after 1,000 complete trials in 10 dimensions (as `hyperloom bench ask`).
 
     python3 -m venv /tmp/optuna-venv && /tmp/optuna-venv/bin/pip install optuna
-    /tmp/optuna-venv/bin/python Docs/benchmarks/optuna_efficiency.py --seeds 10 --latency
+    /tmp/optuna-venv/bin/python Docs/benchmarks/optuna_efficiency.py --latency   # seeds 0-29
 
 The sampler is `TPESampler(seed=seed)`: Optuna 5.0's default, which is multivariate for a
 single objective. The functions and bounds match Sources/LoomSearch/BenchmarkFunctions.swift.

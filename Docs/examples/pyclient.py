@@ -47,8 +47,12 @@ while len(results) < a.jobs and time.monotonic() < deadline:
     cmd = f[1][0]
     if cmd == 0x26:
         print("submitted", struct.unpack(">I", f[3])[0], "jobs")
-    elif cmd == 0x03:
-        print(f[2].decode(), "attempt", struct.unpack(">I", f[3])[0], "started on", f[5].decode())
+    elif cmd == 0x03:                                               # STARTED [flags: bit 0 = backup copy]
+        backup = len(f) > 6 and f[6][0] & 1
+        print(f[2].decode(), "attempt", struct.unpack(">I", f[3])[0], "started on", f[5].decode(),
+              "(backup copy)" if backup else "")
+    elif cmd == 0x2A:                                               # ENDED: no result from this attempt
+        print(f[2].decode(), "attempt", struct.unpack(">I", f[3])[0], "ended:", f[5].decode(), f[6].decode())
     elif cmd in (0x04, 0x05, 0x06, 0x07):
         job, lease, seq = f[2].decode(), f[4], f[5]
         key = (job, lease, seq)

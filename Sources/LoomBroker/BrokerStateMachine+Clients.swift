@@ -80,6 +80,16 @@ extension BrokerStateMachine {
         return [send(toClient: id, frames, now: now)]
     }
 
+    /// ENDED to the owner of `lease`'s job: that attempt ended without a result of its own
+    /// (`EndedReason`). Not kept for a client that is away: its next attempt's STARTED, or the
+    /// job's result, tells it as much.
+    mutating func attemptEnded(_ lease: Lease, id: UInt64, reason: String, detail: String,
+                               now: ContinuousClock.Instant) -> [BrokerAction] {
+        guard let owner = jobs[lease.job]?.owner else { return [] }
+        let ref = AttemptRef(job: lease.job, attempt: lease.attempt, lease: id)
+        return sendIfConnected(toClient: owner, BrokerToClient.ended(ref, reason: reason, detail: detail).frames, now: now)
+    }
+
     /// REQUEST: forwarded to a connected provider of `service` (the one that said HELLO last),
     /// or answered at once with a REPLY whose body is `{"error": …, "unavailable": true}`.
     mutating func forwardRequest(_ request: UInt64, service: String, body: Frame, from client: String,

@@ -61,7 +61,7 @@ extension BrokerStateMachine {
             w.add("backup", true)
         }]
         if let owner = job.owner {
-            actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker).frames, now: now)
+            actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker, backup: true).frames, now: now)
         }
         return actions
     }
@@ -97,7 +97,9 @@ extension BrokerStateMachine {
         case .failed:
             releaseLease(ref.lease)
             var actions = [send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now)]
-            actions += copyEnded(lease, id: ref.lease, job: &job, reason: "failed", payload: update.payload)
+            let error = (try? JSONValue(parsing: update.payload))?.object?["error"]?.argument ?? "the copy failed"
+            actions += copyEnded(lease, id: ref.lease, job: &job, reason: "failed", ended: EndedReason.failed, detail: error,
+                                 payload: update.payload, now: now)
             jobs[job.id] = job
             return (actions + dispatch(now: now), true)
         }
@@ -108,7 +110,8 @@ extension BrokerStateMachine {
         guard let lease = leases[loser] else { return [] }
         leases[loser]?.status = .superseded
         counters.superseded += 1
-        return [
+        return attemptEnded(lease, id: loser, reason: EndedReason.superseded,
+                            detail: "attempt \(winner.attempt) of the job finished first", now: now) + [
             send(toWorker: lease.worker, BrokerToWorker.cancel(job: lease.job, lease: loser, reason: CancelReason.superseded).frames, now: now),
             publish("job/\(lease.job)/superseded", event: "superseded") { w in
                 w.add("job", lease.job)
@@ -122,13 +125,16 @@ extension BrokerStateMachine {
     }
 
     /// One copy of a job with a backup ended without a result: the other is the job's attempt now.
-    mutating func copyEnded(_ lease: Lease, id: UInt64, job: inout JobRecord, reason: String, payload: Frame? = nil) -> [BrokerAction] {
+    /// `ended` (an `EndedReason`) and `detail` go to the job's owner in ENDED.
+    mutating func copyEnded(_ lease: Lease, id: UInt64, job: inout JobRecord, reason: String, ended: String, detail: String,
+                            payload: Frame? = nil, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let notice = attemptEnded(lease, id: id, reason: ended, detail: detail, now: now)
         if job.lease == id { promoteBackup(&job) }
         job.backup = nil
         job.lostOn.insert(lease.worker)
         counters.copiesLost += 1
         let goesOn = job.attempt
-        return [publish("job/\(lease.job)/copy_lost", event: "copy_lost", payload: payload) { w in
+        return notice + [publish("job/\(lease.job)/copy_lost", event: "copy_lost", payload: payload) { w in
             w.add("job", lease.job)
             w.add("attempt", lease.attempt)
             w.add("lease", id)
@@ -143,7 +149,7 @@ extension BrokerStateMachine {
     mutating func otherCopyGoesOn(after lease: Lease, id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction]? {
         guard lease.status == .active, var job = jobs[lease.job], job.backup != nil,
               job.lease == id || job.backup == id else { return nil }
-        let actions = copyEnded(lease, id: id, job: &job, reason: reason)
+        let actions = copyEnded(lease, id: id, job: &job, reason: reason, ended: EndedReason.lost, detail: reason, now: now)
         jobs[job.id] = job
         return actions
     }

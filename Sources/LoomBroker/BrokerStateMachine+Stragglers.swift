@@ -132,7 +132,7 @@ extension BrokerStateMachine {
             },
         ]
         if job.backup != nil {
-            actions += copyEnded(lease, id: id, job: &job, reason: reason)
+            actions += copyEnded(lease, id: id, job: &job, reason: reason, ended: EndedReason.stalled, detail: reason, now: now)
             jobs[job.id] = job
             return actions + dispatch(now: now)
         }
@@ -149,6 +149,7 @@ extension BrokerStateMachine {
         jobs[job.id] = job
         queue.append(job.id)
         counters.requeued += 1
+        actions += attemptEnded(lease, id: id, reason: EndedReason.stalled, detail: reason, now: now)
         actions.append(publish("job/\(job.id)/requeued", event: "requeued") { w in
             w.add("job", job.id)
             w.add("attempt", lease.attempt)

@@ -230,7 +230,7 @@ extension BrokerStateMachine {
         if job.payload.isEmpty {
             job.state = .awaitingSpec
             jobs[job.id] = job
-            return [publish("job/\(job.id)/requeued", event: "requeued") { w in
+            return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish("job/\(job.id)/requeued", event: "requeued") { w in
                 w.add("job", job.id)
                 w.add("attempt", lease.attempt)
                 w.add("worker", lease.worker)
@@ -256,7 +256,7 @@ extension BrokerStateMachine {
         jobs[job.id] = job
         queue.append(job.id)
         counters.requeued += 1
-        return [publish("job/\(job.id)/requeued", event: "requeued") { w in
+        return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish("job/\(job.id)/requeued", event: "requeued") { w in
             w.add("job", job.id)
             w.add("attempt", lease.attempt)
             w.add("next_attempt", job.nextAttempt)

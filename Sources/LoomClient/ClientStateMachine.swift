@@ -48,7 +48,11 @@ public enum ClientEvent: Equatable, Sendable {
     case reply(request: UInt64, body: Frame)
     /// A REQUEST for a service this client provides; answer with `respond(request:to:body:now:)`.
     case request(request: UInt64, from: String, body: Frame)
-    case started(AttemptRef, worker: String)
+    /// An attempt started; `backup` when it is a speculative copy beside the job's attempt.
+    case started(AttemptRef, worker: String, backup: Bool = false)
+    /// An attempt ended without a result of its own (`EndedReason`): lost, stalled, superseded
+    /// by the other copy, or a failed copy while the other goes on.
+    case ended(AttemptRef, reason: String, detail: String)
     /// A report, checkpoint or terminal result, delivered once per (job, lease, seq). The
     /// application acknowledges it (after recording it durably) with `acknowledge(_:now:)`.
     case update(Update)
@@ -204,12 +208,14 @@ public struct ClientStateMachine: Sendable {
             return ([.reply(request: request, body: body)], [])
         case .request(let request, let from, let body):
             return ([.request(request: request, from: from, body: body)], [])
-        case .started(let ref, let worker):
+        case .started(let ref, let worker, let backup):
             if var job = outstanding[ref.job] {
                 job.highestAttempt = max(job.highestAttempt, ref.attempt)
                 outstanding[ref.job] = job
             }
-            return ([.started(ref, worker: worker)], [])
+            return ([.started(ref, worker: worker, backup: backup)], [])
+        case .ended(let ref, let reason, let detail):
+            return ([.ended(ref, reason: reason, detail: detail)], [])
         case .update(let update):
             return deliver(update, now: now)
         case .transfer(let transfer):

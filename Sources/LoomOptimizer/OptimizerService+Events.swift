@@ -10,7 +10,8 @@ import Logging
 extension OptimizerService {
     func handle(_ event: ClientEvent) {
         switch event {
-        case .started(let ref, let worker): started(ref, worker: worker)
+        case .started(let ref, let worker, let backup): started(ref, worker: worker, backup: backup)
+        case .ended(let ref, let reason, let detail): ended(ref, reason: reason, detail: detail)
         case .update(let update): updated(update)
         case .transfer(let transfer): transferArrived(transfer)
         case .request(let request, let from, let body): answer(request, from: from, body: body)
@@ -24,7 +25,9 @@ extension OptimizerService {
         }
     }
 
-    func started(_ ref: AttemptRef, worker: String) {
+    /// STARTED: the attempt's row, and the trial running. A `backup` copy runs beside the
+    /// attempt it backs up, which goes on; any other new attempt replaces the ones before it.
+    func started(_ ref: AttemptRef, worker: String, backup: Bool = false) {
         guard let (studyID, number) = Self.parseJobID(ref.job), var trial = drivers[studyID]?.trial(number),
               !trial.state.isFinished else { return }
         let now = wallClock()
@@ -33,10 +36,10 @@ extension OptimizerService {
         trial.worker = worker
         if trial.startedAt == nil { trial.startedAt = now }
         do {
-            // Earlier attempts still marked running ended without a result reaching us: the
-            // broker requeued them when their worker was lost (the feed says which and why).
+            // Earlier attempts still marked running ended without their ENDED reaching us (this
+            // optimizer was away, or the broker restarted): a new attempt replaces them.
             for var earlier in try store.attempts(study: studyID, trial: number)
-            where earlier.attempt < Int(ref.attempt) && earlier.state == .running {
+            where !backup && earlier.attempt < Int(ref.attempt) && earlier.state == .running {
                 earlier.state = .lost
                 earlier.error = "lost: no result from worker \(earlier.worker ?? "?"); the broker started attempt \(ref.attempt)"
                 earlier.finishedAt = now
@@ -48,6 +51,33 @@ extension OptimizerService {
             drivers[studyID]?.update(trial)
         } catch {
             logger.error("cannot store an attempt's start", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
+        }
+    }
+
+    /// ENDED: an attempt ended without a result of its own (lost, stalled, superseded by its
+    /// other copy, or a failed copy); its row says so. The trial itself goes on (the broker
+    /// retries it, or its other copy runs): its state comes with the next STARTED or result.
+    func ended(_ ref: AttemptRef, reason: String, detail: String) {
+        guard let (studyID, number) = Self.parseJobID(ref.job), drivers[studyID] != nil else { return }
+        let state: AttemptState = switch reason {
+        case EndedReason.stalled: .stalled
+        case EndedReason.superseded: .superseded
+        case EndedReason.failed: .failed
+        default: .lost
+        }
+        do {
+            let stored = try store.attempts(study: studyID, trial: number).first { $0.attempt == Int(ref.attempt) }
+            // An attempt that already ended here (its result, or a scheduler's decision) keeps its row.
+            if let stored, stored.state.isFinished { return }
+            let now = wallClock()
+            var attempt = stored ?? AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
+                                                   startedAt: now)
+            attempt.state = state
+            attempt.error = detail.isEmpty || detail.hasPrefix(reason) ? (detail.isEmpty ? reason : detail) : "\(reason): \(detail)"
+            attempt.finishedAt = now
+            try store.recordAttempt(attempt)
+        } catch {
+            logger.error("cannot store an attempt's end", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
         }
     }
 

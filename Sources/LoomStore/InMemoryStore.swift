@@ -125,8 +125,11 @@ public final class InMemoryStore: StudyStore {
         try requireTrial(trial.study, trial.number)
         guard !trialRows[trial.study]![trial.number]!.state.isFinished else { return false }
         trialRows[trial.study]![trial.number] = trial
-        if let attempt {
-            attemptRows[TrialKey(study: attempt.study, number: attempt.trial), default: [:]][attempt.attempt] = attempt
+        let key = TrialKey(study: trial.study, number: trial.number)
+        if let attempt { attemptRows[key, default: [:]][attempt.attempt] = attempt }
+        // Attempts still running end with the trial (the broker cancels them).
+        for (number, running) in attemptRows[key] ?? [:] where running.state == .running && number != attempt?.attempt {
+            attemptRows[key]![number] = running.closed(by: trial)
         }
         return true
     }

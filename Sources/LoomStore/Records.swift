@@ -93,6 +93,28 @@ public enum AttemptState: String, Codable, Sendable, CaseIterable {
     case failed
     /// Its worker was lost; another attempt follows.
     case lost
+    /// It reported nothing for its stall timeout and the broker cancelled it.
+    case stalled
+    /// A speculative copy of the same job finished first; this one was told to stop.
+    case superseded
+    /// Still running when the trial ended another way (a result of another attempt, a
+    /// scheduler's or the study's end): the broker cancelled it.
+    case cancelled
+
+    /// Whether the attempt has ended.
+    public var isFinished: Bool { self != .running }
+}
+
+extension AttemptRecord {
+    /// What becomes of an attempt still `running` when its trial is recorded as finished
+    /// (`recordResult`) without it.
+    public func closed(by trial: TrialRecord) -> AttemptRecord {
+        var closed = self
+        closed.state = .cancelled
+        closed.error = "still running when the trial ended (\(trial.state.rawValue)); the broker cancelled it"
+        closed.finishedAt = trial.finishedAt ?? startedAt
+        return closed
+    }
 }
 
 /// One attempt of a trial.

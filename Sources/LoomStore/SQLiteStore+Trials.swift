@@ -108,6 +108,10 @@ extension SQLiteStore {
             guard !(try Rows.state(TrialState.self, row, of: key)).isFinished else { return false }
             try Self.replaceTrial(db, trial, json: json)
             if let attempt { try Self.upsertAttempt(db, attempt) }
+            // Attempts still running end with the trial (the broker cancels them).
+            let open = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM attempts WHERE study = ? AND trial = ? AND state = ?"),
+                                        arguments: [trial.study, trial.number, AttemptState.running.rawValue]).map(Rows.attempt)
+            for running in open where running.attempt != attempt?.attempt { try Self.upsertAttempt(db, running.closed(by: trial)) }
             return true
         }
     }

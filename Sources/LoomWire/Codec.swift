@@ -80,7 +80,10 @@ extension BrokerToClient {
         case .reply(let request, let body): return [h, [Command.reply.rawValue], BigEndian.frame(request), body]
         case .request(let request, let from, let body):
             return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body]
-        case .started(let ref, let worker): return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)]
+        case .started(let ref, let worker, let backup):
+            return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)] + (backup ? [[1]] : [])
+        case .ended(let ref, let reason, let detail):
+            return [h, [Command.ended.rawValue]] + ref.frames + [Array(reason.utf8), Array(detail.utf8)]
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
         case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
@@ -175,8 +178,22 @@ public enum WireDecoder {
             return .request(request: try u64(f[0], name, "request"),
                             from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2])
         case .started:
-            try count(f, 4, name)
-            return .started(try attemptRef(f, name), worker: try text(f[3], name, "worker", max: Wire.maxPeerIDBytes))
+            // Frame 5, the flags, is there only when one is set.
+            guard f.count == 4 || f.count == 5 else { throw .frameCount(command: name, expected: "4 or 5", found: f.count) }
+            var backup = false
+            if f.count == 5 {
+                guard f[4].count == 1 else { throw .fieldSize(command: name, field: "flags", expected: 1, found: f[4].count) }
+                guard f[4][0] & ~1 == 0 else { throw .badValue(command: name, field: "flags", reason: "unknown bits \(f[4][0] & ~1)") }
+                backup = f[4][0] & 1 == 1
+            }
+            return .started(try attemptRef(f, name), worker: try text(f[3], name, "worker", max: Wire.maxPeerIDBytes), backup: backup)
+        case .ended:
+            try count(f, 5, name)
+            let reason = try text(f[3], name, "reason", max: 64)
+            guard EndedReason.all.contains(reason) else {
+                throw .badValue(command: name, field: "reason", reason: "must be one of \(EndedReason.all.sorted().joined(separator: ", ")), not \(reason)")
+            }
+            return .ended(try attemptRef(f, name), reason: reason, detail: try text(f[4], name, "detail", max: 65536, allowEmpty: true))
         case .report, .checkpoint, .final, .failed:
             return .update(try update(command, f))
         case .fetch, .chunk:

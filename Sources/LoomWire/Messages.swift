@@ -28,6 +28,7 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case cancelled = 0x27
     case reply = 0x28
     case respond = 0x29
+    case ended = 0x2A
 
     /// The upper-case name used in documentation, logs and errors.
     public var name: String {
@@ -57,6 +58,7 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .submitted: "SUBMITTED"
         case .cancelled: "CANCELLED"
         case .reply: "REPLY"
+        case .ended: "ENDED"
         }
     }
 }
@@ -338,7 +340,12 @@ public enum BrokerToClient: Equatable, Sendable {
     case reply(request: UInt64, body: Frame)
     /// A REQUEST from client `from` for a service this client provides.
     case request(request: UInt64, from: String, body: Frame)
-    case started(AttemptRef, worker: String)
+    /// `backup`: the attempt is a speculative copy running beside the job's current attempt
+    /// (which goes on), not a retry that replaces it.
+    case started(AttemptRef, worker: String, backup: Bool = false)
+    /// An attempt of one of this client's jobs ended without a result of its own: `reason` is
+    /// one of `EndedReason`, `detail` says what happened in words (may be empty).
+    case ended(AttemptRef, reason: String, detail: String)
     case update(Update)
     /// FETCH or CHUNK from the worker of one of this client's jobs (checkpoint transfers).
     case transfer(Transfer)
@@ -360,6 +367,19 @@ public enum DisconnectReason {
     public static let shutdown = "shutdown"
     /// The peer's key is no longer allowed: stop, do not reconnect.
     public static let revoked = "revoked"
+}
+
+/// Reasons carried by ENDED: why an attempt ended without a result of its own.
+public enum EndedReason {
+    /// Its worker was lost or left; the job gets another attempt (or fails).
+    public static let lost = "lost"
+    /// It reported nothing for its stall timeout and was cancelled.
+    public static let stalled = "stalled"
+    /// The other copy of a speculatively backed-up job finished first.
+    public static let superseded = "superseded"
+    /// A speculative copy failed while the other copy goes on; `detail` is its error.
+    public static let failed = "failed"
+    public static let all: Set<String> = [lost, stalled, superseded, failed]
 }
 
 /// Well-known service names for REQUEST.

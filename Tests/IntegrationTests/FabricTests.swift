@@ -54,7 +54,7 @@ struct Fabric {
         var runningOn: [String: String] = [:]
         try Harness.drive(client, timeout: .seconds(20), until: { runningOn.count == 2 }) { event in
             tally.record(event)
-            if case .started(let ref, let worker) = event { runningOn[ref.job] = worker }
+            if case .started(let ref, let worker, _) = event { runningOn[ref.job] = worker }
         }
         try #require(runningOn.count == 2, "both jobs should be running")
         let victimID = runningOn["b-1"]!
@@ -96,7 +96,7 @@ struct Fabric {
         var runningOn: String?
         try Harness.drive(client, timeout: .seconds(20), until: { runningOn != nil }) { event in
             tally.record(event)
-            if case .started(_, let worker) = event { runningOn = worker }
+            if case .started(_, let worker, _) = event { runningOn = worker }
         }
         let victimID = try #require(runningOn)
         let victim = victimID == "f1" ? a : b

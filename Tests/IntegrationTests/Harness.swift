@@ -177,7 +177,7 @@ struct Tally {
         switch event {
         case .update(let u) where u.kind == .final: finals[u.attempt.job, default: []].append(u)
         case .update(let u) where u.kind == .failed: failures[u.attempt.job, default: []].append(u)
-        case .started(let ref, _): started[ref.job, default: []].append(ref)
+        case .started(let ref, _, _): started[ref.job, default: []].append(ref)
         default: break
         }
     }

@@ -5,6 +5,12 @@ import Testing
 /// Stragglers through real processes: a trial that goes silent is killed and runs again.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct Stragglers {
+    /// The `attempt_log` entries of an exported trial row.
+    static func attemptLog(_ row: [String: JSONValue]) -> [[String: JSONValue]] {
+        guard case .array(let entries)? = row["attempt_log"] else { return [] }
+        return entries.compactMap(\.object)
+    }
+
     @Test func trialThatStopsReportingIsCancelledAndItsNextAttemptCompletesTheStudy() throws {
         let (broker, endpoint, feedEndpoint) = try Harness.broker()
         defer { broker.stop() }
@@ -44,6 +50,10 @@ struct Stragglers {
         let export = try Studies.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
         for row in export.output.split(separator: "\n").compactMap({ try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }) {
             #expect(row["value"] == .number(0.5) && row["attempts"] == .number(2), "\(row)")
+            // The optimizer's attempt rows say what became of attempt 1 (the broker's ENDED).
+            let log = Self.attemptLog(row)
+            #expect(log.map { $0["state"]?.argument ?? "" } == ["stalled", "complete"], "\(row)")
+            #expect(log.first?["error"]?.argument.hasPrefix("stalled: no report for 3") == true, "\(row)")
         }
         let status = try Studies.cli(["status", "--json", "--broker", endpoint])
         let counters = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object?["counters"]?.object
@@ -92,6 +102,13 @@ struct Stragglers {
         let rows = export.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }
         let sixth = rows.first { $0["trial"] == .number(6) || $0["number"] == .number(6) }
         #expect(sixth?["value"] == .number(2), "the backup's result is the one recorded: \(rows)")
+        // The original is recorded as superseded, not lost nor still running; no attempt of any
+        // trial is left running.
+        let log = Self.attemptLog(sixth ?? [:])
+        #expect(log.map { $0["state"]?.argument ?? "" } == ["superseded", "complete"], "\(rows)")
+        #expect(log.first?["error"]?.argument == "superseded: attempt 2 of the job finished first", "\(rows)")
+        let states = rows.flatMap { Self.attemptLog($0).compactMap { $0["state"]?.argument } }
+        #expect(!states.contains("running"), "\(rows)")
         let status = try Studies.cli(["status", "--json", "--broker", endpoint])
         let counters = (try? JSONDecoder().decode(JSONValue.self, from: Data(status.output.utf8)))?.object?["broker"]?.object?["counters"]?.object
         #expect(counters?["speculated"] == .number(1) && counters?["superseded"] == .number(1), "\(status.output)")

@@ -99,6 +99,11 @@ struct BrokerHarness {
         }
     }
 
+    /// ENDED notices to client `identity`: the attempt and its reason.
+    static func ended(_ identity: String, _ actions: [BrokerAction]) -> [(ref: AttemptRef, reason: String, detail: String)] {
+        toClient(identity, actions).compactMap { if case .ended(let ref, let reason, let detail) = $0 { (ref, reason, detail) } else { nil } }
+    }
+
     /// ASSIGNs to `identity`.
     static func assigned(_ identity: String, _ actions: [BrokerAction]) -> [AttemptRef] {
         toWorker(identity, actions).compactMap { if case .assign(let ref, _) = $0 { ref } else { nil } }

@@ -27,6 +27,9 @@ import LoomWire
         let second = try #require(BrokerHarness.assigned("w2", expiry).first)
         #expect(second.job == "j1" && second.attempt == 2 && second.lease != first.lease)
         #expect(h.machine.counters.workersLost == 1 && h.machine.counters.requeued == 1)
+        let ended = BrokerHarness.ended("c1", expiry)
+        #expect(ended.map(\.ref) == [first] && ended.map(\.reason) == [EndedReason.lost])
+        #expect(ended.first?.detail.hasPrefix("worker w1 ") == true)
     }
 
     @Test func aRequeuedAttemptPrefersAWorkerThatHasNotLostIt() throws {

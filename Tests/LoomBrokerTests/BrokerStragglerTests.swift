@@ -50,6 +50,10 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         let stall = h.run(until: .seconds(50), heartbeating: ["w1", "w2"], step: .milliseconds(100))
         #expect(BrokerHarness.topics(stall).prefix(2) == ["job/s/1/stalled", "job/s/1/requeued"])
         #expect(BrokerHarness.cancels("w1", stall) == [first.lease: CancelReason.stalled])
+        // The client learns that attempt 1 ended, and why, before attempt 2's STARTED.
+        let ended = BrokerHarness.ended("c1", stall)
+        #expect(ended.map(\.ref) == [first] && ended.map(\.reason) == [EndedReason.stalled])
+        #expect(ended.first?.detail == "stalled: no report for 30s (stall timeout 30s)")
         let second = try #require(BrokerHarness.assigned("w2", stall).first)
         #expect(second.job == "s/1" && second.attempt == 2)
         let event = try #require(BrokerHarness.feedEvents(stall).first)
@@ -162,7 +166,7 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         var h = BrokerHarness()
         let slow = try Self.slowAttemptWithIdlePeer(&h)
         let backup = try #require(BrokerHarness.assigned("w2", h.run(until: .seconds(21), heartbeating: ["w1", "w2"])).first)
-        #expect(BrokerHarness.toClient("c1", h.worker("w2", .started(backup))) == [.started(backup, worker: "w2")])
+        #expect(BrokerHarness.toClient("c1", h.worker("w2", .started(backup))) == [.started(backup, worker: "w2", backup: true)])
         let report = h.update("w2", .report, backup, seq: 1)
         #expect(BrokerHarness.delivered("c1", report).map(\.attempt) == [backup], "both copies report")
         // The client's ACK of the backup's report reaches the backup's worker.
@@ -174,6 +178,11 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         #expect(BrokerHarness.delivered("c1", win).map(\.attempt) == [backup])
         #expect(BrokerHarness.cancels("w1", win) == [slow.lease: CancelReason.superseded])
         #expect(BrokerHarness.topics(win).prefix(2) == ["job/sp/6/superseded", "job/sp/6/finished"])
+        // The client hears that the original ended, superseded, before the backup's FINAL.
+        #expect(BrokerHarness.toClient("c1", win).prefix(2) == [
+            .ended(slow, reason: EndedReason.superseded, detail: "attempt 2 of the job finished first"),
+            .update(Update(kind: .final, attempt: backup, seq: 2, payload: Array(#"{"loss":1}"#.utf8))),
+        ])
 
         let late = h.update("w1", .final, slow, seq: 1)
         #expect(BrokerHarness.delivered("c1", late).isEmpty)
@@ -192,6 +201,7 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         let win = h.update("w1", .final, slow, seq: 1)
         #expect(BrokerHarness.delivered("c1", win).map(\.attempt) == [slow])
         #expect(BrokerHarness.cancels("w2", win) == [backup.lease: CancelReason.superseded])
+        #expect(BrokerHarness.ended("c1", win).map(\.ref) == [backup] && BrokerHarness.ended("c1", win).map(\.reason) == [EndedReason.superseded])
         let late = h.update("w2", .final, backup, seq: 1)
         #expect(BrokerHarness.delivered("c1", late).isEmpty && BrokerHarness.topics(late) == ["job/sp/6/stale"])
         #expect(h.status()["stragglers"]?.object?["speculating"] == .array([]))
@@ -223,6 +233,7 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         #expect(BrokerHarness.delivered("c1", failed).isEmpty, "the original still runs: the job has not failed")
         #expect(BrokerHarness.topics(failed).first == "job/sp/6/copy_lost")
         #expect(BrokerHarness.toWorker("w2", failed) == [.ack(job: "sp/6", lease: backup.lease, seq: 1)])
+        #expect(BrokerHarness.ended("c1", failed).map(\.ref) == [backup] && BrokerHarness.ended("c1", failed).map(\.reason) == [EndedReason.failed])
 
         // Again from the start, but now the original's worker w1 dies while the backup runs: the
         // backup goes on as the job's attempt instead of a requeue.
@@ -233,6 +244,8 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
         let loss = g.run(until: .seconds(25), heartbeating: ["w2"])
         #expect(BrokerHarness.topics(loss).prefix(2) == ["worker/w1/lost", "job/sp/6/copy_lost"])
         #expect(!BrokerHarness.topics(loss).contains("job/sp/6/requeued"))
+        #expect(BrokerHarness.ended("c1", loss).map(\.reason) == [EndedReason.lost])
+        #expect(BrokerHarness.ended("c1", loss).first?.detail == "worker w1 missed heartbeats")
         let result = g.update("w2", .final, copy, seq: 1)
         #expect(BrokerHarness.delivered("c1", result).map(\.attempt) == [copy])
         #expect(g.machine.counters.copiesLost == 1 && g.machine.counters.requeued == 0)
@@ -267,6 +280,7 @@ extension BrokerSpeculation {
         #expect(BrokerHarness.topics(stall).prefix(2) == ["job/sp/6/stalled", "job/sp/6/copy_lost"])
         #expect(BrokerHarness.cancels("w2", stall) == [backup.lease: CancelReason.stalled])
         #expect(!BrokerHarness.topics(stall).contains("job/sp/6/requeued"))
+        #expect(BrokerHarness.ended("c1", stall).map(\.ref) == [backup] && BrokerHarness.ended("c1", stall).map(\.reason) == [EndedReason.stalled])
         let result = h.update("w1", .final, slow, seq: seq + 1)
         #expect(BrokerHarness.delivered("c1", result).map(\.attempt) == [slow])
         #expect(h.machine.counters.stalled == 1 && h.machine.counters.copiesLost == 1)

@@ -22,6 +22,29 @@ extension StoreContract {
         }
     }
 
+    /// A trial that ends ends its attempts: one still `running` (a backup copy that lost, one
+    /// whose ENDED never arrived, one a study's end cancelled) is closed as `cancelled`.
+    @Test(arguments: StoreKind.allCases)
+    func recordingAResultClosesTheTrialsOtherRunningAttempts(kind: StoreKind) throws {
+        try kind.withStore { store in
+            try Fixture.seed(store, trials: 1...2)
+            let (trial, attempt) = Self.completed(value: 0.25)
+            var lost = Fixture.attempt(2, lease: 8, state: .lost)
+            lost.finishedAt = 1_700_000_300
+            try store.recordAttempt(lost)
+            try store.recordAttempt(Fixture.attempt(3, lease: 9))
+            try store.recordAttempt(Fixture.attempt(1, trial: 2, lease: 10))
+            try store.recordAttempt(Fixture.attempt(1, lease: 7))
+            #expect(try store.recordResult(trial: trial, attempt: attempt))
+            var closed = Fixture.attempt(3, lease: 9, state: .cancelled)
+            closed.error = "still running when the trial ended (complete); the broker cancelled it"
+            closed.finishedAt = trial.finishedAt
+            #expect(try store.attempts(study: Fixture.study, trial: 1) == [attempt, lost, closed])
+            #expect(try store.attempts(study: Fixture.study, trial: 2) == [Fixture.attempt(1, trial: 2, lease: 10)],
+                    "another trial's attempts are untouched")
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func attemptOfUnknownTrialIsNotFound(kind: StoreKind) throws {
         try kind.withStore { store in

@@ -51,11 +51,33 @@ import Testing
             .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 1000, liveness: 3)), .heartbeat,
             .submitted(request: 1, accepted: 3), .cancelled(request: 2, count: 1),
             .reply(request: 3, body: Array("{}".utf8)), .request(request: 4, from: "cli-1", body: Array("{}".utf8)),
-            .started(ref, worker: "w-1"),
+            .started(ref, worker: "w-1"), .started(ref, worker: "w-2", backup: true),
+            .ended(ref, reason: EndedReason.superseded, detail: "attempt 3 of the job finished first"),
+            .ended(ref, reason: EndedReason.lost, detail: ""),
             .update(Update(kind: .failed, attempt: ref, seq: 2, payload: [1, 2, 3])),
             .error("nope"), .disconnect(reason: DisconnectReason.shutdown),
         ]
         for message in toClient { #expect(try WireDecoder.brokerToClient(message.frames) == message) }
+    }
+
+    /// STARTED's flags frame is there only for a backup copy; ENDED's reason is one of a few words.
+    @Test func startedFlagsAndEndedReasonsAreCheckedByTheClientDecoder() throws {
+        let h = Wire.clientHeader
+        let started = [h, [Command.started.rawValue]] + ref.frames + [Array("w".utf8)]
+        #expect(try WireDecoder.brokerToClient(started) == .started(ref, worker: "w"))
+        #expect(BrokerToClient.started(ref, worker: "w").frames == started, "no flags frame when no flag is set")
+        #expect(try WireDecoder.brokerToClient(started + [[1]]) == .started(ref, worker: "w", backup: true))
+        let damaged: [([Frame], String)] = [
+            (started + [[2]], "field flags unknown bits 2"),
+            (started + [[1, 0]], "flags"),
+            (started + [[1], [1]], "4 or 5"),
+            ([h, [Command.ended.rawValue]] + ref.frames + [Array("vanished".utf8), []], "must be one of failed, lost, stalled, superseded, not vanished"),
+            ([h, [Command.ended.rawValue]] + ref.frames + [Array("lost".utf8)], "ENDED"),
+        ]
+        for (frames, text) in damaged {
+            #expect(throws: WireError.self) { try WireDecoder.brokerToClient(frames) }
+            do { _ = try WireDecoder.brokerToClient(frames) } catch { #expect(error.description.contains(text), "\(error)") }
+        }
     }
 
     /// A reason follows an empty frame, alone: anything else after the separator is refused.

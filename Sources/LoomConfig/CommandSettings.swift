@@ -44,10 +44,25 @@ public enum BrokerSettings {
         help: "Allow binding a non-loopback address without keys (anyone who reaches the port can run commands on the workers).")
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+    public static let stallIntervalFactor = Setting(
+        command, "stall_interval_factor", .number(above: 0), default: 10,
+        help: "A job without stall_timeout stalls after this many times the median of its report intervals (Docs/stragglers.md).")
+    public static let stallTimeoutMinimum = Setting(
+        command, "stall_timeout_minimum", .duration(positive: true), default: .seconds(60),
+        help: "No stall timeout derived from report intervals is shorter than this.")
+    public static let slowAttemptFactor = Setting(
+        command, "slow_attempt_factor", .number(above: 1), default: 2,
+        help: "An attempt is slow (and gets a backup copy) once it has run this many times its completed peers' median.")
+    public static let slowAttemptMinPeers = Setting(
+        command, "slow_attempt_min_peers", .integer(atLeast: 1), default: 5,
+        help: "Completed peers needed before an attempt of their group can be called slow.")
+    public static let slowAttemptMinRuntime = Setting(
+        command, "slow_attempt_min_runtime", .duration(positive: false), default: .seconds(5),
+        help: "No attempt is called slow before it has run this long.")
 
     public static let table = SettingsTable(command: command, [
         endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
-        insecure, logLevel,
+        insecure, logLevel, stallIntervalFactor, stallTimeoutMinimum, slowAttemptFactor, slowAttemptMinPeers, slowAttemptMinRuntime,
     ])
 }
 

@@ -88,6 +88,23 @@ extension SettingType where Value == Int {
     }
 }
 
+extension SettingType where Value == Double {
+    /// A finite number greater than `minimum` (a factor).
+    public static func number(above minimum: Double) -> SettingType {
+        let accept: @Sendable (String) -> Double? = { text in
+            guard let x = Double(text), x.isFinite, x > minimum else { return nil }
+            return x
+        }
+        let minimumText = minimum.rounded() == minimum ? String(Int(minimum)) : String(minimum)
+        return SettingType(
+            expected: "a number greater than \(minimumText)",
+            valueName: "x",
+            fromText: accept,
+            fromScalar: { [.int, .float].contains($0.kind) ? accept($0.text) : nil },
+            format: { $0.rounded() == $0 && abs($0) < 1e15 ? String(Int($0)) : String($0) })
+    }
+}
+
 extension SettingType where Value == Bool {
     /// `true` or `false`; on the command line and in the environment also `1`/`0`, `yes`/`no`.
     public static let bool = SettingType(

@@ -22,6 +22,11 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.keys.argumentHelp) var keys: String?
     @Flag(inversion: .prefixedNo, help: BrokerSettings.insecure.argumentHelp) var insecure: Bool?
     @Option(help: BrokerSettings.logLevel.argumentHelp) var logLevel: String?
+    @Option(help: BrokerSettings.stallIntervalFactor.argumentHelp) var stallIntervalFactor: String?
+    @Option(help: BrokerSettings.stallTimeoutMinimum.argumentHelp) var stallTimeoutMinimum: String?
+    @Option(help: BrokerSettings.slowAttemptFactor.argumentHelp) var slowAttemptFactor: String?
+    @Option(help: BrokerSettings.slowAttemptMinPeers.argumentHelp) var slowAttemptMinPeers: String?
+    @Option(help: BrokerSettings.slowAttemptMinRuntime.argumentHelp) var slowAttemptMinRuntime: String?
 
     var flags: [String: String?] {
         let s = BrokerSettings.self
@@ -31,6 +36,9 @@ struct BrokerOptions: SettingsOptions {
             s.recoveryWindow.key: recoveryWindow, s.maxMessageSize.key: maxMessageSize,
             s.shutdownWorkers.key: shutdownWorkers.map { $0 ? "true" : "false" }, s.keys.key: keys,
             s.insecure.key: insecure.map { $0 ? "true" : "false" }, s.logLevel.key: logLevel,
+            s.stallIntervalFactor.key: stallIntervalFactor, s.stallTimeoutMinimum.key: stallTimeoutMinimum,
+            s.slowAttemptFactor.key: slowAttemptFactor, s.slowAttemptMinPeers.key: slowAttemptMinPeers,
+            s.slowAttemptMinRuntime.key: slowAttemptMinRuntime,
         ]
     }
 }
@@ -73,7 +81,12 @@ struct Broker: ParsableCommand {
             feedJournal: journal, heartbeat: settings[s.heartbeat],
             liveness: settings[s.liveness], recoveryWindow: settings[s.recoveryWindow],
             shutdownWorkers: settings[s.shutdownWorkers], maxMessageSize: Int64(settings[s.maxMessageSize]),
-            softwareVersion: Hyperloom.version, keysDirectory: keys))
+            softwareVersion: Hyperloom.version, keysDirectory: keys,
+            stragglers: StragglerPolicy(stallIntervalFactor: settings[s.stallIntervalFactor],
+                                        minimumStallTimeout: settings[s.stallTimeoutMinimum],
+                                        slowAttemptFactor: settings[s.slowAttemptFactor],
+                                        slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
+                                        slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime])))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

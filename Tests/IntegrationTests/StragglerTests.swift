@@ -5,6 +5,12 @@ import Testing
 /// Stragglers through real processes: a trial that goes silent is killed and runs again.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct Stragglers {
+    /// A number field of a feed line (`"key":1.25`).
+    static func number(_ key: String, in line: String) -> Double? {
+        guard let range = line.range(of: "\"\(key)\":") else { return nil }
+        return Double(line[range.upperBound...].prefix { "0123456789.eE+-".contains($0) })
+    }
+
     /// The `attempt_log` entries of an exported trial row.
     static func attemptLog(_ row: [String: JSONValue]) -> [[String: JSONValue]] {
         guard case .array(let entries)? = row["attempt_log"] else { return [] }
@@ -63,7 +69,8 @@ struct Stragglers {
     }
 
     @Test func slowTrialGetsABackupCopyWhoseResultWinsAndTheOriginalIsCancelled() throws {
-        let (broker, endpoint, feedEndpoint) = try Harness.broker()
+        // The broker's straggler settings come from its flags: backups from 2 s (default 5 s).
+        let (broker, endpoint, feedEndpoint) = try Harness.broker(extra: ["--slow-attempt-min-runtime", "2s", "--slow-attempt-factor", "3"])
         defer { broker.stop() }
         let store = Harness.scratch.appendingPathComponent("slow.db").path
         let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", store, "--feed", feedEndpoint])
@@ -75,8 +82,8 @@ struct Stragglers {
         Thread.sleep(forTimeInterval: 0.5)
 
         // Six trials at once; five take 0.5 s, the first attempt of trial 6 would take a minute.
-        // Past the broker's minimum of 5 s (more than twice the 0.5 s median of five peers), a
-        // backup copy (attempt 2, on the other worker) runs and finishes in 0.5 s.
+        // Past the broker's minimum of 2 s (set above; more than three times the 0.5 s median of
+        // five peers), a backup copy (attempt 2, on the other worker) runs and finishes in 0.5 s.
         let script = #"if [ "$HYPERLOOM_ATTEMPT" = 1 ] && [ "${HYPERLOOM_TRIAL_ID##*/}" = 6 ]; then sleep 60; else sleep 0.5; fi; echo "@hyperloom {\"loss\": $HYPERLOOM_ATTEMPT}""#
         let spec = """
             name: slow
@@ -114,7 +121,9 @@ struct Stragglers {
         #expect(counters?["speculated"] == .number(1) && counters?["superseded"] == .number(1), "\(status.output)")
         #expect(counters?["finished"] == .number(6), "one result per trial: \(status.output)")
         #expect(feed.waitForLine(containing: #""event":"superseded""#, timeout: .seconds(5)) != nil, "\(feed.output)")
-        #expect(feed.output.contains(#""event":"speculated""#))
+        let speculated = try #require(feed.output.split(separator: "\n").first { $0.contains(#""event":"speculated""#) })
+        let ran = try #require(Self.number("ran_s", in: String(speculated)))
+        #expect(ran >= 2 && ran < 4.5, "--slow-attempt-min-runtime 2s took effect: \(speculated)")
         // The cancelled original's FAILED arrives under its fenced lease: stale, never counted.
         #expect(feed.waitForLine(containing: #""event":"stale""#, timeout: .seconds(10)) != nil, "\(feed.output)")
     }

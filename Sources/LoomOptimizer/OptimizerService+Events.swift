@@ -59,12 +59,8 @@ extension OptimizerService {
     /// retries it, or its other copy runs): its state comes with the next STARTED or result.
     func ended(_ ref: AttemptRef, reason: String, detail: String) {
         guard let (studyID, number) = Self.parseJobID(ref.job), drivers[studyID] != nil else { return }
-        let state: AttemptState = switch reason {
-        case EndedReason.stalled: .stalled
-        case EndedReason.superseded: .superseded
-        case EndedReason.failed: .failed
-        default: .lost
-        }
+        // Every `EndedReason` names the attempt state it leads to.
+        let state = AttemptState(rawValue: reason) ?? .lost
         do {
             let stored = try store.attempts(study: studyID, trial: number).first { $0.attempt == Int(ref.attempt) }
             // An attempt that already ended here (its result, or a scheduler's decision) keeps its row.
@@ -73,7 +69,7 @@ extension OptimizerService {
             var attempt = stored ?? AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
                                                    startedAt: now)
             attempt.state = state
-            attempt.error = detail.isEmpty || detail.hasPrefix(reason) ? (detail.isEmpty ? reason : detail) : "\(reason): \(detail)"
+            attempt.error = detail.isEmpty ? reason : detail.hasPrefix(reason) ? detail : "\(reason): \(detail)"
             attempt.finishedAt = now
             try store.recordAttempt(attempt)
         } catch {

@@ -168,7 +168,7 @@ struct EfficiencyBench: ParsableCommand {
                 let medians = regrets.map(median)
                 for (i, at) in checkpoints.enumerated() { table[EfficiencyCell(function: function.name, trials: at, searcher: kind.rawValue)] = regrets[i] }
                 let row = medians.map { String(format: "%10.4f", $0) }.joined(separator: " ")
-                Console.line("\(function.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row)")
+                Console.line("\(Self.rowLabel(function.name, kind)) \(row)")
                 for (i, (at, value)) in zip(checkpoints, medians).enumerated() {
                     var json = JSONObjectWriter()
                     json.add("bench", "efficiency")
@@ -184,6 +184,11 @@ struct EfficiencyBench: ParsableCommand {
             }
         }
         for reference in references { compare(table, with: reference, functions: chosen.map(\.name), checkpoints: checkpoints) }
+    }
+
+    /// A table row's function and searcher columns.
+    private static func rowLabel(_ function: String, _ kind: BenchSearcher) -> String {
+        "\(function.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0))"
     }
 
     /// Prints each searcher's median next to the reference's, cell by cell, with a one-sided
@@ -226,7 +231,7 @@ struct EfficiencyBench: ParsableCommand {
                     }
                     row.append(String(format: "%.4g vs %.4g %@", ourMedian, theirMedian, verdict))
                 }
-                Console.line("\(function.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.joined(separator: " | "))")
+                Console.line("\(Self.rowLabel(function, kind)) \(row.joined(separator: " | "))")
             }
             Console.line("\(kind.rawValue) against \(reference.name): median at least as low in \(counts.lowerMedian) of \(counts.cells) cells"
                          + (higherMedian.isEmpty ? "" : " (higher at \(higherMedian.joined(separator: ", ")))")

@@ -155,7 +155,7 @@ public final class OptimizerService: @unchecked Sendable {
     /// actions carried out.
     func turn(_ events: [ClientEvent]) {
         let moment = now()
-        var actions = Actions()
+        var actions = OptimizerActions()
         for event in events { actions.append(machine.handle(event, now: moment)) }
         actions.append(machine.tick(now: moment))
         if let feed = workerFeed {
@@ -173,7 +173,7 @@ public final class OptimizerService: @unchecked Sendable {
     /// Commits the writes in one batch; then sends, answers and writes blobs; then hands the
     /// machine what the store and the disk answered, until nothing follows. A failed commit drops
     /// everything and rebuilds the machine from the store.
-    func perform(_ first: Actions) {
+    func perform(_ first: OptimizerActions) {
         var actions = first
         while !actions.isEmpty {
             let garbage: [String]
@@ -203,7 +203,7 @@ public final class OptimizerService: @unchecked Sendable {
             if let blobs {
                 for action in actions.disk { if let outcome = action.perform(on: blobs) { outcomes.append(outcome) } }
             }
-            actions = Actions()
+            actions = OptimizerActions()
             if !garbage.isEmpty { actions.append(machine.unreferenced(garbage)) }
             if !outcomes.isEmpty { actions.append(machine.diskDone(outcomes, now: now())) }
         }
@@ -223,7 +223,7 @@ public final class OptimizerService: @unchecked Sendable {
         }
     }
 
-    private func log(_ note: Note) {
+    private func log(_ note: OptimizerNote) {
         let metadata = note.metadata.mapValues { Logger.MetadataValue.string($0) }
         switch note.level {
         case .debug: logger.debug("\(note.message)", metadata: metadata)

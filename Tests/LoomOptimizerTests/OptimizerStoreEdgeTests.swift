@@ -1,3 +1,4 @@
+import LoomClient
 import LoomModel
 @testable import LoomOptimizer
 import LoomStore
@@ -32,5 +33,16 @@ import Testing
         try h.restart()
         #expect(h.machine.driver(id)?.trials == before)
         #expect(h.machine.studyRecords.map(\.id) == [id])
+    }
+
+    @Test func messagesGoThroughAClientStateMachineAsTheServiceSendsThem() throws {
+        let t0 = ContinuousClock.now
+        var client = ClientStateMachine(config: ClientConfig(clientID: "optimizer", name: "optimizer"), now: t0)
+        _ = client.start(now: t0)
+        let job = JobSubmission(id: "s-1/1", payload: JobSpec(command: ["t"]).payload)
+        #expect(OptimizerMessage.submit([job]).send(through: &client, now: t0).count == 1)
+        #expect(client.outstandingCount == 1)
+        #expect(OptimizerMessage.cancel(jobs: ["s-1/1"], reason: "pruned").send(through: &client, now: t0).count == 1)
+        #expect(client.outstandingCount == 0, "a cancelled job is no longer waited for")
     }
 }

@@ -10,17 +10,22 @@
 #                           image, the toolchain's system packages, and a copy of the Swift
 #                           toolchain at $HYPERLOOM_SWIFT_TOOLCHAIN (/opt/swift)
 #
-# Usage: Docker/local-images.sh [--force]     (an image that exists is kept unless --force)
+# Usage: Docker/local-images.sh [--force] [all|slim]
+#   an image that exists is kept unless --force; `slim` makes only the Debian image (enough for
+#   the Dockerfile's prebuilt target, which the compose test builds)
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), and Docker/podman-env.sh's.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/podman-env.sh"
 force=0
-case "${1:-}" in
-  "") ;;
-  --force) force=1 ;;
-  *) echo "local-images.sh: unknown argument '$1' (usage: local-images.sh [--force])" >&2; exit 2 ;;
-esac
+which=all
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    all|slim) which="$arg" ;;
+    *) echo "local-images.sh: unknown argument '$arg' (usage: local-images.sh [--force] [all|slim])" >&2; exit 2 ;;
+  esac
+done
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 release=bookworm
 
@@ -29,7 +34,7 @@ for tool in podman debootstrap tar; do
     || { echo "local-images.sh: $tool is not installed (Docker/install-podman.sh installs it)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "local-images.sh: debootstrap and podman import need root" >&2; exit 1; }
-[ -x "$HYPERLOOM_SWIFT_TOOLCHAIN/usr/bin/swift" ] \
+[ "$which" = slim ] || [ -x "$HYPERLOOM_SWIFT_TOOLCHAIN/usr/bin/swift" ] \
   || { echo "local-images.sh: no Swift toolchain at $HYPERLOOM_SWIFT_TOOLCHAIN (set HYPERLOOM_SWIFT_TOOLCHAIN)" >&2; exit 1; }
 if [ -r /etc/os-release ] && ! grep -q "^VERSION_CODENAME=$release$" /etc/os-release; then
   echo "local-images.sh: warning: this machine is not Debian $release; the toolchain copied from it" \
@@ -63,7 +68,9 @@ else
   echo "local-images.sh: $HYPERLOOM_SLIM_IMAGE exists (--force makes it again)"
 fi
 
-if [ "$force" -eq 1 ] || ! exists "$HYPERLOOM_SWIFT_IMAGE"; then
+if [ "$which" = slim ]; then
+  :
+elif [ "$force" -eq 1 ] || ! exists "$HYPERLOOM_SWIFT_IMAGE"; then
   start=$SECONDS
   echo "local-images.sh: $HYPERLOOM_SWIFT_IMAGE from $HYPERLOOM_SLIM_IMAGE and $HYPERLOOM_SWIFT_TOOLCHAIN"
   podman build --quiet -f "$here/swift-builder.Containerfile" \

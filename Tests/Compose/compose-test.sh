@@ -41,12 +41,14 @@ id="hlct$$$RANDOM"
 tmp="$(mktemp -d "/tmp/hyperloom-compose-test.XXXXXX")"
 image="localhost/hyperloom-compose-test:$id"
 projects=()
+declare -A project_files=()
 files=(-f Docker/docker-compose.yml)
 cleanup() {
   local status=$?
   set +e
   for project in "${projects[@]}"; do
-    timeout 120 docker-compose -p "$project" "${files[@]}" down -v -t 5 >"$tmp/down-$project.log" 2>&1 \
+    # shellcheck disable=SC2086
+    timeout 120 docker-compose -p "$project" ${project_files[$project]} down -v -t 5 >"$tmp/down-$project.log" 2>&1 \
       || { say "cleanup: docker-compose down failed for $project:"; tail -n 5 "$tmp/down-$project.log"; }
   done
   podman rmi -f "$image" >/dev/null 2>&1
@@ -105,6 +107,7 @@ export HYPERLOOM_IMAGE="$image" HYPERLOOM_LOG_LEVEL=info HYPERLOOM_WORKER_SLOTS=
   HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay"
 project="${id}plain"
 projects+=("$project")
+project_files[$project]="${files[*]}"
 compose() { timeout "$limit" docker-compose -p "$project" "${files[@]}" "$@"; }
 container() { echo "${project}_$1_$2"; }   # docker-compose 1.29's names: PROJECT_SERVICE_N
 
@@ -143,6 +146,17 @@ budget:
   max_concurrent: 6
 SPEC
 ask() { timeout 30 "$bin" "$@" --timeout 10s; }
+# Waits (bounded) until study $1 has ended; its state in $state.
+wait_study() {
+  local deadline=$((SECONDS + limit))
+  while :; do
+    ask status "$1" --json >"$tmp/status.json" 2>"$tmp/status.err" || true
+    state=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("state",""))' "$tmp/status.json" 2>/dev/null || true)
+    case "$state" in complete|cancelled|failed) return 0 ;; esac
+    [ $SECONDS -lt $deadline ] || { cat "$tmp/status.json" "$tmp/status.err"; fail "study $1 did not end within ${limit} s"; }
+    sleep 1
+  done
+}
 study=$(ask submit "$tmp/study.yaml") || fail "hyperloom submit failed: $study"
 study=$(printf '%s\n' "$study" | tail -n 1 | awk '{print $NF}')
 say "ok: submitted study $study from the host through 127.0.0.1:$router"
@@ -176,14 +190,7 @@ done
 podman kill --signal KILL "$victim" >/dev/null || fail "podman kill $victim failed"
 say "ok: killed $victim (SIGKILL) mid-study"
 
-deadline=$((SECONDS + limit))
-while :; do
-  ask status "$study" --json >"$tmp/status.json" 2>"$tmp/status.err" || true
-  state=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("state",""))' "$tmp/status.json" 2>/dev/null || true)
-  case "$state" in complete|cancelled|failed) break ;; esac
-  [ $SECONDS -lt $deadline ] || { cat "$tmp/status.json" "$tmp/status.err"; fail "study $study did not end within ${limit} s"; }
-  sleep 1
-done
+wait_study "$study"
 [ "$state" = complete ] || { cat "$tmp/status.json"; fail "study $study ended '$state', not complete"; }
 ask export "$study" --format jsonl >"$tmp/trials.jsonl" || fail "hyperloom export failed"
 # Every trial complete; the ones whose attempt died with the worker ran again.
@@ -259,3 +266,85 @@ if study_events == 0:
     sys.exit("compose-test: feed.jsonl has no event of study %s" % sys.argv[2])
 print("compose-test: ok: feed.jsonl holds events 1..%d, each once (%d of study %s)" % (max(seqs), study_events, sys.argv[2]))
 PY
+
+# --- 4. the secure variant: CURVE keys as compose secrets ----------------------------------------
+keys="$tmp/keys"
+client="$tmp/client"
+mkdir -p "$keys"/{clients,optimizers,workers,subscribers} "$client"
+for name in broker healthcheck optimizer worker feed-logger; do
+  "$bin" keygen "$name" --out "$keys" >/dev/null || fail "hyperloom keygen $name failed"
+done
+"$bin" keygen tester --out "$client" >/dev/null || fail "hyperloom keygen tester failed"
+cp "$keys/healthcheck.pub" "$client/tester.pub" "$keys/clients/"
+cp "$keys/optimizer.pub" "$keys/optimizers/"
+cp "$keys/worker.pub" "$keys/workers/"
+cp "$keys/feed-logger.pub" "$keys/subscribers/"
+# As Docker/keys/README.md says: the containers' uid owns the secret keys (mode 0600); the
+# directories must be readable by it (mktemp made them 0700).
+chown 10001:10001 "$keys"/*.key
+chmod 755 "$keys" "$keys"/*/
+read -r router feed replay < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks: s.close()
+PY
+)
+export HYPERLOOM_KEYS_DIR="$keys" HYPERLOOM_BROKER_PORT="127.0.0.1:$router" \
+  HYPERLOOM_FEED_PORT="127.0.0.1:$feed" HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay"
+unset HYPERLOOM_BROKER
+files=(-f Docker/docker-compose.yml -f Docker/docker-compose.secure.yml)
+project="${id}secure"
+projects+=("$project")
+project_files[$project]="${files[*]}"
+up_start=$SECONDS
+compose up -d --no-build --scale worker=2 >"$tmp/up-secure.log" 2>&1 \
+  || { tail -n 30 "$tmp/up-secure.log"; fail "docker-compose up (secure) failed"; }
+expected=$(printf '%s\n' "$(container broker 1)" "$(container feed-logger 1)" "$(container optimizer 1)" \
+  "$(container worker 1)" "$(container worker 2)" | sort)
+running=$(podman ps --filter "label=com.docker.compose.project=$project" --format '{{.Names}}' | sort)
+[ "$running" = "$expected" ] || fail "secure: expected running: $(echo $expected); got: $(echo $running)"
+health=$(podman inspect --format '{{.State.Health.Status}}' "$(container broker 1)")
+[ "$health" = healthy ] || fail "secure: the broker's healthcheck (with the healthcheck key) says '$health'"
+say "ok: secure: up --scale worker=2 in $((SECONDS - up_start)) s, broker healthy"
+export HYPERLOOM_BROKER="tcp://127.0.0.1:$router"
+if timeout 30 "$bin" ping --count 1 --timeout 2s >"$tmp/ping-nokey.log" 2>&1; then
+  fail "secure: the broker answered a ping without a key"
+fi
+export HYPERLOOM_KEY="$client/tester.key" HYPERLOOM_BROKER_KEY="$keys/broker.pub"
+timeout 30 "$bin" ping --count 1 --timeout 5s >"$tmp/ping-key.log" 2>&1 \
+  || { cat "$tmp/ping-key.log"; fail "secure: the broker did not answer the tester's key"; }
+say "ok: secure: a client without a key gets no answer; the tester's key (clients/) does"
+cat >"$tmp/study-secure.yaml" <<'SPEC'
+name: compose-test-secure
+metric: loss
+mode: min
+space:
+  lr: {loguniform: [0.01, 0.5]}
+  epochs: 2
+searcher: {type: random, seed: 5}
+trial:
+  command: [python3, /opt/hyperloom/Configs/examples/train.py]
+  cwd: /data
+  timeout: 2m
+budget:
+  max_trials: 6
+  max_concurrent: 4
+SPEC
+study=$(ask submit "$tmp/study-secure.yaml") || fail "secure: hyperloom submit failed: $study"
+study=$(printf '%s\n' "$study" | tail -n 1 | awk '{print $NF}')
+wait_study "$study"
+[ "$state" = complete ] || { cat "$tmp/status.json"; fail "secure: study $study ended '$state'"; }
+trials=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["counts"]["complete"])' "$tmp/status.json")
+[ "$trials" = 6 ] || { cat "$tmp/status.json"; fail "secure: $trials of 6 trials complete"; }
+say "ok: secure: study $study complete, 6/6 trials"
+compose stop >"$tmp/stop-secure.log" 2>&1 || { tail -n 20 "$tmp/stop-secure.log"; fail "secure: docker-compose stop failed"; }
+bad_exit=""
+for name in $expected; do
+  code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
+  [ "$code" = 0 ] || bad_exit="$bad_exit $name=$code"
+done
+[ -z "$bad_exit" ] || { compose logs --no-color --tail 20 2>&1 | tail -n 60; fail "secure: non-zero exit codes:$bad_exit"; }
+say "ok: secure: docker-compose stop, every container exited 0"
+say "passed in $((SECONDS - started)) s"

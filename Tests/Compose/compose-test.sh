@@ -15,6 +15,9 @@
 #   5. the secure variant (docker-compose.secure.yml, fresh keys as secrets): healthy, a study
 #      submitted with a client key runs to the end, and a client without a key is refused.
 #
+# COMPOSE_TEST_IMAGE=IMAGE runs the same checks on an image built before, e.g. the release image
+# of `make docker` (localhost/hyperloom:latest), instead of building the prebuilt target.
+#
 # Prints "compose-test: SKIPPED: <reason>" and exits 0 where podman cannot run containers (not
 # root, podman or docker-compose missing, no local base image can be made); any check that fails
 # exits 1. Everything it starts is removed on exit: containers, volumes, networks, the image tag,
@@ -39,7 +42,7 @@ unset HYPERLOOM_BROKER HYPERLOOM_FEED HYPERLOOM_KEY HYPERLOOM_BROKER_KEY DOCKER_
 
 id="hlct$$$RANDOM"
 tmp="$(mktemp -d "/tmp/hyperloom-compose-test.XXXXXX")"
-image="localhost/hyperloom-compose-test:$id"
+image="${COMPOSE_TEST_IMAGE:-localhost/hyperloom-compose-test:$id}"
 projects=()
 declare -A project_files=()
 files=(-f Docker/docker-compose.yml)
@@ -51,7 +54,7 @@ cleanup() {
     timeout 120 docker-compose -p "$project" ${project_files[$project]} down -v -t 5 >"$tmp/down-$project.log" 2>&1 \
       || { say "cleanup: docker-compose down failed for $project:"; tail -n 5 "$tmp/down-$project.log"; }
   done
-  podman rmi -f "$image" >/dev/null 2>&1
+  [ -n "${COMPOSE_TEST_IMAGE:-}" ] || podman rmi -f "$image" >/dev/null 2>&1
   "$repo/Docker/podman-service.sh" stop "$tmp/service" >/dev/null 2>&1
   if [ "$status" -ne 0 ] && [ -z "${COMPOSE_TEST_KEEP:-}" ]; then
     say "logs of the failed run were in $tmp (set COMPOSE_TEST_KEEP=1 to keep them)"
@@ -71,22 +74,27 @@ if ! timeout 60 podman run --rm "$HYPERLOOM_SLIM_IMAGE" true >"$tmp/probe.log" 2
   tail -n 5 "$tmp/probe.log"
   skip "podman cannot run a container here (above)"
 fi
-# The binary, its backtracer and the Swift runtime libraries it links (a debug build links them
-# dynamically from the toolchain; the image has libzmq5, libsqlite3-0 and libstdc++ of its own).
-stage="$tmp/binaries"
-mkdir -p "$stage/lib"
-cp "$bin" "$stage/hyperloom"
-toolchain="$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")"
-cp "$toolchain/libexec/swift/linux/swift-backtrace-static" "$stage/" \
-  || fail "no swift-backtrace-static in $toolchain/libexec/swift/linux"
-ldd "$bin" | awk -v tc="$toolchain/" 'index($3, tc) == 1 { print $3 }' | while read -r lib; do cp "$lib" "$stage/lib/"; done
-build_start=$SECONDS
-if ! timeout 900 podman build -f Docker/Dockerfile --target prebuilt --build-context "prebuilt-binaries=$stage" \
-     --build-arg RUNTIME_IMAGE="$HYPERLOOM_SLIM_IMAGE" -t "$image" . >"$tmp/build.log" 2>&1; then
-  tail -n 30 "$tmp/build.log"
-  fail "podman build --target prebuilt failed (above)"
+if [ -n "${COMPOSE_TEST_IMAGE:-}" ]; then
+  podman image exists "$image" || fail "no image $image (COMPOSE_TEST_IMAGE)"
+  say "ok: using image $image (COMPOSE_TEST_IMAGE)"
+else
+  # The binary, its backtracer and the Swift runtime libraries it links (a debug build links them
+  # dynamically from the toolchain; the image has libzmq5, libsqlite3-0 and libstdc++ of its own).
+  stage="$tmp/binaries"
+  mkdir -p "$stage/lib"
+  cp "$bin" "$stage/hyperloom"
+  toolchain="$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")"
+  cp "$toolchain/libexec/swift/linux/swift-backtrace-static" "$stage/" \
+    || fail "no swift-backtrace-static in $toolchain/libexec/swift/linux"
+  ldd "$bin" | awk -v tc="$toolchain/" 'index($3, tc) == 1 { print $3 }' | while read -r lib; do cp "$lib" "$stage/lib/"; done
+  build_start=$SECONDS
+  if ! timeout 900 podman build -f Docker/Dockerfile --target prebuilt --build-context "prebuilt-binaries=$stage" \
+       --build-arg RUNTIME_IMAGE="$HYPERLOOM_SLIM_IMAGE" -t "$image" . >"$tmp/build.log" 2>&1; then
+    tail -n 30 "$tmp/build.log"
+    fail "podman build --target prebuilt failed (above)"
+  fi
+  say "ok: image $image (target prebuilt) built in $((SECONDS - build_start)) s"
 fi
-say "ok: image $image (target prebuilt) built in $((SECONDS - build_start)) s"
 timeout 60 podman run --rm "$image" --version >"$tmp/version.log" 2>&1 \
   || { cat "$tmp/version.log"; fail "the image does not run hyperloom --version"; }
 

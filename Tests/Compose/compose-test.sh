@@ -169,31 +169,33 @@ study=$(ask submit "$tmp/study.yaml") || fail "hyperloom submit failed: $study"
 study=$(printf '%s\n' "$study" | tail -n 1 | awk '{print $NF}')
 say "ok: submitted study $study from the host through 127.0.0.1:$router"
 
-# Kill worker 2 while it runs a trial whose checkpoints have reached the optimizer: one with two
-# checkpoint reports from the current attempt on that worker (the first one's blob is stored by then).
-victim="$(container worker 2)"
-victim_host=$(podman inspect --format '{{.Config.Hostname}}' "$victim")
+# Kill the worker container that first runs a trial whose checkpoints have reached the optimizer:
+# two checkpoint reports from the trial's current attempt (the first one's blob is stored by then).
+declare -A worker_of_host=()
+for n in 1 2 3; do
+  worker_of_host[$(podman inspect --format '{{.Config.Hostname}}' "$(container worker $n)")]="$(container worker $n)"
+done
 deadline=$((SECONDS + limit))
-while :; do
+victim=""
+while [ -z "$victim" ]; do
   if [ $SECONDS -ge $deadline ]; then
     ask status "$study" || true
-    fail "no attempt on $victim ($victim_host) checkpointed twice within ${limit} s"
+    fail "no attempt checkpointed twice within ${limit} s"
   fi
   ask export "$study" --format jsonl >"$tmp/progress.jsonl" 2>/dev/null || true
-  if python3 - "$tmp/progress.jsonl" "$victim_host-" <<'PY'
+  host=$(python3 - "$tmp/progress.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     row = json.loads(line)
     attempt = int(row.get("attempts", 1))
     checkpoints = [r for r in row.get("reports", []) if r.get("kind") == "checkpoint" and r.get("attempt") == attempt]
-    if row.get("state") == "running" and str(row.get("worker", "")).startswith(sys.argv[2]) and len(checkpoints) >= 2:
-        sys.exit(0)
-sys.exit(1)
+    if row.get("state") == "running" and len(checkpoints) >= 2 and "-" in str(row.get("worker", "")):
+        print(str(row["worker"]).rsplit("-", 1)[0])   # worker ids are <container hostname>-<pid>
+        break
 PY
-  then
-    break
-  fi
-  sleep 0.3
+  ) || true
+  [ -n "$host" ] && victim="${worker_of_host[$host]:-}"
+  [ -n "$victim" ] || sleep 0.3
 done
 podman kill --signal KILL "$victim" >/dev/null || fail "podman kill $victim failed"
 say "ok: killed $victim (SIGKILL) mid-study"

@@ -25,7 +25,8 @@ if [ -n "$HYPERLOOM_SWIFT_PACKAGES" ]; then
 fi
 
 start=$SECONDS
-podman build -f "$here/Dockerfile" \
+# --format docker: the OCI image format has no HEALTHCHECK, and podman drops it without a word.
+podman build --format docker -f "$here/Dockerfile" \
   --build-arg SWIFT_IMAGE="$HYPERLOOM_SWIFT_IMAGE" --build-arg RUNTIME_IMAGE="$HYPERLOOM_SLIM_IMAGE" \
   "${mounts[@]}" -t "$image" "$@" "$repo"
 seconds=$((SECONDS - start))

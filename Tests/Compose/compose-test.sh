@@ -88,7 +88,7 @@ else
     || fail "no swift-backtrace-static in $toolchain/libexec/swift/linux"
   ldd "$bin" | awk -v tc="$toolchain/" 'index($3, tc) == 1 { print $3 }' | while read -r lib; do cp "$lib" "$stage/lib/"; done
   build_start=$SECONDS
-  if ! timeout 900 podman build -f Docker/Dockerfile --target prebuilt --build-context "prebuilt-binaries=$stage" \
+  if ! timeout 900 podman build --format docker -f Docker/Dockerfile --target prebuilt --build-context "prebuilt-binaries=$stage" \
        --build-arg RUNTIME_IMAGE="$HYPERLOOM_SLIM_IMAGE" -t "$image" . >"$tmp/build.log" 2>&1; then
     tail -n 30 "$tmp/build.log"
     fail "podman build --target prebuilt failed (above)"

@@ -47,7 +47,8 @@ bench-search: deps
 	$(RELEASE) bench multifidelity
 
 ## The image from Docker/Dockerfile with podman and local base images (Docker/README.md, "With
-## podman"): a release build in a container, 15-25 min on two cores the first time.
+## podman"): a release build in a container, about 30 min on two shared cores; the first time
+## also 5-10 min for the base images (Docker/local-images.sh).
 docker: deps
 	Docker/podman-build.sh
 

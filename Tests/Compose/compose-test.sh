@@ -9,9 +9,10 @@
 #      of its own, with the ports published on 127.0.0.1 ports nobody uses;
 #   3. checks the broker turns healthy, submits a study from the host, kills one worker container
 #      mid-study (SIGKILL), and checks the study still finishes every trial, with the killed
-#      attempts retried from their checkpoints;
-#   4. `docker-compose stop`: every container exits 0, the workers said goodbye, and the feed
-#      logger's file on its volume holds every event of the feed exactly once;
+#      attempts retried and resumed from their checkpoints;
+#   4. brings the killed worker back (`up` again), then `docker-compose stop`: every container
+#      exits 0, each worker stops with nothing unacknowledged, and the feed logger's file on its
+#      volume holds every event of the feed exactly once;
 #   5. the secure variant (docker-compose.secure.yml, fresh keys as secrets): healthy, a study
 #      submitted with a client key runs to the end, and a client without a key is refused.
 #

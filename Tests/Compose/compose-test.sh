@@ -14,7 +14,8 @@
 #      exits 0, each worker stops with nothing unacknowledged, and the feed logger's file on its
 #      volume holds every event of the feed exactly once;
 #   5. the secure variant (docker-compose.secure.yml, fresh keys as secrets): healthy, a study
-#      submitted with a client key runs to the end, and a client without a key is refused.
+#      (Docker/study-logreg.yaml) submitted with a client key runs to the end, and a client
+#      without a key is refused.
 #
 # COMPOSE_TEST_IMAGE=IMAGE runs the same checks on an image built before, e.g. the release image
 # of `make docker` (localhost/hyperloom:latest), instead of building the prebuilt target.
@@ -327,29 +328,14 @@ export HYPERLOOM_KEY="$client/tester.key" HYPERLOOM_BROKER_KEY="$keys/broker.pub
 timeout 30 "$bin" ping --count 1 --timeout 5s >"$tmp/ping-key.log" 2>&1 \
   || { cat "$tmp/ping-key.log"; fail "secure: the broker did not answer the tester's key"; }
 say "ok: secure: a client without a key gets no answer; the tester's key (clients/) does"
-cat >"$tmp/study-secure.yaml" <<'SPEC'
-name: compose-test-secure
-metric: loss
-mode: min
-space:
-  lr: {loguniform: [0.01, 0.5]}
-  epochs: 2
-searcher: {type: random, seed: 5}
-trial:
-  command: [python3, /opt/hyperloom/Configs/examples/train.py]
-  cwd: /data
-  timeout: 2m
-budget:
-  max_trials: 6
-  max_concurrent: 4
-SPEC
-study=$(ask submit "$tmp/study-secure.yaml") || fail "secure: hyperloom submit failed: $study"
+# The compose stack's example study as shipped (Docker/study-logreg.yaml): 40 trials.
+study=$(ask submit Docker/study-logreg.yaml) || fail "secure: hyperloom submit failed: $study"
 study=$(printf '%s\n' "$study" | tail -n 1 | awk '{print $NF}')
 wait_study "$study"
 [ "$state" = complete ] || { cat "$tmp/status.json"; fail "secure: study $study ended '$state'"; }
 trials=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["counts"]["complete"])' "$tmp/status.json")
-[ "$trials" = 6 ] || { cat "$tmp/status.json"; fail "secure: $trials of 6 trials complete"; }
-say "ok: secure: study $study complete, 6/6 trials"
+[ "$trials" = 40 ] || { cat "$tmp/status.json"; fail "secure: $trials of 40 trials complete"; }
+say "ok: secure: study $study (Docker/study-logreg.yaml) complete, 40/40 trials"
 compose stop >"$tmp/stop-secure.log" 2>&1 || { tail -n 20 "$tmp/stop-secure.log"; fail "secure: docker-compose stop failed"; }
 bad_exit=""
 for name in $expected; do

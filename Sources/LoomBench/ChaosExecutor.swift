@@ -51,7 +51,7 @@ final class ChaosExecutor {
             note = lastCheckpoint.map { " (\(Int(($0.duration(to: .now) / .milliseconds(1)).rounded())) ms after a checkpoint event)" }
                 ?? " (no checkpoint event yet)"
         }
-        say("chaos: \(offset()) \(fault)\(note)")
+        say("chaos: struck at \(offset()): \(fault)\(note)")
         for target in fault.targets {
             switch fault.kind {
             case .kill: fabric.kill(target)

@@ -114,12 +114,14 @@ public final class ChaosRun {
 
     /// Checks again what a kept run directory holds (after the checks changed); L1 counts as
     /// met when the study ended.
-    public static func recheck(_ directory: URL) throws -> ChaosCheck {
+    public static func recheck(_ directory: URL) throws -> (check: ChaosCheck, seed: UInt64) {
         let store = try SQLiteStore(path: directory.appendingPathComponent("optimizer/study.db").path, readOnly: true)
         guard let study = try store.studies().first else { throw BenchError("no study in \(directory.path)") }
         let events = try ChaosFeedEvent.read(directory.appendingPathComponent("logger/feed.jsonl").path)
-        return ChaosCheck(try ChaosEvidence(study: study.id, store: store, endedInBound: study.state != .running, feed: events,
-                                            journals: ChaosTrial.journals(in: directory.appendingPathComponent("journals"))))
+        let evidence = try ChaosEvidence(study: study.id, store: store, endedInBound: study.state != .running, feed: events,
+                                         journals: ChaosTrial.journals(in: directory.appendingPathComponent("journals")))
+        // The study is named chaos-<seed>.
+        return (ChaosCheck(evidence), UInt64(study.name.split(separator: "-").last ?? "") ?? 0)
     }
 
     /// Writes the trial and the spec, submits the study (the optimizer may take a moment to

@@ -47,9 +47,9 @@ struct ChaosBench: ParsableCommand {
     func run() throws {
         logging.options.bootstrap(default: .warning)
         if let recheck {
-            let check: ChaosCheck
+            let (check, seed): (ChaosCheck, UInt64)
             do {
-                check = try ChaosRun.recheck(URL(fileURLWithPath: recheck))
+                (check, seed) = try ChaosRun.recheck(URL(fileURLWithPath: recheck))
             } catch {
                 Console.error("error: \(recheck): \(error)")
                 throw ExitCode.failure

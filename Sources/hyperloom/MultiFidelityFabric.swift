@@ -30,11 +30,16 @@ struct MultiFidelityFabric {
     var epochTime: Double
     var executable = ChildProcess.currentExecutable
 
+    /// No epoch trained for this long: the study hung.
+    static let stallLimit: Duration = .seconds(60)
+
     func run(searcherYAML: String, schedulerYAML: String, seed: UInt64, totalEpochs: Int, maxTrials: Int,
              checkpoints: [Int]) throws -> Run {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hyperloom-mf-\(getpid())-\(seed)-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        // Kept when the run failed, for inspection.
+        var keep = false
+        defer { if !keep { try? FileManager.default.removeItem(at: directory) } }
         let counter = directory.appendingPathComponent("epochs")
         FileManager.default.createFile(atPath: counter.path, contents: nil)
         let spec = directory.appendingPathComponent("study.yaml")
@@ -60,10 +65,20 @@ struct MultiFidelityFabric {
                                    log: directory.appendingPathComponent("run.log"))
         // Each epoch a trial trains appends 2 bytes to the counter: once the budget is spent,
         // wait (at most 30 s) for the store to record as many epochs, then interrupt the study.
+        // A study that trains no epoch for `stallLimit` has hung: it is interrupted and reported.
         var interrupted = false
         var spent: ContinuousClock.Instant?
+        var progress = (size: 0, at: ContinuousClock.now)
         while run.isRunning {
             let size = (try? FileManager.default.attributesOfItem(atPath: counter.path)[.size] as? Int) ?? 0
+            if size != progress.size { progress = (size, .now) }
+            if spent == nil, progress.at.duration(to: .now) > Self.stallLimit {
+                run.signal(SIGINT)
+                run.waitForExit(timeout: .seconds(30))
+                keep = true
+                throw RunFailure(description: "the study hung: no epoch trained for \(Self.stallLimit) after \(size / 2) epochs "
+                                 + "(hyperloom run interrupted; its data is kept in \(directory.path))")
+            }
             if spent == nil, size / 2 >= totalEpochs { spent = .now }
             if let spent, spent.duration(to: .now) > .seconds(30) || (try? Self.recordedEpochs(store)) ?? 0 >= totalEpochs {
                 run.signal(SIGINT)
@@ -75,7 +90,8 @@ struct MultiFidelityFabric {
         if !run.waitForExit(timeout: .seconds(60)) { run.stop() }
         let seconds = Double(started.duration(to: .now).components.seconds)
         if !interrupted, run.exitStatus != 0 {
-            throw RunFailure(description: "hyperloom run exited \(run.exitStatus ?? -1): "
+            keep = true
+            throw RunFailure(description: "hyperloom run exited \(run.exitStatus ?? -1) (data kept in \(directory.path)): "
                              + run.output.split(separator: "\n").suffix(3).joined(separator: " | "))
         }
         let db = try SQLiteStore(path: store, readOnly: true)

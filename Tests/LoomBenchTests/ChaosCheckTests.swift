@@ -119,11 +119,15 @@ struct ChaosEvidenceFixture {
         #expect(run.check.violations.contains { $0.hasPrefix("S3 trial 1: completed") })
     }
 
-    @Test func aResultFromAFencedLeaseIsS4() {
+    @Test func aResultFromALeaseFencedBeforeItFinishedIsS4() {
         var run = ChaosEvidenceFixture()
         run.feed.insert(ChaosFeedEvent(seq: 3, topic: "job/s/1/fenced", event: "fenced", time: 5, job: "s/1", attempt: 2, lease: 9), at: 2)
         run.feed[3].seq = 4
         #expect(run.check.violations.contains { $0.hasPrefix("S4 trial 1") })
+        // Fenced by a restarted broker after its result was published: not S4.
+        run.feed.swapAt(2, 3)
+        (run.feed[2].seq, run.feed[3].seq) = (3, 4)
+        #expect(run.check.violations == [])
     }
 
     @Test func aGapInTheFeedFileIsS5() {

@@ -177,8 +177,9 @@ public struct ChaosCheck: Sendable {
         }
     }
 
-    /// The run's one summary line.
-    public func summary(seed: UInt64, kills: Int) -> String {
-        "seed=\(seed) trials=\(trials) kills=\(kills) retries=\(retries) lost=\(lost) duplicates=\(duplicates) hung=\(hung) violations=\(violations.count)"
+    /// The run's one summary line; processes that exited by themselves count as violations too.
+    public func summary(seed: UInt64, kills: Int, crashes: Int = 0) -> String {
+        "seed=\(seed) trials=\(trials) kills=\(kills) retries=\(retries) lost=\(lost) duplicates=\(duplicates) hung=\(hung) "
+            + "violations=\(violations.count + crashes)"
     }
 }

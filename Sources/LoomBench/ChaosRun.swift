@@ -102,11 +102,7 @@ public final class ChaosRun {
         let check = ChaosCheck(evidence)
         let kills = executor.kills
         let details = check.violations + fabric.crashes.map { "crash: \($0)" }
-        var summary = check.summary(seed: config.seed, kills: kills)
-        if !fabric.crashes.isEmpty {
-            summary = summary.replacingOccurrences(of: "violations=\(check.violations.count)",
-                                                   with: "violations=\(check.violations.count + fabric.crashes.count)")
-        }
+        let summary = check.summary(seed: config.seed, kills: kills, crashes: fabric.crashes.count)
         preserve = preserve || !details.isEmpty
         if preserve { say("chaos: the run's data (logs, store, journals, feed file) is in \(directory.path)") }
         return Outcome(check: check, kills: kills, details: details, summary: summary, crashes: fabric.crashes.count)

@@ -107,6 +107,22 @@ import LoomWire
         #expect(m.nextDeadline == t0 + .seconds(4))
     }
 
+    /// After a broker restart every message the worker had in flight is answered with DISCONNECT
+    /// "reregister": one READY answers them all; a DISCONNECT a heartbeat later (that READY was
+    /// lost) is answered again.
+    @Test func aBurstOfReregisterAnswersIsAnsweredWithOneReady() {
+        var m = T.running([T.ref("a", lease: 1)], at: t0)
+        let disconnect = BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames
+        var readies = 0
+        for i in 0..<20 {
+            if T.ready(m.received(disconnect, now: t0 + .seconds(1) + .milliseconds(i))) != nil { readies += 1 }
+        }
+        #expect(readies == 1)
+        #expect(T.ready(m.received(disconnect, now: t0 + .seconds(2) + .milliseconds(100))) != nil,
+                "a DISCONNECT more than a heartbeat after the READY gets a READY again")
+        #expect(!m.isRegistered)
+    }
+
     @Test func brokerErrorsAreCountedAndChangeNothingElse() {
         var m = T.registered(at: t0)
         let actions = m.received(BrokerToWorker.error("READY: field slots must not be negative").frames, now: t0)

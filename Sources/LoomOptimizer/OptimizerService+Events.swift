@@ -152,7 +152,7 @@ extension OptimizerService {
                 }
                 try store.recordResult(trial: trial, attempt: attempt)
             case .failed:
-                let message = payload?.object?["error"]?.argument ?? "attempt failed"
+                let message = StudyDriver.failureMessage(payload)
                 let attempt = AttemptRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
                                             worker: trial.worker, state: .failed, error: message,
                                             startedAt: trial.startedAt ?? now, finishedAt: now)

@@ -7,7 +7,8 @@ import Logging
 
 /// The body of a REQUEST to the optimizer: `{"op": …, …}` (see Docs/protocol.md, section 4).
 public struct OptimizerRequest: Codable, Sendable {
-    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `logs`.
+    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `heartbeat`,
+    /// `report`, `logs`.
     public var op: String
     public var study: String?
     /// `submit`: the spec's YAML text, the file name it came from (for errors), and the directory
@@ -15,10 +16,19 @@ public struct OptimizerRequest: Codable, Sendable {
     public var spec: String?
     public var file: String?
     public var baseDirectory: String?
-    /// `tell`: the trial, its value, or its state (`complete`, `failed`, `pruned`).
+    /// `tell`: the trial, its value, or its state (`complete`, `failed`, `pruned`), and for a
+    /// failed one what went wrong. `tell`, `report`: the attempt `ask` handed out (nil: any).
     public var trial: Int?
     public var value: Double?
     public var state: String?
+    public var error: String?
+    /// `ask`: how long the trial's lease lasts without a heartbeat, in seconds.
+    public var leaseSeconds: Double?
+    /// `heartbeat`: the asked trials the client holds.
+    public var trials: [HeldTrial]?
+    /// `report`: the resource level (`step`) of `value`, and other metrics.
+    public var step: Double?
+    public var metrics: JSONValue?
     /// `logs`: one attempt, one stream (`stdout`, `stderr`), and the page (`LogQuery`).
     public var attempt: Int?
     public var stream: String?
@@ -43,17 +53,26 @@ public struct OptimizerRequest: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case op, study, spec, file, trial, value, state, attempt, stream, offset, limit
+        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit
         case baseDirectory = "base_dir"
+        case leaseSeconds = "lease_s"
+    }
+
+    /// One asked trial a `heartbeat` renews.
+    public struct HeldTrial: Codable, Sendable {
+        public var trial: Int
+        public var attempt: Int
     }
 
     /// The request as a REQUEST body.
     public var body: Frame { JSONCoding.encode(self) }
 }
 
-/// A request the optimizer refuses, with the reason to show the user.
+/// A request the optimizer refuses, with the reason to show the user and, for clients that
+/// act on it, more keys of the error document (`retry_after`, `exhausted`, `finished`).
 struct RequestError: Error, CustomStringConvertible {
     var description: String
+    var details: [String: JSONValue] = [:]
 }
 
 extension OptimizerService {
@@ -67,6 +86,8 @@ extension OptimizerService {
                 throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
             }
             reply = StudyDocuments.encode(try perform(r))
+        } catch let error as RequestError {
+            reply = StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
         } catch {
             reply = StudyDocuments.error("\(error)")
         }
@@ -101,16 +122,13 @@ extension OptimizerService {
             finish(s.id, state: .cancelled, reason: "cancelled by a user")
             return try StudyDocuments.summary(try study(r), store: store)
         case "ask":
-            let s = try study(r)
-            guard var driver = drivers[s.id] else { throw RequestError(description: "study \(s.id) is \(s.state.rawValue)") }
-            guard let trial = driver.ask(now: wallClock()) else {
-                throw RequestError(description: "study \(s.id) has no trial budget left")
-            }
-            try store.insertTrial(trial)
-            drivers[s.id] = driver
-            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config)])
+            return try ask(r)
         case "tell":
             return try tell(r)
+        case "heartbeat":
+            return try heartbeat(r)
+        case "report":
+            return try reportAsked(r)
         case "logs":
             guard case .object(var doc) = try StudyDocuments.logs(try r.logQuery(), store: store) else { return .null }
             // Everything the log subscription delivered up to here is stored: a follower
@@ -118,7 +136,7 @@ extension OptimizerService {
             doc["feed_position"] = .number(Double(logFeed?.position ?? 0))
             return .object(doc)
         default:
-            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell or logs")
+            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, report or logs")
         }
     }
 
@@ -131,17 +149,90 @@ extension OptimizerService {
         return study
     }
 
+    /// The driver of running study `s`, or why there is none (`finished` names its state).
+    func runningDriver(_ s: StudyRecord) throws -> StudyDriver {
+        guard let driver = drivers[s.id] else {
+            throw RequestError(description: "study \(s.id) is \(s.state.rawValue)\(s.reason.map { ": \($0)" } ?? "")",
+                               details: ["finished": .string(s.state.rawValue)])
+        }
+        return driver
+    }
+
+    /// `ask`: a trial to evaluate outside the fabric, under a lease (`StudyDriver+Asks.swift`).
+    func ask(_ r: OptimizerRequest) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        let now = wallClock()
+        guard let (outcome, expired) = drivers[s.id]?.ask(now: now, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
+        else { throw RequestError(description: "study \(s.id) is not running") }
+        try storeExpired(expired)
+        switch outcome {
+        case .trial(let trial):
+            if trial.attempts == 1 { try store.insertTrial(trial) } else { try store.updateTrial(trial) }
+            let lease = drivers[s.id]?.leases[trial.number]
+            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config),
+                            "attempt": .number(Double(trial.attempts)), "lease_s": .number(lease?.seconds ?? 0)])
+        case .wait(let retryAfter, let held):
+            throw RequestError(description: "study \(s.id) has no trial to hand out now: trials \(held.map(String.init).joined(separator: ", ")) are held by other clients; ask again in \(Int(retryAfter.rounded(.up))) s",
+                               details: ["retry_after": .number(retryAfter)])
+        case .exhausted:
+            throw RequestError(description: "study \(s.id) has no trial budget left", details: ["exhausted": .bool(true)])
+        }
+    }
+
+    /// Stores trials whose leases expired (waiting again, or failed).
+    func storeExpired(_ expired: [TrialRecord]) throws {
+        for trial in expired {
+            if trial.state.isFinished { try store.recordResult(trial: trial, attempt: nil) } else { try store.updateTrial(trial) }
+        }
+    }
+
+    /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
+    func heartbeat(_ r: OptimizerRequest) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        let now = wallClock()
+        var renewed: [JSONValue] = []
+        var lost: [JSONValue] = []
+        for held in r.trials ?? [] {
+            do {
+                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now)
+                renewed.append(.number(Double(held.trial)))
+            } catch {
+                lost.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))
+            }
+        }
+        return .object(["renewed": .array(renewed), "lost": .array(lost)])
+    }
+
+    /// `report`: an intermediate result of an asked trial, stored and judged by the scheduler.
+    func reportAsked(_ r: OptimizerRequest) throws -> JSONValue {
+        let s = try study(r)
+        let driver = try runningDriver(s)
+        guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
+        guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
+        let trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
+        var metrics = r.metrics?.object ?? [:]
+        metrics[driver.spec.metric] = .number(value)
+        if let step = r.step { metrics[driver.spec.scheduler.resource ?? "step"] = .number(step) }
+        let now = wallClock()
+        let seq = UInt64(try store.reports(study: s.id, trial: number).count + 1)
+        _ = try store.recordReport(ReportRecord(study: s.id, trial: number, attempt: trial.attempts, lease: 0, seq: seq,
+                                                metrics: .object(metrics), time: now))
+        let verdict = try drivers[s.id]?.reportAsked(trial: number, attempt: trial.attempts, metrics: .object(metrics), now: now)
+        var answer: [String: JSONValue] = ["should_prune": .bool(verdict != nil)]
+        answer["reason"] = verdict?.trial.note.map(JSONValue.string)
+        return .object(answer)
+    }
+
     /// `tell`: the result of a trial handed out by `ask`.
     func tell(_ r: OptimizerRequest) throws -> JSONValue {
         let s = try study(r)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
-        guard let spec = drivers[s.id]?.spec, var trial = drivers[s.id]?.trial(number) else {
-            throw RequestError(description: "tell: study \(s.id) has no running trial \(number)")
-        }
-        guard trial.source == "ask" else {
-            throw RequestError(description: "tell: trial \(number) is run by the fabric; only trials from ask can be told")
-        }
-        guard !trial.state.isFinished else { throw RequestError(description: "tell: trial \(number) is already \(trial.state.rawValue)") }
+        guard let driver = drivers[s.id] else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
+        var trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "tell: \(error)") }
         let state = r.state.map { TrialState(rawValue: $0) } ?? .complete
         guard let state, [.complete, .failed, .pruned].contains(state) else {
             throw RequestError(description: "tell: state must be complete, failed or pruned, not \"\(r.state ?? "")\"")
@@ -149,14 +240,19 @@ extension OptimizerService {
         if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
             trial.value = value
-            trial.metrics = .object([spec.metric: .number(value)])
+            trial.metrics = .object([driver.spec.metric: .number(value)])
+        } else if let value = r.value, value.isFinite {
+            trial.value = value  // a pruned trial's last value
         }
+        if state == .failed { trial.error = r.error ?? "told failed by its client" }
         trial.state = state
         trial.finishedAt = wallClock()
         try store.recordResult(trial: trial, attempt: nil)
         drivers[s.id]?.update(trial)
         advance(s.id)
-        return StudyDocuments.trial(trial)
+        // Wrapped: a failed trial's document has an `error` key, which at the top level would
+        // read as the request's failure.
+        return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial)])
     }
 }
 

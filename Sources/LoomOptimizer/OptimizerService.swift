@@ -14,7 +14,8 @@ public struct OptimizerConfig: Sendable {
     /// Stable client id: a restarted optimizer says HELLO with it and receives the results that
     /// waited for it.
     public var clientID: String
-    /// The broker's feed; when given, worker events (joined, lost, left) are recorded in the store.
+    /// The broker's feed: worker events (joined, lost, left) and trial output are recorded from
+    /// it. nil: the feed the broker announces in its WELCOME (none from an older broker).
     public var feedEndpoint: String?
     /// The optimizer's CURVE keys and the broker's public key, when the broker authenticates.
     public var curve: CurveClientKeys?
@@ -55,6 +56,8 @@ public final class OptimizerService: @unchecked Sendable {
     var workerFeed: FeedSubscriber?
     /// The `log/` topics of the feed, resumed after the last stored line (`OptimizerService+Logs`).
     var logFeed: FeedSubscriber?
+    /// The feed and its replay endpoint in use: `config.feedEndpoint`, else the broker's.
+    var feedEndpoints: (feed: String, replay: String?)?
     /// Messages held until the current turn's batch commits; nil outside a turn.
     var outbox: [Outbound]?
     /// Work held until the current turn's batch commits (see `whenCommitted`).
@@ -98,13 +101,18 @@ public final class OptimizerService: @unchecked Sendable {
             }
         }
         guard !stop.isStopRequested else { return client.close() }
-        if let feed = config.feedEndpoint {
+        let announced = client.welcome.flatMap { FeedEndpoints.announced(by: $0, broker: config.brokerEndpoint) }
+        if let feed = config.feedEndpoint ?? announced?.feed {
+            // The announced replay endpoint is the one of the announced feed only.
+            let endpoints = (feed: feed, replay: announced?.feed == feed ? announced?.replay : nil)
+            feedEndpoints = endpoints
             do {
-                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve, context: context)
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], replayEndpoint: endpoints.replay,
+                                                curve: config.curve, context: context)
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }
-            subscribeToLogs(feed: feed)
+            subscribeToLogs(endpoints)
         }
         resumeStudies()
         logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
@@ -139,10 +147,10 @@ public final class OptimizerService: @unchecked Sendable {
             afterCommit = []
             drivers.removeAll()
             resumeStudies()
-            if let feed = config.feedEndpoint {
+            if let feedEndpoints {
                 // The log events taken this turn were not stored: take them again from the feed.
                 logFeed?.close()
-                subscribeToLogs(feed: feed)
+                subscribeToLogs(feedEndpoints)
             }
             return
         }
@@ -211,7 +219,9 @@ public final class OptimizerService: @unchecked Sendable {
                     let trials = try store.trials(study: study.id)
                     var reports: [ReportRecord] = []
                     if spec.scheduler.kind != .fifo {
-                        for trial in trials where trial.source != "ask" { reports += try store.reports(study: study.id, trial: trial.number) }
+                        for trial in trials where trial.source != "ask" || spec.scheduler.onlyStops {
+                            reports += try store.reports(study: study.id, trial: trial.number)
+                        }
                     }
                     drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials,
                                                     reports: reports)
@@ -247,6 +257,13 @@ public final class OptimizerService: @unchecked Sendable {
     func advance(_ id: String) {
         guard drivers[id] != nil else { return }
         let now = wallClock()
+        if let expired = drivers[id]?.expireLeases(now: now), !expired.isEmpty {
+            do {
+                try storeExpired(expired)
+            } catch {
+                logger.error("cannot store expired leases", metadata: ["study.name": "\(id)", "error": "\(error)"])
+            }
+        }
         if let (state, reason) = drivers[id]?.hardStopReason(now: now) {
             finish(id, state: state, reason: reason)
             return

@@ -94,7 +94,15 @@ public final class InMemoryStore: StudyStore {
 
     public func recordAttempt(_ attempt: AttemptRecord) throws(StoreError) {
         try requireTrial(attempt.study, attempt.trial)
-        attemptRows[TrialKey(study: attempt.study, number: attempt.trial), default: [:]][attempt.attempt] = attempt
+        let key = TrialKey(study: attempt.study, number: attempt.trial)
+        attemptRows[key, default: [:]][attempt.attempt] = keepingStart(attempt, key: key)
+    }
+
+    /// `attempt` with the start time of its first record (see `StudyStore.recordAttempt`).
+    private func keepingStart(_ attempt: AttemptRecord, key: TrialKey) -> AttemptRecord {
+        var attempt = attempt
+        if let first = attemptRows[key]?[attempt.attempt] { attempt.startedAt = first.startedAt }
+        return attempt
     }
 
     public func attempts(study: String, trial: Int) throws(StoreError) -> [AttemptRecord] {
@@ -126,7 +134,7 @@ public final class InMemoryStore: StudyStore {
         guard !trialRows[trial.study]![trial.number]!.state.isFinished else { return false }
         trialRows[trial.study]![trial.number] = trial
         let key = TrialKey(study: trial.study, number: trial.number)
-        if let attempt { attemptRows[key, default: [:]][attempt.attempt] = attempt }
+        if let attempt { attemptRows[key, default: [:]][attempt.attempt] = keepingStart(attempt, key: key) }
         // Attempts still running end with the trial (the broker cancels them).
         for (number, running) in attemptRows[key] ?? [:] where running.state == .running && number != attempt?.attempt {
             attemptRows[key]![number] = running.closed(by: trial)

@@ -272,7 +272,7 @@ class Study:
         finally:
             if isinstance(trial, Trial):
                 self._held().release(trial)
-        return FrozenTrial.from_document(answer)
+        return FrozenTrial.from_document(answer["trial"])
 
     # -- optimize -------------------------------------------------------------------------
     def optimize(self, objective: Callable[[Trial], float], n_trials: Optional[int] = None,

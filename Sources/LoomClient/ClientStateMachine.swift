@@ -65,7 +65,8 @@ public enum ClientEvent: Equatable, Sendable {
 ///
 /// **Exactly once.** Every submitted job stays *outstanding* until its first terminal update is
 /// delivered; updates are de-duplicated by (job, lease, seq) and a job's later terminal updates
-/// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered.
+/// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered;
+/// its REPORTs that arrive after its result still are (the application stores them idempotently).
 /// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
 /// application submits its unfinished jobs again and receives them on the worker's next resend.
 ///
@@ -309,6 +310,10 @@ public struct ClientStateMachine: Sendable {
         let job = update.attempt.job
         guard var record = outstanding[job] else {
             if finished.contains(job) {
+                // A REPORT that arrives after its job's result (a resend crossing a redelivered
+                // FINAL) is still the application's to store: delivered, the application stores
+                // it idempotently by (job, lease, seq) and acknowledges it.
+                if update.kind == .report { return ([.update(update)], []) }
                 // A later attempt's result for a job whose result was delivered: acknowledge so
                 // the worker forgets it; it is never delivered twice.
                 return ([], acknowledge(update, now: now))

@@ -1,3 +1,4 @@
+import LoomModel
 import LoomWire
 
 /// The checkpoint index in memory, with `SQLiteStore`'s semantics.

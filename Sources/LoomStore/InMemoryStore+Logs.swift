@@ -1,3 +1,4 @@
+import LoomModel
 /// Trial output in memory, with `SQLiteStore`'s semantics.
 extension InMemoryStore: TrialLogStore {
     public func recordLogLines(_ lines: [LogLineRecord]) throws(StoreError) {

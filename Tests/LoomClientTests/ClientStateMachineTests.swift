@@ -70,6 +70,22 @@ import LoomWire
         #expect(sentMessages(lateResult.actions) == [.ack(job: "j", lease: 8, seq: 1)])
     }
 
+    @Test func aReportArrivingAfterItsJobsResultIsStillDelivered() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let final = update(.final, "j", seq: 3)
+        #expect(m.received(BrokerToClient.update(final).frames, now: t0).events == [.update(final)])
+        // The worker resent its unacknowledged updates after a restart: the REPORT crossed the FINAL.
+        let report = update(.report, "j", seq: 2)
+        let late = m.received(BrokerToClient.update(report).frames, now: t0)
+        #expect(late.events == [.update(report)], "the application stores it, then acknowledges it")
+        #expect(late.actions.isEmpty)
+        let checkpoint = update(.checkpoint, "j", seq: 1)
+        #expect(m.received(BrokerToClient.update(checkpoint).frames, now: t0).events.isEmpty, "nothing left to keep")
+    }
+
     @Test func updatesOfUnknownJobsAreNeitherDeliveredNorAcknowledged() {
         var m = ClientStateMachine(config: config, now: t0)
         _ = m.start(now: t0)

@@ -1,0 +1,189 @@
+import Foundation
+import LoomModel
+import LoomWire
+
+/// REQUESTs to the optimizer. Those that change state (`submit`, `cancel`, `ask`, `tell`) are
+/// answered by the machine, their RESPOND sent after the turn's commit; `status` of a running
+/// study too, from the driver's mirror (clients poll it). The read-only rest (`studies`,
+/// `trials`, `export`, `logs`, `status` of a finished study, and the summary a `cancel` answers
+/// with once the study's end is committed) becomes a `ReadQuery` the service
+/// answers from the committed store.
+extension OptimizerMachine {
+    mutating func answer(_ request: UInt64, from client: String, body: Frame, now: Now) {
+        let reply: Frame
+        do {
+            let r: OptimizerRequest
+            do {
+                r = try JSONDecoder().decode(OptimizerRequest.self, from: Data(body))
+            } catch {
+                throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
+            }
+            guard let document = try perform(r, now: now) else {
+                out.queries.append(ReadQuery(request: request, from: client, body: r))
+                return
+            }
+            reply = StudyDocuments.encode(document)
+        } catch let error as RequestError {
+            reply = StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
+        } catch {
+            reply = StudyDocuments.error("\(error)")
+        }
+        out.messages.append(.respond(request: request, to: client, body: reply))
+    }
+
+    /// The answer to a request the machine answers itself; nil for a read-only one.
+    mutating func perform(_ r: OptimizerRequest, now: Now) throws -> JSONValue? {
+        switch r.op {
+        case "submit":
+            guard let text = r.spec else { throw RequestError(description: "submit: no \"spec\" text") }
+            let id = try createStudy(specText: text, file: r.file ?? "spec.yaml",
+                                     baseDirectory: r.baseDirectory ?? settings.workingDirectory, now: now)
+            return .object(["study": .string(id)])
+        case "status":
+            let record = try study(r)
+            // A running study is answered from the driver's mirror of its trials: clients poll
+            // this, and reading and decoding every trial each time costs the study its speed.
+            guard let driver = drivers[record.id] else { return nil }
+            return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
+                                          rungs: StudyDocuments.rungs(driver.trials))
+        case "studies", "trials", "export", "logs":
+            if r.op != "studies" { _ = try study(r) }
+            return nil
+        case "cancel":
+            let s = try study(r)
+            guard s.state == .running else { throw RequestError(description: "study \(s.id) is already \(s.state.rawValue)") }
+            guard drivers[s.id] != nil else { throw RequestError(description: "study \(s.id) cannot be resumed (its spec does not parse)") }
+            finish(s.id, state: .cancelled, reason: "cancelled by a user", now: now)
+            // Answered like `status`, from the store once the study's end is committed.
+            return nil
+        case "ask":
+            return try ask(r, now: now)
+        case "tell":
+            return try tell(r, now: now)
+        case "heartbeat":
+            return try heartbeat(r, now: now)
+        case "report":
+            return try reportAsked(r, now: now)
+        default:
+            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, report or logs")
+        }
+    }
+
+    func study(_ r: OptimizerRequest) throws -> StudyRecord {
+        guard let id = r.study else { throw RequestError(description: "\(r.op): no \"study\" given") }
+        guard let study = studies[id] else {
+            let known = studyRecords.map(\.id)
+            throw RequestError(description: "no study \"\(id)\"; known: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+        }
+        return study
+    }
+
+    /// The driver of running study `s`, or why there is none (`finished` names its state).
+    func runningDriver(_ s: StudyRecord) throws -> StudyDriver {
+        guard let driver = drivers[s.id] else {
+            throw RequestError(description: "study \(s.id) is \(s.state.rawValue)\(s.reason.map { ": \($0)" } ?? "")",
+                               details: ["finished": .string(s.state.rawValue)])
+        }
+        return driver
+    }
+
+    /// `ask`: a trial to evaluate outside the fabric, under a lease (`StudyDriver+Asks.swift`).
+    mutating func ask(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
+        else { throw RequestError(description: "study \(s.id) is not running") }
+        recordExpired(expired, now: now)
+        switch outcome {
+        case .trial(let trial):
+            if trial.attempts == 1 {
+                out.writes.append(.insertTrial(trial))
+                attempts[TrialKey(study: s.id, number: trial.number)] = [:]
+            } else {
+                out.writes.append(.updateTrial(trial))
+            }
+            let lease = drivers[s.id]?.leases[trial.number]
+            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config),
+                            "attempt": .number(Double(trial.attempts)), "lease_s": .number(lease?.seconds ?? 0)])
+        case .wait(let retryAfter, let held):
+            throw RequestError(description: "study \(s.id) has no trial to hand out now: trials \(held.map(String.init).joined(separator: ", ")) are held by other clients; ask again in \(Int(retryAfter.rounded(.up))) s",
+                               details: ["retry_after": .number(retryAfter)])
+        case .exhausted:
+            throw RequestError(description: "study \(s.id) has no trial budget left", details: ["exhausted": .bool(true)])
+        }
+    }
+
+    /// Writes asked trials whose leases expired: waiting again, or failed (their result).
+    mutating func recordExpired(_ expired: [TrialRecord], now: Now) {
+        for trial in expired {
+            if trial.state.isFinished { recordResult(trial, attempt: nil, now: now) } else { out.writes.append(.updateTrial(trial)) }
+        }
+    }
+
+    /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
+    mutating func heartbeat(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        var renewed: [JSONValue] = []
+        var lost: [JSONValue] = []
+        for held in r.trials ?? [] {
+            do {
+                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall)
+                renewed.append(.number(Double(held.trial)))
+            } catch {
+                lost.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))
+            }
+        }
+        return .object(["renewed": .array(renewed), "lost": .array(lost)])
+    }
+
+    /// `report`: an intermediate result of an asked trial, recorded and judged by the scheduler.
+    mutating func reportAsked(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        let driver = try runningDriver(s)
+        guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
+        guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
+        let trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
+        var metrics = r.metrics?.object ?? [:]
+        metrics[driver.spec.metric] = .number(value)
+        if let step = r.step { metrics[driver.spec.scheduler.resource ?? "step"] = .number(step) }
+        let key = TrialKey(study: s.id, number: number)
+        // Asked reports have no lease of the broker's: lease 0, numbered per trial from 1.
+        let seq = UInt64((reportKeys[key]?.count ?? 0) + 1)
+        recordReport(ReportRecord(study: s.id, trial: number, attempt: trial.attempts, lease: 0, seq: seq,
+                                  metrics: .object(metrics), time: now.wall), spec: driver.spec)
+        let verdict = try drivers[s.id]?.reportAsked(trial: number, attempt: trial.attempts, metrics: .object(metrics), now: now.wall)
+        var answer: [String: JSONValue] = ["should_prune": .bool(verdict != nil)]
+        answer["reason"] = verdict?.trial.note.map(JSONValue.string)
+        return .object(answer)
+    }
+
+    /// `tell`: the result of a trial handed out by `ask`.
+    mutating func tell(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
+        guard let driver = drivers[s.id] else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
+        var trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "tell: \(error)") }
+        let state = r.state.map { TrialState(rawValue: $0) } ?? .complete
+        guard let state, [.complete, .failed, .pruned].contains(state) else {
+            throw RequestError(description: "tell: state must be complete, failed or pruned, not \"\(r.state ?? "")\"")
+        }
+        if state == .complete {
+            guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
+            trial.value = value
+            trial.metrics = .object([driver.spec.metric: .number(value)])
+        } else if let value = r.value, value.isFinite {
+            trial.value = value  // a pruned trial's last value
+        }
+        if state == .failed { trial.error = r.error ?? "told failed by its client" }
+        trial.state = state
+        trial.finishedAt = now.wall
+        recordResult(trial, attempt: nil, now: now)
+        advance(s.id, now: now)
+        // Wrapped: a failed trial's document has an `error` key, which at the top level would
+        // read as the request's failure.
+        return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial)])
+    }
+}

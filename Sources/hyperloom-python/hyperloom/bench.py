@@ -52,6 +52,7 @@ def fabric(binary: Optional[str], broker: Optional[str]) -> Iterator[str]:
     if binary is None:
         yield broker or os.environ.get("HYPERLOOM_BROKER", "tcp://127.0.0.1:5555")
         return
+    binary = str(Path(binary).resolve())
     directory = Path(tempfile.mkdtemp(prefix="hyperloom-bench-"))
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
     feed = f"tcp://127.0.0.1:{_free_port()}"

@@ -34,7 +34,13 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
 
     public init(op: String, study: String? = nil, spec: String? = nil, file: String? = nil, baseDirectory: String? = nil,
                 trial: Int? = nil, value: Double? = nil, state: String? = nil, attempt: Int? = nil, stream: String? = nil,
-                offset: Int? = nil, limit: Int? = nil) {
+                offset: Int? = nil, limit: Int? = nil, error: String? = nil, leaseSeconds: Double? = nil, trials: [HeldTrial]? = nil,
+                step: Double? = nil, metrics: JSONValue? = nil) {
+        self.error = error
+        self.leaseSeconds = leaseSeconds
+        self.trials = trials
+        self.step = step
+        self.metrics = metrics
         self.attempt = attempt
         self.stream = stream
         self.offset = offset

@@ -27,7 +27,7 @@ test: deps
 PYTHON ?= python3
 test-python:
 	@$(PYTHON) -c "import zmq, pytest" 2>/dev/null || $(PYTHON) -m pip install --quiet pyzmq pytest
-	@$(PYTHON) -c "import hyperloom" 2>/dev/null || $(PYTHON) -m pip install --quiet --no-build-isolation ./Sources/hyperloom-python
+	@$(PYTHON) -c "import hyperloom" 2>/dev/null || $(PYTHON) -m pip install --quiet ./Sources/hyperloom-python
 	@test -x $(BIN) || $(SWIFT) build --product hyperloom
 	@$(PYTHON) -m pytest -q Tests/python; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "test-python: pytest collected no tests in Tests/python" >&2; exit 1; fi; exit $$status

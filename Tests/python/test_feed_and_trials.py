@@ -89,3 +89,10 @@ def test_feed_replays_the_history_then_follows_live_each_event_once(fabric: Fabr
 
 def test_the_broker_announces_its_feed_endpoints(fabric: Fabric) -> None:
     assert hyperloom.feed_endpoints(fabric.broker_endpoint) == (fabric.feed, fabric.replay)
+
+
+def test_a_wildcard_feed_announcement_points_at_the_brokers_host() -> None:
+    from hyperloom.feed import _resolve
+    assert _resolve("tcp://0.0.0.0:5556", "tcp://gpu-1") == "tcp://gpu-1:5556"
+    assert _resolve("tcp://*:5557", "tcp://10.0.0.9") == "tcp://10.0.0.9:5557"
+    assert _resolve("tcp://10.0.0.2:5556", "tcp://gpu-1") == "tcp://10.0.0.2:5556"

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import BINARY, Fabric
+from conftest import BINARY, Fabric, free_port
 
 
 def write_spec(directory: Path, name: str, command: str, trials: int = 2, extra: str = "", retries: int = 0,
@@ -129,3 +129,15 @@ def test_plot_both_writes_every_svg_when_the_png_converter_fails(fabric: Fabric,
     assert "warning: PNG skipped from here on" in result.stderr and "out of cheese" in result.stderr
     svgs = list(out.glob("*.svg"))
     assert len(svgs) >= 2 and len(svgs) == result.stdout.count("wrote "), result.stdout
+
+
+def test_logger_says_when_nothing_arrives_from_the_feed(tmp_path: Path) -> None:
+    quiet = f"tcp://127.0.0.1:{free_port()}"  # nobody publishes there
+    logger = subprocess.Popen([str(BINARY), "logger", "--feed", quiet, "--out", str(tmp_path / "x.jsonl")], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(5)
+    finally:
+        logger.terminate()
+        _, err = logger.communicate(timeout=10)
+    assert "nothing from the feed for 3 s" in err, err

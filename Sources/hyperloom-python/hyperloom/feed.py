@@ -58,12 +58,21 @@ def feed_endpoints(broker: Optional[str] = None) -> Tuple[str, str]:
             announced = connection.welcome
     except HyperloomError:
         announced = {}
-    if announced.get("feed") and announced.get("replay"):
-        return announced["feed"], announced["replay"]
     host, _, port = endpoint.rpartition(":")
+    if announced.get("feed") and announced.get("replay"):
+        return _resolve(announced["feed"], host), _resolve(announced["replay"], host)
     if not port.isdigit():
         raise HyperloomError(f"cannot derive the feed from the broker endpoint {endpoint}: pass feed= and replay=")
     return f"{host}:{int(port) + 1}", f"{host}:{int(port) + 2}"
+
+
+def _resolve(announced: str, broker_host: str) -> str:
+    """An announced endpoint with a wildcard host (``tcp://0.0.0.0:5556``, a bind on every
+    interface) made to point at the broker's host (``broker_host`` is ``tcp://gpu-1``)."""
+    scheme_host, _, port = announced.rpartition(":")
+    if scheme_host.split("://", 1)[-1] in ("*", "0.0.0.0", "[::]", "::"):
+        return f"{broker_host}:{port}"
+    return announced
 
 
 def _event(frames: Sequence[bytes]) -> FeedEvent:

@@ -137,7 +137,17 @@ public struct ClientStateMachine: Sendable {
         var requests: [UInt64] = []
         var actions: [ClientAction] = []
         var fresh: [JobSubmission] = []
-        for job in jobs where outstanding[job.id] == nil {
+        for job in jobs {
+            if var known = outstanding[job.id] {
+                // A re-sync of a job still outstanding: the application rebuilt its state from
+                // its store (it restarted, or a commit failed), so what it was handed and did not
+                // store must be handed again: resends are delivered, not acknowledged here.
+                if job.requirements.isResync {
+                    known.delivered = []
+                    outstanding[job.id] = known
+                }
+                continue
+            }
             // A job submitted again after its result (a retry) is a new run of the same id.
             finished.remove(job.id)
             outstanding[job.id] = Outstanding(submission: job)

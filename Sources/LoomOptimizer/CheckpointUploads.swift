@@ -141,6 +141,11 @@ struct CheckpointUploads: Sendable {
         }
     }
 
+    /// The earliest instant at which `expire(now:)` has something to do; nil: no upload waits.
+    var nextDeadline: ContinuousClock.Instant? {
+        uploads.values.compactMap(\.transfer.nextDeadline).min()
+    }
+
     /// Asks again for chunks that went unanswered; fails uploads that give up.
     mutating func expire(now: ContinuousClock.Instant) -> [Progress] {
         var progress: [Progress] = []

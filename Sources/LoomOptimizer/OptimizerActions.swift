@@ -8,7 +8,7 @@ import LoomWire
 /// 3. then perform `disk` (blob files) and hand the outcomes back (`OptimizerMachine.diskDone`).
 /// If the commit fails, nothing of it is sent or performed: the service rebuilds the machine from
 /// the store.
-public struct Actions: Sendable, Equatable {
+public struct OptimizerActions: Sendable, Equatable {
     public var writes: [StoreWrite] = []
     public var messages: [OptimizerMessage] = []
     public var queries: [ReadQuery] = []
@@ -16,7 +16,7 @@ public struct Actions: Sendable, Equatable {
     /// FETCHes of workers restoring a checkpoint: read-only, answered by the service from the
     /// committed checkpoint index and blob directory (`CheckpointServer.answer`).
     public var fetches: [Transfer] = []
-    public var notes: [Note] = []
+    public var notes: [OptimizerNote] = []
 
     public init() {}
 
@@ -28,7 +28,7 @@ public struct Actions: Sendable, Equatable {
     }
 
     /// Appends `other` after these actions.
-    public mutating func append(_ other: Actions) {
+    public mutating func append(_ other: OptimizerActions) {
         writes += other.writes
         messages += other.messages
         queries += other.queries
@@ -144,15 +144,15 @@ public enum DiskOutcome: Sendable, Equatable {
 }
 
 /// A line for the service's log: the machine does not log itself.
-public struct Note: Sendable, Equatable {
+public struct OptimizerNote: Sendable, Equatable {
     public enum Level: Sendable, Equatable { case debug, info, warning, error }
 
     public var level: Level
     public var message: String
     public var metadata: [String: String]
 
-    public static func debug(_ message: String, _ metadata: [String: String] = [:]) -> Note { Note(level: .debug, message: message, metadata: metadata) }
-    public static func info(_ message: String, _ metadata: [String: String] = [:]) -> Note { Note(level: .info, message: message, metadata: metadata) }
-    public static func warning(_ message: String, _ metadata: [String: String] = [:]) -> Note { Note(level: .warning, message: message, metadata: metadata) }
-    public static func error(_ message: String, _ metadata: [String: String] = [:]) -> Note { Note(level: .error, message: message, metadata: metadata) }
+    public static func debug(_ message: String, _ metadata: [String: String] = [:]) -> OptimizerNote { OptimizerNote(level: .debug, message: message, metadata: metadata) }
+    public static func info(_ message: String, _ metadata: [String: String] = [:]) -> OptimizerNote { OptimizerNote(level: .info, message: message, metadata: metadata) }
+    public static func warning(_ message: String, _ metadata: [String: String] = [:]) -> OptimizerNote { OptimizerNote(level: .warning, message: message, metadata: metadata) }
+    public static func error(_ message: String, _ metadata: [String: String] = [:]) -> OptimizerNote { OptimizerNote(level: .error, message: message, metadata: metadata) }
 }

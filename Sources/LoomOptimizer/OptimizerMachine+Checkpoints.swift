@@ -4,11 +4,11 @@ import LoomWire
 
 /// Checkpoints: CHECKPOINT updates become stored checkpoints (uploads pulled from the worker by
 /// `CheckpointUploads`), blob writes are `DiskAction`s whose outcomes come back through
-/// `diskDone`, and workers' FETCHes are left to the service (`Actions.fetches`: read-only, answered
+/// `diskDone`, and workers' FETCHes are left to the service (`OptimizerActions.fetches`: read-only, answered
 /// from the committed index and blob directory by `CheckpointServer`).
 extension OptimizerMachine {
     /// What the service's blob writes came to.
-    public mutating func diskDone(_ outcomes: [DiskOutcome], now: Now) -> Actions {
+    public mutating func diskDone(_ outcomes: [DiskOutcome], now: Now) -> OptimizerActions {
         for outcome in outcomes {
             if case .failed(let upload, let reason) = outcome {
                 out.notes.append(.warning("checkpoint blob write failed", ["trial.id": upload.job, "error": reason]))
@@ -20,7 +20,7 @@ extension OptimizerMachine {
 
     /// The store pruned checkpoints and reports these blobs unreferenced (`keepCheckpoint`'s
     /// answer): those no upload in flight needs are deleted.
-    public mutating func unreferenced(_ blobs: [String]) -> Actions {
+    public mutating func unreferenced(_ blobs: [String]) -> OptimizerActions {
         let garbage = uploads.unreferenced(blobs)
         if !garbage.isEmpty { out.disk.append(.deleteBlobs(garbage)) }
         return take()

@@ -118,7 +118,7 @@ public enum OptimizerQueries {
 public enum CheckpointServer {
     /// The CHUNK answering `fetch`: the newest checkpoint of a job whose blobs are all present,
     /// or a blob range.
-    public static func answer(_ fetch: Transfer, index: (any CheckpointIndex)?, blobs: BlobDirectory?) -> Transfer {
+    public static func answer(_ fetch: Transfer, index: (any CheckpointIndex)?, blobs: (any CheckpointBlobs)?) -> Transfer {
         guard let body = try? JSONDecoder().decode(FetchBody.self, from: Data(fetch.body)) else {
             return fetch.answer(ChunkHeader(error: "FETCH body is not {\"op\": …}"))
         }
@@ -154,10 +154,35 @@ public enum CheckpointServer {
     }
 }
 
-/// Performs the machine's blob writes on a `BlobDirectory`.
+/// Where the optimizer's checkpoint blobs live: a `BlobDirectory` on disk, or a simulator's disk.
+/// Partial files are named by the machine (`DiskAction`).
+public protocol CheckpointBlobs: AnyObject {
+    func contains(_ sha256: String) -> Bool
+    func read(_ sha256: String, offset: Int64, length: Int) throws(CheckpointError) -> [UInt8]
+    /// Writes `bytes` at `offset` of the partial `name`, creating it if needed.
+    func write(_ bytes: [UInt8], at offset: Int64, intoPartialNamed name: String) throws(CheckpointError)
+    /// Verifies that the partial `name` (empty if never written) hashes to `sha256` and makes it
+    /// that blob.
+    func commit(partialNamed name: String, sha256: String) throws(CheckpointError)
+    func discard(partialNamed name: String)
+    func remove(_ sha256: String)
+    /// Every stored blob's hash (what a restarted machine starts from).
+    func allBlobs() -> [String]
+}
+
+extension BlobDirectory: CheckpointBlobs {
+    public func commit(partialNamed name: String, sha256: String) throws(CheckpointError) {
+        try write([], at: 0, intoPartialNamed: name)
+        try commit(partial: partial(named: name), sha256: sha256)
+    }
+
+    public func discard(partialNamed name: String) { discard(partial: partial(named: name)) }
+}
+
+/// Performs the machine's blob writes.
 extension DiskAction {
     /// Performs the action; returns what the machine must hear of it.
-    public func perform(on blobs: BlobDirectory) -> DiskOutcome? {
+    public func perform(on blobs: any CheckpointBlobs) -> DiskOutcome? {
         switch self {
         case .writeChunk(let upload, let partial, let offset, let bytes):
             do {
@@ -168,14 +193,13 @@ extension DiskAction {
             }
         case .commitBlob(let upload, let partial, let sha):
             do {
-                try blobs.write([], at: 0, intoPartialNamed: partial)
-                try blobs.commit(partial: blobs.partial(named: partial), sha256: sha)
+                try blobs.commit(partialNamed: partial, sha256: sha)
                 return .committed(upload: upload, sha256: sha)
             } catch {
                 return .failed(upload: upload, reason: "\(error)")
             }
         case .discardPartial(let partial):
-            blobs.discard(partial: blobs.partial(named: partial))
+            blobs.discard(partialNamed: partial)
             return nil
         case .deleteBlobs(let shas):
             for sha in shas { blobs.remove(sha) }

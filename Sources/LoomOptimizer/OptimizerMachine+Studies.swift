@@ -100,7 +100,7 @@ extension OptimizerMachine {
     // MARK: - The feed
 
     /// A `worker/<id>/<event>` event of the broker's feed: recorded (best effort).
-    public mutating func workerEvent(_ event: FeedEvent, now: Now) -> Actions {
+    public mutating func workerEvent(_ event: FeedEvent, now: Now) -> OptimizerActions {
         let parts = event.topic.split(separator: "/")
         if parts.count == 3 {
             let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
@@ -112,7 +112,7 @@ extension OptimizerMachine {
     }
 
     /// A `log/…` event of the broker's feed: its lines are recorded (best effort).
-    public mutating func logEvent(_ event: FeedEvent, now: Now) -> Actions {
+    public mutating func logEvent(_ event: FeedEvent, now: Now) -> OptimizerActions {
         if let lines = Self.logLines(event) {
             out.writes.append(.recordLogLines(lines))
         } else {

@@ -8,8 +8,8 @@ import LoomWire
 /// last metric each unfinished trial reported, and the checkpoint uploads in flight
 /// (`CheckpointUploads`). `OptimizerService` is the thin loop around it: it feeds the machine what
 /// the broker connection (`ClientEvent`), the feed and the clock deliver, applies the turn's
-/// `Actions.writes` in ONE `store.batch`, and only after that commit sends `Actions.messages`
-/// and performs `Actions.disk`.
+/// `OptimizerActions.writes` in ONE `store.batch`, and only after that commit sends `OptimizerActions.messages`
+/// and performs `OptimizerActions.disk`.
 ///
 /// **Threading.** A value type with no shared state: one owner mutates it at a time. It reads no
 /// clock (every event takes `now`), does no I/O (store writes, messages and blob writes are
@@ -25,7 +25,7 @@ import LoomWire
 /// store does not, except uploads in flight (started over when the worker resends).
 /// **Invariants.**
 /// - A message announcing a write (ACK of an update, SUBMIT of a trial, RESPOND to a submit) is
-///   emitted in the same `Actions` as that write, so it leaves only once the write is durable.
+///   emitted in the same `OptimizerActions` as that write, so it leaves only once the write is durable.
 /// - ACKs come first in `messages`: a SUBMIT of a job whose last result this turn acknowledges
 ///   must reach the broker after that ACK (a promoted budget-style trial).
 /// - Every trial of a running study is mirrored by its driver exactly as stored; an attempt row
@@ -110,7 +110,7 @@ public struct OptimizerMachine: Sendable {
     /// Checkpoint uploads in flight, and the blobs the store holds.
     var uploads: CheckpointUploads
     /// What the current event produced (`take()` hands it out).
-    var out = Actions()
+    var out = OptimizerActions()
 
     /// Rebuilds the machine from what the store holds. Studies whose spec no longer parses stay
     /// as they are (not driven), with an error note in the first `start(now:)`'s actions.
@@ -160,7 +160,7 @@ public struct OptimizerMachine: Sendable {
 
     /// Starts serving: every unfinished trial of a running study is submitted again with the
     /// resync flag (the broker, which may still run it, only learns the new owner connection).
-    public mutating func start(now: Now) -> Actions {
+    public mutating func start(now: Now) -> OptimizerActions {
         for id in drivers.keys.sorted() {
             guard let driver = drivers[id], let study = studies[id] else { continue }
             let unfinished = driver.trials.filter { !$0.state.isFinished && $0.state != .paused && $0.source != "ask" }
@@ -173,14 +173,19 @@ public struct OptimizerMachine: Sendable {
     /// The passing of time: checkpoint transfers that went unanswered are asked again (or fail),
     /// and every running study is advanced (new trials in free slots, wall-clock budgets).
     /// The service calls it once per loop turn, after the turn's other events.
-    public mutating func tick(now: Now) -> Actions {
+    public mutating func tick(now: Now) -> OptimizerActions {
         checkpointProgress(uploads.expire(now: now.instant), now: now)
         for id in drivers.keys.sorted() { advance(id, now: now) }
         return take()
     }
 
+    /// The earliest instant at which `tick(now:)` must run for a checkpoint transfer (nil: none
+    /// waits). Wall-clock budgets (`max_wallclock`) and new trials need ticks too: the service
+    /// ticks every loop turn (at most 100 ms apart); a simulator should do the same.
+    public var nextDeadline: ContinuousClock.Instant? { uploads.nextDeadline }
+
     /// One event from the broker connection (`ClientStateMachine`).
-    public mutating func handle(_ event: ClientEvent, now: Now) -> Actions {
+    public mutating func handle(_ event: ClientEvent, now: Now) -> OptimizerActions {
         switch event {
         case .started(let ref, let worker, let backup): started(ref, worker: worker, backup: backup, now: now)
         case .ended(let ref, let reason, let detail): ended(ref, reason: reason, detail: detail, now: now)
@@ -201,8 +206,8 @@ public struct OptimizerMachine: Sendable {
     }
 
     /// Hands out what the current event produced.
-    mutating func take() -> Actions {
-        defer { out = Actions() }
+    mutating func take() -> OptimizerActions {
+        defer { out = OptimizerActions() }
         return out
     }
 

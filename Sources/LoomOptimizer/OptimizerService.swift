@@ -69,6 +69,8 @@ public final class OptimizerService: @unchecked Sendable {
     let blobs: BlobDirectory?
     /// The context shared with the caller (an embedded fabric on `inproc://`), nil: its own.
     let context: ZMQContext?
+    /// Whether the machine was rebuilt from the store (false while the store cannot be read).
+    var restored = false
 
     /// - Parameter context: a ZeroMQ context to share (its owner terminates it after `run`
     ///   returns), e.g. to reach an embedded broker on `inproc://`; nil: the service makes its own.
@@ -147,14 +149,19 @@ public final class OptimizerService: @unchecked Sendable {
     /// The moment of an event.
     func now() -> OptimizerMachine.Now { OptimizerMachine.Now(instant: .now, wall: wallClock()) }
 
-    /// Rebuilds the machine from the store and submits the unfinished trials again.
+    /// Rebuilds the machine from the store and submits the unfinished trials again. While the
+    /// store cannot be read the machine knows no study, so it must not handle events (it would
+    /// acknowledge results as not its own): `turn` drops them (unacknowledged, the workers send
+    /// them again) and tries again.
     func restore() {
         do {
             let state = try StoredState.read(from: store, blobs: blobs?.allBlobs() ?? [])
             machine = OptimizerMachine(settings: Self.settings(config, keepsCheckpoints: blobs != nil), restoring: state)
+            restored = true
         } catch {
-            logger.error("cannot read the store", metadata: ["error": "\(error)"])
-            machine = OptimizerMachine(settings: Self.settings(config, keepsCheckpoints: blobs != nil))
+            logger.error("cannot read the store; events wait until it can be read", metadata: ["error": "\(error)"])
+            restored = false
+            return
         }
         perform(machine.start(now: now()))
     }
@@ -162,8 +169,9 @@ public final class OptimizerService: @unchecked Sendable {
     /// One loop turn: what arrived, the feed, and the passing of time, into the machine; its
     /// actions carried out.
     func turn(_ events: [ClientEvent]) {
+        guard restored else { return restore() }
         let moment = now()
-        var actions = Actions()
+        var actions = OptimizerActions()
         for event in events { actions.append(machine.handle(event, now: moment)) }
         actions.append(machine.tick(now: moment))
         if let feed = workerFeed {
@@ -181,7 +189,7 @@ public final class OptimizerService: @unchecked Sendable {
     /// Commits the writes in one batch; then sends, answers and writes blobs; then hands the
     /// machine what the store and the disk answered, until nothing follows. A failed commit drops
     /// everything and rebuilds the machine from the store.
-    func perform(_ first: Actions) {
+    func perform(_ first: OptimizerActions) {
         var actions = first
         while !actions.isEmpty {
             let garbage: [String]
@@ -211,7 +219,7 @@ public final class OptimizerService: @unchecked Sendable {
             if let blobs {
                 for action in actions.disk { if let outcome = action.perform(on: blobs) { outcomes.append(outcome) } }
             }
-            actions = Actions()
+            actions = OptimizerActions()
             if !garbage.isEmpty { actions.append(machine.unreferenced(garbage)) }
             if !outcomes.isEmpty { actions.append(machine.diskDone(outcomes, now: now())) }
         }
@@ -231,7 +239,7 @@ public final class OptimizerService: @unchecked Sendable {
         }
     }
 
-    private func log(_ note: Note) {
+    private func log(_ note: OptimizerNote) {
         let metadata = note.metadata.mapValues { Logger.MetadataValue.string($0) }
         switch note.level {
         case .debug: logger.debug("\(note.message)", metadata: metadata)

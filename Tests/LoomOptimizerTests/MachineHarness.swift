@@ -36,7 +36,7 @@ struct MachineHarness {
 
     /// Commits the writes, then keeps the messages (in sending order) and blob writes.
     @discardableResult
-    mutating func apply(_ actions: Actions) throws -> Actions {
+    mutating func apply(_ actions: OptimizerActions) throws -> OptimizerActions {
         let (garbage, _) = try StoreWrite.commit(actions.writes, to: store)
         sent += actions.orderedMessages
         disk += actions.disk
@@ -45,14 +45,14 @@ struct MachineHarness {
     }
 
     @discardableResult
-    mutating func event(_ event: ClientEvent) throws -> Actions { try apply(machine.handle(event, now: now)) }
+    mutating func event(_ event: ClientEvent) throws -> OptimizerActions { try apply(machine.handle(event, now: now)) }
 
     @discardableResult
-    mutating func tick() throws -> Actions { try apply(machine.tick(now: now)) }
+    mutating func tick() throws -> OptimizerActions { try apply(machine.tick(now: now)) }
 
     /// A machine rebuilt from the store, as after a crash of the optimizer; returns `start`'s actions.
     @discardableResult
-    mutating func restart() throws -> Actions {
+    mutating func restart() throws -> OptimizerActions {
         machine = OptimizerMachine(settings: settings, restoring: try StoredState.read(from: store, blobs: machine.uploads.blobs.sorted()))
         sent = []
         return try apply(machine.start(now: now))
@@ -68,7 +68,7 @@ struct MachineHarness {
     }
 
     @discardableResult
-    mutating func request(_ body: OptimizerRequest) throws -> Actions {
+    mutating func request(_ body: OptimizerRequest) throws -> OptimizerActions {
         nextRequest += 1
         return try event(.request(request: nextRequest, from: "cli", body: body.body))
     }
@@ -76,7 +76,7 @@ struct MachineHarness {
     // MARK: - Worker side
 
     @discardableResult
-    mutating func start(_ job: String, attempt: UInt32 = 1, lease: UInt64? = nil, worker: String = "w1") throws -> Actions {
+    mutating func start(_ job: String, attempt: UInt32 = 1, lease: UInt64? = nil, worker: String = "w1") throws -> OptimizerActions {
         try event(.started(AttemptRef(job: job, attempt: attempt, lease: lease ?? UInt64(attempt) * 10), worker: worker))
     }
 
@@ -86,12 +86,12 @@ struct MachineHarness {
     }
 
     @discardableResult
-    mutating func report(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double]) throws -> Actions {
+    mutating func report(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double]) throws -> OptimizerActions {
         try event(.update(Self.update(.report, job, attempt: attempt, seq: seq, .object(metrics.mapValues(JSONValue.number)))))
     }
 
     @discardableResult
-    mutating func final(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double], reports: Int = 1) throws -> Actions {
+    mutating func final(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double], reports: Int = 1) throws -> OptimizerActions {
         try event(.update(Self.update(.final, job, attempt: attempt, seq: seq,
                                       .object(["metrics": .object(metrics.mapValues(JSONValue.number)), "reports": .number(Double(reports))]))))
     }

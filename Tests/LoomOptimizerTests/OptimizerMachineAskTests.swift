@@ -17,7 +17,7 @@ import Testing
         """
 
     /// The answer of the turn's RESPOND.
-    func answer(_ actions: Actions) throws -> [String: JSONValue] {
+    func answer(_ actions: OptimizerActions) throws -> [String: JSONValue] {
         let body = try #require(actions.messages.compactMap { message -> Frame? in
             if case .respond(_, _, let body) = message { body } else { nil }
         }.first)

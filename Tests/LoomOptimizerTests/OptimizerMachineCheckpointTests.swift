@@ -29,13 +29,13 @@ import Testing
         return (MachineHarness.update(.checkpoint, job, seq: seq, payload), bytes)
     }
 
-    static func fetches(_ actions: Actions) -> [Transfer] {
+    static func fetches(_ actions: OptimizerActions) -> [Transfer] {
         actions.messages.compactMap { message -> Transfer? in if case .transfer(let t) = message, t.kind == .fetch { t } else { nil } }
     }
 
     /// Answers every FETCH from `bytes` (the worker) and performs every blob write as a disk that
     /// never fails would, until nothing is asked any more; returns every turn's actions.
-    static func pump(_ h: inout MachineHarness, _ first: Actions, from bytes: [String: [UInt8]]) throws -> [Actions] {
+    static func pump(_ h: inout MachineHarness, _ first: OptimizerActions, from bytes: [String: [UInt8]]) throws -> [OptimizerActions] {
         var turns = [first]
         var queue = fetches(first)
         var commits = first.disk
@@ -148,6 +148,43 @@ import Testing
         #expect(Set(retried.map(\.request)).isDisjoint(with: first.map(\.request)), "new request ids")
         let reconnect = try h.event(.connected(WelcomeInfo(broker: "b-2", heartbeatMs: 1000, liveness: 3), resynced: 1))
         #expect(Self.fetches(reconnect).count == first.count)
+    }
+
+    @Test func anUploadCutByARestartStartsOverWhenTheWorkerResendsAndTheHeldResultFollows() throws {
+        var h = try MachineHarness(settings: Self.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (update, bytes) = try Self.checkpoint("m-1/1", seq: 1, ["model": "abcdef"])
+        try h.event(.update(update))
+        try h.final("m-1/1", seq: 2, ["loss": 0.5])
+        #expect(h.acknowledged.isEmpty)
+        // The optimizer dies mid-upload; nothing of it was stored, nothing acknowledged.
+        try h.restart()
+        #expect(h.submittedJobs.contains("m-1/1"), "re-synced")
+        #expect(try h.trial(id, 1).state == .running)
+        // The worker resends both updates: the upload starts over, the result waits for it again.
+        let again = try h.event(.update(update))
+        #expect(!Self.fetches(again).isEmpty)
+        #expect(try h.final("m-1/1", seq: 2, ["loss": 0.5]).isEmpty)
+        _ = try Self.pump(&h, again, from: bytes)
+        #expect(h.acknowledged == [1, 2])
+        #expect(try h.store.checkpoints(study: id, trial: 1).map(\.seq) == [1])
+        #expect(try h.trial(id, 1).value == 0.5)
+    }
+
+    @Test func blobsNoCheckpointReferencesAreDeletedUnlessAnUploadNeedsThem() throws {
+        var settings = Self.settings
+        settings.keep = 1
+        var h = try MachineHarness(settings: settings)
+        _ = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (one, b1) = try Self.checkpoint("m-1/1", seq: 1, ["model": "one"])
+        _ = try Self.pump(&h, try h.event(.update(one)), from: b1)
+        let (two, b2) = try Self.checkpoint("m-1/1", seq: 2, ["model": "two"])
+        _ = try Self.pump(&h, try h.event(.update(two)), from: b2)
+        let first = try #require(b1.keys.first)
+        #expect(h.disk.contains(.deleteBlobs([first])), "keep 1: the first checkpoint's blob is garbage")
+        #expect(!h.machine.uploads.blobs.contains(first))
     }
 
     @Test func tooLargeOrWithoutManifestIsRecordedAsAReport() throws {

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test bench bench-search clean docker
+.PHONY: deps build run test test-python bench bench-search clean docker
 
 deps:
 	@./.ci/install-deps
@@ -23,6 +23,17 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	HYPERLOOM_BIN=$(BIN) Tests/Compose/compose-test.sh
+	$(MAKE) test-python
+
+## The Python SDK's tests (Tests/python, pytest) against the built binary and real processes.
+## Installs pyzmq, pytest and the SDK itself when missing; pytest's "no tests collected" (5) fails.
+PYTHON ?= python3
+test-python:
+	@$(PYTHON) -c "import zmq, pytest" 2>/dev/null || $(PYTHON) -m pip install --quiet pyzmq pytest
+	@$(PYTHON) -c "import hyperloom" 2>/dev/null || $(PYTHON) -m pip install --quiet ./Sources/hyperloom-python
+	@test -x $(BIN) || $(SWIFT) build --product hyperloom
+	@$(PYTHON) -m pytest -q Tests/python; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "test-python: pytest collected no tests in Tests/python" >&2; exit 1; fi; exit $$status
 
 ## The fabric's benchmarks of Docs/benchmarks.md (the table "at a glance") on a release build,
 ## at the sizes quoted there; bench-search runs the searcher and scheduler benchmarks.

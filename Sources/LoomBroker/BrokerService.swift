@@ -11,7 +11,7 @@ public struct BrokerServiceConfig: Sendable {
     public var endpoint: String
     /// The PUB endpoint of the event feed.
     public var feedEndpoint: String
-    /// The ROUTER endpoint that answers the feed's replay requests (Docs/protocol.md §7).
+    /// The ROUTER endpoint that answers the feed's replay requests (Docs/protocol.md §8).
     public var feedReplayEndpoint: String
     /// The feed journal's file: the sequence continues from it after a restart and replays are
     /// read from it. Nil: an anonymous journal that disappears with the process.
@@ -153,7 +153,9 @@ public final class BrokerService {
         self.feed = feed
         let replay = try publisher.bindReplay(endpoint: config.feedReplayEndpoint, context: context,
                                               serverKey: serverKey, zapDomain: ZAPAuthenticator.feedDomain)
-        return (try router.lastEndpoint(), try feed.lastEndpoint(), replay)
+        let bound = (endpoint: try router.lastEndpoint(), feed: try feed.lastEndpoint(), replay: replay)
+        machine.announceFeed(feed: bound.feed, replay: bound.replay)
+        return bound
     }
 
     /// Binds the feed again on the port the closed one held; libzmq releases a closed socket's

@@ -33,6 +33,12 @@ extension BrokerStateMachine {
         }
     }
 
+    /// The feed's endpoints, once bound: every WELCOME to a client announces them, so clients
+    /// find the feed from the broker's endpoint alone.
+    public mutating func announceFeed(feed: String, replay: String) {
+        config.feedEndpoints = (feed, replay)
+    }
+
     /// HELLO: the client id now routes to this connection; undelivered results are sent again.
     mutating func hello(_ info: HelloInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
         if case .worker(let workerID)? = peers[identity] {
@@ -46,7 +52,7 @@ extension BrokerStateMachine {
             services[service, default: []].append(info.client)
         }
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
-                                  liveness: config.liveness)
+                                  liveness: config.liveness, feed: config.feedEndpoints?.feed, replay: config.feedEndpoints?.replay)
         var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
         for job in jobs.values where job.owner == info.client {
             if case .delivering(let update) = job.state { actions += deliver(update, to: info.client, now: now) }

@@ -30,6 +30,8 @@ public struct BrokerConfig: Sendable {
     /// The feed's last sequence number before this process (from the feed journal): the next
     /// event is published as `lastFeedSeq + 1`.
     public var lastFeedSeq: UInt64
+    /// The feed's endpoints as bound, announced to clients in WELCOME; nil until bound.
+    public var feedEndpoints: (feed: String, replay: String)?
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
@@ -120,7 +122,7 @@ public struct BrokerCounters: Equatable, Sendable {
 /// **Recovery.** A re-synced job this broker did not know waits up to `recoveryWindow` after the
 /// broker's start for a worker to announce in READY that it still runs it.
 public struct BrokerStateMachine: Sendable {
-    public let config: BrokerConfig
+    public internal(set) var config: BrokerConfig
     let startedAt: ContinuousClock.Instant
     var workers: [String: WorkerRecord] = [:]
     /// Registration order, for round-robin dispatch.

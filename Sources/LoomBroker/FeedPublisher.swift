@@ -4,7 +4,7 @@ import Logging
 import ZeroMQ
 
 /// The broker's side of the feed: journals every event before it is published, sends idle
-/// heartbeats, and answers replay requests from the journal (Docs/protocol.md §7).
+/// heartbeats, and answers replay requests from the journal (Docs/protocol.md §8).
 ///
 /// **Threading.** The broker's loop thread only; it owns the replay socket and the journal.
 /// **Ordering.** Events are appended to the journal as the state machine emits them and

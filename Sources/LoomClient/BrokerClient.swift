@@ -62,6 +62,8 @@ public final class BrokerClient {
 
     /// The client id results are routed by.
     public var clientID: String { machine.config.clientID }
+    /// The broker's last WELCOME (its feed endpoints among others), nil before one.
+    public var welcome: WelcomeInfo? { machine.broker }
     /// Jobs whose terminal result has not been delivered.
     public var outstandingCount: Int { machine.outstandingCount }
 

@@ -2,7 +2,7 @@ import LoomWire
 import ZeroMQ
 
 /// Reads the broker's event feed without gaps: the ZeroMQ guide's Clone pattern around the PUB
-/// socket and the broker's replay socket (Docs/protocol.md §7).
+/// socket and the broker's replay socket (Docs/protocol.md §8).
 ///
 /// **Threading.** One thread at a time (it owns a SUB and a DEALER socket).
 /// **Delivery.** Subscribes first, then asks for the history after its start position; live

@@ -8,6 +8,10 @@ import LoomWire
 /// configs (the `queued` payload is the job spec) and metrics (report and result payloads);
 /// the optimizer's study status gives the metric, mode and `max_trials`; the broker's status
 /// gives worker liveness (`last_heard_ms` against `heartbeat_ms`).
+/// **Progress.** Once the optimizer's status arrived, the finished count, the elapsed time and
+/// the rate are the study's own (every finished state, pruned and cancelled included; from the
+/// study's creation to its end or now), as `hyperloom status` shows them: the feed alone misses
+/// trials a scheduler stopped and, replayed after the end, would measure the replay.
 /// **Incumbent.** The best final value so far under the study's mode; each improvement is
 /// recorded as a change line, newest last, at most `changeLimit` kept.
 public struct WatchModel: Sendable {
@@ -26,6 +30,7 @@ public struct WatchModel: Sendable {
         public var budget: Double?
         /// The metric's latest value (a report or the result).
         public var latest: Double?
+        /// Reports (metric lines); the checkpoint notice of a line is not another report.
         public var reports = 0
     }
 
@@ -55,6 +60,11 @@ public struct WatchModel: Sendable {
     public var mode: String = "min"
     public var maxTrials: Int?
     public var studyState: String?
+    /// From the optimizer's status (see **Progress**): trials finished in any state, and when
+    /// the study was created and ended.
+    public private(set) var studyFinished: Int?
+    public private(set) var studyCreatedAt: Double?
+    public private(set) var studyFinishedAt: Double?
     public private(set) var trials: [String: Trial] = [:]
     public private(set) var workers: [String: Worker] = [:]
     /// The incumbent: value, job and budget.
@@ -101,6 +111,30 @@ public struct WatchModel: Sendable {
         mode = s["mode"]?.argument ?? mode
         maxTrials = s["max_trials"]?.double.map { Int($0) } ?? maxTrials
         studyState = s["state"]?.argument ?? studyState
+        if let counts = s["counts"]?.object {
+            studyFinished = ["complete", "failed", "pruned", "cancelled"].compactMap { counts[$0]?.double }.reduce(0) { $0 + Int($1) }
+        }
+        studyCreatedAt = s["created_at"]?.double ?? studyCreatedAt
+        studyFinishedAt = s["finished_at"]?.double ?? studyFinishedAt
+    }
+
+    /// Trials finished: the study's count once known, else the feed's complete and failed.
+    public var finished: Int {
+        studyFinished ?? counts.filter { $0.key == .complete || $0.key == .failed }.values.reduce(0, +)
+    }
+
+    /// Seconds since the study was created (until it ended), else since the first event seen.
+    public func elapsed(now: Double) -> Double? {
+        if let created = studyCreatedAt { return (studyFinishedAt ?? now) - created }
+        return firstTime.map { now - $0 }
+    }
+
+    /// Finished trials per second: the study's over its elapsed time, else the feed's.
+    public func progressRate(now: Double) -> Double? {
+        if let finished = studyFinished, let elapsed = elapsed(now: now) {
+            return finished > 0 && elapsed > 0 ? Double(finished) / elapsed : nil
+        }
+        return rate
     }
 
     /// Takes worker liveness from the broker's status document.
@@ -170,8 +204,10 @@ public struct WatchModel: Sendable {
             trial.state = .running
             trial.worker = body["worker"]?.argument ?? trial.worker
             notes.append("\(name) started on \(trial.worker ?? "?") (attempt \(trial.attempt))")
-        case "report", "checkpoint":
+        case "report":
             trial.reports += 1
+            trial.latest = metricValue(payload) ?? trial.latest
+        case "checkpoint":
             trial.latest = metricValue(payload) ?? trial.latest
         case "finished":
             trial.state = .complete

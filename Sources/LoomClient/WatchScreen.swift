@@ -47,12 +47,12 @@ public enum WatchScreen {
 
     /// `[#####-----]  12/40  2.1 trials/s  elapsed 5.7s  eta 13.3s`, the bar as wide as fits.
     public static func progress(_ model: WatchModel, width: Int, now: Double) -> String {
-        let counts = model.counts
-        let done = (counts[.complete] ?? 0) + (counts[.failed] ?? 0)
+        let done = model.finished
         let total = model.maxTrials ?? model.trials.count
-        let rate = model.rate
-        let eta = rate.flatMap { r in total > done && r > 0 ? duration(Double(total - done) / r) : nil } ?? "-"
-        let elapsed = model.firstTime.map { duration(now - $0) } ?? "-"
+        let rate = model.progressRate(now: now)
+        let eta = model.studyFinishedAt != nil ? "-"
+            : rate.flatMap { r in total > done && r > 0 ? duration(Double(total - done) / r) : nil } ?? "-"
+        let elapsed = model.elapsed(now: now).map(duration) ?? "-"
         let text = "  \(done)/\(total)  \(rate.map { String(format: "%.1f", $0) } ?? "-") trials/s  elapsed \(elapsed)  eta \(eta)"
         let barWidth = max(10, min(40, width - text.count - 2))
         let filled = total > 0 ? min(barWidth, barWidth * done / total) : 0

@@ -130,8 +130,8 @@ public enum OptimizerSettings {
         command, "id", .string, default: "optimizer",
         help: "Stable client id; a restarted optimizer with the same id takes over its studies' results.")
     public static let feed = Setting(
-        command, "feed", .optional(.string), default: nil, note: "none",
-        help: "The broker's feed endpoint; worker events (joined, lost, left) are then recorded in the store.")
+        command, "feed", .optional(.string), default: nil, note: "the feed the broker announces",
+        help: "The broker's feed endpoint, from which worker events (joined, lost, left) and trial output are recorded in the store.")
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
     public static let checkpointDir = Setting(

@@ -7,13 +7,15 @@ extension SpecParser {
                             "quarantine_after"]
     static let resourceKeys = ["cpu", "gpu"]
 
-    /// The `trial` section. `command` is a list (program and arguments, run without a shell) or a
+    /// The `trial` section. `command` (absent: an ask-only study) is a list (program and arguments, run without a shell) or a
     /// string (a script run by `/bin/sh -c`).
     static func parseTrial(_ reader: SpecReader, _ node: Node, owner: Node?) throws(SpecError) -> TrialSpec {
         let entries = try reader.entries(node, "trial", expected: "a mapping (command, env, cwd, resources, …)", owner: owner)
         try reader.checkKeys(entries, allowed: trialKeys, in: "in trial")
-        var trial = TrialSpec(command: try parseCommand(reader, try reader.required(
-            entries, "command", "the program and its arguments, e.g. command: [python3, train.py]")))
+        // Without `command` the study is ask-only: its trials are evaluated by ask/tell clients.
+        var trial = TrialSpec(command: try entries["command"].map { entry throws(SpecError) in
+            try parseCommand(reader, entry.value)
+        } ?? [])
 
         if let env = entries["env"] {
             let variables = try reader.entries(env.value, "trial.env", expected: "a mapping of variable names to values")

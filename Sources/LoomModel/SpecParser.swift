@@ -36,8 +36,16 @@ public enum SpecParser {
         let space = try parseSpace(reader, try reader.required(top, "space", "the search space: parameter → domain"))
         let searcher = try parseSearcher(reader, top["searcher"]?.value)
         let scheduler = try parseScheduler(reader, top["scheduler"]?.value, space: space)
-        let trial = try parseTrial(reader, try reader.required(top, "trial", "how to run a trial: at least its command"),
-                                   owner: top["trial"]?.keyNode)
+        // No `trial` (or no `trial.command`): an ask-only study, evaluated by ask/tell clients.
+        let trial = try top["trial"].map { entry throws(SpecError) in
+            try parseTrial(reader, entry.value, owner: entry.keyNode)
+        } ?? TrialSpec(command: [])
+        if trial.isAskOnly, !scheduler.onlyStops {
+            throw reader.error(top["scheduler"]?.keyNode ?? top["trial"]?.keyNode, "scheduler",
+                               "an ask-only study (no trial.command) can only prune asked trials: use fifo, median_stopping "
+                                   + "or asha with type: stopping (\(scheduler.kind.rawValue) pauses or restarts trials, which "
+                                   + "only the fabric can run)")
+        }
         let points = try parsePoints(reader, top["points_to_evaluate"]?.value, space: space)
         let budget = try parseBudget(reader, top, searcher: searcher, pointCount: points.count)
         if searcher.kind == .grid, gridSize(of: space) == nil {

@@ -172,6 +172,15 @@ public struct SchedulerSpec: Equatable, Sendable {
     public var resolvedQuantileFraction: Double { quantileFraction ?? 0.25 }
     /// `resample_probability`, default 0.25 (Ray Tune).
     public var resolvedResampleProbability: Double { resampleProbability ?? 0.25 }
+    /// Whether the scheduler's only decision besides "continue" is "stop" (fifo, median
+    /// stopping, stopping ASHA): it can judge trials it does not run (asked trials).
+    public var onlyStops: Bool {
+        switch kind {
+        case .fifo, .medianStopping: true
+        case .asha: type != .promotion
+        case .hyperband, .pbt: false
+        }
+    }
     /// Whether trials run in pieces, one budget at a time, pausing between (promotion ASHA,
     /// Hyperband): their jobs carry `budget`.
     public var pausesTrials: Bool { kind == .hyperband || (kind == .asha && type == .promotion) }
@@ -179,8 +188,11 @@ public struct SchedulerSpec: Equatable, Sendable {
 
 /// How each trial runs.
 public struct TrialSpec: Equatable, Sendable {
-    /// Program and arguments, with `{param}` placeholders (see Docs/trial-protocol.md).
+    /// Program and arguments, with `{param}` placeholders (see Docs/trial-protocol.md); empty
+    /// for an ask-only study (no `trial.command`), whose trials only ask/tell clients evaluate.
     public var command: [String]
+    /// The study creates no trial of its own: only `ask` hands trials out.
+    public var isAskOnly: Bool { command.isEmpty }
     public var env: [String: String]
     /// Working directory; relative paths are resolved against the spec file's directory.
     public var cwd: String?
@@ -269,6 +281,18 @@ public struct StudySpec: Equatable, Sendable {
         self.trial = trial
         self.budget = budget
         self.pointsToEvaluate = pointsToEvaluate
+    }
+
+    /// What is valid but probably not meant, for `submit`, `run` and `status` to show.
+    public var warnings: [String] {
+        var warnings: [String] = []
+        if scheduler.pausesTrials, !trial.isAskOnly, !trial.checkpointing {
+            let kind = scheduler.kind == .hyperband ? "hyperband" : "asha with type: promotion"
+            warnings.append("\(kind) pauses trials and resumes the best with a larger budget, but trial.checkpointing is "
+                + "not true: a resumed trial retrains from its first epoch. Write a checkpoint to $HYPERLOOM_CHECKPOINT_DIR, "
+                + "resume from it when HYPERLOOM_RESUME=1, and set trial.checkpointing: true (Docs/trial-protocol.md)")
+        }
+        return warnings
     }
 }
 

@@ -23,6 +23,8 @@ extension OptimizerMachine {
                 return
             }
             reply = StudyDocuments.encode(document)
+        } catch let error as RequestError {
+            reply = StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
         } catch {
             reply = StudyDocuments.error("\(error)")
         }
@@ -55,18 +57,15 @@ extension OptimizerMachine {
             // Answered like `status`, from the store once the study's end is committed.
             return nil
         case "ask":
-            let s = try study(r)
-            guard drivers[s.id] != nil else { throw RequestError(description: "study \(s.id) is \(s.state.rawValue)") }
-            guard let trial = drivers[s.id]?.ask(now: now.wall) else {
-                throw RequestError(description: "study \(s.id) has no trial budget left")
-            }
-            out.writes.append(.insertTrial(trial))
-            attempts[TrialKey(study: s.id, number: trial.number)] = [:]
-            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config)])
+            return try ask(r, now: now)
         case "tell":
             return try tell(r, now: now)
+        case "heartbeat":
+            return try heartbeat(r, now: now)
+        case "report":
+            return try reportAsked(r, now: now)
         default:
-            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell or logs")
+            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, report or logs")
         }
     }
 
@@ -79,17 +78,94 @@ extension OptimizerMachine {
         return study
     }
 
+    /// The driver of running study `s`, or why there is none (`finished` names its state).
+    func runningDriver(_ s: StudyRecord) throws -> StudyDriver {
+        guard let driver = drivers[s.id] else {
+            throw RequestError(description: "study \(s.id) is \(s.state.rawValue)\(s.reason.map { ": \($0)" } ?? "")",
+                               details: ["finished": .string(s.state.rawValue)])
+        }
+        return driver
+    }
+
+    /// `ask`: a trial to evaluate outside the fabric, under a lease (`StudyDriver+Asks.swift`).
+    mutating func ask(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
+        else { throw RequestError(description: "study \(s.id) is not running") }
+        recordExpired(expired, now: now)
+        switch outcome {
+        case .trial(let trial):
+            if trial.attempts == 1 {
+                out.writes.append(.insertTrial(trial))
+                attempts[TrialKey(study: s.id, number: trial.number)] = [:]
+            } else {
+                out.writes.append(.updateTrial(trial))
+            }
+            let lease = drivers[s.id]?.leases[trial.number]
+            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config),
+                            "attempt": .number(Double(trial.attempts)), "lease_s": .number(lease?.seconds ?? 0)])
+        case .wait(let retryAfter, let held):
+            throw RequestError(description: "study \(s.id) has no trial to hand out now: trials \(held.map(String.init).joined(separator: ", ")) are held by other clients; ask again in \(Int(retryAfter.rounded(.up))) s",
+                               details: ["retry_after": .number(retryAfter)])
+        case .exhausted:
+            throw RequestError(description: "study \(s.id) has no trial budget left", details: ["exhausted": .bool(true)])
+        }
+    }
+
+    /// Writes asked trials whose leases expired: waiting again, or failed (their result).
+    mutating func recordExpired(_ expired: [TrialRecord], now: Now) {
+        for trial in expired {
+            if trial.state.isFinished { recordResult(trial, attempt: nil, now: now) } else { out.writes.append(.updateTrial(trial)) }
+        }
+    }
+
+    /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
+    mutating func heartbeat(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        _ = try runningDriver(s)
+        var renewed: [JSONValue] = []
+        var lost: [JSONValue] = []
+        for held in r.trials ?? [] {
+            do {
+                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall)
+                renewed.append(.number(Double(held.trial)))
+            } catch {
+                lost.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))
+            }
+        }
+        return .object(["renewed": .array(renewed), "lost": .array(lost)])
+    }
+
+    /// `report`: an intermediate result of an asked trial, recorded and judged by the scheduler.
+    mutating func reportAsked(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
+        let s = try study(r)
+        let driver = try runningDriver(s)
+        guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
+        guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
+        let trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
+        var metrics = r.metrics?.object ?? [:]
+        metrics[driver.spec.metric] = .number(value)
+        if let step = r.step { metrics[driver.spec.scheduler.resource ?? "step"] = .number(step) }
+        let key = TrialKey(study: s.id, number: number)
+        // Asked reports have no lease of the broker's: lease 0, numbered per trial from 1.
+        let seq = UInt64((reportKeys[key]?.count ?? 0) + 1)
+        recordReport(ReportRecord(study: s.id, trial: number, attempt: trial.attempts, lease: 0, seq: seq,
+                                  metrics: .object(metrics), time: now.wall), spec: driver.spec)
+        let verdict = try drivers[s.id]?.reportAsked(trial: number, attempt: trial.attempts, metrics: .object(metrics), now: now.wall)
+        var answer: [String: JSONValue] = ["should_prune": .bool(verdict != nil)]
+        answer["reason"] = verdict?.trial.note.map(JSONValue.string)
+        return .object(answer)
+    }
+
     /// `tell`: the result of a trial handed out by `ask`.
     mutating func tell(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
         let s = try study(r)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
-        guard let spec = drivers[s.id]?.spec, var trial = drivers[s.id]?.trial(number) else {
-            throw RequestError(description: "tell: study \(s.id) has no running trial \(number)")
-        }
-        guard trial.source == "ask" else {
-            throw RequestError(description: "tell: trial \(number) is run by the fabric; only trials from ask can be told")
-        }
-        guard !trial.state.isFinished else { throw RequestError(description: "tell: trial \(number) is already \(trial.state.rawValue)") }
+        guard let driver = drivers[s.id] else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
+        var trial: TrialRecord
+        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "tell: \(error)") }
         let state = r.state.map { TrialState(rawValue: $0) } ?? .complete
         guard let state, [.complete, .failed, .pruned].contains(state) else {
             throw RequestError(description: "tell: state must be complete, failed or pruned, not \"\(r.state ?? "")\"")
@@ -97,12 +173,17 @@ extension OptimizerMachine {
         if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
             trial.value = value
-            trial.metrics = .object([spec.metric: .number(value)])
+            trial.metrics = .object([driver.spec.metric: .number(value)])
+        } else if let value = r.value, value.isFinite {
+            trial.value = value  // a pruned trial's last value
         }
+        if state == .failed { trial.error = r.error ?? "told failed by its client" }
         trial.state = state
         trial.finishedAt = now.wall
         recordResult(trial, attempt: nil, now: now)
         advance(s.id, now: now)
-        return StudyDocuments.trial(trial)
+        // Wrapped: a failed trial's document has an `error` key, which at the top level would
+        // read as the request's failure.
+        return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial)])
     }
 }

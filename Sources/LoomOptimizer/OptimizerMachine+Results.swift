@@ -105,7 +105,7 @@ extension OptimizerMachine {
     private mutating func failedArrived(_ update: Update, trial current: TrialRecord, spec: StudySpec, payload: JSONValue?, now: Now) {
         let ref = update.attempt
         var trial = current
-        let message = payload?.object?["error"]?.argument ?? "attempt failed"
+        let message = StudyDriver.failureMessage(payload)
         let attempt = closing(ref, of: trial, state: .failed, error: message, now: now)
         trial.attempts = max(trial.attempts, Int(ref.attempt))
         trial.error = message

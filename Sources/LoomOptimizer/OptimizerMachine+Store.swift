@@ -15,12 +15,14 @@ extension StoredState {
         for study in state.studies where study.state == .running {
             let trials = try store.trials(study: study.id)
             state.trials += trials
-            let kind = (try? SpecParser.parse(study.specText, file: "\(study.id).yaml"))?.scheduler.kind
-            let fifo = kind == nil || kind == .fifo
+            let scheduler = (try? SpecParser.parse(study.specText, file: "\(study.id).yaml"))?.scheduler
+            let fifo = scheduler == nil || scheduler?.kind == .fifo
+            // Asked trials are the scheduler's when it only stops trials (`StudyDriver+Asks`).
+            let asksScheduled = scheduler?.onlyStops ?? false
             for trial in trials {
                 let unfinished = !trial.state.isFinished
                 if unfinished { state.attempts += try store.attempts(study: study.id, trial: trial.number) }
-                if unfinished || (!fifo && trial.source != "ask") {
+                if unfinished || (!fifo && (trial.source != "ask" || asksScheduled)) {
                     state.reports += try store.reports(study: study.id, trial: trial.number)
                 }
             }

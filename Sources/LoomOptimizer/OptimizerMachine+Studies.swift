@@ -23,6 +23,7 @@ extension OptimizerMachine {
     /// Creates, resumes and submits the trials the study may start now, or finishes it.
     mutating func advance(_ id: String, now: Now) {
         guard drivers[id] != nil, let study = studies[id] else { return }
+        if let expired = drivers[id]?.expireLeases(now: now.wall) { recordExpired(expired, now: now) }
         if let (state, reason) = drivers[id]?.hardStopReason(now: now.wall) {
             return finish(id, state: state, reason: reason, now: now)
         }

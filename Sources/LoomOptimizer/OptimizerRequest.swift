@@ -4,7 +4,8 @@ import LoomWire
 
 /// The body of a REQUEST to the optimizer: `{"op": …, …}` (see Docs/protocol.md, section 4).
 public struct OptimizerRequest: Codable, Sendable, Equatable {
-    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `logs`.
+    /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `heartbeat`,
+    /// `report`, `logs`.
     public var op: String
     public var study: String?
     /// `submit`: the spec's YAML text, the file name it came from (for errors), and the directory
@@ -12,10 +13,19 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     public var spec: String?
     public var file: String?
     public var baseDirectory: String?
-    /// `tell`: the trial, its value, or its state (`complete`, `failed`, `pruned`).
+    /// `tell`: the trial, its value, or its state (`complete`, `failed`, `pruned`), and for a
+    /// failed one what went wrong. `tell`, `report`: the attempt `ask` handed out (nil: any).
     public var trial: Int?
     public var value: Double?
     public var state: String?
+    public var error: String?
+    /// `ask`: how long the trial's lease lasts without a heartbeat, in seconds.
+    public var leaseSeconds: Double?
+    /// `heartbeat`: the asked trials the client holds.
+    public var trials: [HeldTrial]?
+    /// `report`: the resource level (`step`) of `value`, and other metrics.
+    public var step: Double?
+    public var metrics: JSONValue?
     /// `logs`: one attempt, one stream (`stdout`, `stderr`), and the page (`LogQuery`).
     public var attempt: Int?
     public var stream: String?
@@ -24,7 +34,13 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
 
     public init(op: String, study: String? = nil, spec: String? = nil, file: String? = nil, baseDirectory: String? = nil,
                 trial: Int? = nil, value: Double? = nil, state: String? = nil, attempt: Int? = nil, stream: String? = nil,
-                offset: Int? = nil, limit: Int? = nil) {
+                offset: Int? = nil, limit: Int? = nil, error: String? = nil, leaseSeconds: Double? = nil, trials: [HeldTrial]? = nil,
+                step: Double? = nil, metrics: JSONValue? = nil) {
+        self.error = error
+        self.leaseSeconds = leaseSeconds
+        self.trials = trials
+        self.step = step
+        self.metrics = metrics
         self.attempt = attempt
         self.stream = stream
         self.offset = offset
@@ -40,17 +56,26 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case op, study, spec, file, trial, value, state, attempt, stream, offset, limit
+        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit
         case baseDirectory = "base_dir"
+        case leaseSeconds = "lease_s"
+    }
+
+    /// One asked trial a `heartbeat` renews.
+    public struct HeldTrial: Codable, Sendable, Equatable {
+        public var trial: Int
+        public var attempt: Int
     }
 
     /// The request as a REQUEST body.
     public var body: Frame { JSONCoding.encode(self) }
 }
 
-/// A request the optimizer refuses, with the reason to show the user.
+/// A request the optimizer refuses, with the reason to show the user and, for clients that
+/// act on it, more keys of the error document (`retry_after`, `exhausted`, `finished`).
 struct RequestError: Error, CustomStringConvertible {
     var description: String
+    var details: [String: JSONValue] = [:]
 }
 
 extension OptimizerRequest {

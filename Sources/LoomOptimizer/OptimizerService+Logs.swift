@@ -13,12 +13,12 @@ extension OptimizerService {
     /// Most log events stored per turn, so a burst of output cannot hold back results.
     static let logEventsPerTurn = 2_000
 
-    func subscribeToLogs(feed: String) {
+    func subscribeToLogs(_ endpoints: (feed: String, replay: String?)) {
         guard let logs = store as? any TrialLogStore else { return }
         do {
             let position = try logs.logFeedPosition()
-            logFeed = try FeedSubscriber(endpoint: feed, topics: ["log/"], start: .after(config.feedIsNew ? 0 : position),
-                                         curve: config.curve, context: context)
+            logFeed = try FeedSubscriber(endpoint: endpoints.feed, topics: ["log/"], start: .after(config.feedIsNew ? 0 : position),
+                                         replayEndpoint: endpoints.replay, curve: config.curve, context: context)
         } catch {
             logger.warning("cannot subscribe to the feed's log topics; trial output is not stored", metadata: ["error": "\(error)"])
         }

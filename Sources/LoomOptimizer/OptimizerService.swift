@@ -15,7 +15,8 @@ public struct OptimizerConfig: Sendable {
     /// Stable client id: a restarted optimizer says HELLO with it and receives the results that
     /// waited for it.
     public var clientID: String
-    /// The broker's feed; when given, worker events (joined, lost, left) are recorded in the store.
+    /// The broker's feed: worker events (joined, lost, left) and trial output are recorded from
+    /// it. nil: the feed the broker announces in its WELCOME (none from an older broker).
     public var feedEndpoint: String?
     /// The optimizer's CURVE keys and the broker's public key, when the broker authenticates.
     public var curve: CurveClientKeys?
@@ -60,6 +61,8 @@ public final class OptimizerService: @unchecked Sendable {
     var workerFeed: FeedSubscriber?
     /// The `log/` topics of the feed, resumed after the last stored line (`OptimizerService+Logs`).
     var logFeed: FeedSubscriber?
+    /// The feed and its replay endpoint in use: `config.feedEndpoint`, else the broker's.
+    var feedEndpoints: (feed: String, replay: String?)?
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
     /// Where checkpoint blobs are kept; nil: checkpoints are not kept.
@@ -117,13 +120,18 @@ public final class OptimizerService: @unchecked Sendable {
             }
         }
         guard !stop.isStopRequested else { return client.close() }
-        if let feed = config.feedEndpoint {
+        let announced = client.welcome.flatMap { FeedEndpoints.announced(by: $0, broker: config.brokerEndpoint) }
+        if let feed = config.feedEndpoint ?? announced?.feed {
+            // The announced replay endpoint is the one of the announced feed only.
+            let endpoints = (feed: feed, replay: announced?.feed == feed ? announced?.replay : nil)
+            feedEndpoints = endpoints
             do {
-                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], curve: config.curve, context: context)
+                workerFeed = try FeedSubscriber(endpoint: feed, topics: ["worker/"], replayEndpoint: endpoints.replay,
+                                                curve: config.curve, context: context)
             } catch {
                 logger.warning("cannot subscribe to the feed; worker events are not recorded", metadata: ["error": "\(error)"])
             }
-            subscribeToLogs(feed: feed)
+            subscribeToLogs(endpoints)
         }
         // Uploads start over after a restart: what an earlier run half-received is garbage.
         blobs?.discardAllPartials()
@@ -191,10 +199,10 @@ public final class OptimizerService: @unchecked Sendable {
                 for error in skipped { logger.debug("a best-effort write was not stored", metadata: ["error": "\(error)"]) }
             } catch {
                 logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
-                if let feed = config.feedEndpoint {
+                if let feedEndpoints {
                     // The log events taken this turn were not stored: take them again from the feed.
                     logFeed?.close()
-                    subscribeToLogs(feed: feed)
+                    subscribeToLogs(feedEndpoints)
                 }
                 return restore()
             }

@@ -47,6 +47,7 @@ public enum StudyDocuments {
             doc["max_trials"] = spec.budget.maxTrials.map { .number(Double($0)) }
             doc["max_concurrent"] = .number(Double(spec.budget.maxConcurrent))
             doc["scheduler"] = scheduler(spec.scheduler)
+            if !spec.warnings.isEmpty { doc["warnings"] = .array(spec.warnings.map(JSONValue.string)) }
             if let rungs { doc["rungs"] = rungs }
             if let best { doc["best"] = trial(best) }
         }

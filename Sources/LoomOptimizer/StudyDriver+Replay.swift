@@ -36,7 +36,7 @@ extension StudyDriver {
     }
 
     mutating func replay(_ reports: [ReportRecord]) {
-        let scheduled = trials.filter { $0.source != "ask" }
+        let scheduled = trials.filter { isScheduled($0) }
         let numbers = Set(scheduled.map(\.number))
         var events: [(time: Double, event: ReplayEvent)] = scheduled.map { ($0.createdAt, .add($0)) }
         events += reports.filter { numbers.contains($0.trial) && $0.kind != "checkpoint" }.map { ($0.time, .result($0)) }

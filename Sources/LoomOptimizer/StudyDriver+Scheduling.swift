@@ -40,7 +40,7 @@ public struct SchedulerVerdict: Equatable, Sendable {
 /// Reports and results into the scheduler; slots out of it.
 extension StudyDriver {
     /// Fills the free slots (within `max_concurrent`): the scheduler resumes paused trials or
-    /// asks for new ones (points to evaluate first, then the searcher). The mirror is updated;
+    /// asks for new ones (points to evaluate first, then the searcher); none in an ask-only study. The mirror is updated;
     /// the caller stores and submits what the plan holds.
     public mutating func fillSlots(now: Double) -> SlotPlan {
         var plan = SlotPlan()
@@ -55,7 +55,7 @@ extension StudyDriver {
                 trial.restoreFrom = nil
                 replace(at: i, with: trial)
                 plan.resumed.append(trial)
-            } else if choice == .new, let (config, source) = nextConfig() {
+            } else if choice == .new, !spec.trial.isAskOnly, let (config, source) = nextConfig() {
                 var trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, source: source, createdAt: now)
                 trial.budget = scheduler.onTrialAdd(trial: trial.number, config: config)
                 append(trial)

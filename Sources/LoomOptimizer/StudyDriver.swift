@@ -13,9 +13,13 @@ import LoomWire
 /// in ascending order, and `stateCounts` the number of trials in each state: both are kept
 /// exact by routing every write of `trials` through `append(_:)` and `replace(at:with:)`, so no
 /// event scans every trial (a study of n trials would cost O(n²)).
-/// **Scheduler.** Every trial except `ask` ones is the scheduler's: its reports and results go
+/// **Scheduler.** Every trial the fabric runs is the scheduler's: its reports and results go
 /// to it (`StudyDriver+Scheduling.swift`), and free slots are offered to it first, so it may
-/// resume a paused trial instead of creating one.
+/// resume a paused trial instead of creating one. Asked trials are the scheduler's only when it
+/// only stops trials (`StudyDriver+Asks.swift`).
+/// **Ask-only.** A spec without `trial.command` creates no trial in `fillSlots`: only `ask`
+/// does, and the study completes when its budget is asked and told.
+/// **Leases.** Every running asked trial holds a lease; see `StudyDriver+Asks.swift`.
 /// **Restart.** `init` rebuilds everything from the stored trials and reports: the searcher is
 /// restored from their history, so a restarted optimizer neither repeats nor skips a
 /// suggestion, and the scheduler is replayed (`StudyDriver+Replay.swift`).
@@ -36,6 +40,8 @@ public struct StudyDriver: Sendable {
     public private(set) var activeNumbers: [Int] = []
     /// How many trials are in each state (see **Active index**).
     public private(set) var stateCounts: [TrialState: Int] = [:]
+    /// The leases of the running asked trials, by trial number (see **Leases**).
+    public internal(set) var leases: [Int: AskLease] = [:]
 
     /// `reports` are the study's stored reports (any order), replayed into the scheduler.
     public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord], reports: [ReportRecord] = []) {
@@ -54,7 +60,10 @@ public struct StudyDriver: Sendable {
         for trial in self.trials where trial.source == "points_to_evaluate" && trial.state.isFinished {
             searcher.observe(config: trial.config, value: trial.value, state: trial.state)
         }
-        let usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
+        var usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
+        // `ask` hands the points out too (as `ask` trials): skip those already asked.
+        let askedConfigs = self.trials.filter { $0.source == "ask" }.map(\.config)
+        while usedPoints < spec.pointsToEvaluate.count, askedConfigs.contains(spec.pointsToEvaluate[usedPoints]) { usedPoints += 1 }
         points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
         scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed)
         replay(reports)
@@ -114,15 +123,6 @@ public struct StudyDriver: Sendable {
         }
     }
 
-    /// A trial handed out by `ask`, for an evaluation outside the fabric; nil when the budget is used.
-    public mutating func ask(now: Double) -> TrialRecord? {
-        guard mayCreate, let (config, _) = nextConfig() else { return nil }
-        let trial = TrialRecord(study: studyID, number: trials.count + 1, config: config, state: .running, source: "ask",
-                                createdAt: now, startedAt: now)
-        append(trial)
-        return trial
-    }
-
     /// Replaces the mirror of a trial after the optimizer changed and stored it; a finished trial
     /// is observed by the searcher and leaves the scheduler.
     public mutating func update(_ trial: TrialRecord) {
@@ -131,7 +131,8 @@ public struct StudyDriver: Sendable {
         replace(at: i, with: trial)
         if trial.state.isFinished && !wasFinished {
             searcher.observe(config: trial.config, value: trial.value, state: trial.state)
-            if trial.source != "ask" { scheduler.onTrialRemove(trial: trial.number) }
+            if isScheduled(trial) { scheduler.onTrialRemove(trial: trial.number) }
+            leases[trial.number] = nil
         }
     }
 
@@ -194,6 +195,23 @@ public struct StudyDriver: Sendable {
             return .failure(ResultError(message: "the final metrics hold no finite \"\(metric)\" (reported keys: \(keys.isEmpty ? "none" : keys))"))
         }
         return .success((value, metrics))
+    }
+}
+
+extension StudyDriver {
+    /// Most characters of stderr a failure message quotes.
+    static let quotedStderr = 300
+
+    /// A FAILED payload's error, with the last line the trial wrote on stderr when there is one
+    /// (`exit code 2: python3: can't open file '/x/train.py': [Errno 2] No such file or directory`):
+    /// "exit code 2" alone does not say what went wrong.
+    public static func failureMessage(_ payload: JSONValue?) -> String {
+        let error = payload?.object?["error"]?.argument ?? "attempt failed"
+        guard let tail = payload?.object?["stderr_tail"]?.argument,
+              let last = tail.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else { return error }
+        var line = String(last.drop(while: \.isWhitespace))
+        while line.last?.isWhitespace == true { line.removeLast() }
+        return "\(error): \(line.count > quotedStderr ? "…" + String(line.suffix(quotedStderr)) : line)"
     }
 }
 

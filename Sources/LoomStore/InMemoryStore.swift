@@ -191,10 +191,12 @@ public final class InMemoryStore: StudyStore {
         remember { [unowned self] in trialRows[trial.study]![trial.number] = old }
     }
 
-    /// Inserts or replaces an attempt's row (undoably).
-    private func setAttempt(_ attempt: AttemptRecord) {
-        let key = TrialKey(study: attempt.study, number: attempt.trial)
-        let old = attemptRows[key]?[attempt.attempt]
+    /// Inserts or replaces an attempt's row (undoably), keeping the start time of the attempt's first record (see `StudyStore.recordAttempt`).
+    private func setAttempt(_ record: AttemptRecord) {
+        let key = TrialKey(study: record.study, number: record.trial)
+        let old = attemptRows[key]?[record.attempt]
+        var attempt = record
+        if let old { attempt.startedAt = old.startedAt }
         attemptRows[key, default: [:]][attempt.attempt] = attempt
         remember { [unowned self] in attemptRows[key, default: [:]][attempt.attempt] = old }
     }

@@ -132,7 +132,7 @@ extension SQLiteStore {
             INSERT INTO attempts (\(Rows.attemptColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (study, trial, attempt) DO UPDATE SET
                 lease = excluded.lease, worker = excluded.worker, state = excluded.state,
-                error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at
+                error = excluded.error, finished_at = excluded.finished_at
             """).execute(arguments: Rows.arguments(attempt))
     }
 }

@@ -35,7 +35,8 @@ public protocol StudyStore: AnyObject {
     func trial(study: String, number: Int) throws(StoreError) -> TrialRecord?
     func trials(study: String) throws(StoreError) -> [TrialRecord]
 
-    /// Inserts or replaces an attempt.
+    /// Inserts or replaces an attempt. An attempt's `startedAt` is the one of its first record:
+    /// a later record of the same attempt (its result, its end) keeps it.
     func recordAttempt(_ attempt: AttemptRecord) throws(StoreError)
     func attempts(study: String, trial: Int) throws(StoreError) -> [AttemptRecord]
 

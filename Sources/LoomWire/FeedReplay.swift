@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Every message on the replay socket starts with the protocol frame `HLF1` and a one-byte
 /// command. A subscriber (DEALER) sends `REPLAY`; the broker answers with zero or more `EVENT`s
-/// and one `END`. See Docs/protocol.md §7.
+/// and one `END`. See Docs/protocol.md §8.
 public enum FeedReplay {
     /// Protocol frame of the replay socket, `"HLF1"`.
     public static let header: Frame = Array("HLF1".utf8)

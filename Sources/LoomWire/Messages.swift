@@ -254,16 +254,23 @@ public struct WelcomeInfo: Codable, Equatable, Sendable {
     public var liveness: Int
     /// Protocol version.
     public var version: Int
+    /// The feed's PUB and replay endpoints as the broker bound them (a wildcard host such as
+    /// `0.0.0.0` means the broker's own host: `FeedEndpoints.resolve`); absent from older brokers.
+    public var feed: String?
+    public var replay: String?
 
-    public init(broker: String, heartbeatMs: Int, liveness: Int, version: Int = Int(Wire.version)) {
+    public init(broker: String, heartbeatMs: Int, liveness: Int, version: Int = Int(Wire.version), feed: String? = nil,
+                replay: String? = nil) {
         self.broker = broker
         self.heartbeatMs = heartbeatMs
         self.liveness = liveness
         self.version = version
+        self.feed = feed
+        self.replay = replay
     }
 
     enum CodingKeys: String, CodingKey {
-        case broker, liveness, version
+        case broker, liveness, version, feed, replay
         case heartbeatMs = "heartbeat_ms"
     }
 }

@@ -1,22 +1,54 @@
 import ArgumentParser
 import Foundation
 import LoomClient
+import LoomConfig
 import LoomRuntime
 import LoomWire
+import ZeroMQ
 
 /// The feed endpoints shared by the commands that read it (logger, watch, logs); the keys come
 /// from the command's own `ClientKeyOptions`.
+///
+/// Without `--feed`, the feed is the one the broker announces in its WELCOME (the broker is the
+/// command's `--broker`, else `$HYPERLOOM_BROKER`, else the default); a broker that cannot be
+/// reached or announces nothing leaves its port + 1 and + 2 (the defaults' layout), with a note.
 struct FeedOptions: ParsableArguments {
-    @Option(help: "The broker's feed endpoint.")
-    var feed = "tcp://127.0.0.1:5556"
+    @Option(help: "The broker's feed endpoint (default: what the broker announces).")
+    var feed: String?
 
-    @Option(help: "The broker's feed replay endpoint (default: the feed's host, port + 1; heartbeats correct it).")
+    @Option(help: "The broker's feed replay endpoint (default: what the broker announces, else the feed's host, port + 1; heartbeats correct it).")
     var replay: String?
 
-    /// A gap-free subscriber for `topics` starting at `start`.
-    func subscriber(topics: [String], start: FeedSubscriber.Start, keys: ClientKeyOptions, command: String) throws -> FeedSubscriber {
+    /// What a command says when the feed stays silent.
+    static let silenceNote = "nothing from the feed for 3 s (no event, no heartbeat): is the broker running, and is this its feed? (--feed, --broker)"
+
+    /// How long to wait for the broker's WELCOME when asking it for its feed.
+    static let announcementTimeout: Duration = .seconds(3)
+
+    /// A gap-free subscriber for `topics` starting at `start`; `broker` is the command's
+    /// `--broker` when it has one.
+    func subscriber(topics: [String], start: FeedSubscriber.Start, keys: ClientKeyOptions, command: String,
+                    broker: String? = nil) throws -> FeedSubscriber {
         let curve = try Security.curveOrExit(command) { try keys.curve() }
+        let (feed, replay) = endpoints(broker: broker, curve: curve, command: command)
         return try FeedSubscriber(endpoint: feed, topics: topics, start: start, replayEndpoint: replay, curve: curve)
+    }
+
+    /// `--feed`/`--replay`, else the broker's announcement, else derived from its endpoint.
+    func endpoints(broker: String?, curve: CurveClientKeys?, command: String) -> (feed: String, replay: String?) {
+        if let feed { return (feed, replay) }
+        let endpoint = broker ?? ProcessInfo.processInfo.environment["HYPERLOOM_BROKER"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? OptimizerSettings.broker.defaultValue
+        if let client = try? BrokerClient(endpoint: endpoint, name: command, curve: curve) {
+            defer { client.close() }
+            if let welcome = try? client.connect(timeout: Self.announcementTimeout),
+               let announced = FeedEndpoints.announced(by: welcome, broker: endpoint) {
+                return (announced.feed, replay ?? announced.replay)
+            }
+        }
+        let derived = FeedEndpoints.derived(fromBroker: endpoint) ?? ("tcp://127.0.0.1:5556", "tcp://127.0.0.1:5557")
+        Console.error("\(command): the broker at \(endpoint) did not announce its feed; using \(derived.feed) (pass --feed to choose)")
+        return (derived.feed, replay ?? derived.replay)
     }
 }
 
@@ -33,6 +65,9 @@ struct FeedLogger: ParsableCommand {
             """)
 
     @OptionGroup var feed: FeedOptions
+
+    @Option(help: "The broker, which announces its feed (default: $HYPERLOOM_BROKER or tcp://127.0.0.1:5555); --feed overrides it.")
+    var broker: String?
 
     @OptionGroup var keys: ClientKeyOptions
 
@@ -61,12 +96,17 @@ struct FeedLogger: ParsableCommand {
         if file.repairedBytes > 0 { Console.error("logger: cut a torn last line (\(file.repairedBytes) bytes) from \(out)") }
         let topics = study.map { ["job/\($0)/"] } ?? [""]
         let start: FeedSubscriber.Start = file.lastSeq.map { .after($0) } ?? .beginning
-        let subscriber = try feed.subscriber(topics: topics, start: start, keys: keys, command: "hyperloom logger")
+        let subscriber = try feed.subscriber(topics: topics, start: start, keys: keys, command: "hyperloom logger", broker: broker)
         defer { subscriber.close() }
         Console.line("logger: appending to \(out) (\(format.rawValue)) after seq \(file.lastSeq ?? 0)")
         var lastFlush = ContinuousClock.now
+        var silenceNoted = false
         while !stop.isStopRequested {
             if let event = try subscriber.next(timeout: .milliseconds(100)) { file.append(event) }
+            if subscriber.isPublisherSilent != silenceNoted {
+                silenceNoted.toggle()
+                Console.error(silenceNoted ? "logger: \(FeedOptions.silenceNote)" : "logger: the feed is back")
+            }
             let now = ContinuousClock.now
             if now - lastFlush >= Self.flushInterval {
                 try file.syncIfDue(now: now)

@@ -74,7 +74,8 @@ struct Logs: ParsableCommand {
     /// ended, until the feed is caught up); SIGINT/SIGTERM stop it early.
     private func stream(_ follow: inout LogFollow, after position: UInt64, trialFinished: Bool, studies: StudySource) throws {
         let stop = LoomRuntimeStop.latch()
-        let subscriber = try feed.subscriber(topics: follow.topics, start: .after(position), keys: source.keys, command: "hyperloom logs")
+        let subscriber = try feed.subscriber(topics: follow.topics, start: .after(position), keys: source.keys, command: "hyperloom logs",
+                                             broker: source.broker)
         defer { subscriber.close() }
         var trialFinished = trialFinished
         var lastCheck = ContinuousClock.now

@@ -114,6 +114,7 @@ struct Run: ParsableCommand {
                 throw Failure("cannot read \(spec): \(error.localizedDescription)")
             }
             let parsed = try SpecParser.parse(text, file: spec)
+            for warning in parsed.warnings { Console.error("warning: \(warning)") }
             let interrupted = LoomRuntimeStop.latch()
             let base = URL(fileURLWithPath: spec).standardizedFileURL.deletingLastPathComponent().path
             let db: SQLiteStore
@@ -143,6 +144,7 @@ struct Run: ParsableCommand {
             Console.line(StudyRendering.best(doc, top: top))
             Console.line("")
             Console.line("more: hyperloom trials \(id) · hyperloom export \(id) --format csv   (store \(store))")
+            try StudyOutcome.requireSuccess(id, source: studies, trials: doc)
         }
     }
 }

@@ -67,7 +67,8 @@ struct PlotCommand: ParsableCommand {
             } catch {
                 throw Failure("cannot create \(out): \(error.localizedDescription)")
             }
-            let converter = format == .svg ? nil : PNGConverter.find()
+            var converter = format == .svg ? nil : PNGConverter.find()
+            var conversionFailure: String?
             if format != .svg && converter == nil {
                 let message = "PNG skipped: no converter found (install rsvg-convert, Debian package librsvg2-bin, or ImageMagick)"
                 if format == .png { throw Failure(message) }
@@ -80,16 +81,26 @@ struct PlotCommand: ParsableCommand {
                 } catch {
                     throw Failure("cannot write \(svgPath): \(error.localizedDescription)")
                 }
-                if let converter {
+                if let png = converter {
                     let pngPath = (out as NSString).appendingPathComponent(plot.name + ".png")
-                    try converter.convert(svgPath, to: pngPath)
-                    if format == .png { try? FileManager.default.removeItem(atPath: svgPath) }
-                    Console.line("wrote \(format == .png ? pngPath : svgPath + " and " + pngPath)")
-                } else {
-                    Console.line("wrote \(svgPath)")
+                    do {
+                        try png.convert(svgPath, to: pngPath)
+                        if format == .png { try? FileManager.default.removeItem(atPath: svgPath) }
+                        Console.line("wrote \(format == .png ? pngPath : svgPath + " and " + pngPath)")
+                        continue
+                    } catch {
+                        // A converter that fails once fails for every chart: keep the SVGs, stop converting.
+                        conversionFailure = "\(error)"
+                        converter = nil
+                        Console.error("warning: PNG skipped from here on: \(error); every chart is still written as SVG")
+                    }
                 }
+                Console.line("wrote \(svgPath)")
             }
             for skip in rendered.skipped { Console.line("skipped \(skip.name): \(skip.reason)") }
+            if format == .png, let conversionFailure {
+                throw Failure("PNG conversion failed (\(conversionFailure)); the charts are in \(out) as SVG")
+            }
         }
     }
 }

@@ -26,14 +26,17 @@ struct Submit: ParsableCommand {
             } catch {
                 throw Failure("cannot read \(spec): \(error.localizedDescription)")
             }
-            _ = try SpecParser.parse(text, file: spec)
+            for warning in try SpecParser.parse(text, file: spec).warnings { Console.error("warning: \(warning)") }
             let base = URL(fileURLWithPath: spec).standardizedFileURL.deletingLastPathComponent().path
             let studies = try source.open(writes: true)
             defer { studies.close() }
             let answer = try studies.fetch(OptimizerRequest(op: "submit", spec: text, file: spec, baseDirectory: base))
             guard let id = answer.object?["study"]?.argument else { throw Failure("the optimizer did not name the study") }
             Console.line(id)
-            if wait { try Progress.follow(id, source: studies) }
+            if wait {
+                try Progress.follow(id, source: studies)
+                try StudyOutcome.requireSuccess(id, source: studies)
+            }
         }
     }
 }
@@ -219,6 +222,9 @@ struct Tell: ParsableCommand {
 
     func validate() throws {
         if state == "complete" && value == nil { throw ValidationError("--value is required for a complete trial") }
+        if let value, !value.isFinite {
+            throw ValidationError("--value must be a finite number, not \(value); to record a trial that produced no usable value use --state failed")
+        }
     }
 
     func run() throws {

@@ -70,6 +70,7 @@ enum StudyRendering {
             let end = s["finished_at"]?.double ?? Date().timeIntervalSince1970
             lines.append("elapsed: \(duration(end - created))")
         }
+        for case .string(let warning) in s["warnings"]?.arrayValue ?? [] { lines.append("warning: \(warning)") }
         return lines.joined(separator: "\n")
     }
 
@@ -80,7 +81,8 @@ enum StudyRendering {
             let worker: String = t["worker"]?.argument ?? "-"
             let time: String = t["duration_s"]?.double.map(duration) ?? "-"
             let note: String = t["note"].map { "\($0.argument) · " } ?? ""
-            let detail: String = t["error"].map { "error: \($0.argument)" } ?? note + config(t["config"])
+            // A failed trial shows its config too: which settings failed is the first question.
+            let detail: String = note + config(t["config"]) + (t["error"].map { " · error: \($0.argument)" } ?? "")
             let budget: String = t["budget"].map(number) ?? "-"
             return [number(t["number"]), state, number(t["value"]), number(t["attempts"]), budget, worker, time, detail]
         }
@@ -155,7 +157,7 @@ enum StudyRendering {
             // Checkpoint notices repeat their report's metrics: the intermediate metrics are the reports.
             let reports = (t["reports"]?.arrayValue ?? []).compactMap(\.object)
                 .filter { $0["kind"]?.argument == "report" }.compactMap { $0["metrics"] }
-            var cells: [String] = [study, number(t["number"]), text(t["state"]), t["value"].map(number) ?? ""]
+            var cells: [String] = [study, number(t["number"]), text(t["state"]), t["value"].map(cell) ?? ""]
             for name in params { cells.append(config[name].map(cell) ?? "") }
             for name in metrics { cells.append(m[name].map(cell) ?? "") }
             cells.append(number(t["attempts"]))

@@ -49,7 +49,8 @@ struct Watch: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        let subscriber = try feed.subscriber(topics: model.topics, start: .beginning, keys: source.keys, command: "hyperloom watch")
+        let subscriber = try feed.subscriber(topics: model.topics, start: .beginning, keys: source.keys, command: "hyperloom watch",
+                                             broker: source.broker)
         defer { subscriber.close() }
         var size = Terminal.size()
         var lastStatus = ContinuousClock.now - Self.statusInterval
@@ -57,7 +58,12 @@ struct Watch: ParsableCommand {
         var lastPlain = ContinuousClock.now
         var dirty = true
         var finished = false
+        var silenceNoted = false
         while !stop.isStopRequested {
+            if !tty, subscriber.isPublisherSilent != silenceNoted {
+                silenceNoted.toggle()
+                Console.error(silenceNoted ? "watch: \(FeedOptions.silenceNote)" : "watch: the feed is back")
+            }
             var budget = 2_000
             while budget > 0, let event = try subscriber.next(timeout: budget == 2_000 ? .milliseconds(50) : .zero) {
                 let notes = model.apply(event)

@@ -84,6 +84,12 @@ struct Studies {
         for column in ["study", "trial", "state", "value", "param_x", "param_k", "metric_loss", "attempts", "worker", "duration_s", "reports"] {
             #expect(header.contains(column), "missing column \(column): \(header)")
         }
+        if let valueColumn = header.firstIndex(of: "value"), let lossColumn = header.firstIndex(of: "metric_loss") {
+            for row in lines.dropFirst() {
+                let cells = row.split(separator: ",", omittingEmptySubsequences: false)
+                #expect(cells[valueColumn] == cells[lossColumn], "value at full precision, as metric_loss: \(row)")
+            }
+        }
         let jsonl = try Self.cli(["export", study, "--format", "jsonl", "--broker", endpoint])
         #expect(jsonl.output.split(separator: "\n").count == 8)
 

@@ -12,6 +12,14 @@ import LoomWire
         #expect(BrokerHarness.topics(h.log).filter { $0.hasSuffix("/joined") } == ["worker/w1/joined", "worker/w2/joined"])
     }
 
+    @Test func clientsAreWelcomedWithTheFeedEndpointsOnceBound() {
+        var h = BrokerHarness()
+        #expect(BrokerHarness.toClient("c1", h.hello("c1")) == [.welcome(WelcomeInfo(broker: "b-test", heartbeatMs: 1000, liveness: 3))])
+        h.machine.announceFeed(feed: "tcp://0.0.0.0:7001", replay: "tcp://0.0.0.0:7002")
+        #expect(BrokerHarness.toClient("c2", h.hello("c2", id: "d")) == [.welcome(WelcomeInfo(
+            broker: "b-test", heartbeatMs: 1000, liveness: 3, feed: "tcp://0.0.0.0:7001", replay: "tcp://0.0.0.0:7002"))])
+    }
+
     @Test func submittedJobIsAssignedAndItsStartIsForwardedToItsClient() throws {
         var h = BrokerHarness()
         h.ready("w1")

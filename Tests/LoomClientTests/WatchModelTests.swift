@@ -31,6 +31,34 @@ import Testing
         return notes
     }
 
+    @Test func aCheckpointedMetricLineIsOneReport() {
+        var model = WatchModel(study: "umap")
+        _ = trial(&model, 1, config: "{}", budget: 1, worker: "w1", loss: nil, time: 100)
+        for kind in ["report", "checkpoint", "report", "checkpoint"] {
+            model.apply(event("job/umap/1/\(kind)", #"{"time":101,"event":"\#(kind)","job":"umap/1","attempt":1}"#, payload: #"{"loss":0.5}"#))
+        }
+        #expect(model.trials["umap/1"]?.reports == 2, "two metric lines, each a REPORT and a CHECKPOINT")
+    }
+
+    @Test func progressIsTheStudysOwnOnceItsStatusArrived() {
+        var model = WatchModel(study: "umap")
+        _ = trial(&model, 1, config: "{}", budget: 1, worker: "w1", loss: 0.5, time: 1_000)
+        #expect(WatchScreen.progress(model, width: 100, now: 1_010).contains("1/1"), "the feed alone: its complete trials")
+        // ASHA stopped 9 trials (cancelled jobs the feed does not count as finished).
+        model.applyStudyStatus(.object([
+            "metric": .string("loss"), "mode": .string("min"), "max_trials": .number(40), "state": .string("running"),
+            "created_at": .number(990), "counts": .object(["complete": .number(1), "pruned": .number(9), "running": .number(2)]),
+        ]))
+        let running = WatchScreen.progress(model, width: 100, now: 1_010)
+        #expect(running.contains("10/40") && running.contains("0.5 trials/s") && running.contains("elapsed 20.0s")
+                && running.contains("eta 1m00s"), "\(running)")
+        model.applyStudyStatus(.object(["state": .string("complete"), "created_at": .number(990), "finished_at": .number(1_048.7),
+                                        "counts": .object(["complete": .number(12), "pruned": .number(28)])]))
+        let ended = WatchScreen.progress(model, width: 100, now: 1_400)
+        #expect(ended.contains("40/40") && ended.contains("elapsed 58.7s") && ended.contains("eta -"),
+                "after the end, replayed or not: the study's own elapsed time, as status shows it: \(ended)")
+    }
+
     @Test func incumbentChangeIsLoggedAsUltraOptDoes() {
         var model = WatchModel(study: "umap")
         model.applyStudyStatus(.object(["metric": .string("loss"), "mode": .string("min"), "max_trials": .number(4), "state": .string("running")]))

@@ -183,8 +183,9 @@ import Testing
              field: "scheduler.grace_period", fragment: "expected grace_period ≤ max_t (10), found 20"),
 
         // Trial
-        Case(label: "missing trial command", yaml: changing("  command: [python3, t.py]", to: "  cwd: ."), line: 6, column: 1,
-             field: "trial.command", fragment: "missing required key \"command\" in trial"),
+        Case(label: "ask-only study with a pausing scheduler", yaml: changing("  command: [python3, t.py]", to: "  cwd: .")
+                + "\nscheduler: {type: hyperband, resource: epoch, max_t: 9}", line: 10, column: 1,
+             field: "scheduler", fragment: "an ask-only study (no trial.command) can only prune asked trials"),
         Case(label: "empty command list", yaml: changing("command: [python3, t.py]", to: "command: []"), line: 7, column: 12,
              field: "trial.command", fragment: "expected the program and its arguments, found an empty list"),
         Case(label: "empty command string", yaml: changing("command: [python3, t.py]", to: "command: \"  \""), line: 7,

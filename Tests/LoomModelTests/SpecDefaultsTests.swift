@@ -14,6 +14,28 @@ import Testing
         #expect(spec.pointsToEvaluate.isEmpty)
     }
 
+    @Test func aSpecWithoutTrialCommandIsAskOnly() throws {
+        let noSection = try parse("""
+            name: a
+            metric: loss
+            mode: min
+            space: {x: {uniform: [0, 1]}}
+            scheduler: {type: asha, resource: epoch, max_t: 9}
+            budget: {max_trials: 5}
+            """)
+        #expect(noSection.trial.isAskOnly && noSection.trial.command.isEmpty)
+        let noCommand = try parse("""
+            name: a
+            metric: loss
+            mode: min
+            space: {x: {uniform: [0, 1]}}
+            trial: {max_retries: 2}
+            budget: {max_trials: 5}
+            """)
+        #expect(noCommand.trial.isAskOnly && noCommand.trial.maxRetries == 2)
+        #expect(!(try parse(minimalSpec)).trial.isAskOnly)
+    }
+
     @Test func everySectionIsRead() throws {
         let spec = try parse("""
             name: full.study-1
@@ -177,5 +199,19 @@ import Testing
         let spec = try parse(minimalSpec.replacingOccurrences(of: "command: [python3, t.py]",
                                                               with: "command: [python3, t.py]\n  timeout: 2.5"))
         #expect(spec.trial.timeoutSeconds == 2.5)
+    }
+}
+
+@Suite struct SpecWarningTests {
+    @Test func aPausingSchedulerWithoutCheckpointsIsWarnedAbout() throws {
+        let promotion = try parse(minimalSpec + "\nscheduler: {type: promotion, resource: epoch, max_t: 9}")
+        #expect(promotion.warnings.count == 1 && promotion.warnings[0].contains("a resumed trial retrains from its first epoch"))
+        let hyperband = try parse(minimalSpec + "\nscheduler: {type: hyperband, resource: epoch, max_t: 9}")
+        #expect(hyperband.warnings.first?.hasPrefix("hyperband pauses trials") == true)
+        let checkpointed = try parse(minimalSpec.replacingOccurrences(of: "  command: [python3, t.py]",
+                                                                      with: "  command: [python3, t.py]\n  checkpointing: true")
+                                     + "\nscheduler: {type: promotion, resource: epoch, max_t: 9}")
+        #expect(checkpointed.warnings.isEmpty)
+        #expect(try parse(minimalSpec + "\nscheduler: {type: asha, resource: epoch, max_t: 9}").warnings.isEmpty, "stopping ASHA never resumes")
     }
 }

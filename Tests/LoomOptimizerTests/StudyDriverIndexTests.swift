@@ -33,7 +33,7 @@ import Testing
         Self.expectConsistent(run.driver, "trial 2 paused and resumed")
         #expect(run.driver.activeNumbers == [2, 3], "a resumed trial goes back in number order")
         let now = run.tick()
-        let handedOut = run.driver.ask(now: now)
+        let handedOut = run.driver.askedTrial(now: now)
         let asked = try #require(handedOut)
         Self.expectConsistent(run.driver, "ask")
         #expect(run.driver.activeNumbers == [2, 3, asked.number])

@@ -112,14 +112,13 @@ import Testing
 
     @Test func askedTrialsCountTowardsTheBudget() throws {
         var d = StudyDriver(studyID: "d-1", spec: try spec(trials: 2, concurrent: 1), createdAt: 0, trials: [])
-        let handedOut = d.ask(now: 0)
+        let handedOut = d.askedTrial(now: 0)
         let asked = try #require(handedOut)
         #expect(asked.source == "ask" && asked.state == .running)
         #expect(d.fillSlots(now: 0).created.isEmpty, "the asked trial occupies the one concurrent slot")
         complete(&d, 1, value: 0.4)
         #expect(d.fillSlots(now: 1).created.count == 1)
-        let more = d.ask(now: 1)
-        #expect(more == nil, "both trials of the budget exist")
+        #expect(d.ask(now: 1).0 == .exhausted, "both trials of the budget exist, and the fabric runs trial 2")
     }
 
     @Test func aFinalWithoutTheMetricIsAnErrorNamingTheKeysReported() throws {
@@ -143,5 +142,17 @@ extension StudySpec {
         var copy = self
         change(&copy)
         return copy
+    }
+}
+
+@Suite struct FailureMessages {
+    @Test func aFailureQuotesTheLastLineOfStderr() {
+        let payload = JSONValue.object(["error": .string("exit code 2"),
+                                        "stderr_tail": .string("python3: can't open file '/x/train.py': [Errno 2] No such file or directory\n\n")])
+        #expect(StudyDriver.failureMessage(payload) == "exit code 2: python3: can't open file '/x/train.py': [Errno 2] No such file or directory")
+        #expect(StudyDriver.failureMessage(.object(["error": .string("killed by signal 9"), "stderr_tail": .string("")])) == "killed by signal 9")
+        #expect(StudyDriver.failureMessage(nil) == "attempt failed")
+        let long = String(repeating: "x", count: 1000)
+        #expect(StudyDriver.failureMessage(.object(["error": .string("exit code 1"), "stderr_tail": .string(long)])).count == "exit code 1: …".count + 300)
     }
 }

@@ -22,6 +22,30 @@ extension StoreContract {
         }
     }
 
+    /// A retry's result is recorded with the trial's first start time at hand: the attempt keeps
+    /// the time its own row was first written (the export's `attempt_log[n].started_at`).
+    @Test(arguments: StoreKind.allCases)
+    func anAttemptKeepsTheStartTimeOfItsFirstRecord(kind: StoreKind) throws {
+        try kind.withStore { store in
+            try Fixture.seed(store, trials: 1...1)
+            var second = Fixture.attempt(2, lease: 9)
+            second.startedAt = 1_700_000_500
+            try store.recordAttempt(second)
+            let (trial, attempt) = Self.completed(value: 0.25)
+            var result = attempt
+            result.attempt = 2
+            result.lease = 9
+            result.startedAt = 1_700_000_000
+            #expect(try store.recordResult(trial: trial, attempt: result))
+            #expect(try store.attempts(study: Fixture.study, trial: 1).first { $0.attempt == 2 }?.startedAt == 1_700_000_500)
+            var failedAgain = second
+            failedAgain.state = .failed
+            failedAgain.startedAt = 1
+            try store.recordAttempt(failedAgain)
+            #expect(try store.attempts(study: Fixture.study, trial: 1).first { $0.attempt == 2 }?.startedAt == 1_700_000_500)
+        }
+    }
+
     /// A trial that ends ends its attempts: one still `running` (a backup copy that lost, one
     /// whose ENDED never arrived, one a study's end cancelled) is closed as `cancelled`.
     @Test(arguments: StoreKind.allCases)

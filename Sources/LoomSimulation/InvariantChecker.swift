@@ -34,6 +34,8 @@ struct InvariantChecker {
     var staleTerminal: Set<UInt64> = []
     /// Updates the broker acknowledged itself as stale.
     var stale: Set<Key> = []
+    /// Copies the broker answered itself (`copy_lost`).
+    var copiesLost: Set<UInt64> = []
     /// Leases whose updates a crashed worker took with it (its results may be lost).
     var lostWithWorker: Set<UInt64> = []
     /// Jobs whose result was recorded (checked for S4 when it was).
@@ -47,12 +49,20 @@ struct InvariantChecker {
 
     /// A feed event, as the broker journals it.
     mutating func published(_ event: FeedEvent, at time: SimTime) {
-        guard event.topic.hasPrefix("job/"), let body = (try? JSONValue(parsing: event.body))?.object,
+        // Only these events matter here; parsing every report's body would dominate the run.
+        guard event.topic.hasPrefix("job/"),
+              event.topic.hasSuffix("/finished") || event.topic.hasSuffix("/fenced") || event.topic.hasSuffix("/stale")
+                || event.topic.hasSuffix("/copy_lost"),
+              let body = (try? JSONValue(parsing: event.body))?.object,
               case .string(let name)? = body["event"], case .string(let job)? = body["job"],
               let lease = body["lease"]?.double.map({ UInt64($0) }) else { return }
         switch name {
         case "finished": finished[job, default: []].insert(lease)
         case "fenced": fenced.insert(lease)
+        case "copy_lost":
+            // A speculative copy that failed while the other goes on: the broker acknowledges
+            // its result itself and tells the owner ENDED (Docs/stragglers.md).
+            copiesLost.insert(lease)
         case "stale":
             if let seq = body["seq"]?.double { stale.insert(Key(job: job, lease: lease, seq: UInt64(seq))) }
             if case .string(let kind)? = body["kind"], kind == "FINAL" || kind == "FAILED" { staleTerminal.insert(lease) }
@@ -79,7 +89,7 @@ struct InvariantChecker {
     /// as stale, or the trial had its result already.
     mutating func workerAcknowledged(job: String, lease: UInt64, seq: UInt64, store: SimulatedStore, at time: SimTime) {
         if store.stored.contains(SimulatedStore.UpdateKey(job: job, lease: lease, seq: seq)) { return }
-        if stale.contains(Key(job: job, lease: lease, seq: seq)) { return }
+        if stale.contains(Key(job: job, lease: lease, seq: seq)) || copiesLost.contains(lease) { return }
         if store.trials[job]?.isTerminal == true { return }
         fail("S2", "a worker was acknowledged \(job) lease \(TraceText.lease(lease)) seq \(seq), which the store does not hold and the broker did not answer as stale", at: time)
     }

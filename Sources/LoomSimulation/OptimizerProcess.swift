@@ -151,8 +151,13 @@ struct StandInOptimizer: SimulatedOptimizer {
                                     final: trial.failures + 1 > maxRetries)
             }
         case .failed:
-            let final = trial.failures + 1 > maxRetries
-            store.recordFailure(update, error: fields.error ?? "failed", final: final)
+            // A FAILED recorded already (its ACK was lost, or this optimizer restarted and the
+            // broker kept it) is not another failure; the retry is submitted again all the same:
+            // the broker forgets the job on this ACK, and the client delivers a resend only
+            // when it knows of no newer run.
+            let duplicate = trial.attempts[ref.lease]?.hasPrefix("failed") == true
+            let final = !duplicate && trial.failures + 1 > maxRetries
+            if !duplicate { store.recordFailure(update, error: fields.error ?? "failed", final: final) }
             if !final && !(store.trials[ref.job]?.isTerminal ?? true) {
                 let next = max(ref.attempt, store.trials[ref.job]!.highestAttempt) + 1
                 store.noteSubmitted(ref.job, attempt: next)

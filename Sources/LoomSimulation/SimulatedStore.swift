@@ -42,6 +42,8 @@ final class SimulatedStore {
     private(set) var stored: Set<UpdateKey> = []
     /// Results recorded (a second one for a trial is refused and counted here, never applied).
     private(set) var refusedResults = 0
+    /// Trials complete or failed (kept as a count: the run asks after every event).
+    private(set) var terminalCount = 0
     /// Writes that changed a terminal trial: must never happen (S3).
     private(set) var terminalRewrites: [String] = []
 
@@ -78,6 +80,7 @@ final class SimulatedStore {
         trial.state = .complete(value: value, lease: ref.lease)
         trial.attempts[ref.lease] = "complete"
         trials[ref.job] = trial
+        terminalCount += 1
         return true
     }
 
@@ -90,9 +93,14 @@ final class SimulatedStore {
             if case .complete = trial.state { terminalRewrites.append("\(ref): FAILED recorded after complete") }
             return
         }
+        // Once per attempt: a resend of a FAILED the optimizer recorded is not another failure.
+        if trial.attempts[ref.lease]?.hasPrefix("failed") == true { return }
         trial.failures += 1
         trial.attempts[ref.lease] = "failed: \(error)"
-        if final { trial.state = .failed(error) }
+        if final {
+            trial.state = .failed(error)
+            terminalCount += 1
+        }
         trials[ref.job] = trial
     }
 
@@ -117,5 +125,5 @@ final class SimulatedStore {
         trials[job]!.highestAttempt = max(trial.highestAttempt, attempt)
     }
 
-    var allTerminal: Bool { !order.isEmpty && trials.values.allSatisfy(\.isTerminal) }
+    var allTerminal: Bool { !order.isEmpty && terminalCount == order.count }
 }

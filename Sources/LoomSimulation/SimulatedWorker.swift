@@ -107,7 +107,11 @@ extension Simulation {
 
     func startTrial(_ i: Int, _ ref: AttemptRef) {
         var trial = SimulatedWorker.Trial(ref: ref, phase: .running)
-        if case .complete = store.trials[ref.job]?.state {} else { trial.acknowledgedStep = store.trials[ref.job]?.checkpoint?.step }
+        // S6 is about retries: the newest checkpoint an earlier attempt had stored when this one
+        // was assigned. (A late ASSIGN of an attempt already superseded is fenced, not checked.)
+        if ref.attempt > 1, let stored = store.trials[ref.job]?.checkpoint, stored.attempt < ref.attempt {
+            trial.acknowledgedStep = stored.step
+        }
         guard ref.attempt > 1 else {
             workers[i].trials[ref.lease] = trial
             return launch(i, lease: ref.lease, from: 0)

@@ -70,7 +70,9 @@ extension Simulation {
         for action in actions {
             switch action {
             case .connect: openSocket(for: .optimizer)
-            case .send(let frames): send(from: .optimizer, frames)
+            case .send(let frames):
+                note("optimizer → \(TraceText.inbound(frames))")
+                send(from: .optimizer, frames)
             }
         }
     }

@@ -148,6 +148,10 @@ public struct WorkerStateMachine: Sendable {
             }
             // "reregister" (and, defensively, any reason this build does not know): the broker
             // does not know this worker; READY again on the same socket, which is still good.
+            // One READY is enough: a restarted broker answers every update the worker queued
+            // while it was down with "reregister", and a READY (and WELCOME, and resend of
+            // everything held) per answer made the traffic grow with the square of the queue.
+            if case .connecting = link { return [] }
             link = .connecting(since: now)
             return send(WorkerMessage.ready(readyInfo).frames, now: now)
         case .error(let text):

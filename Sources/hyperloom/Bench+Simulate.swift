@@ -24,8 +24,12 @@ struct SimulateBench: ParsableCommand {
     @Flag(help: "With --seed: print the schedule's trace, one line per event.")
     var trace = false
 
+    @Option(help: "Threads running schedules side by side (the figures do not depend on it).")
+    var threads = 1
+
     func validate() throws {
         guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if trace && seed == nil { throw ValidationError("--trace needs --seed S (one schedule)") }
     }
 
@@ -42,7 +46,7 @@ struct SimulateBench: ParsableCommand {
             return
         }
         let started = ContinuousClock.now
-        let run = SimulationRun.seeds(firstSeed, count: seeds)
+        let run = SimulationRun.seeds(firstSeed, count: seeds, threads: threads)
         let elapsed = Double(started.duration(to: .now).components.seconds) + Double(started.duration(to: .now).components.attoseconds) / 1e18
         for failure in run.failures.prefix(10) {
             print(failure.summary)

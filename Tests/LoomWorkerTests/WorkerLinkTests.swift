@@ -107,6 +107,27 @@ import LoomWire
         #expect(m.nextDeadline == t0 + .seconds(4))
     }
 
+    @Test func manyReregistersFromARestartedBrokerAreAnsweredWithOneReady() {
+        var m = T.running([T.ref("a", lease: 1)], at: t0)
+        // Five updates queued while the broker was down: each is answered with "reregister".
+        let reregister = BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames
+        #expect(T.ready(m.received(reregister, now: t0 + .seconds(1))) != nil)
+        for _ in 0..<4 { #expect(m.received(reregister, now: t0 + .seconds(1)).isEmpty) }
+        #expect(m.nextDeadline == t0 + .seconds(4), "the READY's own deadline still holds")
+    }
+
+    @Test func anAttemptWhoseResultIsAcknowledgedIsForgottenWithItsUnacknowledgedReports() {
+        let ref = T.ref("a", lease: 1)
+        var m = T.running([ref], at: t0)
+        _ = m.trialReported(ref, metrics: T.metrics(1), checkpoint: false, now: t0)
+        _ = m.trialExited(ref, kind: .final, payload: T.metrics(2), now: t0)
+        // The report's ACK was lost; the result's arrives: the attempt is done.
+        _ = m.received(T.ack(ref, seq: 2), now: t0)
+        #expect(m.heldAttempts.isEmpty)
+        #expect(m.unacknowledgedCount == 0)
+        #expect(T.ready(m.received(BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames, now: t0))?.running == [])
+    }
+
     @Test func brokerErrorsAreCountedAndChangeNothingElse() {
         var m = T.registered(at: t0)
         let actions = m.received(BrokerToWorker.error("READY: field slots must not be negative").frames, now: t0)

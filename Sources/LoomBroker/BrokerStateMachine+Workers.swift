@@ -86,7 +86,7 @@ extension BrokerStateMachine {
     mutating func reconcile(worker id: String, holds: [RunningAttempt], now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
         let holding = Set(holds.map(\.lease))
-        for lease in workers[id]?.leases ?? [] where !holding.contains(lease) {
+        for lease in (workers[id]?.leases ?? []).sorted() where !holding.contains(lease) {
             actions += attemptLost(lease: lease, reason: "worker \(id) no longer holds it", now: now)
         }
         for attempt in holds {

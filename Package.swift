@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "LoomSecurityTests", dependencies: ["LoomSecurity", "ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "LoomModelTests", dependencies: ["LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomSearchTests", dependencies: ["LoomSearch", "LoomModel", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomOptimizerTests", dependencies: ["LoomOptimizer", "LoomModel", "LoomStore", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
+        .testTarget(name: "LoomOptimizerTests", dependencies: ["LoomOptimizer", "LoomClient", "LoomModel", "LoomStore", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomStoreTests", dependencies: ["LoomStore", "LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomCheckpointTests", dependencies: ["LoomCheckpoint", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWireTests", dependencies: ["LoomWire"], swiftSettings: strict),

@@ -113,6 +113,28 @@ public final class BlobDirectory: @unchecked Sendable {
         try place(partial, as: sha256)
     }
 
+    /// The partial file `name` (a plain file name chosen by the receiver, e.g. the optimizer's
+    /// machine), for receivers that name their partials instead of calling `beginPartial()`.
+    public func partial(named name: String) -> String { "\(root)/partial/\(name)" }
+
+    /// Writes `bytes` at `offset` of the partial file `name`, creating it first if needed.
+    public func write(_ bytes: [UInt8], at offset: Int64, intoPartialNamed name: String) throws(CheckpointError) {
+        let path = partial(named: name)
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CheckpointError("cannot create \(path)") }
+        }
+        try write(bytes, at: offset, into: path)
+    }
+
+    /// Removes every partial file: a receiver that restarts starts its transfers over, so what
+    /// the last run left half-received is garbage.
+    public func discardAllPartials() {
+        let directory = "\(root)/partial"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+        }
+    }
+
     /// Removes a partial file (a transfer that failed).
     public func discard(partial: String) { try? FileManager.default.removeItem(atPath: partial) }
 

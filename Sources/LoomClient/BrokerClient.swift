@@ -164,6 +164,15 @@ public final class BrokerClient {
         }
     }
 
+    /// Sends CANCEL_JOBS without waiting: the broker's answer arrives as a `.cancelled` event
+    /// from `poll` (the optimizer must not block its loop on a round trip). Returns the request id.
+    @discardableResult
+    public func sendCancel(_ ids: [String], reason: String? = nil) throws(ClientError) -> UInt64 {
+        let (request, actions) = machine.cancel(ids, reason: reason, now: .now)
+        try perform(actions)
+        return request
+    }
+
     /// Waits up to `timeout` for events; returns as soon as there are some.
     public func poll(timeout: Duration) throws(ClientError) -> [ClientEvent] {
         if !pending.isEmpty {

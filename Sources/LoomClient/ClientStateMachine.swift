@@ -65,7 +65,8 @@ public enum ClientEvent: Equatable, Sendable {
 ///
 /// **Exactly once.** Every submitted job stays *outstanding* until its first terminal update is
 /// delivered; updates are de-duplicated by (job, lease, seq) and a job's later terminal updates
-/// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered.
+/// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered;
+/// its REPORTs that arrive after its result still are (the application stores them idempotently).
 /// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
 /// application submits its unfinished jobs again and receives them on the worker's next resend.
 /// **Acknowledged means recorded.** A resend is acknowledged here only when the application
@@ -155,7 +156,17 @@ public struct ClientStateMachine: Sendable {
         var requests: [UInt64] = []
         var actions: [ClientAction] = []
         var fresh: [JobSubmission] = []
-        for job in jobs where outstanding[job.id] == nil {
+        for job in jobs {
+            if var known = outstanding[job.id] {
+                // A re-sync of a job still outstanding: the application rebuilt its state from
+                // its store (it restarted, or a commit failed), so what it was handed and did not
+                // store must be handed again: resends are delivered, not acknowledged here.
+                if job.requirements.isResync {
+                    known.delivered = [:]
+                    outstanding[job.id] = known
+                }
+                continue
+            }
             // A job submitted again after its result (a retry) is a new run of the same id. The
             // previous run's result stays known, so a resend of it (its ACK was lost) is
             // acknowledged again rather than delivered as news of the new run.
@@ -346,8 +357,12 @@ public struct ClientStateMachine: Sendable {
                 return ([], [])
             }
             guard key.lease == done.terminal.lease, !done.acknowledged else {
+                // A REPORT that arrives after its job's result (a resend crossing a redelivered
+                // FINAL) is still the application's to store: delivered, the application stores
+                // it idempotently by (job, lease, seq) and acknowledges it.
+                if update.kind == .report { return ([.update(update)], []) }
                 // A later attempt's result for a job whose result was delivered (a fenced
-                // attempt adopted by a restarted broker), or anything after the result was
+                // attempt adopted by a restarted broker), or anything else after the result was
                 // recorded: acknowledged so the worker forgets it, never delivered.
                 return ([], sendAck(update, now: now))
             }
@@ -358,7 +373,9 @@ public struct ClientStateMachine: Sendable {
                 return key == done.terminal ? ([], []) : ([.update(update)], [])
             case nil:
                 // A report of the result's attempt that arrives after it (a resend overtook
-                // it): delivered, so it is recorded rather than acknowledged and dropped.
+                // it): delivered, so it is recorded rather than acknowledged and dropped. Any
+                // other update has nothing left to keep.
+                guard update.kind == .report else { return ([], sendAck(update, now: now)) }
                 done.delivered[key] = false
                 finished[job] = done
                 return ([.update(update)], [])

@@ -5,6 +5,7 @@ import LoomRuntime
 import LoomStore
 import LoomWire
 import Logging
+import LoomCheckpoint
 import ZeroMQ
 
 /// Settings of the optimizer process.
@@ -35,36 +36,38 @@ public struct OptimizerConfig: Sendable {
     }
 }
 
-/// The optimizer: owns studies, asks their searchers, submits trials as jobs through the broker,
-/// records every report and result in the store *before* acknowledging it, and answers the CLI's
-/// REQUESTs (service `optimizer`).
+/// The optimizer process: a thin loop around `OptimizerMachine`. Each turn it polls the broker
+/// connection, feeds the machine what arrived (events, the feed's worker and log events, the
+/// passing of time), applies the turn's store writes in ONE batch (group commit: one sync per
+/// turn, however many results arrived), and only then sends the turn's messages, answers the
+/// read-only requests from the committed store and performs the blob writes.
 ///
-/// **Threading.** `run(until:)` runs on one thread, which owns the client socket and the store.
-/// **Restart.** On start every running study is rebuilt from the store; its unfinished trials are
-/// submitted again with the resync flag (the broker, which still runs them, only learns the new
-/// owner connection), so completed trials never run again and no result is counted twice.
+/// **Threading.** `run(until:)` runs on one thread, which owns the client socket, the store, the
+/// blob directory and the machine.
+/// **Restart.** On start the machine is rebuilt from the store (`StoredState.read(from:)`) and
+/// every unfinished trial is submitted again with the resync flag (the broker, which still runs
+/// them, only learns the new owner connection), so completed trials never run again and no result
+/// is counted twice. A turn whose commit fails is dropped with its messages and the machine is
+/// rebuilt the same way; the workers resend what stayed unacknowledged.
 public final class OptimizerService: @unchecked Sendable {
     public let config: OptimizerConfig
     let store: any StudyStore
     let client: BrokerClient
     let logger: Logger
-    /// The running studies' drivers, mutated in place (`drivers[id]?.update(…)`): a copy of a
-    /// driver alive while it changes would share its trials and copy every one of them per event.
-    var drivers: [String: StudyDriver] = [:]
+    /// The logic: studies, attempts, uploads (rebuilt from the store on start).
+    var machine: OptimizerMachine
     /// The worker events of the feed, when `feedEndpoint` is set.
     var workerFeed: FeedSubscriber?
     /// The `log/` topics of the feed, resumed after the last stored line (`OptimizerService+Logs`).
     var logFeed: FeedSubscriber?
-    /// Messages held until the current turn's batch commits; nil outside a turn.
-    var outbox: [Outbound]?
-    /// Work held until the current turn's batch commits (see `whenCommitted`).
-    var afterCommit: [() -> Void] = []
     /// A clock for record timestamps, injectable for tests.
     let wallClock: @Sendable () -> Double
-    /// The checkpoint store: uploads in flight, blobs, answers to restores.
-    let vault: CheckpointVault
+    /// Where checkpoint blobs are kept; nil: checkpoints are not kept.
+    let blobs: BlobDirectory?
     /// The context shared with the caller (an embedded fabric on `inproc://`), nil: its own.
     let context: ZMQContext?
+    /// Whether the machine was rebuilt from the store (false while the store cannot be read).
+    var restored = false
 
     /// - Parameter context: a ZeroMQ context to share (its owner terminates it after `run`
     ///   returns), e.g. to reach an embedded broker on `inproc://`; nil: the service makes its own.
@@ -76,7 +79,17 @@ public final class OptimizerService: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.wallClock = wallClock
-        vault = CheckpointVault(settings: config.checkpoints, logger: logger)
+        machine = OptimizerMachine(settings: Self.settings(config))
+        if let directory = config.checkpoints.directory {
+            do {
+                blobs = try BlobDirectory(root: directory)
+            } catch {
+                logger.error("cannot open the checkpoint directory; checkpoints will not be kept", metadata: ["error": "\(error)"])
+                blobs = nil
+            }
+        } else {
+            blobs = nil
+        }
         do {
             client = try BrokerClient(endpoint: config.brokerEndpoint, clientID: config.clientID, name: "optimizer",
                                       services: [ServiceName.optimizer, ServiceName.checkpoints], curve: config.curve, context: context,
@@ -84,6 +97,12 @@ public final class OptimizerService: @unchecked Sendable {
         } catch {
             throw .transport(error)
         }
+    }
+
+    static func settings(_ config: OptimizerConfig, keepsCheckpoints: Bool? = nil) -> OptimizerMachine.Settings {
+        var settings = OptimizerMachine.Settings(config.checkpoints, workingDirectory: FileManager.default.currentDirectoryPath)
+        if let keepsCheckpoints { settings.keepsCheckpoints = keepsCheckpoints }
+        return settings
     }
 
     /// Connects (retrying until the broker answers or `stop` fires), resumes the running studies,
@@ -106,8 +125,10 @@ public final class OptimizerService: @unchecked Sendable {
             }
             subscribeToLogs(feed: feed)
         }
-        resumeStudies()
-        logger.info("optimizer running", metadata: ["optimizer.studies": "\(drivers.count)"])
+        // Uploads start over after a restart: what an earlier run half-received is garbage.
+        blobs?.discardAllPartials()
+        restore()
+        logger.info("optimizer running", metadata: ["optimizer.studies": "\(machine.studyRecords.filter { $0.state == .running }.count)"])
         while !stop.isStopRequested {
             turn(try client.poll(timeout: .milliseconds(100)))
         }
@@ -117,234 +138,106 @@ public final class OptimizerService: @unchecked Sendable {
         client.close()
     }
 
-    /// Handles what arrived, advances every study and records worker events, all in one store
-    /// batch (group commit: one sync per turn, however many results arrived); only then are the
-    /// acknowledgements, submissions and replies the turn produced sent. If the commit fails,
-    /// nothing of the turn was sent: the studies are rebuilt from the store and the workers
-    /// resend what stayed unacknowledged.
-    func turn(_ events: [ClientEvent]) {
-        outbox = []
-        defer { outbox = nil }
+    /// The moment of an event.
+    func now() -> OptimizerMachine.Now { OptimizerMachine.Now(instant: .now, wall: wallClock()) }
+
+    /// Rebuilds the machine from the store and submits the unfinished trials again. While the
+    /// store cannot be read the machine knows no study, so it must not handle events (it would
+    /// acknowledge results as not its own): `turn` drops them (unacknowledged, the workers send
+    /// them again) and tries again.
+    func restore() {
         do {
-            try store.batch {
-                for event in events { handle(event) }
-                expireTransfers()
-                for id in Array(drivers.keys) { advance(id) }
-                recordWorkerEvents()
-                recordLogs()
-            }
+            let state = try StoredState.read(from: store, blobs: blobs?.allBlobs() ?? [])
+            machine = OptimizerMachine(settings: Self.settings(config, keepsCheckpoints: blobs != nil), restoring: state)
+            restored = true
         } catch {
-            logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
-            outbox = nil
-            afterCommit = []
-            drivers.removeAll()
-            resumeStudies()
-            if let feed = config.feedEndpoint {
-                // The log events taken this turn were not stored: take them again from the feed.
-                logFeed?.close()
-                subscribeToLogs(feed: feed)
-            }
+            logger.error("cannot read the store; events wait until it can be read", metadata: ["error": "\(error)"])
+            restored = false
             return
         }
-        // Acknowledgements go first: a job resubmitted in the turn that acknowledges its last
-        // result (a budget-style trial promoted by its own FINAL) must reach the broker after
-        // that ACK, or the broker, still delivering the result, takes the SUBMIT for a re-sync
-        // of the same job and the new attempt is never queued.
-        let pending = outbox ?? []
-        let messages = pending.filter(\.isAcknowledgement) + pending.filter { !$0.isAcknowledgement }
-        outbox = nil
-        let cleanups = afterCommit
-        afterCommit = []
-        for message in messages { send(message) }
-        for cleanup in cleanups { cleanup() }
+        perform(machine.start(now: now()))
     }
 
-    /// Runs `cleanup` once the current turn commits (at once outside a turn); a turn that rolls
-    /// back drops it. For what must not happen before the store says so, e.g. deleting the
-    /// blobs of checkpoints the batch stopped referencing.
-    func whenCommitted(_ cleanup: @escaping () -> Void) {
-        if outbox != nil { afterCommit.append(cleanup) } else { cleanup() }
+    /// One loop turn: what arrived, the feed, and the passing of time, into the machine; its
+    /// actions carried out.
+    func turn(_ events: [ClientEvent]) {
+        guard restored else { return restore() }
+        let moment = now()
+        var actions = OptimizerActions()
+        for event in events { actions.append(machine.handle(event, now: moment)) }
+        actions.append(machine.tick(now: moment))
+        if let feed = workerFeed {
+            while let event = try? feed.next(timeout: .zero) { actions.append(machine.workerEvent(event, now: moment)) }
+        }
+        if let feed = logFeed {
+            for _ in 0..<Self.logEventsPerTurn {
+                guard let event = try? feed.next(timeout: .zero) else { break }
+                actions.append(machine.logEvent(event, now: moment))
+            }
+        }
+        perform(actions)
     }
 
-    /// Sends a message to the broker now, or after the current turn's commit.
-    func post(_ message: Outbound) {
-        if outbox != nil { outbox?.append(message) } else { send(message) }
+    /// Commits the writes in one batch; then sends, answers and writes blobs; then hands the
+    /// machine what the store and the disk answered, until nothing follows. A failed commit drops
+    /// everything and rebuilds the machine from the store.
+    func perform(_ first: OptimizerActions) {
+        var actions = first
+        while !actions.isEmpty {
+            let garbage: [String]
+            do {
+                let (unreferenced, skipped) = try StoreWrite.commit(actions.writes, to: store)
+                garbage = unreferenced
+                for error in skipped { logger.debug("a best-effort write was not stored", metadata: ["error": "\(error)"]) }
+            } catch {
+                logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
+                if let feed = config.feedEndpoint {
+                    // The log events taken this turn were not stored: take them again from the feed.
+                    logFeed?.close()
+                    subscribeToLogs(feed: feed)
+                }
+                return restore()
+            }
+            for note in actions.notes { log(note) }
+            for message in actions.orderedMessages { send(message) }
+            for query in actions.queries {
+                send(.respond(request: query.request, to: query.from,
+                              body: OptimizerQueries.answer(query, store: store, logFeedPosition: logFeed?.position ?? 0)))
+            }
+            for fetch in actions.fetches {
+                send(.transfer(CheckpointServer.answer(fetch, index: store as? any CheckpointIndex, blobs: blobs)))
+            }
+            var outcomes: [DiskOutcome] = []
+            if let blobs {
+                for action in actions.disk { if let outcome = action.perform(on: blobs) { outcomes.append(outcome) } }
+            }
+            actions = OptimizerActions()
+            if !garbage.isEmpty { actions.append(machine.unreferenced(garbage)) }
+            if !outcomes.isEmpty { actions.append(machine.diskDone(outcomes, now: now())) }
+        }
     }
 
-    private func send(_ message: Outbound) {
+    private func send(_ message: OptimizerMessage) {
         do {
             switch message {
             case .acknowledge(let update): try client.acknowledge(update)
             case .submit(let jobs): try client.submit(jobs)
+            case .cancel(let jobs, let reason): try client.sendCancel(jobs, reason: reason)
             case .respond(let request, let to, let body): try client.respond(request: request, to: to, body: body)
+            case .transfer(let transfer): try client.transfer(transfer)
             }
         } catch {
             logger.warning("cannot send to the broker", metadata: ["optimizer.message": "\(message.name)", "error": "\(error)"])
         }
     }
 
-    /// Stores the worker events the feed delivered since the last turn.
-    func recordWorkerEvents() {
-        guard let feed = workerFeed else { return }
-        while let event = try? feed.next(timeout: .zero) {
-            let parts = event.topic.split(separator: "/")
-            guard parts.count == 3 else { continue }
-            let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
-            let detail = body["reason"]?.argument ?? body["host"].map { "host \($0.argument)" }
-            do {
-                try store.recordWorkerEvent(WorkerEventRecord(time: body["time"]?.double ?? wallClock(), worker: String(parts[1]),
-                                                              event: String(parts[2]), detail: detail))
-            } catch {
-                logger.warning("cannot record a worker event", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    // MARK: - Studies
-
-    /// Rebuilds every running study from the store and submits its unfinished trials again.
-    func resumeStudies() {
-        do {
-            for study in try store.studies() where study.state == .running {
-                do {
-                    let spec = try SpecParser.parse(study.specText, file: "\(study.id).yaml")
-                    let trials = try store.trials(study: study.id)
-                    var reports: [ReportRecord] = []
-                    if spec.scheduler.kind != .fifo {
-                        for trial in trials where trial.source != "ask" { reports += try store.reports(study: study.id, trial: trial.number) }
-                    }
-                    drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials,
-                                                    reports: reports)
-                    let unfinished = trials.filter { !$0.state.isFinished && $0.state != .paused && $0.source != "ask" }
-                    submit(unfinished, of: study, resync: true)
-                    logger.info("study resumed", metadata: ["study.name": "\(study.id)", "study.unfinished": "\(unfinished.count)"])
-                } catch {
-                    logger.error("cannot resume study", metadata: ["study.name": "\(study.id)", "error": "\(error)"])
-                }
-            }
-        } catch {
-            logger.error("cannot read the store", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Creates a study from a spec's text; returns its id.
-    func createStudy(specText: String, file: String, baseDirectory: String) throws -> String {
-        let spec = try SpecParser.parse(specText, file: file)
-        let existing = try store.studies().filter { $0.name == spec.name }.count
-        var n = existing + 1
-        while try store.study("\(spec.name)-\(n)") != nil { n += 1 }
-        let id = "\(spec.name)-\(n)"
-        let now = wallClock()
-        try store.createStudy(StudyRecord(id: id, name: spec.name, specText: specText, baseDirectory: baseDirectory,
-                                          createdAt: now))
-        drivers[id] = StudyDriver(studyID: id, spec: spec, createdAt: now, trials: [])
-        logger.info("study created", metadata: ["study.name": "\(id)"])
-        advance(id)
-        return id
-    }
-
-    /// Creates, resumes and submits the trials the study may start now, or finishes it.
-    func advance(_ id: String) {
-        guard drivers[id] != nil else { return }
-        let now = wallClock()
-        if let (state, reason) = drivers[id]?.hardStopReason(now: now) {
-            finish(id, state: state, reason: reason)
-            return
-        }
-        guard let plan = drivers[id]?.fillSlots(now: now) else { return }
-        if plan != SlotPlan(), let study = try? store.study(id) {
-            do {
-                for trial in plan.created { try store.insertTrial(trial) }
-                for trial in plan.resumed { try store.updateTrial(trial) }
-                for trial in plan.pruned { try store.recordResult(trial: trial, attempt: nil) }
-            } catch {
-                logger.error("cannot store new or resumed trials", metadata: ["study.name": "\(id)", "error": "\(error)"])
-                return
-            }
-            submit(plan.created + plan.resumed, of: study, resync: false)
-        }
-        if let (state, reason) = drivers[id]?.stopReason(now: now) { finish(id, state: state, reason: reason) }
-    }
-
-    /// Ends a study: its active trials are cancelled at the broker and in the store.
-    func finish(_ id: String, state: StudyState, reason: String) {
-        guard var driver = drivers.removeValue(forKey: id), var study = try? store.study(id) else { return }
-        let now = wallClock()
-        let active = driver.active
-        if !active.isEmpty {
-            // Trials from `ask` run outside the fabric: only the others are jobs to cancel (and an
-            // empty CANCEL_JOBS is malformed: it would only wait for an answer that never comes).
-            let jobs = active.filter { $0.source != "ask" }.map(\.jobID)
-            if !jobs.isEmpty { _ = try? client.cancel(jobs, reason: "the study ended: \(reason)") }
-            for var trial in active {
-                trial.state = .cancelled
-                trial.error = "the study ended: \(reason)"
-                trial.finishedAt = now
-                _ = try? store.recordResult(trial: trial, attempt: nil)
-                driver.update(trial)
-            }
-        }
-        for trial in driver.abandonPaused(now: now, reason: reason) {
-            _ = try? store.recordResult(trial: trial, attempt: nil)
-        }
-        study.state = state
-        study.reason = reason
-        study.finishedAt = now
-        do {
-            try store.updateStudy(study)
-        } catch {
-            logger.error("cannot store the study's end", metadata: ["study.name": "\(id)", "error": "\(error)"])
-        }
-        logger.info("study finished", metadata: ["study.name": "\(id)", "study.state": "\(state.rawValue)", "study.reason": "\(reason)"])
-    }
-
-    /// Submits trials as jobs: spec, resources, and the attempts left.
-    func submit(_ trials: [TrialRecord], of study: StudyRecord, resync: Bool) {
-        guard let spec = drivers[study.id]?.spec, !trials.isEmpty else { return }
-        let jobs = trials.map { trial in
-            job(for: trial, spec: spec, study: study, resync: resync)
-        }
-        post(.submit(jobs))
-    }
-
-    func job(for trial: TrialRecord, spec: StudySpec, study: StudyRecord, resync: Bool) -> JobSubmission {
-        let cwd = spec.trial.cwd.map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: study.baseDirectory, isDirectory: true)).standardizedFileURL.path }
-            ?? study.baseDirectory
-        let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
-                              timeoutS: spec.trial.timeoutSeconds, stallTimeoutS: spec.trial.stallTimeoutSeconds,
-                              gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
-                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
-        let allowed = UInt32(1 + spec.trial.maxRetries)
-        let first = UInt32(trial.attempts + 1)
-        var requirements = Requirements(
-            cpuMilli: UInt32((spec.trial.cpu * 1000).rounded()), gpuMilli: UInt32((spec.trial.gpu * 1000).rounded()),
-            maxAttempts: allowed > UInt32(trial.attempts) ? allowed - UInt32(trial.attempts) : 1, firstAttempt: first,
-            flags: resync ? Requirements.Flags.resync : 0)
-        requirements.quarantineAfter = UInt32(spec.trial.quarantineAfter)
-        return JobSubmission(id: trial.jobID, requirements: requirements, payload: payload)
-    }
-
-    static func parseJobID(_ job: String) -> (study: String, number: Int)? {
-        guard let slash = job.lastIndex(of: "/"), let n = Int(job[job.index(after: slash)...]) else { return nil }
-        return (String(job[..<slash]), n)
-    }
-}
-
-/// A message to the broker that must not leave before what it announces is stored.
-enum Outbound {
-    case acknowledge(Update)
-    case submit([JobSubmission])
-    case respond(request: UInt64, to: String, body: Frame)
-
-    var isAcknowledgement: Bool {
-        if case .acknowledge = self { true } else { false }
-    }
-
-    var name: String {
-        switch self {
-        case .acknowledge: "ACK"
-        case .submit: "SUBMIT"
-        case .respond: "RESPOND"
+    private func log(_ note: OptimizerNote) {
+        let metadata = note.metadata.mapValues { Logger.MetadataValue.string($0) }
+        switch note.level {
+        case .debug: logger.debug("\(note.message)", metadata: metadata)
+        case .info: logger.info("\(note.message)", metadata: metadata)
+        case .warning: logger.warning("\(note.message)", metadata: metadata)
+        case .error: logger.error("\(note.message)", metadata: metadata)
         }
     }
 }

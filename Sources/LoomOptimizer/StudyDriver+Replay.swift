@@ -1,6 +1,5 @@
 import LoomModel
 import LoomSearch
-import LoomStore
 import LoomWire
 
 /// Rebuilding the scheduler after a restart, from what the store holds.

@@ -1,6 +1,5 @@
 import LoomModel
 import LoomSearch
-import LoomStore
 import LoomWire
 
 /// What the scheduler has been told of one trial.

@@ -1,6 +1,5 @@
 import LoomModel
 import LoomSearch
-import LoomStore
 import LoomWire
 
 /// The decisions of one study, free of I/O and clocks: which trials to create next, what a result

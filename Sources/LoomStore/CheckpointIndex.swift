@@ -1,29 +1,7 @@
+import LoomModel
 import LoomWire
 
-/// A checkpoint the optimizer stored: which attempt of which trial wrote it, and its files. The
-/// files' content lives beside the store in a blob directory, one blob per distinct SHA-256.
-public struct CheckpointRecord: Equatable, Sendable {
-    public var study: String
-    public var trial: Int
-    public var attempt: Int
-    public var lease: UInt64
-    /// The CHECKPOINT update's seq; with `attempt`, orders a trial's checkpoints.
-    public var seq: UInt64
-    public var files: [CheckpointFile]
-    public var createdAt: Double
-
-    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, files: [CheckpointFile], createdAt: Double) {
-        self.study = study
-        self.trial = trial
-        self.attempt = attempt
-        self.lease = lease
-        self.seq = seq
-        self.files = files
-        self.createdAt = createdAt
-    }
-
-    public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }
-
+extension CheckpointRecord {
     /// Newest first: higher attempt, then higher seq.
     static func newestFirst(_ a: CheckpointRecord, _ b: CheckpointRecord) -> Bool {
         (a.attempt, a.seq, a.lease) > (b.attempt, b.seq, b.lease)

@@ -1,14 +1,21 @@
 import LoomModel
 
-/// A `StudyStore` in dictionaries: for tests and for studies run in-process without a file.
+/// A `StudyStore` in dictionaries: for tests, for studies run in-process without a file, and as
+/// the simulated disk of a simulation.
 ///
 /// Same semantics as `SQLiteStore`, row for row and error for error (the contract suite runs
 /// against both); only durability differs: everything is gone with the instance.
 ///
+/// **Cost.** Every per-trial operation (insert, update, read one trial; record an attempt, a
+/// report, a result, a checkpoint, log lines) is O(1) in the number of trials, attempts and
+/// reports the store holds: rows are indexed by study and trial, a batch keeps an undo log of
+/// the rows it changed instead of a copy of every table, blob references are counted, and the
+/// log feed position is kept as lines arrive. Listing reads (`trials(study:)`, `reports`) sort
+/// what they return.
 /// **Threading.** Not thread-safe: one thread (or one actor) at a time, as `StudyStore` says.
 public final class InMemoryStore: StudyStore {
     /// A trial's identity, the parent of its attempts and reports.
-    private struct TrialKey: Hashable {
+    struct TrialKey: Hashable {
         var study: String
         var number: Int
     }
@@ -26,23 +33,39 @@ public final class InMemoryStore: StudyStore {
     private var attemptRows: [TrialKey: [Int: AttemptRecord]] = [:]
     private var reportRows: [TrialKey: [ReportKey: ReportRecord]] = [:]
     private var events: [WorkerEventRecord] = []
-    /// Checkpoints per trial (`study NUL number`), newest first (`InMemoryStore+Checkpoints`).
-    var checkpointRows: [String: [CheckpointRecord]] = [:]
-    /// Trial output per trial (`study NUL number`), keyed by `attempt NUL stream NUL line`
-    /// (`InMemoryStore+Logs`).
-    var logRows: [String: [String: LogLineRecord]] = [:]
+    /// Checkpoints per trial, newest first (`InMemoryStore+Checkpoints`).
+    var checkpointRows: [TrialKey: [CheckpointRecord]] = [:]
+    /// How many stored checkpoints reference each blob (absent: none).
+    var blobReferences: [String: Int] = [:]
+    /// Trial output per trial, keyed by `attempt NUL stream NUL line` (`InMemoryStore+Logs`).
+    var logRows: [TrialKey: [String: LogLineRecord]] = [:]
+    /// The highest feed sequence number of a stored line.
+    var logPosition: UInt64 = 0
+    /// Inside `batch`: how to put back each change made so far, in order.
+    private var undoLog: [() -> Void]?
 
     public init() {}
 
-    /// Everything at once: a batch that throws puts it back, as SQLite's rollback would.
+    /// Everything at once: a batch that throws puts back every row it changed, newest change
+    /// first, as SQLite's rollback would.
     public func batch<T>(_ body: () throws -> T) throws -> T {
-        let saved = (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, checkpointRows, logRows)
+        precondition(undoLog == nil, "InMemoryStore.batch is not reentrant")
+        undoLog = []
         do {
-            return try body()
+            let result = try body()
+            undoLog = nil
+            return result
         } catch {
-            (studyRows, studyIDs, trialRows, attemptRows, reportRows, events, checkpointRows, logRows) = saved
+            let undo = undoLog ?? []
+            undoLog = nil
+            for step in undo.reversed() { step() }
             throw error
         }
+    }
+
+    /// Inside a batch, records how to undo the change about to be made.
+    func remember(_ undo: @escaping () -> Void) {
+        undoLog?.append(undo)
     }
 
     // MARK: Studies
@@ -51,6 +74,10 @@ public final class InMemoryStore: StudyStore {
         guard studyRows[study.id] == nil else { throw .conflict(Storable.studyKey(study.id)) }
         studyRows[study.id] = study
         studyIDs.append(study.id)
+        remember { [unowned self] in
+            studyRows[study.id] = nil
+            studyIDs.removeLast()
+        }
     }
 
     public func study(_ id: String) throws(StoreError) -> StudyRecord? { studyRows[id] }
@@ -63,8 +90,9 @@ public final class InMemoryStore: StudyStore {
     }
 
     public func updateStudy(_ study: StudyRecord) throws(StoreError) {
-        guard studyRows[study.id] != nil else { throw .notFound(Storable.studyKey(study.id)) }
+        guard let old = studyRows[study.id] else { throw .notFound(Storable.studyKey(study.id)) }
         studyRows[study.id] = study
+        remember { [unowned self] in studyRows[study.id] = old }
     }
 
     // MARK: Trials
@@ -76,12 +104,13 @@ public final class InMemoryStore: StudyStore {
             throw .conflict(Storable.trialKey(trial.study, trial.number))
         }
         trialRows[trial.study, default: [:]][trial.number] = trial
+        remember { [unowned self] in trialRows[trial.study]?[trial.number] = nil }
     }
 
     public func updateTrial(_ trial: TrialRecord) throws(StoreError) {
         _ = try Storable.trialJSON(trial, operation: "updateTrial(\(Storable.trialKey(trial.study, trial.number)))")
         try requireTrial(trial.study, trial.number)
-        trialRows[trial.study]![trial.number] = trial
+        setTrial(trial)
     }
 
     public func trial(study: String, number: Int) throws(StoreError) -> TrialRecord? { trialRows[study]?[number] }
@@ -94,7 +123,7 @@ public final class InMemoryStore: StudyStore {
 
     public func recordAttempt(_ attempt: AttemptRecord) throws(StoreError) {
         try requireTrial(attempt.study, attempt.trial)
-        attemptRows[TrialKey(study: attempt.study, number: attempt.trial), default: [:]][attempt.attempt] = attempt
+        setAttempt(attempt)
     }
 
     public func attempts(study: String, trial: Int) throws(StoreError) -> [AttemptRecord] {
@@ -110,6 +139,7 @@ public final class InMemoryStore: StudyStore {
         let key = ReportKey(lease: report.lease, seq: report.seq)
         guard reportRows[trialKey]?[key] == nil else { return false }
         reportRows[trialKey, default: [:]][key] = report
+        remember { [unowned self] in reportRows[trialKey]?[key] = nil }
         return true
     }
 
@@ -124,12 +154,12 @@ public final class InMemoryStore: StudyStore {
         _ = try Storable.trialJSON(trial, operation: "recordResult(\(Storable.trialKey(trial.study, trial.number)))")
         try requireTrial(trial.study, trial.number)
         guard !trialRows[trial.study]![trial.number]!.state.isFinished else { return false }
-        trialRows[trial.study]![trial.number] = trial
-        let key = TrialKey(study: trial.study, number: trial.number)
-        if let attempt { attemptRows[key, default: [:]][attempt.attempt] = attempt }
+        setTrial(trial)
+        if let attempt { setAttempt(attempt) }
         // Attempts still running end with the trial (the broker cancels them).
+        let key = TrialKey(study: trial.study, number: trial.number)
         for (number, running) in attemptRows[key] ?? [:] where running.state == .running && number != attempt?.attempt {
-            attemptRows[key]![number] = running.closed(by: trial)
+            setAttempt(running.closed(by: trial))
         }
         return true
     }
@@ -138,6 +168,7 @@ public final class InMemoryStore: StudyStore {
 
     public func recordWorkerEvent(_ event: WorkerEventRecord) throws(StoreError) {
         events.append(event)
+        remember { [unowned self] in events.removeLast() }
     }
 
     public func workerEvents(limit: Int) throws(StoreError) -> [WorkerEventRecord] {
@@ -149,7 +180,22 @@ public final class InMemoryStore: StudyStore {
     // MARK: Helpers
 
     /// Throws `.notFound` naming the trial when it does not exist.
-    private func requireTrial(_ study: String, _ number: Int) throws(StoreError) {
+    func requireTrial(_ study: String, _ number: Int) throws(StoreError) {
         guard trialRows[study]?[number] != nil else { throw .notFound(Storable.trialKey(study, number)) }
+    }
+
+    /// Replaces an existing trial's row (undoably).
+    private func setTrial(_ trial: TrialRecord) {
+        let old = trialRows[trial.study]![trial.number]!
+        trialRows[trial.study]![trial.number] = trial
+        remember { [unowned self] in trialRows[trial.study]![trial.number] = old }
+    }
+
+    /// Inserts or replaces an attempt's row (undoably).
+    private func setAttempt(_ attempt: AttemptRecord) {
+        let key = TrialKey(study: attempt.study, number: attempt.trial)
+        let old = attemptRows[key]?[attempt.attempt]
+        attemptRows[key, default: [:]][attempt.attempt] = attempt
+        remember { [unowned self] in attemptRows[key, default: [:]][attempt.attempt] = old }
     }
 }

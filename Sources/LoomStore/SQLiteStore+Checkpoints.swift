@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LoomModel
 import LoomWire
 
 /// The checkpoint index in SQLite (migration `v3-checkpoints`): one row per checkpoint with its

@@ -1,4 +1,5 @@
 import GRDB
+import LoomModel
 
 /// Trial output in SQLite (migration `v4-logs`): one row per line, keyed by
 /// `(study, trial, attempt, stream, line)`; `logs_by_order` serves the paged reads.

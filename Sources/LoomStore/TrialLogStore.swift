@@ -1,26 +1,4 @@
-/// One line a trial wrote, as the optimizer stores it from the feed's `log/` topics.
-public struct LogLineRecord: Equatable, Sendable {
-    public var study: String
-    public var trial: Int
-    public var attempt: Int
-    /// `stdout` or `stderr`.
-    public var stream: String
-    /// The line's number within its stream of its attempt, from 1.
-    public var line: Int
-    public var text: String
-    /// The feed sequence number of the LOG event that carried it.
-    public var feedSeq: UInt64
-
-    public init(study: String, trial: Int, attempt: Int, stream: String, line: Int, text: String, feedSeq: UInt64) {
-        self.study = study
-        self.trial = trial
-        self.attempt = attempt
-        self.stream = stream
-        self.line = line
-        self.text = text
-        self.feedSeq = feedSeq
-    }
-}
+import LoomModel
 
 /// Where the optimizer keeps trial output.
 ///

@@ -113,6 +113,38 @@ import LoomWire
         #expect(m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(6)).events == [.update(final)])
     }
 
+    @Test func aReportArrivingAfterItsJobsResultIsStillDelivered() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let final = update(.final, "j", seq: 3)
+        #expect(m.received(BrokerToClient.update(final).frames, now: t0).events == [.update(final)])
+        // The worker resent its unacknowledged updates after a restart: the REPORT crossed the FINAL.
+        let report = update(.report, "j", seq: 2)
+        let late = m.received(BrokerToClient.update(report).frames, now: t0)
+        #expect(late.events == [.update(report)], "the application stores it, then acknowledges it")
+        #expect(late.actions.isEmpty)
+        let checkpoint = update(.checkpoint, "j", seq: 1)
+        #expect(m.received(BrokerToClient.update(checkpoint).frames, now: t0).events.isEmpty, "nothing left to keep")
+    }
+
+    @Test func aResyncOfAnOutstandingJobDeliversItsResendsAgain() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let report = update(.report, "j", seq: 1)
+        #expect(m.received(BrokerToClient.update(report).frames, now: t0).events == [.update(report)])
+        // The application's commit failed: it rebuilds from its store and re-syncs its jobs.
+        var resync = job("j")
+        resync.requirements.flags |= Requirements.Flags.resync
+        #expect(m.submit([resync], now: t0).actions.isEmpty, "the broker already knows the job")
+        let again = m.received(BrokerToClient.update(report).frames, now: t0)
+        #expect(again.events == [.update(report)], "delivered again, not acknowledged unseen")
+        #expect(again.actions.isEmpty)
+    }
+
     @Test func updatesOfUnknownJobsAreNeitherDeliveredNorAcknowledged() {
         var m = ClientStateMachine(config: config, now: t0)
         _ = m.start(now: t0)

@@ -12,7 +12,7 @@ import Testing
     }
 
     @Test func aLogEventBecomesNumberedRows() throws {
-        let rows = try #require(OptimizerService.logLines(event(
+        let rows = try #require(OptimizerMachine.logLines(event(
             #"{"event":"log","time":1.5,"job":"s-1/3","attempt":2,"lease":9,"stream":"stderr","first":7,"lines":["a","b"],"worker":"w"}"#)))
         #expect(rows == [
             LogLineRecord(study: "s-1", trial: 3, attempt: 2, stream: "stderr", line: 7, text: "a", feedSeq: 42),
@@ -29,7 +29,7 @@ import Testing
             #"{"event":"log","job":"s-1/3","attempt":2,"stream":"stdout","first":1,"lines":[1]}"#,
             "not json",
         ] {
-            #expect(OptimizerService.logLines(event(body)) == nil, "\(body)")
+            #expect(OptimizerMachine.logLines(event(body)) == nil, "\(body)")
         }
     }
 

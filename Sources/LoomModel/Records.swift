@@ -1,4 +1,3 @@
-import LoomModel
 import LoomWire
 
 /// A study as stored. Times are seconds since the Unix epoch.
@@ -182,5 +181,54 @@ public struct WorkerEventRecord: Equatable, Sendable {
         self.worker = worker
         self.event = event
         self.detail = detail
+    }
+}
+
+/// A checkpoint the optimizer stored: which attempt of which trial wrote it, and its files. The
+/// files' content lives beside the store in a blob directory, one blob per distinct SHA-256.
+public struct CheckpointRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    public var lease: UInt64
+    /// The CHECKPOINT update's seq; with `attempt`, orders a trial's checkpoints.
+    public var seq: UInt64
+    public var files: [CheckpointFile]
+    public var createdAt: Double
+
+    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, files: [CheckpointFile], createdAt: Double) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.lease = lease
+        self.seq = seq
+        self.files = files
+        self.createdAt = createdAt
+    }
+
+    public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }
+}
+
+/// One line a trial wrote, as the optimizer stores it from the feed's `log/` topics.
+public struct LogLineRecord: Equatable, Sendable {
+    public var study: String
+    public var trial: Int
+    public var attempt: Int
+    /// `stdout` or `stderr`.
+    public var stream: String
+    /// The line's number within its stream of its attempt, from 1.
+    public var line: Int
+    public var text: String
+    /// The feed sequence number of the LOG event that carried it.
+    public var feedSeq: UInt64
+
+    public init(study: String, trial: Int, attempt: Int, stream: String, line: Int, text: String, feedSeq: UInt64) {
+        self.study = study
+        self.trial = trial
+        self.attempt = attempt
+        self.stream = stream
+        self.line = line
+        self.text = text
+        self.feedSeq = feedSeq
     }
 }

@@ -374,8 +374,10 @@ public struct ClientStateMachine: Sendable {
             case nil:
                 // A report of the result's attempt that arrives after it (a resend overtook
                 // it): delivered, so it is recorded rather than acknowledged and dropped. Any
-                // other update has nothing left to keep.
-                guard update.kind == .report else { return ([], sendAck(update, now: now)) }
+                // other update has nothing left to keep, but is not acknowledged before the
+                // result is recorded (the worker would forget it while the application may still
+                // need its attempt; simulation seed 268): its resend after that is.
+                guard update.kind == .report else { return ([], []) }
                 done.delivered[key] = false
                 finished[job] = done
                 return ([.update(update)], [])

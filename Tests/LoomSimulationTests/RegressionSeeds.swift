@@ -44,6 +44,14 @@ struct RegressionSeeds {
         expectNoViolation(1414)
     }
 
+    /// A frozen broker redelivered a result before the worker resent the checkpoint made just
+    /// before it; the client acknowledged that checkpoint at once ("nothing left to keep") while
+    /// the optimizer had not recorded the result yet (S2, seed 268). Fixed in
+    /// `ClientStateMachine.deliver`: it waits for the result's acknowledgement.
+    @Test func aCheckpointAfterAnUnrecordedResultIsNotAcknowledgedForTheOptimizer() {
+        expectNoViolation(268)
+    }
+
     /// A worker cut off by a frozen broker comes back holding the attempt whose FINAL waits for
     /// the (restarting) optimizer: the broker fenced that very attempt, published the winning
     /// lease as `fenced` (S4) and charged the worker a slot that nothing released. Seed 78.

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test bench bench-search clean
+.PHONY: deps build run test bench bench-search clean docker
 
 deps:
 	@./.ci/install-deps
@@ -17,9 +17,12 @@ run: build
 ## Every test: unit tests of each module and the end-to-end tests with real processes.
 ## One at a time: the end-to-end tests block their thread while real processes work, and in
 ## parallel on two cores they starve every other test of the test runner's two threads.
+## Last, the compose topology through podman on the debug binary (Tests/Compose/compose-test.sh,
+## about 1.5 min; it prints SKIPPED and why where podman cannot run containers).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	HYPERLOOM_BIN=$(BIN) Tests/Compose/compose-test.sh
 
 ## The fabric's benchmarks of Docs/benchmarks.md (the table "at a glance") on a release build,
 ## at the sizes quoted there; bench-search runs the searcher and scheduler benchmarks.
@@ -42,6 +45,12 @@ bench-search: deps
 	$(RELEASE) bench efficiency --seeds 30 --first-seed 100
 	$(RELEASE) bench efficiency --seeds 30 --first-seed 200
 	$(RELEASE) bench multifidelity
+
+## The image from Docker/Dockerfile with podman and local base images (Docker/README.md, "With
+## podman"): a release build in a container, about 30 min on two shared cores; the first time
+## also 5-10 min for the base images (Docker/local-images.sh).
+docker: deps
+	Docker/podman-build.sh
 
 clean:
 	rm -rf .build hyperloom-data

@@ -110,7 +110,7 @@ let package = Package(
         // simulated workers and child services (`hyperloom bench`, Docs/benchmarks.md).
         .target(
             name: "LoomBench",
-            dependencies: ["LoomWire", "LoomSearch", "ZeroMQ"],
+            dependencies: ["LoomWire", "LoomSearch", "ZeroMQ", "LoomModel", "LoomStore", "LoomClient"],
             swiftSettings: strict
         ),
         // Deterministic simulation of the whole fabric: the real broker and worker machines on a
@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "LoomBrokerTests", dependencies: ["LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ", "LoomModel", "LoomStore"], swiftSettings: strict),
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),

@@ -395,7 +395,10 @@ fi
 instructions=$(sed -e 's/^[[:space:]]*#.*$//' "$DOCKERFILE" | awk '
   /\\[[:space:]]*$/ { sub(/\\[[:space:]]*$/, ""); line = line $0 " "; next }
   { line = line $0; if (line ~ /[^[:space:]]/) print line; line = "" }')
-final=$(printf '%s\n' "$instructions" | awk 'toupper($1) == "FROM" { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }')
+# The runtime stages: from the stage on RUNTIME_IMAGE to the end (the prebuilt and release stages
+# only add the binary to it).
+final=$(printf '%s\n' "$instructions" | awk 'toupper($1) == "FROM" && $2 == "${RUNTIME_IMAGE}" { on = 1 } on')
+last=$(printf '%s\n' "$instructions" | awk 'toupper($1) == "FROM" { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }')
 has() { printf '%s\n' "$1" | grep -Eq "$2"; }
 line_of() { printf '%s\n' "$instructions" | grep -En "$1" | head -1 | cut -d: -f1; }
 
@@ -423,6 +426,13 @@ else
 fi
 has "$instructions" '^RUN swift build -c release --product hyperloom --static-swift-stdlib' ||
   fail "$DOCKERFILE: expected 'swift build -c release --product hyperloom --static-swift-stdlib'"
+if has "$last" '^COPY --from=builder /staging/hyperloom /usr/local/bin/hyperloom$'; then
+  ok "$DOCKERFILE: the last stage (the default target) takes the binary from the builder stage"
+else
+  fail "$DOCKERFILE: the last stage must COPY --from=builder /staging/hyperloom (a build without --target)"
+fi
+has "$instructions" '^FROM runtime AS prebuilt$' && has "$instructions" '^COPY --from=prebuilt-binaries hyperloom ' ||
+  fail "$DOCKERFILE: expected the prebuilt target (FROM runtime AS prebuilt, COPY --from=prebuilt-binaries) the compose test builds"
 has "$instructions" '^COPY Tests ' ||
   fail "$DOCKERFILE: Package.swift declares test targets; their directories must be copied for swift build"
 

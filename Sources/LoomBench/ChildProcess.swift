@@ -27,6 +27,8 @@ public final class ChildProcess {
 
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
+    /// The exit status (or the signal that ended it); nil while it runs.
+    public var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
 
     /// The log so far.
     public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

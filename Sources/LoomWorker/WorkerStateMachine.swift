@@ -148,10 +148,13 @@ public struct WorkerStateMachine: Sendable {
             }
             // "reregister" (and, defensively, any reason this build does not know): the broker
             // does not know this worker; READY again on the same socket, which is still good.
-            // One READY is enough: a restarted broker answers every update the worker queued
-            // while it was down with "reregister", and a READY (and WELCOME, and resend of
-            // everything held) per answer made the traffic grow with the square of the queue.
-            if case .connecting = link { return [] }
+            // The broker answers every message of an unknown connection so, after a broker
+            // restart, one DISCONNECT arrives per message the worker had in flight: a READY sent
+            // less than a heartbeat ago answers them all (one READY each made a re-registration
+            // storm: a WELCOME, a `joined` event and a resend of every unacknowledged update per
+            // READY). A READY that was lost is sent again after a heartbeat, or after the silence
+            // limit at the latest.
+            if case .connecting(let since) = link, now < since + heartbeat { return [] }
             link = .connecting(since: now)
             return send(WorkerMessage.ready(readyInfo).frames, now: now)
         case .error(let text):

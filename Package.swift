@@ -113,6 +113,16 @@ let package = Package(
             dependencies: ["LoomWire", "LoomSearch", "ZeroMQ", "LoomModel", "LoomStore", "LoomClient"],
             swiftSettings: strict
         ),
+        // Deterministic simulation of the whole fabric: the real broker and worker machines on a
+        // simulated network, clock and disks, every choice drawn from one seed (Docs/reliability.md).
+        .target(
+            name: "LoomSimulation",
+            dependencies: [
+                "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomCheckpoint",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // Charts of a study as SVG, drawn from plain data: no files, no clocks.
         .target(name: "LoomPlot", dependencies: ["LoomWire"], swiftSettings: strict),
         // The settings of the long-running commands: flags, environment, config files, defaults.
@@ -122,7 +132,7 @@ let package = Package(
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
                 "LoomModel", "LoomSearch", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
-                "LoomBench", "LoomPlot",
+                "LoomBench", "LoomPlot", "LoomSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,6 +150,7 @@ let package = Package(
         .testTarget(name: "LoomWorkerTests", dependencies: ["LoomWorker", "LoomWire", "LoomCheckpoint"], swiftSettings: strict),
         .testTarget(name: "LoomClientTests", dependencies: ["LoomClient", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ", "LoomModel", "LoomStore"], swiftSettings: strict),
+        .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(

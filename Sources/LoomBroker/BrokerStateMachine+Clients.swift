@@ -54,7 +54,9 @@ extension BrokerStateMachine {
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
                                   liveness: config.liveness, feed: config.feedEndpoints?.feed, replay: config.feedEndpoints?.replay)
         var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
-        for job in jobs.values where job.owner == info.client {
+        // In job order, so what the broker sends never depends on dictionary order (a seed of
+        // the simulation replays exactly).
+        for job in jobs.values.filter({ $0.owner == info.client }).sorted(by: { $0.id < $1.id }) {
             if case .delivering(let update) = job.state { actions += deliver(update, to: info.client, now: now) }
         }
         return actions
@@ -63,8 +65,8 @@ extension BrokerStateMachine {
     /// Heartbeats to clients; a silent client loses its connection (not its jobs).
     mutating func sweepClients(now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
-        for (id, client) in clients {
-            guard let identity = client.identity else { continue }
+        for id in clients.keys.sorted() {
+            guard let client = clients[id], let identity = client.identity else { continue }
             if now >= client.lastHeard + config.clientHeartbeat * config.liveness {
                 peers[identity] = nil
                 clients[id]?.identity = nil

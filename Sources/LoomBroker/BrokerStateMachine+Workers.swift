@@ -79,13 +79,14 @@ extension BrokerStateMachine {
 
     /// Matches what a (re)registering worker says it holds against the tables.
     ///
-    /// A held attempt is kept when it is the job's current lease, adopted when its job has no
-    /// active attempt (queued, held, or unknown to this broker), and fenced otherwise. Attempts
+    /// A held attempt is kept when it is the job's current lease (or the attempt whose result
+    /// waits for the client), adopted when its job has no active attempt (queued, held, or
+    /// unknown to this broker), and fenced otherwise. Attempts
     /// this broker thought the worker ran but that it no longer holds are requeued.
     mutating func reconcile(worker id: String, holds: [RunningAttempt], now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
         let holding = Set(holds.map(\.lease))
-        for lease in workers[id]?.leases ?? [] where !holding.contains(lease) {
+        for lease in (workers[id]?.leases ?? []).sorted() where !holding.contains(lease) {
             actions += attemptLost(lease: lease, reason: "worker \(id) no longer holds it", now: now)
         }
         for attempt in holds {
@@ -123,6 +124,12 @@ extension BrokerStateMachine {
                     w.add("lease", attempt.lease)
                     w.add("worker", id)
                 })
+            case .delivering(let update) where update.attempt.lease == attempt.lease:
+                // The held attempt is the one whose result waits for the client (the worker
+                // holds it until that ACK): nothing to fence. Fencing it published the winner
+                // as `fenced` and charged its worker for a lease nothing would release.
+                job.worker = id
+                jobs[attempt.job] = job
             case .running, .orphaned, .delivering:
                 actions += fence(attempt.ref, worker: id, now: now)
             }

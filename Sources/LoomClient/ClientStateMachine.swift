@@ -69,6 +69,14 @@ public enum ClientEvent: Equatable, Sendable {
 /// its REPORTs that arrive after its result still are (the application stores them idempotently).
 /// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
 /// application submits its unfinished jobs again and receives them on the worker's next resend.
+/// **Acknowledged means recorded.** A resend is acknowledged here only when the application
+/// acknowledged the update already (its ACK was lost on the way). A resend of an update the
+/// application holds unacknowledged — a checkpoint whose blobs are still being pulled, a result
+/// waiting for that upload — is not acknowledged: a report or checkpoint is delivered again (the
+/// application de-duplicates; one whose upload failed starts another), a terminal update is
+/// dropped (the application acknowledges it when it has recorded it). Acknowledging such a
+/// resend made the worker forget the update, and its checkpoint's blobs, before the application
+/// had them (issue 15, failures 1 and 4; `LoomSimulationTests`).
 ///
 /// **Re-sync.** Each WELCOME after the first re-submits every outstanding job with the resync
 /// flag and `firstAttempt` one past the highest attempt seen, so a restarted broker learns the
@@ -90,7 +98,18 @@ public struct ClientStateMachine: Sendable {
     struct Outstanding {
         var submission: JobSubmission
         var highestAttempt: UInt32 = 0
-        var delivered: Set<UpdateKey> = []
+        /// Updates delivered to the application, each with whether it acknowledged it.
+        var delivered: [UpdateKey: Bool] = [:]
+    }
+
+    /// A job whose terminal update was delivered. Until the application acknowledges that
+    /// update, the job's deliveries stay known (a checkpoint of the same attempt may still be
+    /// uploading); once it has, only the terminal update's key is kept.
+    struct Finished {
+        var terminal: UpdateKey
+        /// Updates of the terminal update's attempt delivered, with whether each was acknowledged.
+        var delivered: [UpdateKey: Bool]
+        var acknowledged: Bool { delivered.isEmpty }
     }
 
     struct UpdateKey: Hashable {
@@ -108,7 +127,7 @@ public struct ClientStateMachine: Sendable {
     private var welcomes = 0
     private var nextRequest: UInt64 = 1
     private var outstanding: [String: Outstanding] = [:]
-    private var finished: Set<String> = []
+    private var finished: [String: Finished] = [:]
     /// The broker that welcomed this client last.
     public private(set) var broker: WelcomeInfo?
     /// Messages that did not decode.
@@ -143,14 +162,19 @@ public struct ClientStateMachine: Sendable {
                 // its store (it restarted, or a commit failed), so what it was handed and did not
                 // store must be handed again: resends are delivered, not acknowledged here.
                 if job.requirements.isResync {
-                    known.delivered = []
+                    known.delivered = [:]
                     outstanding[job.id] = known
                 }
                 continue
             }
-            // A job submitted again after its result (a retry) is a new run of the same id.
-            finished.remove(job.id)
-            outstanding[job.id] = Outstanding(submission: job)
+            // A job submitted again after its result (a retry) is a new run of the same id. The
+            // previous run's result stays known, so a resend of it (its ACK was lost) is
+            // acknowledged again rather than delivered as news of the new run.
+            var record = Outstanding(submission: job)
+            if let done = finished.removeValue(forKey: job.id) {
+                record.delivered = done.acknowledged ? [done.terminal: true] : done.delivered
+            }
+            outstanding[job.id] = record
             fresh.append(job)
         }
         for start in stride(from: 0, to: fresh.count, by: Wire.maxBatch) {
@@ -188,7 +212,14 @@ public struct ClientStateMachine: Sendable {
 
     /// Acknowledges an update once the application has recorded it.
     public mutating func acknowledge(_ update: Update, now: ContinuousClock.Instant) -> [ClientAction] {
-        send(ClientMessage.ack(job: update.attempt.job, lease: update.attempt.lease, seq: update.seq).frames, now: now)
+        let job = update.attempt.job
+        let key = UpdateKey(lease: update.attempt.lease, seq: update.seq)
+        if outstanding[job]?.delivered[key] != nil { outstanding[job]!.delivered[key] = true }
+        if let done = finished[job], done.delivered[key] != nil {
+            // The result is recorded: forget the attempt's other deliveries (bounded memory).
+            finished[job]!.delivered = key == done.terminal ? [:] : done.delivered.merging([key: true]) { _, new in new }
+        }
+        return send(ClientMessage.ack(job: update.attempt.job, lease: update.attempt.lease, seq: update.seq).frames, now: now)
     }
 
     /// Sends a FETCH or CHUNK to the worker of a job (through the broker).
@@ -318,33 +349,60 @@ public struct ClientStateMachine: Sendable {
 
     private mutating func deliver(_ update: Update, now: ContinuousClock.Instant) -> (events: [ClientEvent], actions: [ClientAction]) {
         let job = update.attempt.job
+        let key = UpdateKey(lease: update.attempt.lease, seq: update.seq)
         guard var record = outstanding[job] else {
-            if finished.contains(job) {
+            guard var done = finished[job] else {
+                // Not known to this client (yet): a restarted application re-submits its
+                // outstanding jobs first. Unacknowledged, the worker sends it again later.
+                return ([], [])
+            }
+            guard key.lease == done.terminal.lease, !done.acknowledged else {
                 // A REPORT that arrives after its job's result (a resend crossing a redelivered
                 // FINAL) is still the application's to store: delivered, the application stores
                 // it idempotently by (job, lease, seq) and acknowledges it.
                 if update.kind == .report { return ([.update(update)], []) }
-                // A later attempt's result for a job whose result was delivered: acknowledge so
-                // the worker forgets it; it is never delivered twice.
-                return ([], acknowledge(update, now: now))
+                // A later attempt's result for a job whose result was delivered (a fenced
+                // attempt adopted by a restarted broker), or anything else after the result was
+                // recorded: acknowledged so the worker forgets it, never delivered.
+                return ([], sendAck(update, now: now))
             }
-            // Not known to this client (yet): a restarted application re-submits its outstanding
-            // jobs first. Unacknowledged, the worker sends it again later; nothing is lost.
-            return ([], [])
+            switch done.delivered[key] {
+            case true?: return ([], sendAck(update, now: now))
+            case false?:
+                // Still with the application: a checkpoint is delivered again, the result not.
+                return key == done.terminal ? ([], []) : ([.update(update)], [])
+            case nil:
+                // A report of the result's attempt that arrives after it (a resend overtook
+                // it): delivered, so it is recorded rather than acknowledged and dropped. Any
+                // other update has nothing left to keep, but is not acknowledged before the
+                // result is recorded (the worker would forget it while the application may still
+                // need its attempt; simulation seed 268): its resend after that is.
+                guard update.kind == .report else { return ([], []) }
+                done.delivered[key] = false
+                finished[job] = done
+                return ([.update(update)], [])
+            }
         }
-        let key = UpdateKey(lease: update.attempt.lease, seq: update.seq)
-        if record.delivered.contains(key) {
+        if let acknowledged = record.delivered[key] {
             // A resend whose first acknowledgement was lost: the application already has it.
-            return ([], acknowledge(update, now: now))
+            // One the application has not acknowledged is delivered again (see the type's doc).
+            return acknowledged ? ([], sendAck(update, now: now)) : ([.update(update)], [])
         }
         if update.kind.isTerminal {
             outstanding[job] = nil
-            finished.insert(job)
+            let attempt = record.delivered.filter { $0.key.lease == key.lease }
+            finished[job] = Finished(terminal: key, delivered: attempt.merging([key: false]) { _, new in new })
         } else {
-            record.delivered.insert(key)
+            record.delivered[key] = false
             record.highestAttempt = max(record.highestAttempt, update.attempt.attempt)
             outstanding[job] = record
         }
         return ([.update(update)], [])
+    }
+
+    /// An ACK the application does not need to make (a duplicate it recorded already, or an
+    /// update it will never see).
+    private mutating func sendAck(_ update: Update, now: ContinuousClock.Instant) -> [ClientAction] {
+        send(ClientMessage.ack(job: update.attempt.job, lease: update.attempt.lease, seq: update.seq).frames, now: now)
     }
 }

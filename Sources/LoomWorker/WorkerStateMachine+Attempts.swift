@@ -118,9 +118,18 @@ extension WorkerStateMachine {
             staleAcks += 1
             return []
         }
-        if attempt.unacknowledged.remove(at: index).update.kind == .report { unacknowledgedReports -= 1 }
+        let removed = attempt.unacknowledged.remove(at: index)
+        if removed.update.kind == .report { unacknowledgedReports -= 1 }
         attempts[lease] = attempt
-        forgetIfDone(lease)
+        if removed.update.kind.isTerminal {
+            // The result is recorded and the broker has forgotten the job: reports of the
+            // attempt still unacknowledged can only come back stale. Held on, they kept the
+            // attempt in every READY, and a restarted broker adopted it as an orphan that no
+            // client would claim, holding its slot for good (a hung study; simulation seed 1414).
+            forget(lease)
+        } else {
+            forgetIfDone(lease)
+        }
         return finishIfDrained(now: now)
     }
 

@@ -104,6 +104,26 @@ import LoomWire
         #expect(h.machine.counters.fenced == 1 && h.machine.counters.stale == 1)
     }
 
+    @Test func aWorkerReturningWithTheAttemptWhoseResultAwaitsTheClientIsNotFenced() throws {
+        var h = BrokerHarness()
+        h.ready("w1")
+        h.hello("c1")
+        let ref = try #require(BrokerHarness.assigned("w1", h.submit("c1", ["j1"])).first)
+        h.worker("w1", .started(ref))
+        h.update("w1", .final, ref, seq: 1)
+        // The client has not acknowledged the result yet, so w1 still holds the attempt when it
+        // comes back on a new connection (found by the simulation, seed 78).
+        let back = h.ready("w1-again", id: "w1", running: [ref])
+        #expect(BrokerHarness.toWorker("w1-again", back).allSatisfy { if case .cancel = $0 { false } else { true } })
+        #expect(!BrokerHarness.topics(back).contains("job/j1/fenced"))
+        #expect(h.machine.counters.fenced == 0)
+        // Its slot is free: the next job starts there.
+        #expect(BrokerHarness.assigned("w1-again", h.submit("c1", ["j2"])).map(\.job) == ["j2"])
+        // The client's ACK reaches the worker on its new connection and ends the job.
+        let ack = h.client("c1", .ack(job: "j1", lease: ref.lease, seq: 1))
+        #expect(BrokerHarness.toWorker("w1-again", ack) == [.ack(job: "j1", lease: ref.lease, seq: 1)])
+    }
+
     @Test func returningWorkerTakesBackAnAttemptThatWasStillQueued() throws {
         var h = BrokerHarness()
         h.ready("w1")

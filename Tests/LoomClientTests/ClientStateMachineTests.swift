@@ -57,6 +57,7 @@ import LoomWire
         _ = m.submit([job("j")], now: t0)
         let report = update(.report, "j", seq: 1)
         #expect(m.received(BrokerToClient.update(report).frames, now: t0).events == [.update(report)])
+        _ = m.acknowledge(report, now: t0)
         let again = m.received(BrokerToClient.update(report).frames, now: t0)
         #expect(again.events.isEmpty)
         #expect(sentMessages(again.actions) == [.ack(job: "j", lease: 7, seq: 1)])
@@ -68,6 +69,48 @@ import LoomWire
         let lateResult = m.received(BrokerToClient.update(late).frames, now: t0)
         #expect(lateResult.events.isEmpty)
         #expect(sentMessages(lateResult.actions) == [.ack(job: "j", lease: 8, seq: 1)])
+    }
+
+    @Test func aResendOfAnUpdateTheApplicationHasNotAcknowledgedIsNeverAcknowledgedForIt() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        // A checkpoint whose blobs the application is still pulling: its resend is delivered
+        // again (the application de-duplicates), never acknowledged in its name.
+        let checkpoint = update(.checkpoint, "j", seq: 2)
+        #expect(m.received(BrokerToClient.update(checkpoint).frames, now: t0).events == [.update(checkpoint)])
+        let resent = m.received(BrokerToClient.update(checkpoint).frames, now: t0 + .seconds(5))
+        #expect(resent.events == [.update(checkpoint)])
+        #expect(sentMessages(resent.actions).isEmpty)
+        // A result waiting for that upload: its resend is dropped until the application records it.
+        let final = update(.final, "j", seq: 3)
+        #expect(m.received(BrokerToClient.update(final).frames, now: t0).events == [.update(final)])
+        let finalAgain = m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(5))
+        #expect(finalAgain.events.isEmpty && finalAgain.actions.isEmpty)
+        #expect(sentMessages(m.acknowledge(final, now: t0 + .seconds(6))) == [.ack(job: "j", lease: 7, seq: 3)])
+        let afterRecorded = m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(10))
+        #expect(afterRecorded.events.isEmpty)
+        #expect(sentMessages(afterRecorded.actions) == [.ack(job: "j", lease: 7, seq: 3)])
+    }
+
+    @Test func aResentResultOfThePreviousRunIsAcknowledgedAndNotDeliveredAfterARetryIsSubmitted() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let failed = update(.failed, "j", attempt: 1, lease: 7, seq: 1)
+        #expect(m.received(BrokerToClient.update(failed).frames, now: t0).events == [.update(failed)])
+        _ = m.acknowledge(failed, now: t0)
+        _ = m.submit([job("j")], now: t0)
+        // The ACK was lost: the worker sends the FAILED again while attempt 2 runs.
+        let again = m.received(BrokerToClient.update(failed).frames, now: t0 + .seconds(5))
+        #expect(again.events.isEmpty)
+        #expect(sentMessages(again.actions) == [.ack(job: "j", lease: 7, seq: 1)])
+        #expect(m.outstandingCount == 1)
+        // The retry's own result is delivered.
+        let final = update(.final, "j", attempt: 2, lease: 8, seq: 3)
+        #expect(m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(6)).events == [.update(final)])
     }
 
     @Test func aReportArrivingAfterItsJobsResultIsStillDelivered() {

@@ -49,13 +49,13 @@ import LoomWire
         #expect(payloads == [T.metrics(7), T.metrics(7)])
     }
 
-    @Test func anExitedAttemptIsForgottenOnceEveryUpdateIsAcknowledged() {
+    @Test func anExitedAttemptIsForgottenOnceItsResultIsAcknowledged() {
         var m = T.running([a], at: t0)
         _ = m.trialReported(a, metrics: T.metrics(1), checkpoint: false, now: t0)
         _ = m.trialExited(a, kind: .final, payload: T.metrics(1), now: t0)
-        _ = m.received(T.ack(a, seq: 2), now: t0)
-        #expect(m.heldAttempts == [a], "the report is not acknowledged yet")
         _ = m.received(T.ack(a, seq: 1), now: t0)
+        #expect(m.heldAttempts == [a], "the result is not acknowledged yet")
+        _ = m.received(T.ack(a, seq: 2), now: t0)
         #expect(m.heldAttempts.isEmpty)
         #expect(m.unacknowledgedCount == 0)
         _ = m.received(T.ack(a, seq: 1), now: t0)

@@ -107,6 +107,18 @@ import LoomWire
         #expect(m.nextDeadline == t0 + .seconds(4))
     }
 
+    @Test func anAttemptWhoseResultIsAcknowledgedIsForgottenWithItsUnacknowledgedReports() {
+        let ref = T.ref("a", lease: 1)
+        var m = T.running([ref], at: t0)
+        _ = m.trialReported(ref, metrics: T.metrics(1), checkpoint: false, now: t0)
+        _ = m.trialExited(ref, kind: .final, payload: T.metrics(2), now: t0)
+        // The report's ACK was lost; the result's arrives: the attempt is done.
+        _ = m.received(T.ack(ref, seq: 2), now: t0)
+        #expect(m.heldAttempts.isEmpty)
+        #expect(m.unacknowledgedCount == 0)
+        #expect(T.ready(m.received(BrokerToWorker.disconnect(reason: DisconnectReason.reregister).frames, now: t0))?.running == [])
+    }
+
     /// After a broker restart every message the worker had in flight is answered with DISCONNECT
     /// "reregister": one READY answers them all; a DISCONNECT a heartbeat later (that READY was
     /// lost) is answered again.

@@ -1,0 +1,79 @@
+import LoomBroker
+import LoomClient
+import LoomWire
+
+/// The broker process (the real `BrokerStateMachine`, the feed journal as a simulated disk) and
+/// the optimizer's slot.
+extension Simulation {
+    func startBroker() {
+        brokerStarts += 1
+        // A fresh epoch per start, as the service draws a random one, so leases never repeat;
+        // kept under 2^20 (a random part and the start's number) so that every lease is exact
+        // in the feed's JSON numbers, which the checker reads as doubles.
+        let epoch = UInt32(random.int(0...4095)) << 8 | UInt32(brokerStarts & 0xFF)
+        broker = BrokerStateMachine(config: BrokerConfig(brokerID: "broker-\(brokerStarts)", leaseEpoch: epoch,
+                                                         lastFeedSeq: journalSeq), now: instant)
+        note("broker-\(brokerStarts) starts (epoch \(epoch), feed continues after seq \(journalSeq))")
+        retryConnects()
+        arm(.broker)
+    }
+
+    func deliverToBroker(from identity: Frame, peer: ProcessID, _ frames: [Frame]) {
+        guard broker != nil, alive.contains(.broker) else { return }
+        note("broker ← \(peer) \(TraceText.inbound(frames))")
+        performBroker(broker!.receive(from: identity, frames: frames, now: instant))
+        arm(.broker)
+    }
+
+    /// Carries out the broker's actions as `BrokerService.perform` does: a send to a connection
+    /// that is gone reports the peer unreachable at once; every event is journaled before it is
+    /// published.
+    func performBroker(_ actions: [BrokerAction]) {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .send(let identity, let frames):
+                if !routerSend(to: identity, frames) {
+                    note("broker: \(String(decoding: identity, as: UTF8.self)) unreachable")
+                    queue += broker!.peerUnreachable(identity, now: instant)
+                }
+            case .publish(let frames):
+                guard let event = FeedEvent(frames: frames) else {
+                    checker.fail("S5", "the broker published a message that is not a feed event", at: now)
+                    continue
+                }
+                if event.seq != journalSeq + 1 {
+                    checker.fail("S5", "feed seq \(event.seq) after \(journalSeq) (the journal refuses it)", at: now)
+                }
+                journalSeq = max(journalSeq, event.seq)
+                checker.published(event, at: now)
+                if trace != nil, !event.topic.hasPrefix("log/") { note("feed #\(event.seq) \(event.topic) \(String(decoding: event.body, as: UTF8.self))") }
+            }
+        }
+    }
+
+    // MARK: - Optimizer
+
+    /// The job spec every trial is submitted with: stalls are detected after 5 s of silence.
+    static let jobSpec = JobSpec(command: ["simulated-trial"], stallTimeoutS: 5).payload
+
+    func startOptimizer() {
+        var machine = StandInOptimizer(store: store, jobs: jobs, maxRetries: config.maxRetries, spec: Self.jobSpec, now: instant)
+        machine.onAcknowledge = { [unowned self] update in self.checker.acknowledgedByOptimizer(update, store: self.store, at: self.now) }
+        optimizer = machine
+        note("optimizer starts (stand-in client model; \(store.order.count) trials in its store)")
+        performClient(optimizer!.start(now: instant))
+        arm(.optimizer)
+    }
+
+    func performClient(_ actions: [ClientAction]) {
+        for action in actions {
+            switch action {
+            case .connect: openSocket(for: .optimizer)
+            case .send(let frames):
+                note("optimizer → \(TraceText.inbound(frames))")
+                send(from: .optimizer, frames)
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import LoomSimulation
+import Testing
+
+/// Schedules that broke an invariant before the fix named in each test: each replays its seed
+/// (the same schedule, event for event) and must now break none. `hyperloom bench simulate
+/// --seed S --trace` prints the schedule.
+@Suite("Simulation regression seeds")
+struct RegressionSeeds {
+    func expectNoViolation(_ seed: UInt64) {
+        let result = Simulation.run(seed: seed)
+        #expect(result.passed, "\(result.summary)\nreplay: \(result.replayCommand)")
+        #expect(result.complete > 0)
+    }
+
+    /// Issue 15, failures 1 and 4. A broker restart makes the worker resend every update it
+    /// holds while the optimizer still pulls the blobs of a checkpoint; the client acknowledged
+    /// the resend in the optimizer's name, so the worker forgot the checkpoint (and dropped its
+    /// blobs) before the optimizer had stored it (S2). Seed 20 (a broker crash of 2.4 s), and
+    /// seeds 1, 35 and 50 (a result delivered while its attempt's checkpoint uploaded: every
+    /// other update of the job was then acknowledged unseen). Fixed in `ClientStateMachine`.
+    @Test(arguments: [20, 1, 35, 50] as [UInt64])
+    func aResendIsNeverAcknowledgedBeforeTheOptimizerHasStoredIt(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// A failed attempt is retried: the optimizer acknowledges its FAILED and submits the job
+    /// again. When that ACK was lost (a partition, a restart), the worker resends the FAILED;
+    /// the client had forgotten the previous run, delivered it as news of the new one, took the
+    /// job for finished and acknowledged the retry's own result unseen: the trial waited for
+    /// good (L1: seeds 520, 214, 444, 744) or the worker was told its update was stored when it
+    /// was not (S2: seeds 845, 164, 250, 966). Fixed in `ClientStateMachine.submit`.
+    @Test(arguments: [520, 214, 444, 744, 845, 164, 250, 966] as [UInt64])
+    func aResentResultOfThePreviousRunIsNotTakenForTheRetrysResult(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// Issue 15, failure 1 (a study hung for good, its workers holding attempts with updates
+    /// unacknowledged): an attempt's result was acknowledged, but reports it made while its job
+    /// was an orphan of a restarted broker never were; the worker kept the attempt, the next
+    /// restarted broker adopted it again as an orphan no client would ever claim, and its slot
+    /// stayed taken until every slot was (seed 1414: three broker crashes). Fixed in
+    /// `WorkerStateMachine`: an attempt whose result is acknowledged is done.
+    @Test func anAttemptWhoseResultWasAcknowledgedNoLongerHoldsItsSlot() {
+        expectNoViolation(1414)
+    }
+
+    /// A frozen broker redelivered a result before the worker resent the checkpoint made just
+    /// before it; the client acknowledged that checkpoint at once ("nothing left to keep") while
+    /// the optimizer had not recorded the result yet (S2, seed 268). Fixed in
+    /// `ClientStateMachine.deliver`: it waits for the result's acknowledgement.
+    @Test func aCheckpointAfterAnUnrecordedResultIsNotAcknowledgedForTheOptimizer() {
+        expectNoViolation(268)
+    }
+
+    /// A worker cut off by a frozen broker comes back holding the attempt whose FINAL waits for
+    /// the (restarting) optimizer: the broker fenced that very attempt, published the winning
+    /// lease as `fenced` (S4) and charged the worker a slot that nothing released. Seed 78.
+    /// Fixed in `BrokerStateMachine.reconcile`.
+    @Test func theAttemptWhoseResultAwaitsTheClientIsNotFencedWhenItsWorkerReturns() {
+        expectNoViolation(78)
+    }
+}

@@ -113,7 +113,7 @@ extension BrokerStateMachine {
         counters.assigned += 1
         let ref = AttemptRef(job: jobID, attempt: job.attempt, lease: lease)
         return [
-            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload).frames, now: now),
+            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload, token: leaseToken(ref, worker: workerID)).frames, now: now),
             publish("job/\(jobID)/assigned", event: "assigned") { w in
                 w.add("job", jobID)
                 w.add("attempt", ref.attempt)

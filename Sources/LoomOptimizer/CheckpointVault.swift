@@ -98,9 +98,15 @@ final class CheckpointVault {
             return [.recordReport(update, payload ?? .null)]
         }
         guard blobs != nil else { return [.recordReport(update, .object(object))] }
-        guard var manifest = try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(manifestJSON))),
-              manifest.files.allSatisfy({ BlobDirectory.isHash($0.sha256) && CheckpointSnapshot.isSafe($0.path) }) else {
+        guard var manifest = try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(manifestJSON))) else {
             object["checkpoint_error"] = .string("the checkpoint's manifest is malformed: not kept")
+            return [.recordReport(update, .object(object))]
+        }
+        do {
+            try manifest.validate()
+        } catch {
+            object["checkpoint_error"] = .string("the checkpoint's manifest is malformed (\(error.description)): not kept")
+            logger.warning("checkpoint refused", metadata: ["trial.job": "\(update.attempt.job)", "error": "\(error.description)"])
             return [.recordReport(update, .object(object))]
         }
         manifest.job = update.attempt.job

@@ -25,7 +25,7 @@ extension BrokerToWorker {
         switch self {
         case .welcome(let info): return [h, [Command.welcome.rawValue], JSONCoding.encode(info)]
         case .heartbeat: return [h, [Command.heartbeat.rawValue]]
-        case .assign(let ref, let payload): return [h, [Command.assign.rawValue]] + ref.frames + [payload]
+        case .assign(let ref, let payload, let token): return [h, [Command.assign.rawValue]] + ref.frames + [payload, token]
         case .ack(let job, let lease, let seq):
             return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
         case .cancel(let job, let lease, let reason):
@@ -130,8 +130,11 @@ public enum WireDecoder {
             try count(f, 0, name)
             return .heartbeat
         case .assign:
-            try count(f, 4, name)
-            return .assign(try attemptRef(f, name), payload: f[3])
+            try count(f, 5, name)
+            guard f[4].count == LeaseToken.size else {
+                throw .fieldSize(command: name, field: "token", expected: LeaseToken.size, found: f[4].count)
+            }
+            return .assign(try attemptRef(f, name), payload: f[3], token: f[4])
         case .ack:
             try count(f, 3, name)
             return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))
@@ -217,13 +220,7 @@ public enum WireDecoder {
         case .ready:
             try count(f, 1, name)
             let info = try JSONCoding.decode(ReadyInfo.self, f[0], name, "body")
-            try checkPeerID(info.worker, name, "worker")
-            guard info.slots >= 0, info.gpus >= 0 else {
-                throw .badValue(command: name, field: "slots", reason: "must not be negative")
-            }
-            guard info.heartbeatMs > 0, info.liveness > 0 else {
-                throw .badValue(command: name, field: "heartbeat_ms", reason: "and liveness must be positive")
-            }
+            try checkReady(info, name)
             return .ready(info)
         case .heartbeat:
             try count(f, 0, name)
@@ -251,7 +248,7 @@ public enum WireDecoder {
         case .hello:
             try count(f, 1, name)
             let info = try JSONCoding.decode(HelloInfo.self, f[0], name, "body")
-            try checkPeerID(info.client, name, "client")
+            try checkHello(info, name)
             return .hello(info)
         case .heartbeat:
             try count(f, 0, name)
@@ -410,6 +407,57 @@ public enum WireDecoder {
             throw .badText(command: name, field: field, reason: "is not valid UTF-8")
         }
         return s
+    }
+
+    /// Every number and collection of a READY within its range (`Wire.maxSlots`, …), so nothing
+    /// the broker computes from them can overflow and one READY cannot hold unbounded memory.
+    static func checkReady(_ info: ReadyInfo, _ name: String) throws(WireError) {
+        try checkPeerID(info.worker, name, "worker")
+        try range(info.slots, 0...Wire.maxSlots, name, "slots")
+        try range(info.gpus, 0...Wire.maxGPUs, name, "gpus")
+        try range(info.heartbeatMs, 1...Wire.maxHeartbeatMs, name, "heartbeat_ms")
+        try range(info.liveness, 1...Wire.maxLiveness, name, "liveness")
+        try label(info.host, name, "host")
+        try label(info.version, name, "version")
+        guard info.running.count <= Wire.maxRunningPerReady else {
+            throw .badValue(command: name, field: "running", reason: "lists \(info.running.count) attempts; at most \(Wire.maxRunningPerReady)")
+        }
+        for attempt in info.running {
+            guard !attempt.job.isEmpty, attempt.job.utf8.count <= Wire.maxJobIDBytes else {
+                throw .badValue(command: name, field: "running.job", reason: "must be 1 to \(Wire.maxJobIDBytes) bytes")
+            }
+            guard attempt.attempt >= 1 else { throw .badValue(command: name, field: "running.attempt", reason: "must be at least 1") }
+            if let token = attempt.token, LeaseToken.bytes(hex: token) == nil {
+                throw .badValue(command: name, field: "running.token", reason: "must be \(LeaseToken.size * 2) hex digits")
+            }
+        }
+    }
+
+    /// HELLO's id, name and services within their bounds.
+    static func checkHello(_ info: HelloInfo, _ name: String) throws(WireError) {
+        try checkPeerID(info.client, name, "client")
+        try label(info.name, name, "name")
+        let services = info.services ?? []
+        guard services.count <= Wire.maxServices else {
+            throw .badValue(command: name, field: "services", reason: "lists \(services.count) services; at most \(Wire.maxServices)")
+        }
+        for service in services {
+            guard !service.isEmpty, service.utf8.count <= Wire.maxPeerIDBytes else {
+                throw .badValue(command: name, field: "services", reason: "a service name must be 1 to \(Wire.maxPeerIDBytes) bytes")
+            }
+        }
+    }
+
+    static func range(_ value: Int, _ allowed: ClosedRange<Int>, _ name: String, _ field: String) throws(WireError) {
+        guard allowed.contains(value) else {
+            throw .badValue(command: name, field: field, reason: "is \(value); must be from \(allowed.lowerBound) to \(allowed.upperBound)")
+        }
+    }
+
+    static func label(_ value: String, _ name: String, _ field: String) throws(WireError) {
+        guard value.utf8.count <= Wire.maxLabelBytes else {
+            throw .badValue(command: name, field: field, reason: "is \(value.utf8.count) bytes; at most \(Wire.maxLabelBytes)")
+        }
     }
 
     static func checkPeerID(_ id: String, _ name: String, _ field: String) throws(WireError) {

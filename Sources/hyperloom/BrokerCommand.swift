@@ -76,6 +76,9 @@ struct Broker: ParsableCommand {
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         }
         let replay = settings[s.feedReplay] ?? Self.replayEndpoint(feed: settings[s.feed])
+        // The lease secret lives beside the journal (the broker's data directory), so leases
+        // given out before a restart still verify after it (Docs/security.md).
+        let leaseSecret = journal.map { (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lease.secret") }
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
             feedJournal: journal, heartbeat: settings[s.heartbeat],
@@ -86,7 +89,8 @@ struct Broker: ParsableCommand {
                                         minimumStallTimeout: settings[s.stallTimeoutMinimum],
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
-                                        slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime])))
+                                        slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
+            leaseSecret: leaseSecret))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

@@ -99,6 +99,46 @@ import Testing
         #expect(!vault.holdBack(result), "nothing uploads any more")
     }
 
+    /// A CHECKPOINT whose manifest claims sizes that overflow, or negative ones that would slip
+    /// under the limit, is recorded as a report with the reason, and no upload starts.
+    @Test func overflowingOrNegativeSizesAreRefusedWithoutAnUpload() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let vault = vault(maxBytes: 1 << 20)
+        let a = String(repeating: "a", count: 64), b = String(repeating: "b", count: 64)
+        let cases: [(Int64, Int64)] = [(1 << 62, 1 << 62), (1 << 40, -(1 << 40)), (3 << 20, -(3 << 20) + 1)]
+        for sizes in cases {
+            let manifest = CheckpointManifest(job: "s-1/1", attempt: 1, seq: 1, files: [
+                CheckpointFile(path: "x", sha256: a, size: sizes.0), CheckpointFile(path: "y", sha256: b, size: sizes.1),
+            ])
+            let payload: JSONValue = .object([CheckpointManifest.payloadKey:
+                try JSONDecoder().decode(JSONValue.self, from: Data(JSONCoding.encode(manifest)))])
+            let update = Update(kind: .checkpoint, attempt: AttemptRef(job: "s-1/1", attempt: 1, lease: 7), seq: 1,
+                                payload: JSONCoding.encode(payload))
+            let progress = vault.arrived(update, payload: payload, now: t0)
+            guard case .recordReport(_, let metrics)? = progress.first, progress.count == 1 else {
+                Issue.record("not recorded as a report: \(progress)"); continue
+            }
+            #expect(metrics.object?["checkpoint_error"]?.argument.contains("size") == true)
+            #expect(vault.uploads.isEmpty)
+        }
+    }
+
+    /// A path with a NUL byte never reaches the index.
+    @Test func aNulBytePathIsRefused() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let vault = vault()
+        let manifest = CheckpointManifest(job: "s-1/1", attempt: 1, seq: 1, files: [
+            CheckpointFile(path: "a\u{0}b", sha256: String(repeating: "a", count: 64), size: 1),
+        ])
+        let payload: JSONValue = .object([CheckpointManifest.payloadKey:
+            try JSONDecoder().decode(JSONValue.self, from: Data(JSONCoding.encode(manifest)))])
+        let update = Update(kind: .checkpoint, attempt: AttemptRef(job: "s-1/1", attempt: 1, lease: 7), seq: 1, payload: JSONCoding.encode(payload))
+        guard case .recordReport(_, let metrics)? = vault.arrived(update, payload: payload, now: t0).first else {
+            Issue.record("not recorded as a report"); return
+        }
+        #expect(metrics.object?["checkpoint_error"]?.argument.contains("path") == true)
+    }
+
     @Test func tooLargeOrWithoutManifestIsRecordedAsAReport() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let vault = vault(maxBytes: 3)

@@ -192,7 +192,9 @@ extension BrokerStateMachine {
     mutating func staleUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         let ref = update.attempt
         counters.stale += 1
-        if update.kind.isTerminal, leases[ref.lease]?.worker == worker { releaseLease(ref.lease) }
+        // Only the lease of this very job: a stale FINAL naming another job under a lease the worker
+        // holds must not free that lease while its own job runs (found by the broker fuzzer).
+        if update.kind.isTerminal, let lease = leases[ref.lease], lease.worker == worker, lease.job == ref.job { releaseLease(ref.lease) }
         var actions: [BrokerAction] = [
             send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now),
             publish("job/\(ref.job)/stale", event: "stale", payload: update.payload) { w in

@@ -5,7 +5,7 @@ import LoomWire
 /// one of four connections, a step of the clock, an unreachable peer or a change of the
 /// allowlist; after each step the machine's invariants (`brokenInvariant()`) must hold and the
 /// feed's sequence numbers must follow on from the last one with no hole.
-enum BrokerFuzz {
+public enum BrokerFuzz {
     /// The connections, and the key each speaks with when the broker authenticates.
     static let peers = ["p0", "p1", "p2", "p3"]
     static let users = ["worker/p0", "worker/p1", "client/p2", "optimizer/p3"]
@@ -13,6 +13,10 @@ enum BrokerFuzz {
     static let leaseKey = [UInt8](repeating: 7, count: 32)
     static let leaseEpoch: UInt32 = 1
     static let steps = 64
+
+    /// Prints every step and what the machine did (`hyperloom-fuzz run broker FILE` with
+    /// HYPERLOOM_FUZZ_TRACE=1), to read how a failing input got there.
+    nonisolated(unsafe) public static var trace = false
 
     static func run(_ data: [UInt8]) throws(FuzzFailure) {
         var input = FuzzInput(data)
@@ -43,6 +47,18 @@ enum BrokerFuzz {
                     actions = machine.authorize(Set(users.indices.filter { mask >> $0 & 1 == 1 }.map { users[$0] }), now: now)
                 } else {
                     actions = machine.peerUnreachable(identity, now: now)
+                }
+            }
+            if trace {
+                print("step op=\(op & 3) peer=\(peers[peer])")
+                for action in actions {
+                    switch action {
+                    case .publish(let frames): print("  publish \(FeedEvent(frames: frames).map { "\($0.seq) \($0.topic)" } ?? "?")")
+                    case .send(let to, let frames):
+                        let decoded: String = (try? WireDecoder.brokerToWorker(frames)).map { "\($0)" }
+                            ?? (try? WireDecoder.brokerToClient(frames)).map { "\($0)" } ?? "?"
+                        print("  send \(String(decoding: to, as: UTF8.self)): \(decoded.prefix(200))")
+                    }
                 }
             }
             for case .publish(let frames) in actions {

@@ -11,6 +11,22 @@ import LoomFuzz
 #if FUZZING
 nonisolated(unsafe) var selected: FuzzTarget = .wire
 
+/// libFuzzer's driver entry (compiler-rt): runs the fuzzing loop with `callback`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+
+/// SwiftPM links an executable's entry point under the name `<module>_main` (and points `main`
+/// at it), so the fuzzer binary's entry is that: it hands over to libFuzzer's driver.
+@_cdecl("hyperloom_fuzz_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    _ = fuzzerInitialize(nil, nil)
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzerTestOneInput(data, size) }
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzerInitialize(_ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> Int32 {
     let name = ProcessInfo.processInfo.environment["HYPERLOOM_FUZZ_TARGET"] ?? ""
@@ -43,6 +59,7 @@ struct FuzzCorpusTool {
             writeSeeds(into: arguments[1])
         case "run" where arguments.count >= 3:
             guard let target = FuzzTarget(rawValue: arguments[1]) else { usage() }
+            BrokerFuzz.trace = ProcessInfo.processInfo.environment["HYPERLOOM_FUZZ_TRACE"] == "1"
             run(target, paths: Array(arguments.dropFirst(2)))
         default:
             usage()

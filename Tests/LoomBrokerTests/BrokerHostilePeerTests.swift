@@ -199,3 +199,19 @@ import LoomWire
         #expect(h.machine.counters.unroutedTransfers == 1)
     }
 }
+
+/// Found by the broker fuzzer: a stale FINAL naming another job under a lease the worker holds.
+@Suite struct BrokerFuzzRegressions {
+    @Test func aStaleFinalAboutAnotherJobDoesNotFreeTheLeaseOfTheJobThatRuns() throws {
+        var h = BrokerHarness()
+        h.hello("c")
+        h.ready("w", slots: 1)
+        let ref = try #require(BrokerHarness.assigned("w", h.submit("c", ["s/0"])).first)
+        h.update("w", .final, AttemptRef(job: "s/1", attempt: 1, lease: ref.lease), seq: 2)
+        #expect(h.machine.brokenInvariant() == nil)
+        #expect(h.machine.workers["w"]?.cpuUsed == 1000)
+        // The real result still counts.
+        h.update("w", .final, ref, seq: 1)
+        #expect(h.machine.counters.finished == 1)
+    }
+}

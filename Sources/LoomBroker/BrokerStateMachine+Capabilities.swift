@@ -68,20 +68,26 @@ public enum LeaseSecret {
         return (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// Reads the secret at `path`, creating it (mode 0600, exclusively) when missing. Refuses a
-    /// file that group or others may read or write, or that does not hold 64 hex digits.
+    /// Reads the secret at `path`, creating it (mode 0600) when missing. Refuses a file that
+    /// group or others may read or write, or that does not hold 64 hex digits. Creation is
+    /// atomic (written to a temporary file, then linked into place), so two brokers starting in
+    /// one data directory at once both read the same complete secret.
     public static func load(path: String) throws(Failure) -> [UInt8] {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            let secret = random()
-            let text = Array((LeaseToken.hex(secret) + "\n").utf8)
+        if access(path, F_OK) != 0 {
+            let temporary = path + ".\(getpid()).tmp"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw Failure(path: path, reason: "cannot create it: \(String(cString: strerror(errno)))") }
+            let text = Array((LeaseToken.hex(random()) + "\n").utf8)
             let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             let synced = fsync(fd)
             close(fd)
+            defer { unlink(temporary) }
             guard written == text.count, synced == 0 else { throw Failure(path: path, reason: "cannot write it (errno \(errno))") }
-            return secret
+            // link(2) never replaces: whoever links first wins, and everyone reads that file.
+            guard link(temporary, path) == 0 || errno == EEXIST else {
+                throw Failure(path: path, reason: "cannot create it: \(String(cString: strerror(errno)))")
+            }
         }
-        guard errno == EEXIST else { throw Failure(path: path, reason: "cannot create it: \(String(cString: strerror(errno)))") }
         var info = stat()
         guard stat(path, &info) == 0 else { throw Failure(path: path, reason: "cannot stat it: \(String(cString: strerror(errno)))") }
         guard info.st_mode & 0o077 == 0 else {

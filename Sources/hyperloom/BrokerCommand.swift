@@ -76,9 +76,11 @@ struct Broker: ParsableCommand {
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         }
         let replay = settings[s.feedReplay] ?? Self.replayEndpoint(feed: settings[s.feed])
-        // The lease secret lives beside the journal (the broker's data directory), so leases
-        // given out before a restart still verify after it (Docs/security.md).
-        let leaseSecret = journal.map { (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lease.secret") }
+        // The lease secret lives in the broker's data directory (beside the journal, or
+        // hyperloom-data/broker), so leases given out before a restart still verify after it.
+        let dataDirectory = journal.map { ($0 as NSString).deletingLastPathComponent } ?? "hyperloom-data/broker"
+        try FileManager.default.createDirectory(atPath: dataDirectory.isEmpty ? "." : dataDirectory, withIntermediateDirectories: true)
+        let leaseSecret = ((dataDirectory.isEmpty ? "." : dataDirectory) as NSString).appendingPathComponent("lease.secret")
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
             feedJournal: journal, heartbeat: settings[s.heartbeat],

@@ -270,8 +270,8 @@ public enum WireDecoder {
                 guard let req = Requirements(frame: f[base + 1]) else {
                     throw .fieldSize(command: name, field: "requirements", expected: Requirements.frameSize, found: f[base + 1].count)
                 }
-                guard req.firstAttempt >= 1 else {
-                    throw .badValue(command: name, field: "first_attempt", reason: "must be at least 1")
+                guard (1...Wire.maxAttemptNumber).contains(req.firstAttempt) else {
+                    throw .badValue(command: name, field: "first_attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
                 }
                 jobs.append(JobSubmission(id: id, requirements: req, payload: f[base + 2]))
             }
@@ -372,7 +372,9 @@ public enum WireDecoder {
 
     static func attemptRef(_ f: [Frame], _ name: String) throws(WireError) -> AttemptRef {
         let attempt = try u32(f[1], name, "attempt")
-        guard attempt >= 1 else { throw .badValue(command: name, field: "attempt", reason: "must be at least 1") }
+        guard (1...Wire.maxAttemptNumber).contains(attempt) else {
+            throw .badValue(command: name, field: "attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
+        }
         return AttemptRef(job: try jobID(f[0], name), attempt: attempt, lease: try u64(f[2], name, "lease"))
     }
 
@@ -426,7 +428,9 @@ public enum WireDecoder {
             guard !attempt.job.isEmpty, attempt.job.utf8.count <= Wire.maxJobIDBytes else {
                 throw .badValue(command: name, field: "running.job", reason: "must be 1 to \(Wire.maxJobIDBytes) bytes")
             }
-            guard attempt.attempt >= 1 else { throw .badValue(command: name, field: "running.attempt", reason: "must be at least 1") }
+            guard (1...Wire.maxAttemptNumber).contains(attempt.attempt) else {
+                throw .badValue(command: name, field: "running.attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
+            }
             if let token = attempt.token, LeaseToken.bytes(hex: token) == nil {
                 throw .badValue(command: name, field: "running.token", reason: "must be \(LeaseToken.size * 2) hex digits")
             }

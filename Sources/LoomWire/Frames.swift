@@ -40,6 +40,10 @@ public enum Wire {
     public static let maxLabelBytes = 256
     /// Most services one HELLO may offer.
     public static let maxServices = 16
+    /// Highest attempt number a peer may name (in headers, READY and SUBMIT's `first_attempt`):
+    /// far beyond any retry budget, and far enough below `UInt32.max` that the broker's "next
+    /// attempt" counters never overflow.
+    public static let maxAttemptNumber: UInt32 = 1 << 30
 }
 
 /// Big-endian fixed-width integers, as every integer field on the wire is encoded.

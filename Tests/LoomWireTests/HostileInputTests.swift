@@ -89,3 +89,19 @@ import Testing
         #expect(throws: Never.self) { try manifest([CheckpointFile(path: "a", sha256: sha, size: 1), CheckpointFile(path: "b", sha256: sha, size: 1)]).validate() }
     }
 }
+
+/// Found by the broker fuzzer: SUBMIT's first_attempt UInt32.max overflowed the broker's next
+/// attempt counter at ASSIGN; attempt numbers are bounded wherever a peer sends one.
+@Suite struct HostileAttemptNumbers {
+    @Test func attemptNumbersNearTheTopOfUInt32AreRefused() {
+        let submit = ClientMessage.submit(request: 1, jobs: [JobSubmission(id: "s/1", requirements: Requirements(firstAttempt: .max), payload: [])]).frames
+        #expect(throws: WireError.self) { try WireDecoder.inbound(submit) }
+        let update = WorkerMessage.update(Update(kind: .final, attempt: AttemptRef(job: "s/1", attempt: .max, lease: 1), seq: 1, payload: [])).frames
+        #expect(throws: WireError.self) { try WireDecoder.inbound(update) }
+        let ready = WorkerMessage.ready(ReadyInfo(worker: "w", slots: 1, heartbeatMs: 1000, liveness: 3, host: "h", pid: 1, version: "v",
+                                                  running: [RunningAttempt(AttemptRef(job: "s/1", attempt: .max, lease: 1))])).frames
+        #expect(throws: WireError.self) { try WireDecoder.inbound(ready) }
+        let fine = ClientMessage.submit(request: 1, jobs: [JobSubmission(id: "s/1", requirements: Requirements(firstAttempt: Wire.maxAttemptNumber), payload: [])]).frames
+        #expect(throws: Never.self) { try WireDecoder.inbound(fine) }
+    }
+}

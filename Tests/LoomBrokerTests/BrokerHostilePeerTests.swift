@@ -215,3 +215,36 @@ import LoomWire
         #expect(h.machine.counters.finished == 1)
     }
 }
+
+/// A client key cancels, and takes over by re-submitting, only jobs of its own key.
+@Suite struct BrokerJobOwnership {
+    func secured() -> BrokerHarness {
+        var h = BrokerHarness()
+        h.users = ["a": "client/alice", "b": "client/bob", "a2": "client/alice", "w": "worker/w"]
+        _ = h.machine.authorize(["client/alice", "client/bob", "worker/w"], now: h.now)
+        return h
+    }
+
+    @Test func anotherKeyCannotCancelOrTakeOverAJob() {
+        var h = secured()
+        h.hello("a", id: "alice")
+        h.hello("b", id: "bob")
+        h.submit("a", ["s/1"])
+        let cancel = h.client("b", .cancel(request: 2, jobs: ["s/1"]))
+        #expect(BrokerHarness.toClient("b", cancel).contains(.cancelled(request: 2, count: 0)))
+        #expect(h.machine.jobs["s/1"] != nil)
+        let takeOver = h.submit("b", ["s/1"])
+        #expect(BrokerHarness.toClient("b", takeOver).contains(.submitted(request: 1, accepted: 0)))
+        #expect(h.machine.jobs["s/1"]?.owner == "alice")
+        #expect(h.machine.counters.refused["owner"] == 2)
+    }
+
+    @Test func anotherClientOfTheSameKeyMayCancel() {
+        var h = secured()
+        h.hello("a", id: "alice")
+        h.hello("a2", id: "alice-2")
+        h.submit("a", ["s/1"])
+        let cancel = h.client("a2", .cancel(request: 2, jobs: ["s/1"]))
+        #expect(BrokerHarness.toClient("a2", cancel).contains(.cancelled(request: 2, count: 1)))
+    }
+}

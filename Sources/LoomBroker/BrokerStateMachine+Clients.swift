@@ -132,7 +132,9 @@ extension BrokerStateMachine {
             error.add("unavailable", true)
             return [send(toClient: client, BrokerToClient.reply(request: request, body: error.finish()).frames, now: now)]
         }
-        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body).frames, now: now)]
+        // The provider learns the requester's key, so it can authorise per study (Docs/security.md).
+        let key = clients[client]?.userID
+        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body, key: key).frames, now: now)]
     }
 
     // MARK: - Queries

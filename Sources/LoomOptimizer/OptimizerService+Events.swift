@@ -14,7 +14,7 @@ extension OptimizerService {
         case .ended(let ref, let reason, let detail): ended(ref, reason: reason, detail: detail)
         case .update(let update): updated(update)
         case .transfer(let transfer): transferArrived(transfer)
-        case .request(let request, let from, let body): answer(request, from: from, body: body)
+        case .request(let request, let from, let body, let key): answer(request, from: from, body: body, key: key)
         case .connected(let info, let resynced):
             logger.info("connected to broker", metadata: ["broker.id": "\(info.broker)", "optimizer.resynced": "\(resynced)"])
             apply(vault.retryAll(now: .now))

@@ -57,7 +57,7 @@ struct RequestError: Error, CustomStringConvertible {
 }
 
 extension OptimizerService {
-    func answer(_ request: UInt64, from client: String, body: Frame) {
+    func answer(_ request: UInt64, from client: String, body: Frame, key: String? = nil) {
         let reply: Frame
         do {
             let r: OptimizerRequest
@@ -66,22 +66,23 @@ extension OptimizerService {
             } catch {
                 throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
             }
-            reply = StudyDocuments.encode(try perform(r))
+            reply = StudyDocuments.encode(try perform(r, requester: key))
         } catch {
             reply = StudyDocuments.error("\(error)")
         }
         post(.respond(request: request, to: client, body: reply))
     }
 
-    func perform(_ r: OptimizerRequest) throws -> JSONValue {
+    func perform(_ r: OptimizerRequest, requester: String? = nil) throws -> JSONValue {
+        try StudyAccess.check(r.op, study: r.study, requester: requester) { id in try store.study(id)?.owner }
         switch r.op {
         case "submit":
             guard let text = r.spec else { throw RequestError(description: "submit: no \"spec\" text") }
             let id = try createStudy(specText: text, file: r.file ?? "spec.yaml",
-                                     baseDirectory: r.baseDirectory ?? FileManager.default.currentDirectoryPath)
+                                     baseDirectory: r.baseDirectory ?? FileManager.default.currentDirectoryPath, owner: requester)
             return .object(["study": .string(id)])
         case "studies":
-            return try StudyDocuments.studies(store)
+            return StudyAccess.visible(try StudyDocuments.studies(store), requester: requester) { id in try? store.study(id)?.owner }
         case "status":
             let record = try study(r)
             // A running study is answered from the driver's mirror of its trials: clients poll

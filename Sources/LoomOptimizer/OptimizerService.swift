@@ -228,7 +228,7 @@ public final class OptimizerService: @unchecked Sendable {
     }
 
     /// Creates a study from a spec's text; returns its id.
-    func createStudy(specText: String, file: String, baseDirectory: String) throws -> String {
+    func createStudy(specText: String, file: String, baseDirectory: String, owner: String? = nil) throws -> String {
         let spec = try SpecParser.parse(specText, file: file)
         let existing = try store.studies().filter { $0.name == spec.name }.count
         var n = existing + 1
@@ -236,7 +236,7 @@ public final class OptimizerService: @unchecked Sendable {
         let id = "\(spec.name)-\(n)"
         let now = wallClock()
         try store.createStudy(StudyRecord(id: id, name: spec.name, specText: specText, baseDirectory: baseDirectory,
-                                          createdAt: now))
+                                          createdAt: now, owner: owner))
         drivers[id] = StudyDriver(studyID: id, spec: spec, createdAt: now, trials: [])
         logger.info("study created", metadata: ["study.name": "\(id)"])
         advance(id)

@@ -78,8 +78,8 @@ extension BrokerToClient {
         case .cancelled(let request, let count):
             return [h, [Command.cancelled.rawValue], BigEndian.frame(request), BigEndian.frame(count)]
         case .reply(let request, let body): return [h, [Command.reply.rawValue], BigEndian.frame(request), body]
-        case .request(let request, let from, let body):
-            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body]
+        case .request(let request, let from, let body, let key):
+            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body] + (key.map { [Array($0.utf8)] } ?? [])
         case .started(let ref, let worker, let backup):
             return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)] + (backup ? [[1]] : [])
         case .ended(let ref, let reason, let detail):
@@ -177,9 +177,11 @@ public enum WireDecoder {
             try count(f, 2, name)
             return .reply(request: try u64(f[0], name, "request"), body: f[1])
         case .request:
-            try count(f, 3, name)
+            // Frame 4, the requester's key, is there only when the broker authenticates.
+            guard f.count == 3 || f.count == 4 else { throw .frameCount(command: name, expected: "3 or 4", found: f.count) }
             return .request(request: try u64(f[0], name, "request"),
-                            from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2])
+                            from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2],
+                            key: f.count == 4 ? try text(f[3], name, "key", max: Wire.maxPeerIDBytes * 2) : nil)
         case .started:
             // Frame 5, the flags, is there only when one is set.
             guard f.count == 4 || f.count == 5 else { throw .frameCount(command: name, expected: "4 or 5", found: f.count) }

@@ -390,8 +390,9 @@ public enum BrokerToClient: Equatable, Sendable {
     case submitted(request: UInt64, accepted: UInt32)
     case cancelled(request: UInt64, count: UInt32)
     case reply(request: UInt64, body: Frame)
-    /// A REQUEST from client `from` for a service this client provides.
-    case request(request: UInt64, from: String, body: Frame)
+    /// A REQUEST from client `from` for a service this client provides; `key` is the key the
+    /// requester authenticated with (`ROLE/NAME`), nil when the broker does not authenticate.
+    case request(request: UInt64, from: String, body: Frame, key: String? = nil)
     /// `backup`: the attempt is a speculative copy running beside the job's current attempt
     /// (which goes on), not a retry that replaces it.
     case started(AttemptRef, worker: String, backup: Bool = false)

@@ -239,6 +239,17 @@ import LoomWire
         #expect(h.machine.counters.refused["owner"] == 2)
     }
 
+    /// The optimizer authorises per study by the key the broker forwards with each REQUEST.
+    @Test func aRequestReachesTheOptimizerWithTheRequestersKey() {
+        var h = secured()
+        h.users["o"] = "optimizer/opt"
+        _ = h.machine.authorize(["client/alice", "client/bob", "worker/w", "optimizer/opt"], now: h.now)
+        h.client("o", .hello(HelloInfo(client: "opt", name: "optimizer", services: [ServiceName.optimizer])))
+        h.hello("b", id: "bob")
+        let forwarded = h.client("b", .request(request: 3, service: ServiceName.optimizer, body: Array(#"{"op":"status"}"#.utf8)))
+        #expect(BrokerHarness.toClient("o", forwarded) == [.request(request: 3, from: "bob", body: Array(#"{"op":"status"}"#.utf8), key: "client/bob")])
+    }
+
     @Test func anotherClientOfTheSameKeyMayCancel() {
         var h = secured()
         h.hello("a", id: "alice")

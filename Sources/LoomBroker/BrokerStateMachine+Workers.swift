@@ -47,6 +47,12 @@ extension BrokerStateMachine {
         }
         let heartbeat = min(max(.milliseconds(info.heartbeatMs), config.heartbeatRange.lowerBound), config.heartbeatRange.upperBound)
         var actions: [BrokerAction] = []
+        if case .worker(let other)? = peers[identity], other != info.worker {
+            // The connection registered another worker id before: that worker is gone (its
+            // attempts are requeued), so nothing meant for it reaches this one (found by the
+            // broker fuzzer).
+            actions += removeWorker(other, reason: "left", now: now)
+        }
         let rejoined = workers[info.worker] != nil
         if case .client(let clientID)? = peers[identity] { clientLeft(clientID) }
         if var worker = workers[info.worker] {

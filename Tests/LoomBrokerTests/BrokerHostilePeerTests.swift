@@ -214,6 +214,19 @@ import LoomWire
         h.update("w", .final, ref, seq: 1)
         #expect(h.machine.counters.finished == 1)
     }
+
+    @Test func aConnectionThatRegistersASecondWorkerIdEndsTheFirst() throws {
+        var h = BrokerHarness()
+        h.hello("c")
+        h.ready("x", id: "w0")
+        let ref = try #require(BrokerHarness.assigned("x", h.submit("c", ["s/1"])).first)
+        let again = h.ready("x", id: "w5")
+        #expect(h.machine.brokenInvariant() == nil)
+        #expect(h.machine.workers["w0"] == nil)
+        #expect(BrokerHarness.topics(again).contains("worker/w0/left"))
+        // Its attempt is requeued, and given to the worker the connection now is.
+        #expect(BrokerHarness.assigned("x", again).map(\.attempt) == [ref.attempt + 1])
+    }
 }
 
 /// A client key cancels, and takes over by re-submitting, only jobs of its own key.

@@ -28,16 +28,47 @@ extension BrokerStateMachine {
         case .transfer(let transfer): return relay(transfer, fromClient: id, now: now)
         case .disconnect:
             peers[identity] = nil
-            clients[id]?.identity = nil
+            clientLeft(id)
             return []
         }
     }
 
+    /// A client's connection is gone (DISCONNECT, silence, unreachable, revoked). Its record is
+    /// kept while it owns jobs (their results wait for it) or provides a service (its id stays
+    /// bound to its key); otherwise it is forgotten, so client records are bounded by the
+    /// connected clients and the owners of live jobs, not by every HELLO ever said.
+    mutating func clientLeft(_ id: String) {
+        guard clients[id] != nil else { return }
+        clients[id]?.identity = nil
+        departed.append(id)
+    }
+
+    /// Forgets the departed clients that own no job and provide no service (once per sweep: one
+    /// pass over the jobs, only when a client left).
+    mutating func forgetDepartedClients() {
+        guard !departed.isEmpty else { return }
+        let owners = Set(jobs.values.compactMap(\.owner))
+        let providers = Set(services.values.joined())
+        for id in departed where clients[id]?.identity == nil && !owners.contains(id) && !providers.contains(id) {
+            clients[id] = nil
+        }
+        departed.removeAll()
+    }
+
     /// HELLO: the client id now routes to this connection; undelivered results are sent again.
     mutating func hello(_ info: HelloInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
         if case .worker(let workerID)? = peers[identity] {
-            // A connection that was a worker's now speaks as a client: the worker is gone.
-            _ = removeWorker(workerID, reason: "left", now: now)
+            // A connection that was a worker's now speaks as a client: the worker is gone. Its
+            // actions (the feed events, with their sequence numbers, and the requeues) must all be
+            // carried out: a feed event dropped here leaves a hole in the journal's sequence.
+            actions += removeWorker(workerID, reason: "left", now: now)
+            actions += dispatch(now: now)
+        }
+        if clients[info.client] == nil && clients.count >= config.maxClients {
+            counters.refused["capacity", default: 0] += 1
+            return [.send(identity: identity, frames: BrokerToClient.error(
+                "HELLO refused: this broker holds \(clients.count) clients, its limit (max_clients \(config.maxClients))").frames)]
         }
         if let old = clients[info.client]?.identity, old != identity { peers[old] = nil }
         clients[info.client] = ClientRecord(id: info.client, name: info.name, identity: identity, lastHeard: now, lastSent: now)
@@ -47,7 +78,7 @@ extension BrokerStateMachine {
         }
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
                                   liveness: config.liveness)
-        var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
+        actions.append(send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now))
         for job in jobs.values where job.owner == info.client {
             if case .delivering(let update) = job.state { actions += deliver(update, to: info.client, now: now) }
         }
@@ -61,11 +92,12 @@ extension BrokerStateMachine {
             guard let identity = client.identity else { continue }
             if now >= client.lastHeard + config.clientHeartbeat * config.liveness {
                 peers[identity] = nil
-                clients[id]?.identity = nil
+                clientLeft(id)
             } else if now >= client.lastSent + config.clientHeartbeat {
                 actions.append(send(toClient: id, BrokerToClient.heartbeat.frames, now: now))
             }
         }
+        forgetDepartedClients()
         return actions
     }
 
@@ -100,7 +132,9 @@ extension BrokerStateMachine {
             error.add("unavailable", true)
             return [send(toClient: client, BrokerToClient.reply(request: request, body: error.finish()).frames, now: now)]
         }
-        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body).frames, now: now)]
+        // The provider learns the requester's key, so it can authorise per study (Docs/security.md).
+        let key = clients[client]?.userID
+        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body, key: key).frames, now: now)]
     }
 
     // MARK: - Queries

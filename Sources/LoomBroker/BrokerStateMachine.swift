@@ -30,12 +30,23 @@ public struct BrokerConfig: Sendable {
     /// The feed's last sequence number before this process (from the feed journal): the next
     /// event is published as `lastFeedSeq + 1`.
     public var lastFeedSeq: UInt64
+    /// Most workers registered at once; a READY beyond it is refused with an ERROR. Each worker
+    /// costs a few KiB of tables and a heartbeat per interval, so this bounds what a flood of
+    /// READYs under fresh ids can take (10,000 workers: tens of MiB).
+    public var maxWorkers: Int
+    /// Most client records at once (connected, or away while they own jobs); a HELLO beyond it
+    /// is refused with an ERROR. A client that leaves without owning a job is forgotten.
+    public var maxClients: Int
+    /// The secret lease capabilities are MACed with (`LeaseSecret`): kept in the broker's data
+    /// directory so that leases survive a restart; random when there is none.
+    public var leaseKey: [UInt8]
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
                 sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
-                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0) {
+                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0,
+                maxWorkers: Int = 10_000, maxClients: Int = 10_000, leaseKey: [UInt8] = LeaseSecret.random()) {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -47,6 +58,9 @@ public struct BrokerConfig: Sendable {
         self.softwareVersion = softwareVersion
         self.stragglers = stragglers
         self.lastFeedSeq = lastFeedSeq
+        self.maxWorkers = maxWorkers
+        self.maxClients = maxClients
+        self.leaseKey = leaseKey
     }
 }
 
@@ -88,7 +102,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unroutedTransfers = 0
     /// Trial output lines received in LOG messages and published on `log/` topics.
     public var logLines = 0
-    /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
+    /// Messages refused because the sender's key lacks the role (or was revoked), or because the
+    /// broker's tables are full (`capacity`), by reason.
     public var refused: [String: Int] = [:]
     /// Attempts cancelled because they reported nothing within their stall timeout.
     public var stalled = 0
@@ -127,6 +142,8 @@ public struct BrokerStateMachine: Sendable {
     var workerOrder: [String] = []
     var roundRobin = 0
     var clients: [String: ClientRecord] = [:]
+    /// Clients whose connection went since the last sweep: forgotten then unless they own jobs.
+    var departed: [String] = []
     /// Service name → ids of the clients that provide it, in the order they said HELLO.
     var services: [String: [String]] = [:]
     /// ROUTER identity → the peer it belongs to.
@@ -197,9 +214,7 @@ public struct BrokerStateMachine: Sendable {
         }
         switch message {
         case .worker(let m):
-            let actions = workerMessage(m, from: identity, now: now)
-            if case .ready(let info) = m { workers[info.worker]?.userID = userID }
-            return actions
+            return workerMessage(m, from: identity, userID: userID, now: now)
         case .client(let m):
             let actions = clientMessage(m, from: identity, now: now)
             if case .hello(let info) = m { clients[info.client]?.userID = userID }
@@ -226,7 +241,7 @@ public struct BrokerStateMachine: Sendable {
         case .worker(let id)?: return workerLost(id, reason: "unreachable", now: now)
         case .client(let id)?:
             peers[identity] = nil
-            if clients[id]?.identity == identity { clients[id]?.identity = nil }
+            if clients[id]?.identity == identity { clientLeft(id) }
             return []
         case nil: return []
         }
@@ -392,6 +407,9 @@ struct Lease: Sendable {
     /// When STARTED arrived, and when the last REPORT or CHECKPOINT did (for stalls and speed).
     var startedAt: ContinuousClock.Instant?
     var lastReportAt: ContinuousClock.Instant?
+    /// Blobs its worker may FETCH: those of the checkpoint manifests relayed to it in answer to
+    /// its FETCH `latest` (at most `maxFetchableBlobs`).
+    var fetchable: Set<String> = []
 }
 
 /// Recently finished job ids, bounded, oldest forgotten first.

@@ -8,8 +8,15 @@ import LoomWire
 /// `trials`, `export`, `logs`, `status` of a finished study, and the summary a `cancel` answers
 /// with once the study's end is committed) becomes a `ReadQuery` the service
 /// answers from the committed store.
+///
+/// **Authorisation.** Every request passes `StudyAccess.check` first, with the requester's key
+/// the broker forwarded and the study's owner from the machine's own `studies` (every study, as
+/// stored): a key acts only on its own studies, with no store read. A `studies` listing carries
+/// the key in its `ReadQuery`, and the service lists only what that key may see.
 extension OptimizerMachine {
-    mutating func answer(_ request: UInt64, from client: String, body: Frame, now: Now) {
+    /// `requester`: the key (`ROLE/NAME`) the broker authenticated the requester with; nil when
+    /// the broker does not authenticate.
+    mutating func answer(_ request: UInt64, from client: String, body: Frame, requester: String? = nil, now: Now) {
         let reply: Frame
         do {
             let r: OptimizerRequest
@@ -18,8 +25,8 @@ extension OptimizerMachine {
             } catch {
                 throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
             }
-            guard let document = try perform(r, now: now) else {
-                out.queries.append(ReadQuery(request: request, from: client, body: r))
+            guard let document = try perform(r, requester: requester, now: now) else {
+                out.queries.append(ReadQuery(request: request, from: client, body: r, requester: requester))
                 return
             }
             reply = StudyDocuments.encode(document)
@@ -29,13 +36,15 @@ extension OptimizerMachine {
         out.messages.append(.respond(request: request, to: client, body: reply))
     }
 
-    /// The answer to a request the machine answers itself; nil for a read-only one.
-    mutating func perform(_ r: OptimizerRequest, now: Now) throws -> JSONValue? {
+    /// The answer to a request the machine answers itself; nil for a read-only one. Refused
+    /// when `requester` may not act on the study it names (`StudyAccess`).
+    mutating func perform(_ r: OptimizerRequest, requester: String? = nil, now: Now) throws -> JSONValue? {
+        try StudyAccess.check(r.op, study: r.study, requester: requester) { id in studies[id].map(\.owner) }
         switch r.op {
         case "submit":
             guard let text = r.spec else { throw RequestError(description: "submit: no \"spec\" text") }
             let id = try createStudy(specText: text, file: r.file ?? "spec.yaml",
-                                     baseDirectory: r.baseDirectory ?? settings.workingDirectory, now: now)
+                                     baseDirectory: r.baseDirectory ?? settings.workingDirectory, owner: requester, now: now)
             return .object(["study": .string(id)])
         case "status":
             let record = try study(r)

@@ -42,7 +42,7 @@ import Testing
     @Test func brokerMessagesRoundTripThroughThePeerDecoders() throws {
         let toWorker: [BrokerToWorker] = [
             .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 250, liveness: 3)), .heartbeat,
-            .assign(ref, payload: Array("{\"command\":[\"true\"]}".utf8)),
+            .assign(ref, payload: Array("{\"command\":[\"true\"]}".utf8), token: Array(repeating: 9, count: LeaseToken.size)),
             .ack(job: ref.job, lease: ref.lease, seq: 1), .cancel(job: ref.job, lease: ref.lease, reason: CancelReason.fenced),
             .disconnect(reason: DisconnectReason.reregister), .error("bad"),
         ]

@@ -203,6 +203,7 @@ extension BrokerStateMachine {
             o.add("heartbeat_ms", Int(worker.heartbeat.milliseconds))
             o.add("last_heard_ms", Int(worker.lastHeard.duration(to: now).milliseconds))
             o.add("slow", worker.slow)
+            if !worker.labels.isEmpty { o.addRaw("labels", json: JSONCoding.encode(worker.labels.sorted())) }
             o.add("lateness_ms", Int((worker.lateness * 1000).rounded()))
             let running = worker.leases.sorted().compactMap { leases[$0] }.map { lease in
                 lease.status == .active ? "\(lease.job)#\(lease.attempt)" : "\(lease.job)#\(lease.attempt)(\(lease.status))"
@@ -229,7 +230,8 @@ extension BrokerStateMachine {
         let largestCPU = workers.values.map(\.cpuCapacity).max() ?? 0
         let largestGPU = workers.values.map(\.gpuCapacity).max() ?? 0
         for id in Set(queue).sorted() where jobs[id]?.state == .queued {
-            guard let job = jobs[id], !workers.values.contains(where: { $0.couldHold(job.requirements) }) else { continue }
+            guard let job = jobs[id],
+                  !workers.values.contains(where: { $0.couldHold(job.requirements) && job.labels.isSubset(of: $0.labels) }) else { continue }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             var o = JSONObjectWriter()

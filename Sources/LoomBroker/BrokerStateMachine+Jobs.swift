@@ -22,6 +22,7 @@ extension BrokerStateMachine {
                     job.payload = submission.payload
                     job.requirements = submission.requirements
                     job.hints = StragglerHints(job: submission.id, spec: submission.payload)
+                    job.labels = Self.workerLabels(in: submission.payload)
                     job.nextAttempt = max(job.nextAttempt, submission.requirements.firstAttempt)
                     switch job.state {
                     case .orphaned: job.state = .running(started: true)
@@ -41,7 +42,7 @@ extension BrokerStateMachine {
             jobs[submission.id] = JobRecord(
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
-                hints: StragglerHints(job: submission.id, spec: submission.payload))
+                hints: StragglerHints(job: submission.id, spec: submission.payload), labels: Self.workerLabels(in: submission.payload))
             if hold { held.append(submission.id) } else { queue.append(submission.id) }
             actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
                                    payload: submission.payload) { w in
@@ -104,7 +105,8 @@ extension BrokerStateMachine {
         var fallback: String?
         for step in 0..<n {
             let id = workerOrder[(roundRobin + step) % n]
-            guard id != excluded, let worker = workers[id], !worker.slow, worker.fits(job.requirements) else { continue }
+            guard id != excluded, let worker = workers[id], !worker.slow, worker.fits(job.requirements),
+                  job.labels.isSubset(of: worker.labels) else { continue }
             if job.lostOn.contains(id) {
                 if fallback == nil { fallback = id }
                 continue

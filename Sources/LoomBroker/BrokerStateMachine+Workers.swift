@@ -65,12 +65,14 @@ extension BrokerStateMachine {
             worker.cpuCapacity = UInt64(info.slots) * 1000
             worker.gpuCapacity = UInt64(info.gpus) * 1000
             worker.userID = userID
+            worker.labels = Set(info.labels ?? [])
             workers[info.worker] = worker
         } else {
             workers[info.worker] = WorkerRecord(
                 id: info.worker, identity: identity, info: info, heartbeat: heartbeat, liveness: info.liveness,
                 lastHeard: now, lastSent: now, joinedAt: now,
-                cpuCapacity: UInt64(info.slots) * 1000, gpuCapacity: UInt64(info.gpus) * 1000, userID: userID)
+                cpuCapacity: UInt64(info.slots) * 1000, gpuCapacity: UInt64(info.gpus) * 1000, userID: userID,
+                labels: Set(info.labels ?? []))
             workerOrder.append(info.worker)
         }
         peers[identity] = .worker(info.worker)

@@ -312,6 +312,8 @@ struct WorkerRecord: Sendable {
     var lateness: Double = 0
     /// Whether its heartbeats are late enough that it gets no new jobs (it still runs its own).
     var slow = false
+    /// Its pool labels (READY `labels`): it takes only jobs whose `worker_labels` it all carries.
+    var labels: Set<String> = []
 
     func fits(_ r: Requirements) -> Bool {
         cpuUsed + UInt64(r.cpuMilli) <= cpuCapacity && gpuUsed + UInt64(r.gpuMilli) <= gpuCapacity
@@ -379,6 +381,8 @@ struct JobRecord: Sendable {
     var reportIntervals: [Duration] = []
     /// The lease of a speculative backup copy running beside the current attempt.
     var backup: UInt64?
+    /// The pool labels a worker must carry to run it (the spec's `worker_labels`, read at SUBMIT).
+    var labels: Set<String> = []
 }
 
 /// One lease: an attempt that a worker runs or ran, until its terminal update arrives.

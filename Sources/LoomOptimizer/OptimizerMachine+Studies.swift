@@ -86,7 +86,8 @@ extension OptimizerMachine {
         let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
                               timeoutS: spec.trial.timeoutSeconds, stallTimeoutS: spec.trial.stallTimeoutSeconds,
                               gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
-                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
+                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" },
+                              workerLabels: spec.trial.workerLabels.isEmpty ? nil : spec.trial.workerLabels).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)
         var requirements = Requirements(

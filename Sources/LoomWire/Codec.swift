@@ -423,6 +423,7 @@ public enum WireDecoder {
         try range(info.liveness, 1...Wire.maxLiveness, name, "liveness")
         try label(info.host, name, "host")
         try label(info.version, name, "version")
+        try checkLabels(info.labels ?? [], name, "labels")
         guard info.running.count <= Wire.maxRunningPerReady else {
             throw .badValue(command: name, field: "running", reason: "lists \(info.running.count) attempts; at most \(Wire.maxRunningPerReady)")
         }
@@ -436,6 +437,16 @@ public enum WireDecoder {
             if let token = attempt.token, LeaseToken.bytes(hex: token) == nil {
                 throw .badValue(command: name, field: "running.token", reason: "must be \(LeaseToken.size * 2) hex digits")
             }
+        }
+    }
+
+    /// Pool labels within their bounds (`Wire.maxWorkerLabels`, `Wire.maxWorkerLabelBytes`).
+    static func checkLabels(_ labels: [String], _ name: String, _ field: String) throws(WireError) {
+        guard labels.count <= Wire.maxWorkerLabels else {
+            throw .badValue(command: name, field: field, reason: "lists \(labels.count) labels; at most \(Wire.maxWorkerLabels)")
+        }
+        for label in labels where label.isEmpty || label.utf8.count > Wire.maxWorkerLabelBytes {
+            throw .badValue(command: name, field: field, reason: "a label must be 1 to \(Wire.maxWorkerLabelBytes) bytes")
         }
     }
 

@@ -40,6 +40,10 @@ public enum Wire {
     public static let maxLabelBytes = 256
     /// Most services one HELLO may offer.
     public static let maxServices = 16
+    /// Most labels one worker may carry in READY, and one job may require (`worker_labels`).
+    public static let maxWorkerLabels = 32
+    /// Longest label, in bytes of UTF-8.
+    public static let maxWorkerLabelBytes = 64
     /// Highest attempt number a peer may name (in headers, READY and SUBMIT's `first_attempt`):
     /// far beyond any retry budget, and far enough below `UInt32.max` that the broker's "next
     /// attempt" counters never overflow.

@@ -275,9 +275,12 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
     public var version: String
     /// Attempts the worker is still running (after a reconnect or a broker restart).
     public var running: [RunningAttempt]
+    /// The worker's pool labels (`--labels`): a job whose spec names `worker_labels` runs only on
+    /// workers that carry every one of them. Absent: none.
+    public var labels: [String]?
 
     public init(worker: String, slots: Int, gpus: Int = 0, heartbeatMs: Int, liveness: Int,
-                host: String, pid: Int32, version: String, running: [RunningAttempt] = []) {
+                host: String, pid: Int32, version: String, running: [RunningAttempt] = [], labels: [String]? = nil) {
         self.worker = worker
         self.slots = slots
         self.gpus = gpus
@@ -287,10 +290,11 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
         self.pid = pid
         self.version = version
         self.running = running
+        self.labels = labels
     }
 
     enum CodingKeys: String, CodingKey {
-        case worker, slots, gpus, host, pid, version, running, liveness
+        case worker, slots, gpus, host, pid, version, running, liveness, labels
         case heartbeatMs = "heartbeat_ms"
     }
 }

@@ -209,7 +209,8 @@ public struct WorkerStateMachine: Sendable {
                          gpus: offering ? config.gpus : 0,
                          heartbeatMs: Self.milliseconds(config.heartbeat), liveness: max(config.liveness, 1),
                          host: config.host, pid: config.pid, version: config.version,
-                         running: attempts.values.sorted { $0.serial < $1.serial }.map { RunningAttempt($0.ref, token: $0.token) })
+                         running: attempts.values.sorted { $0.serial < $1.serial }.map { RunningAttempt($0.ref, token: $0.token) },
+                         labels: config.labels.isEmpty ? nil : config.labels)
     }
 
     mutating func send(_ frames: [Frame], now: ContinuousClock.Instant) -> [WorkerAction] {

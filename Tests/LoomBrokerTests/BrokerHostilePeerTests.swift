@@ -272,3 +272,27 @@ import LoomWire
         #expect(BrokerHarness.toClient("a2", cancel).contains(.cancelled(request: 2, count: 1)))
     }
 }
+
+/// Worker pools: a job that requires labels runs only on workers carrying them all.
+@Suite struct BrokerWorkerPools {
+    func ready(_ h: inout BrokerHarness, _ id: String, labels: [String]?) {
+        h.worker(id, .ready(ReadyInfo(worker: id, slots: 2, heartbeatMs: 1000, liveness: 3, host: "h", pid: 1, version: "t",
+                                      labels: labels)))
+    }
+
+    @Test func aTrustedStudysJobsRunOnlyOnTrustedWorkers() {
+        var h = BrokerHarness()
+        h.hello("c")
+        ready(&h, "untrusted", labels: nil)
+        ready(&h, "other", labels: ["gpu"])
+        let spec = JobSpec(command: ["true"], workerLabels: ["trusted"]).payload
+        let waiting = h.submit("c", ["t/1", "t/2"], spec: spec)
+        #expect(BrokerHarness.assigned("untrusted", waiting).isEmpty && BrokerHarness.assigned("other", waiting).isEmpty)
+        #expect(String(decoding: h.machine.unsatisfiableDocument(), as: UTF8.self).contains("t/1"))
+        ready(&h, "trusted", labels: ["trusted", "gpu"])
+        #expect(BrokerHarness.assigned("trusted", h.log).map(\.job).sorted() == ["t/1", "t/2"])
+        // Jobs without labels still run anywhere.
+        let open = h.submit("c", ["o/1"])
+        #expect(!BrokerHarness.assigned("untrusted", open).isEmpty || !BrokerHarness.assigned("other", open).isEmpty)
+    }
+}

@@ -53,3 +53,14 @@ import Testing
         #expect(spec.space.parameters.count == 2)
     }
 }
+
+@Suite struct WorkerLabelsSpec {
+    @Test func workerLabelsAreParsedAndChecked() throws {
+        let text = minimalSpec.replacingOccurrences(of: "  command: [python3, t.py]", with: "  command: [python3, t.py]\n  worker_labels: [trusted, a100]")
+        #expect(try SpecParser.parse(text, file: "t.yaml").trial.workerLabels == ["trusted", "a100"])
+        let bad = minimalSpec.replacingOccurrences(of: "  command: [python3, t.py]", with: "  command: [python3, t.py]\n  worker_labels: trusted")
+        #expect(throws: SpecError.self) { try SpecParser.parse(bad, file: "t.yaml") }
+        let comma = minimalSpec.replacingOccurrences(of: "  command: [python3, t.py]", with: "  command: [python3, t.py]\n  worker_labels: [\"a,b\"]")
+        #expect(throws: SpecError.self) { try SpecParser.parse(comma, file: "t.yaml") }
+    }
+}

@@ -172,7 +172,7 @@ import Testing
     @Test func everyJobSpecFieldRoundTripsAsFoundationWritesIt() throws {
         let spec = JobSpec(command: ["python3", "train.py", "--lr", "{lr}"], config: ["lr": .number(0.01), "k": .string("a")],
                            env: ["A": "1"], cwd: "/tmp", timeoutS: 60, stallTimeoutS: 30, gpu: 0.5, budget: 9,
-                           restoreFrom: "s/4")
+                           restoreFrom: "s/4", workerLabels: ["trusted"])
         #expect(spec.payload == JSONCoding.encode(spec))
         #expect(try JobSpec.decode(spec.payload) == spec)
         let mirror = Mirror(reflecting: spec)

@@ -105,3 +105,20 @@ import Testing
         #expect(throws: Never.self) { try WireDecoder.inbound(fine) }
     }
 }
+
+@Suite struct HostileLabels {
+    @Test func readyLabelsAreBounded() {
+        func ready(_ labels: [String]) -> [Frame] {
+            WorkerMessage.ready(ReadyInfo(worker: "w", slots: 1, heartbeatMs: 1000, liveness: 3, host: "h", pid: 1, version: "v", labels: labels)).frames
+        }
+        #expect(throws: WireError.self) { try WireDecoder.inbound(ready((0...Wire.maxWorkerLabels).map { "l\($0)" })) }
+        #expect(throws: WireError.self) { try WireDecoder.inbound(ready([String(repeating: "x", count: Wire.maxWorkerLabelBytes + 1)])) }
+        #expect(throws: WireError.self) { try WireDecoder.inbound(ready([""])) }
+        #expect(throws: Never.self) { try WireDecoder.inbound(ready(["trusted", "a100"])) }
+    }
+
+    @Test func workerLabelsTravelInTheJobSpec() throws {
+        let spec = JobSpec(command: ["true"], workerLabels: ["trusted"])
+        #expect(try JobSpec.decode(spec.payload).workerLabels == ["trusted"])
+    }
+}

@@ -47,24 +47,24 @@ extension OptimizerMachine {
                                      baseDirectory: r.baseDirectory ?? settings.workingDirectory, owner: requester, now: now)
             return .object(["study": .string(id)])
         case "status":
-            let record = try study(r)
+            let record = try study(r, requester: requester)
             // A running study is answered from the driver's mirror of its trials: clients poll
             // this, and reading and decoding every trial each time costs the study its speed.
             guard let driver = drivers[record.id] else { return nil }
             return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
                                           rungs: StudyDocuments.rungs(driver.trials))
         case "studies", "trials", "export", "logs":
-            if r.op != "studies" { _ = try study(r) }
+            if r.op != "studies" { _ = try study(r, requester: requester) }
             return nil
         case "cancel":
-            let s = try study(r)
+            let s = try study(r, requester: requester)
             guard s.state == .running else { throw RequestError(description: "study \(s.id) is already \(s.state.rawValue)") }
             guard drivers[s.id] != nil else { throw RequestError(description: "study \(s.id) cannot be resumed (its spec does not parse)") }
             finish(s.id, state: .cancelled, reason: "cancelled by a user", now: now)
             // Answered like `status`, from the store once the study's end is committed.
             return nil
         case "ask":
-            let s = try study(r)
+            let s = try study(r, requester: requester)
             guard drivers[s.id] != nil else { throw RequestError(description: "study \(s.id) is \(s.state.rawValue)") }
             guard let trial = drivers[s.id]?.ask(now: now.wall) else {
                 throw RequestError(description: "study \(s.id) has no trial budget left")
@@ -73,24 +73,26 @@ extension OptimizerMachine {
             attempts[TrialKey(study: s.id, number: trial.number)] = [:]
             return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config)])
         case "tell":
-            return try tell(r, now: now)
+            return try tell(r, requester: requester, now: now)
         default:
             throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell or logs")
         }
     }
 
-    func study(_ r: OptimizerRequest) throws -> StudyRecord {
+    /// The study `r` names. When there is none, the error lists the studies `requester` may see
+    /// (not every key's: the listing is narrowed the same way).
+    func study(_ r: OptimizerRequest, requester: String?) throws -> StudyRecord {
         guard let id = r.study else { throw RequestError(description: "\(r.op): no \"study\" given") }
         guard let study = studies[id] else {
-            let known = studyRecords.map(\.id)
+            let known = StudyAccess.visible(studyRecords, requester: requester).map(\.id)
             throw RequestError(description: "no study \"\(id)\"; known: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
         }
         return study
     }
 
     /// `tell`: the result of a trial handed out by `ask`.
-    mutating func tell(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
-        let s = try study(r)
+    mutating func tell(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
         guard let spec = drivers[s.id]?.spec, var trial = drivers[s.id]?.trial(number) else {
             throw RequestError(description: "tell: study \(s.id) has no running trial \(number)")

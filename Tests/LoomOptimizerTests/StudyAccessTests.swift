@@ -65,6 +65,16 @@ import Testing
         #expect(try h.store.study(id)?.state == .cancelled)
     }
 
+    @Test func anUnknownStudysErrorNamesOnlyTheStudiesTheKeyMaySee() throws {
+        var h = try MachineHarness()
+        let mine = try h.submit(MachineHarness.spec(), key: "client/alice")
+        let theirs = try h.submit(MachineHarness.spec(), key: "client/bob")
+        let error = try Self.reply(try h.request(OptimizerRequest(op: "status", study: "nope"), key: "client/alice")).object?["error"]?.argument
+        #expect(error == "no study \"nope\"; known: \(mine)", "\(error ?? "no error")")
+        let admin = try Self.reply(try h.request(OptimizerRequest(op: "status", study: "nope"), key: "optimizer/admin")).object?["error"]?.argument
+        #expect(admin == "no study \"nope\"; known: \(mine), \(theirs)")
+    }
+
     @Test func aRestartedMachineStillKnowsEachStudysOwner() throws {
         var h = try MachineHarness()
         let id = try h.submit(MachineHarness.spec(), key: "client/alice")

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test test-python bench bench-search clean docker
+.PHONY: deps build run test test-python bench bench-search clean docker fuzz fuzz-build fuzz-smoke fuzz-run
 
 deps:
 	@./.ci/install-deps
@@ -17,13 +17,15 @@ run: build
 ## Every test: unit tests of each module and the end-to-end tests with real processes.
 ## One at a time: the end-to-end tests block their thread while real processes work, and in
 ## parallel on two cores they starve every other test of the test runner's two threads.
-## Last, the compose topology through podman on the debug binary (Tests/Compose/compose-test.sh,
-## about 1.5 min; it prints SKIPPED and why where podman cannot run containers).
+## Then the compose topology through podman on the debug binary (Tests/Compose/compose-test.sh,
+## about 1.5 min; it prints SKIPPED and why where podman cannot run containers), the Python SDK's
+## tests, and each fuzz target for FUZZ_SMOKE seconds.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	HYPERLOOM_BIN=$(BIN) Tests/Compose/compose-test.sh
 	$(MAKE) test-python
+	$(MAKE) fuzz-smoke
 
 ## The Python SDK's tests (Tests/python, pytest) against the built binary and real processes.
 ## Installs pyzmq, pytest and the SDK itself when missing; pytest's "no tests collected" (5) fails.
@@ -34,6 +36,37 @@ test-python:
 	@test -x $(BIN) || $(SWIFT) build --product hyperloom
 	@$(PYTHON) -m pytest -q Tests/python; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "test-python: pytest collected no tests in Tests/python" >&2; exit 1; fi; exit $$status
+
+## Coverage-guided fuzzing with libFuzzer (Docs/security.md, "Fuzzing"): one binary built with
+## -sanitize=fuzzer,address in its own scratch path; each target starts from its seed corpus in
+## Tests/Fuzz/corpus/TARGET and keeps what it finds in .build/fuzz/corpus/TARGET. `make test` runs
+## each target FUZZ_SMOKE seconds, `make fuzz` FUZZ_TIME seconds; a crash stops with its input
+## in .build/fuzz/crashes/ (add it to the corpus once fixed).
+FUZZ_TARGETS := wire broker manifest replay spec
+FUZZ_BIN := .build/fuzz/debug/hyperloom-fuzz
+FUZZ_SMOKE ?= 25
+FUZZ_TIME ?= 300
+fuzz-build: deps
+	$(SWIFT) build --product hyperloom-fuzz --scratch-path .build/fuzz \
+	  -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+
+fuzz-smoke: fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SMOKE)
+
+fuzz: fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_TIME)
+
+fuzz-run:
+	@mkdir -p .build/fuzz/crashes
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz/corpus/$$t; \
+	  SWIFT_BACKTRACE=enable=no HYPERLOOM_FUZZ_TARGET=$$t $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz/crashes/$$t- .build/fuzz/corpus/$$t Tests/Fuzz/corpus/$$t \
+	    > .build/fuzz/$$t.log 2>&1 || { tail -40 .build/fuzz/$$t.log; echo "fuzz $$t: CRASH (input in .build/fuzz/crashes/)"; exit 1; }; \
+	  runs=$$(grep -o 'number_of_executed_units: [0-9]*' .build/fuzz/$$t.log | grep -o '[0-9]*'); \
+	  cov=$$(grep -o 'cov: [0-9]*' .build/fuzz/$$t.log | tail -1); \
+	  echo "fuzz $$t: $$runs executions in $(FUZZ_SECONDS) s, $$cov, 0 crashes"; \
+	done
 
 ## The fabric's benchmarks of Docs/benchmarks.md (the table "at a glance") on a release build,
 ## at the sizes quoted there; bench-search runs the searcher and scheduler benchmarks.

@@ -62,6 +62,8 @@ let package = Package(
                 "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                // HMAC-SHA256 of lease capabilities (BrokerStateMachine+Capabilities.swift).
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -127,6 +129,16 @@ let package = Package(
         .target(name: "LoomPlot", dependencies: ["LoomWire"], swiftSettings: strict),
         // The settings of the long-running commands: flags, environment, config files, defaults.
         .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        // The fuzz targets (Docs/security.md, "Fuzzing"): pure harnesses over the codec, the broker's
+        // machine, manifests, replay requests and specs; the tests run the corpus through them.
+        .target(
+            name: "LoomFuzz",
+            dependencies: ["LoomWire", "LoomBroker", "LoomModel", "LoomCheckpoint"],
+            swiftSettings: strict
+        ),
+        // libFuzzer's driver when built with `-D FUZZING -sanitize=fuzzer` (`make fuzz`); otherwise
+        // a tool that writes the seed corpus and replays inputs.
+        .executableTarget(name: "hyperloom-fuzz", dependencies: ["LoomFuzz"], swiftSettings: strict),
         .executableTarget(
             name: "hyperloom",
             dependencies: [
@@ -153,6 +165,7 @@ let package = Package(
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
+        .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker", "LoomPlot", "LoomBroker"],

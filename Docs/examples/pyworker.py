@@ -34,6 +34,7 @@ class Worker:
         self.trials = {}          # lease -> (job, attempt, Popen)
         self.pending = {}         # (job, lease, seq) -> [frames, last_sent]
         self.seq = {}             # lease -> last seq
+        self.leases = {}          # lease -> (job, attempt, token hex): the ASSIGN's capability, for READY
         self.events = []          # (kind, job, attempt, lease, payload) from trial threads
         self.lock = threading.Lock()
 
@@ -46,8 +47,11 @@ class Worker:
         self.send_ready()
 
     def send_ready(self):
-        held = [{"job": job, "attempt": attempt, "lease": lease} for lease, (job, attempt, _) in self.trials.items()]
-        held += [{"job": k[0], "attempt": 1, "lease": k[1]} for k in self.pending if k[1] not in self.trials]
+        # Every attempt still held (running, or with updates not yet acknowledged), with the
+        # capability its ASSIGN carried: a restarted broker adopts only attempts it can verify.
+        held_leases = set(self.trials) | {k[1] for k in self.pending}
+        held = [{"job": job, "attempt": attempt, "lease": lease, "token": token}
+                for lease, (job, attempt, token) in self.leases.items() if lease in held_leases]
         info = {"worker": self.id, "slots": self.slots, "gpus": 0, "heartbeat_ms": int(self.heartbeat * 1000),
                 "liveness": self.liveness, "host": socket.gethostname(), "pid": os.getpid(),
                 "version": "pyworker", "running": held}
@@ -129,10 +133,14 @@ class Worker:
                 self.send(self.pending[key][0])
         elif cmd == ASSIGN:
             job, attempt, lease = frames[2].decode(), u32(frames[3]), u64(frames[4])
-            if lease not in self.trials:
+            if lease not in self.leases:
+                self.leases[lease] = (job, attempt, frames[6].hex())
                 threading.Thread(target=self.run_trial, args=(job, attempt, lease, json.loads(frames[5])), daemon=True).start()
         elif cmd == ACK:
             self.pending.pop((frames[2].decode(), u64(frames[3]), u64(frames[4])), None)
+            lease = u64(frames[3])
+            if lease not in self.trials and not any(k[1] == lease for k in self.pending):
+                self.leases.pop(lease, None)
         elif cmd == CANCEL:
             trial = self.trials.get(u64(frames[3]))
             if trial:

@@ -80,7 +80,7 @@ public final class SimulatedWorkerPool {
         case .welcome:
             registered.insert(i)
             progress.set(registered: registered.count, assigned: dispatchLatencies.count)
-        case .assign(let ref, let payload):
+        case .assign(let ref, let payload, _):
             let arrived = monotonicNanos()
             if let sent = Self.sentNanos(payload), sent <= arrived {
                 dispatchLatencies.append(Double(arrived - sent) / 1e9)

@@ -42,13 +42,16 @@ public struct BrokerServiceConfig: Sendable {
     public var keysDirectory: String?
     /// When attempts count as stalled or slow and workers as slow (Docs/stragglers.md).
     public var stragglers: StragglerPolicy
+    /// The file of the secret that lease capabilities are MACed with (`LeaseSecret`; created with
+    /// mode 0600 when missing), so leases survive a restart. Nil: a random secret per process.
+    public var leaseSecret: String?
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
-                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy()) {
+                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
@@ -63,6 +66,7 @@ public struct BrokerServiceConfig: Sendable {
         self.softwareVersion = softwareVersion
         self.keysDirectory = keysDirectory
         self.stragglers = stragglers
+        self.leaseSecret = leaseSecret
     }
 }
 
@@ -107,6 +111,7 @@ public final class BrokerService {
             logger.warning("feed journal: cut a torn last record", metadata: ["feed.journal": path, "feed.repaired_bytes": bytes])
         }
         publisher = FeedPublisher(journal: journal, logger: logger)
+        let leaseKey = try config.leaseSecret.map { path throws(LeaseSecret.Failure) in try LeaseSecret.load(path: path) } ?? LeaseSecret.random()
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
         let brokerConfig = BrokerConfig(
@@ -114,7 +119,7 @@ public final class BrokerService {
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
             recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers,
-            lastFeedSeq: journal.lastSeq)
+            lastFeedSeq: journal.lastSeq, leaseKey: leaseKey)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 
@@ -130,6 +135,7 @@ public final class BrokerService {
             zap = try ZAPHandler(context: context, allowlist: allowlist)
             allowedUsers = Set(allowlist.peers.map(\.userID))
             _ = machine.authorize(allowedUsers, now: .now)
+            publisher.allowedUsers = allowedUsers
             for problem in allowlist.problems {
                 logger.warning("ignored key file", metadata: ["security.problem": "\(problem)"])
             }
@@ -206,6 +212,7 @@ public final class BrokerService {
             let users = Set(allowlist.peers.map(\.userID))
             let removed = !allowedUsers.isSubset(of: users)
             allowedUsers = users
+            publisher.allowedUsers = users
             try perform(machine.authorize(users, now: .now))
             if removed, let old = feed {
                 let endpoint = try old.lastEndpoint()

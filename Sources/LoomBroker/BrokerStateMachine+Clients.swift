@@ -28,7 +28,7 @@ extension BrokerStateMachine {
         case .transfer(let transfer): return relay(transfer, fromClient: id, now: now)
         case .disconnect:
             peers[identity] = nil
-            clients[id]?.identity = nil
+            clientLeft(id)
             return []
         }
     }
@@ -39,11 +39,42 @@ extension BrokerStateMachine {
         config.feedEndpoints = (feed, replay)
     }
 
+    /// A client's connection is gone (DISCONNECT, silence, unreachable, revoked). Its record is
+    /// kept while it owns jobs (their results wait for it) or provides a service (its id stays
+    /// bound to its key); otherwise it is forgotten, so client records are bounded by the
+    /// connected clients and the owners of live jobs, not by every HELLO ever said.
+    mutating func clientLeft(_ id: String) {
+        guard clients[id] != nil else { return }
+        clients[id]?.identity = nil
+        departed.append(id)
+    }
+
+    /// Forgets the departed clients that own no job and provide no service (once per sweep: one
+    /// pass over the jobs, only when a client left).
+    mutating func forgetDepartedClients() {
+        guard !departed.isEmpty else { return }
+        let owners = Set(jobs.values.compactMap(\.owner))
+        let providers = Set(services.values.joined())
+        for id in departed where clients[id]?.identity == nil && !owners.contains(id) && !providers.contains(id) {
+            clients[id] = nil
+        }
+        departed.removeAll()
+    }
+
     /// HELLO: the client id now routes to this connection; undelivered results are sent again.
     mutating func hello(_ info: HelloInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+        var actions: [BrokerAction] = []
         if case .worker(let workerID)? = peers[identity] {
-            // A connection that was a worker's now speaks as a client: the worker is gone.
-            _ = removeWorker(workerID, reason: "left", now: now)
+            // A connection that was a worker's now speaks as a client: the worker is gone. Its
+            // actions (the feed events, with their sequence numbers, and the requeues) must all be
+            // carried out: a feed event dropped here leaves a hole in the journal's sequence.
+            actions += removeWorker(workerID, reason: "left", now: now)
+            actions += dispatch(now: now)
+        }
+        if clients[info.client] == nil && clients.count >= config.maxClients {
+            counters.refused["capacity", default: 0] += 1
+            return [.send(identity: identity, frames: BrokerToClient.error(
+                "HELLO refused: this broker holds \(clients.count) clients, its limit (max_clients \(config.maxClients))").frames)]
         }
         if let old = clients[info.client]?.identity, old != identity { peers[old] = nil }
         clients[info.client] = ClientRecord(id: info.client, name: info.name, identity: identity, lastHeard: now, lastSent: now)
@@ -53,7 +84,7 @@ extension BrokerStateMachine {
         }
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(config.clientHeartbeat.milliseconds),
                                   liveness: config.liveness, feed: config.feedEndpoints?.feed, replay: config.feedEndpoints?.replay)
-        var actions = [send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now)]
+        actions.append(send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now))
         // In job order, so what the broker sends never depends on dictionary order (a seed of
         // the simulation replays exactly).
         for job in jobs.values.filter({ $0.owner == info.client }).sorted(by: { $0.id < $1.id }) {
@@ -69,11 +100,12 @@ extension BrokerStateMachine {
             guard let client = clients[id], let identity = client.identity else { continue }
             if now >= client.lastHeard + config.clientHeartbeat * config.liveness {
                 peers[identity] = nil
-                clients[id]?.identity = nil
+                clientLeft(id)
             } else if now >= client.lastSent + config.clientHeartbeat {
                 actions.append(send(toClient: id, BrokerToClient.heartbeat.frames, now: now))
             }
         }
+        forgetDepartedClients()
         return actions
     }
 
@@ -108,7 +140,9 @@ extension BrokerStateMachine {
             error.add("unavailable", true)
             return [send(toClient: client, BrokerToClient.reply(request: request, body: error.finish()).frames, now: now)]
         }
-        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body).frames, now: now)]
+        // The provider learns the requester's key, so it can authorise per study (Docs/security.md).
+        let key = clients[client]?.userID
+        return [send(toClient: provider, BrokerToClient.request(request: request, from: client, body: body, key: key).frames, now: now)]
     }
 
     // MARK: - Queries
@@ -177,6 +211,7 @@ extension BrokerStateMachine {
             o.add("heartbeat_ms", Int(worker.heartbeat.milliseconds))
             o.add("last_heard_ms", Int(worker.lastHeard.duration(to: now).milliseconds))
             o.add("slow", worker.slow)
+            if !worker.labels.isEmpty { o.addRaw("labels", json: JSONCoding.encode(worker.labels.sorted())) }
             o.add("lateness_ms", Int((worker.lateness * 1000).rounded()))
             let running = worker.leases.sorted().compactMap { leases[$0] }.map { lease in
                 lease.status == .active ? "\(lease.job)#\(lease.attempt)" : "\(lease.job)#\(lease.attempt)(\(lease.status))"
@@ -203,7 +238,8 @@ extension BrokerStateMachine {
         let largestCPU = workers.values.map(\.cpuCapacity).max() ?? 0
         let largestGPU = workers.values.map(\.gpuCapacity).max() ?? 0
         for id in Set(queue).sorted() where jobs[id]?.state == .queued {
-            guard let job = jobs[id], !workers.values.contains(where: { $0.couldHold(job.requirements) }) else { continue }
+            guard let job = jobs[id],
+                  !workers.values.contains(where: { $0.couldHold(job.requirements) && job.labels.isSubset(of: $0.labels) }) else { continue }
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             var o = JSONObjectWriter()

@@ -8,13 +8,21 @@ extension BrokerStateMachine {
     mutating func submit(_ submissions: [JobSubmission], request: UInt64, client: String,
                          now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
+        var accepted: UInt32 = 0
         for submission in submissions {
             if var job = jobs[submission.id] {
+                if ownedByAnotherKey(job, client: client) {
+                    // Re-submitting a job id must not hand another key's job, and its results, over.
+                    counters.refused["owner", default: 0] += 1
+                    continue
+                }
+                accepted += 1
                 job.owner = client
                 if job.payload.isEmpty {
                     job.payload = submission.payload
                     job.requirements = submission.requirements
                     job.hints = StragglerHints(job: submission.id, spec: submission.payload)
+                    job.labels = Self.workerLabels(in: submission.payload)
                     job.nextAttempt = max(job.nextAttempt, submission.requirements.firstAttempt)
                     switch job.state {
                     case .orphaned: job.state = .running(started: true)
@@ -28,12 +36,13 @@ extension BrokerStateMachine {
                 if case .delivering(let update) = job.state { actions += deliver(update, to: client, now: now) }
                 continue
             }
+            accepted += 1
             tombstones.remove(submission.id)
             let hold = submission.requirements.isResync && now < recoveryEnds
             jobs[submission.id] = JobRecord(
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
-                hints: StragglerHints(job: submission.id, spec: submission.payload))
+                hints: StragglerHints(job: submission.id, spec: submission.payload), labels: Self.workerLabels(in: submission.payload))
             if hold { held.append(submission.id) } else { queue.append(submission.id) }
             actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
                                    payload: submission.payload) { w in
@@ -45,9 +54,17 @@ extension BrokerStateMachine {
                 w.add("resync", submission.requirements.isResync)
             })
         }
-        actions.append(send(toClient: client, BrokerToClient.submitted(request: request, accepted: UInt32(submissions.count)).frames, now: now))
+        actions.append(send(toClient: client, BrokerToClient.submitted(request: request, accepted: accepted).frames, now: now))
         actions += dispatch(now: now)
         return actions
+    }
+
+    /// Whether `job` belongs to a client whose key is not `client`'s (authentication on): such a
+    /// job can be neither cancelled nor taken over by re-submitting its id. Clients of one key
+    /// (an optimizer restarted under a new client id) share their jobs.
+    func ownedByAnotherKey(_ job: JobRecord, client: String) -> Bool {
+        guard allowedUsers != nil, let owner = job.owner, owner != client else { return false }
+        return clients[owner]?.userID != clients[client]?.userID
     }
 
     /// Re-synced jobs nobody claimed during the recovery window get a new attempt.
@@ -88,7 +105,8 @@ extension BrokerStateMachine {
         var fallback: String?
         for step in 0..<n {
             let id = workerOrder[(roundRobin + step) % n]
-            guard id != excluded, let worker = workers[id], !worker.slow, worker.fits(job.requirements) else { continue }
+            guard id != excluded, let worker = workers[id], !worker.slow, worker.fits(job.requirements),
+                  job.labels.isSubset(of: worker.labels) else { continue }
             if job.lostOn.contains(id) {
                 if fallback == nil { fallback = id }
                 continue
@@ -113,7 +131,7 @@ extension BrokerStateMachine {
         counters.assigned += 1
         let ref = AttemptRef(job: jobID, attempt: job.attempt, lease: lease)
         return [
-            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload).frames, now: now),
+            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload, token: leaseToken(ref, worker: workerID)).frames, now: now),
             publish("job/\(jobID)/assigned", event: "assigned") { w in
                 w.add("job", jobID)
                 w.add("attempt", ref.attempt)
@@ -192,7 +210,9 @@ extension BrokerStateMachine {
     mutating func staleUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         let ref = update.attempt
         counters.stale += 1
-        if update.kind.isTerminal, leases[ref.lease]?.worker == worker { releaseLease(ref.lease) }
+        // Only the lease of this very job: a stale FINAL naming another job under a lease the worker
+        // holds must not free that lease while its own job runs (found by the broker fuzzer).
+        if update.kind.isTerminal, let lease = leases[ref.lease], lease.worker == worker, lease.job == ref.job { releaseLease(ref.lease) }
         var actions: [BrokerAction] = [
             send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now),
             publish("job/\(ref.job)/stale", event: "stale", payload: update.payload) { w in
@@ -238,6 +258,10 @@ extension BrokerStateMachine {
         var actions: [BrokerAction] = []
         var count: UInt32 = 0
         for id in ids {
+            if let job = jobs[id], ownedByAnotherKey(job, client: client) {
+                counters.refused["owner", default: 0] += 1
+                continue
+            }
             guard let job = jobs.removeValue(forKey: id) else { continue }
             count += 1
             tombstones.insert(id)

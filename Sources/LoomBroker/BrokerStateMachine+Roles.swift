@@ -79,7 +79,7 @@ extension BrokerStateMachine {
             guard let user = client.userID, !users.contains(user), let identity = client.identity else { continue }
             actions.append(.send(identity: identity, frames: BrokerToClient.disconnect(reason: DisconnectReason.revoked).frames))
             peers[identity] = nil
-            clients[id]?.identity = nil
+            clientLeft(id)
         }
         return actions
     }

@@ -24,7 +24,7 @@ extension BrokerStateMachine {
         let running = job.attempt
         let runningWorker = job.worker ?? ""
         return [
-            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload).frames, now: now),
+            send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload, token: leaseToken(ref, worker: workerID)).frames, now: now),
             publish("job/\(job.id)/speculated", event: "speculated") { w in
                 w.add("job", job.id)
                 w.add("attempt", running)

@@ -2,8 +2,9 @@ import LoomWire
 
 /// Worker registration, heartbeats, death and the reconciliation of what a returning worker holds.
 extension BrokerStateMachine {
-    mutating func workerMessage(_ message: WorkerMessage, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
-        if case .ready(let info) = message { return ready(info, from: identity, now: now) }
+    mutating func workerMessage(_ message: WorkerMessage, from identity: Frame, userID: String? = nil,
+                                now: ContinuousClock.Instant) -> [BrokerAction] {
+        if case .ready(let info) = message { return ready(info, from: identity, userID: userID, now: now) }
         guard case .worker(let id)? = peers[identity], workers[id] != nil else {
             // Unknown connection: this broker restarted, or declared the worker dead. Whatever it
             // sent is dropped; the worker sends READY and then resends its unacknowledged updates.
@@ -36,11 +37,24 @@ extension BrokerStateMachine {
     }
 
     /// READY: register (or re-register) the worker, welcome it, reconcile the attempts it holds.
-    mutating func ready(_ info: ReadyInfo, from identity: Frame, now: ContinuousClock.Instant) -> [BrokerAction] {
+    ///
+    /// `userID` is the key the connection authenticated with: the worker's leases are bound to it.
+    mutating func ready(_ info: ReadyInfo, from identity: Frame, userID: String? = nil, now: ContinuousClock.Instant) -> [BrokerAction] {
+        if workers[info.worker] == nil && workers.count >= config.maxWorkers {
+            counters.refused["capacity", default: 0] += 1
+            return [.send(identity: identity, frames: BrokerToWorker.error(
+                "READY refused: this broker holds \(workers.count) workers, its limit (max_workers \(config.maxWorkers))").frames)]
+        }
         let heartbeat = min(max(.milliseconds(info.heartbeatMs), config.heartbeatRange.lowerBound), config.heartbeatRange.upperBound)
         var actions: [BrokerAction] = []
+        if case .worker(let other)? = peers[identity], other != info.worker {
+            // The connection registered another worker id before: that worker is gone (its
+            // attempts are requeued), so nothing meant for it reaches this one (found by the
+            // broker fuzzer).
+            actions += removeWorker(other, reason: "left", now: now)
+        }
         let rejoined = workers[info.worker] != nil
-        if case .client(let clientID)? = peers[identity] { clients[clientID]?.identity = nil }
+        if case .client(let clientID)? = peers[identity] { clientLeft(clientID) }
         if var worker = workers[info.worker] {
             if worker.identity != identity { peers[worker.identity] = nil }
             worker.identity = identity
@@ -50,12 +64,15 @@ extension BrokerStateMachine {
             worker.lastHeard = now
             worker.cpuCapacity = UInt64(info.slots) * 1000
             worker.gpuCapacity = UInt64(info.gpus) * 1000
+            worker.userID = userID
+            worker.labels = Set(info.labels ?? [])
             workers[info.worker] = worker
         } else {
             workers[info.worker] = WorkerRecord(
                 id: info.worker, identity: identity, info: info, heartbeat: heartbeat, liveness: info.liveness,
                 lastHeard: now, lastSent: now, joinedAt: now,
-                cpuCapacity: UInt64(info.slots) * 1000, gpuCapacity: UInt64(info.gpus) * 1000)
+                cpuCapacity: UInt64(info.slots) * 1000, gpuCapacity: UInt64(info.gpus) * 1000, userID: userID,
+                labels: Set(info.labels ?? []))
             workerOrder.append(info.worker)
         }
         peers[identity] = .worker(info.worker)
@@ -81,8 +98,9 @@ extension BrokerStateMachine {
     ///
     /// A held attempt is kept when it is the job's current lease (or the attempt whose result
     /// waits for the client), adopted when its job has no active attempt (queued, held, or
-    /// unknown to this broker), and fenced otherwise. Attempts
-    /// this broker thought the worker ran but that it no longer holds are requeued.
+    /// unknown to this broker) and its lease capability verifies (refused otherwise: see
+    /// `+Capabilities`), and fenced otherwise. Attempts this broker thought the worker ran but
+    /// that it no longer holds are requeued.
     mutating func reconcile(worker id: String, holds: [RunningAttempt], now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
         let holding = Set(holds.map(\.lease))
@@ -96,6 +114,10 @@ extension BrokerStateMachine {
                     // fence the newcomer's copy rather than trust it.
                     actions += fence(attempt.ref, worker: id, now: now)
                 }
+                continue
+            }
+            guard verifies(attempt, worker: id) else {
+                actions += refuseUnverified(attempt, worker: id, now: now)
                 continue
             }
             guard var job = jobs[attempt.job] else {

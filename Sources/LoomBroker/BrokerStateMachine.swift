@@ -32,12 +32,23 @@ public struct BrokerConfig: Sendable {
     public var lastFeedSeq: UInt64
     /// The feed's endpoints as bound, announced to clients in WELCOME; nil until bound.
     public var feedEndpoints: (feed: String, replay: String)?
+    /// Most workers registered at once; a READY beyond it is refused with an ERROR. Each worker
+    /// costs a few KiB of tables and a heartbeat per interval, so this bounds what a flood of
+    /// READYs under fresh ids can take (10,000 workers: tens of MiB).
+    public var maxWorkers: Int
+    /// Most client records at once (connected, or away while they own jobs); a HELLO beyond it
+    /// is refused with an ERROR. A client that leaves without owning a job is forgotten.
+    public var maxClients: Int
+    /// The secret lease capabilities are MACed with (`LeaseSecret`): kept in the broker's data
+    /// directory so that leases survive a restart; random when there is none.
+    public var leaseKey: [UInt8]
 
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
                 sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
-                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0) {
+                softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0,
+                maxWorkers: Int = 10_000, maxClients: Int = 10_000, leaseKey: [UInt8] = LeaseSecret.random()) {
         self.brokerID = brokerID
         self.leaseEpoch = leaseEpoch
         self.clientHeartbeat = clientHeartbeat
@@ -49,6 +60,9 @@ public struct BrokerConfig: Sendable {
         self.softwareVersion = softwareVersion
         self.stragglers = stragglers
         self.lastFeedSeq = lastFeedSeq
+        self.maxWorkers = maxWorkers
+        self.maxClients = maxClients
+        self.leaseKey = leaseKey
     }
 }
 
@@ -90,7 +104,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unroutedTransfers = 0
     /// Trial output lines received in LOG messages and published on `log/` topics.
     public var logLines = 0
-    /// Messages refused because the sender's key lacks the role (or was revoked), by reason.
+    /// Messages refused because the sender's key lacks the role (or was revoked), or because the
+    /// broker's tables are full (`capacity`), by reason.
     public var refused: [String: Int] = [:]
     /// Attempts cancelled because they reported nothing within their stall timeout.
     public var stalled = 0
@@ -129,6 +144,8 @@ public struct BrokerStateMachine: Sendable {
     var workerOrder: [String] = []
     var roundRobin = 0
     var clients: [String: ClientRecord] = [:]
+    /// Clients whose connection went since the last sweep: forgotten then unless they own jobs.
+    var departed: [String] = []
     /// Service name → ids of the clients that provide it, in the order they said HELLO.
     var services: [String: [String]] = [:]
     /// ROUTER identity → the peer it belongs to.
@@ -199,9 +216,7 @@ public struct BrokerStateMachine: Sendable {
         }
         switch message {
         case .worker(let m):
-            let actions = workerMessage(m, from: identity, now: now)
-            if case .ready(let info) = m { workers[info.worker]?.userID = userID }
-            return actions
+            return workerMessage(m, from: identity, userID: userID, now: now)
         case .client(let m):
             let actions = clientMessage(m, from: identity, now: now)
             if case .hello(let info) = m { clients[info.client]?.userID = userID }
@@ -228,7 +243,7 @@ public struct BrokerStateMachine: Sendable {
         case .worker(let id)?: return workerLost(id, reason: "unreachable", now: now)
         case .client(let id)?:
             peers[identity] = nil
-            if clients[id]?.identity == identity { clients[id]?.identity = nil }
+            if clients[id]?.identity == identity { clientLeft(id) }
             return []
         case nil: return []
         }
@@ -299,6 +314,8 @@ struct WorkerRecord: Sendable {
     var lateness: Double = 0
     /// Whether its heartbeats are late enough that it gets no new jobs (it still runs its own).
     var slow = false
+    /// Its pool labels (READY `labels`): it takes only jobs whose `worker_labels` it all carries.
+    var labels: Set<String> = []
 
     func fits(_ r: Requirements) -> Bool {
         cpuUsed + UInt64(r.cpuMilli) <= cpuCapacity && gpuUsed + UInt64(r.gpuMilli) <= gpuCapacity
@@ -366,6 +383,8 @@ struct JobRecord: Sendable {
     var reportIntervals: [Duration] = []
     /// The lease of a speculative backup copy running beside the current attempt.
     var backup: UInt64?
+    /// The pool labels a worker must carry to run it (the spec's `worker_labels`, read at SUBMIT).
+    var labels: Set<String> = []
 }
 
 /// One lease: an attempt that a worker runs or ran, until its terminal update arrives.
@@ -394,6 +413,9 @@ struct Lease: Sendable {
     /// When STARTED arrived, and when the last REPORT or CHECKPOINT did (for stalls and speed).
     var startedAt: ContinuousClock.Instant?
     var lastReportAt: ContinuousClock.Instant?
+    /// Blobs its worker may FETCH: those of the checkpoint manifests relayed to it in answer to
+    /// its FETCH `latest` (at most `maxFetchableBlobs`).
+    var fetchable: Set<String> = []
 }
 
 /// Recently finished job ids, bounded, oldest forgotten first.

@@ -20,6 +20,12 @@ public final class FeedPublisher {
     /// Journal records examined per replay request at most, so a filtered replay over a long
     /// history is served in bounded slices between two turns of the loop.
     static let replayScanLimit = 50_000
+    /// Topic comparisons per replay request at most (records scanned × prefixes): a request with
+    /// many prefixes scans fewer records, so every request costs about the same.
+    static let replayComparisonLimit = 200_000
+    /// Replay requests answered per loop turn at most; the rest wait in the socket for the next
+    /// turn, so looping subscribers share the loop with the ROUTER instead of starving it.
+    static let replaysPerTurn = 4
 
     public let journal: FeedJournal
     private var replay: ZMQSocket?
@@ -29,9 +35,14 @@ public final class FeedPublisher {
     private let logger: Logger
     /// Events the PUB socket refused (high-water mark): subscribers repair them by replay.
     public private(set) var dropped = 0
-    /// Replay requests answered, and malformed ones dropped.
+    /// Replay requests answered, malformed ones dropped, and ones refused because their key is
+    /// no longer allowed.
     private(set) var replaysServed = 0
     private(set) var replaysMalformed = 0
+    private(set) var replaysRefused = 0
+    /// The user ids (`ROLE/NAME`) that may replay, when the broker authenticates its peers: a
+    /// key revoked by SIGHUP is refused on its open replay connection at its next request.
+    var allowedUsers: Set<String>?
 
     public init(journal: FeedJournal, logger: Logger) {
         self.journal = journal
@@ -87,22 +98,38 @@ public final class FeedPublisher {
         try journal.syncIfDue(now: now)
     }
 
-    /// Answers every replay request waiting on the replay socket.
-    public func serveReplays() throws {
-        guard let replay else { return }
-        while let message = try replay.receive(dontWait: true) {
-            guard message.count >= 2, let request = FeedReplay.Request(frames: Array(message.dropFirst())) else {
+    /// Answers up to `replaysPerTurn` replay requests waiting on the replay socket; returns
+    /// whether it stopped at that bound (more may wait: the socket stays readable).
+    @discardableResult
+    public func serveReplays() throws -> Bool {
+        guard let replay else { return false }
+        var handled = 0
+        while handled < Self.replaysPerTurn, let message = try replay.receiveMessage(dontWait: true) {
+            handled += 1
+            if let allowed = allowedUsers, !allowed.contains(message.userID ?? "") {
+                replaysRefused += 1
+                logger.warning("replay refused: key no longer allowed", metadata: ["security.user": "\(message.userID ?? "none")"])
+                continue
+            }
+            guard message.frames.count >= 2, let request = FeedReplay.Request(frames: Array(message.frames.dropFirst())) else {
                 replaysMalformed += 1
                 continue
             }
-            try answer(request, to: message[0], on: replay)
+            try answer(request, to: message.frames[0], on: replay)
         }
+        return handled == Self.replaysPerTurn
+    }
+
+    /// Records scanned for a request with `prefixes`: `replayScanLimit`, less when many prefixes
+    /// make each record cost more (at least 1,000).
+    static func scanLimit(prefixes: Int) -> Int {
+        min(replayScanLimit, max(1_000, replayComparisonLimit / max(1, prefixes)))
     }
 
     private func answer(_ request: FeedReplay.Request, to identity: Frame, on socket: ZMQSocket) throws {
         let limit = Int(min(max(request.limit, 1), FeedReplay.maxEventsPerRequest))
         let (events, scanned) = try journal.read(after: request.after, prefixes: request.prefixes,
-                                                 limit: limit, scanLimit: Self.replayScanLimit)
+                                                 limit: limit, scanLimit: Self.scanLimit(prefixes: request.prefixes.count))
         var through = scanned
         sending: for event in events {
             switch try send([identity] + FeedReplay.eventFrames(event), on: socket) {

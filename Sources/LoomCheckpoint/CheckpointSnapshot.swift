@@ -103,9 +103,6 @@ public enum CheckpointSnapshot {
         try? fm.removeItem(atPath: old)
     }
 
-    /// A relative path without `..`, `.` or empty components.
-    public static func isSafe(_ path: String) -> Bool {
-        guard !path.isEmpty, !path.hasPrefix("/") else { return false }
-        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
-    }
+    /// A relative path without `..`, `.` or empty components, nor NUL (`CheckpointManifest.isSafePath`).
+    public static func isSafe(_ path: String) -> Bool { CheckpointManifest.isSafePath(path) }
 }

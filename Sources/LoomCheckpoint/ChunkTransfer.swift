@@ -59,34 +59,33 @@ public struct ChunkTransfer: Sendable {
     }
 
     public let config: Config
-    /// Ranges not asked for yet, in order.
-    private var waiting: [Range] = []
-    private var nextWaiting = 0
+    /// The blobs to fetch (hash, size), in hash order; ranges are made from them as they are
+    /// asked for, so a transfer holds O(window) ranges whatever sizes a manifest claims.
+    private let blobs: [(blob: String, size: Int64)]
+    /// The next range not asked for yet: blob `cursorBlob` from `cursorOffset`.
+    private var cursorBlob = 0
+    private var cursorOffset: Int64 = 0
     /// Outstanding FETCHes by request id, with when they were sent.
     private var outstanding: [UInt64: (range: Range, sentAt: ContinuousClock.Instant)] = [:]
     /// Ranges still missing per blob.
-    private var missing: [String: Int] = [:]
+    private var missing: [String: Int64] = [:]
     private var nextRequest: UInt64
     public private(set) var isFinished = false
     public private(set) var failure: String?
     /// Bytes received and accepted so far.
     public private(set) var receivedBytes: Int64 = 0
 
-    /// A transfer of `blobs` (hash → size), asked for in hash order.
+    /// A transfer of `blobs` (hash → size), asked for in hash order. A negative size counts as
+    /// an empty blob (manifests are validated before; this keeps the arithmetic total anyway).
     public init(blobs: [String: Int64], config: Config = Config(), firstRequest: UInt64) {
         self.config = config
         nextRequest = firstRequest
-        for (blob, size) in blobs.sorted(by: { $0.key < $1.key }) {
-            var offset: Int64 = 0
-            var count = 0
-            while offset < size {
-                let length = Int(min(Int64(config.chunkSize), size - offset))
-                waiting.append(Range(blob: blob, offset: offset, length: length))
-                offset += Int64(length)
-                count += 1
-            }
-            missing[blob] = count
+        self.blobs = blobs.sorted(by: { $0.key < $1.key }).map { ($0.key, max(0, $0.value)) }
+        let chunk = Int64(config.chunkSize)
+        for (blob, size) in self.blobs {
+            missing[blob] = size / chunk + (size % chunk == 0 ? 0 : 1)
         }
+        skipEmptyBlobs()
     }
 
     /// Ranges asked for and not yet answered.
@@ -167,13 +166,24 @@ public struct ChunkTransfer: Sendable {
         outstanding.values.map(\.sentAt).min().map { $0 + config.timeout }
     }
 
+    /// Moves the cursor past blobs with nothing (more) to ask for.
+    private mutating func skipEmptyBlobs() {
+        while cursorBlob < blobs.count, cursorOffset >= blobs[cursorBlob].size {
+            cursorBlob += 1
+            cursorOffset = 0
+        }
+    }
+
     private mutating func refill(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        while outstanding.count < config.window, nextWaiting < waiting.count {
-            actions.append(ask(waiting[nextWaiting], now: now))
-            nextWaiting += 1
+        while outstanding.count < config.window, cursorBlob < blobs.count {
+            let (blob, size) = blobs[cursorBlob]
+            let length = Int(min(Int64(config.chunkSize), size - cursorOffset))
+            actions.append(ask(Range(blob: blob, offset: cursorOffset, length: length), now: now))
+            cursorOffset += Int64(length)
+            skipEmptyBlobs()
         }
-        if outstanding.isEmpty, nextWaiting == waiting.count, missing.isEmpty, !isFinished {
+        if outstanding.isEmpty, cursorBlob == blobs.count, missing.isEmpty, !isFinished {
             isFinished = true
             actions.append(.finished)
         }

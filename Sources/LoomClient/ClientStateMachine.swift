@@ -47,7 +47,8 @@ public enum ClientEvent: Equatable, Sendable {
     case cancelled(request: UInt64, count: UInt32)
     case reply(request: UInt64, body: Frame)
     /// A REQUEST for a service this client provides; answer with `respond(request:to:body:now:)`.
-    case request(request: UInt64, from: String, body: Frame)
+    /// `key`: the requester's key (`ROLE/NAME`) when the broker authenticates.
+    case request(request: UInt64, from: String, body: Frame, key: String? = nil)
     /// An attempt started; `backup` when it is a speculative copy beside the job's attempt.
     case started(AttemptRef, worker: String, backup: Bool = false)
     /// An attempt ended without a result of its own (`EndedReason`): lost, stalled, superseded
@@ -248,8 +249,8 @@ public struct ClientStateMachine: Sendable {
             return ([.cancelled(request: request, count: count)], [])
         case .reply(let request, let body):
             return ([.reply(request: request, body: body)], [])
-        case .request(let request, let from, let body):
-            return ([.request(request: request, from: from, body: body)], [])
+        case .request(let request, let from, let body, let key):
+            return ([.request(request: request, from: from, body: body, key: key)], [])
         case .started(let ref, let worker, let backup):
             if var job = outstanding[ref.job] {
                 job.highestAttempt = max(job.highestAttempt, ref.attempt)

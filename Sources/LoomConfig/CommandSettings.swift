@@ -96,6 +96,9 @@ public enum WorkerSettings {
         help: "Stable worker id; the broker matches a reconnecting worker's attempts by it.")
     public static let logLevel = Setting(
         command, "log_level", .choice(logLevels), default: "info", help: "Log level.")
+    public static let labels = Setting(
+        command, "labels", .optional(.string), default: nil, note: "none",
+        help: "Pool labels, comma-separated (trusted,a100): a study whose trial names worker_labels runs only on workers carrying them all.")
 
     public static let checkpointStore = Setting(
         command, "checkpoint_store", .string, default: "ship",
@@ -112,7 +115,7 @@ public enum WorkerSettings {
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
     public static let table = SettingsTable(command: command, [
-        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, checkpointStore, checkpointMaxBytes, key, brokerKey,
+        broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, labels, checkpointStore, checkpointMaxBytes, key, brokerKey,
         logLevel,
     ])
 }

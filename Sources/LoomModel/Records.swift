@@ -14,9 +14,12 @@ public struct StudyRecord: Equatable, Sendable {
     public var finishedAt: Double?
     /// Why the study stopped (`max_trials reached`, `cancelled`, `fail_fast: trial 3 failed`, …).
     public var reason: String?
+    /// The key (`ROLE/NAME`) that submitted it, when the broker authenticates: only that key (or
+    /// an optimizer key) may read, steer or cancel it. Nil: submitted without authentication.
+    public var owner: String?
 
     public init(id: String, name: String, specText: String, baseDirectory: String, state: StudyState = .running,
-                createdAt: Double, finishedAt: Double? = nil, reason: String? = nil) {
+                createdAt: Double, finishedAt: Double? = nil, reason: String? = nil, owner: String? = nil) {
         self.id = id
         self.name = name
         self.specText = specText
@@ -25,6 +28,7 @@ public struct StudyRecord: Equatable, Sendable {
         self.createdAt = createdAt
         self.finishedAt = finishedAt
         self.reason = reason
+        self.owner = owner
     }
 }
 

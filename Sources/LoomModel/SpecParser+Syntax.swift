@@ -4,6 +4,10 @@ import Yams
 extension SpecParser {
     /// The document's root node; YAML errors keep libyaml's position.
     static func compose(_ text: String, file: String) throws(SpecError) -> Node {
+        guard text.utf8.count <= SpecBudget.maxBytes else {
+            throw SpecError(file: file, line: 1, column: 1, field: "syntax",
+                            message: "the spec is \(text.utf8.count) bytes; at most \(SpecBudget.maxBytes)")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text, SpecSchema.resolver)
@@ -16,6 +20,7 @@ extension SpecParser {
             throw SpecError(file: file, line: 1, column: 1, field: "syntax",
                             message: "the spec is empty; expected a mapping of study settings (name, metric, mode, space, trial, …)")
         }
+        try SpecBudget.check(node, file: file)
         return node
     }
 

@@ -4,7 +4,7 @@ import Yams
 
 extension SpecParser {
     static let trialKeys = ["command", "env", "cwd", "resources", "timeout", "stall_timeout", "max_retries", "checkpointing",
-                            "quarantine_after"]
+                            "quarantine_after", "worker_labels"]
     static let resourceKeys = ["cpu", "gpu"]
 
     /// The `trial` section. `command` (absent: an ask-only study) is a list (program and arguments, run without a shell) or a
@@ -53,6 +53,21 @@ extension SpecParser {
         }
         if let checkpointing = entries["checkpointing"] {
             trial.checkpointing = try reader.bool(checkpointing.value, "trial.checkpointing")
+        }
+        if let labels = entries["worker_labels"] {
+            guard case .sequence(let items) = labels.value else {
+                throw reader.error(labels.value, "trial.worker_labels", "expected a list of labels, e.g. [trusted]")
+            }
+            guard items.count <= Wire.maxWorkerLabels else {
+                throw reader.error(labels.value, "trial.worker_labels", "expected at most \(Wire.maxWorkerLabels) labels, found \(items.count)")
+            }
+            for item in items {
+                let label = try reader.text(item, "trial.worker_labels", expected: "a label")
+                guard !label.isEmpty, label.utf8.count <= Wire.maxWorkerLabelBytes, !label.contains(",") else {
+                    throw reader.error(item, "trial.worker_labels", "expected a label of 1 to \(Wire.maxWorkerLabelBytes) bytes without a comma, found \(quoteYAML(label))")
+                }
+                trial.workerLabels.append(label)
+            }
         }
         if let quarantine = entries["quarantine_after"] {
             let n = try reader.integer(quarantine.value, "trial.quarantine_after", expected: "a non-negative integer")

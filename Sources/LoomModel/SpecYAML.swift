@@ -21,6 +21,50 @@ public enum SpecSchema {
     }()
 }
 
+/// Bounds on a spec's YAML, checked after composing and before anything walks the tree.
+///
+/// An alias (`*a`) shares its anchor's node, so a few hundred bytes of nested aliases (the
+/// "billion laughs") compose cheaply into a tree of 10^10 leaves that every later walk (field by
+/// field, or into a trial's `config` as JSON) would expand. The tree is therefore counted *as
+/// expanded*, stopping at `maxNodes`, and its depth is bounded, before the spec is read.
+public enum SpecBudget {
+    /// Most YAML nodes a spec may expand to (aliases counted each time they are used); a grid of
+    /// `SpecParser.maxGridPoints` values fits easily.
+    public static let maxNodes = 500_000
+    /// Deepest nesting of mappings and sequences.
+    public static let maxDepth = 64
+    /// Longest spec text, in bytes of UTF-8.
+    public static let maxBytes = 4 << 20
+
+    /// Throws when `root`, expanded, holds more than `maxNodes` nodes or nests deeper than
+    /// `maxDepth`; costs at most `maxNodes` steps whatever the aliases.
+    static func check(_ root: Node, file: String) throws(SpecError) {
+        var stack: [(node: Node, depth: Int)] = [(root, 1)]
+        var count = 0
+        while let (node, depth) = stack.popLast() {
+            count += 1
+            guard count <= maxNodes else {
+                throw SpecError(file: file, line: 1, column: 1, field: "syntax",
+                                message: "the spec expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)")
+            }
+            guard depth <= maxDepth else {
+                throw SpecError(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, field: "syntax",
+                                message: "the spec nests deeper than \(maxDepth) levels")
+            }
+            switch node {
+            case .scalar, .alias: break
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    stack.append((key, depth + 1))
+                    stack.append((value, depth + 1))
+                }
+            case .sequence(let sequence):
+                for item in sequence { stack.append((item, depth + 1)) }
+            }
+        }
+    }
+}
+
 /// A YAML scalar as the spec sees it.
 enum SpecScalar: Equatable {
     case null

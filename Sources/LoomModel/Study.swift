@@ -211,6 +211,8 @@ public struct TrialSpec: Equatable, Sendable {
     /// The trial is quarantined (failed, not retried) once this many different workers were lost
     /// while running its attempts; 0: never.
     public var quarantineAfter: Int = TrialSpec.defaultQuarantineAfter
+    /// The pool labels a worker must carry to run this study's trials (`worker_labels`).
+    public var workerLabels: [String] = []
     /// Three lost workers: one lost worker is bad luck, two may be, three running the same trial
     /// is a trial that takes machines down.
     public static let defaultQuarantineAfter = 3

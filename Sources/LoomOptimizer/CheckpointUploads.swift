@@ -25,8 +25,9 @@ struct CheckpointUploads: Sendable {
     enum Progress: Equatable, Sendable {
         case send(Transfer)
         case disk(DiskAction)
-        /// Nothing to keep (no manifest, no blob directory, too big, malformed): record the
-        /// update as a report with these metrics and acknowledge it.
+        /// Nothing to keep (no manifest, no blob directory, too big, malformed or out of range
+        /// per `CheckpointManifest.validate()`): record the update as a report with these metrics
+        /// (with `checkpoint_error` when refused) and acknowledge it.
         case recordReport(Update, JSONValue)
         /// Every blob of `update`'s checkpoint is stored: index `manifest`, record, acknowledge.
         case completed(Update, CheckpointManifest)
@@ -73,9 +74,16 @@ struct CheckpointUploads: Sendable {
             return [.recordReport(update, payload ?? .null)]
         }
         guard settings.keepsCheckpoints else { return [.recordReport(update, .object(object))] }
-        guard var manifest = try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(manifestJSON))),
-              manifest.files.allSatisfy({ BlobDirectory.isHash($0.sha256) && CheckpointSnapshot.isSafe($0.path) }) else {
+        guard var manifest = try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(manifestJSON))) else {
             object["checkpoint_error"] = .string("the checkpoint's manifest is malformed: not kept")
+            return [.recordReport(update, .object(object))]
+        }
+        // Before its sizes are added up or ranges made of them: a peer's manifest may claim sizes
+        // that overflow, negative ones that slip under `maxBytes`, or paths with NUL (issue 16).
+        do {
+            try manifest.validate()
+        } catch {
+            object["checkpoint_error"] = .string("the checkpoint's manifest is malformed (\(error.description)): not kept")
             return [.recordReport(update, .object(object))]
         }
         manifest.job = update.attempt.job

@@ -102,11 +102,16 @@ public struct ReadQuery: Sendable, Equatable {
     public var request: UInt64
     public var from: String
     public var body: OptimizerRequest
+    /// The requester's key (nil: the broker does not authenticate). The machine has already
+    /// checked it against the study the request names; a `studies` listing shows only the
+    /// studies this key may see (`StudyAccess`).
+    public var requester: String?
 
-    public init(request: UInt64, from: String, body: OptimizerRequest) {
+    public init(request: UInt64, from: String, body: OptimizerRequest, requester: String? = nil) {
         self.request = request
         self.from = from
         self.body = body
+        self.requester = requester
     }
 }
 

@@ -43,6 +43,10 @@ extension OptimizerMachine {
             case .disk(let action):
                 out.disk.append(action)
             case .recordReport(let update, let metrics):
+                if let error = metrics.object?["checkpoint_error"] {
+                    out.notes.append(.warning("checkpoint refused", ["trial.id": update.attempt.job, "checkpoint.seq": "\(update.seq)",
+                                                                     "error": error.argument]))
+                }
                 storeCheckpointReport(update, metrics: metrics, checkpoint: nil, now: now)
             case .completed(let update, let manifest):
                 storeCheckpointReport(update, metrics: Self.metrics(of: update), checkpoint: manifest, now: now)

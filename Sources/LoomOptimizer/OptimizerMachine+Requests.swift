@@ -8,8 +8,15 @@ import LoomWire
 /// `trials`, `export`, `logs`, `status` of a finished study, and the summary a `cancel` answers
 /// with once the study's end is committed) becomes a `ReadQuery` the service
 /// answers from the committed store.
+///
+/// **Authorisation.** Every request passes `StudyAccess.check` first, with the requester's key
+/// the broker forwarded and the study's owner from the machine's own `studies` (every study, as
+/// stored): a key acts only on its own studies, with no store read. A `studies` listing carries
+/// the key in its `ReadQuery`, and the service lists only what that key may see.
 extension OptimizerMachine {
-    mutating func answer(_ request: UInt64, from client: String, body: Frame, now: Now) {
+    /// `requester`: the key (`ROLE/NAME`) the broker authenticated the requester with; nil when
+    /// the broker does not authenticate.
+    mutating func answer(_ request: UInt64, from client: String, body: Frame, requester: String? = nil, now: Now) {
         let reply: Frame
         do {
             let r: OptimizerRequest
@@ -18,8 +25,8 @@ extension OptimizerMachine {
             } catch {
                 throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
             }
-            guard let document = try perform(r, now: now) else {
-                out.queries.append(ReadQuery(request: request, from: client, body: r))
+            guard let document = try perform(r, requester: requester, now: now) else {
+                out.queries.append(ReadQuery(request: request, from: client, body: r, requester: requester))
                 return
             }
             reply = StudyDocuments.encode(document)
@@ -31,48 +38,52 @@ extension OptimizerMachine {
         out.messages.append(.respond(request: request, to: client, body: reply))
     }
 
-    /// The answer to a request the machine answers itself; nil for a read-only one.
-    mutating func perform(_ r: OptimizerRequest, now: Now) throws -> JSONValue? {
+    /// The answer to a request the machine answers itself; nil for a read-only one. Refused
+    /// when `requester` may not act on the study it names (`StudyAccess`).
+    mutating func perform(_ r: OptimizerRequest, requester: String? = nil, now: Now) throws -> JSONValue? {
+        try StudyAccess.check(r.op, study: r.study, requester: requester) { id in studies[id].map(\.owner) }
         switch r.op {
         case "submit":
             guard let text = r.spec else { throw RequestError(description: "submit: no \"spec\" text") }
             let id = try createStudy(specText: text, file: r.file ?? "spec.yaml",
-                                     baseDirectory: r.baseDirectory ?? settings.workingDirectory, now: now)
+                                     baseDirectory: r.baseDirectory ?? settings.workingDirectory, owner: requester, now: now)
             return .object(["study": .string(id)])
         case "status":
-            let record = try study(r)
+            let record = try study(r, requester: requester)
             // A running study is answered from the driver's mirror of its trials: clients poll
             // this, and reading and decoding every trial each time costs the study its speed.
             guard let driver = drivers[record.id] else { return nil }
             return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
                                           rungs: StudyDocuments.rungs(driver.trials))
         case "studies", "trials", "export", "logs":
-            if r.op != "studies" { _ = try study(r) }
+            if r.op != "studies" { _ = try study(r, requester: requester) }
             return nil
         case "cancel":
-            let s = try study(r)
+            let s = try study(r, requester: requester)
             guard s.state == .running else { throw RequestError(description: "study \(s.id) is already \(s.state.rawValue)") }
             guard drivers[s.id] != nil else { throw RequestError(description: "study \(s.id) cannot be resumed (its spec does not parse)") }
             finish(s.id, state: .cancelled, reason: "cancelled by a user", now: now)
             // Answered like `status`, from the store once the study's end is committed.
             return nil
         case "ask":
-            return try ask(r, now: now)
+            return try ask(r, requester: requester, now: now)
         case "tell":
-            return try tell(r, now: now)
+            return try tell(r, requester: requester, now: now)
         case "heartbeat":
-            return try heartbeat(r, now: now)
+            return try heartbeat(r, requester: requester, now: now)
         case "report":
-            return try reportAsked(r, now: now)
+            return try reportAsked(r, requester: requester, now: now)
         default:
             throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, report or logs")
         }
     }
 
-    func study(_ r: OptimizerRequest) throws -> StudyRecord {
+    /// The study `r` names. When there is none, the error lists the studies `requester` may see
+    /// (not every key's: the listing is narrowed the same way).
+    func study(_ r: OptimizerRequest, requester: String?) throws -> StudyRecord {
         guard let id = r.study else { throw RequestError(description: "\(r.op): no \"study\" given") }
         guard let study = studies[id] else {
-            let known = studyRecords.map(\.id)
+            let known = StudyAccess.visible(studyRecords, requester: requester).map(\.id)
             throw RequestError(description: "no study \"\(id)\"; known: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
         }
         return study
@@ -88,8 +99,8 @@ extension OptimizerMachine {
     }
 
     /// `ask`: a trial to evaluate outside the fabric, under a lease (`StudyDriver+Asks.swift`).
-    mutating func ask(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
-        let s = try study(r)
+    mutating func ask(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
         _ = try runningDriver(s)
         guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
         else { throw RequestError(description: "study \(s.id) is not running") }
@@ -121,8 +132,8 @@ extension OptimizerMachine {
     }
 
     /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
-    mutating func heartbeat(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
-        let s = try study(r)
+    mutating func heartbeat(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
         _ = try runningDriver(s)
         var renewed: [JSONValue] = []
         var lost: [JSONValue] = []
@@ -138,8 +149,8 @@ extension OptimizerMachine {
     }
 
     /// `report`: an intermediate result of an asked trial, recorded and judged by the scheduler.
-    mutating func reportAsked(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
-        let s = try study(r)
+    mutating func reportAsked(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
         let driver = try runningDriver(s)
         guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
         guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
@@ -160,8 +171,8 @@ extension OptimizerMachine {
     }
 
     /// `tell`: the result of a trial handed out by `ask`.
-    mutating func tell(_ r: OptimizerRequest, now: Now) throws -> JSONValue {
-        let s = try study(r)
+    mutating func tell(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
         guard let driver = drivers[s.id] else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
         var trial: TrialRecord

@@ -83,16 +83,18 @@ public enum OptimizerQueries {
     /// log subscription delivered up to it is stored).
     public static func answer(_ query: ReadQuery, store: any StudyStore, logFeedPosition: UInt64 = 0) -> Frame {
         do {
-            return StudyDocuments.encode(try document(query.body, store: store, logFeedPosition: logFeedPosition))
+            return StudyDocuments.encode(try document(query.body, requester: query.requester, store: store, logFeedPosition: logFeedPosition))
         } catch {
             return StudyDocuments.error("\(error)")
         }
     }
 
-    static func document(_ r: OptimizerRequest, store: any StudyStore, logFeedPosition: UInt64) throws -> JSONValue {
+    static func document(_ r: OptimizerRequest, requester: String? = nil, store: any StudyStore, logFeedPosition: UInt64) throws -> JSONValue {
         switch r.op {
         case "studies":
-            return try StudyDocuments.studies(store)
+            // The machine checked the key against any study a request names; a listing names
+            // none, so it is narrowed here, from the records it lists.
+            return try StudyDocuments.studies(store, visibleTo: requester)
         case "trials":
             return try StudyDocuments.trials(try study(r, store: store).id, store: store)
         case "export":

@@ -5,13 +5,14 @@ import LoomWire
 /// Studies: creating one, filling its free slots, ending it, and the jobs its trials become.
 extension OptimizerMachine {
     /// Creates a study from a spec's text; returns its id (`<name>-<n>`, n one past the studies
-    /// of that name, skipping ids taken).
-    mutating func createStudy(specText: String, file: String, baseDirectory: String, now: Now) throws -> String {
+    /// of that name, skipping ids taken). `owner`: the submitting key (`StudyRecord.owner`).
+    mutating func createStudy(specText: String, file: String, baseDirectory: String, owner: String? = nil, now: Now) throws -> String {
         let spec = try SpecParser.parse(specText, file: file)
         var n = studies.values.filter { $0.name == spec.name }.count + 1
         while studies["\(spec.name)-\(n)"] != nil { n += 1 }
         let id = "\(spec.name)-\(n)"
-        let study = StudyRecord(id: id, name: spec.name, specText: specText, baseDirectory: baseDirectory, createdAt: now.wall)
+        let study = StudyRecord(id: id, name: spec.name, specText: specText, baseDirectory: baseDirectory, createdAt: now.wall,
+                                owner: owner)
         studies[id] = study
         out.writes.append(.createStudy(study))
         drivers[id] = StudyDriver(studyID: id, spec: spec, createdAt: now.wall, trials: [])
@@ -86,7 +87,8 @@ extension OptimizerMachine {
         let payload = JobSpec(command: spec.trial.command, config: trial.config, env: spec.trial.env, cwd: cwd,
                               timeoutS: spec.trial.timeoutSeconds, stallTimeoutS: spec.trial.stallTimeoutSeconds,
                               gpu: spec.trial.gpu > 0 ? spec.trial.gpu : nil,
-                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" }).payload
+                              budget: trial.budget, restoreFrom: trial.restoreFrom.map { "\(study.id)/\($0)" },
+                              workerLabels: spec.trial.workerLabels.isEmpty ? nil : spec.trial.workerLabels).payload
         let allowed = UInt32(1 + spec.trial.maxRetries)
         let first = UInt32(trial.attempts + 1)
         var requirements = Requirements(

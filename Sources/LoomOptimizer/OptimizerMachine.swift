@@ -191,7 +191,7 @@ public struct OptimizerMachine: Sendable {
         case .ended(let ref, let reason, let detail): ended(ref, reason: reason, detail: detail, now: now)
         case .update(let update): updated(update, now: now)
         case .transfer(let transfer): transferArrived(transfer, now: now)
-        case .request(let request, let from, let body): answer(request, from: from, body: body, now: now)
+        case .request(let request, let from, let body, let key): answer(request, from: from, body: body, requester: key, now: now)
         case .connected(let info, let resynced):
             out.notes.append(.info("connected to broker", ["broker.id": info.broker, "optimizer.resynced": "\(resynced)"]))
             checkpointProgress(uploads.retryAll(now: now.instant), now: now)

@@ -9,8 +9,13 @@ import LoomWire
 public enum StudyDocuments {
     /// `{"studies": [summary…], "worker_events": [the latest 50, oldest first]}`.
     public static func studies(_ store: any StudyStore) throws(StoreError) -> JSONValue {
+        try studies(store, visibleTo: nil)
+    }
+
+    /// The same, with only the studies `requester` may see (`StudyAccess`; nil: every study).
+    static func studies(_ store: any StudyStore, visibleTo requester: String?) throws(StoreError) -> JSONValue {
         var list: [JSONValue] = []
-        for study in try store.studies() { list.append(try summary(study, store: store)) }
+        for study in StudyAccess.visible(try store.studies(), requester: requester) { list.append(try summary(study, store: store)) }
         let events = try store.workerEvents(limit: 50).map { e -> JSONValue in
             var o: [String: JSONValue] = ["time": .number(e.time), "worker": .string(e.worker), "event": .string(e.event)]
             o["detail"] = e.detail.map(JSONValue.string)

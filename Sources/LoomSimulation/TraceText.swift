@@ -45,7 +45,7 @@ enum TraceText {
         switch m {
         case .welcome(let info): return "WELCOME from \(info.broker)"
         case .heartbeat: return "HEARTBEAT"
-        case .assign(let ref, _): return "ASSIGN \(ref) lease \(lease(ref.lease))"
+        case .assign(let ref, _, _): return "ASSIGN \(ref) lease \(lease(ref.lease))"
         case .ack(let job, let l, let seq): return "ACK \(job) lease \(lease(l)) seq \(seq == .max ? "max" : String(seq))"
         case .cancel(let job, let l, let reason): return "CANCEL \(job) lease \(lease(l)) \(reason)"
         case .transfer(let t): return "\(t.command.name) \(t.job) request \(t.request)"

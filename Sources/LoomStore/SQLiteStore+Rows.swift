@@ -14,6 +14,7 @@ struct RowError: Error {
 /// Leases and seqs are UInt64; SQLite integers are Int64. They are stored by bit pattern, so every
 /// value reads back exactly (values past `Int64.max`, never issued in practice, would sort last).
 enum Rows {
+    /// The study columns written with every row; `owner` (v5) is written apart, only when set.
     static let studyColumns = "id, name, spec_text, base_directory, state, created_at, finished_at, reason"
     static let trialColumns = """
         study, number, config, state, source, attempts, value, metrics, worker, error, created_at, started_at, finished_at,
@@ -50,7 +51,8 @@ enum Rows {
             state: try state(StudyState.self, row, of: "study \(id)"),
             createdAt: try row.decode(forColumn: "created_at"),
             finishedAt: try row.decode(forColumn: "finished_at"),
-            reason: try row.decode(forColumn: "reason"))
+            reason: try row.decode(forColumn: "reason"),
+            owner: try row.decode(forColumn: "owner"))
     }
 
     static func trial(_ row: Row) throws -> TrialRecord {

@@ -141,6 +141,9 @@ extension SQLiteStore {
             CREATE INDEX logs_by_order ON logs (study, trial, attempt, feed_seq, stream, line);
             CREATE INDEX logs_by_feed_seq ON logs (feed_seq);
             """),
+        SchemaMigration(identifier: "v5-study-owner", sql: """
+            ALTER TABLE studies ADD COLUMN owner TEXT;
+            """),
     ]
 
     /// The schema version this build writes and reads: its number of migrations.

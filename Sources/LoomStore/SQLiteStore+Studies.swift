@@ -8,6 +8,9 @@ extension SQLiteStore {
         try write(StoreOperation("createStudy(\(key))", key: key)) { db in
             try db.cachedStatement(sql: "INSERT INTO studies (\(Rows.studyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .execute(arguments: Rows.arguments(study))
+            if let owner = study.owner {
+                try db.cachedStatement(sql: "UPDATE studies SET owner = ? WHERE id = ?").execute(arguments: [owner, study.id])
+            }
         }
     }
 

@@ -25,7 +25,7 @@ extension BrokerToWorker {
         switch self {
         case .welcome(let info): return [h, [Command.welcome.rawValue], JSONCoding.encode(info)]
         case .heartbeat: return [h, [Command.heartbeat.rawValue]]
-        case .assign(let ref, let payload): return [h, [Command.assign.rawValue]] + ref.frames + [payload]
+        case .assign(let ref, let payload, let token): return [h, [Command.assign.rawValue]] + ref.frames + [payload, token]
         case .ack(let job, let lease, let seq):
             return [h, [Command.ack.rawValue], Array(job.utf8), BigEndian.frame(lease), BigEndian.frame(seq)]
         case .cancel(let job, let lease, let reason):
@@ -78,8 +78,8 @@ extension BrokerToClient {
         case .cancelled(let request, let count):
             return [h, [Command.cancelled.rawValue], BigEndian.frame(request), BigEndian.frame(count)]
         case .reply(let request, let body): return [h, [Command.reply.rawValue], BigEndian.frame(request), body]
-        case .request(let request, let from, let body):
-            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body]
+        case .request(let request, let from, let body, let key):
+            return [h, [Command.request.rawValue], BigEndian.frame(request), Array(from.utf8), body] + (key.map { [Array($0.utf8)] } ?? [])
         case .started(let ref, let worker, let backup):
             return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)] + (backup ? [[1]] : [])
         case .ended(let ref, let reason, let detail):
@@ -130,8 +130,11 @@ public enum WireDecoder {
             try count(f, 0, name)
             return .heartbeat
         case .assign:
-            try count(f, 4, name)
-            return .assign(try attemptRef(f, name), payload: f[3])
+            try count(f, 5, name)
+            guard f[4].count == LeaseToken.size else {
+                throw .fieldSize(command: name, field: "token", expected: LeaseToken.size, found: f[4].count)
+            }
+            return .assign(try attemptRef(f, name), payload: f[3], token: f[4])
         case .ack:
             try count(f, 3, name)
             return .ack(job: try jobID(f[0], name), lease: try u64(f[1], name, "lease"), seq: try u64(f[2], name, "seq"))
@@ -174,9 +177,11 @@ public enum WireDecoder {
             try count(f, 2, name)
             return .reply(request: try u64(f[0], name, "request"), body: f[1])
         case .request:
-            try count(f, 3, name)
+            // Frame 4, the requester's key, is there only when the broker authenticates.
+            guard f.count == 3 || f.count == 4 else { throw .frameCount(command: name, expected: "3 or 4", found: f.count) }
             return .request(request: try u64(f[0], name, "request"),
-                            from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2])
+                            from: try text(f[1], name, "from", max: Wire.maxPeerIDBytes), body: f[2],
+                            key: f.count == 4 ? try text(f[3], name, "key", max: Wire.maxPeerIDBytes * 2) : nil)
         case .started:
             // Frame 5, the flags, is there only when one is set.
             guard f.count == 4 || f.count == 5 else { throw .frameCount(command: name, expected: "4 or 5", found: f.count) }
@@ -217,13 +222,7 @@ public enum WireDecoder {
         case .ready:
             try count(f, 1, name)
             let info = try JSONCoding.decode(ReadyInfo.self, f[0], name, "body")
-            try checkPeerID(info.worker, name, "worker")
-            guard info.slots >= 0, info.gpus >= 0 else {
-                throw .badValue(command: name, field: "slots", reason: "must not be negative")
-            }
-            guard info.heartbeatMs > 0, info.liveness > 0 else {
-                throw .badValue(command: name, field: "heartbeat_ms", reason: "and liveness must be positive")
-            }
+            try checkReady(info, name)
             return .ready(info)
         case .heartbeat:
             try count(f, 0, name)
@@ -251,7 +250,7 @@ public enum WireDecoder {
         case .hello:
             try count(f, 1, name)
             let info = try JSONCoding.decode(HelloInfo.self, f[0], name, "body")
-            try checkPeerID(info.client, name, "client")
+            try checkHello(info, name)
             return .hello(info)
         case .heartbeat:
             try count(f, 0, name)
@@ -273,8 +272,8 @@ public enum WireDecoder {
                 guard let req = Requirements(frame: f[base + 1]) else {
                     throw .fieldSize(command: name, field: "requirements", expected: Requirements.frameSize, found: f[base + 1].count)
                 }
-                guard req.firstAttempt >= 1 else {
-                    throw .badValue(command: name, field: "first_attempt", reason: "must be at least 1")
+                guard (1...Wire.maxAttemptNumber).contains(req.firstAttempt) else {
+                    throw .badValue(command: name, field: "first_attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
                 }
                 jobs.append(JobSubmission(id: id, requirements: req, payload: f[base + 2]))
             }
@@ -375,7 +374,9 @@ public enum WireDecoder {
 
     static func attemptRef(_ f: [Frame], _ name: String) throws(WireError) -> AttemptRef {
         let attempt = try u32(f[1], name, "attempt")
-        guard attempt >= 1 else { throw .badValue(command: name, field: "attempt", reason: "must be at least 1") }
+        guard (1...Wire.maxAttemptNumber).contains(attempt) else {
+            throw .badValue(command: name, field: "attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
+        }
         return AttemptRef(job: try jobID(f[0], name), attempt: attempt, lease: try u64(f[2], name, "lease"))
     }
 
@@ -410,6 +411,70 @@ public enum WireDecoder {
             throw .badText(command: name, field: field, reason: "is not valid UTF-8")
         }
         return s
+    }
+
+    /// Every number and collection of a READY within its range (`Wire.maxSlots`, …), so nothing
+    /// the broker computes from them can overflow and one READY cannot hold unbounded memory.
+    static func checkReady(_ info: ReadyInfo, _ name: String) throws(WireError) {
+        try checkPeerID(info.worker, name, "worker")
+        try range(info.slots, 0...Wire.maxSlots, name, "slots")
+        try range(info.gpus, 0...Wire.maxGPUs, name, "gpus")
+        try range(info.heartbeatMs, 1...Wire.maxHeartbeatMs, name, "heartbeat_ms")
+        try range(info.liveness, 1...Wire.maxLiveness, name, "liveness")
+        try label(info.host, name, "host")
+        try label(info.version, name, "version")
+        try checkLabels(info.labels ?? [], name, "labels")
+        guard info.running.count <= Wire.maxRunningPerReady else {
+            throw .badValue(command: name, field: "running", reason: "lists \(info.running.count) attempts; at most \(Wire.maxRunningPerReady)")
+        }
+        for attempt in info.running {
+            guard !attempt.job.isEmpty, attempt.job.utf8.count <= Wire.maxJobIDBytes else {
+                throw .badValue(command: name, field: "running.job", reason: "must be 1 to \(Wire.maxJobIDBytes) bytes")
+            }
+            guard (1...Wire.maxAttemptNumber).contains(attempt.attempt) else {
+                throw .badValue(command: name, field: "running.attempt", reason: "must be from 1 to \(Wire.maxAttemptNumber)")
+            }
+            if let token = attempt.token, LeaseToken.bytes(hex: token) == nil {
+                throw .badValue(command: name, field: "running.token", reason: "must be \(LeaseToken.size * 2) hex digits")
+            }
+        }
+    }
+
+    /// Pool labels within their bounds (`Wire.maxWorkerLabels`, `Wire.maxWorkerLabelBytes`).
+    static func checkLabels(_ labels: [String], _ name: String, _ field: String) throws(WireError) {
+        guard labels.count <= Wire.maxWorkerLabels else {
+            throw .badValue(command: name, field: field, reason: "lists \(labels.count) labels; at most \(Wire.maxWorkerLabels)")
+        }
+        for label in labels where label.isEmpty || label.utf8.count > Wire.maxWorkerLabelBytes {
+            throw .badValue(command: name, field: field, reason: "a label must be 1 to \(Wire.maxWorkerLabelBytes) bytes")
+        }
+    }
+
+    /// HELLO's id, name and services within their bounds.
+    static func checkHello(_ info: HelloInfo, _ name: String) throws(WireError) {
+        try checkPeerID(info.client, name, "client")
+        try label(info.name, name, "name")
+        let services = info.services ?? []
+        guard services.count <= Wire.maxServices else {
+            throw .badValue(command: name, field: "services", reason: "lists \(services.count) services; at most \(Wire.maxServices)")
+        }
+        for service in services {
+            guard !service.isEmpty, service.utf8.count <= Wire.maxPeerIDBytes else {
+                throw .badValue(command: name, field: "services", reason: "a service name must be 1 to \(Wire.maxPeerIDBytes) bytes")
+            }
+        }
+    }
+
+    static func range(_ value: Int, _ allowed: ClosedRange<Int>, _ name: String, _ field: String) throws(WireError) {
+        guard allowed.contains(value) else {
+            throw .badValue(command: name, field: field, reason: "is \(value); must be from \(allowed.lowerBound) to \(allowed.upperBound)")
+        }
+    }
+
+    static func label(_ value: String, _ name: String, _ field: String) throws(WireError) {
+        guard value.utf8.count <= Wire.maxLabelBytes else {
+            throw .badValue(command: name, field: field, reason: "is \(value.utf8.count) bytes; at most \(Wire.maxLabelBytes)")
+        }
     }
 
     static func checkPeerID(_ id: String, _ name: String, _ field: String) throws(WireError) {

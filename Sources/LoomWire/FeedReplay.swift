@@ -16,6 +16,11 @@ public enum FeedReplay {
     /// Largest number of events one `REPLAY` may ask for; the broker serves at most this many
     /// per request so one late joiner cannot stall its loop.
     public static let maxEventsPerRequest: UInt32 = 5_000
+    /// Most topic prefixes one `REPLAY` may name: every journal record scanned is compared with
+    /// each prefix, so the prefixes multiply the work of a request.
+    public static let maxPrefixes = 64
+    /// Longest prefix, in bytes of UTF-8 (a topic is a job id and a few words).
+    public static let maxPrefixBytes = 1024
 
     /// Commands of the replay socket.
     public enum Command: UInt8, Sendable {
@@ -46,13 +51,15 @@ public enum FeedReplay {
                 + prefixes.map { Array($0.utf8) }
         }
 
-        /// Decodes a request; nil when the frames are not one.
+        /// Decodes a request; nil when the frames are not one, or name more than `maxPrefixes`
+        /// prefixes or one longer than `maxPrefixBytes`.
         public init?(frames: [Frame]) {
-            guard frames.count >= 4, frames[0] == FeedReplay.header, frames[1] == [Command.replay.rawValue],
+            guard frames.count >= 4, frames.count - 4 <= FeedReplay.maxPrefixes, frames[0] == FeedReplay.header,
+                  frames[1] == [Command.replay.rawValue],
                   let after = BigEndian.uint64(frames[2]), let limit = BigEndian.uint32(frames[3]) else { return nil }
             var prefixes: [String] = []
             for frame in frames[4...] {
-                guard let prefix = String(validating: frame, as: UTF8.self) else { return nil }
+                guard frame.count <= FeedReplay.maxPrefixBytes, let prefix = String(validating: frame, as: UTF8.self) else { return nil }
                 prefixes.append(prefix)
             }
             self.init(after: after, limit: limit, prefixes: prefixes)

@@ -21,6 +21,33 @@ public enum Wire {
     public static let maxBatch = 10_000
     /// Longest reason a CANCEL_JOBS may carry, in bytes of UTF-8 (it is shown, not parsed).
     public static let maxReasonLength = 1024
+    /// Most job slots one worker may offer in READY: far above any machine, and small enough that
+    /// capacity in thousandths (`slots × 1000`) never comes near overflowing.
+    public static let maxSlots = 65_536
+    /// Most GPUs one worker may offer in READY.
+    public static let maxGPUs = 4_096
+    /// Longest heartbeat interval a worker may propose, in milliseconds (the broker clamps it to
+    /// its own range anyway; this bounds the arithmetic).
+    public static let maxHeartbeatMs = 3_600_000
+    /// Most missed heartbeats a worker may ask for before it is declared dead: a larger liveness
+    /// would let a silent worker hold its jobs for days.
+    public static let maxLiveness = 100
+    /// Most running attempts one READY may list (a worker holds at most one per slot; this bounds
+    /// what one message can make the broker reconcile).
+    public static let maxRunningPerReady = 10_000
+    /// Longest free-text field of READY and HELLO (`host`, `version`, `name`, a service name), in
+    /// bytes of UTF-8: they are shown in logs and `status`, never parsed.
+    public static let maxLabelBytes = 256
+    /// Most services one HELLO may offer.
+    public static let maxServices = 16
+    /// Most labels one worker may carry in READY, and one job may require (`worker_labels`).
+    public static let maxWorkerLabels = 32
+    /// Longest label, in bytes of UTF-8.
+    public static let maxWorkerLabelBytes = 64
+    /// Highest attempt number a peer may name (in headers, READY and SUBMIT's `first_attempt`):
+    /// far beyond any retry budget, and far enough below `UInt32.max` that the broker's "next
+    /// attempt" counters never overflow.
+    public static let maxAttemptNumber: UInt32 = 1 << 30
 }
 
 /// Big-endian fixed-width integers, as every integer field on the wire is encoded.

@@ -79,10 +79,12 @@ public struct JobSpec: Codable, Equatable, Sendable {
     public var budget: Double?
     /// Restore the latest checkpoint of this other job instead of the job's own (PBT exploit).
     public var restoreFrom: String?
+    /// The job runs only on workers carrying every one of these pool labels (read by the broker).
+    public var workerLabels: [String]?
 
     public init(command: [String], config: [String: JSONValue] = [:], env: [String: String] = [:],
                 cwd: String? = nil, timeoutS: Double? = nil, stallTimeoutS: Double? = nil, gpu: Double? = nil, budget: Double? = nil,
-                restoreFrom: String? = nil) {
+                restoreFrom: String? = nil, workerLabels: [String]? = nil) {
         self.command = command
         self.config = config
         self.env = env
@@ -92,12 +94,14 @@ public struct JobSpec: Codable, Equatable, Sendable {
         self.gpu = gpu
         self.budget = budget
         self.restoreFrom = restoreFrom
+        self.workerLabels = workerLabels
     }
 
     enum CodingKeys: String, CodingKey {
         case command, config, env, cwd, gpu, budget
         case timeoutS = "timeout_s"
         case restoreFrom = "restore_from"
+        case workerLabels = "worker_labels"
         case stallTimeoutS = "stall_timeout_s"
     }
 
@@ -112,6 +116,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         gpu = try c.decodeIfPresent(Double.self, forKey: .gpu)
         budget = try c.decodeIfPresent(Double.self, forKey: .budget)
         restoreFrom = try c.decodeIfPresent(String.self, forKey: .restoreFrom)
+        workerLabels = try c.decodeIfPresent([String].self, forKey: .workerLabels)
     }
 
     /// The spec as an ASSIGN payload: the same text as `JSONCoding.encode(self)` (absent
@@ -126,6 +131,7 @@ public struct JobSpec: Codable, Equatable, Sendable {
         if let gpu { members["gpu"] = .number(gpu) }
         if let budget { members["budget"] = .number(budget) }
         if let restoreFrom { members["restore_from"] = .string(restoreFrom) }
+        if let workerLabels { members["worker_labels"] = .array(workerLabels.map(JSONValue.string)) }
         // A non-finite number (which no caller gives) takes Foundation's way: `{}`.
         return JSONValue.object(members).jsonBytes ?? JSONCoding.encode(self)
     }
@@ -178,7 +184,18 @@ public struct JobSpec: Codable, Equatable, Sendable {
                 env[name] = text
             }
         }
+        var labels: [String]?
+        if let value = present("worker_labels") {
+            guard case .array(let items) = value else { throw bad("expected an array of strings at worker_labels") }
+            var list: [String] = []
+            for item in items {
+                guard case .string(let label) = item else { throw bad("expected an array of strings at worker_labels") }
+                list.append(label)
+            }
+            labels = list
+        }
         return JobSpec(command: command, config: config, env: env, cwd: try string("cwd"), timeoutS: try number("timeout_s"),
-                       stallTimeoutS: try number("stall_timeout_s"), gpu: try number("gpu"), budget: try number("budget"), restoreFrom: try string("restore_from"))
+                       stallTimeoutS: try number("stall_timeout_s"), gpu: try number("gpu"), budget: try number("budget"), restoreFrom: try string("restore_from"),
+                       workerLabels: labels)
     }
 }

@@ -196,14 +196,65 @@ public struct RunningAttempt: Codable, Hashable, Sendable {
     public var job: String
     public var attempt: UInt32
     public var lease: UInt64
+    /// The lease's capability from its ASSIGN, as 64 lower-case hex digits (`LeaseToken`): a
+    /// broker adopts an attempt it does not know (after a restart) only with a valid one.
+    public var token: String?
 
-    public init(_ ref: AttemptRef) {
+    public init(_ ref: AttemptRef, token: Frame? = nil) {
         job = ref.job
         attempt = ref.attempt
         lease = ref.lease
+        self.token = token.map(LeaseToken.hex)
     }
 
     public var ref: AttemptRef { AttemptRef(job: job, attempt: attempt, lease: lease) }
+}
+
+/// The capability frame of ASSIGN: HMAC-SHA256 under the broker's secret over the job, the
+/// attempt, the lease and the key of the worker it was given to (Docs/protocol.md §3). A worker
+/// keeps it with the attempt and lists it in READY; it cannot make one for an attempt it was not
+/// given, so it cannot claim queued or unsubmitted jobs as running.
+public enum LeaseToken {
+    /// Size of a token in bytes.
+    public static let size = 32
+
+    /// Lower-case hex of `token`.
+    public static func hex(_ token: Frame) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(token.count * 2)
+        for byte in token {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The bytes of a hex token; nil unless it is `2 × size` hex digits.
+    public static func bytes(hex: String) -> Frame? {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count == size * 2 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var out = Frame()
+        out.reserveCapacity(size)
+        for i in stride(from: 0, to: utf8.count, by: 2) {
+            guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
+    /// The bytes the MAC covers: `job`, a zero byte, attempt (u32), lease (u64), `holder`.
+    public static func message(job: String, attempt: UInt32, lease: UInt64, holder: String) -> Frame {
+        Array(job.utf8) + [0] + BigEndian.frame(attempt) + BigEndian.frame(lease) + Array(holder.utf8)
+    }
 }
 
 /// Body of a worker's READY (JSON).
@@ -224,9 +275,12 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
     public var version: String
     /// Attempts the worker is still running (after a reconnect or a broker restart).
     public var running: [RunningAttempt]
+    /// The worker's pool labels (`--labels`): a job whose spec names `worker_labels` runs only on
+    /// workers that carry every one of them. Absent: none.
+    public var labels: [String]?
 
     public init(worker: String, slots: Int, gpus: Int = 0, heartbeatMs: Int, liveness: Int,
-                host: String, pid: Int32, version: String, running: [RunningAttempt] = []) {
+                host: String, pid: Int32, version: String, running: [RunningAttempt] = [], labels: [String]? = nil) {
         self.worker = worker
         self.slots = slots
         self.gpus = gpus
@@ -236,10 +290,11 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
         self.pid = pid
         self.version = version
         self.running = running
+        self.labels = labels
     }
 
     enum CodingKeys: String, CodingKey {
-        case worker, slots, gpus, host, pid, version, running, liveness
+        case worker, slots, gpus, host, pid, version, running, liveness, labels
         case heartbeatMs = "heartbeat_ms"
     }
 }
@@ -310,7 +365,8 @@ public enum WorkerMessage: Equatable, Sendable {
 public enum BrokerToWorker: Equatable, Sendable {
     case welcome(WelcomeInfo)
     case heartbeat
-    case assign(AttemptRef, payload: Frame)
+    /// `token`: the lease's capability (`LeaseToken`), kept by the worker for its READY.
+    case assign(AttemptRef, payload: Frame, token: Frame)
     case ack(job: String, lease: UInt64, seq: UInt64)
     case cancel(job: String, lease: UInt64, reason: String)
     /// FETCH or CHUNK from the job's owner client (checkpoint transfers).
@@ -345,8 +401,9 @@ public enum BrokerToClient: Equatable, Sendable {
     case submitted(request: UInt64, accepted: UInt32)
     case cancelled(request: UInt64, count: UInt32)
     case reply(request: UInt64, body: Frame)
-    /// A REQUEST from client `from` for a service this client provides.
-    case request(request: UInt64, from: String, body: Frame)
+    /// A REQUEST from client `from` for a service this client provides; `key` is the key the
+    /// requester authenticated with (`ROLE/NAME`), nil when the broker does not authenticate.
+    case request(request: UInt64, from: String, body: Frame, key: String? = nil)
     /// `backup`: the attempt is a speculative copy running beside the job's current attempt
     /// (which goes on), not a retry that replaces it.
     case started(AttemptRef, worker: String, backup: Bool = false)
@@ -411,4 +468,7 @@ public enum CancelReason {
     /// The other copy of the job (a speculative backup, or the attempt it backed up) delivered
     /// the result first.
     public static let superseded = "superseded"
+    /// The worker listed the attempt in READY, but its lease capability did not verify: the
+    /// broker never gave it this attempt (or gave it to another key).
+    public static let unverified = "unverified"
 }

@@ -141,8 +141,65 @@ public struct CheckpointManifest: Codable, Hashable, Sendable {
         self.files = files
     }
 
-    /// Total bytes of its files.
-    public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }
+    /// Total bytes of its files; `Int64.max` when they overflow (only an unvalidated manifest's
+    /// can: `validate()` bounds every size).
+    public var bytes: Int64 {
+        var total: Int64 = 0
+        for file in files {
+            let (sum, overflow) = total.addingReportingOverflow(max(0, file.size))
+            if overflow { return .max }
+            total = sum
+        }
+        return total
+    }
+
+    /// Most files one checkpoint may hold: a manifest is one JSON object in one message, and
+    /// every file costs a row in the index and a file operation on restore.
+    public static let maxFiles = 100_000
+    /// Largest single file of a checkpoint (1 TiB): with `maxFiles`, totals stay far from
+    /// overflowing 64 bits.
+    public static let maxFileBytes: Int64 = 1 << 40
+    /// Longest path of a file, in bytes of UTF-8 (PATH_MAX).
+    public static let maxPathBytes = 4096
+
+    /// Throws unless every field a peer supplied is in range: at most `maxFiles` files, each
+    /// with a safe relative path (`isSafePath`), a lower-case hex SHA-256 and a size from 0 to
+    /// `maxFileBytes`, and one size per blob. Called wherever a manifest arrives from a peer,
+    /// before its sizes are added up or ranges are made of them.
+    public func validate() throws(WireError) {
+        let name = "CHECKPOINT"
+        guard files.count <= Self.maxFiles else {
+            throw .badValue(command: name, field: "checkpoint_manifest.files", reason: "holds \(files.count) files; at most \(Self.maxFiles)")
+        }
+        var sizes: [String: Int64] = [:]
+        for (i, file) in files.enumerated() {
+            let field = "checkpoint_manifest.files[\(i)]"
+            guard Self.isSafePath(file.path) else {
+                throw .badValue(command: name, field: field + ".path", reason: "must be a relative path of 1 to \(Self.maxPathBytes) bytes without NUL, \"..\", \".\" or empty components")
+            }
+            guard Self.isHash(file.sha256) else {
+                throw .badValue(command: name, field: field + ".sha256", reason: "must be 64 lower-case hex digits")
+            }
+            guard (0...Self.maxFileBytes).contains(file.size) else {
+                throw .badValue(command: name, field: field + ".size", reason: "is \(file.size); must be from 0 to \(Self.maxFileBytes)")
+            }
+            if let other = sizes.updateValue(file.size, forKey: file.sha256), other != file.size {
+                throw .badValue(command: name, field: field + ".size", reason: "is \(file.size), but another file with the same sha256 has \(other)")
+            }
+        }
+    }
+
+    /// A relative path without `..`, `.` or empty components, without NUL (which the file system
+    /// would cut the path at), at most `maxPathBytes` bytes.
+    public static func isSafePath(_ path: String) -> Bool {
+        guard !path.isEmpty, path.utf8.count <= maxPathBytes, !path.hasPrefix("/"), !path.utf8.contains(0) else { return false }
+        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    /// Whether `text` is 64 lower-case hex digits (a SHA-256 as blobs are named).
+    public static func isHash(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
 
     /// The distinct blobs it references, by hash, with their sizes.
     public var blobs: [String: Int64] {

@@ -34,6 +34,11 @@ extension WorkerCheckpoints {
             guard chunk.request == request else { return [] }
             if let error = header.error { return retry(restore.ref, after: "the optimizer answered: \(error)", now: now) }
             guard let manifest = header.checkpoint else { return finish(restore.ref) }
+            do {
+                try manifest.validate()
+            } catch {
+                return retry(restore.ref, after: "the optimizer sent a malformed manifest: \(error.description)", now: now)
+            }
             let origin = CheckpointOrigin.read(paths(restore.ref).checkpointOriginFile)
             if restore.source == restore.ref.job, let origin, origin.job == manifest.job,
                !manifest.isNewer(thanAttempt: origin.attempt, seq: origin.seq) {
@@ -182,10 +187,12 @@ extension WorkerCheckpoints {
         guard var restore = restores[ref.lease] else { return [] }
         logger.info("restore interrupted; asking again", metadata: ["trial.id": "\(ref.job)", "reason": "\(reason)"])
         if case .blobs(_, _, let partials) = restore.phase { partials.values.forEach { blobs?.discard(partial: $0) } }
-        let request = takeRequest()
-        restore.phase = .manifest(request: request, sentAt: now)
+        // Asked again by `expire` after `manifestTimeout`, not at once: an answer that fails the
+        // same way each time (a refused or malformed checkpoint) must not become a busy loop of
+        // FETCHes until the restore's deadline.
+        restore.phase = .manifest(request: takeRequest(), sentAt: now)
         restores[ref.lease] = restore
-        return [.send(askLatest(ref, source: restore.source, request: request))]
+        return []
     }
 
     private func finish(_ ref: AttemptRef) -> [Outcome] {

@@ -33,6 +33,9 @@ public struct WorkerConfig: Sendable {
     /// CHECKPOINT, FINAL and FAILED updates are never dropped, so a long broker outage costs
     /// intermediate metrics at worst, never a result.
     public var maxUnacknowledged: Int
+    /// Pool labels offered in READY: jobs whose spec requires `worker_labels` run only on workers
+    /// carrying all of them (`--labels`).
+    public var labels: [String] = []
 
     public init(workerID: String, slots: Int, gpus: Int, heartbeat: Duration, liveness: Int,
                 host: String, pid: Int32, version: String,

@@ -13,6 +13,8 @@ struct HeldAttempt: Sendable {
     }
 
     var ref: AttemptRef
+    /// The lease capability from the ASSIGN, listed with the attempt in READY.
+    var token: Frame = []
     /// Assignment order, for READY's list.
     var serial: UInt64
     var phase: Phase = .assigned
@@ -101,14 +103,14 @@ extension WorkerStateMachine {
 
     // MARK: - Broker messages about attempts
 
-    mutating func assigned(_ ref: AttemptRef, payload: Frame) -> [WorkerAction] {
+    mutating func assigned(_ ref: AttemptRef, payload: Frame, token: Frame) -> [WorkerAction] {
         // A stopping worker starts nothing; the broker requeues the job when it says DISCONNECT.
         guard lifecycle == .serving else { return [] }
         guard attempts[ref.lease] == nil, !recentlyFinished.contains(ref.lease) else {
             duplicateAssignments += 1
             return []
         }
-        attempts[ref.lease] = HeldAttempt(ref: ref, serial: takeSerial())
+        attempts[ref.lease] = HeldAttempt(ref: ref, token: token, serial: takeSerial())
         return [.startTrial(ref, payload: payload)]
     }
 

@@ -131,8 +131,8 @@ public struct WorkerStateMachine: Sendable {
             return welcomed(info, now: now)
         case .heartbeat:
             return []
-        case .assign(let ref, let payload):
-            return assigned(ref, payload: payload)
+        case .assign(let ref, let payload, let token):
+            return assigned(ref, payload: payload, token: token)
         case .ack(let job, let lease, let seq):
             return acknowledged(job: job, lease: lease, seq: seq, now: now)
         case .cancel(let job, let lease, let reason):
@@ -216,7 +216,8 @@ public struct WorkerStateMachine: Sendable {
                          gpus: offering ? config.gpus : 0,
                          heartbeatMs: Self.milliseconds(config.heartbeat), liveness: max(config.liveness, 1),
                          host: config.host, pid: config.pid, version: config.version,
-                         running: heldAttempts.map(RunningAttempt.init))
+                         running: attempts.values.sorted { $0.serial < $1.serial }.map { RunningAttempt($0.ref, token: $0.token) },
+                         labels: config.labels.isEmpty ? nil : config.labels)
     }
 
     mutating func send(_ frames: [Frame], now: ContinuousClock.Instant) -> [WorkerAction] {

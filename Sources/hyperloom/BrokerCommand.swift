@@ -76,6 +76,11 @@ struct Broker: ParsableCommand {
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         }
         let replay = settings[s.feedReplay] ?? Self.replayEndpoint(feed: settings[s.feed])
+        // The lease secret lives in the broker's data directory (beside the journal, or
+        // hyperloom-data/broker), so leases given out before a restart still verify after it.
+        let dataDirectory = journal.map { ($0 as NSString).deletingLastPathComponent } ?? "hyperloom-data/broker"
+        try FileManager.default.createDirectory(atPath: dataDirectory.isEmpty ? "." : dataDirectory, withIntermediateDirectories: true)
+        let leaseSecret = ((dataDirectory.isEmpty ? "." : dataDirectory) as NSString).appendingPathComponent("lease.secret")
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
             feedJournal: journal, heartbeat: settings[s.heartbeat],
@@ -86,7 +91,8 @@ struct Broker: ParsableCommand {
                                         minimumStallTimeout: settings[s.stallTimeoutMinimum],
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
-                                        slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime])))
+                                        slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
+            leaseSecret: leaseSecret))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

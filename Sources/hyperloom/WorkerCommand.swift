@@ -19,6 +19,7 @@ struct WorkerOptions: SettingsOptions {
     @Option(help: WorkerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: WorkerSettings.killGrace.argumentHelp) var killGrace: String?
     @Option(help: WorkerSettings.id.argumentHelp) var id: String?
+    @Option(help: WorkerSettings.labels.argumentHelp) var labels: String?
     @Option(help: WorkerSettings.checkpointStore.argumentHelp) var checkpointStore: String?
     @Option(help: WorkerSettings.checkpointMaxBytes.argumentHelp) var checkpointMaxBytes: String?
     @Option(help: WorkerSettings.key.argumentHelp) var key: String?
@@ -31,6 +32,7 @@ struct WorkerOptions: SettingsOptions {
             s.broker.key: broker, s.slots.key: slots, s.gpus.key: gpus, s.workDir.key: workDir, s.heartbeat.key: heartbeat,
             s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.key.key: key, s.brokerKey.key: brokerKey,
             s.logLevel.key: logLevel, s.checkpointStore.key: checkpointStore, s.checkpointMaxBytes.key: checkpointMaxBytes,
+            s.labels.key: labels,
         ]
     }
 
@@ -82,6 +84,7 @@ struct Worker: ParsableCommand {
                                  heartbeat: settings[s.heartbeat], liveness: settings[s.liveness],
                                  host: host, pid: pid, version: Hyperloom.version),
             gpuDevices: gpus.devices, curve: curve)
+        config.worker.labels = (settings[s.labels] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         config.checkpoints = CheckpointSettings(sharedDirectory: WorkerOptions.sharedCheckpoints(settings[s.checkpointStore]),
                                                 maxBytes: Int64(settings[s.checkpointMaxBytes]))
         let agent = try WorkerAgent(config: config)

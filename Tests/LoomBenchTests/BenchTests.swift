@@ -104,7 +104,7 @@ import ZeroMQ
                 step = 1
                 let ref = AttemptRef(job: "s/1", attempt: 1, lease: 9)
                 let payload = Array(#"{"sent_ns": \#(monotonicNanos())}"#.utf8)
-                _ = try? router.send([identities[1]] + BrokerToWorker.assign(ref, payload: payload).frames)
+                _ = try? router.send([identities[1]] + BrokerToWorker.assign(ref, payload: payload, token: Array(repeating: 7, count: LeaseToken.size)).frames)
             }
             return received.contains { if case .update(let u) = $0 { u.kind == .final } else { false } }
         }

@@ -12,11 +12,12 @@ struct BrokerHarness {
     /// Client connections that heartbeat before every sweep, as live clients do.
     var liveClients: [String] = []
 
-    init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1), stragglers: StragglerPolicy = StragglerPolicy()) {
+    init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1), stragglers: StragglerPolicy = StragglerPolicy(),
+         maxWorkers: Int = 10_000, maxClients: Int = 10_000) {
         now = t0
         machine = BrokerStateMachine(
             config: BrokerConfig(brokerID: "b-test", leaseEpoch: 7, clientHeartbeat: heartbeat, liveness: 3,
-                                 recoveryWindow: recoveryWindow, stragglers: stragglers),
+                                 recoveryWindow: recoveryWindow, stragglers: stragglers, maxWorkers: maxWorkers, maxClients: maxClients),
             now: t0)
     }
 
@@ -52,12 +53,20 @@ struct BrokerHarness {
         receive(identity, message.frames)
     }
 
+    /// READY; the `running` attempts carry the capabilities this broker's secret gives them for
+    /// the connection's key (as a worker that was given them, before a restart, holds them),
+    /// unless `forged` lists them with capabilities of its own making.
     @discardableResult
     mutating func ready(_ identity: String, id: String? = nil, slots: Int = 1, gpus: Int = 0, heartbeatMs: Int = 1000,
-                        running: [AttemptRef] = []) -> [BrokerAction] {
-        worker(identity, .ready(ReadyInfo(worker: id ?? identity, slots: slots, gpus: gpus, heartbeatMs: heartbeatMs,
-                                          liveness: 3, host: "host", pid: 1, version: "test",
-                                          running: running.map(RunningAttempt.init))))
+                        running: [AttemptRef] = [], forged: Bool = false) -> [BrokerAction] {
+        let holder = users[identity] ?? "worker-id:" + (id ?? identity)
+        let key = machine.config.leaseKey
+        let attempts = running.map { ref in
+            RunningAttempt(ref, token: forged ? Array(repeating: 0xAB, count: LeaseToken.size)
+                                              : BrokerStateMachine.leaseToken(ref, holder: holder, key: key))
+        }
+        return worker(identity, .ready(ReadyInfo(worker: id ?? identity, slots: slots, gpus: gpus, heartbeatMs: heartbeatMs,
+                                                 liveness: 3, host: "host", pid: 1, version: "test", running: attempts)))
     }
 
     @discardableResult
@@ -106,7 +115,7 @@ struct BrokerHarness {
 
     /// ASSIGNs to `identity`.
     static func assigned(_ identity: String, _ actions: [BrokerAction]) -> [AttemptRef] {
-        toWorker(identity, actions).compactMap { if case .assign(let ref, _) = $0 { ref } else { nil } }
+        toWorker(identity, actions).compactMap { if case .assign(let ref, _, _) = $0 { ref } else { nil } }
     }
 
     /// Topics of the feed events among `actions`.

@@ -54,7 +54,7 @@ import LoomWire
         g.worker("b", .heartbeat)
         #expect(ref.job == "x")
         let reassigned = g.log.compactMap { action -> String? in
-            guard case .send(let to, let frames) = action, case .assign(let r, _)? = try? WireDecoder.brokerToWorker(frames),
+            guard case .send(let to, let frames) = action, case .assign(let r, _, _)? = try? WireDecoder.brokerToWorker(frames),
                   r.attempt == 2 else { return nil }
             return String(decoding: to, as: UTF8.self)
         }

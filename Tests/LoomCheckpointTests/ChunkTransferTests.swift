@@ -84,3 +84,22 @@ struct ChunkTransferTests {
         #expect(transfer.expire(now: t0 + .seconds(4)) == [.failed("no answer for blob a at 0 after 2 tries")])
     }
 }
+
+/// A transfer holds a window of ranges, not one per chunk of whatever size a manifest claims.
+@Suite struct ChunkTransferBounds {
+    @Test func aTerabyteBlobAndANegativeSizeCostOnlyAWindowOfRanges() {
+        let t0 = ContinuousClock.now
+        var transfer = ChunkTransfer(blobs: [String(repeating: "a", count: 64): 1 << 40, String(repeating: "b", count: 64): -(1 << 40)],
+                                     config: ChunkTransfer.Config(chunkSize: 256 << 10, window: 8), firstRequest: 1)
+        let actions = transfer.start(now: t0)
+        let fetches = actions.filter { if case .fetch = $0 { true } else { false } }
+        #expect(fetches.count == 8)
+        #expect(actions.contains(.blobComplete(String(repeating: "b", count: 64))))
+        if case .fetch(let request, let blob, let offset, let length)? = fetches.last {
+            #expect(blob == String(repeating: "a", count: 64) && offset == 7 * (256 << 10) && length == 256 << 10)
+            let (accept, next) = transfer.received(request: request, blob: blob, offset: offset, count: length, now: t0)
+            #expect(accept)
+            #expect(next == [.fetch(request: 9, blob: blob, offset: 8 * (256 << 10), length: 256 << 10)])
+        }
+    }
+}

@@ -58,9 +58,10 @@ struct MachineHarness {
         return try apply(machine.start(now: now))
     }
 
-    /// Submits a spec through a REQUEST; returns the study id it answered.
-    mutating func submit(_ spec: String) throws -> String {
-        let actions = try request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"))
+    /// Submits a spec through a REQUEST (from `key`, when the broker authenticates); returns the
+    /// study id it answered.
+    mutating func submit(_ spec: String, key: String? = nil) throws -> String {
+        let actions = try request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"), key: key)
         let body = try #require(actions.messages.compactMap { message -> Frame? in
             if case .respond(_, _, let body) = message { body } else { nil }
         }.first)
@@ -68,9 +69,9 @@ struct MachineHarness {
     }
 
     @discardableResult
-    mutating func request(_ body: OptimizerRequest) throws -> OptimizerActions {
+    mutating func request(_ body: OptimizerRequest, key: String? = nil) throws -> OptimizerActions {
         nextRequest += 1
-        return try event(.request(request: nextRequest, from: "cli", body: body.body))
+        return try event(.request(request: nextRequest, from: "cli", body: body.body, key: key))
     }
 
     // MARK: - Worker side

@@ -200,6 +200,59 @@ import Testing
         #expect(h.acknowledged == [1])
     }
 
+    /// A CHECKPOINT update of `job`'s attempt 1 whose manifest lists `files` as given (sizes,
+    /// paths and hashes unchecked, as a hostile worker may send them).
+    static func checkpoint(_ job: String, seq: UInt64, files: [CheckpointFile]) throws -> Update {
+        let manifest = CheckpointManifest(job: job, attempt: 1, seq: seq, files: files)
+        let payload: JSONValue = .object(["loss": .number(0.5),
+                                          CheckpointManifest.payloadKey: try JSONDecoder().decode(JSONValue.self, from: Data(JSONCoding.encode(manifest)))])
+        return MachineHarness.update(.checkpoint, job, seq: seq, payload)
+    }
+
+    /// A manifest whose sizes overflow when added up, or whose negative sizes would slip under
+    /// the limit, is recorded as a report with the reason and acknowledged; no upload starts
+    /// (issue 16: the optimizer crashed, or kept 3 MiB under a 1 MiB limit).
+    @Test func overflowingOrNegativeSizesAreRefusedWithoutAnUpload() throws {
+        var settings = Self.settings
+        settings.maxBytes = 1 << 20
+        var h = try MachineHarness(settings: settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let a = String(repeating: "a", count: 64), b = String(repeating: "b", count: 64)
+        let cases: [(Int64, Int64)] = [(1 << 62, 1 << 62), (1 << 40, -(1 << 40)), (3 << 20, -(3 << 20) + 1)]
+        for (i, sizes) in cases.enumerated() {
+            let seq = UInt64(i + 1)
+            let update = try Self.checkpoint("m-1/1", seq: seq, files: [
+                CheckpointFile(path: "x", sha256: a, size: sizes.0), CheckpointFile(path: "y", sha256: b, size: sizes.1),
+            ])
+            let actions = try h.event(.update(update))
+            #expect(Self.fetches(actions).isEmpty, "no upload for \(sizes)")
+            #expect(actions.disk.isEmpty)
+            #expect(actions.notes.contains { $0.message == "checkpoint refused" })
+            #expect(h.machine.uploads.uploads.isEmpty)
+            let report = try #require(try h.store.reports(study: id, trial: 1).first { $0.seq == seq })
+            #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("size") == true, "\(report.metrics)")
+            #expect(report.metrics.object?[CheckpointManifest.payloadKey] == nil)
+        }
+        #expect(h.acknowledged == [1, 2, 3])
+        #expect(try h.store.checkpoints(study: id, trial: 1).isEmpty)
+    }
+
+    /// A path with a NUL byte never reaches the index (issue 16: restores then retried ~1,000/s).
+    @Test func aNulBytePathIsRefused() throws {
+        var h = try MachineHarness(settings: Self.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let update = try Self.checkpoint("m-1/1", seq: 1, files: [
+            CheckpointFile(path: "a\u{0}b", sha256: String(repeating: "a", count: 64), size: 1),
+        ])
+        #expect(Self.fetches(try h.event(.update(update))).isEmpty)
+        let report = try #require(try h.store.reports(study: id, trial: 1).first)
+        #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("path") == true, "\(report.metrics)")
+        #expect(h.acknowledged == [1])
+        #expect(try h.store.checkpoints(study: id, trial: 1).isEmpty)
+    }
+
     @Test func restoresAreLeftToTheServiceAndServedNewestFirst() throws {
         var h = try MachineHarness(settings: Self.settings)
         let id = try h.submit(MachineHarness.spec())

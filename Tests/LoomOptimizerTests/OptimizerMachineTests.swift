@@ -1,3 +1,4 @@
+import Foundation
 import LoomClient
 import LoomModel
 @testable import LoomOptimizer
@@ -15,6 +16,20 @@ import Testing
         #expect(try h.store.trials(study: id).map(\.number) == [1, 2])
         #expect(h.submittedJobs == ["m-1/1", "m-1/2"])
         #expect(try h.submit(MachineHarness.spec()) == "m-2", "ids count the studies of that name")
+    }
+
+    /// A study's `trial.worker_labels` travel in every job it submits (the broker then gives the
+    /// job only to workers carrying them); a study without labels submits none.
+    @Test func aStudysWorkerLabelsTravelInItsJobs() throws {
+        var h = try MachineHarness()
+        let labelled = MachineHarness.spec().replacingOccurrences(of: "trial: {command: [t], max_retries: 2}",
+                                                                  with: "trial: {command: [t], max_retries: 2, worker_labels: [trusted, a100]}")
+        _ = try h.submit(labelled)
+        _ = try h.submit(MachineHarness.spec())
+        let jobs = h.sent.flatMap { message -> [JobSubmission] in if case .submit(let jobs) = message { jobs } else { [] } }
+        let labels = try jobs.map { try JobSpec.decode($0.payload).workerLabels }
+        #expect(jobs.map(\.id) == ["m-1/1", "m-1/2", "m-2/1", "m-2/2"])
+        #expect(labels == [["trusted", "a100"], ["trusted", "a100"], nil, nil])
     }
 
     @Test func aResultIsStoredBeforeItsAcknowledgementAndTheStudyEnds() throws {

@@ -42,7 +42,7 @@ import Testing
     @Test func brokerMessagesRoundTripThroughThePeerDecoders() throws {
         let toWorker: [BrokerToWorker] = [
             .welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 250, liveness: 3)), .heartbeat,
-            .assign(ref, payload: Array("{\"command\":[\"true\"]}".utf8)),
+            .assign(ref, payload: Array("{\"command\":[\"true\"]}".utf8), token: Array(repeating: 9, count: LeaseToken.size)),
             .ack(job: ref.job, lease: ref.lease, seq: 1), .cancel(job: ref.job, lease: ref.lease, reason: CancelReason.fenced),
             .disconnect(reason: DisconnectReason.reregister), .error("bad"),
         ]
@@ -172,7 +172,7 @@ import Testing
     @Test func everyJobSpecFieldRoundTripsAsFoundationWritesIt() throws {
         let spec = JobSpec(command: ["python3", "train.py", "--lr", "{lr}"], config: ["lr": .number(0.01), "k": .string("a")],
                            env: ["A": "1"], cwd: "/tmp", timeoutS: 60, stallTimeoutS: 30, gpu: 0.5, budget: 9,
-                           restoreFrom: "s/4")
+                           restoreFrom: "s/4", workerLabels: ["trusted"])
         #expect(spec.payload == JSONCoding.encode(spec))
         #expect(try JobSpec.decode(spec.payload) == spec)
         let mirror = Mirror(reflecting: spec)

@@ -15,7 +15,7 @@ enum WorkerTest {
     }
 
     static func assign(_ ref: AttemptRef) -> [Frame] {
-        BrokerToWorker.assign(ref, payload: payload).frames
+        BrokerToWorker.assign(ref, payload: payload, token: token(ref)).frames
     }
 
     static func ack(_ ref: AttemptRef, seq: UInt64) -> [Frame] {
@@ -23,6 +23,9 @@ enum WorkerTest {
     }
 
     static let payload = JobSpec(command: ["true"]).payload
+
+    /// A stand-in lease capability for `ref` (the worker keeps it and lists it; only the broker checks it).
+    static func token(_ ref: AttemptRef) -> Frame { Array(repeating: UInt8(truncatingIfNeeded: ref.lease), count: LeaseToken.size) }
 
     static func metrics(_ n: Int) -> Frame { Array("{\"n\":\(n)}".utf8) }
 

@@ -11,8 +11,13 @@ extension Simulation {
         // kept under 2^20 (a random part and the start's number) so that every lease is exact
         // in the feed's JSON numbers, which the checker reads as doubles.
         let epoch = UInt32(random.int(0...4095)) << 8 | UInt32(brokerStarts & 0xFF)
+        if leaseSecret == nil {
+            // Its own stream from the seed: drawing it from `random` would shift every later draw.
+            var stream = SimulationRandom(seed: config.seed ^ 0x6C65_6173_6500_0000)
+            leaseSecret = (0..<LeaseSecret.size).map { _ in UInt8(truncatingIfNeeded: stream.next()) }
+        }
         broker = BrokerStateMachine(config: BrokerConfig(brokerID: "broker-\(brokerStarts)", leaseEpoch: epoch,
-                                                         lastFeedSeq: journalSeq), now: instant)
+                                                         lastFeedSeq: journalSeq, leaseKey: leaseSecret!), now: instant)
         note("broker-\(brokerStarts) starts (epoch \(epoch), feed continues after seq \(journalSeq))")
         retryConnects()
         arm(.broker)

@@ -48,6 +48,9 @@ public final class Simulation {
     // Broker
     var broker: BrokerStateMachine?
     var brokerStarts = 0
+    /// The broker's lease secret: on its disk (`lease.secret` beside the journal), so it is the
+    /// same across restarts and a worker's leases verify after one. Drawn from the seed once.
+    var leaseSecret: [UInt8]?
     /// The feed journal (a simulated disk): the last seq written. The service writes an event
     /// before it publishes it, so a crash of the process loses nothing published.
     var journalSeq: UInt64 = 0

@@ -133,7 +133,7 @@ let package = Package(
         // machine, manifests, replay requests and specs; the tests run the corpus through them.
         .target(
             name: "LoomFuzz",
-            dependencies: ["LoomWire", "LoomBroker", "LoomModel", "LoomCheckpoint"],
+            dependencies: ["LoomWire", "LoomBroker", "LoomModel", "LoomCheckpoint", "LoomOptimizer", "LoomStore", "LoomClient"],
             swiftSettings: strict
         ),
         // libFuzzer's driver when built with `-D FUZZING -sanitize=fuzzer` (`make fuzz`); otherwise

@@ -266,6 +266,7 @@ public final class BrokerService {
                 }
             }
             try perform(machine.expire(now: .now))
+            for line in machine.takeRefusalLines() { logger.warning("message refused", metadata: line.metadata.mapValues { .string($0) }) }
             try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
             if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
         }

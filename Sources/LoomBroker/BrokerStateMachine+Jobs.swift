@@ -13,7 +13,8 @@ extension BrokerStateMachine {
             if var job = jobs[submission.id] {
                 if ownedByAnotherKey(job, client: client) {
                     // Re-submitting a job id must not hand another key's job, and its results, over.
-                    counters.refused["owner", default: 0] += 1
+                    refuse("owner", from: clients[client]?.identity, message: "SUBMIT",
+                           detail: "job \(submission.id) belongs to another key", now: now)
                     continue
                 }
                 accepted += 1
@@ -259,7 +260,7 @@ extension BrokerStateMachine {
         var count: UInt32 = 0
         for id in ids {
             if let job = jobs[id], ownedByAnotherKey(job, client: client) {
-                counters.refused["owner", default: 0] += 1
+                refuse("owner", from: clients[client]?.identity, message: "CANCEL_JOBS", detail: "job \(id) belongs to another key", now: now)
                 continue
             }
             guard let job = jobs.removeValue(forKey: id) else { continue }

@@ -111,6 +111,10 @@ public struct OptimizerMachine: Sendable {
     var uploads: CheckpointUploads
     /// What the current event produced (`take()` hands it out).
     var out = OptimizerActions()
+    /// Refusals of peers' messages by reason (`OptimizerMachine+Refusals`).
+    public internal(set) var counters = OptimizerCounters()
+    /// Refusals waiting to be logged, rate-limited per reason.
+    var refusalLog = RefusalLog()
 
     /// Rebuilds the machine from what the store holds. Studies whose spec no longer parses stay
     /// as they are (not driven), with an error note in the first `start(now:)`'s actions.
@@ -208,6 +212,7 @@ public struct OptimizerMachine: Sendable {
     /// Hands out what the current event produced.
     mutating func take() -> OptimizerActions {
         defer { out = OptimizerActions() }
+        out.notes += refusalLog.take().map { .warning("message refused", $0.metadata) }
         return out
     }
 

@@ -228,13 +228,17 @@ import Testing
             let actions = try h.event(.update(update))
             #expect(Self.fetches(actions).isEmpty, "no upload for \(sizes)")
             #expect(actions.disk.isEmpty)
-            #expect(actions.notes.contains { $0.message == "checkpoint refused" })
+            #expect(actions.notes.contains {
+                $0.message == "message refused" && $0.metadata["refusal.reason"] == "checkpoint" && $0.metadata["peer.key"] == "worker w1"
+                    && $0.metadata["message.kind"] == "CHECKPOINT"
+            })
             #expect(h.machine.uploads.uploads.isEmpty)
             let report = try #require(try h.store.reports(study: id, trial: 1).first { $0.seq == seq })
             #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("size") == true, "\(report.metrics)")
             #expect(report.metrics.object?[CheckpointManifest.payloadKey] == nil)
         }
         #expect(h.acknowledged == [1, 2, 3])
+        #expect(h.machine.counters.refused == ["checkpoint": 3])
         #expect(try h.store.checkpoints(study: id, trial: 1).isEmpty)
     }
 

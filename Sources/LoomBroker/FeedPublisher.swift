@@ -42,6 +42,9 @@ public final class FeedPublisher {
     public private(set) var replaysMalformed = 0
     /// Replay requests refused because the subscriber's key is no longer allowed.
     public private(set) var replaysRefused = 0
+    /// Most prefixes one replay request may name (`--max-replay-prefixes`; at most
+    /// `FeedReplay.maxPrefixes`, which the decoder enforces).
+    public var maxReplayPrefixes = FeedReplay.maxPrefixes
     /// Refused replay requests waiting to be logged, rate-limited per reason.
     private var refusals = RefusalLog()
     /// The user ids (`ROLE/NAME`) that may replay, when the broker authenticates its peers: a
@@ -120,6 +123,13 @@ public final class FeedPublisher {
                 replaysMalformed += 1
                 refusals.note(RefusalLog.Refusal(peer: peer, message: "REPLAY", reason: "malformed",
                                                  detail: "not a replay request within its limits (\(FeedReplay.maxPrefixes) prefixes of \(FeedReplay.maxPrefixBytes) bytes)"),
+                              now: .now)
+                continue
+            }
+            guard request.prefixes.count <= maxReplayPrefixes else {
+                replaysMalformed += 1
+                refusals.note(RefusalLog.Refusal(peer: peer, message: "REPLAY", reason: "malformed",
+                                                 detail: "\(request.prefixes.count) prefixes; at most \(maxReplayPrefixes) (max_replay_prefixes)"),
                               now: .now)
                 continue
             }

@@ -280,3 +280,43 @@ import Testing
         #expect(blob.data == Array("yz".utf8))
     }
 }
+
+/// The optimizer's limits lowered by its settings are enforced with a refusal naming them
+/// (issue 16: limits as settings).
+@Suite struct OptimizerLoweredLimits {
+    @Test func aSpecOverALoweredBudgetIsRefusedNamingIt() throws {
+        var settings = OptimizerMachine.Settings(keepsCheckpoints: false, workingDirectory: "/w")
+        settings.specLimits = SpecBudget.Limits(maxBytes: 100)
+        var h = try MachineHarness(settings: settings)
+        let spec = MachineHarness.spec()
+        let actions = try h.request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"), key: "client/alice")
+        let body = try #require(actions.messages.compactMap { message -> Frame? in
+            if case .respond(_, _, let body) = message { body } else { nil }
+        }.first)
+        let error = try JSONValue(parsing: body).object?["error"]?.argument ?? ""
+        #expect(error.contains("the spec is \(spec.utf8.count) bytes; at most 100"), "\(error)")
+        #expect(h.machine.studyRecords.isEmpty)
+        #expect(h.machine.counters.refused == ["spec": 1])
+
+        settings.specLimits = SpecBudget.Limits(maxNodes: 10)
+        var small = try MachineHarness(settings: settings)
+        let refused = try small.request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"))
+        #expect(refused.notes.contains { $0.metadata["refusal.detail"]?.contains("more than 10 YAML nodes") == true })
+        #expect(small.machine.studyRecords.isEmpty)
+    }
+
+    @Test func aCheckpointOfMoreFilesThanALoweredLimitIsNotKept() throws {
+        var settings = OptimizerMachineCheckpoints.settings
+        settings.maxFiles = 1
+        var h = try MachineHarness(settings: settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (update, _) = try OptimizerMachineCheckpoints.checkpoint("m-1/1", seq: 1, ["a": "one", "b": "two"])
+        let actions = try h.event(.update(update))
+        #expect(OptimizerMachineCheckpoints.fetches(actions).isEmpty)
+        let report = try #require(try h.store.reports(study: id, trial: 1).first)
+        #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("2 files; this optimizer keeps at most 1 (--checkpoint-max-files)") == true)
+        #expect(h.machine.counters.refused == ["checkpoint": 1])
+        #expect(h.acknowledged == [1])
+    }
+}

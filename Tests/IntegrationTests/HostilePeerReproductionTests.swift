@@ -143,4 +143,107 @@ import ZeroMQ
         #expect(broker.waitForLine(containing: "refusal.reason=malformed", timeout: .seconds(5)) != nil, "\(broker.output)")
         #expect(broker.process.isRunning)
     }
+
+    /// A REQUEST to the optimizer through the broker; returns its answer (nil: none in time).
+    static func request(_ client: Peer, _ id: UInt64, _ body: JSONValue, timeout: Duration = .seconds(10)) throws -> [String: JSONValue]? {
+        try client.send(ClientMessage.request(request: id, service: ServiceName.optimizer, body: JSONCoding.encode(body)).frames)
+        let reply = try client.toClient(timeout) { if case .reply(id, _) = $0 { true } else { false } }
+        guard case .reply(_, let answer)? = reply else { return nil }
+        return try JSONValue(parsing: answer).object
+    }
+
+    /// A CHECKPOINT update whose manifest lists `files` as given, as a hostile worker sends it.
+    static func checkpoint(_ ref: AttemptRef, seq: UInt64, files: [(path: String, size: Double)]) -> [Frame] {
+        let manifest: JSONValue = .object([
+            "job": .string(ref.job), "attempt": .number(Double(ref.attempt)), "seq": .number(Double(seq)),
+            "files": .array(files.enumerated().map { i, file in
+                .object(["path": .string(file.path), "sha256": .string(String(repeating: "\(i % 10)", count: 64)), "size": .number(file.size)])
+            }),
+        ])
+        let payload: JSONValue = .object(["loss": .number(0.5), "checkpoint_manifest": manifest])
+        return WorkerMessage.update(Update(kind: .checkpoint, attempt: ref, seq: seq, payload: JSONCoding.encode(payload))).frames
+    }
+
+    @Test func theOptimizersReproductionsAreRefusedAndItKeepsServing() throws {
+        let dir = Harness.scratch.appendingPathComponent("repro-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (broker, endpoint, _) = try Harness.broker()
+        defer { broker.stop() }
+        let optimizer = try Spawned("optimizer", ["optimizer", "--broker", endpoint, "--store", dir.appendingPathComponent("store.db").path,
+                                                  "--checkpoint-max-bytes", "1048576"])
+        defer { optimizer.stop() }
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let client = try Peer(context, endpoint)
+        defer { client.close() }
+        try client.send(ClientMessage.hello(HelloInfo(client: "repro", name: "repro")).frames)
+        #expect(try client.toClient { if case .welcome = $0 { true } else { false } } != nil)
+        // The optimizer is up once it answers.
+        var up = false
+        for attempt in 0..<80 where !up {
+            let answer = try Self.request(client, UInt64(100 + attempt), .object(["op": .string("studies")]), timeout: .milliseconds(500))
+            up = answer != nil && answer?["unavailable"] == nil
+            if !up { Thread.sleep(forTimeInterval: 0.25) }
+        }
+        #expect(up, "\(optimizer.output)")
+
+        // High: a 700-byte YAML alias bomb (10^10 leaves) submitted as a raw `submit` request.
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+        for (previous, name) in zip(names, names.dropFirst()) {
+            bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        bomb += "name: *j\n"
+        let refused = try #require(try Self.request(client, 1, .object(["op": .string("submit"), "spec": .string(bomb)])))
+        #expect(refused["error"]?.argument.contains("more than 500000 YAML nodes") == true, "\(refused)")
+
+        // A study whose first trial a hostile worker runs.
+        let spec = """
+            name: repro
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+            trial: {command: ["true"], max_retries: 0}
+            budget: {max_trials: 2, max_concurrent: 2}
+            """
+        let submitted = try #require(try Self.request(client, 2, .object(["op": .string("submit"), "spec": .string(spec)])))
+        let study = try #require(submitted["study"]?.argument, "\(submitted)")
+        let worker = try Peer(context, endpoint)
+        defer { worker.close() }
+        try worker.send(Self.ready("w-hostile"))
+        let assigned = try worker.toWorker { if case .assign = $0 { true } else { false } }
+        guard case .assign(let ref, _, _)? = assigned else { Issue.record("no ASSIGN; \(broker.output)"); return }
+        try worker.send(WorkerMessage.started(ref).frames)
+
+        // Critical: two files of 2^62 bytes (the optimizer's total overflowed: a crash loop);
+        // high: 2^40 and -2^40 (+160 MiB per message, and negative sizes slipped under the
+        // limit); medium: a NUL byte in a path. Each is refused, recorded and acknowledged.
+        let manifests: [[(path: String, size: Double)]] = [
+            [("a", 0x1p62), ("b", 0x1p62)], [("a", 0x1p40), ("b", -0x1p40)], [("a", 3 * 1_048_576), ("b", -2 * 1_048_576)], [("a\u{0}b", 4)],
+        ]
+        for (i, files) in manifests.enumerated() {
+            let seq = UInt64(i + 1)
+            try worker.send(Self.checkpoint(ref, seq: seq, files: files))
+            let ack = try worker.toWorker { if case .ack(ref.job, ref.lease, seq) = $0 { true } else { false } }
+            #expect(ack != nil, "no ACK of checkpoint \(seq) (\(files.map(\.size))); \(optimizer.output.suffix(2_000))")
+        }
+        // Medium: a worker key reads another trial's checkpoints (FETCH latest of another job).
+        let other = ref.job.hasSuffix("/1") ? "\(study)/2" : "\(study)/1"
+        try worker.send(WorkerMessage.transfer(.fetch(job: ref.job, lease: ref.lease, request: 7, FetchBody(op: FetchBody.latest, job: other))).frames)
+        let answer = try worker.toWorker { if case .transfer(let t) = $0, t.request == 7 { true } else { false } }
+        guard case .transfer(let chunk)? = answer else { Issue.record("no answer to the FETCH"); return }
+        let header = try JSONDecoder().decode(ChunkHeader.self, from: Data(chunk.body))
+        #expect(header.error?.contains("may restore only its own checkpoints") == true, "\(header)")
+
+        // Both processes still serve: the optimizer answers, nothing of the above was kept, and
+        // its log names each refusal.
+        let status = try #require(try Self.request(client, 3, .object(["op": .string("status"), "study": .string(study)])))
+        #expect(status["error"] == nil, "\(status)")
+        #expect(optimizer.process.isRunning && broker.process.isRunning)
+        #expect(optimizer.waitForLine(containing: "refusal.reason=checkpoint", timeout: .seconds(5)) != nil, "\(optimizer.output)")
+        #expect(optimizer.waitForLine(containing: "refusal.reason=spec", timeout: .seconds(5)) != nil, "\(optimizer.output)")
+        #expect(broker.waitForLine(containing: "refusal.reason=fetch", timeout: .seconds(5)) != nil, "\(broker.output)")
+    }
 }
+

@@ -166,7 +166,11 @@ extension BrokerStateMachine {
 
     /// REPORT, CHECKPOINT, FINAL or FAILED from a worker. While a backup copy runs, the first
     /// result of either copy decides (see `resolveSpeculation`).
+    /// A CHECKPOINT is relayed with the key of the worker that sent it (`Update.writer`): the
+    /// optimizer records who wrote each checkpoint.
     mutating func workerUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        var update = update
+        if update.kind == .checkpoint { update.writer = holder(ofWorker: worker) }
         let speculation = resolveSpeculation(update, worker: worker, now: now)
         if speculation.handled { return speculation.actions }
         return speculation.actions + currentAttemptUpdate(update, worker: worker, now: now)

@@ -71,7 +71,8 @@ extension OptimizerMachine {
                                   kind: "checkpoint", metrics: metrics, time: now.wall)
         if let manifest {
             out.writes.append(.keepCheckpoint(CheckpointRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
-                                                               seq: update.seq, files: manifest.files, createdAt: now.wall),
+                                                               seq: update.seq, files: manifest.files, createdAt: now.wall,
+                                                               writer: update.writer),
                                               report: report, keep: settings.keep))
         } else {
             out.writes.append(.recordReport(report))

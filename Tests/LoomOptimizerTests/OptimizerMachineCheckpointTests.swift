@@ -320,3 +320,26 @@ import Testing
         #expect(h.acknowledged == [1])
     }
 }
+
+/// Each kept checkpoint records the key of the worker that wrote it, in the store and in the
+/// export (issue 16: checkpoint provenance).
+@Suite struct OptimizerCheckpointWriters {
+    @Test func aKeptCheckpointRecordsItsWriterAndTheExportShowsIt() throws {
+        var h = try MachineHarness(settings: OptimizerMachineCheckpoints.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        var (update, bytes) = try OptimizerMachineCheckpoints.checkpoint("m-1/1", seq: 1, ["model": "weights"])
+        update.writer = "worker/gpu-01"
+        _ = try OptimizerMachineCheckpoints.pump(&h, try h.event(.update(update)), from: bytes)
+        #expect(try h.store.checkpoints(study: id, trial: 1).map(\.writer) == ["worker/gpu-01"])
+        let export = try StudyDocuments.trials(id, store: h.store, reports: true)
+        guard case .array(let trials)? = export.object?["trials"],
+              let trial = trials.first(where: { $0.object?["number"]?.double == 1 }),
+              case .array(let checkpoints)? = trial.object?["checkpoints"], let checkpoint = checkpoints.first else {
+            Issue.record("no checkpoints in the export: \(export)")
+            return
+        }
+        #expect(checkpoint.object?["writer"]?.argument == "worker/gpu-01")
+        #expect(checkpoint.object?["files"]?.double == 1)
+    }
+}

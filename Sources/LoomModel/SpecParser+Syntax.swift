@@ -6,7 +6,8 @@ extension SpecParser {
     static func compose(_ text: String, file: String, limits: SpecBudget.Limits = .init()) throws(SpecError) -> Node {
         guard text.utf8.count <= limits.maxBytes else {
             throw SpecError(file: file, line: 1, column: 1, field: "syntax",
-                            message: "the spec is \(text.utf8.count) bytes; at most \(limits.maxBytes)")
+                            message: "the spec is \(text.utf8.count) bytes; at most \(limits.maxBytes)"
+                                + (limits.maxBytes < SpecBudget.maxBytes ? " (the optimizer's spec_max_bytes)" : ""))
         }
         let node: Node?
         do {

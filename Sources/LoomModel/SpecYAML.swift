@@ -57,7 +57,8 @@ public enum SpecBudget {
             count += 1
             guard count <= maxNodes else {
                 throw SpecError(file: file, line: 1, column: 1, field: "syntax",
-                                message: "the spec expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)")
+                                message: "the spec expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)"
+                                    + (maxNodes < SpecBudget.maxNodes ? "; the optimizer's spec_max_nodes" : ""))
             }
             guard depth <= maxDepth else {
                 throw SpecError(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, field: "syntax",

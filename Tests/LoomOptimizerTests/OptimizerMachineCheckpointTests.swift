@@ -294,7 +294,7 @@ import Testing
             if case .respond(_, _, let body) = message { body } else { nil }
         }.first)
         let error = try JSONValue(parsing: body).object?["error"]?.argument ?? ""
-        #expect(error.contains("the spec is \(spec.utf8.count) bytes; at most 100"), "\(error)")
+        #expect(error.contains("the spec is \(spec.utf8.count) bytes; at most 100 (the optimizer's spec_max_bytes)"), "\(error)")
         #expect(h.machine.studyRecords.isEmpty)
         #expect(h.machine.counters.refused == ["spec": 1])
 
@@ -302,6 +302,7 @@ import Testing
         var small = try MachineHarness(settings: settings)
         let refused = try small.request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"))
         #expect(refused.notes.contains { $0.metadata["refusal.detail"]?.contains("more than 10 YAML nodes") == true })
+        #expect(refused.notes.contains { $0.metadata["refusal.detail"]?.contains("spec_max_nodes") == true })
         #expect(small.machine.studyRecords.isEmpty)
     }
 

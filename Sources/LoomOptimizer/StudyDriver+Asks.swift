@@ -63,6 +63,9 @@ extension StudyDriver {
     /// How long a lease lasts when the asker does not say, and the bounds it may ask for.
     public static let defaultLeaseSeconds = 30.0
     public static let leaseRange = 1.0...3600.0
+    /// The most trials one `ask` hands out (`n`): a client prefetching more than this holds
+    /// trials that a slower searcher would rather sample with more results known.
+    public static let askBatchRange = 1...1024
 
     /// Whether the scheduler judges asked trials.
     var schedulesAskedTrials: Bool { spec.scheduler.onlyStops }
@@ -106,6 +109,21 @@ extension StudyDriver {
         var lease = leases[number] ?? AskLease(attempt: trial.attempts, seconds: Self.defaultLeaseSeconds, expiresAt: now)
         lease.expiresAt = now + lease.seconds
         leases[number] = lease
+    }
+
+    /// Gives back `trial`'s attempt `attempt`, which its holder never evaluated (a prefetched
+    /// trial left over when the process closes its study): the trial waits for the next `ask`,
+    /// its attempt count lowered so that hand-out reuses the attempt number and no retry is
+    /// spent on it. The holder promises never to tell, report or renew that attempt again.
+    /// Returns the trial to store.
+    public mutating func release(trial number: Int, attempt: Int) throws(AskRefusal) -> TrialRecord {
+        var trial = try heldTrial(number, attempt: attempt)
+        trial.state = .waiting
+        trial.attempts -= 1
+        trial.startedAt = nil
+        update(trial)
+        leases[number] = nil
+        return trial
     }
 
     /// The running asked trial `number`, when `attempt` (nil: any) is the one that holds it.

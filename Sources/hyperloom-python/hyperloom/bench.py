@@ -5,8 +5,9 @@
     python -m hyperloom.bench optuna --trials 2000 --runs 3 --storage sqlite   # needs optuna
 
 ``asktell``: one process asks and tells ``--trials`` trials of an ask-only study (random
-searcher, 3 parameters) one at a time over TCP; the optimizer stores every trial in its SQLite
-store before it answers. ``optimize``: ``--processes`` processes run ``study.optimize`` on one
+searcher, 3 parameters) over TCP, with the SDK's defaults (asks prefetched in batches, tells
+pipelined); the clock stops once every tell is acknowledged, i.e. committed to the optimizer's
+SQLite store (WAL, ``synchronous = FULL``). ``optimize``: ``--processes`` processes run ``study.optimize`` on one
 study until its ``--trials`` are told. ``optuna``: the same loop with Optuna (RandomSampler)
 on its in-memory or SQLite storage. Each prints one JSON line per run and the median.
 ``--start BIN`` starts a broker and an optimizer (store in a temporary directory) for the
@@ -83,6 +84,7 @@ def asktell(broker: str, trials: int) -> dict:
         for _ in range(trials):
             trial = study.ask()
             study.tell(trial, objective(trial.params))
+        study.flush()  # every tell acknowledged: durable in the optimizer's store
         elapsed = time.perf_counter() - start
         assert study.wait(timeout=30) == "complete"
     return {"bench": "asktell", "trials": trials, "seconds": round(elapsed, 3), "trials_per_s": round(trials / elapsed, 1)}

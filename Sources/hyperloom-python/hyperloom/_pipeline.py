@@ -38,7 +38,8 @@ UNAVAILABLE_RETRY = 0.2
 class Prefetch:
     """Asked trials handed out ahead of ``ask``: ``limit`` at most per request, the batch
     doubling (from 1) each time ``ask`` had to wait for the optimizer, and the next batch asked
-    for in the background once half of the current one is used. Every prefetched trial is leased
+    for in the background as soon as no more than one batch is ready (so one batch is being
+    used while the next one is committed: at most two batches held). Every prefetched trial is leased
     and heartbeated from the moment it arrives; :meth:`drain` hands back those never used
     (``release``)."""
 
@@ -85,7 +86,7 @@ class Prefetch:
         if self.limit <= 1 or self._refused:
             return
         with self._guard:
-            if self._inflight is not None or len(self._ready) > self.batch // 2:
+            if self._inflight is not None or len(self._ready) > self.batch:
                 return
             body = {"op": "ask", "lease_s": self.study.lease, "n": self.batch, "study": self.study.id}
             try:

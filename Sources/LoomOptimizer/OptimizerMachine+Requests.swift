@@ -100,13 +100,18 @@ extension OptimizerMachine {
         return driver
     }
 
+    /// Throws `runningDriver`'s refusal when study `s` is not driven, without copying its driver.
+    func checkRunning(_ s: StudyRecord) throws {
+        if drivers[s.id] == nil { _ = try runningDriver(s) }
+    }
+
     /// `ask`: trials to evaluate outside the fabric, each under its own lease
     /// (`StudyDriver+Asks.swift`). Without `n`, one trial in the single-trial shape; with `n`,
     /// up to `n` trials (`"trials": […]`, at least one), each created with the ones before it
     /// pending for the searcher, all in this turn's one commit.
     mutating func ask(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        _ = try runningDriver(s)
+        try checkRunning(s)
         if let n = r.n, !StudyDriver.askBatchRange.contains(n) {
             throw RequestError(description: "ask: \"n\" must be between \(StudyDriver.askBatchRange.lowerBound) and \(StudyDriver.askBatchRange.upperBound), not \(n)")
         }
@@ -153,7 +158,7 @@ extension OptimizerMachine {
     /// no longer holds are answered as `refused` with the reason.
     mutating func release(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        _ = try runningDriver(s)
+        try checkRunning(s)
         var released: [JSONValue] = []
         var refused: [JSONValue] = []
         for held in r.trials ?? [] {
@@ -178,7 +183,7 @@ extension OptimizerMachine {
     /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
     mutating func heartbeat(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        _ = try runningDriver(s)
+        try checkRunning(s)
         var renewed: [JSONValue] = []
         var lost: [JSONValue] = []
         for held in r.trials ?? [] {
@@ -195,19 +200,19 @@ extension OptimizerMachine {
     /// `report`: an intermediate result of an asked trial, recorded and judged by the scheduler.
     mutating func reportAsked(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        let driver = try runningDriver(s)
+        let spec = try runningDriver(s).spec
         guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
         guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
         let trial: TrialRecord
-        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
+        do { trial = try heldTrial(s.id, number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
         var metrics = r.metrics?.object ?? [:]
-        metrics[driver.spec.metric] = .number(value)
-        if let step = r.step { metrics[driver.spec.scheduler.resource ?? "step"] = .number(step) }
+        metrics[spec.metric] = .number(value)
+        if let step = r.step { metrics[spec.scheduler.resource ?? "step"] = .number(step) }
         let key = TrialKey(study: s.id, number: number)
         // Asked reports have no lease of the broker's: lease 0, numbered per trial from 1.
         let seq = UInt64((reportKeys[key]?.count ?? 0) + 1)
         recordReport(ReportRecord(study: s.id, trial: number, attempt: trial.attempts, lease: 0, seq: seq,
-                                  metrics: .object(metrics), time: now.wall), spec: driver.spec)
+                                  metrics: .object(metrics), time: now.wall), spec: spec)
         let verdict = try drivers[s.id]?.reportAsked(trial: number, attempt: trial.attempts, metrics: .object(metrics), now: now.wall)
         var answer: [String: JSONValue] = ["should_prune": .bool(verdict != nil)]
         answer["reason"] = verdict?.trial.note.map(JSONValue.string)
@@ -220,7 +225,7 @@ extension OptimizerMachine {
     mutating func tell(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue? {
         let s = try study(r, requester: requester)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
-        guard let driver = drivers[s.id] else {
+        guard let metric = drivers[s.id]?.spec.metric else {
             guard s.state != .running else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
             return nil
         }
@@ -230,17 +235,20 @@ extension OptimizerMachine {
         }
         var trial: TrialRecord
         do {
-            trial = try driver.heldTrial(number, attempt: r.attempt)
-        } catch AskRefusal.finished(_, _) where driver.trial(number).map({ Self.isResend(r, state: state, of: $0) }) == true {
+            trial = try heldTrial(s.id, number, attempt: r.attempt)
+        } catch AskRefusal.finished(_, _) {
+            guard let told = drivers[s.id]?.trial(number), Self.isResend(r, state: state, of: told) else {
+                throw RequestError(description: "tell: \(AskRefusal.finished(number, drivers[s.id]?.trial(number)?.state ?? state))")
+            }
             // A resent tell (its acknowledgement was lost): answered as the first was, recorded once.
-            return .object(["study": .string(s.id), "trial": StudyDocuments.trial(driver.trial(number)!), "duplicate": .bool(true)])
+            return .object(["study": .string(s.id), "trial": StudyDocuments.trial(told), "duplicate": .bool(true)])
         } catch {
             throw RequestError(description: "tell: \(error)")
         }
         if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
             trial.value = value
-            trial.metrics = .object([driver.spec.metric: .number(value)])
+            trial.metrics = .object([metric: .number(value)])
         } else if let value = r.value, value.isFinite {
             trial.value = value  // a pruned trial's last value
         }
@@ -252,6 +260,14 @@ extension OptimizerMachine {
         // Wrapped: a failed trial's document has an `error` key, which at the top level would
         // read as the request's failure.
         return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial)])
+    }
+
+    /// `drivers[study].heldTrial(…)`, read in place. Request handlers never keep a copy of a
+    /// driver: one alive while the driver is updated (`recordResult`) would make that update copy
+    /// every trial of the study, O(trials) per request.
+    func heldTrial(_ study: String, _ number: Int, attempt: Int?) throws(AskRefusal) -> TrialRecord {
+        guard drivers[study] != nil else { throw .unknownTrial(number) }
+        return try drivers[study]!.heldTrial(number, attempt: attempt)
     }
 
     /// Whether tell `r` repeats the one that finished `trial`: the same attempt (it must be

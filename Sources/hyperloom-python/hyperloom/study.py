@@ -241,6 +241,10 @@ class Study:
             body: Dict[str, Any] = {"op": "ask", "lease_s": self.lease}
             if self._prefetch.limit > 1:
                 body["n"] = n
+            # Held trials come back when their holder tells them (soon, in another process's
+            # optimize) or when their lease expires (`retry_after`): ask again after 50 ms,
+            # doubling up to 1 s, never after `retry_after`.
+            backoff = 0.05
             while True:
                 try:
                     return self._request(body)
@@ -248,7 +252,11 @@ class Study:
                     details = getattr(error, "details", {}) or {}
                     retry = details.get("retry_after")
                     if retry is not None and (deadline is None or time.monotonic() < deadline):
-                        time.sleep(min(float(retry), 1.0) if deadline is None else max(0.0, min(float(retry), 1.0, deadline - time.monotonic())))
+                        pause = min(float(retry), backoff)
+                        if deadline is not None:
+                            pause = max(0.0, min(pause, deadline - time.monotonic()))
+                        time.sleep(pause)
+                        backoff = min(1.0, backoff * 2)
                         continue
                     raise StudyDone(str(error)) from None
 

@@ -118,7 +118,8 @@ extension OptimizerMachine {
         var handed: [JSONValue] = []
         var refusal: AskOutcome?
         while handed.count < (r.n ?? 1) {
-            guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
+            guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds,
+                                                              started: r.n == nil)
             else { throw RequestError(description: "study \(s.id) is not running") }
             recordExpired(expired, now: now)
             guard case .trial(let trial) = outcome else {
@@ -180,7 +181,8 @@ extension OptimizerMachine {
         }
     }
 
-    /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
+    /// `heartbeat`: renews the leases of the asked trials a client holds (and with `started`,
+    /// marks them as being evaluated); answers those it lost.
     mutating func heartbeat(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
         try checkRunning(s)
@@ -188,7 +190,7 @@ extension OptimizerMachine {
         var lost: [JSONValue] = []
         for held in r.trials ?? [] {
             do {
-                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall)
+                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall, started: r.started == true)
                 renewed.append(.number(Double(held.trial)))
             } catch {
                 lost.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))

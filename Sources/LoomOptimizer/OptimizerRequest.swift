@@ -24,6 +24,9 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     /// `ask`: how many trials to hand out at most (`StudyDriver.askBatchRange`); nil: one, in
     /// the single-trial answer shape.
     public var n: Int?
+    /// `heartbeat`: whether the listed trials are now being evaluated (prefetched ones handed to
+    /// the objective: from then on an expired lease spends a retry).
+    public var started: Bool?
     /// `heartbeat`: the asked trials the client holds; `release`: those it gives back unused.
     public var trials: [HeldTrial]?
     /// `report`: the resource level (`step`) of `value`, and other metrics.
@@ -38,8 +41,9 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     public init(op: String, study: String? = nil, spec: String? = nil, file: String? = nil, baseDirectory: String? = nil,
                 trial: Int? = nil, value: Double? = nil, state: String? = nil, attempt: Int? = nil, stream: String? = nil,
                 offset: Int? = nil, limit: Int? = nil, error: String? = nil, leaseSeconds: Double? = nil, trials: [HeldTrial]? = nil,
-                step: Double? = nil, metrics: JSONValue? = nil, n: Int? = nil) {
+                step: Double? = nil, metrics: JSONValue? = nil, n: Int? = nil, started: Bool? = nil) {
         self.n = n
+        self.started = started
         self.error = error
         self.leaseSeconds = leaseSeconds
         self.trials = trials
@@ -60,7 +64,7 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit, n
+        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit, n, started
         case baseDirectory = "base_dir"
         case leaseSeconds = "lease_s"
     }

@@ -12,6 +12,10 @@ public struct AskLease: Equatable, Sendable {
     public var seconds: Double
     /// When the lease runs out unless renewed (wall-clock seconds).
     public var expiresAt: Double
+    /// Whether the holder said it evaluates the trial: a trial from an `ask` without `n` is
+    /// started when handed out; one of a batch (prefetched) once a `heartbeat` with `started`
+    /// names it. An unstarted lease that expires spends no retry.
+    public var started = true
 }
 
 /// What `ask` hands out.
@@ -50,6 +54,9 @@ public enum AskRefusal: Error, Equatable, Sendable, CustomStringConvertible {
 /// Asked trials: leases, re-offers, and the scheduler's verdicts on their reports.
 ///
 /// **Leases.** Every running asked trial holds a lease (`leases`). `renewLease` extends it;
+/// a lease of a prefetched trial (`ask` with `n`) is unstarted until a renewal says `started`,
+/// and an unstarted lease that expires re-offers the trial without spending a retry (counted in
+/// `unstartedAttempts`, memory only: after a restart every attempt counts, the safe side);
 /// `expireLeases(now:)` turns a trial whose lease ran out back to `waiting` (the asking process
 /// is gone) while attempts are left (`1 + trial.max_retries`, as for a lost worker), else fails
 /// it. `ask` hands out waiting asked trials (lowest number first) before creating new ones, with
@@ -75,7 +82,9 @@ extension StudyDriver {
 
     /// Hands out a trial for `leaseSeconds` (clamped to `leaseRange`): an asked trial whose
     /// lease expired first, else a new one while the budget allows. Leases are expired first.
-    public mutating func ask(now: Double, leaseSeconds: Double = defaultLeaseSeconds) -> (AskOutcome, expired: [TrialRecord]) {
+    /// `started`: false for a prefetched trial (see `AskLease.started`).
+    public mutating func ask(now: Double, leaseSeconds: Double = defaultLeaseSeconds,
+                             started: Bool = true) -> (AskOutcome, expired: [TrialRecord]) {
         let expired = expireLeases(now: now)
         let seconds = min(max(leaseSeconds, Self.leaseRange.lowerBound), Self.leaseRange.upperBound)
         if let number = activeNumbers.first(where: { trials[$0 - 1].source == "ask" && trials[$0 - 1].state == .waiting }) {
@@ -84,7 +93,7 @@ extension StudyDriver {
             trial.attempts += 1
             trial.startedAt = now
             replace(at: number - 1, with: trial)
-            leases[number] = AskLease(attempt: trial.attempts, seconds: seconds, expiresAt: now + seconds)
+            leases[number] = AskLease(attempt: trial.attempts, seconds: seconds, expiresAt: now + seconds, started: started)
             return (.trial(trial), expired)
         }
         if mayCreate, let (config, _) = nextConfig() {
@@ -93,7 +102,7 @@ extension StudyDriver {
             trial.attempts = 1
             if schedulesAskedTrials { _ = scheduler.onTrialAdd(trial: trial.number, config: config) }
             append(trial)
-            leases[trial.number] = AskLease(attempt: 1, seconds: seconds, expiresAt: now + seconds)
+            leases[trial.number] = AskLease(attempt: 1, seconds: seconds, expiresAt: now + seconds, started: started)
             return (.trial(trial), expired)
         }
         let held = leases.filter { trial($0.key)?.state == .running }
@@ -103,11 +112,13 @@ extension StudyDriver {
         return (.exhausted, expired)
     }
 
-    /// Extends the lease of `trial`'s attempt `attempt` by its length from `now`.
-    public mutating func renewLease(trial number: Int, attempt: Int, now: Double) throws(AskRefusal) {
+    /// Extends the lease of `trial`'s attempt `attempt` by its length from `now`; `started`:
+    /// the holder now evaluates it (a prefetched trial handed to its objective).
+    public mutating func renewLease(trial number: Int, attempt: Int, now: Double, started: Bool = false) throws(AskRefusal) {
         let trial = try heldTrial(number, attempt: attempt)
         var lease = leases[number] ?? AskLease(attempt: trial.attempts, seconds: Self.defaultLeaseSeconds, expiresAt: now)
         lease.expiresAt = now + lease.seconds
+        if started { lease.started = true }
         leases[number] = lease
     }
 
@@ -152,7 +163,13 @@ extension StudyDriver {
             leases[number] = nil
             var next = trial
             let reason = "attempt \(trial.attempts): the lease expired (the asking process sent no heartbeat for \(formatSeconds(lease.seconds)))"
-            if trial.attempts < 1 + spec.trial.maxRetries {
+            if !lease.started {
+                // Prefetched, never evaluated: handed out again with the next attempt number (its
+                // holder may yet wake up and must not tell it), but no retry is spent on it.
+                unstartedAttempts[number, default: 0] += 1
+                next.state = .waiting
+                next.note = reason + "; it was prefetched and never started: offered to the next ask, no retry spent"
+            } else if trial.attempts - unstartedAttempts[number, default: 0] < 1 + spec.trial.maxRetries {
                 next.state = .waiting
                 next.note = reason + "; offered to the next ask"
             } else {

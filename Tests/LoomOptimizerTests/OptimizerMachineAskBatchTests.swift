@@ -78,6 +78,24 @@ import Testing
         #expect(again.map { $0["config"] } == first.map { $0["config"] })
     }
 
+    @Test func aPrefetchedTrialWhoseLeaseExpiresUnstartedIsOfferedAgainWithoutSpendingARetry() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(Self.askOnly(trials: 2))  // max_retries: 0
+        _ = try answer(h.request(OptimizerRequest(op: "ask", study: id, leaseSeconds: 2, n: 2)))
+        let beat = try answer(h.request(OptimizerRequest(op: "heartbeat", study: id, trials: [.init(trial: 1, attempt: 1)], started: true)))
+        #expect(beat["renewed"] == .array([.number(1)]))
+        h.advance(2.5)
+        try h.tick()
+        #expect(try h.trial(id, 1).state == .failed, "started: its one attempt is spent")
+        let unstarted = try h.trial(id, 2)
+        #expect(unstarted.state == .waiting && unstarted.note?.contains("never started") == true)
+        let again = try answer(h.request(OptimizerRequest(op: "ask", study: id)))
+        #expect(again["trial"] == .number(2) && again["attempt"] == .number(2), "a new attempt number: the old holder may wake up")
+        h.advance(31)  // an ask without n hands out a started trial: this expiry spends the attempt
+        try h.tick()
+        #expect(try h.trial(id, 2).state == .failed)
+    }
+
     @Test func aReleasedTrialIsHandedOutNextWithTheSameAttemptAndNoRetrySpent() throws {
         var h = try MachineHarness()
         let id = try h.submit(Self.askOnly(trials: 3))

@@ -67,6 +67,8 @@ class Prefetch:
                     trial = self._ready.popleft() if self._ready else None
                     inflight = self._inflight
                 if trial is not None:
+                    if self.limit > 1:  # from an ask with "n": unstarted until the optimizer hears
+                        self.study._held().start(trial)
                     self._prefetch_if_low()
                     return trial
                 if inflight is not None:

@@ -122,13 +122,22 @@ class Trial:
 
 
 class _Leases:
-    """The trials this process holds, renewed by one daemon thread every third of the lease."""
+    """The trials this process holds, renewed by one daemon thread every third of the lease.
+
+    The same thread says which prefetched trials ``ask`` handed to the caller (``heartbeat`` with
+    ``started``, within ~20 ms, several at once): from then on an expired lease spends one of the
+    trial's retries; a prefetched trial never started comes back without spending one."""
+
+    #: Seconds the thread waits after a hand-out for more, so that one message carries them.
+    START_COALESCE = 0.02
 
     def __init__(self, study: "Study") -> None:
         self._study = weakref.ref(study)
         self._held: Dict[int, Trial] = {}
+        self._starting: List[Trial] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"hyperloom-leases-{study.id}", daemon=True)
         self._thread.start()
 
@@ -136,11 +145,27 @@ class _Leases:
         with self._lock:
             self._held[trial.number] = trial
 
+    def start(self, trial: Trial) -> None:
+        """``trial`` (prefetched) is handed to the caller: say so soon."""
+        with self._lock:
+            self._starting.append(trial)
+        self._wake.set()
+
     def release(self, trial: Trial) -> None:
         with self._lock:
             self._held.pop(trial.number, None)
 
+    def _beat(self, study: "Study", trials: List[Trial], started: bool) -> None:
+        answer = study._request({"op": "heartbeat", "trials": [{"trial": t.number, "attempt": t.attempt} for t in trials],
+                                 "started": True if started else None})
+        for lost in answer.get("lost") or []:
+            with self._lock:
+                trial = self._held.pop(int(lost.get("trial", -1)), None)
+            if trial is not None:
+                trial._lease_lost = lost.get("reason", "the lease expired")
+
     def _run(self) -> None:
+        last_renewal = time.monotonic()
         while not self._stop.is_set():
             study = self._study()
             if study is None:
@@ -148,25 +173,26 @@ class _Leases:
             interval = max(0.05, min(study.lease / 3, 1.0))
             try:
                 with self._lock:
-                    held = list(self._held.values())
-                if held:
-                    answer = study._request({"op": "heartbeat", "trials": [{"trial": t.number, "attempt": t.attempt} for t in held]})
-                    for lost in answer.get("lost") or []:
-                        with self._lock:
-                            trial = self._held.pop(int(lost.get("trial", -1)), None)
-                        if trial is not None:
-                            trial._lease_lost = lost.get("reason", "the lease expired")
-                else:
-                    study._connection.keep_alive()
+                    starting, self._starting = self._starting, []
+                    held = list(self._held.values()) if time.monotonic() - last_renewal >= interval else None
+                if starting:
+                    self._beat(study, [t for t in starting if t._lease_lost is None], started=True)
+                if held is not None:
+                    last_renewal = time.monotonic()
+                    if held:
+                        self._beat(study, held, started=False)
             except HyperloomError:
                 pass  # the optimizer is away for now; the next turn tries again
             except Exception:  # the process is shutting down (socket closed)
                 return
             del study
-            self._stop.wait(interval)
+            if self._wake.wait(interval):
+                self._wake.clear()
+                self._stop.wait(self.START_COALESCE)
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
 
 
 class Study:

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import LoomRuntime
 import LoomSecurity
@@ -45,13 +46,17 @@ public struct BrokerServiceConfig: Sendable {
     /// The file of the secret that lease capabilities are MACed with (`LeaseSecret`; created with
     /// mode 0600 when missing), so leases survive a restart. Nil: a random secret per process.
     public var leaseSecret: String?
+    /// Where the broker's metrics go (`LoomMetrics.PrometheusExport` behind `--metrics-port`).
+    /// Nil: no metrics are kept.
+    public var metrics: (any MetricsFactory)?
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
-                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil) {
+                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil,
+                metrics: (any MetricsFactory)? = nil) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
@@ -67,6 +72,7 @@ public struct BrokerServiceConfig: Sendable {
         self.keysDirectory = keysDirectory
         self.stragglers = stragglers
         self.leaseSecret = leaseSecret
+        self.metrics = metrics
     }
 }
 
@@ -98,6 +104,8 @@ public final class BrokerService {
     private let logger: Logger
     /// Messages that could not be sent because a peer's queue was full.
     public private(set) var dropped = 0
+    /// The broker's metrics, when `config.metrics` is set.
+    private let metrics: BrokerMetrics?
 
     /// Opens the feed journal (repairing a torn last record) and makes the state machine, whose
     /// feed sequence continues from the journal's last event.
@@ -111,6 +119,7 @@ public final class BrokerService {
             logger.warning("feed journal: cut a torn last record", metadata: ["feed.journal": path, "feed.repaired_bytes": bytes])
         }
         publisher = FeedPublisher(journal: journal, logger: logger)
+        metrics = config.metrics.map { BrokerMetrics(factory: $0) }
         let leaseKey = try config.leaseSecret.map { path throws(LeaseSecret.Failure) in try LeaseSecret.load(path: path) } ?? LeaseSecret.random()
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
@@ -268,11 +277,25 @@ public final class BrokerService {
             try perform(machine.expire(now: .now))
             try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
             if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
+            updateMetrics()
         }
         logger.info("broker stopping", metadata: ["broker.shutdown_workers": "\(config.shutdownWorkers)"])
         try perform(machine.shutdown(shutdownWorkers: config.shutdownWorkers, now: .now))
         try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
         close()
+    }
+
+    /// Records the turn's dispatch waits; about once a second, sets the gauges and counters from a
+    /// snapshot of the machine and the feed.
+    private func updateMetrics() {
+        guard let metrics else { return }
+        metrics.recordDispatchWaits(machine.takeDispatchWaits())
+        let now = ContinuousClock.now
+        guard now >= metrics.nextRefresh else { return }
+        metrics.nextRefresh = now + BrokerMetrics.refreshInterval
+        metrics.refresh(machine.gauges(now: now), counters: machine.counters, feed: FeedStatistics(
+            journalBytes: publisher.journal.bytes, journalSegments: publisher.journal.segmentCount,
+            dropped: publisher.dropped, replaysServed: publisher.replaysServed))
     }
 
     /// The machine's counters (for tests and the status reply).

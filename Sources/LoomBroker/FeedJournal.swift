@@ -48,6 +48,10 @@ public final class FeedJournal {
     public let path: String
     /// How often `syncIfDue` fsyncs.
     public let syncInterval: Duration
+    /// Bytes the journal holds (written and buffered).
+    public var bytes: Int64 { size + Int64(pending.count) }
+    /// Files the journal is kept in.
+    public var segmentCount: Int { 1 }
     /// Bytes cut off a torn last record when the journal was opened.
     public private(set) var repairedBytes: Int64 = 0
 

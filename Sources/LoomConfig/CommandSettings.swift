@@ -6,6 +6,18 @@ let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critic
 /// The broker's endpoint as workers, the optimizer and the CLI know it.
 let brokerEnvironment = "HYPERLOOM_BROKER"
 
+/// `--metrics-port` of a long-running command.
+func metricsPort(_ command: String) -> Setting<Int?> {
+    Setting(command, "metrics_port", .optional(.integer(atLeast: 0)), default: nil, note: "no metrics endpoint",
+            help: "Serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, printed at start).")
+}
+
+/// `--metrics-host` of a long-running command.
+func metricsHost(_ command: String) -> Setting<String> {
+    Setting(command, "metrics_host", .string, default: "127.0.0.1",
+            help: "Address the metrics endpoint listens on (0.0.0.0 or :: for every interface).")
+}
+
 /// `hyperloom broker`: `Configs/broker.yaml`.
 public enum BrokerSettings {
     static let command = "broker"
@@ -59,10 +71,13 @@ public enum BrokerSettings {
     public static let slowAttemptMinRuntime = Setting(
         command, "slow_attempt_min_runtime", .duration(positive: false), default: .seconds(5),
         help: "No attempt is called slow before it has run this long.")
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
 
     public static let table = SettingsTable(command: command, [
         endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
         insecure, logLevel, stallIntervalFactor, stallTimeoutMinimum, slowAttemptFactor, slowAttemptMinPeers, slowAttemptMinRuntime,
+        metricsPort, metricsHost,
     ])
 }
 
@@ -114,9 +129,12 @@ public enum WorkerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
+
     public static let table = SettingsTable(command: command, [
         broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, labels, checkpointStore, checkpointMaxBytes, key, brokerKey,
-        logLevel,
+        logLevel, metricsPort, metricsHost,
     ])
 }
 
@@ -153,7 +171,10 @@ public enum OptimizerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
+
     public static let table = SettingsTable(command: command, [
-        broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, key, brokerKey, logLevel,
+        broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, key, brokerKey, logLevel, metricsPort, metricsHost,
     ])
 }

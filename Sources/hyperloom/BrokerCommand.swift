@@ -1,6 +1,7 @@
 import ArgumentParser
 import LoomBroker
 import LoomConfig
+import LoomMetrics
 import LoomRuntime
 import Foundation
 import Logging
@@ -27,6 +28,8 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.slowAttemptFactor.argumentHelp) var slowAttemptFactor: String?
     @Option(help: BrokerSettings.slowAttemptMinPeers.argumentHelp) var slowAttemptMinPeers: String?
     @Option(help: BrokerSettings.slowAttemptMinRuntime.argumentHelp) var slowAttemptMinRuntime: String?
+    @Option(help: BrokerSettings.metricsPort.argumentHelp) var metricsPort: String?
+    @Option(help: BrokerSettings.metricsHost.argumentHelp) var metricsHost: String?
 
     var flags: [String: String?] {
         let s = BrokerSettings.self
@@ -39,6 +42,7 @@ struct BrokerOptions: SettingsOptions {
             s.stallIntervalFactor.key: stallIntervalFactor, s.stallTimeoutMinimum.key: stallTimeoutMinimum,
             s.slowAttemptFactor.key: slowAttemptFactor, s.slowAttemptMinPeers.key: slowAttemptMinPeers,
             s.slowAttemptMinRuntime.key: slowAttemptMinRuntime,
+            s.metricsPort.key: metricsPort, s.metricsHost.key: metricsHost,
         ]
     }
 }
@@ -81,6 +85,8 @@ struct Broker: ParsableCommand {
         let dataDirectory = journal.map { ($0 as NSString).deletingLastPathComponent } ?? "hyperloom-data/broker"
         try FileManager.default.createDirectory(atPath: dataDirectory.isEmpty ? "." : dataDirectory, withIntermediateDirectories: true)
         let leaseSecret = ((dataDirectory.isEmpty ? "." : dataDirectory) as NSString).appendingPathComponent("lease.secret")
+        let metrics = try MetricsOption.start(command: "broker", host: settings[s.metricsHost], port: settings[s.metricsPort])
+        defer { metrics?.endpoint.stopBlocking() }
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
             feedJournal: journal, heartbeat: settings[s.heartbeat],
@@ -92,7 +98,7 @@ struct Broker: ParsableCommand {
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
                                         slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
-            leaseSecret: leaseSecret))
+            leaseSecret: leaseSecret, metrics: metrics?.export))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

@@ -17,6 +17,8 @@ public struct BrokerServiceConfig: Sendable {
     /// The feed journal's file: the sequence continues from it after a restart and replays are
     /// read from it. Nil: an anonymous journal that disappears with the process.
     public var feedJournal: String?
+    /// How much feed history the journal keeps (segment size, bytes, age).
+    public var feedRetention: FeedRetention
     /// Events queued per feed subscriber before the PUB socket drops (ZMQ_SNDHWM); subscribers
     /// repair drops by replay, so this bounds memory, not correctness.
     public var feedHighWaterMark: Int
@@ -51,7 +53,8 @@ public struct BrokerServiceConfig: Sendable {
     public var metrics: (any MetricsFactory)?
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
-                feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
+                feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil,
+                feedRetention: FeedRetention = .keepEverything, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
@@ -61,6 +64,7 @@ public struct BrokerServiceConfig: Sendable {
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
         self.feedJournal = feedJournal
+        self.feedRetention = feedRetention
         self.feedHighWaterMark = feedHighWaterMark
         self.heartbeat = heartbeat
         self.liveness = liveness
@@ -112,7 +116,7 @@ public final class BrokerService {
     public init(config: BrokerServiceConfig, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.broker")) throws {
         self.config = config
-        let journal = try FeedJournal(path: config.feedJournal)
+        let journal = try FeedJournal(path: config.feedJournal, retention: config.feedRetention)
         if journal.repairedBytes > 0 {
             let path: Logger.MetadataValue = .string(journal.path)
             let bytes: Logger.MetadataValue = .stringConvertible(journal.repairedBytes)
@@ -247,7 +251,10 @@ public final class BrokerService {
         ])
         let journalPath: Logger.MetadataValue = .string(publisher.journal.path)
         let lastSeq: Logger.MetadataValue = .stringConvertible(publisher.journal.lastSeq)
-        logger.info("feed journal open", metadata: ["feed.journal": journalPath, "feed.last_seq": lastSeq])
+        logger.info("feed journal open", metadata: [
+            "feed.journal": journalPath, "feed.last_seq": lastSeq, "feed.first_seq": "\(publisher.journal.firstSeq)",
+            "feed.segments": "\(publisher.journal.segmentCount)",
+        ])
         var poller = Poller()
         let routerIndex = poller.add(router)
         poller.add(fd: stop.fd)

@@ -40,6 +40,8 @@ public final class FeedPublisher {
     private(set) var replaysServed = 0
     private(set) var replaysMalformed = 0
     private(set) var replaysRefused = 0
+    /// Replay requests for history that retention had dropped (answered with END only).
+    private(set) var replaysDropped = 0
     /// The user ids (`ROLE/NAME`) that may replay, when the broker authenticates its peers: a
     /// key revoked by SIGHUP is refused on its open replay connection at its next request.
     var allowedUsers: Set<String>?
@@ -81,7 +83,8 @@ public final class FeedPublisher {
     }
 
     /// Flushes the journal, then publishes the queued events; sends a heartbeat when nothing was
-    /// published for `heartbeatInterval`; fsyncs the journal at its interval.
+    /// published for `heartbeatInterval`; fsyncs the journal at its interval and drops the history
+    /// its retention no longer keeps.
     public func publishPending(on pub: ZMQSocket?, now: ContinuousClock.Instant, time: Double) throws {
         try journal.flush()
         if !outgoing.isEmpty {
@@ -96,6 +99,11 @@ public final class FeedPublisher {
             lastPublished = now
         }
         try journal.syncIfDue(now: now)
+        if try journal.enforceRetention(wallNow: time) > 0 {
+            logger.info("feed journal: dropped old history", metadata: [
+                "feed.first_seq": "\(journal.firstSeq)", "feed.journal_bytes": "\(journal.bytes)", "feed.segments": "\(journal.segmentCount)",
+            ])
+        }
     }
 
     /// Answers up to `replaysPerTurn` replay requests waiting on the replay socket; returns
@@ -127,6 +135,16 @@ public final class FeedPublisher {
     }
 
     private func answer(_ request: FeedReplay.Request, to identity: Frame, on socket: ZMQSocket) throws {
+        let first = journal.firstSeq
+        if request.after + 1 < first {
+            // Retention dropped what comes next: say so (no EVENT), and the subscriber asks again
+            // from `first - 1`.
+            let end = FeedReplay.End(through: first - 1, head: journal.lastSeq, journal: journal.id, first: first)
+            _ = try send([identity] + end.frames, on: socket)
+            replaysServed += 1
+            replaysDropped += 1
+            return
+        }
         let limit = Int(min(max(request.limit, 1), FeedReplay.maxEventsPerRequest))
         let (events, scanned) = try journal.read(after: request.after, prefixes: request.prefixes,
                                                  limit: limit, scanLimit: Self.scanLimit(prefixes: request.prefixes.count))
@@ -142,7 +160,7 @@ public final class FeedPublisher {
                 return
             }
         }
-        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id)
+        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id, first: first)
         _ = try send([identity] + end.frames, on: socket)
         replaysServed += 1
     }

@@ -34,6 +34,15 @@ public enum BrokerSettings {
         command, "feed_journal", .optional(.string), default: nil,
         note: "hyperloom-data/broker/feed-<feed port>.journal; in memory for an ephemeral port",
         help: "The feed's append-only journal: sequence numbers continue from it after a restart, replays are read from it.")
+    public static let feedSegmentBytes = Setting(
+        command, "feed_segment_bytes", .integer(atLeast: 4_096), default: 64 << 20,
+        help: "The journal starts a new segment file once the current one holds this many bytes; history is dropped a segment at a time.")
+    public static let feedRetainBytes = Setting(
+        command, "feed_retain_bytes", .optional(.integer(atLeast: 4_096)), default: nil, note: "no bound",
+        help: "Keep at most this many bytes of feed history: the oldest segments are deleted beyond it (the one being written is kept).")
+    public static let feedRetainAge = Setting(
+        command, "feed_retain_age", .optional(.duration(positive: true)), default: nil, note: "no bound",
+        help: "Delete journal segments whose newest event is older than this (168h for a week, 36h, 90m, …).")
     public static let heartbeat = Setting(
         command, "heartbeat", .duration(positive: true), default: .seconds(1),
         help: "Heartbeat interval towards clients (workers propose their own).")
@@ -75,7 +84,7 @@ public enum BrokerSettings {
     public static let metricsHost = LoomConfig.metricsHost(command)
 
     public static let table = SettingsTable(command: command, [
-        endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
+        endpoint, feed, feedReplay, feedJournal, feedSegmentBytes, feedRetainBytes, feedRetainAge, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
         insecure, logLevel, stallIntervalFactor, stallTimeoutMinimum, slowAttemptFactor, slowAttemptMinPeers, slowAttemptMinRuntime,
         metricsPort, metricsHost,
     ])

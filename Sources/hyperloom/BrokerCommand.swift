@@ -15,6 +15,9 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.feed.argumentHelp) var feed: String?
     @Option(help: BrokerSettings.feedReplay.argumentHelp) var feedReplay: String?
     @Option(help: BrokerSettings.feedJournal.argumentHelp) var feedJournal: String?
+    @Option(help: BrokerSettings.feedSegmentBytes.argumentHelp) var feedSegmentBytes: String?
+    @Option(help: BrokerSettings.feedRetainBytes.argumentHelp) var feedRetainBytes: String?
+    @Option(help: BrokerSettings.feedRetainAge.argumentHelp) var feedRetainAge: String?
     @Option(help: BrokerSettings.heartbeat.argumentHelp) var heartbeat: String?
     @Option(help: BrokerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: BrokerSettings.recoveryWindow.argumentHelp) var recoveryWindow: String?
@@ -35,6 +38,7 @@ struct BrokerOptions: SettingsOptions {
         let s = BrokerSettings.self
         return [
             s.endpoint.key: endpoint, s.feed.key: feed, s.feedReplay.key: feedReplay, s.feedJournal.key: feedJournal,
+            s.feedSegmentBytes.key: feedSegmentBytes, s.feedRetainBytes.key: feedRetainBytes, s.feedRetainAge.key: feedRetainAge,
             s.heartbeat.key: heartbeat, s.liveness.key: liveness,
             s.recoveryWindow.key: recoveryWindow, s.maxMessageSize.key: maxMessageSize,
             s.shutdownWorkers.key: shutdownWorkers.map { $0 ? "true" : "false" }, s.keys.key: keys,
@@ -89,7 +93,10 @@ struct Broker: ParsableCommand {
         defer { metrics?.endpoint.stopBlocking() }
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
-            feedJournal: journal, heartbeat: settings[s.heartbeat],
+            feedJournal: journal,
+            feedRetention: FeedRetention(segmentBytes: Int64(settings[s.feedSegmentBytes]),
+                                         maxBytes: settings[s.feedRetainBytes].map(Int64.init), maxAge: settings[s.feedRetainAge]),
+            heartbeat: settings[s.heartbeat],
             liveness: settings[s.liveness], recoveryWindow: settings[s.recoveryWindow],
             shutdownWorkers: settings[s.shutdownWorkers], maxMessageSize: Int64(settings[s.maxMessageSize]),
             softwareVersion: Hyperloom.version, keysDirectory: keys,

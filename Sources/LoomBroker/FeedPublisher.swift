@@ -136,7 +136,7 @@ public final class FeedPublisher {
 
     private func answer(_ request: FeedReplay.Request, to identity: Frame, on socket: ZMQSocket) throws {
         let first = journal.firstSeq
-        if request.after + 1 < first {
+        if request.after < first - 1 {
             // Retention dropped what comes next: say so (no EVENT), and the subscriber asks again
             // from `first - 1`.
             let end = FeedReplay.End(through: first - 1, head: journal.lastSeq, journal: journal.id, first: first)

@@ -3,6 +3,7 @@ import LoomBroker
 import LoomClient
 import LoomWire
 import Testing
+import ZeroMQ
 
 /// Feed retention end to end: a broker whose journal dropped old segments, subscribers and the
 /// logger asking for that history, and a logger meeting a replaced journal.
@@ -85,5 +86,48 @@ import Testing
         #expect(lines.last?["topic"] == .string("job/second/119/queued"))
         let secondID = try String(contentsOfFile: out + ".journal", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(secondID != firstID && notice["journal"] == .string(secondID))
+    }
+
+    /// Requests around the journal's ends, raw on a DEALER: dropped history gets END alone with
+    /// `through = first - 1`; a position past the head (even the largest seq) gets an empty END.
+    @Test func replayAnswersAtTheEdgesOfTheKeptHistory() throws {
+        let broker = try InProcessBroker(journal: Self.journalPath("edges"), retention: Self.tight)
+        defer { broker.stop() }
+        try broker.submit(600, prefix: "edge")
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let dealer = try context.socket(.dealer)
+        defer { dealer.close() }
+        try dealer.setLinger(.zero)
+        try dealer.connect(broker.replay)
+        func ask(after: UInt64) throws -> [FeedReplay.Answer] {
+            _ = try dealer.send(FeedReplay.Request(after: after, limit: 10).frames)
+            var answers: [FeedReplay.Answer] = []
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                guard let frames = try dealer.receive(dontWait: true) else { Thread.sleep(forTimeInterval: 0.01); continue }
+                let answer = try #require(FeedReplay.Answer(frames: frames))
+                answers.append(answer)
+                if case .end = answer { break }
+            }
+            return answers
+        }
+        let dropped = try ask(after: 0)
+        guard case .end(let end)? = dropped.first, dropped.count == 1 else {
+            Issue.record("expected END alone for dropped history: \(dropped)")
+            return
+        }
+        #expect(end.first > 1 && end.through == end.first - 1 && end.head == 600 && end.isHistoryDropped)
+        let kept = try ask(after: end.first - 1)
+        let seqs = kept.compactMap { if case .event(let e) = $0 { e.seq } else { nil } }
+        #expect(seqs == Array(end.first..<(end.first + 10)) && kept.count == 11)
+        for after in [600, UInt64.max] as [UInt64] {
+            let past = try ask(after: after)
+            guard case .end(let last)? = past.first, past.count == 1 else {
+                Issue.record("expected an empty END after \(after): \(past)")
+                continue
+            }
+            #expect(last.head == 600 && !last.isHistoryDropped)
+        }
     }
 }

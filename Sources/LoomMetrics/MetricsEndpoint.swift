@@ -19,8 +19,9 @@ public final class MetricsEndpoint: Sendable {
         public var description: String { "metrics endpoint \(host):\(port): \(reason)" }
     }
 
-    /// How long `start` waits for the socket to listen.
-    static let startTimeout: TimeInterval = 5
+    /// How long `start` waits for the socket to listen. Binding takes microseconds; the bound is
+    /// for a process whose concurrency pool is busy (a test runner with blocking tests beside).
+    static let startTimeout: TimeInterval = 20
 
     private let server: HTTPServer
     private let task: Task<Void, any Error>
@@ -40,14 +41,24 @@ public final class MetricsEndpoint: Sendable {
             throw Failure(host: host, port: port, reason: "not an IPv4 or IPv6 address (\(error))")
         }
         let server = HTTPServer(address: address, timeout: 15, logger: .disabled, handler: MetricsHandler(export: export))
-        let task = Task { try await server.run() }
-        do {
-            try await server.waitUntilListening(timeout: startTimeout)
-        } catch {
-            task.cancel()
-            // `run` fails first when the address is taken: report its error rather than the timeout.
-            if case .failure(let failure) = await task.result { throw Failure(host: host, port: port, reason: "\(failure)") }
-            throw Failure(host: host, port: port, reason: "did not listen within \(Int(startTimeout)) s")
+        let failed = LockedBox<String>()
+        let task = Task {
+            do {
+                try await server.run()
+            } catch {
+                failed.set("\(error)")
+                throw error
+            }
+        }
+        // Listening, or `run` failed (the address is taken, say): whichever comes first.
+        let deadline = ContinuousClock.now + .seconds(startTimeout)
+        while !(await server.isListening) {
+            if let reason = failed.value { throw Failure(host: host, port: port, reason: reason) }
+            guard ContinuousClock.now < deadline else {
+                task.cancel()
+                throw Failure(host: host, port: port, reason: "did not listen within \(Int(startTimeout)) s")
+            }
+            try? await Task.sleep(for: .milliseconds(5))
         }
         switch await server.listeningAddress {
         case .ip4(_, let bound)?, .ip6(_, let bound)?:
@@ -117,7 +128,7 @@ struct MetricsHandler: HTTPHandler {
 /// (nil when it took longer).
 enum Blocking {
     static func wait<T: Sendable>(timeout: TimeInterval, _ work: @escaping @Sendable () async -> T) -> T? {
-        let box = ResultBox<T>()
+        let box = LockedBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
             box.set(await work())
@@ -127,10 +138,12 @@ enum Blocking {
         return box.value
     }
 
-    private final class ResultBox<T: Sendable>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: T?
-        func set(_ value: T) { lock.withLock { stored = value } }
-        var value: T? { lock.withLock { stored } }
-    }
+}
+
+/// A value set on one thread and read on another.
+final class LockedBox<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    func set(_ value: T) { lock.withLock { stored = value } }
+    var value: T? { lock.withLock { stored } }
 }

@@ -51,6 +51,11 @@ public struct BrokerServiceConfig: Sendable {
     /// Where the broker's metrics go (`LoomMetrics.PrometheusExport` behind `--metrics-port`).
     /// Nil: no metrics are kept.
     public var metrics: (any MetricsFactory)?
+    /// Limits on what peers may make the broker hold (`BrokerConfig.maxWorkers`, `maxClients`)
+    /// and on one replay request's prefixes (at most `FeedReplay.maxPrefixes`).
+    public var maxWorkers: Int
+    public var maxClients: Int
+    public var maxReplayPrefixes: Int
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil,
@@ -59,7 +64,8 @@ public struct BrokerServiceConfig: Sendable {
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
                 keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil,
-                metrics: (any MetricsFactory)? = nil) {
+                metrics: (any MetricsFactory)? = nil,
+                maxWorkers: Int = 10_000, maxClients: Int = 10_000, maxReplayPrefixes: Int = FeedReplay.maxPrefixes) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
@@ -77,6 +83,9 @@ public struct BrokerServiceConfig: Sendable {
         self.stragglers = stragglers
         self.leaseSecret = leaseSecret
         self.metrics = metrics
+        self.maxWorkers = maxWorkers
+        self.maxClients = maxClients
+        self.maxReplayPrefixes = min(max(1, maxReplayPrefixes), FeedReplay.maxPrefixes)
     }
 }
 
@@ -124,6 +133,7 @@ public final class BrokerService {
         }
         publisher = FeedPublisher(journal: journal, logger: logger)
         metrics = config.metrics.map { BrokerMetrics(factory: $0) }
+        publisher.maxReplayPrefixes = config.maxReplayPrefixes
         let leaseKey = try config.leaseSecret.map { path throws(LeaseSecret.Failure) in try LeaseSecret.load(path: path) } ?? LeaseSecret.random()
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
@@ -132,7 +142,7 @@ public final class BrokerService {
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
             recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers,
-            lastFeedSeq: journal.lastSeq, leaseKey: leaseKey)
+            lastFeedSeq: journal.lastSeq, maxWorkers: config.maxWorkers, maxClients: config.maxClients, leaseKey: leaseKey)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 
@@ -282,6 +292,7 @@ public final class BrokerService {
                 }
             }
             try perform(machine.expire(now: .now))
+            for line in machine.takeRefusalLines() { logger.warning("message refused", metadata: line.metadata.mapValues { .string($0) }) }
             try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
             if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
             updateMetrics()

@@ -33,6 +33,9 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.slowAttemptMinRuntime.argumentHelp) var slowAttemptMinRuntime: String?
     @Option(help: BrokerSettings.metricsPort.argumentHelp) var metricsPort: String?
     @Option(help: BrokerSettings.metricsHost.argumentHelp) var metricsHost: String?
+    @Option(help: BrokerSettings.maxWorkers.argumentHelp) var maxWorkers: String?
+    @Option(help: BrokerSettings.maxClients.argumentHelp) var maxClients: String?
+    @Option(help: BrokerSettings.maxReplayPrefixes.argumentHelp) var maxReplayPrefixes: String?
 
     var flags: [String: String?] {
         let s = BrokerSettings.self
@@ -47,6 +50,7 @@ struct BrokerOptions: SettingsOptions {
             s.slowAttemptFactor.key: slowAttemptFactor, s.slowAttemptMinPeers.key: slowAttemptMinPeers,
             s.slowAttemptMinRuntime.key: slowAttemptMinRuntime,
             s.metricsPort.key: metricsPort, s.metricsHost.key: metricsHost,
+            s.maxWorkers.key: maxWorkers, s.maxClients.key: maxClients, s.maxReplayPrefixes.key: maxReplayPrefixes,
         ]
     }
 }
@@ -105,7 +109,8 @@ struct Broker: ParsableCommand {
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
                                         slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
-            leaseSecret: leaseSecret, metrics: metrics?.export))
+            leaseSecret: leaseSecret, metrics: metrics?.export, maxWorkers: settings[s.maxWorkers], maxClients: settings[s.maxClients],
+            maxReplayPrefixes: settings[s.maxReplayPrefixes]))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // libzmq's C API, found through pkg-config (Debian: libzmq3-dev).
@@ -56,6 +59,18 @@ let package = Package(
         ),
         // Process-level runtime helpers shared by the services: signal wake-ups, paths.
         .target(name: "LoomRuntime", swiftSettings: strict),
+        // Prometheus metrics of the services: the registry with every metric's help text, and the
+        // `/metrics` HTTP endpoint (FlyingFox). The services themselves see only swift-metrics.
+        .target(
+            name: "LoomMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "LoomBroker",
             dependencies: [
@@ -64,6 +79,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 // HMAC-SHA256 of lease capabilities (BrokerStateMachine+Capabilities.swift).
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -79,6 +95,7 @@ let package = Package(
             dependencies: [
                 "LoomWire", "ZeroMQ", "LoomRuntime", "LoomSecurity", "LoomCheckpoint",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -96,6 +113,7 @@ let package = Package(
             dependencies: [
                 "LoomModel", "LoomSearch", "LoomStore", "LoomClient", "LoomWire", "LoomRuntime", "ZeroMQ", "LoomCheckpoint",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -144,7 +162,7 @@ let package = Package(
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
                 "LoomModel", "LoomSearch", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
-                "LoomBench", "LoomPlot", "LoomSimulation",
+                "LoomBench", "LoomPlot", "LoomSimulation", "LoomMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -166,6 +184,11 @@ let package = Package(
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz", "LoomOptimizer", "LoomModel", "LoomWire"], swiftSettings: strict),
+        .testTarget(
+            name: "LoomMetricsTests",
+            dependencies: ["LoomMetrics", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker", "LoomPlot", "LoomBroker"],

@@ -529,6 +529,27 @@ else
   note "no built hyperloom (set HYPERLOOM_BIN or build first): healthcheck contract not checked"
 fi
 
+# --- 6. monitoring: the Prometheus config and the metrics ports -------------------------------
+if command -v promtool >/dev/null 2>&1; then
+  if promtool check config Docker/prometheus/prometheus.yml >"$scratch/promtool.log" 2>&1; then
+    ok "promtool check config Docker/prometheus/prometheus.yml"
+  else
+    fail "promtool check config Docker/prometheus/prometheus.yml: $(cat "$scratch/promtool.log")"
+  fi
+else
+  note "promtool missing (apt-get install prometheus): Docker/prometheus/prometheus.yml not checked"
+fi
+for pair in broker:9101 optimizer:9102 worker:9103; do
+  service=${pair%%:*} port=${pair##*:}
+  if grep -q "\"--metrics-port\", \"$port\"" "$COMPOSE_FILE" && grep -q "\"$service:$port\"\|port: $port" Docker/prometheus/prometheus.yml; then
+    ok "$service serves metrics on :$port and Prometheus scrapes it there"
+  else
+    fail "$service: --metrics-port $port in $COMPOSE_FILE and its target in Docker/prometheus/prometheus.yml must agree"
+  fi
+done
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' Docker/grafana/hyperloom.json && ok "Docker/grafana/hyperloom.json is JSON" \
+  || fail "Docker/grafana/hyperloom.json is not valid JSON"
+
 if [ "$failures" -gt 0 ]; then
   echo "validate: $failures check(s) failed" >&2
   exit 1

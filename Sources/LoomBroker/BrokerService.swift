@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import LoomRuntime
 import LoomSecurity
@@ -16,6 +17,8 @@ public struct BrokerServiceConfig: Sendable {
     /// The feed journal's file: the sequence continues from it after a restart and replays are
     /// read from it. Nil: an anonymous journal that disappears with the process.
     public var feedJournal: String?
+    /// How much feed history the journal keeps (segment size, bytes, age).
+    public var feedRetention: FeedRetention
     /// Events queued per feed subscriber before the PUB socket drops (ZMQ_SNDHWM); subscribers
     /// repair drops by replay, so this bounds memory, not correctness.
     public var feedHighWaterMark: Int
@@ -45,6 +48,9 @@ public struct BrokerServiceConfig: Sendable {
     /// The file of the secret that lease capabilities are MACed with (`LeaseSecret`; created with
     /// mode 0600 when missing), so leases survive a restart. Nil: a random secret per process.
     public var leaseSecret: String?
+    /// Where the broker's metrics go (`LoomMetrics.PrometheusExport` behind `--metrics-port`).
+    /// Nil: no metrics are kept.
+    public var metrics: (any MetricsFactory)?
     /// Limits on what peers may make the broker hold (`BrokerConfig.maxWorkers`, `maxClients`)
     /// and on one replay request's prefixes (at most `FeedReplay.maxPrefixes`).
     public var maxWorkers: Int
@@ -52,16 +58,19 @@ public struct BrokerServiceConfig: Sendable {
     public var maxReplayPrefixes: Int
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
-                feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
+                feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil,
+                feedRetention: FeedRetention = .keepEverything, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
                 keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil,
+                metrics: (any MetricsFactory)? = nil,
                 maxWorkers: Int = 10_000, maxClients: Int = 10_000, maxReplayPrefixes: Int = FeedReplay.maxPrefixes) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
         self.feedJournal = feedJournal
+        self.feedRetention = feedRetention
         self.feedHighWaterMark = feedHighWaterMark
         self.heartbeat = heartbeat
         self.liveness = liveness
@@ -73,6 +82,7 @@ public struct BrokerServiceConfig: Sendable {
         self.keysDirectory = keysDirectory
         self.stragglers = stragglers
         self.leaseSecret = leaseSecret
+        self.metrics = metrics
         self.maxWorkers = maxWorkers
         self.maxClients = maxClients
         self.maxReplayPrefixes = min(max(1, maxReplayPrefixes), FeedReplay.maxPrefixes)
@@ -107,19 +117,22 @@ public final class BrokerService {
     private let logger: Logger
     /// Messages that could not be sent because a peer's queue was full.
     public private(set) var dropped = 0
+    /// The broker's metrics, when `config.metrics` is set.
+    private let metrics: BrokerMetrics?
 
     /// Opens the feed journal (repairing a torn last record) and makes the state machine, whose
     /// feed sequence continues from the journal's last event.
     public init(config: BrokerServiceConfig, context: ZMQContext? = nil,
                 logger: Logger = Logger(label: "hyperloom.broker")) throws {
         self.config = config
-        let journal = try FeedJournal(path: config.feedJournal)
+        let journal = try FeedJournal(path: config.feedJournal, retention: config.feedRetention)
         if journal.repairedBytes > 0 {
             let path: Logger.MetadataValue = .string(journal.path)
             let bytes: Logger.MetadataValue = .stringConvertible(journal.repairedBytes)
             logger.warning("feed journal: cut a torn last record", metadata: ["feed.journal": path, "feed.repaired_bytes": bytes])
         }
         publisher = FeedPublisher(journal: journal, logger: logger)
+        metrics = config.metrics.map { BrokerMetrics(factory: $0) }
         publisher.maxReplayPrefixes = config.maxReplayPrefixes
         let leaseKey = try config.leaseSecret.map { path throws(LeaseSecret.Failure) in try LeaseSecret.load(path: path) } ?? LeaseSecret.random()
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
@@ -248,7 +261,10 @@ public final class BrokerService {
         ])
         let journalPath: Logger.MetadataValue = .string(publisher.journal.path)
         let lastSeq: Logger.MetadataValue = .stringConvertible(publisher.journal.lastSeq)
-        logger.info("feed journal open", metadata: ["feed.journal": journalPath, "feed.last_seq": lastSeq])
+        logger.info("feed journal open", metadata: [
+            "feed.journal": journalPath, "feed.last_seq": lastSeq, "feed.first_seq": "\(publisher.journal.firstSeq)",
+            "feed.segments": "\(publisher.journal.segmentCount)",
+        ])
         var poller = Poller()
         let routerIndex = poller.add(router)
         poller.add(fd: stop.fd)
@@ -279,11 +295,25 @@ public final class BrokerService {
             for line in machine.takeRefusalLines() { logger.warning("message refused", metadata: line.metadata.mapValues { .string($0) }) }
             try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
             if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
+            updateMetrics()
         }
         logger.info("broker stopping", metadata: ["broker.shutdown_workers": "\(config.shutdownWorkers)"])
         try perform(machine.shutdown(shutdownWorkers: config.shutdownWorkers, now: .now))
         try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
         close()
+    }
+
+    /// Records the turn's dispatch waits; about once a second, sets the gauges and counters from a
+    /// snapshot of the machine and the feed.
+    private func updateMetrics() {
+        guard let metrics else { return }
+        metrics.recordDispatchWaits(machine.takeDispatchWaits())
+        let now = ContinuousClock.now
+        guard now >= metrics.nextRefresh else { return }
+        metrics.nextRefresh = now + BrokerMetrics.refreshInterval
+        metrics.refresh(machine.gauges(now: now), counters: machine.counters, feed: FeedStatistics(
+            journalBytes: publisher.journal.bytes, journalSegments: publisher.journal.segmentCount,
+            dropped: publisher.dropped, replaysServed: publisher.replaysServed))
     }
 
     /// The machine's counters (for tests and the status reply).

@@ -29,6 +29,7 @@ extension BrokerStateMachine {
                     case .orphaned: job.state = .running(started: true)
                     case .awaitingSpec:
                         job.state = .queued
+                        job.queuedAt = now
                         queue.append(job.id)
                     default: break
                     }
@@ -44,7 +45,7 @@ extension BrokerStateMachine {
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
                 hints: StragglerHints(job: submission.id, spec: submission.payload), labels: Self.workerLabels(in: submission.payload))
-            if hold { held.append(submission.id) } else { queue.append(submission.id) }
+            if hold { held.append(submission.id) } else { enqueue(submission.id, now: now) }
             actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
                                    payload: submission.payload) { w in
                 w.add("job", submission.id)
@@ -72,7 +73,7 @@ extension BrokerStateMachine {
     mutating func releaseHeld(now: ContinuousClock.Instant) -> [BrokerAction] {
         for id in held where jobs[id]?.state == .held {
             jobs[id]?.state = .queued
-            queue.append(id)
+            enqueue(id, now: now)
         }
         held.removeAll()
         return dispatch(now: now)
@@ -127,6 +128,8 @@ extension BrokerStateMachine {
         job.lease = lease
         job.worker = workerID
         job.state = .running(started: false)
+        if let queuedAt = job.queuedAt { recordDispatchWait(queuedAt.duration(to: now)) }
+        job.queuedAt = nil
         jobs[jobID] = job
         addLease(lease, job: job, worker: workerID, status: .active)
         counters.assigned += 1

@@ -147,7 +147,7 @@ extension BrokerStateMachine {
         }
         job.state = .queued
         jobs[job.id] = job
-        queue.append(job.id)
+        enqueue(job.id, now: now)
         counters.requeued += 1
         actions += attemptEnded(lease, id: id, reason: EndedReason.stalled, detail: reason, now: now)
         actions.append(publish("job/\(job.id)/requeued", event: "requeued") { w in

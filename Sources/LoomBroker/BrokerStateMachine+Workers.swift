@@ -283,7 +283,7 @@ extension BrokerStateMachine {
         }
         job.state = .queued
         jobs[job.id] = job
-        queue.append(job.id)
+        enqueue(job.id, now: now)
         counters.requeued += 1
         return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish("job/\(job.id)/requeued", event: "requeued") { w in
             w.add("job", job.id)

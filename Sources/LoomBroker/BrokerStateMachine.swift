@@ -170,6 +170,9 @@ public struct BrokerStateMachine: Sendable {
     /// when it does not (loopback development, `--insecure`).
     var allowedUsers: Set<String>?
     public internal(set) var counters = BrokerCounters()
+    /// How long jobs waited in the queue before their attempt was assigned, oldest first, until
+    /// the service takes them (`takeDispatchWaits`); bounded by `dispatchWaitCapacity`.
+    var dispatchWaits: [Duration] = []
     /// Refusals waiting to be logged, rate-limited per reason (`BrokerStateMachine+Refusals`).
     var refusalLog = RefusalLog()
     /// The key of the connection whose message `receive` is handling (nil: none, or the broker
@@ -393,6 +396,8 @@ struct JobRecord: Sendable {
     var backup: UInt64?
     /// The pool labels a worker must carry to run it (the spec's `worker_labels`, read at SUBMIT).
     var labels: Set<String> = []
+    /// When it last entered the queue (nil once assigned): its dispatch wait is measured from here.
+    var queuedAt: ContinuousClock.Instant?
 }
 
 /// One lease: an attempt that a worker runs or ran, until its terminal update arrives.

@@ -5,20 +5,53 @@ import Darwin
 #endif
 import LoomWire
 
+/// How much of the feed's history the journal keeps (`--feed-retain-bytes`, `--feed-retain-age`).
+public struct FeedRetention: Sendable, Equatable {
+    /// The journal is rotated into a new segment once the current one holds this many bytes;
+    /// history is dropped a whole segment at a time.
+    public var segmentBytes: Int64
+    /// Segments are dropped, oldest first, while the journal holds more than this; nil: no bound.
+    /// The segment being written is never dropped, so the journal may exceed it by one segment.
+    public var maxBytes: Int64?
+    /// A segment whose newest event is older than this is dropped; nil: no bound.
+    public var maxAge: Duration?
+
+    /// 64 MiB segments: a replay seeks within one through the sparse index, and dropping one
+    /// frees a useful amount at once.
+    public static let defaultSegmentBytes: Int64 = 64 << 20
+
+    public init(segmentBytes: Int64 = defaultSegmentBytes, maxBytes: Int64? = nil, maxAge: Duration? = nil) {
+        self.segmentBytes = max(segmentBytes, 4_096)
+        self.maxBytes = maxBytes
+        self.maxAge = maxAge
+    }
+
+    /// Everything is kept (one segment after another).
+    public static let keepEverything = FeedRetention()
+}
+
 /// The feed's append-only journal: every event the broker publishes, in sequence order, so the
 /// sequence continues across broker restarts and late subscribers are replayed from disk.
 ///
-/// **Format.** A 16-byte header (`HLFJ0001`, then the journal id as u64 big-endian), then one
+/// **Segments.** The journal is the file `path` (the segment being written) and the sealed
+/// segments `path.<first seq, 20 digits>` beside it, each a whole number of records. When the
+/// written segment reaches `retention.segmentBytes` it is fsynced and renamed to its sealed name,
+/// and a new `path` starts. Retention drops sealed segments, oldest first (`firstSeq` rises).
+/// **Format.** A header — `HLFJ0002`, the journal id (u64), the segment's first seq (u64); or the
+/// legacy 16-byte `HLFJ0001` + id of a single-file journal, whose first seq is 1 — then one
 /// record per event: `u32 length` of the rest, `u64 seq`, and the frames `topic`, `body` and,
 /// when present, `payload`, each as `u32 length` + bytes. All integers big-endian.
-/// **Invariants.** Records are contiguous and their seqs are 1, 2, 3, … with no hole. A torn
-/// record at the end (a crash mid-write) is cut off when the journal is opened.
+/// **Invariants.** Across the segments, records are contiguous and their seqs are `firstSeq`,
+/// `firstSeq + 1`, … `lastSeq` with no hole; every segment carries the journal's id. A torn
+/// record at the end (a crash mid-write) is cut when the journal is opened; a crash mid-rotation
+/// leaves either the old `path` or a sealed segment without `path`, and opening completes it.
 /// **Durability.** `append` buffers in memory; `flush` writes the buffer with write(2) (the
 /// events then survive a crash of the process) and the service calls it before publishing the
 /// events, so no subscriber ever sees an event the journal could forget after a process crash.
 /// `syncIfDue` fsyncs at most every `syncInterval` (a machine crash loses at most that much).
-/// **Memory.** Bounded by the write buffer plus one index entry per `indexStride` events; history
-/// is read back from the file, never held.
+/// **Memory.** Bounded by the write buffer and one index entry per `indexStride` events; history is
+/// read back from the files, never held. Sealed segments on disk hold no descriptor (a replay opens
+/// the ones it reads); an anonymous journal keeps one per segment (its files are unlinked).
 /// **Threading.** One thread (the broker's loop).
 public final class FeedJournal {
     /// Why the journal could not be opened, read or written.
@@ -31,81 +64,103 @@ public final class FeedJournal {
         }
     }
 
-    static let magic: [UInt8] = Array("HLFJ0001".utf8)
-    static let headerSize = 16
+    static let legacyMagic: [UInt8] = Array("HLFJ0001".utf8)
+    static let magic: [UInt8] = Array("HLFJ0002".utf8)
+    static let legacyHeaderSize = 16
+    static let headerSize = 24
     /// One index entry per this many events: 1 M events cost 64 KiB of index, and a replay
     /// starts at most this many records before the one asked for.
     static let indexStride: UInt64 = 256
     /// Longest record accepted when reading back; anything longer is treated as corruption.
     static let maxRecord = 256 << 20
 
-    /// The journal's id, random when the file was created: a new id tells subscribers that the
+    /// The journal's id, random when the journal was created: a new id tells subscribers that the
     /// sequence started again.
     public let id: UInt64
     /// The last sequence number appended (0: none).
     public private(set) var lastSeq: UInt64 = 0
-    /// The path, or a description for an anonymous journal.
+    /// The path of the segment being written, or a description for an anonymous journal.
     public let path: String
     /// How often `syncIfDue` fsyncs.
     public let syncInterval: Duration
+    /// What history is kept.
+    public let retention: FeedRetention
     /// Bytes cut off a torn last record when the journal was opened.
     public private(set) var repairedBytes: Int64 = 0
+    /// Sealed segments dropped by retention since the journal was opened.
+    public private(set) var droppedSegments = 0
 
-    private var fd: Int32
-    /// Bytes written to the file (records end here).
-    private var size: Int64
-    private var pending: [UInt8] = []
+    /// Oldest first; the last one is being written.
+    var segments: [Segment] = []
+    var pending: [UInt8] = []
+    /// A write that failed inside `append`, thrown by the next `flush`.
+    private var deferredFailure: Failure?
     private var unsynced = false
     private var lastSync: ContinuousClock.Instant = .now
-    /// (seq, offset) of every `indexStride`-th record.
-    private var index: [(seq: UInt64, offset: Int64)] = []
+    /// Where the segments live: `path` (nil: anonymous, every segment an unlinked file).
+    let basePath: String?
+    /// The descriptor holding the journal's lock (named journals).
+    private var lockFD: Int32 = -1
 
     /// Opens (creating when missing) the journal at `path`; with `path` nil, an anonymous journal
     /// in the temporary directory that disappears with the process (history for replay, no
     /// continuity across restarts).
-    public init(path: String?, syncInterval: Duration = .seconds(1)) throws(Failure) {
+    public init(path: String?, syncInterval: Duration = .seconds(1), retention: FeedRetention = .keepEverything) throws(Failure) {
         self.syncInterval = syncInterval
+        self.retention = retention
+        basePath = path
+        self.path = path ?? "anonymous"
+        var opened: [Segment] = []
+        var repaired: Int64 = 0
         if let path {
-            self.path = path
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw Failure(path: path, operation: "open", code: errno) }
+            let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { throw Failure(path: path + ".lock", operation: "open", code: errno) }
             // Two brokers appending to one journal would interleave their sequences.
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
                 let code = errno
-                Self.closeDescriptor(fd)
+                Self.closeDescriptor(lock)
                 throw Failure(path: path, operation: "lock (another broker uses this journal)", code: code)
             }
+            do {
+                id = try Self.openSegments(path: path, into: &opened, repaired: &repaired)
+            } catch {
+                for segment in opened where segment.fd >= 0 { Self.closeDescriptor(segment.fd) }
+                Self.closeDescriptor(lock)
+                throw error
+            }
+            lockFD = lock
         } else {
-            var template = Array("/tmp/hyperloom-feed-XXXXXX".utf8CString)
-            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            let name = String(cString: template.map { UInt8(bitPattern: $0) } + [0])
-            self.path = "anonymous (\(name))"
-            guard fd >= 0 else { throw Failure(path: name, operation: "mkstemp", code: errno) }
-            unlink(name)
-        }
-        size = 0
-        var header = [UInt8](repeating: 0, count: Self.headerSize)
-        let read = try Self.readFully(fd: fd, path: self.path, &header, at: 0)
-        if read == Self.headerSize, Array(header[0..<8]) == Self.magic {
-            id = BigEndian.uint64(Array(header[8..<16])) ?? 0
-            size = Int64(Self.headerSize)
-            try recover()
-        } else if read == 0 || (read < Self.headerSize && Array(header[0..<read]) == Array(Self.magic.prefix(read))) {
             id = UInt64.random(in: 1...UInt64.max)
-            try writeHeader()
-        } else {
-            let path = self.path
-            Self.closeDescriptor(fd)
-            throw Failure(path: path, operation: "open (not a feed journal: bad header)", code: EINVAL)
+            opened = [try Self.createSegment(basePath: nil, id: id, firstSeq: 1)]
         }
+        segments = opened
+        repairedBytes = repaired
+        lastSeq = opened.last.map { $0.lastSeq } ?? 0
     }
 
     deinit { close() }
 
-    /// Buffers `event`, whose `seq` must be `lastSeq + 1`.
+    /// The first sequence number still in the journal (`lastSeq + 1` when retention dropped
+    /// everything or nothing was appended yet).
+    public var firstSeq: UInt64 { segments.first?.firstSeq ?? lastSeq + 1 }
+
+    /// Bytes the journal holds on disk (every segment, plus what is buffered).
+    public var bytes: Int64 { segments.reduce(Int64(pending.count)) { $0 + $1.size } }
+
+    /// Files the journal is kept in.
+    public var segmentCount: Int { segments.count }
+
+    /// Buffers `event`, whose `seq` must be `lastSeq + 1`. When the segment being written is full
+    /// (with what is buffered), the buffer is written and the next segment started first, so a
+    /// burst in one loop turn still fills segments of about `segmentBytes`; a failure of that
+    /// write is thrown by the next `flush`.
     public func append(_ event: FeedEvent) {
         precondition(event.seq == lastSeq + 1, "feed journal: seq \(event.seq) after \(lastSeq)")
-        if (event.seq - 1) % Self.indexStride == 0 { index.append((event.seq, size + Int64(pending.count))) }
+        if deferredFailure == nil, segments[segments.count - 1].size + Int64(pending.count) >= retention.segmentBytes {
+            do { try flush() } catch { deferredFailure = error }
+        }
+        let active = segments[segments.count - 1]
+        if (event.seq - 1) % Self.indexStride == 0 { active.index.append((event.seq, active.size + Int64(pending.count))) }
         var frames: [Frame] = [Array(event.topic.utf8), event.body]
         if let payload = event.payload { frames.append(payload) }
         var record: [UInt8] = BigEndian.frame(event.seq)
@@ -118,13 +173,18 @@ public final class FeedJournal {
         lastSeq = event.seq
     }
 
-    /// Writes buffered events to the file (they then survive a crash of the process).
+    /// Writes buffered events to the file (they then survive a crash of the process); rotates to
+    /// a new segment when the current one is full.
     public func flush() throws(Failure) {
+        if let deferredFailure { throw deferredFailure }
         guard !pending.isEmpty else { return }
-        try writeFully(pending, at: size)
-        size += Int64(pending.count)
+        let active = segments[segments.count - 1]
+        try Self.writeFully(fd: active.fd, path: active.name, pending, at: active.size)
+        active.size += Int64(pending.count)
+        active.lastSeq = lastSeq
         pending.removeAll(keepingCapacity: true)
         unsynced = true
+        if active.size >= retention.segmentBytes { try rotate() }
     }
 
     /// Flushes, and fsyncs when `syncInterval` has passed since the last fsync.
@@ -138,26 +198,58 @@ public final class FeedJournal {
     public func sync(now: ContinuousClock.Instant = .now) throws(Failure) {
         try flush()
         guard unsynced else { return }
-        guard fsync(fd) == 0 else { throw Failure(path: path, operation: "fsync", code: errno) }
+        let active = segments[segments.count - 1]
+        guard fsync(active.fd) == 0 else { throw Failure(path: active.name, operation: "fsync", code: errno) }
         unsynced = false
         lastSync = now
     }
 
+    /// Drops sealed segments that retention no longer keeps: oldest first while the journal
+    /// holds more than `maxBytes`, and those whose newest event was written before `wallNow -
+    /// maxAge` (seconds since the Unix epoch). Returns how many were dropped.
+    @discardableResult
+    public func enforceRetention(wallNow: Double) throws(Failure) -> Int {
+        var dropped = 0
+        while segments.count > 1 {
+            let oldest = segments[0]
+            let tooBig = retention.maxBytes.map { bytes > $0 } ?? false
+            let tooOld = retention.maxAge.map { oldest.lastWrite < wallNow - Double($0.components.seconds) } ?? false
+            guard tooBig || tooOld else { break }
+            try drop(oldest)
+            segments.removeFirst()
+            dropped += 1
+        }
+        droppedSegments += dropped
+        return dropped
+    }
+
     /// The events with `seq > after` whose topic matches `prefixes` (empty: all), at most
     /// `limit` of them and scanning at most `scanLimit` records; `through` is the last seq
-    /// examined (every matching event up to it is in `events`).
+    /// examined (every matching event up to it is in `events`). History before `firstSeq` was
+    /// dropped: a read after an earlier seq starts at `firstSeq`.
     public func read(after: UInt64, prefixes: [String] = [], limit: Int, scanLimit: Int = 50_000) throws(Failure)
         -> (events: [FeedEvent], through: UInt64) {
         try flush()
         guard after < lastSeq else { return ([], lastSeq) }
-        var offset = startOffset(after: after)
+        let start = max(after, firstSeq - 1)
         var events: [FeedEvent] = []
-        var through = after
+        var through = start
         var scanned = 0
-        var reader = RecordReader(journal: self, offset: offset)
-        while events.count < limit, scanned < scanLimit, let (event, next) = try reader.next() {
-            offset = next
-            guard event.seq > after else { continue }
+        var position = segmentIndex(containing: start + 1)
+        var file = try segments[position].readable()
+        defer { if file.owned { Self.closeDescriptor(file.fd) } }
+        var reader = RecordReader(segment: segments[position], fd: file.fd, offset: segments[position].startOffset(after: start))
+        reading: while events.count < limit, scanned < scanLimit {
+            guard let (event, _) = try reader.next() else {
+                position += 1
+                guard position < segments.count else { break reading }
+                if file.owned { Self.closeDescriptor(file.fd) }
+                file = (-1, false)
+                file = try segments[position].readable()
+                reader = RecordReader(segment: segments[position], fd: file.fd, offset: segments[position].headerSize)
+                continue
+            }
+            guard event.seq > start else { continue }
             scanned += 1
             through = event.seq
             if FeedReplay.matches(event.topic, prefixes: prefixes) { events.append(event) }
@@ -165,142 +257,23 @@ public final class FeedJournal {
         return (events, through)
     }
 
-    /// Flushes, fsyncs and closes the file. Idempotent.
+    /// Flushes, fsyncs and closes every file. Idempotent.
     public func close() {
-        guard fd >= 0 else { return }
+        guard !segments.isEmpty else { return }
         try? sync()
-        Self.closeDescriptor(fd)
-        fd = -1
+        for segment in segments where segment.fd >= 0 { Self.closeDescriptor(segment.fd) }
+        segments.removeAll()
+        if lockFD >= 0 { Self.closeDescriptor(lockFD) }
+        lockFD = -1
     }
 
-    // MARK: - File access
-
-    private static func closeDescriptor(_ fd: Int32) {
-        #if canImport(Glibc)
-        _ = Glibc.close(fd)
-        #else
-        _ = Darwin.close(fd)
-        #endif
-    }
-
-    private func startOffset(after: UInt64) -> Int64 {
-        var low = 0, high = index.count
+    /// The segment holding `seq` (the last one when `seq` is past the end).
+    private func segmentIndex(containing seq: UInt64) -> Int {
+        var low = 0, high = segments.count
         while low < high {
             let mid = (low + high) / 2
-            if index[mid].seq <= after + 1 { low = mid + 1 } else { high = mid }
+            if segments[mid].firstSeq <= seq { low = mid + 1 } else { high = mid }
         }
-        return low == 0 ? Int64(Self.headerSize) : index[low - 1].offset
-    }
-
-    /// Reads every record, rebuilding the index and `lastSeq`, and cuts a torn or corrupt tail.
-    private func recover() throws(Failure) {
-        let end = Int64(lseek(fd, 0, SEEK_END))
-        guard end >= 0 else { throw Failure(path: path, operation: "lseek", code: errno) }
-        var reader = RecordReader(journal: self, offset: Int64(Self.headerSize), end: end)
-        var good = Int64(Self.headerSize)
-        while let (event, next) = try reader.next(), event.seq == lastSeq + 1 {
-            if (event.seq - 1) % Self.indexStride == 0 { index.append((event.seq, good)) }
-            lastSeq = event.seq
-            good = next
-        }
-        size = good
-        if good < end {
-            repairedBytes = end - good
-            guard ftruncate(fd, off_t(good)) == 0 else { throw Failure(path: path, operation: "ftruncate", code: errno) }
-            guard fsync(fd) == 0 else { throw Failure(path: path, operation: "fsync", code: errno) }
-        }
-    }
-
-    private func writeHeader() throws(Failure) {
-        guard ftruncate(fd, 0) == 0 else { throw Failure(path: path, operation: "ftruncate", code: errno) }
-        var header: [UInt8] = Self.magic
-        header.append(contentsOf: BigEndian.frame(id))
-        try writeFully(header, at: 0)
-        guard fsync(fd) == 0 else { throw Failure(path: path, operation: "fsync", code: errno) }
-        size = Int64(Self.headerSize)
-    }
-
-    private func writeFully(_ bytes: [UInt8], at offset: Int64) throws(Failure) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure(path: path, operation: "write", code: errno)
-            }
-            done += n
-        }
-    }
-
-    /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
-    fileprivate func readFully(_ buffer: inout [UInt8], at offset: Int64) throws(Failure) -> Int {
-        try Self.readFully(fd: fd, path: path, &buffer, at: offset)
-    }
-
-    private static func readFully(fd: Int32, path: String, _ buffer: inout [UInt8], at offset: Int64) throws(Failure) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure(path: path, operation: "read", code: errno)
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-
-    /// Sequential reader of records through a 256 KiB window.
-    private struct RecordReader {
-        let journal: FeedJournal
-        var offset: Int64
-        var end: Int64?
-        private var window: [UInt8] = []
-        private var windowStart: Int64 = 0
-
-        init(journal: FeedJournal, offset: Int64, end: Int64? = nil) {
-            self.journal = journal
-            self.offset = offset
-            self.end = end
-        }
-
-        /// The next whole record and the offset after it; nil at the end or at a torn/corrupt record.
-        mutating func next() throws(Failure) -> (FeedEvent, Int64)? {
-            guard let lengthBytes = try bytes(at: offset, count: 4), let length = BigEndian.uint32(lengthBytes),
-                  length >= 8, Int(length) <= FeedJournal.maxRecord,
-                  let record = try bytes(at: offset + 4, count: Int(length)),
-                  let event = Self.decode(record) else { return nil }
-            offset += 4 + Int64(length)
-            return (event, offset)
-        }
-
-        private mutating func bytes(at position: Int64, count: Int) throws(Failure) -> [UInt8]? {
-            let limit = end ?? (journal.size)
-            guard position + Int64(count) <= limit else { return nil }
-            if position < windowStart || position + Int64(count) > windowStart + Int64(window.count) {
-                window = [UInt8](repeating: 0, count: max(count, 256 << 10))
-                let got = try journal.readFully(&window, at: position)
-                window.removeLast(window.count - got)
-                windowStart = position
-                guard got >= count else { return nil }
-            }
-            let start = Int(position - windowStart)
-            return Array(window[start..<start + count])
-        }
-
-        static func decode(_ record: [UInt8]) -> FeedEvent? {
-            guard let seq = BigEndian.uint64(Array(record[0..<8])) else { return nil }
-            var frames: [[UInt8]] = []
-            var at = 8
-            while at < record.count {
-                guard at + 4 <= record.count, let n = BigEndian.uint32(Array(record[at..<at + 4])),
-                      at + 4 + Int(n) <= record.count else { return nil }
-                frames.append(Array(record[at + 4..<at + 4 + Int(n)]))
-                at += 4 + Int(n)
-            }
-            guard frames.count == 2 || frames.count == 3, let topic: String = String(validating: frames[0], as: UTF8.self) else { return nil }
-            return FeedEvent(topic: topic, seq: seq, body: frames[1], payload: frames.count == 3 ? frames[2] : nil)
-        }
+        return max(0, low - 1)
     }
 }

@@ -47,6 +47,8 @@ public final class FeedPublisher {
     public var maxReplayPrefixes = FeedReplay.maxPrefixes
     /// Refused replay requests waiting to be logged, rate-limited per reason.
     private var refusals = RefusalLog()
+    /// Replay requests for history that retention had dropped (answered with END only).
+    private(set) var replaysDropped = 0
     /// The user ids (`ROLE/NAME`) that may replay, when the broker authenticates its peers: a
     /// key revoked by SIGHUP is refused on its open replay connection at its next request.
     var allowedUsers: Set<String>?
@@ -88,7 +90,8 @@ public final class FeedPublisher {
     }
 
     /// Flushes the journal, then publishes the queued events; sends a heartbeat when nothing was
-    /// published for `heartbeatInterval`; fsyncs the journal at its interval.
+    /// published for `heartbeatInterval`; fsyncs the journal at its interval and drops the history
+    /// its retention no longer keeps.
     public func publishPending(on pub: ZMQSocket?, now: ContinuousClock.Instant, time: Double) throws {
         try journal.flush()
         if !outgoing.isEmpty {
@@ -103,6 +106,11 @@ public final class FeedPublisher {
             lastPublished = now
         }
         try journal.syncIfDue(now: now)
+        if try journal.enforceRetention(wallNow: time) > 0 {
+            logger.info("feed journal: dropped old history", metadata: [
+                "feed.first_seq": "\(journal.firstSeq)", "feed.journal_bytes": "\(journal.bytes)", "feed.segments": "\(journal.segmentCount)",
+            ])
+        }
     }
 
     /// Answers up to `replaysPerTurn` replay requests waiting on the replay socket; returns
@@ -146,6 +154,16 @@ public final class FeedPublisher {
     }
 
     private func answer(_ request: FeedReplay.Request, to identity: Frame, on socket: ZMQSocket) throws {
+        let first = journal.firstSeq
+        if request.after < first - 1 {
+            // Retention dropped what comes next: say so (no EVENT), and the subscriber asks again
+            // from `first - 1`.
+            let end = FeedReplay.End(through: first - 1, head: journal.lastSeq, journal: journal.id, first: first)
+            _ = try send([identity] + end.frames, on: socket)
+            replaysServed += 1
+            replaysDropped += 1
+            return
+        }
         let limit = Int(min(max(request.limit, 1), FeedReplay.maxEventsPerRequest))
         let (events, scanned) = try journal.read(after: request.after, prefixes: request.prefixes,
                                                  limit: limit, scanLimit: Self.scanLimit(prefixes: request.prefixes.count))
@@ -161,7 +179,7 @@ public final class FeedPublisher {
                 return
             }
         }
-        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id)
+        let end = FeedReplay.End(through: through, head: journal.lastSeq, journal: journal.id, first: first)
         _ = try send([identity] + end.frames, on: socket)
         replaysServed += 1
     }

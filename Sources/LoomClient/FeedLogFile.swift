@@ -19,6 +19,11 @@ public enum FeedLogFormat: String, Sendable, CaseIterable {
 /// **Recovery.** Opening repairs a torn last line (a crash mid-write) by cutting it, and reads
 /// the sequence number of the last whole line, so the logger resumes after it: every event is
 /// written exactly once across restarts.
+/// **Journal.** The id of the broker journal the lines come from is kept beside the file
+/// (`<path>.journal`, 16 hex digits), so a logger restarted against a replaced journal notices it.
+/// **Notices.** History the broker dropped before it was written is recorded as one line with
+/// topic `feed/gap` (its `seq` is the last seq dropped; `from`, `through`); a replaced journal as
+/// one line with topic `feed/journal` and seq 0 (the new journal's seqs start again from 1).
 /// **Durability.** `append` buffers; `flush` writes whole lines with write(2) (they survive a
 /// crash of the process); `syncIfDue` fsyncs at most every `syncInterval` (a machine crash loses
 /// at most that much, and the logger writes it again after its restart).
@@ -40,6 +45,11 @@ public final class FeedLogFile {
     public private(set) var repairedBytes = 0
     /// Lines written since the file was opened.
     public private(set) var written = 0
+    /// The id of the broker journal the file's last lines come from (nil: not known yet).
+    public private(set) var journal: UInt64?
+
+    /// Where the journal id is kept.
+    public var journalPath: String { path + ".journal" }
 
     private let handle: FileHandle
     private var pending: [UInt8] = []
@@ -73,6 +83,13 @@ public final class FeedLogFile {
                 }
             }
             if format == .csv && keep == 0 { pending += Array((FeedLogFormat.csvHeader + "\n").utf8) }
+            if let text = try? String(contentsOfFile: journalPath, encoding: .utf8) {
+                let digits = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard let id = UInt64(digits, radix: 16) else {
+                    throw Failure(path: journalPath, reason: "expected the journal id (16 hex digits), found \"\(digits.prefix(40))\"")
+                }
+                journal = id
+            }
         } catch let error as Failure {
             throw error
         } catch {
@@ -88,6 +105,42 @@ public final class FeedLogFile {
         pending.append(UInt8(ascii: "\n"))
         lastSeq = event.seq
         written += 1
+    }
+
+    /// Records, as one line, that seqs `after + 1 … through` of journal `journal` were dropped by
+    /// the broker before they could be written.
+    public func appendGap(after: UInt64, through: UInt64, journal: UInt64?, time: Double) {
+        var body = JSONObjectWriter()
+        body.add("event", "gap")
+        body.add("time", time)
+        body.add("from", after + 1)
+        body.add("through", through)
+        if let journal { body.add("journal", String(journal, radix: 16)) }
+        append(FeedEvent(topic: "feed/gap", seq: through, body: body.finish()))
+    }
+
+    /// Records, as one line with seq 0, that the broker's journal `previous` was replaced by
+    /// `current` (whose seqs start again from 1).
+    public func appendJournalReplaced(previous: UInt64, current: UInt64, time: Double) {
+        var body = JSONObjectWriter()
+        body.add("event", "journal_replaced")
+        body.add("time", time)
+        body.add("previous", String(previous, radix: 16))
+        body.add("journal", String(current, radix: 16))
+        append(FeedEvent(topic: "feed/journal", seq: 0, body: body.finish()))
+    }
+
+    /// Syncs the lines written so far, then keeps `id` as the journal they come from.
+    public func recordJournal(_ id: UInt64) throws(Failure) {
+        guard id != journal else { return }
+        try sync()
+        let text = String(id, radix: 16) + "\n"
+        do {
+            try text.write(toFile: journalPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw Failure(path: journalPath, reason: "cannot write the journal id: \(error)")
+        }
+        journal = id
     }
 
     /// Writes the buffered lines (they then survive a crash of the process).

@@ -31,15 +31,17 @@ public final class FeedSubscriber {
     private let feedEndpoint: String
     private var replayEndpoint: String
     private var sync: FeedSync
-    private var ready: [FeedEvent] = []
+    private var ready: [FeedItem] = []
     private var readyIndex = 0
     /// Messages that did not have the feed's (or the replay protocol's) shape.
     public private(set) var malformed = 0
 
     /// Connects to the feed at `endpoint` and its replay socket, and starts at `start`. Only
     /// events whose topic starts with one of `topics` are returned (the empty prefix: all).
+    /// `journal`: the id of the journal `start` refers to (a logger's stored id), so a replaced
+    /// journal is noticed even when its head lies beyond the start position.
     public init(endpoint: String, topics: [String] = [""], start: Start = .now, replayEndpoint: String? = nil,
-                receiveHighWaterMark: Int = 1_000_000, curve: CurveClientKeys? = nil,
+                journal: UInt64? = nil, receiveHighWaterMark: Int = 1_000_000, curve: CurveClientKeys? = nil,
                 context: ZMQContext? = nil) throws(ZMQError) {
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         feedEndpoint = endpoint
@@ -61,7 +63,7 @@ public final class FeedSubscriber {
         case .after(let seq): seq
         case .now: nil
         }
-        sync = FeedSync(prefixes: topics, after: position, now: .now)
+        sync = FeedSync(prefixes: topics, after: position, journal: journal, now: .now)
         try perform(sync.start(now: .now))
     }
 
@@ -84,8 +86,28 @@ public final class FeedSubscriber {
     /// The last sequence number the publisher announced.
     public var publisherHead: UInt64 { sync.publisherHead }
 
-    /// The next event, or nil when none arrived within `timeout`.
+    /// The id of the broker's journal, once a heartbeat or a replay told it.
+    public var journal: UInt64? { sync.journal }
+
+    /// Sequence numbers that retention dropped before this subscriber could read them.
+    public var droppedEvents: UInt64 { sync.droppedEvents }
+
+    /// The next event, or nil when none arrived within `timeout`; notices of dropped history and
+    /// replaced journals are skipped (see `nextItem`).
     public func next(timeout: Duration) throws(ZMQError) -> FeedEvent? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = ContinuousClock.now < deadline ? ContinuousClock.now.duration(to: deadline) : .zero
+            switch try nextItem(timeout: left) {
+            case .event(let event)?: return event
+            case nil: return nil
+            default: continue
+            }
+        }
+    }
+
+    /// The next event or notice, in sequence order, or nil when none arrived within `timeout`.
+    public func nextItem(timeout: Duration) throws(ZMQError) -> FeedItem? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if readyIndex < ready.count {
@@ -128,8 +150,10 @@ public final class FeedSubscriber {
     private func perform(_ actions: [FeedSyncAction]) throws(ZMQError) {
         for action in actions {
             switch action {
-            case .deliver(let event): ready.append(event)
+            case .deliver(let event): ready.append(.event(event))
             case .requestReplay(let request): _ = try replay.send(request.frames, dontWait: true)
+            case .historyDropped(let after, let through): ready.append(.historyDropped(after: after, through: through))
+            case .journalReplaced(let previous, let current): ready.append(.journalReplaced(previous: previous, current: current))
             }
         }
     }
@@ -155,4 +179,14 @@ public final class FeedSubscriber {
         let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
         return host == "*" || host == "0.0.0.0" ? "127.0.0.1" : String(host)
     }
+}
+
+/// What `FeedSubscriber.nextItem` hands out, in sequence order.
+public enum FeedItem: Equatable, Sendable {
+    /// An event matching the subscriber's topics.
+    case event(FeedEvent)
+    /// Seqs `after + 1 … through` were dropped by the broker's retention before they were read.
+    case historyDropped(after: UInt64, through: UInt64)
+    /// The broker's journal was replaced: seqs start again from 1 in `current`.
+    case journalReplaced(previous: UInt64, current: UInt64)
 }

@@ -6,6 +6,12 @@ public enum FeedSyncAction: Equatable, Sendable {
     case deliver(FeedEvent)
     /// Send a replay request on the replay socket.
     case requestReplay(FeedReplay.Request)
+    /// The events after `after` up to `through` are gone: the broker's journal no longer holds
+    /// them (retention). They will never be delivered; the position moved past them.
+    case historyDropped(after: UInt64, through: UInt64)
+    /// The broker's journal is not the one the subscriber followed (`previous`): its sequence
+    /// started again, and the position restarted from 0 in journal `current`.
+    case journalReplaced(previous: UInt64, current: UInt64)
 }
 
 /// The subscriber side of the Clone pattern, free of sockets and clocks: turns live events,
@@ -21,9 +27,13 @@ public enum FeedSyncAction: Equatable, Sendable {
 /// **Filtering.** The SUB socket receives every topic, because gap detection needs every
 /// sequence number; events outside `prefixes` advance `position` without being delivered, and
 /// replay requests carry `prefixes` so the broker filters history.
-/// **Journals.** A heartbeat or `END` naming another journal than the one seen so far, or a head
-/// below `position`, means the broker's sequence started again: `position` restarts from 0 and
-/// `journalResets` counts it.
+/// **Journals.** A heartbeat or `END` naming another journal than the one seen so far (or the one
+/// given at start: a logger's stored id), or a head below `position`, means the broker's sequence
+/// started again: `position` restarts from 0, `journalResets` counts it and `.journalReplaced`
+/// says so.
+/// **Retention.** An `END` whose `through` is below its `first` answers a request for history the
+/// journal dropped: `.historyDropped` names the lost seqs, `droppedEvents` counts them, and the
+/// position moves past them (nothing waits for events that will never come).
 /// **Liveness.** No message from the publisher for `silenceLimit` makes `isPublisherSilent` true.
 public struct FeedSync: Sendable {
     /// Replay requests unanswered this long are sent again.
@@ -39,6 +49,8 @@ public struct FeedSync: Sendable {
     public private(set) var gaps: UInt64 = 0
     /// Times the journal changed under the subscriber (its sequence started again).
     public private(set) var journalResets = 0
+    /// Sequence numbers the subscriber will never see because retention dropped them.
+    public private(set) var droppedEvents: UInt64 = 0
     /// Replay requests sent.
     public private(set) var replays = 0
     /// The last sequence number the publisher announced (events and heartbeats).
@@ -55,11 +67,18 @@ public struct FeedSync: Sendable {
     private var lastHeard: ContinuousClock.Instant
     /// A heartbeat or a replay's end told the publisher's head.
     private var headKnown = false
+    /// Whether the broker confirmed the journal given at start (a heartbeat or an END naming it).
+    /// Until then, replayed events wait in `unconfirmed`: they may belong to another journal.
+    private var journalConfirmed = false
+    private var unconfirmed: [FeedEvent] = []
 
     /// Starts after sequence number `position` (0: from the beginning; nil: from the first
-    /// event or heartbeat received, without history).
-    public init(prefixes: [String], after position: UInt64?, silenceLimit: Duration = .seconds(3), now: ContinuousClock.Instant) {
+    /// event or heartbeat received, without history) of the journal `journal` (nil: whichever
+    /// the broker has).
+    public init(prefixes: [String], after position: UInt64?, journal: UInt64? = nil, silenceLimit: Duration = .seconds(3),
+                now: ContinuousClock.Instant) {
         self.prefixes = prefixes.filter { !$0.isEmpty }
+        self.journal = journal
         self.position = position ?? 0
         anchored = position != nil
         self.silenceLimit = silenceLimit
@@ -92,6 +111,7 @@ public struct FeedSync: Sendable {
             publisherHead = max(publisherHead, heartbeat.lastSeq)
             if let journal, journal != heartbeat.journal { return resetJournal(heartbeat.journal, now: now) }
             journal = heartbeat.journal
+            journalConfirmed = true
             if outstanding == nil, heartbeat.lastSeq > position { return [request(now: now)] }
             return []
         }
@@ -109,6 +129,10 @@ public struct FeedSync: Sendable {
         switch answer {
         case .event(let event):
             guard event.seq > position, event.seq > sent.after else { return [] }
+            if journal != nil && !journalConfirmed {
+                if unconfirmed.count < Int(FeedReplay.maxEventsPerRequest) { unconfirmed.append(event) }
+                return []
+            }
             position = event.seq
             return FeedReplay.matches(event.topic, prefixes: prefixes) ? [.deliver(event)] : []
         case .end(let end):
@@ -117,13 +141,24 @@ public struct FeedSync: Sendable {
             publisherHead = max(publisherHead, end.head)
             if let journal, journal != end.journal { return resetJournal(end.journal, now: now) }
             journal = end.journal
+            journalConfirmed = true
             if end.head < position {
                 // The broker's history ends before what we hold: its journal was replaced.
                 return resetJournal(end.journal, now: now)
             }
+            var actions: [FeedSyncAction] = []
+            for event in unconfirmed where event.seq > position {
+                position = event.seq
+                if FeedReplay.matches(event.topic, prefixes: prefixes) { actions.append(.deliver(event)) }
+            }
+            unconfirmed.removeAll()
+            if end.isHistoryDropped, end.through > position {
+                actions.append(.historyDropped(after: position, through: end.through))
+                droppedEvents += end.through - position
+            }
             position = max(position, end.through)
-            if end.through < end.head { return [request(now: now)] }
-            return drainHeld(now: now)
+            if end.through < end.head { return actions + [request(now: now)] }
+            return actions + drainHeld(now: now)
         }
     }
 
@@ -163,11 +198,14 @@ public struct FeedSync: Sendable {
     }
 
     private mutating func resetJournal(_ id: UInt64, now: ContinuousClock.Instant) -> [FeedSyncAction] {
+        let previous = journal
         journal = id
+        journalConfirmed = true
+        unconfirmed.removeAll()
         journalResets += 1
         position = 0
         held.removeAll()
-        return [request(now: now)]
+        return (previous.map { [.journalReplaced(previous: $0, current: id)] } ?? []) + [request(now: now)]
     }
 
     private mutating func request(now: ContinuousClock.Instant) -> FeedSyncAction {

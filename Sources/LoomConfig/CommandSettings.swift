@@ -6,6 +6,18 @@ let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critic
 /// The broker's endpoint as workers, the optimizer and the CLI know it.
 let brokerEnvironment = "HYPERLOOM_BROKER"
 
+/// `--metrics-port` of a long-running command.
+func metricsPort(_ command: String) -> Setting<Int?> {
+    Setting(command, "metrics_port", .optional(.integer(atLeast: 0)), default: nil, note: "no metrics endpoint",
+            help: "Serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, printed at start).")
+}
+
+/// `--metrics-host` of a long-running command.
+func metricsHost(_ command: String) -> Setting<String> {
+    Setting(command, "metrics_host", .string, default: "127.0.0.1",
+            help: "Address the metrics endpoint listens on (0.0.0.0 or :: for every interface).")
+}
+
 /// `hyperloom broker`: `Configs/broker.yaml`.
 public enum BrokerSettings {
     static let command = "broker"
@@ -22,6 +34,15 @@ public enum BrokerSettings {
         command, "feed_journal", .optional(.string), default: nil,
         note: "hyperloom-data/broker/feed-<feed port>.journal; in memory for an ephemeral port",
         help: "The feed's append-only journal: sequence numbers continue from it after a restart, replays are read from it.")
+    public static let feedSegmentBytes = Setting(
+        command, "feed_segment_bytes", .integer(atLeast: 4_096), default: 64 << 20,
+        help: "The journal starts a new segment file once the current one holds this many bytes; history is dropped a segment at a time.")
+    public static let feedRetainBytes = Setting(
+        command, "feed_retain_bytes", .optional(.integer(atLeast: 4_096)), default: nil, note: "no bound",
+        help: "Keep at most this many bytes of feed history: the oldest segments are deleted beyond it (the one being written is kept).")
+    public static let feedRetainAge = Setting(
+        command, "feed_retain_age", .optional(.duration(positive: true)), default: nil, note: "no bound",
+        help: "Delete journal segments whose newest event is older than this (168h for a week, 36h, 90m, …).")
     public static let heartbeat = Setting(
         command, "heartbeat", .duration(positive: true), default: .seconds(1),
         help: "Heartbeat interval towards clients (workers propose their own).")
@@ -59,6 +80,8 @@ public enum BrokerSettings {
     public static let slowAttemptMinRuntime = Setting(
         command, "slow_attempt_min_runtime", .duration(positive: false), default: .seconds(5),
         help: "No attempt is called slow before it has run this long.")
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
 
     /// Limits on what peers may make the broker hold (Docs/security.md, "Limits").
     public static let maxWorkers = Setting(
@@ -72,8 +95,9 @@ public enum BrokerSettings {
         help: "Most topic prefixes in one feed replay request (at most 64, the protocol's bound); a request with more is dropped.")
 
     public static let table = SettingsTable(command: command, [
-        endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
+        endpoint, feed, feedReplay, feedJournal, feedSegmentBytes, feedRetainBytes, feedRetainAge, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
         insecure, logLevel, stallIntervalFactor, stallTimeoutMinimum, slowAttemptFactor, slowAttemptMinPeers, slowAttemptMinRuntime,
+        metricsPort, metricsHost,
         maxWorkers, maxClients, maxReplayPrefixes,
     ])
 }
@@ -126,9 +150,12 @@ public enum WorkerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
+
     public static let table = SettingsTable(command: command, [
         broker, slots, gpus, workDir, heartbeat, liveness, killGrace, id, labels, checkpointStore, checkpointMaxBytes, key, brokerKey,
-        logLevel,
+        logLevel, metricsPort, metricsHost,
     ])
 }
 
@@ -165,6 +192,9 @@ public enum OptimizerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
+    public static let metricsPort = LoomConfig.metricsPort(command)
+    public static let metricsHost = LoomConfig.metricsHost(command)
+
     public static let checkpointMaxFiles = Setting(
         command, "checkpoint_max_files", .integer(in: 1...100_000), default: 100_000,
         help: "Most files in one checkpoint (at most 100000, the protocol's bound); a checkpoint with more is recorded with checkpoint_error and not kept.")
@@ -177,6 +207,6 @@ public enum OptimizerSettings {
 
     public static let table = SettingsTable(command: command, [
         broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, checkpointMaxFiles, specMaxBytes, specMaxNodes,
-        key, brokerKey, logLevel,
+        key, brokerKey, logLevel, metricsPort, metricsHost,
     ])
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import LoomClient
 import LoomModel
@@ -26,6 +27,9 @@ public struct OptimizerConfig: Sendable {
     /// new): trial logs are read from its first event, not after the position stored by an
     /// earlier run against another journal (whose sequence numbers this one reuses).
     public var feedIsNew = false
+    /// Where the optimizer's metrics go (`LoomMetrics.PrometheusExport` behind `--metrics-port`).
+    /// Nil: no metrics are kept.
+    public var metrics: (any MetricsFactory)?
     /// The budget a submitted spec must fit (`spec_max_bytes`, `spec_max_nodes`).
     public var specLimits: SpecBudget.Limits
 
@@ -75,6 +79,8 @@ public final class OptimizerService: @unchecked Sendable {
     let context: ZMQContext?
     /// Whether the machine was rebuilt from the store (false while the store cannot be read).
     var restored = false
+    /// The optimizer's metrics, when `config.metrics` is set.
+    let metrics: OptimizerMetrics?
 
     /// - Parameter context: a ZeroMQ context to share (its owner terminates it after `run`
     ///   returns), e.g. to reach an embedded broker on `inproc://`; nil: the service makes its own.
@@ -87,6 +93,7 @@ public final class OptimizerService: @unchecked Sendable {
         self.logger = logger
         self.wallClock = wallClock
         machine = OptimizerMachine(settings: Self.settings(config))
+        metrics = config.metrics.map { OptimizerMetrics(factory: $0) }
         if let directory = config.checkpoints.directory {
             do {
                 blobs = try BlobDirectory(root: directory)
@@ -176,9 +183,17 @@ public final class OptimizerService: @unchecked Sendable {
     func turn(_ events: [ClientEvent]) {
         guard restored else { return restore() }
         let moment = now()
+        let started = ContinuousClock.now
         var actions = OptimizerActions()
         for event in events { actions.append(machine.handle(event, now: moment)) }
         actions.append(machine.tick(now: moment))
+        if let metrics {
+            metrics.asked(in: started.duration(to: .now), searchers: searchers(of: actions))
+            if moment.instant >= metrics.nextRefresh {
+                metrics.nextRefresh = moment.instant + OptimizerMetrics.refreshInterval
+                metrics.refresh(machine)
+            }
+        }
         if let feed = workerFeed {
             while let event = try? feed.next(timeout: .zero) { actions.append(machine.workerEvent(event, now: moment)) }
         }
@@ -199,11 +214,14 @@ public final class OptimizerService: @unchecked Sendable {
         while !actions.isEmpty {
             let garbage: [String]
             do {
+                let started = ContinuousClock.now
                 let (unreferenced, skipped) = try StoreWrite.commit(actions.writes, to: store)
+                metrics?.committed(in: started.duration(to: .now))
                 garbage = unreferenced
                 for error in skipped { logger.debug("a best-effort write was not stored", metadata: ["error": "\(error)"]) }
             } catch {
                 logger.error("cannot commit the turn; rebuilding the studies from the store", metadata: ["error": "\(error)"])
+                metrics?.commitFailed()
                 if let feedEndpoints {
                     // The log events taken this turn were not stored: take them again from the feed.
                     logFeed?.close()
@@ -221,6 +239,7 @@ public final class OptimizerService: @unchecked Sendable {
                 send(.transfer(CheckpointServer.answer(fetch, index: store as? any CheckpointIndex, blobs: blobs)))
             }
             var outcomes: [DiskOutcome] = []
+            metrics?.received(actions.disk)
             if let blobs {
                 for action in actions.disk { if let outcome = action.perform(on: blobs) { outcomes.append(outcome) } }
             }
@@ -237,11 +256,26 @@ public final class OptimizerService: @unchecked Sendable {
             case .submit(let jobs): try client.submit(jobs)
             case .cancel(let jobs, let reason): try client.sendCancel(jobs, reason: reason)
             case .respond(let request, let to, let body): try client.respond(request: request, to: to, body: body)
-            case .transfer(let transfer): try client.transfer(transfer)
+            case .transfer(let transfer):
+                try client.transfer(transfer)
+                metrics?.sent(transfer)
             }
         } catch {
             logger.warning("cannot send to the broker", metadata: ["optimizer.message": "\(message.name)", "error": "\(error)"])
         }
+    }
+
+    /// The searcher kinds of the studies whose new trials `actions` submit.
+    private func searchers(of actions: OptimizerActions) -> Set<String> {
+        var kinds: Set<String> = []
+        for case .submit(let jobs) in actions.orderedMessages {
+            for job in jobs {
+                guard let study = OptimizerMachine.parseJobID(job.id)?.study,
+                      let kind = machine.driver(study)?.spec.searcher.kind else { continue }
+                kinds.insert(kind.rawValue)
+            }
+        }
+        return kinds
     }
 
     private func log(_ note: OptimizerNote) {

@@ -28,7 +28,7 @@ public enum FeedReplay {
         case replay = 0x01
         /// Broker → subscriber: `HLF1, 0x02, topic, u64 seq, body[, payload]`.
         case event = 0x02
-        /// Broker → subscriber: `HLF1, 0x03, u64 through, u64 head, u64 journal`.
+        /// Broker → subscriber: `HLF1, 0x03, u64 through, u64 head, u64 journal, u64 first`.
         case end = 0x03
     }
 
@@ -75,15 +75,25 @@ public enum FeedReplay {
         public var head: UInt64
         /// The journal's id: a new id means sequence numbers started again from 1.
         public var journal: UInt64
+        /// The first sequence number the journal still holds (retention drops older history;
+        /// 1 when nothing was dropped). An answer whose `through` is below `first` sent nothing:
+        /// the events after the request's `after` up to `through` were dropped.
+        public var first: UInt64
 
-        public init(through: UInt64, head: UInt64, journal: UInt64) {
+        public init(through: UInt64, head: UInt64, journal: UInt64, first: UInt64 = 1) {
             self.through = through
             self.head = head
             self.journal = journal
+            self.first = first
         }
 
+        /// Whether the history the request asked for starts before what the journal holds: seqs
+        /// after the request's `after` up to `through` are gone.
+        public var isHistoryDropped: Bool { through < first }
+
         public var frames: [Frame] {
-            [FeedReplay.header, [Command.end.rawValue], BigEndian.frame(through), BigEndian.frame(head), BigEndian.frame(journal)]
+            [FeedReplay.header, [Command.end.rawValue], BigEndian.frame(through), BigEndian.frame(head), BigEndian.frame(journal),
+             BigEndian.frame(first)]
         }
     }
 
@@ -100,9 +110,12 @@ public enum FeedReplay {
                 guard let event = FeedEvent(frames: Array(frames[2...])) else { return nil }
                 self = .event(event)
             case .end?:
-                guard frames.count == 5, let through = BigEndian.uint64(frames[2]), let head = BigEndian.uint64(frames[3]),
-                      let journal = BigEndian.uint64(frames[4]) else { return nil }
-                self = .end(End(through: through, head: head, journal: journal))
+                // A broker from before retention sends no `first` (it kept everything).
+                guard frames.count == 5 || frames.count == 6, let through = BigEndian.uint64(frames[2]),
+                      let head = BigEndian.uint64(frames[3]), let journal = BigEndian.uint64(frames[4]) else { return nil }
+                let first = frames.count == 6 ? BigEndian.uint64(frames[5]) : 1
+                guard let first else { return nil }
+                self = .end(End(through: through, head: head, journal: journal, first: first))
             default:
                 return nil
             }

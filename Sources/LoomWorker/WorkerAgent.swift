@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import LoomRuntime
 import LoomWire
@@ -20,6 +21,9 @@ public struct WorkerAgentConfig: Sendable {
     public var curve: CurveClientKeys?
     /// How checkpoints travel (shipped through the broker, or a shared directory).
     public var checkpoints = CheckpointSettings()
+    /// Where the worker's metrics go (`LoomMetrics.PrometheusExport` behind `--metrics-port`).
+    /// Nil: no metrics are kept.
+    public var metrics: (any MetricsFactory)?
 
     /// The GPU device ids the worker hands to its trials through `CUDA_VISIBLE_DEVICES` (from
     /// `GPUDevices.resolve`). Setting it also sets `worker.gpus`, the count advertised in READY,
@@ -68,6 +72,8 @@ public final class WorkerAgent: @unchecked Sendable {
     private var wasRegistered = false
     /// Broker ERRORs already logged.
     private var loggedBrokerErrors = 0
+    /// The worker's metrics, when `config.metrics` is set.
+    private let metrics: WorkerMetrics?
     /// How long the last socket may keep flushing the goodbye after the loop ends.
     static let goodbyeLinger: Duration = .milliseconds(500)
 
@@ -90,6 +96,7 @@ public final class WorkerAgent: @unchecked Sendable {
         runner = executor ?? TrialRunner(workDir: workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
                                          gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory)
         checkpoints = WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
+        metrics = config.metrics.map { WorkerMetrics(factory: $0, slots: config.worker.slots) }
     }
 
     /// Runs until `stop` fires (or the broker says "shutdown"), then stops its trials, waits for
@@ -144,6 +151,7 @@ public final class WorkerAgent: @unchecked Sendable {
                 exiting = try carryOut(checkpoints.retryAll(now: .now)) || exiting
             }
             logLinkChange()
+            metrics?.setRunning(runner.runningCount)
         }
         runner.stopAll(now: .now)
         try? socket?.setLinger(Self.goodbyeLinger)
@@ -208,6 +216,7 @@ public final class WorkerAgent: @unchecked Sendable {
                 exiting = try perform(machine.trialLogged(batch, now: .now)) || exiting
             case .exited(let ref, let kind, let payload):
                 logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
+                metrics?.trialExited(kind)
                 exiting = try perform(machine.trialExited(ref, kind: kind, payload: payload, now: .now)) || exiting
             }
         }

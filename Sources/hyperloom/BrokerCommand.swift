@@ -1,6 +1,7 @@
 import ArgumentParser
 import LoomBroker
 import LoomConfig
+import LoomMetrics
 import LoomRuntime
 import Foundation
 import Logging
@@ -14,6 +15,9 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.feed.argumentHelp) var feed: String?
     @Option(help: BrokerSettings.feedReplay.argumentHelp) var feedReplay: String?
     @Option(help: BrokerSettings.feedJournal.argumentHelp) var feedJournal: String?
+    @Option(help: BrokerSettings.feedSegmentBytes.argumentHelp) var feedSegmentBytes: String?
+    @Option(help: BrokerSettings.feedRetainBytes.argumentHelp) var feedRetainBytes: String?
+    @Option(help: BrokerSettings.feedRetainAge.argumentHelp) var feedRetainAge: String?
     @Option(help: BrokerSettings.heartbeat.argumentHelp) var heartbeat: String?
     @Option(help: BrokerSettings.liveness.argumentHelp) var liveness: String?
     @Option(help: BrokerSettings.recoveryWindow.argumentHelp) var recoveryWindow: String?
@@ -27,6 +31,8 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.slowAttemptFactor.argumentHelp) var slowAttemptFactor: String?
     @Option(help: BrokerSettings.slowAttemptMinPeers.argumentHelp) var slowAttemptMinPeers: String?
     @Option(help: BrokerSettings.slowAttemptMinRuntime.argumentHelp) var slowAttemptMinRuntime: String?
+    @Option(help: BrokerSettings.metricsPort.argumentHelp) var metricsPort: String?
+    @Option(help: BrokerSettings.metricsHost.argumentHelp) var metricsHost: String?
     @Option(help: BrokerSettings.maxWorkers.argumentHelp) var maxWorkers: String?
     @Option(help: BrokerSettings.maxClients.argumentHelp) var maxClients: String?
     @Option(help: BrokerSettings.maxReplayPrefixes.argumentHelp) var maxReplayPrefixes: String?
@@ -35,6 +41,7 @@ struct BrokerOptions: SettingsOptions {
         let s = BrokerSettings.self
         return [
             s.endpoint.key: endpoint, s.feed.key: feed, s.feedReplay.key: feedReplay, s.feedJournal.key: feedJournal,
+            s.feedSegmentBytes.key: feedSegmentBytes, s.feedRetainBytes.key: feedRetainBytes, s.feedRetainAge.key: feedRetainAge,
             s.heartbeat.key: heartbeat, s.liveness.key: liveness,
             s.recoveryWindow.key: recoveryWindow, s.maxMessageSize.key: maxMessageSize,
             s.shutdownWorkers.key: shutdownWorkers.map { $0 ? "true" : "false" }, s.keys.key: keys,
@@ -42,6 +49,7 @@ struct BrokerOptions: SettingsOptions {
             s.stallIntervalFactor.key: stallIntervalFactor, s.stallTimeoutMinimum.key: stallTimeoutMinimum,
             s.slowAttemptFactor.key: slowAttemptFactor, s.slowAttemptMinPeers.key: slowAttemptMinPeers,
             s.slowAttemptMinRuntime.key: slowAttemptMinRuntime,
+            s.metricsPort.key: metricsPort, s.metricsHost.key: metricsHost,
             s.maxWorkers.key: maxWorkers, s.maxClients.key: maxClients, s.maxReplayPrefixes.key: maxReplayPrefixes,
         ]
     }
@@ -85,9 +93,14 @@ struct Broker: ParsableCommand {
         let dataDirectory = journal.map { ($0 as NSString).deletingLastPathComponent } ?? "hyperloom-data/broker"
         try FileManager.default.createDirectory(atPath: dataDirectory.isEmpty ? "." : dataDirectory, withIntermediateDirectories: true)
         let leaseSecret = ((dataDirectory.isEmpty ? "." : dataDirectory) as NSString).appendingPathComponent("lease.secret")
+        let metrics = try MetricsOption.start(command: "broker", host: settings[s.metricsHost], port: settings[s.metricsPort])
+        defer { metrics?.endpoint.stopBlocking() }
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: settings[s.endpoint], feedEndpoint: settings[s.feed], feedReplayEndpoint: replay,
-            feedJournal: journal, heartbeat: settings[s.heartbeat],
+            feedJournal: journal,
+            feedRetention: FeedRetention(segmentBytes: Int64(settings[s.feedSegmentBytes]),
+                                         maxBytes: settings[s.feedRetainBytes].map(Int64.init), maxAge: settings[s.feedRetainAge]),
+            heartbeat: settings[s.heartbeat],
             liveness: settings[s.liveness], recoveryWindow: settings[s.recoveryWindow],
             shutdownWorkers: settings[s.shutdownWorkers], maxMessageSize: Int64(settings[s.maxMessageSize]),
             softwareVersion: Hyperloom.version, keysDirectory: keys,
@@ -96,7 +109,7 @@ struct Broker: ParsableCommand {
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
                                         slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
-            leaseSecret: leaseSecret, maxWorkers: settings[s.maxWorkers], maxClients: settings[s.maxClients],
+            leaseSecret: leaseSecret, metrics: metrics?.export, maxWorkers: settings[s.maxWorkers], maxClients: settings[s.maxClients],
             maxReplayPrefixes: settings[s.maxReplayPrefixes]))
         let bound: (endpoint: String, feed: String, replay: String)
         do {

@@ -28,10 +28,10 @@ struct FeedOptions: ParsableArguments {
     /// A gap-free subscriber for `topics` starting at `start`; `broker` is the command's
     /// `--broker` when it has one.
     func subscriber(topics: [String], start: FeedSubscriber.Start, keys: ClientKeyOptions, command: String,
-                    broker: String? = nil) throws -> FeedSubscriber {
+                    broker: String? = nil, journal: UInt64? = nil) throws -> FeedSubscriber {
         let curve = try Security.curveOrExit(command) { try keys.curve() }
         let (feed, replay) = endpoints(broker: broker, curve: curve, command: command)
-        return try FeedSubscriber(endpoint: feed, topics: topics, start: start, replayEndpoint: replay, curve: curve)
+        return try FeedSubscriber(endpoint: feed, topics: topics, start: start, replayEndpoint: replay, journal: journal, curve: curve)
     }
 
     /// `--feed`/`--replay`, else the broker's announcement, else derived from its endpoint.
@@ -61,7 +61,9 @@ struct FeedLogger: ParsableCommand {
             JSONL lines are {"seq":…,"topic":…,"event":…,"time":…,<other body fields>,"payload":{…}}; CSV columns are \
             \(FeedLogFormat.csvHeader). The file is flushed every 100 ms and fsynced every second; a torn last line \
             (after a crash) is cut when the logger starts again, and it resumes after the last sequence number in \
-            the file. SIGTERM/SIGINT: flush, fsync, exit 0.
+            the file. History the broker's retention dropped before it was written becomes one line with topic \
+            feed/gap (from, through); a replaced broker journal one line with topic feed/journal and seq 0 (the journal \
+            id is kept in OUT.journal). SIGTERM/SIGINT: flush, fsync, exit 0.
             """)
 
     @OptionGroup var feed: FeedOptions
@@ -96,13 +98,27 @@ struct FeedLogger: ParsableCommand {
         if file.repairedBytes > 0 { Console.error("logger: cut a torn last line (\(file.repairedBytes) bytes) from \(out)") }
         let topics = study.map { ["job/\($0)/"] } ?? [""]
         let start: FeedSubscriber.Start = file.lastSeq.map { .after($0) } ?? .beginning
-        let subscriber = try feed.subscriber(topics: topics, start: start, keys: keys, command: "hyperloom logger", broker: broker)
+        let subscriber = try feed.subscriber(topics: topics, start: start, keys: keys, command: "hyperloom logger", broker: broker,
+                                             journal: file.journal)
         defer { subscriber.close() }
         Console.line("logger: appending to \(out) (\(format.rawValue)) after seq \(file.lastSeq ?? 0)")
         var lastFlush = ContinuousClock.now
         var silenceNoted = false
         while !stop.isStopRequested {
-            if let event = try subscriber.next(timeout: .milliseconds(100)) { file.append(event) }
+            switch try subscriber.nextItem(timeout: .milliseconds(100)) {
+            case .event(let event)?:
+                file.append(event)
+            case .historyDropped(let after, let through)?:
+                file.appendGap(after: after, through: through, journal: subscriber.journal, time: Date().timeIntervalSince1970)
+                Console.error("logger: seqs \(after + 1)…\(through) were dropped by the broker's feed retention before they could be written; recorded as a feed/gap line")
+            case .journalReplaced(let previous, let current)?:
+                file.appendJournalReplaced(previous: previous, current: current, time: Date().timeIntervalSince1970)
+                try file.recordJournal(current)
+                Console.error("logger: the broker's journal \(String(previous, radix: 16)) was replaced by \(String(current, radix: 16)); its seqs start again from 1 (recorded as a feed/journal line)")
+            case nil:
+                break
+            }
+            if file.journal == nil, let id = subscriber.journal { try file.recordJournal(id) }
             if subscriber.isPublisherSilent != silenceNoted {
                 silenceNoted.toggle()
                 Console.error(silenceNoted ? "logger: \(FeedOptions.silenceNote)" : "logger: the feed is back")
@@ -114,7 +130,8 @@ struct FeedLogger: ParsableCommand {
             }
         }
         try file.sync()
-        Console.line("logger: stopped after seq \(file.lastSeq ?? 0) (\(file.written) lines written, \(subscriber.gaps) missed live and replayed)")
+        Console.line("logger: stopped after seq \(file.lastSeq ?? 0) (\(file.written) lines written, \(subscriber.gaps) missed live and replayed, "
+            + "\(subscriber.droppedEvents) dropped by retention)")
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoomClient
 import LoomConfig
+import LoomMetrics
 import LoomEmbedded
 import LoomModel
 import LoomOptimizer
@@ -26,6 +27,8 @@ struct OptimizerOptions: SettingsOptions {
     @Option(help: OptimizerSettings.checkpointDir.argumentHelp) var checkpointDir: String?
     @Option(help: OptimizerSettings.checkpointKeep.argumentHelp) var checkpointKeep: String?
     @Option(help: OptimizerSettings.checkpointMaxBytes.argumentHelp) var checkpointMaxBytes: String?
+    @Option(help: OptimizerSettings.metricsPort.argumentHelp) var metricsPort: String?
+    @Option(help: OptimizerSettings.metricsHost.argumentHelp) var metricsHost: String?
     @Option(help: OptimizerSettings.checkpointMaxFiles.argumentHelp) var checkpointMaxFiles: String?
     @Option(help: OptimizerSettings.specMaxBytes.argumentHelp) var specMaxBytes: String?
     @Option(help: OptimizerSettings.specMaxNodes.argumentHelp) var specMaxNodes: String?
@@ -35,6 +38,7 @@ struct OptimizerOptions: SettingsOptions {
         return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.key.key: key,
                 s.brokerKey.key: brokerKey, s.logLevel.key: logLevel, s.checkpointDir.key: checkpointDir,
                 s.checkpointKeep.key: checkpointKeep, s.checkpointMaxBytes.key: checkpointMaxBytes,
+                s.metricsPort.key: metricsPort, s.metricsHost.key: metricsHost,
                 s.checkpointMaxFiles.key: checkpointMaxFiles, s.specMaxBytes.key: specMaxBytes, s.specMaxNodes.key: specMaxNodes]
     }
 }
@@ -63,11 +67,13 @@ struct Optimizer: ParsableCommand {
         let checkpoints = CheckpointStoreSettings(
             directory: settings[s.checkpointDir] ?? URL(fileURLWithPath: store).deletingLastPathComponent().appendingPathComponent("checkpoints").path,
             keep: settings[s.checkpointKeep], maxBytes: Int64(settings[s.checkpointMaxBytes]), maxFiles: settings[s.checkpointMaxFiles])
-        let service = try OptimizerService(
-            config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve,
-                                    checkpoints: checkpoints,
-                                    specLimits: SpecBudget.Limits(maxBytes: settings[s.specMaxBytes], maxNodes: settings[s.specMaxNodes])),
-            store: db)
+        let metrics = try MetricsOption.start(command: "optimizer", host: settings[s.metricsHost], port: settings[s.metricsPort])
+        defer { metrics?.endpoint.stopBlocking() }
+        var config = OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve,
+                                     checkpoints: checkpoints,
+                                     specLimits: SpecBudget.Limits(maxBytes: settings[s.specMaxBytes], maxNodes: settings[s.specMaxNodes]))
+        config.metrics = metrics?.export
+        let service = try OptimizerService(config: config, store: db)
         Console.line("optimizer \(id) using store \(store), broker \(broker)")
         try service.run(until: stop)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomConfig
+import LoomMetrics
 import LoomRuntime
 import LoomWorker
 import Logging
@@ -25,6 +26,8 @@ struct WorkerOptions: SettingsOptions {
     @Option(help: WorkerSettings.key.argumentHelp) var key: String?
     @Option(help: WorkerSettings.brokerKey.argumentHelp) var brokerKey: String?
     @Option(help: WorkerSettings.logLevel.argumentHelp) var logLevel: String?
+    @Option(help: WorkerSettings.metricsPort.argumentHelp) var metricsPort: String?
+    @Option(help: WorkerSettings.metricsHost.argumentHelp) var metricsHost: String?
 
     var flags: [String: String?] {
         let s = WorkerSettings.self
@@ -32,7 +35,7 @@ struct WorkerOptions: SettingsOptions {
             s.broker.key: broker, s.slots.key: slots, s.gpus.key: gpus, s.workDir.key: workDir, s.heartbeat.key: heartbeat,
             s.liveness.key: liveness, s.killGrace.key: killGrace, s.id.key: id, s.key.key: key, s.brokerKey.key: brokerKey,
             s.logLevel.key: logLevel, s.checkpointStore.key: checkpointStore, s.checkpointMaxBytes.key: checkpointMaxBytes,
-            s.labels.key: labels,
+            s.labels.key: labels, s.metricsPort.key: metricsPort, s.metricsHost.key: metricsHost,
         ]
     }
 
@@ -87,6 +90,9 @@ struct Worker: ParsableCommand {
         config.worker.labels = (settings[s.labels] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         config.checkpoints = CheckpointSettings(sharedDirectory: WorkerOptions.sharedCheckpoints(settings[s.checkpointStore]),
                                                 maxBytes: Int64(settings[s.checkpointMaxBytes]))
+        let metrics = try MetricsOption.start(command: "worker", host: settings[s.metricsHost], port: settings[s.metricsPort])
+        defer { metrics?.endpoint.stopBlocking() }
+        config.metrics = metrics?.export
         let agent = try WorkerAgent(config: config)
         try agent.run(until: stop)
         if agent.wasRevoked { throw ExitCode.failure }

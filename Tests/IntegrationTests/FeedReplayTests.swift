@@ -12,10 +12,10 @@ final class InProcessBroker {
     let replay: String
     private let services = EmbeddedServices()
 
-    init(journal: String? = nil, feedHighWaterMark: Int = 1_000_000) throws {
+    init(journal: String? = nil, retention: FeedRetention = .keepEverything, feedHighWaterMark: Int = 1_000_000) throws {
         let service = try BrokerService(config: BrokerServiceConfig(
             endpoint: "tcp://127.0.0.1:*", feedEndpoint: "tcp://127.0.0.1:*", feedReplayEndpoint: "tcp://127.0.0.1:*",
-            feedJournal: journal, feedHighWaterMark: feedHighWaterMark, recoveryWindow: .zero))
+            feedJournal: journal, feedRetention: retention, feedHighWaterMark: feedHighWaterMark, recoveryWindow: .zero))
         (endpoint, feed, replay) = try service.bind()
         services.start("broker") { stop in try service.run(until: stop) }
     }

@@ -149,7 +149,12 @@ def feed(broker: Optional[str] = None, *, topic: Union[str, Sequence[str]] = "",
                         yield _event(f[2:])
                 elif f[1][0] == END and len(f) >= 5:
                     through, head, journal_id = (struct.unpack(">Q", x)[0] for x in f[2:5])
+                    first = struct.unpack(">Q", f[5])[0] if len(f) >= 6 else 1
                     last_heard = time.monotonic()
+                    if through < first and through > position:
+                        # The broker's retention dropped these events (§8.3): they never come.
+                        print(f"hyperloom.feed: seqs {position + 1}…{through} were dropped by the broker's "
+                              "feed retention; continuing with the oldest kept event", file=sys.stderr)
                     if position > head:
                         position = 0  # beyond the head: a new journal, whose seqs start again from 1 (§8.4)
                         break

@@ -18,21 +18,29 @@ extension OptimizerMachine {
     /// the broker does not authenticate.
     mutating func answer(_ request: UInt64, from client: String, body: Frame, requester: String? = nil, now: Now) {
         let reply: Frame
+        var op = "request"
         do {
             let r: OptimizerRequest
             do {
                 r = try JSONDecoder().decode(OptimizerRequest.self, from: Data(body))
             } catch {
-                throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
+                throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))", refusal: "malformed")
             }
+            op = r.op
             guard let document = try perform(r, requester: requester, now: now) else {
                 out.queries.append(ReadQuery(request: request, from: client, body: r, requester: requester))
                 return
             }
             reply = StudyDocuments.encode(document)
         } catch let error as RequestError {
+            if let reason = error.refusal {
+                refuse(reason, peer: Self.requesterName(requester, client: client), message: op, detail: error.description, now: now)
+            }
             reply = StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
         } catch {
+            if error is SpecError {
+                refuse("spec", peer: Self.requesterName(requester, client: client), message: op, detail: "\(error)", now: now)
+            }
             reply = StudyDocuments.error("\(error)")
         }
         out.messages.append(.respond(request: request, to: client, body: reply))

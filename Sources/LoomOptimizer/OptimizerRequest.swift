@@ -84,6 +84,9 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
 struct RequestError: Error, CustomStringConvertible {
     var description: String
     var details: [String: JSONValue] = [:]
+    /// Set when the request is refused as a peer's misbehaviour, not a user's mistake: the
+    /// counter it is counted under (`OptimizerCounters.refused`).
+    var refusal: String? = nil
 }
 
 extension OptimizerRequest {

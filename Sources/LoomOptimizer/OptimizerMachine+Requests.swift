@@ -54,7 +54,7 @@ extension OptimizerMachine {
             // this, and reading and decoding every trial each time costs the study its speed.
             guard let driver = drivers[record.id] else { return nil }
             return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
-                                          rungs: StudyDocuments.rungs(driver.trials))
+                                          rungs: StudyDocuments.rungs(driver.trials), trials: driver.trials)
         case "studies", "trials", "export", "logs":
             if r.op != "studies" { _ = try study(r, requester: requester) }
             return nil
@@ -181,10 +181,23 @@ extension OptimizerMachine {
         guard let state, [.complete, .failed, .pruned].contains(state) else {
             throw RequestError(description: "tell: state must be complete, failed or pruned, not \"\(r.state ?? "")\"")
         }
-        if state == .complete {
+        if state == .complete, let metrics = r.metrics {
+            // Several objectives or constraints: every value the spec names, as a metrics object.
+            guard metrics.object != nil else { throw RequestError(description: "tell: metrics must be a JSON object of metric values") }
+            switch StudyDriver.result(ofMetrics: metrics, spec: driver.spec) {
+            case .success(let result): result.apply(to: &trial)
+            case .failure(let error): throw RequestError(description: "tell: \(error.message)")
+            }
+        } else if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
-            trial.value = value
-            trial.metrics = .object([driver.spec.metric: .number(value)])
+            let metrics = JSONValue.object([driver.spec.metric: .number(value)])
+            switch StudyDriver.result(ofMetrics: metrics, spec: driver.spec) {
+            case .success(let result): result.apply(to: &trial)
+            case .failure:
+                var names = driver.spec.objectives.map(\.name)
+                for constraint in driver.spec.constraints where !names.contains(constraint.metric) { names.append(constraint.metric) }
+                throw RequestError(description: "tell: this study needs metrics with \(names.joined(separator: ", ")) (one value is not enough)")
+            }
         } else if let value = r.value, value.isFinite {
             trial.value = value  // a pruned trial's last value
         }

@@ -114,7 +114,8 @@ struct Trials: ParsableCommand {
 }
 
 struct Best: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a study's best config and metric, and the top trials.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a study's best config and metric, and the top trials; for several objectives or constraints, the Pareto front.")
 
     @Argument(help: "The study id.")
     var study: String
@@ -122,7 +123,7 @@ struct Best: ParsableCommand {
     @Option(help: "How many of the best trials to list.")
     var top = 5
 
-    @Flag(help: "Print the best trial as JSON.")
+    @Flag(help: "Print the best trial as JSON (several objectives: {\"pareto\": [{\"trial\", \"values\", \"feasible\", \"config\"}, …]}).")
     var json = false
 
     @OptionGroup var source: StudySourceOptions
@@ -131,6 +132,8 @@ struct Best: ParsableCommand {
         try source.session { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "trials", study: study))
             if json {
+                // A multi-objective or constrained study has a front, not one best trial.
+                if doc.object?["study"]?.object?["pareto"] != nil { return Console.line(StudyRendering.paretoJSON(doc).description) }
                 return Console.line((doc.object?["study"]?.object?["best"] ?? .null).description)
             }
             Console.line(StudyRendering.best(doc, top: top))

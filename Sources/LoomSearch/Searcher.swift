@@ -131,7 +131,8 @@ public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, r
         QuasiRandomSearcher(space: space, seed: spec.seed,
                             sequence: QuasiRandomSequence(rawValue: spec.sequence) ?? .sobol)
     case .tpe:
-        TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options))
+        TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options),
+                    modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .gp:
         GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options))
     case .bohb:

@@ -59,13 +59,18 @@ public struct TPESearcher: Searcher {
 
     public let seed: UInt64
     public let options: Options
+    /// The direction of every objective (one for a single-objective study); see
+    /// `TPESearcher+Objectives.swift` for several objectives and constraints.
+    public let modes: [Mode]
     var book: ResultBook
     /// Axis groups in sampling order (see **Groups**).
     let groups: [[Int]]
 
-    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
+    /// `modes`: every objective's direction when there are several (nil: `mode` alone).
+    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options(), modes: [Mode]? = nil) {
         self.seed = seed
         self.options = options
+        self.modes = modes ?? [mode]
         book = ResultBook(space: space, mode: mode)
         groups = Self.groups(ModelSpace(space), multivariate: options.multivariate)
     }
@@ -87,7 +92,7 @@ public struct TPESearcher: Searcher {
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = book.proposalCount
-        let ranked = book.ranked
+        let ranked = ranksByObjectives ? objectiveRanking() : book.ranked
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
         guard ranked.count >= max(options.nStartupTrials, 1) else {
             return .config(book.proposeStartup(seed: seed, pending: pending))
@@ -102,8 +107,9 @@ public struct TPESearcher: Searcher {
         }
         let goodResults = ranked.prefix(good).sorted(by: ResultBook.precedes)
         let goodSerials = Set(goodResults.map(\.serial))
+        let rankedSerials = Set(ranked.map(\.serial))
         let badResults = book.ordered.filter {
-            $0.state == .pruned || ($0.state == .complete && $0.loss != nil && !goodSerials.contains($0.serial))
+            $0.state == .pruned || (rankedSerials.contains($0.serial) && !goodSerials.contains($0.serial))
         }
         let below = goodResults
         let above = ResultBook.merged(badResults, liars.sorted(by: ResultBook.precedes))

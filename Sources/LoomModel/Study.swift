@@ -149,7 +149,7 @@ public struct SchedulerSpec: Equatable, Sendable {
     /// constant.
     public var hyperparamMutations: [String]?
     /// The objective the scheduler ranks trials by in a multi-objective study (`metric`); nil:
-    /// the first objective. MO-ASHA (`asha` with several objectives and no `metric`) ranks by all.
+    /// the first objective, except for stopping ASHA, which then ranks by every objective (MO-ASHA).
     public var metric: String?
 
     public init(kind: Kind = .fifo, resource: String? = nil, maxT: Double? = nil, gracePeriod: Double? = nil,

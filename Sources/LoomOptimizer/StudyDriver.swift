@@ -65,7 +65,8 @@ public struct StudyDriver: Sendable {
         let askedConfigs = self.trials.filter { $0.source == "ask" }.map(\.config)
         while usedPoints < spec.pointsToEvaluate.count, askedConfigs.contains(spec.pointsToEvaluate[usedPoints]) { usedPoints += 1 }
         points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
-        scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed)
+        scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed,
+                                  objectives: spec.objectives.map(\.mode))
         replay(reports)
     }
 

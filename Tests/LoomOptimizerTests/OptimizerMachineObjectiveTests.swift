@@ -1,3 +1,4 @@
+import Foundation
 import LoomModel
 @testable import LoomOptimizer
 import LoomStore
@@ -75,6 +76,22 @@ import Testing
         let live = try run(restartingAfter: nil)
         #expect(live.count == 14)
         #expect(try run(restartingAfter: 9) == live)
+    }
+
+    @Test func ashaWithSeveralObjectivesPrunesByNonDominatedSorting() throws {
+        var h = try MachineHarness()
+        let spec = Self.spec(trials: 2).replacingOccurrences(
+            of: "budget:", with: "scheduler: {type: asha, resource: epoch, max_t: 9, grace_period: 1, reduction_factor: 2}\nbudget:")
+        let id = try h.submit(spec)
+        try h.start("\(id)/1")
+        try h.start("\(id)/2")
+        try h.report("\(id)/1", seq: 1, ["epoch": 1, "accuracy": 0.8, "latency_ms": 10])
+        // Better accuracy alone would pass ASHA on the primary objective; trial 1 dominates it on both.
+        try h.report("\(id)/2", seq: 1, ["epoch": 1, "accuracy": 0.7, "latency_ms": 12])
+        let pruned = try h.trial(id, 2)
+        #expect(pruned.state == .pruned)
+        #expect(pruned.note == "pruned at rung 1 (epoch 1): not in the top 1/2 of 2 trials there by non-dominated sorting")
+        #expect(h.cancelledJobs == ["\(id)/2"])
     }
 
     static func error(_ actions: OptimizerActions) -> String? {

@@ -92,16 +92,18 @@ public struct TPESearcher: Searcher {
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = book.proposalCount
-        let ranked = ranksByObjectives ? objectiveRanking() : book.ranked
+        let byObjectives = ranksByObjectives
+        let rankedCount = byObjectives ? book.ordered.count { $0.state == .complete && $0.point != nil } : book.ranked.count
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
-        guard ranked.count >= max(options.nStartupTrials, 1) else {
+        guard rankedCount >= max(options.nStartupTrials, 1) else {
             return .config(book.proposeStartup(seed: seed, pending: pending))
         }
         guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let prunedCount = book.ordered.count { $0.state == .pruned }
-        let good = min(Int((0.1 * Double(ranked.count + prunedCount)).rounded(.up)), options.gammaCap)
+        let good = min(Int((0.1 * Double(rankedCount + prunedCount)).rounded(.up)), options.gammaCap)
+        let ranked = byObjectives ? objectiveRanking(goodCount: good) : book.ranked
         let liars = pending.map {
             ResultBook.Result(config: $0, coordinates: book.space.encode($0), loss: nil, state: .running, origin: book.origin(of: $0))
         }

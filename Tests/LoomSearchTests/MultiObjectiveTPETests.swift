@@ -18,10 +18,13 @@ import Testing
         for (i, losses) in points.enumerated() {
             tpe.observe(Evaluation(config: ["x0": .number(Double(i) / 10)], state: .complete, value: losses[0], values: losses))
         }
-        let order = tpe.objectiveRanking().map { $0.point!.losses }
+        // A good group of 1 cuts the front of four: the largest contribution comes first.
+        let order = tpe.objectiveRanking(goodCount: 1).map { $0.point!.losses }
         #expect(order.first == [0.5, 0.5])
         #expect(order.last == [0.9, 0.9])
         #expect(Set(order.prefix(4).map { $0 }) == Set([[0, 1], [0.5, 0.5], [1, 0], [0.45, 0.95]]))
+        // A good group of 4 takes the whole front: its order is left as the book's.
+        #expect(tpe.objectiveRanking(goodCount: 4).prefix(4).map { $0.point!.losses } == [[0, 1], [0.5, 0.5], [1, 0], [0.45, 0.95]])
     }
 
     @Test func infeasibleResultsRankAfterEveryFeasibleOne() {
@@ -31,7 +34,7 @@ import Testing
         tpe.observe(Evaluation(config: ["x0": .number(2), "x1": .number(1)], state: .complete, value: 5, values: [5]))
         tpe.observe(Evaluation(config: ["x0": .number(3), "x1": .number(1)], state: .complete, value: 0.2, values: [0.2], feasible: false, violation: 1))
         #expect(tpe.ranksByObjectives)
-        #expect(tpe.objectiveRanking().map(\.loss) == [5, 0.2, 0.1])
+        #expect(tpe.objectiveRanking(goodCount: 1).map(\.loss) == [5, 0.2, 0.1])
     }
 
     @Test func withoutConstraintsASingleObjectiveKeepsTheValueRanking() {

@@ -144,7 +144,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Charts of a study as SVG, drawn from plain data: no files, no clocks.
-        .target(name: "LoomPlot", dependencies: ["LoomWire"], swiftSettings: strict),
+        .target(name: "LoomPlot", dependencies: ["LoomWire", "LoomSearch"], swiftSettings: strict),
         // The settings of the long-running commands: flags, environment, config files, defaults.
         .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // The fuzz targets (Docs/security.md, "Fuzzing"): pure harnesses over the codec, the broker's

@@ -62,6 +62,12 @@ public struct TrialRecord: Equatable, Sendable {
     public var note: String?
     /// PBT: the trial whose latest checkpoint its next attempt restores (the job's `restore_from`).
     public var restoreFrom: Int?
+    /// Multi-objective or constrained studies: the final value of every objective, in the spec's
+    /// `metrics` order; nil until complete, and for single-objective studies (see `value`).
+    public var values: [Double]?
+    /// Whether the complete trial kept every constraint; nil until complete, and for studies
+    /// without constraints (every complete trial is then feasible).
+    public var feasible: Bool?
 
     public init(study: String, number: Int, config: Config, state: TrialState = .waiting, source: String = "searcher",
                 attempts: Int = 0, value: Double? = nil, metrics: JSONValue? = nil, worker: String? = nil,
@@ -84,6 +90,11 @@ public struct TrialRecord: Equatable, Sendable {
         self.note = note
         self.restoreFrom = restoreFrom
     }
+
+    /// The objective values of a complete trial: `values`, or `[value]` in a single-objective study.
+    public var objectiveValues: [Double]? { values ?? value.map { [$0] } }
+    /// Whether a complete trial counts as feasible (a trial of a study without constraints does).
+    public var isFeasible: Bool { feasible ?? true }
 
     /// The job id at the broker.
     public var jobID: String { "\(study)/\(number)" }

@@ -5,7 +5,7 @@ import Yams
 extension SpecParser {
     /// Every key, and the schedulers that accept it (nil: all of them).
     static let schedulerKeyOwners: [(key: String, kinds: [SchedulerSpec.Kind]?)] = [
-        ("type", nil), ("resource", nil), ("max_t", [.fifo, .asha, .hyperband, .pbt]),
+        ("type", nil), ("resource", nil), ("metric", nil), ("max_t", [.fifo, .asha, .hyperband, .pbt]),
         ("grace_period", [.fifo, .asha, .hyperband, .medianStopping]), ("reduction_factor", [.fifo, .asha, .hyperband]),
         ("brackets", [.asha, .hyperband]), ("keep_size_ratios", [.asha]), ("min_samples_required", [.medianStopping]),
         ("perturbation_interval", [.pbt]), ("quantile_fraction", [.pbt]), ("resample_probability", [.pbt]),
@@ -57,6 +57,9 @@ extension SpecParser {
         }
         if let resource = entries["resource"] {
             spec.resource = try reader.text(resource.value, "scheduler.resource", expected: "a metric key such as epoch")
+        }
+        if let metric = entries["metric"] {
+            spec.metric = try reader.text(metric.value, "scheduler.metric", expected: "the name of one of the study's metrics")
         }
         func positive(_ key: String) throws(SpecError) -> Double? {
             guard let entry = entries[key] else { return nil }

@@ -36,6 +36,10 @@ extension SpecParser {
         .init(key: "min_points_in_model", kinds: [.bohb], value: .positiveInteger(\.minPointsInModel, minimum: 1)),
         .init(key: "bandwidth_factor", kinds: [.bohb], value: .positiveNumber(\.bandwidthFactor)),
         .init(key: "min_bandwidth", kinds: [.bohb], value: .positiveNumber(\.minBandwidth)),
+        .init(key: "population_size", kinds: [.nsga2], value: .positiveInteger(\.populationSize, minimum: 2)),
+        .init(key: "crossover_prob", kinds: [.nsga2], value: .fraction(\.crossoverProb)),
+        .init(key: "swapping_prob", kinds: [.nsga2], value: .fraction(\.swappingProb)),
+        .init(key: "mutation_prob", kinds: [.nsga2], value: .fraction(\.mutationProb)),
     ]
 
     static func parseSearcherOptions(_ reader: SpecReader, _ entries: SpecReader.Entries,

@@ -20,7 +20,7 @@ public enum SpecParser {
     /// Attempts travel as 32-bit counters; beyond this a retry limit is a mistake anyway.
     static let maxRetries = 1_000
 
-    static let topLevelKeys = ["name", "metric", "mode", "space", "searcher", "scheduler", "trial", "budget",
+    static let topLevelKeys = ["name", "metric", "mode", "metrics", "constraints", "space", "searcher", "scheduler", "trial", "budget",
                                "points_to_evaluate"]
 
     /// Parses a spec's text. `file` names the spec in errors; `limits` may lower the budget of
@@ -32,11 +32,12 @@ public enum SpecParser {
         try reader.checkKeys(top, allowed: topLevelKeys, in: "at the top level")
 
         let name = try parseName(reader, top)
-        let metric = try parseMetric(reader, top)
-        let mode = try parseMode(reader, top)
+        let objectives = try parseObjectives(reader, top)
+        let constraints = try parseConstraints(reader, top["constraints"]?.value)
         let space = try parseSpace(reader, try reader.required(top, "space", "the search space: parameter → domain"))
         let searcher = try parseSearcher(reader, top["searcher"]?.value)
         let scheduler = try parseScheduler(reader, top["scheduler"]?.value, space: space)
+        let primary = try primaryObjective(reader, top, objectives: objectives, scheduler: scheduler)
         // No `trial` (or no `trial.command`): an ask-only study, evaluated by ask/tell clients.
         let trial = try top["trial"].map { entry throws(SpecError) in
             try parseTrial(reader, entry.value, owner: entry.keyNode)
@@ -54,8 +55,10 @@ public enum SpecParser {
                                "the grid searcher would enumerate more than \(maxGridPoints) points (the product of "
                                    + "the grid_search values); use fewer values, or choice to sample instead of enumerating")
         }
-        return StudySpec(name: name, metric: metric, mode: mode, space: space, searcher: searcher, scheduler: scheduler,
-                         trial: trial, budget: budget, pointsToEvaluate: points)
+        try checkSearcherObjectives(reader, top, searcher: searcher, objectives: objectives, constraints: constraints)
+        return StudySpec(name: name, metric: primary.name, mode: primary.mode, space: space, searcher: searcher,
+                         scheduler: scheduler, trial: trial, budget: budget, pointsToEvaluate: points,
+                         objectives: objectives, constraints: constraints)
     }
 
     /// Reads and parses a spec file; errors name `path` as given.
@@ -83,16 +86,6 @@ public enum SpecParser {
             throw reader.error(node, "name", "expected at most \(maxNameLength) characters, found \(name.count)")
         }
         return name
-    }
-
-    static func parseMetric(_ reader: SpecReader, _ top: SpecReader.Entries) throws(SpecError) -> String {
-        let node = try reader.required(top, "metric", "the key of the trial's metric lines to optimise, e.g. metric: loss")
-        let metric = try reader.text(node, "metric")
-        guard !metric.isEmpty else { throw reader.error(node, "metric", "expected a metric name, found an empty string") }
-        guard metric != "checkpoint" else {
-            throw reader.error(node, "metric", "\"checkpoint\" is the checkpoint flag of metric lines, not a metric")
-        }
-        return metric
     }
 
     static func parseMode(_ reader: SpecReader, _ top: SpecReader.Entries) throws(SpecError) -> Mode {

@@ -21,6 +21,8 @@ public struct SearcherSpec: Equatable, Sendable {
         case gp
         /// BOHB's model: a KDE per budget (Falkner et al. 2018), fed by a Hyperband scheduler.
         case bohb
+        /// NSGA-II (Deb et al. 2002) with Optuna's defaults; several objectives, constraint-dominance.
+        case nsga2
 
         /// Whether the searcher learns from results (and so takes the model options below).
         public var isModelBased: Bool { self == .tpe || self == .gp || self == .bohb }
@@ -68,6 +70,14 @@ public struct SearcherOptions: Equatable, Sendable {
     public var bandwidthFactor: Double?
     /// BOHB: smallest bandwidth of a kernel.
     public var minBandwidth: Double?
+    /// NSGA-II: individuals per generation (Optuna's `population_size`, default 50).
+    public var populationSize: Int?
+    /// NSGA-II: probability that a child is a crossover of two parents (default 0.9).
+    public var crossoverProb: Double?
+    /// NSGA-II: probability that uniform crossover takes a parameter from the second parent (default 0.5).
+    public var swappingProb: Double?
+    /// NSGA-II: probability that a parameter of a child is resampled (default 1 / parameters).
+    public var mutationProb: Double?
 
     public init(randomFraction: Double? = nil, nStartupTrials: Int? = nil, nEICandidates: Int? = nil, multivariate: Bool? = nil,
                 priorWeight: Double? = nil, gammaCap: Int? = nil, considerEndpoints: Bool? = nil, topNPercent: Double? = nil,
@@ -138,6 +148,9 @@ public struct SchedulerSpec: Equatable, Sendable {
     /// PBT: the parameters explore may change; nil: every parameter of the space that is not a
     /// constant.
     public var hyperparamMutations: [String]?
+    /// The objective the scheduler ranks trials by in a multi-objective study (`metric`); nil:
+    /// the first objective, except for stopping ASHA, which then ranks by every objective (MO-ASHA).
+    public var metric: String?
 
     public init(kind: Kind = .fifo, resource: String? = nil, maxT: Double? = nil, gracePeriod: Double? = nil,
                 reductionFactor: Double? = nil, brackets: Int? = nil, type: ASHAType? = nil, keepSizeRatios: Bool = false,
@@ -260,9 +273,15 @@ public struct Budget: Equatable, Sendable {
 /// A study as its YAML spec describes it (see Docs/study-spec.md).
 public struct StudySpec: Equatable, Sendable {
     public var name: String
-    /// The metric key in the trial's reports that the study optimises.
+    /// The metric key in the trial's reports that the study optimises; in a multi-objective
+    /// study, the primary objective (`scheduler.metric`, else the first of `metrics`): the one
+    /// single-objective schedulers, `stop_at` and `TrialRecord.value` use.
     public var metric: String
     public var mode: Mode
+    /// Every objective, in the spec's order (one, `metric`/`mode`, for a single-objective study).
+    public var objectives: [Objective]
+    /// Bounds on reported values; a trial that breaks one is infeasible.
+    public var constraints: [MetricConstraint]
     public var space: SearchSpace
     public var searcher: SearcherSpec
     public var scheduler: SchedulerSpec
@@ -273,10 +292,12 @@ public struct StudySpec: Equatable, Sendable {
 
     public init(name: String, metric: String, mode: Mode, space: SearchSpace, searcher: SearcherSpec = SearcherSpec(),
                 scheduler: SchedulerSpec = SchedulerSpec(), trial: TrialSpec, budget: Budget = Budget(),
-                pointsToEvaluate: [Config] = []) {
+                pointsToEvaluate: [Config] = [], objectives: [Objective]? = nil, constraints: [MetricConstraint] = []) {
         self.name = name
         self.metric = metric
         self.mode = mode
+        self.objectives = objectives ?? [Objective(name: metric, mode: mode)]
+        self.constraints = constraints
         self.space = space
         self.searcher = searcher
         self.scheduler = scheduler

@@ -62,7 +62,7 @@ extension OptimizerMachine {
             // this, and reading and decoding every trial each time costs the study its speed.
             guard let driver = drivers[record.id] else { return nil }
             return StudyDocuments.summary(record, spec: driver.spec, counts: driver.stateCounts, best: driver.best,
-                                          rungs: StudyDocuments.rungs(driver.trials))
+                                          rungs: StudyDocuments.rungs(driver.trials), trials: driver.trials)
         case "studies", "trials", "export", "logs":
             if r.op != "studies" { _ = try study(r, requester: requester) }
             return nil
@@ -255,10 +255,22 @@ extension OptimizerMachine {
         } catch {
             throw RequestError(description: "tell: \(error)")
         }
-        if state == .complete {
+        if state == .complete, let metrics = r.metrics, let spec = drivers[s.id]?.spec {
+            // Several objectives or constraints: every value the spec names, as a metrics object.
+            guard metrics.object != nil else { throw RequestError(description: "tell: metrics must be a JSON object of metric values") }
+            switch StudyDriver.result(ofMetrics: metrics, spec: spec) {
+            case .success(let result): result.apply(to: &trial)
+            case .failure(let error): throw RequestError(description: "tell: \(error.message)")
+            }
+        } else if state == .complete, let spec = drivers[s.id]?.spec {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
-            trial.value = value
-            trial.metrics = .object([metric: .number(value)])
+            switch StudyDriver.result(ofMetrics: .object([metric: .number(value)]), spec: spec) {
+            case .success(let result): result.apply(to: &trial)
+            case .failure:
+                var names = spec.objectives.map(\.name)
+                for constraint in spec.constraints where !names.contains(constraint.metric) { names.append(constraint.metric) }
+                throw RequestError(description: "tell: this study needs metrics with \(names.joined(separator: ", ")) (one value is not enough)")
+            }
         } else if let value = r.value, value.isFinite {
             trial.value = value  // a pruned trial's last value
         }
@@ -284,6 +296,6 @@ extension OptimizerMachine {
     /// named), state and value. A different result for a finished trial is refused instead.
     static func isResend(_ r: OptimizerRequest, state: TrialState, of trial: TrialRecord) -> Bool {
         guard let attempt = r.attempt, attempt == trial.attempts, trial.state == state, trial.source == "ask" else { return false }
-        return state != .complete || r.value == trial.value
+        return state != .complete || r.value == trial.value || (r.metrics != nil && r.metrics == trial.metrics)
     }
 }

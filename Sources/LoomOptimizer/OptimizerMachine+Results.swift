@@ -68,8 +68,9 @@ extension OptimizerMachine {
         var attempt = closing(ref, of: trial, state: .complete, now: now)
         trial.attempts = max(trial.attempts, Int(ref.attempt))
         trial.finishedAt = now.wall
-        switch StudyDriver.value(fromFinal: payload, metric: spec.metric) {
-        case .success(let (value, metrics)):
+        switch StudyDriver.result(fromFinal: payload, spec: spec) {
+        case .success(let result):
+            let (value, metrics) = (result.value, result.metrics)
             if spec.scheduler.pausesTrials {
                 // Kept so a restart replays the result a budget-style job ended with.
                 recordReport(ReportRecord(study: trial.study, trial: trial.number, attempt: Int(ref.attempt), lease: ref.lease,
@@ -80,8 +81,7 @@ extension OptimizerMachine {
                 return carry(out: verdict, attempt: ref, now: now, cancel: false)
             }
             trial.state = .complete
-            trial.value = value
-            trial.metrics = metrics
+            result.apply(to: &trial)
         case .failure where Self.hadNothingLeft(attempt: Int(ref.attempt), payload: payload) && (lastMetric[key] != nil || trial.value != nil):
             // A resumed attempt whose checkpoint was already at its end reported nothing: the
             // trial completes with the last value it reported (study-spec.md promises it).
@@ -89,6 +89,7 @@ extension OptimizerMachine {
             if let last = lastMetric[key] {
                 trial.value = last.value
                 trial.metrics = last.metrics
+                if case .success(let result) = StudyDriver.result(ofMetrics: last.metrics, spec: spec) { result.apply(to: &trial) }
             }
         case .failure(let error):
             trial.state = .failed

@@ -30,13 +30,14 @@ public enum StudyDocuments {
         let counts = trials.reduce(into: [TrialState: Int]()) { counts, t in counts[t.state, default: 0] += 1 }
         let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml")
         return summary(study, spec: spec, counts: counts, best: spec.flatMap { best(trials, mode: $0.mode) },
-                       rungs: rungs(trials))
+                       rungs: rungs(trials), trials: trials)
     }
 
     /// The same document from what the caller already holds (the optimizer's running study):
-    /// no store read, no spec parse.
+    /// no store read, no spec parse. `trials`, when given, adds a multi-objective study's
+    /// Pareto front (`StudyDocuments+Objectives.swift`).
     public static func summary(_ study: StudyRecord, spec: StudySpec?, counts: [TrialState: Int],
-                               best: TrialRecord?, rungs: JSONValue?) -> JSONValue {
+                               best: TrialRecord?, rungs: JSONValue?, trials: [TrialRecord]? = nil) -> JSONValue {
         var byState: [String: JSONValue] = [:]
         for state in TrialState.allCases { byState[state.rawValue] = .number(Double(counts[state] ?? 0)) }
         var doc: [String: JSONValue] = [
@@ -55,6 +56,7 @@ public enum StudyDocuments {
             if !spec.warnings.isEmpty { doc["warnings"] = .array(spec.warnings.map(JSONValue.string)) }
             if let rungs { doc["rungs"] = rungs }
             if let best { doc["best"] = trial(best) }
+            doc.merge(objectiveFields(spec: spec, trials: trials)) { _, new in new }
         }
         return .object(doc)
     }
@@ -64,8 +66,15 @@ public enum StudyDocuments {
     public static func trials(_ studyID: String, store: any StudyStore, reports: Bool = false) throws(StoreError) -> JSONValue {
         guard let study = try store.study(studyID) else { throw .notFound("study \(studyID)") }
         var list: [JSONValue] = []
-        for t in try store.trials(study: studyID) {
+        let all = try store.trials(study: studyID)
+        let spec = try? SpecParser.parse(study.specText, file: "\(study.id).yaml")
+        let ranks = spec.map { $0.isMultiObjective || !$0.constraints.isEmpty ? frontRanks(all, spec: $0) : [:] } ?? [:]
+        for t in all {
             var doc = trial(t)
+            if let rank = ranks[t.number], case .object(var o) = doc {
+                o["front"] = .number(Double(rank))
+                doc = .object(o)
+            }
             if reports, case .object(var o) = doc {
                 o["reports"] = .array(try store.reports(study: studyID, trial: t.number).map { r in
                     .object(["attempt": .number(Double(r.attempt)), "seq": .number(Double(r.seq)), "kind": .string(r.kind),
@@ -103,6 +112,8 @@ public enum StudyDocuments {
             "source": .string(t.source), "attempts": .number(Double(t.attempts)), "created_at": .number(t.createdAt),
         ]
         doc["value"] = t.value.map(JSONValue.number)
+        doc["values"] = t.values.map { .array($0.map(JSONValue.number)) }
+        doc["feasible"] = t.feasible.map(JSONValue.bool)
         doc["metrics"] = t.metrics
         doc["worker"] = t.worker.map(JSONValue.string)
         doc["error"] = t.error.map(JSONValue.string)

@@ -72,7 +72,7 @@ extension StudyDriver {
                     decision = scheduler.onAttemptEnd(trial: trial.number, time: time ?? trial.budget, value: value)
                 } else {
                     guard let (time, value) = result(of: trial, metrics: report.metrics) else { continue }
-                    decision = scheduler.onResult(trial: trial.number, time: time, value: value)
+                    decision = scheduler.onResult(trial: trial.number, time: time, value: value, values: objectiveVector(report.metrics))
                 }
                 if decision != .continue { ended[report.trial] = report.attempt }
             }

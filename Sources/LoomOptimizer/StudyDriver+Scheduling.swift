@@ -94,8 +94,16 @@ extension StudyDriver {
     public mutating func report(trial number: Int, attempt: Int, metrics: JSONValue?, now: Double) -> SchedulerVerdict? {
         guard let trial = trial(number), trial.source != "ask", trial.state == .running, attempt == trial.attempts,
               let (time, value) = result(of: trial, metrics: metrics) else { return nil }
-        let decision = scheduler.onResult(trial: number, time: time, value: value)
+        let decision = scheduler.onResult(trial: number, time: time, value: value, values: objectiveVector(metrics))
         return verdict(decision, trial: trial, value: value, metrics: metrics, now: now)
+    }
+
+    /// Every objective of a multi-objective study in a report's metrics (nil when one is
+    /// missing, or for a single objective): what MO-ASHA ranks rungs by.
+    func objectiveVector(_ metrics: JSONValue?) -> [Double]? {
+        guard spec.isMultiObjective, let object = metrics?.object else { return nil }
+        let values = spec.objectives.compactMap { object[$0.name]?.double }
+        return values.count == spec.objectives.count && values.allSatisfy(\.isFinite) ? values : nil
     }
 
     /// `trial`'s running attempt exited with final `value`: nil when the trial is complete, or

@@ -57,18 +57,19 @@ public struct StudyDriver: Sendable {
             stateCounts[trial.state, default: 0] += 1
         }
         let repeats = spec.searcher.kind == .grid ? max(1, spec.budget.maxTrials ?? 1) : 1
-        searcher = makeSearcher(spec.searcher, space: spec.space, mode: spec.mode, repeats: repeats)
+        searcher = makeSearcher(spec.searcher, space: spec.space, mode: spec.mode, repeats: repeats, objectives: spec.objectives)
         let fromSearcher = self.trials.filter { $0.source == "searcher" || $0.source == "ask" }
-        searcher.restore(history: fromSearcher.map { (config: $0.config, value: $0.value, state: $0.state) })
+        searcher.restore(evaluations: fromSearcher.map { Self.evaluation(of: $0, spec: spec) })
         for trial in self.trials where trial.source == "points_to_evaluate" && trial.state.isFinished {
-            searcher.observe(config: trial.config, value: trial.value, state: trial.state)
+            searcher.observe(Self.evaluation(of: trial, spec: spec))
         }
         var usedPoints = self.trials.filter { $0.source == "points_to_evaluate" }.count
         // `ask` hands the points out too (as `ask` trials): skip those already asked.
         let askedConfigs = self.trials.filter { $0.source == "ask" }.map(\.config)
         while usedPoints < spec.pointsToEvaluate.count, askedConfigs.contains(spec.pointsToEvaluate[usedPoints]) { usedPoints += 1 }
         points = Array(spec.pointsToEvaluate.dropFirst(usedPoints))
-        scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed)
+        scheduler = makeScheduler(spec.scheduler, space: spec.space, mode: spec.mode, seed: spec.searcher.seed,
+                                  objectives: spec.objectives.map(\.mode))
         replay(reports)
     }
 
@@ -133,7 +134,7 @@ public struct StudyDriver: Sendable {
         let wasFinished = trials[i].state.isFinished
         replace(at: i, with: trial)
         if trial.state.isFinished && !wasFinished {
-            searcher.observe(config: trial.config, value: trial.value, state: trial.state)
+            searcher.observe(Self.evaluation(of: trial, spec: spec))
             if isScheduled(trial) { scheduler.onTrialRemove(trial: trial.number) }
             leases[trial.number] = nil
             unstartedAttempts[trial.number] = nil
@@ -186,9 +187,53 @@ public struct StudyDriver: Sendable {
         return nil
     }
 
+    /// A trial as the searcher sees it. The constraint violation is computed again from the
+    /// stored final metrics (the store keeps only whether the trial was feasible).
+    static func evaluation(of trial: TrialRecord, spec: StudySpec) -> Evaluation {
+        var evaluation = Evaluation(config: trial.config, state: trial.state, value: trial.value)
+        guard trial.state == .complete else { return evaluation }
+        if spec.isMultiObjective || !spec.constraints.isEmpty {
+            guard case .success(let objectives) = spec.objectiveValues(of: trial.metrics) else {
+                // A told trial with only `value`, or a row from before the study had objectives.
+                evaluation.values = trial.values
+                evaluation.feasible = trial.isFeasible
+                return evaluation
+            }
+            evaluation.values = objectives.values
+            evaluation.feasible = objectives.feasible
+            evaluation.violation = objectives.violation
+        } else {
+            evaluation.values = trial.value.flatMap { $0.isFinite ? [$0] : nil }
+        }
+        return evaluation
+    }
+
     /// The final metric of a FINAL payload: `metrics[spec.metric]`, or why it is missing.
     public func value(fromFinal payload: JSONValue?) -> Result<(Double, JSONValue), ResultError> {
         Self.value(fromFinal: payload, metric: spec.metric)
+    }
+
+    /// A complete trial's result read from its final metrics: the primary objective's value and,
+    /// in a multi-objective or constrained study, every objective and the feasibility; or why a
+    /// value is missing (a complete trial must report every objective and constrained metric).
+    public static func result(fromFinal payload: JSONValue?, spec: StudySpec) -> Result<FinalResult, ResultError> {
+        let metrics = payload?.object?["metrics"] ?? .object([:])
+        return result(ofMetrics: metrics, spec: spec)
+    }
+
+    /// `result(fromFinal:spec:)` for a metrics object itself (a `tell`, a last report).
+    public static func result(ofMetrics metrics: JSONValue, spec: StudySpec) -> Result<FinalResult, ResultError> {
+        guard spec.isMultiObjective || !spec.constraints.isEmpty else {
+            return value(fromFinal: .object(["metrics": metrics]), metric: spec.metric)
+                .map { FinalResult(value: $0.0, metrics: $0.1, objectives: nil) }
+        }
+        switch spec.objectiveValues(of: metrics) {
+        case .success(let objectives):
+            let primary = spec.objectives.firstIndex { $0.name == spec.metric } ?? 0
+            return .success(FinalResult(value: objectives.values[primary], metrics: metrics, objectives: objectives))
+        case .failure(let error):
+            return .failure(ResultError(message: error.message))
+        }
     }
 
     /// The final `metric` of a FINAL payload, or why it is missing.
@@ -216,6 +261,24 @@ extension StudyDriver {
         var line = String(last.drop(while: \.isWhitespace))
         while line.last?.isWhitespace == true { line.removeLast() }
         return "\(error): \(line.count > quotedStderr ? "…" + String(line.suffix(quotedStderr)) : line)"
+    }
+}
+
+/// What a complete trial scored.
+public struct FinalResult: Sendable {
+    /// The primary objective (`StudySpec.metric`).
+    public var value: Double
+    /// The final metrics object.
+    public var metrics: JSONValue
+    /// Every objective and the feasibility; nil in a single-objective study without constraints.
+    public var objectives: ObjectiveValues?
+
+    /// Writes the result into a trial record.
+    public func apply(to trial: inout TrialRecord) {
+        trial.value = value
+        trial.metrics = metrics
+        trial.values = objectives?.values
+        trial.feasible = objectives.map(\.feasible)
     }
 }
 

@@ -17,6 +17,9 @@ public struct StudyData: Equatable, Sendable {
     public var trials: [TrialData]
     /// When the study started: the origin of every time axis.
     public var startedAt: Double
+    /// A multi-objective study's objectives, in the spec's order (empty for one objective):
+    /// with two or more, the Pareto-front and hypervolume charts are drawn too.
+    public var objectives: [ObjectiveInfo] = []
 
     public init(id: String, metric: String, goal: Goal, resource: String?, parameters: [ParameterInfo],
                 trials: [TrialData], startedAt: Double) {
@@ -60,6 +63,17 @@ public struct StudyData: Equatable, Sendable {
             if let last = out.last, last.0 == time { out[out.count - 1].1 = running } else { out.append((time, running)) }
         }
         return out
+    }
+}
+
+/// One objective of a multi-objective study.
+public struct ObjectiveInfo: Equatable, Sendable {
+    public var name: String
+    public var goal: Goal
+
+    public init(name: String, goal: Goal) {
+        self.name = name
+        self.goal = goal
     }
 }
 
@@ -140,6 +154,10 @@ public struct TrialData: Equatable, Sendable {
     public var finishedAt: Double?
     /// Its attempts' intervals on workers.
     public var runs: [RunInterval]
+    /// A complete trial of a multi-objective study: every objective, in `StudyData.objectives` order.
+    public var values: [Double]? = nil
+    /// Whether it kept the study's constraints.
+    public var feasible = true
     /// Its learning curve, kept sorted by resource with one point per level (see `StudyData`).
     public var curve: [CurvePoint] {
         didSet { curve = Self.normalized(curve) }

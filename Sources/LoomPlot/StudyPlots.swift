@@ -34,7 +34,8 @@ public enum PlotError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Every chart of a study, drawn from plain data. Pure: no files, no clock.
 ///
 /// The kinds, by file name: `convergence-time`, `convergence-trials`, `finished-over-time`,
-/// `concurrency`, `budget-correlation`, `learning-curves`, `parallel-coordinates`, `importance`.
+/// `concurrency`, `budget-correlation`, `learning-curves`, `parallel-coordinates`, `importance`;
+/// for a study with several objectives also `pareto-front` and `hypervolume` (`ParetoCharts`).
 /// A chart whose data the study lacks (e.g. budget correlation when trials report at one level
 /// only) is skipped with the reason, never drawn empty.
 public enum StudyPlots {
@@ -61,7 +62,7 @@ public enum StudyPlots {
         let context = PlotContext(study: study, logScale: logScale)
         var plots: [Plot] = []
         var skipped: [(String, String)] = []
-        for (name, build) in builders {
+        for (name, build) in builders + (study.objectives.count > 1 ? ParetoCharts.builders : []) {
             switch build(context) {
             case .success(let plot): plots.append(plot)
             case .failure(let skip): skipped.append((name, skip.reason))

@@ -22,6 +22,9 @@ struct ResultBook: Sendable {
         var origin: Int
         /// Distinguishes results in one book (record order); never used for ordering.
         var serial: Int = -1
+        /// Every objective (as losses) and the feasibility of a complete result of a
+        /// multi-objective or constrained study; nil otherwise.
+        var point: Pareto.Point? = nil
     }
 
     let mode: Mode
@@ -50,11 +53,11 @@ struct ResultBook: Sendable {
     }
 
     /// Records a finished trial; unfinished states are ignored (they arrive as `pending`).
-    mutating func recordResult(config: Config, value: Double?, state: TrialState) {
+    mutating func recordResult(config: Config, value: Double?, state: TrialState, point: Pareto.Point? = nil) {
         guard state.isFinished else { return }
         let loss = value.flatMap { $0.isFinite ? (mode == .min ? $0 : -$0) : nil }
         let result = Result(config: config, coordinates: space.encode(config), loss: loss, state: state,
-                            origin: firstProposal[config] ?? -1, serial: ordered.count)
+                            origin: firstProposal[config] ?? -1, serial: ordered.count, point: state == .complete ? point : nil)
         ordered.insert(result, at: Self.insertionIndex(of: result, in: ordered, by: Self.precedes))
         if state == .complete && loss != nil {
             ranked.insert(result, at: Self.insertionIndex(of: result, in: ranked, by: Self.precedesByLoss))
@@ -75,6 +78,18 @@ struct ResultBook: Sendable {
         ranked = []
         for trial in history { recordProposal(trial.config) }
         for trial in history { recordResult(config: trial.config, value: trial.value, state: trial.state) }
+    }
+
+    /// `restore(history:)` with each result's objectives (`point`, nil for a single-objective result).
+    mutating func restore(history: [TrialOutcome], points: [Pareto.Point?]) {
+        ledger = TrialLedger()
+        firstProposal = [:]
+        ordered = []
+        ranked = []
+        for trial in history { recordProposal(trial.config) }
+        for (trial, point) in zip(history, points) {
+            recordResult(config: trial.config, value: trial.value, state: trial.state, point: point)
+        }
     }
 
     /// The origin of a pending config (its proposal number, or −1).

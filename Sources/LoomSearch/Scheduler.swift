@@ -48,6 +48,10 @@ public protocol Scheduler: Sendable {
     /// Trial `trial` reported `value` at resource level `time`.
     mutating func onResult(trial: Int, time: Double, value: Double) -> SchedulerDecision
 
+    /// The same with every objective of a multi-objective study (`values`, in the spec's order;
+    /// nil when the report lacks one). The default judges by `value` alone; MO-ASHA uses `values`.
+    mutating func onResult(trial: Int, time: Double, value: Double, values: [Double]?) -> SchedulerDecision
+
     /// Trial `trial`'s attempt exited by itself; `time` and `value` are its final result when it
     /// has one. `.continue`: the trial is complete; `.pause`: it ran to a rung's budget.
     mutating func onAttemptEnd(trial: Int, time: Double?, value: Double?) -> SchedulerDecision
@@ -70,6 +74,9 @@ public protocol Scheduler: Sendable {
 }
 
 extension Scheduler {
+    public mutating func onResult(trial: Int, time: Double, value: Double, values: [Double]?) -> SchedulerDecision {
+        onResult(trial: trial, time: time, value: value)
+    }
     public var milestones: [Double] { [] }
     public mutating func onTrialAdd(trial: Int, config: Config) -> Double? { nil }
     public mutating func onAttemptEnd(trial: Int, time: Double?, value: Double?) -> SchedulerDecision { .continue }
@@ -89,10 +96,16 @@ public struct FIFOScheduler: Scheduler {
 
 /// The scheduler a study spec asks for. `seed` seeds its random choices (ASHA's brackets, PBT's
 /// donors and explore steps); `space` is what PBT explores.
-public func makeScheduler(_ spec: SchedulerSpec, space: SearchSpace, mode: Mode, seed: UInt64) -> any Scheduler {
+///
+/// `objectives`: the directions of a multi-objective study's objectives; ASHA in its stopping
+/// variant without `spec.metric` then ranks rungs by all of them (MO-ASHA), every other scheduler
+/// judges by `mode`'s objective alone.
+public func makeScheduler(_ spec: SchedulerSpec, space: SearchSpace, mode: Mode, seed: UInt64, objectives: [Mode] = []) -> any Scheduler {
     switch spec.kind {
     case .fifo: FIFOScheduler()
-    case .asha: ASHAScheduler(spec: spec, mode: mode, seed: seed)
+    case .asha:
+        ASHAScheduler(spec: spec, mode: mode, seed: seed,
+                      objectives: objectives.count > 1 && spec.metric == nil && spec.type != .promotion ? objectives : [])
     case .hyperband: HyperbandScheduler(spec: spec, mode: mode)
     case .medianStopping: MedianStoppingScheduler(spec: spec, mode: mode)
     case .pbt: PBTScheduler(spec: spec, space: space, mode: mode, seed: seed)

@@ -56,11 +56,51 @@ public protocol Searcher: Sendable {
     /// searcher's `suggest` (not warm starts). Trials listed that it did not propose are
     /// counted as if it had: no duplicates follow, but the continuation is no longer exact.
     mutating func restore(history: [TrialOutcome])
+
+    /// A finished trial with every objective and its feasibility (multi-objective or constrained
+    /// studies). The default passes the primary value to `observe(config:value:state:)`.
+    mutating func observe(_ evaluation: Evaluation)
+
+    /// `restore(history:)` with every objective and the feasibility of each finished trial. The
+    /// default passes the primary values to `restore(history:)`.
+    mutating func restore(evaluations: [Evaluation])
 }
 
 extension Searcher {
     /// Ignores intermediate results: searchers that learn only from final results need nothing more.
     public mutating func observe(config: Config, budget: Double, value: Double) {}
+
+    public mutating func observe(_ evaluation: Evaluation) {
+        observe(config: evaluation.config, value: evaluation.value, state: evaluation.state)
+    }
+
+    public mutating func restore(evaluations: [Evaluation]) {
+        restore(history: evaluations.map { (config: $0.config, value: $0.value, state: $0.state) })
+    }
+}
+
+/// A trial as a multi-objective searcher sees it: its config, state, primary value, and, once
+/// complete, every objective's value and how far it is from feasible.
+public struct Evaluation: Equatable, Sendable {
+    public var config: Config
+    public var state: TrialState
+    /// The primary objective's value (what single-objective searchers observe).
+    public var value: Double?
+    /// Every objective, in the spec's order; nil unless complete with every value finite.
+    public var values: [Double]?
+    /// Whether the trial kept the constraints.
+    public var feasible: Bool
+    /// The sum of positive constraint values (0 when feasible; see `ObjectiveValues`).
+    public var violation: Double
+
+    public init(config: Config, state: TrialState, value: Double?, values: [Double]? = nil, feasible: Bool = true, violation: Double = 0) {
+        self.config = config
+        self.state = state
+        self.value = value
+        self.values = values
+        self.feasible = feasible
+        self.violation = violation
+    }
 }
 
 /// Which low-discrepancy sequence a quasi-random searcher follows (`SearcherSpec.sequence`).
@@ -78,7 +118,10 @@ public enum QuasiRandomSequence: String, Sendable, CaseIterable {
 ///
 /// An unknown `spec.sequence` falls back to Sobol; the spec parser rejects it first
 /// (`QuasiRandomSequence(rawValue:)` tells which names are valid).
-public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, repeats: Int) -> any Searcher {
+///   - objectives: every objective of a multi-objective study (NSGA-II ranks by them); empty:
+///     the single objective `mode` describes.
+public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, repeats: Int,
+                         objectives: [Objective] = []) -> any Searcher {
     switch spec.kind {
     case .random:
         RandomSearcher(space: space, seed: spec.seed)
@@ -88,11 +131,15 @@ public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, r
         QuasiRandomSearcher(space: space, seed: spec.seed,
                             sequence: QuasiRandomSequence(rawValue: spec.sequence) ?? .sobol)
     case .tpe:
-        TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options))
+        TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options),
+                    modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .gp:
         GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options))
     case .bohb:
         BOHBSearcher(space: space, mode: mode, seed: spec.seed, options: BOHBSearcher.Options(spec.options))
+    case .nsga2:
+        NSGA2Searcher(space: space, modes: objectives.isEmpty ? [mode] : objectives.map(\.mode), seed: spec.seed,
+                      options: NSGA2Searcher.Options(spec.options))
     }
 }
 

@@ -59,13 +59,18 @@ public struct TPESearcher: Searcher {
 
     public let seed: UInt64
     public let options: Options
+    /// The direction of every objective (one for a single-objective study); see
+    /// `TPESearcher+Objectives.swift` for several objectives and constraints.
+    public let modes: [Mode]
     var book: ResultBook
     /// Axis groups in sampling order (see **Groups**).
     let groups: [[Int]]
 
-    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
+    /// `modes`: every objective's direction when there are several (nil: `mode` alone).
+    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options(), modes: [Mode]? = nil) {
         self.seed = seed
         self.options = options
+        self.modes = modes ?? [mode]
         book = ResultBook(space: space, mode: mode)
         groups = Self.groups(ModelSpace(space), multivariate: options.multivariate)
     }
@@ -87,23 +92,26 @@ public struct TPESearcher: Searcher {
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = book.proposalCount
-        let ranked = book.ranked
+        let byObjectives = ranksByObjectives
+        let rankedCount = byObjectives ? book.ordered.count { $0.state == .complete && $0.point != nil } : book.ranked.count
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
-        guard ranked.count >= max(options.nStartupTrials, 1) else {
+        guard rankedCount >= max(options.nStartupTrials, 1) else {
             return .config(book.proposeStartup(seed: seed, pending: pending))
         }
         guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let prunedCount = book.ordered.count { $0.state == .pruned }
-        let good = min(Int((0.1 * Double(ranked.count + prunedCount)).rounded(.up)), options.gammaCap)
+        let good = min(Int((0.1 * Double(rankedCount + prunedCount)).rounded(.up)), options.gammaCap)
+        let ranked = byObjectives ? objectiveRanking(goodCount: good) : book.ranked
         let liars = pending.map {
             ResultBook.Result(config: $0, coordinates: book.space.encode($0), loss: nil, state: .running, origin: book.origin(of: $0))
         }
         let goodResults = ranked.prefix(good).sorted(by: ResultBook.precedes)
         let goodSerials = Set(goodResults.map(\.serial))
+        let rankedSerials = Set(ranked.map(\.serial))
         let badResults = book.ordered.filter {
-            $0.state == .pruned || ($0.state == .complete && $0.loss != nil && !goodSerials.contains($0.serial))
+            $0.state == .pruned || (rankedSerials.contains($0.serial) && !goodSerials.contains($0.serial))
         }
         let below = goodResults
         let above = ResultBook.merged(badResults, liars.sorted(by: ResultBook.precedes))

@@ -18,7 +18,7 @@ enum Rows {
     static let studyColumns = "id, name, spec_text, base_directory, state, created_at, finished_at, reason"
     static let trialColumns = """
         study, number, config, state, source, attempts, value, metrics, worker, error, created_at, started_at, finished_at,
-        budget, note, restore_from
+        budget, note, restore_from, objective_values, feasible
         """
     static let attemptColumns = "study, trial, attempt, lease, worker, state, error, started_at, finished_at"
     static let reportColumns = "study, trial, attempt, lease, seq, kind, metrics, time"
@@ -29,7 +29,8 @@ enum Rows {
 
     static func arguments(_ t: TrialRecord, config: String, metrics: String?) -> StatementArguments {
         [t.study, t.number, config, t.state.rawValue, t.source, t.attempts, t.value, metrics, t.worker, t.error,
-         t.createdAt, t.startedAt, t.finishedAt, t.budget, t.note, t.restoreFrom]
+         t.createdAt, t.startedAt, t.finishedAt, t.budget, t.note, t.restoreFrom,
+         t.values.map { JSONValue.array($0.map(JSONValue.number)).description }, t.feasible]
     }
 
     static func arguments(_ a: AttemptRecord) -> StatementArguments {
@@ -60,7 +61,8 @@ enum Rows {
         let number: Int = try row.decode(forColumn: "number")
         let name = Storable.trialKey(study, number)
         let metrics: String? = try row.decode(forColumn: "metrics")
-        return TrialRecord(
+        let values: String? = try row.decode(forColumn: "objective_values")
+        var record = TrialRecord(
             study: study,
             number: number,
             config: try json(Config.self, try row.decode(forColumn: "config"), of: "\(name) config"),
@@ -77,6 +79,15 @@ enum Rows {
             budget: try row.decode(forColumn: "budget"),
             note: try row.decode(forColumn: "note"),
             restoreFrom: try row.decode(forColumn: "restore_from"))
+        record.values = try values.map { text in
+            guard case .array(let list) = try json(JSONValue.self, text, of: "\(name) objective values"),
+                  case let numbers = list.compactMap(\.double), numbers.count == list.count else {
+                throw RowError(message: "\(name) objective values: expected a JSON array of numbers, found \(text)")
+            }
+            return numbers
+        }
+        record.feasible = try row.decode(forColumn: "feasible")
+        return record
     }
 
     static func attempt(_ row: Row) throws -> AttemptRecord {

@@ -25,6 +25,9 @@ extension SQLiteStore {
     /// - `v3-sched`: the multi-fidelity columns of `trials`: `budget` (the resource level its
     ///   current attempt runs to), `note` (the scheduler's last word on it: a rung, a promotion,
     ///   a stop) and `restore_from` (PBT: the trial whose checkpoint its next attempt restores).
+    /// - `v7-objectives`: multi-objective studies: `trials.objective_values` (a JSON array of
+    ///   every objective's final value, in the spec's order) and `trials.feasible` (0/1: whether the
+    ///   trial kept the spec's constraints). NULL in older rows and single-objective studies.
     /// - `v4-logs`: trial output (`TrialLogStore`): `logs`, one row per line keyed by
     ///   `(study, trial, attempt, stream, line)`, indexed in read order and by feed sequence
     ///   (the optimizer resumes its `log/` subscription after the highest one stored).
@@ -148,6 +151,10 @@ extension SQLiteStore {
             """),
         SchemaMigration(identifier: "v6-checkpoint-writer", sql: """
             ALTER TABLE checkpoints ADD COLUMN writer TEXT;
+            """),
+        SchemaMigration(identifier: "v7-objectives", sql: """
+            ALTER TABLE trials ADD COLUMN objective_values TEXT;
+            ALTER TABLE trials ADD COLUMN feasible INTEGER;
             """),
     ]
 

@@ -8,7 +8,7 @@ extension SQLiteStore {
         let name = "insertTrial(\(key))"
         let json = try Storable.trialJSON(trial, operation: name)
         try write(StoreOperation(name, key: key, parent: Storable.studyKey(trial.study)), singleStatement: true) { db in
-            try db.cachedStatement(sql: "INSERT INTO trials (\(Rows.trialColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            try db.cachedStatement(sql: "INSERT INTO trials (\(Rows.trialColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .execute(arguments: Rows.arguments(trial, config: json.config, metrics: json.metrics))
         }
     }
@@ -119,7 +119,7 @@ extension SQLiteStore {
     /// Replaces every column of a trial's row; `db.changesCount` tells whether it existed.
     private static func replaceTrial(_ db: Database, _ trial: TrialRecord, json: (config: String, metrics: String?)) throws {
         try db.cachedStatement(sql: """
-            UPDATE trials SET (\(Rows.trialColumns)) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            UPDATE trials SET (\(Rows.trialColumns)) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             WHERE study = ? AND number = ?
             """)
                 .execute(arguments: Rows.arguments(trial, config: json.config, metrics: json.metrics) + [trial.study, trial.number])

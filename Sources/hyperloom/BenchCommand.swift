@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the fabric, the searchers and the schedulers; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
         subcommands: [FabricBench.self, SubprocessBench.self, OverheadBench.self, UtilizationBench.self, FailoverBench.self,
-                      ScaleBench.self, AskBench.self, EfficiencyBench.self, MultiFidelityBench.self,
+                      ScaleBench.self, AskBench.self, EfficiencyBench.self, MultiObjectiveBench.self, MultiFidelityBench.self,
                       FuzzBench.self, FeedBench.self, ChaosBench.self, CurveTrial.self, SimulateBench.self])
 }
 

@@ -33,17 +33,24 @@ enum PlotInput {
             let resource = MetricLines.resourceKey(explicit: resource ?? spec.scheduler.resource, metric: metric,
                                                    lines: reports.flatMap { $0.map(\.metrics) })
             let data = try zip(trials, reports).map { trial, reports in
-                TrialData(
+                var data = TrialData(
                     number: trial.number, config: trial.config.compactMapValues(MetricLines.parameterValue),
                     outcome: outcome(trial.state),
                     value: metric == spec.metric ? trial.value : (trial.state == .complete ? trial.metrics?.object?[metric]?.double : nil),
                     finishedAt: trial.finishedAt,
                     runs: try store.attempts(study: id, trial: trial.number).map { RunInterval(start: $0.startedAt, end: $0.finishedAt) },
                     curve: MetricLines.curve(reports, metric: metric, resource: resource))
+                data.values = spec.isMultiObjective ? trial.values : nil
+                data.feasible = trial.isFeasible
+                return data
             }
-            return StudyData(id: id, metric: metric, goal: goal ?? (spec.mode == .min ? .min : .max), resource: resource,
-                             parameters: parameters(spec.space), trials: data,
-                             startedAt: record.createdAt)
+            var study = StudyData(id: id, metric: metric, goal: goal ?? (spec.mode == .min ? .min : .max), resource: resource,
+                                  parameters: parameters(spec.space), trials: data,
+                                  startedAt: record.createdAt)
+            if spec.isMultiObjective {
+                study.objectives = spec.objectives.map { ObjectiveInfo(name: $0.name, goal: $0.mode == .min ? .min : .max) }
+            }
+            return study
         } catch let error as StoreError {
             throw Failure("cannot read the store \(path): \(error)")
         }

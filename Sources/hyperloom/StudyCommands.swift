@@ -114,7 +114,8 @@ struct Trials: ParsableCommand {
 }
 
 struct Best: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a study's best config and metric, and the top trials.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a study's best config and metric, and the top trials; for several objectives or constraints, the Pareto front.")
 
     @Argument(help: "The study id.")
     var study: String
@@ -122,7 +123,7 @@ struct Best: ParsableCommand {
     @Option(help: "How many of the best trials to list.")
     var top = 5
 
-    @Flag(help: "Print the best trial as JSON.")
+    @Flag(help: "Print the best trial as JSON (several objectives: {\"pareto\": [{\"trial\", \"values\", \"feasible\", \"config\"}, …]}).")
     var json = false
 
     @OptionGroup var source: StudySourceOptions
@@ -131,6 +132,8 @@ struct Best: ParsableCommand {
         try source.session { studies in
             let doc = try studies.fetch(OptimizerRequest(op: "trials", study: study))
             if json {
+                // A multi-objective or constrained study has a front, not one best trial.
+                if doc.object?["study"]?.object?["pareto"] != nil { return Console.line(StudyRendering.paretoJSON(doc).description) }
                 return Console.line((doc.object?["study"]?.object?["best"] ?? .null).description)
             }
             Console.line(StudyRendering.best(doc, top: top))
@@ -215,13 +218,34 @@ struct Tell: ParsableCommand {
     @Option(help: "The trial's final metric value.")
     var value: Double?
 
-    @Option(help: "complete (default, needs --value), failed or pruned.")
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A metric of the result, NAME=VALUE (repeat it): every objective, and every constrained metric, of a study with several metrics or constraints.", valueName: "name=value"))
+    var metrics: [String] = []
+
+    @Option(help: "complete (default, needs --value or --metric), failed or pruned.")
     var state = "complete"
 
     @OptionGroup var source: StudySourceOptions
 
+    /// `--metric` as a metrics object.
+    func metricsObject() throws -> JSONValue? {
+        guard !metrics.isEmpty else { return nil }
+        var object: [String: JSONValue] = [:]
+        for item in metrics {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let x = Double(parts[1]), x.isFinite else {
+                throw ValidationError("--metric takes NAME=VALUE with a finite number, e.g. --metric latency_ms=12.5; found \"\(item)\"")
+            }
+            guard object[parts[0]] == nil else { throw ValidationError("--metric \(parts[0]) is given twice") }
+            object[parts[0]] = .number(x)
+        }
+        return .object(object)
+    }
+
     func validate() throws {
-        if state == "complete" && value == nil { throw ValidationError("--value is required for a complete trial") }
+        _ = try metricsObject()
+        if state == "complete" && value == nil && metrics.isEmpty {
+            throw ValidationError("--value (or --metric NAME=VALUE for each objective) is required for a complete trial")
+        }
         if let value, !value.isFinite {
             throw ValidationError("--value must be a finite number, not \(value); to record a trial that produced no usable value use --state failed")
         }
@@ -229,7 +253,8 @@ struct Tell: ParsableCommand {
 
     func run() throws {
         try source.session(writes: true) { studies in
-            let doc = try studies.fetch(OptimizerRequest(op: "tell", study: study, trial: trial, value: value, state: state))
+            let doc = try studies.fetch(OptimizerRequest(op: "tell", study: study, trial: trial, value: value, state: state,
+                                                         metrics: try metricsObject()))
             Console.line(doc.description)
         }
     }

@@ -50,6 +50,7 @@ enum StudyRendering {
         }
         let total = s["max_trials"].map { " of \(number($0))" } ?? ""
         lines.append("trials: \(number(s["trials"]))\(total)" + (parts.isEmpty ? "" : " — " + parts.joined(separator: ", ")))
+        if let front = frontLine(s) { lines.append(front) }
         if let metric = s["metric"]?.argument, let mode = s["mode"]?.argument {
             if let best = s["best"]?.object {
                 lines.append("best \(metric) (\(mode)): \(number(best["value"])) — trial \(number(best["number"])): \(config(best["config"]))")
@@ -84,14 +85,21 @@ enum StudyRendering {
             // A failed trial shows its config too: which settings failed is the first question.
             let detail: String = note + config(t["config"]) + (t["error"].map { " · error: \($0.argument)" } ?? "")
             let budget: String = t["budget"].map(number) ?? "-"
-            return [number(t["number"]), state, number(t["value"]), number(t["attempts"]), budget, worker, time, detail]
+            // A multi-objective trial shows every objective, `*` marking the Pareto front and `!` an infeasible trial.
+            let value: String = t["values"]?.arrayValue.map { values in
+                values.map { number($0) }.joined(separator: " / ") + (t["front"]?.double == 0 ? " *" : "") + (t["feasible"] == .bool(false) ? " !" : "")
+            } ?? number(t["value"])
+            return [number(t["number"]), state, value, number(t["attempts"]), budget, worker, time, detail]
         }
-        return table(["TRIAL", "STATE", "VALUE", "ATTEMPTS", "BUDGET", "WORKER", "TIME", "CONFIG"], rows)
+        let names = objectives(doc.object?["study"]?.object ?? [:]).map(\.name)
+        let valueHeader = names.count > 1 ? names.joined(separator: " / ").uppercased() : "VALUE"
+        return table(["TRIAL", "STATE", valueHeader, "ATTEMPTS", "BUDGET", "WORKER", "TIME", "CONFIG"], rows)
     }
 
     /// The best trial and, below it, the top trials.
     static func best(_ doc: JSONValue, top: Int) -> String {
         let s = doc.object?["study"]?.object ?? [:]
+        if s["pareto"] != nil { return paretoFront(doc) }
         guard let best = s["best"]?.object else { return "study \(s["id"]?.argument ?? "?"): no complete trial yet" }
         var lines = ["best \(s["metric"]?.argument ?? "value") (\(s["mode"]?.argument ?? "")): \(number(best["value"])) — trial \(number(best["number"]))"]
         let config = best["config"]?.object ?? [:]
@@ -147,7 +155,10 @@ enum StudyRendering {
         }
         let params = paramSet.sorted()
         let metrics = metricSet.sorted()
-        let header = ["study", "trial", "state", "value"] + params.map { "param_\($0)" } + metrics.map { "metric_\($0)" }
+        // A multi-objective or constrained study: a column per objective, then feasibility and front rank.
+        let objectives = objectives(doc.object?["study"]?.object ?? [:]).map(\.name)
+        let objectiveHeader = objectives.isEmpty ? [] : objectives.map { "objective_\($0)" } + ["feasible", "front"]
+        let header = ["study", "trial", "state", "value"] + objectiveHeader + params.map { "param_\($0)" } + metrics.map { "metric_\($0)" }
             + ["attempts", "worker", "source", "created_at", "started_at", "finished_at", "duration_s", "error", "budget", "note",
                "reports"]
         var lines = [header.map(field).joined(separator: ",")]
@@ -158,6 +169,12 @@ enum StudyRendering {
             let reports = (t["reports"]?.arrayValue ?? []).compactMap(\.object)
                 .filter { $0["kind"]?.argument == "report" }.compactMap { $0["metrics"] }
             var cells: [String] = [study, number(t["number"]), text(t["state"]), t["value"].map(cell) ?? ""]
+            if !objectives.isEmpty {
+                let values = t["values"]?.arrayValue ?? []
+                for i in objectives.indices { cells.append(i < values.count ? cell(values[i]) : "") }
+                cells.append(t["feasible"].map(cell) ?? "")
+                cells.append(t["front"].map(cell) ?? "")
+            }
             for name in params { cells.append(config[name].map(cell) ?? "") }
             for name in metrics { cells.append(m[name].map(cell) ?? "") }
             cells.append(number(t["attempts"]))

@@ -57,7 +57,7 @@ import Testing
         Case(label: "bad mode", yaml: changing("mode: min", to: "mode: minimize"), line: 3, column: 7, field: "mode",
              fragment: "expected min or max, found string \"minimize\""),
         Case(label: "unknown top-level key with a suggestion", yaml: minimalSpec + "\nsearchr: grid", line: 10, column: 1,
-             field: "searchr", fragment: "unknown key \"searchr\" at the top level; expected one of name, metric, mode, space, searcher, scheduler, trial, budget, points_to_evaluate (did you mean \"searcher\"?)"),
+             field: "searchr", fragment: "unknown key \"searchr\" at the top level; expected one of name, metric, mode, metrics, constraints, space, searcher, scheduler, trial, budget, points_to_evaluate (did you mean \"searcher\"?)"),
         Case(label: "name with spaces", yaml: changing("name: t", to: "name: my study"), line: 1, column: 7, field: "name",
              fragment: "expected letters, digits, \"_\", \".\" or \"-\" only (the name prefixes job ids), found \"my study\""),
         Case(label: "name too long", yaml: changing("name: t", to: "name: " + String(repeating: "a", count: 65)), line: 1,
@@ -137,7 +137,7 @@ import Testing
 
         // Searcher and scheduler
         Case(label: "unknown searcher type", yaml: minimalSpec + "\nsearcher: {type: randm}", line: 10, column: 18,
-             field: "searcher.type", fragment: "unknown searcher type \"randm\"; expected one of random, grid, quasi_random, tpe, gp, bohb (did you mean \"random\"?)"),
+             field: "searcher.type", fragment: "unknown searcher type \"randm\"; expected one of random, grid, quasi_random, tpe, gp, bohb, nsga2 (did you mean \"random\"?)"),
         Case(label: "searcher of a later version", yaml: minimalSpec + "\nsearcher: hyperopt", line: 10, field: "searcher",
              fragment: "searcher \"hyperopt\" is not available in this version"),
         Case(label: "sequence for the random searcher", yaml: minimalSpec + "\nsearcher: {type: random, sequence: sobol}",

@@ -8,9 +8,9 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 7)
+        #expect(SQLiteStore.schemaVersion == 8)
         #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner",
-                                                             "v6-checkpoint-writer"])
+                                                             "v6-checkpoint-writer", "v7-objectives"])
     }
 
     @Test
@@ -36,7 +36,7 @@ struct SQLiteMigrationTests {
             }
             let upgraded = try SQLiteStore(path: path)
             #expect(try Set(upgraded.appliedMigrationIdentifiers()) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner",
-                                                                       "v6-checkpoint-writer"])
+                                                                       "v6-checkpoint-writer", "v7-objectives"])
             #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
             #expect(try upgraded.indexNames(on: "logs").contains("logs_by_order"))
             #expect(try upgraded.logLines(study: Fixture.study, trial: 1, attempt: nil, stream: nil, offset: 0, limit: 10).isEmpty)
@@ -56,7 +56,7 @@ struct SQLiteMigrationTests {
             try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2").createStudy(Fixture.studyRecord())
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 2 is older than this hyperloom reads (7)"))
+            #expect(message.contains("schema version 2 is older than this hyperloom reads (8)"))
             #expect(message.contains("open it read-write once"))
         }
     }
@@ -68,9 +68,9 @@ struct SQLiteMigrationTests {
             do {
                 let store = try SQLiteStore(path: path)
                 try Fixture.seed(store)
-                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v8')")
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9')")
             }
-            let tooNew = StoreError.schemaTooNew(found: 8, supported: SQLiteStore.schemaVersion)
+            let tooNew = StoreError.schemaTooNew(found: 9, supported: SQLiteStore.schemaVersion)
             #expect(throws: tooNew) { try SQLiteStore(path: path) }
             #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
             #expect(tooNew.description.contains("upgrade hyperloom"))
@@ -84,7 +84,7 @@ struct SQLiteMigrationTests {
             do {
                 try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
             }
-            #expect(throws: StoreError.schemaTooNew(found: 8, supported: 7)) { try SQLiteStore(path: path) }
+            #expect(throws: StoreError.schemaTooNew(found: 9, supported: 8)) { try SQLiteStore(path: path) }
         }
     }
 
@@ -108,6 +108,47 @@ struct SQLiteMigrationTests {
             record.owner = "client/alice"
             try store.createStudy(record)
             #expect(try store.study(record.id)?.owner == "client/alice")
+        }
+    }
+}
+
+/// Every objective's value and the feasibility of a trial survive the store (v7-objectives); rows
+/// of a version-6 file read back without them.
+@Suite struct SQLiteObjectiveValues {
+    @Test func valuesAndFeasibilityAreStoredAndReadBack() throws {
+        try withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory.appendingPathComponent("s.sqlite").path)
+            try store.createStudy(Fixture.studyRecord())
+            var trial = Fixture.trial(1)
+            try store.insertTrial(trial)
+            trial.state = .complete
+            trial.value = 0.25
+            trial.values = [0.25, -3, 1e-300]
+            trial.feasible = false
+            try store.updateTrial(trial)
+            let read = try #require(try store.trial(study: Fixture.study, number: 1))
+            #expect(read.values == [0.25, -3, 1e-300])
+            #expect(read.feasible == false)
+            #expect(read == trial)
+        }
+    }
+
+    @Test func aVersion6RowReadsBackWithoutObjectiveValues() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("store.sqlite").path
+            do {
+                let old = try SQLiteStore(path: path, readOnly: false, migratingThrough: "v6-checkpoint-writer")
+                try old.createStudy(Fixture.studyRecord())
+                try old.execute(sql: """
+                    INSERT INTO trials (study, number, config, state, source, attempts, value, created_at)
+                    VALUES ('\(Fixture.study)', 1, '{"lr":0.01}', 'complete', 'searcher', 1, 0.5, \(Fixture.trial(1).createdAt))
+                    """)
+            }
+            let upgraded = try SQLiteStore(path: path)
+            let trial = try #require(try upgraded.trial(study: Fixture.study, number: 1))
+            #expect(trial.values == nil && trial.feasible == nil)
+            #expect(trial.objectiveValues == [0.5])
+            #expect(trial.isFeasible)
         }
     }
 }

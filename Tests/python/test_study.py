@@ -171,3 +171,35 @@ def test_should_prune_is_answered_by_the_studys_asha_scheduler(fabric: Fabric) -
         some = next(t for t in study.trials if t.number in pruned_at)
         epochs = [m["epoch"] for m in study.trials_rows()[some.number - 1]["reports"]]
         assert epochs == list(range(1, pruned_at[some.number][0] + 1)), "the reports are stored"
+
+
+def test_several_objectives_with_a_constraint_give_the_pareto_front_as_best_trials(fabric: Fabric) -> None:
+    spec = {"name": "mo", "metrics": [{"name": "accuracy", "mode": "max"}, {"name": "latency_ms", "mode": "min"}],
+            "constraints": ["latency_ms <= 30"], "space": {"x": {"uniform": [0.0, 1.0]}},
+            "searcher": {"type": "nsga2", "seed": 2, "population_size": 4}, "budget": {"max_trials": 12}}
+    study = hyperloom.create_study(spec, broker=fabric.broker_endpoint)
+    try:
+        assert study.directions == ["maximize", "minimize"]
+        assert study.metric_names == ["accuracy", "latency_ms"]
+        first = study.ask()
+        with pytest.raises(ValueError, match="2 objective"):
+            study.tell(first, [0.5])
+        study.tell(first, (first.params["x"], 40 * first.params["x"] * first.params["x"]))
+
+        def objective(trial: hyperloom.Trial) -> tuple:
+            x = trial.params["x"]
+            return x, 40 * x * x  # better accuracy costs latency; x > 0.866 breaks the constraint
+
+        study.optimize(objective)
+        trials = [t for t in study.trials if t.state == "complete"]
+        assert len(trials) == 12
+        front = study.best_trials
+        assert front and all(t.front == 0 and t.feasible for t in front)
+        feasible = [t for t in trials if t.feasible]
+        # On this problem every feasible trial is on the front (accuracy rises with latency).
+        assert sorted(t.number for t in front) == sorted(t.number for t in feasible)
+        assert all(t.values == [t.params["x"], 40 * t.params["x"] * t.params["x"]] for t in trials)
+        rows = study.trials_rows()
+        assert {"objective_accuracy", "objective_latency_ms", "feasible", "front"} <= set(rows[0])
+    finally:
+        study.close()

@@ -84,8 +84,14 @@ public struct ASHAScheduler: Scheduler {
     var paused: Set<Int> = []
     var removed: Set<Int> = []
 
-    public init(spec: SchedulerSpec, mode: Mode, seed: UInt64) {
+    /// MO-ASHA: the directions of the objectives its rungs rank by (empty: `mode`'s one objective).
+    public let objectives: [Mode]
+    /// MO-ASHA: each rung's objective values (as losses) by trial, parallel to `brackets`.
+    var rungLosses: [[[Int: [Double]]]] = []
+
+    public init(spec: SchedulerSpec, mode: Mode, seed: UInt64, objectives: [Mode] = []) {
         variant = spec.type ?? .stopping
+        self.objectives = objectives.count > 1 ? objectives : []
         self.mode = mode
         self.maxT = spec.resolvedMaxT
         let eta = spec.resolvedReductionFactor
@@ -99,6 +105,7 @@ public struct ASHAScheduler: Scheduler {
         brackets = (0..<count).map { s in rungLevels(grace: grace, eta: eta, maxT: maxT, bracket: s).map { Rung(level: $0) } }
         // A bracket without rungs (its first level would reach max_t) only adds full-budget runs.
         while brackets.count > 1 && brackets.last?.isEmpty == true { brackets.removeLast() }
+        rungLosses = brackets.map { $0.map { _ in [:] } }
     }
 
     /// A rung as status views and tests read it.

@@ -64,6 +64,12 @@ class FrozenTrial:
     duration_s: Optional[float] = None
     reports: List[Dict[str, Any]] = field(default_factory=list)
     attempt_log: List[Dict[str, Any]] = field(default_factory=list)
+    #: Several objectives: every objective's value, in the spec's ``metrics`` order.
+    values: Optional[List[float]] = None
+    #: Constraints: whether the trial kept them (None: no constraints, or not complete).
+    feasible: Optional[bool] = None
+    #: Several objectives or constraints: the trial's Pareto front rank (0: on the front).
+    front: Optional[int] = None
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -78,7 +84,9 @@ class FrozenTrial:
             metrics=doc.get("metrics") or {}, attempts=int(doc.get("attempts", 0)), source=doc.get("source", ""),
             worker=doc.get("worker"), error=doc.get("error"), note=doc.get("note"), budget=doc.get("budget"),
             created_at=doc.get("created_at"), started_at=doc.get("started_at"), finished_at=doc.get("finished_at"),
-            duration_s=doc.get("duration_s"), reports=doc.get("reports") or [], attempt_log=doc.get("attempt_log") or [])
+            duration_s=doc.get("duration_s"), reports=doc.get("reports") or [], attempt_log=doc.get("attempt_log") or [],
+            values=doc.get("values"), feasible=doc.get("feasible"),
+            front=None if doc.get("front") is None else int(doc["front"]))
 
 
 class Trial:
@@ -239,6 +247,20 @@ class Study:
         return "maximize" if self._summary.get("mode") == "max" else "minimize"
 
     @property
+    def metric_names(self) -> List[str]:
+        """Every objective's metric key, in the spec's order (one for a single-objective study)."""
+        objectives = self._summary.get("objectives")
+        return [o["name"] for o in objectives] if objectives else [self.metric]
+
+    @property
+    def directions(self) -> List[str]:
+        """``minimize`` / ``maximize`` per objective (Optuna's ``study.directions``)."""
+        objectives = self._summary.get("objectives")
+        if not objectives:
+            return [self.direction]
+        return ["maximize" if o.get("mode") == "max" else "minimize" for o in objectives]
+
+    @property
     def state(self) -> str:
         """``running``, ``complete``, ``failed`` or ``cancelled`` (fetched now)."""
         return self.refresh().get("state", "")
@@ -296,11 +318,15 @@ class Study:
                 self._leases = _Leases(self)
             return self._leases
 
-    def tell(self, trial: Union[Trial, int], value: Optional[float] = None, state: Optional[str] = None,
-             wait: bool = False) -> FrozenTrial:
+    def tell(self, trial: Union[Trial, int], value: Union[None, float, Sequence[float], Dict[str, float]] = None,
+             state: Optional[str] = None, wait: bool = False) -> FrozenTrial:
         """Records the result of an asked trial: ``value`` (the study's metric) for a complete
         one, or ``state`` ``failed`` / ``pruned``. A value that is not a finite number records a
         failed trial (with a warning), as Optuna does.
+
+        A study with several objectives takes a sequence of values in the spec's ``metrics``
+        order (Optuna's ``values``), or a dict of metric values, which must also hold every
+        constrained metric when the spec has ``constraints``.
 
         **Pipelined.** By default the tell is sent without waiting for its answer and the trial
         is returned as told (at most 256 tells wait for their answers at once); the trial keeps
@@ -316,7 +342,16 @@ class Study:
         if state not in ("complete", "failed", "pruned"):
             raise ValueError(f"state must be complete, failed or pruned, not {state!r}")
         body: Dict[str, Any] = {"op": "tell", "trial": number, "attempt": attempt, "state": state}
-        if value is not None:
+        if isinstance(value, (list, tuple, dict)):
+            metrics = self._metrics(value)
+            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            if bad and state == "complete":
+                print(f"hyperloom: trial {number} returned non-finite {', '.join(bad)}: told as failed", file=sys.stderr)
+                body["state"] = "failed"
+                body["error"] = f"the objective returned a non-finite {', '.join(bad)}"
+            elif state == "complete":
+                body["metrics"] = metrics
+        elif value is not None:
             try:
                 number_value = float(value)
             except (TypeError, ValueError):
@@ -342,6 +377,12 @@ class Study:
                 raise Unreachable(f"tell of trial {number} is not acknowledged after {self._connection.timeout:g} s") from None
             return FrozenTrial.from_document(answer["trial"])
         params = trial.params if isinstance(trial, Trial) else {}
+        if "metrics" in body:
+            # Several objectives: the primary one is `value`; feasibility is the optimizer's to say.
+            told_metrics = body["metrics"]
+            return FrozenTrial(number=number, state=body["state"], params=params, value=told_metrics.get(self.metric),
+                               metrics=told_metrics, attempts=attempt or 0, source="ask", error=body.get("error"),
+                               values=[told_metrics[n] for n in self.metric_names if n in told_metrics] or None)
         told = body.get("value")
         return FrozenTrial(number=number, state=body["state"], params=params, value=told,
                            metrics={self.metric: told} if body["state"] == "complete" and self.metric else {},
@@ -353,15 +394,31 @@ class Study:
         after ``timeout`` seconds (default: the connection's timeout) with tells unanswered."""
         self._tells.flush(timeout)
 
+    def _metrics(self, value: Union[Sequence[float], Dict[str, float]]) -> Dict[str, float]:
+        """A sequence of objective values or a dict of metrics, as the metrics object ``tell`` sends."""
+        if isinstance(value, dict):
+            try:
+                return {str(k): float(v) for k, v in value.items()}
+            except (TypeError, ValueError):
+                raise TypeError("tell: every metric value must be a number") from None
+        names = self.metric_names
+        if len(value) != len(names):
+            raise ValueError(f"tell: this study has {len(names)} objective(s) ({', '.join(names)}), got {len(value)} values")
+        try:
+            return {name: float(v) for name, v in zip(names, value)}
+        except (TypeError, ValueError):
+            raise TypeError("tell: every objective value must be a number") from None
+
     # -- optimize -------------------------------------------------------------------------
-    def optimize(self, objective: Callable[[Trial], float], n_trials: Optional[int] = None,
+    def optimize(self, objective: Callable[[Trial], Any], n_trials: Optional[int] = None,
                  timeout: Optional[float] = None, n_jobs: int = 1, catch: Union[Type[BaseException], Sequence[Type[BaseException]]] = (),
                  callbacks: Optional[List[Callable[["Study", FrozenTrial], None]]] = None) -> None:
         """Asks, evaluates ``objective(trial)`` and tells, until ``n_trials`` trials were
         evaluated here, ``timeout`` seconds passed, or the study has no trial left; with
         ``n_jobs`` threads at once (-1: one per CPU).
 
-        The objective returns the metric's value; raising :class:`TrialPruned` tells the trial
+        The objective returns the metric's value (several objectives: a sequence in the spec's
+        ``metrics`` order, or a dict of metrics that also holds the constrained ones); raising :class:`TrialPruned` tells the trial
         pruned. Any other exception tells it failed and is raised again unless it is one of
         ``catch``. Other processes may optimize the same study at the same time: each trial is
         handed out once (again only when its holder's lease expired).
@@ -434,7 +491,7 @@ class Study:
             raise
         if value is None:
             return self.tell(trial, state="failed")
-        return self.tell(trial, value)
+        return self.tell(trial, value)  # a sequence or dict for several objectives
 
     # -- results --------------------------------------------------------------------------
     @property
@@ -458,6 +515,17 @@ class Study:
         if not best:
             raise ValueError(f"study {self.id} has no complete trial yet")
         return FrozenTrial.from_document(best)
+
+    @property
+    def best_trials(self) -> List[FrozenTrial]:
+        """The Pareto front (Optuna's ``study.best_trials``): the complete trials no other
+        feasible trial dominates, feasible ones only once any trial is feasible. A
+        single-objective study gives its best trial (or nothing)."""
+        summary = self.refresh()
+        if "pareto" not in summary:
+            best = summary.get("best")
+            return [FrozenTrial.from_document(best)] if best else []
+        return [t for t in self.trials if t.front == 0]
 
     @property
     def best_params(self) -> Dict[str, Any]:
@@ -493,12 +561,20 @@ class Study:
         trials = doc.get("trials", [])
         params = sorted({k for t in trials for k in (t.get("config") or {})})
         metrics = sorted({k for t in trials for k in (t.get("metrics") or {})})
-        columns = (["study", "trial", "state", "value"] + [f"param_{p}" for p in params] + [f"metric_{m}" for m in metrics]
+        objectives = [o["name"] for o in (doc.get("study") or {}).get("objectives") or []]
+        objective_columns = [f"objective_{o}" for o in objectives] + (["feasible", "front"] if objectives else [])
+        columns = (["study", "trial", "state", "value"] + objective_columns + [f"param_{p}" for p in params] + [f"metric_{m}" for m in metrics]
                    + ["attempts", "worker", "source", "created_at", "started_at", "finished_at", "duration_s", "error",
                       "budget", "note", "reports"])
         rows = []
         for t in trials:
             row: Dict[str, Any] = {"study": self.id, "trial": t["number"], "state": t["state"], "value": t.get("value")}
+            values = t.get("values") or []
+            for i, o in enumerate(objectives):
+                row[f"objective_{o}"] = values[i] if i < len(values) else None
+            if objectives:
+                row["feasible"] = t.get("feasible")
+                row["front"] = t.get("front")
             for p in params:
                 row[f"param_{p}"] = (t.get("config") or {}).get(p)
             for m in metrics:

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import LoomBench
+import LoomModel
+import LoomSearch
+import LoomWire
+
+/// Hypervolume of multi-objective searchers on ZDT1, ZDT2, DTLZ2 and BNH (constrained), compared
+/// with reference runs (Optuna's samplers, `Docs/benchmarks/optuna_multiobjective.py`) on the
+/// same seeds, and the ask latency of NSGA-II after 1,000 trials.
+struct MultiObjectiveBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "multiobjective",
+        abstract: "Median hypervolume over seeds at given trial counts, per problem and multi-objective searcher (sequential trials).")
+
+    /// The searchers that take several objectives.
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case random, quasiRandom = "quasi_random", nsga2, tpe
+
+        var spec: SearcherSpec.Kind {
+            switch self {
+            case .random: .random
+            case .quasiRandom: .quasiRandom
+            case .nsga2: .nsga2
+            case .tpe: .tpe
+            }
+        }
+    }
+
+    @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, nsga2, tpe.")
+    var searcher: [Kind] = [.random, .nsga2, .tpe]
+
+    @Option(help: "Comma-separated problems: zdt1, zdt2, dtlz2, bnh.")
+    var problems = "zdt1,zdt2,dtlz2,bnh"
+
+    @Option(help: "Number of seeds: firstSeed..<firstSeed + seeds.")
+    var seeds = 20
+
+    @Option(name: .customLong("first-seed"), help: "The first seed.")
+    var firstSeed = 0
+
+    @Option(help: "Comma-separated trial counts at which the hypervolume is read.")
+    var at = "100,300"
+
+    @Option(help: "Seeds run at once (the figures do not depend on it); the processor count by default.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(parsing: .upToNextOption, help: "JSON lines of reference runs on the same seeds (Docs/benchmarks/optuna_multiobjective.py's output), one file per reference.")
+    var against: [String] = []
+
+    @Flag(help: "Also time one NSGA-II ask after 1,000 complete trials of ZDT1 (median of 21).")
+    var latency = false
+
+    func validate() throws {
+        guard seeds >= 1, firstSeed >= 0, threads >= 1 else { throw ValidationError("--seeds and --threads must be at least 1 and --first-seed at least 0") }
+        guard try integerList(at).allSatisfy({ $0 >= 1 }) else { throw ValidationError("--at takes positive trial counts") }
+        for name in problems.split(separator: ",") where MultiObjectiveProblem.all[String(name)] == nil {
+            throw ValidationError("unknown problem \"\(name)\"; expected one of \(MultiObjectiveProblem.all.keys.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let checkpoints = try integerList(at)
+        let trials = checkpoints.max() ?? 0
+        let chosen = problems.split(separator: ",").compactMap { MultiObjectiveProblem.all[String($0)] }
+        let references = try against.map { try ReferenceHypervolumes(path: $0, seeds: seeds, firstSeed: firstSeed) }
+        var table: [EfficiencyCell: [Double]] = [:]
+        Console.line("median hypervolume (feasible trials) over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
+        for problem in chosen {
+            for kind in searcher {
+                let traces = SeedTraces(count: seeds)
+                let (first, width) = (firstSeed, max(1, threads))
+                DispatchQueue.concurrentPerform(iterations: min(width, seeds)) { lane in
+                    for index in stride(from: lane, to: seeds, by: width) {
+                        traces.set(index, Self.hypervolumes(kind, problem, seed: UInt64(first + index), trials: trials, at: checkpoints))
+                    }
+                }
+                var row: [String] = []
+                for (i, at) in checkpoints.enumerated() {
+                    let volumes = traces.all.map { $0[i] }
+                    table[EfficiencyCell(function: problem.name, trials: at, searcher: kind.rawValue)] = volumes
+                    row.append(String(format: "%10.4f", median(volumes)))
+                    var json = JSONObjectWriter()
+                    json.add("bench", "multiobjective")
+                    json.add("problem", problem.name)
+                    json.add("searcher", kind.rawValue)
+                    json.add("trials", at)
+                    json.add("seeds", seeds)
+                    json.add("first_seed", firstSeed)
+                    json.add("median_hypervolume", median(volumes))
+                    json.addRaw("hypervolumes", json: JSONValue.array(volumes.map { .number($0) }).jsonBytes ?? Array("[]".utf8))
+                    Console.line(String(decoding: json.finish(), as: UTF8.self))
+                }
+                Console.line("\(problem.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.joined(separator: " "))")
+            }
+        }
+        for reference in references { compare(table, with: reference, problems: chosen.map(\.name), checkpoints: checkpoints) }
+        if latency { askLatency() }
+    }
+
+    /// One seed's sequential run: the hypervolume of its feasible trials at each checkpoint.
+    static func hypervolumes(_ kind: Kind, _ problem: MultiObjectiveProblem, seed: UInt64, trials: Int, at checkpoints: [Int]) -> [Double] {
+        let objectives = Array(repeating: Objective(name: "f", mode: .min), count: problem.objectives)
+        var searcher = makeSearcher(SearcherSpec(kind: kind.spec, seed: seed), space: problem.space, mode: .min, repeats: 1,
+                                    objectives: objectives)
+        var feasible: [[Double]] = []
+        var volumes: [Double] = []
+        for n in 1...trials {
+            guard case .config(let config) = searcher.suggest(pending: []) else { break }
+            let (values, constraints) = problem.evaluate(config)
+            let (isFeasible, violation) = MultiObjectiveProblem.feasibility(constraints)
+            searcher.observe(Evaluation(config: config, state: .complete, value: values[0], values: values, feasible: isFeasible,
+                                        violation: violation))
+            if isFeasible { feasible.append(values) }
+            if checkpoints.contains(n) {
+                feasible = Pareto.nonDominated(feasible)
+                volumes.append(Pareto.hypervolume(feasible, reference: problem.reference))
+            }
+        }
+        return volumes
+    }
+
+    /// Each searcher's median next to the reference's, with a one-sided rank-sum test of the
+    /// per-seed hypervolumes (larger is better): **better** or **WORSE** at p < 0.05, else tied.
+    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceHypervolumes, problems: [String], checkpoints: [Int]) {
+        let significance = 0.05
+        Console.line("against \(reference.name) (\(reference.path)), same seeds: median hypervolumes, then the rank-sum test (one-sided, p < \(significance))")
+        for kind in searcher {
+            var counts = (cells: 0, better: 0, tied: 0, worse: 0)
+            for problem in problems {
+                var row: [String] = []
+                for at in checkpoints {
+                    guard let ours = table[EfficiencyCell(function: problem, trials: at, searcher: kind.rawValue)],
+                          let theirs = reference.volumes[EfficiencyCell(function: problem, trials: at, searcher: reference.name)] else {
+                        row.append("(no reference at \(at))")
+                        continue
+                    }
+                    counts.cells += 1
+                    var verdict = "tied"
+                    if let test = RankSumTest(ours, theirs) {
+                        if test.pLarger < significance {
+                            verdict = String(format: "better p=%.3g", test.pLarger)
+                            counts.better += 1
+                        } else if test.pSmaller < significance {
+                            verdict = String(format: "WORSE p=%.3g", test.pSmaller)
+                            counts.worse += 1
+                        } else {
+                            verdict = String(format: "tied p=%.2f", min(test.pLarger, test.pSmaller))
+                            counts.tied += 1
+                        }
+                    } else {
+                        counts.tied += 1
+                    }
+                    row.append(String(format: "@%d %.4g vs %.4g %@", at, median(ours), median(theirs), verdict))
+                }
+                Console.line("\(problem.padding(toLength: 8, withPad: " ", startingAt: 0)) \(kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(row.joined(separator: " | "))")
+            }
+            Console.line("\(kind.rawValue) against \(reference.name): significantly better in \(counts.better) of \(counts.cells) cells, tied in \(counts.tied), significantly worse in \(counts.worse)")
+        }
+    }
+
+    /// The median wall and CPU time of one NSGA-II ask after 1,000 complete ZDT1 trials.
+    private func askLatency() {
+        let problem = MultiObjectiveProblem.zdt1()
+        let objectives = [Objective(name: "f1", mode: .min), Objective(name: "f2", mode: .min)]
+        var base = makeSearcher(SearcherSpec(kind: .nsga2, seed: 0), space: problem.space, mode: .min, repeats: 1, objectives: objectives)
+        var history: [Evaluation] = []
+        for _ in 0..<1000 {
+            guard case .config(let config) = base.suggest(pending: []) else { break }
+            let values = problem.evaluate(config).values
+            let evaluation = Evaluation(config: config, state: .complete, value: values[0], values: values)
+            base.observe(evaluation)
+            history.append(evaluation)
+        }
+        var times: [Double] = [], cpu: [Double] = []
+        for _ in 0..<21 {
+            var copy = base
+            let (wall, thread) = (milliseconds(CLOCK_MONOTONIC), milliseconds(CLOCK_THREAD_CPUTIME_ID))
+            _ = copy.suggest(pending: [])
+            times.append(milliseconds(CLOCK_MONOTONIC) - wall)
+            cpu.append(milliseconds(CLOCK_THREAD_CPUTIME_ID) - thread)
+        }
+        Console.line(String(format: "ask nsga2: 1000 trials of zdt1 (30 dims): median %.3f ms (CPU %.3f ms) over 21 asks", median(times), median(cpu)))
+        var json = JSONObjectWriter()
+        json.add("bench", "multiobjective_ask")
+        json.add("searcher", "nsga2")
+        json.add("history", history.count)
+        json.add("median_ms", (median(times) * 1000).rounded() / 1000)
+        json.add("median_cpu_ms", (median(cpu) * 1000).rounded() / 1000)
+        Console.line(String(decoding: json.finish(), as: UTF8.self))
+    }
+}
+
+/// The per-seed hypervolumes of a reference run (`optuna_multiobjective.py`'s output), which
+/// must be over the same seeds.
+struct ReferenceHypervolumes {
+    let path: String
+    let name: String
+    let volumes: [EfficiencyCell: [Double]]
+
+    init(path: String, seeds: Int, firstSeed: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--against: cannot read \(path)") }
+        var volumes: [EfficiencyCell: [Double]] = [:]
+        var names: Set<String> = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where line.hasPrefix("{") {
+            guard let object = (try? JSONValue(parsing: String(line)))?.object else {
+                throw ValidationError("--against: \(path) line \(number + 1) is not a JSON object")
+            }
+            guard object["bench"]?.argument == "multiobjective" else { continue }
+            guard let problem = object["problem"]?.argument, let searcher = object["searcher"]?.argument,
+                  let trials = object["trials"]?.double, case .array(let values)? = object["hypervolumes"],
+                  let theirSeeds = object["seeds"]?.double, let theirFirst = object["first_seed"]?.double else {
+                throw ValidationError("--against: \(path) line \(number + 1) lacks problem, searcher, trials, seeds, first_seed or hypervolumes")
+            }
+            guard Int(theirSeeds) == seeds, Int(theirFirst) == firstSeed else {
+                throw ValidationError("--against: \(path) is over seeds \(Int(theirFirst))..<\(Int(theirFirst + theirSeeds)), this run over \(firstSeed)..<\(firstSeed + seeds)")
+            }
+            let sample = values.compactMap(\.double)
+            guard sample.count == seeds else {
+                throw ValidationError("--against: \(path) line \(number + 1) has \(sample.count) hypervolumes for \(seeds) seeds")
+            }
+            names.insert(searcher)
+            volumes[EfficiencyCell(function: problem, trials: Int(trials), searcher: searcher)] = sample
+        }
+        guard names.count == 1, let name = names.first else {
+            throw ValidationError("--against: \(path) must hold the runs of exactly one searcher, found \(names.isEmpty ? "none" : names.sorted().joined(separator: ", "))")
+        }
+        self.path = path
+        self.name = name
+        self.volumes = volumes
+    }
+}

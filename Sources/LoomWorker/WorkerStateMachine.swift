@@ -84,6 +84,9 @@ public struct WorkerStateMachine: Sendable {
     public internal(set) var staleAcks = 0
     /// ASSIGNs ignored because the lease was already held or recently finished.
     public internal(set) var duplicateAssignments = 0
+    /// Checkpoint announcements never snapshotted: a newer one of the same attempt came while
+    /// they waited for the snapshot before them.
+    public internal(set) var supersededSnapshots = 0
 
     /// A machine with no link yet: `start(now:)` opens it.
     public init(config: WorkerConfig, now: ContinuousClock.Instant) {

@@ -122,7 +122,7 @@ import Testing
         let dir = checkpoints.paths(ref).checkpointDir
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "state".write(toFile: dir + "/state", atomically: true, encoding: .utf8)
-        let payload = checkpoints.checkpointed(ref, payload: Array(#"{"step": 1, "checkpoint": true}"#.utf8), seq: 2)
+        let payload = try checkpoints.snapshotNow(ref, metrics: Array(#"{"step": 1, "checkpoint": true}"#.utf8), seq: 2)
         let object = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(payload)).object)
         let manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(try #require(object[CheckpointManifest.payloadKey]))))
         #expect(manifest.seq == 2 && manifest.files.map(\.path) == ["state"])
@@ -139,7 +139,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func snapshot(_ text: String, seq: UInt64) throws -> String {
             try text.write(toFile: dir + "/state", atomically: true, encoding: .utf8)
-            _ = checkpoints.checkpointed(ref, payload: Array(#"{"checkpoint": true}"#.utf8), seq: seq)
+            _ = try checkpoints.snapshotNow(ref, metrics: Array(#"{"checkpoint": true}"#.utf8), seq: seq)
             return BlobDirectory.hash(Array(text.utf8))
         }
         let one = try snapshot("one", seq: 2), two = try snapshot("two", seq: 4), three = try snapshot("three", seq: 6)
@@ -153,5 +153,13 @@ import Testing
         #expect(present(three), "the newest")
         checkpoints.collectGarbage(heldJobs: []) { _, _ in true }
         #expect(!present(one) && !present(three), "the job is no longer held here")
+    }
+}
+
+extension WorkerCheckpoints {
+    /// Takes a snapshot on this thread, as the agent's background thread would, and takes it back.
+    func snapshotNow(_ ref: AttemptRef, metrics: Frame, seq: UInt64) throws -> Frame {
+        let job = try #require(snapshotJob(ref, metrics: metrics))
+        return snapshotFinished(job(), seq: seq)
     }
 }

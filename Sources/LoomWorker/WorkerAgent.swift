@@ -91,18 +91,20 @@ public final class WorkerAgent: @unchecked Sendable {
          logger: Logger = Logger(label: "hyperloom.worker"), snapshotter: WorkerCheckpoints.Snapshotter?) throws(ZMQError) {
         var config = config
         config.worker.gpus = config.gpuDevices.count
-        self.config = config
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
-        machine = WorkerStateMachine(config: config.worker, now: .now)
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path }
         let workDir = absolute(config.workDir)
         var checkpointSettings = config.checkpoints
         checkpointSettings.sharedDirectory = checkpointSettings.sharedDirectory.map(absolute)
         runner = executor ?? TrialRunner(workDir: workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
-                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory)
+                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory,
+                                         isolation: AttemptIsolation.detect(workerID: config.worker.workerID))
+        config.worker.isolation = runner.isolationName
+        self.config = config
+        machine = WorkerStateMachine(config: config.worker, now: .now)
         checkpoints = snapshotter.map { WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger, snapshotter: $0) }
             ?? WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
     }
@@ -113,7 +115,7 @@ public final class WorkerAgent: @unchecked Sendable {
         logger.info("worker starting", metadata: [
             "worker.broker": "\(config.brokerEndpoint)", "worker.slots": "\(config.worker.slots)",
             "worker.gpus": "\(config.gpuDevices.isEmpty ? "none" : config.gpuDevices.joined(separator: ","))",
-            "worker.work_dir": "\(config.workDir)",
+            "worker.work_dir": "\(config.workDir)", "worker.isolation": "\(runner.isolationName)",
         ])
         try perform(actions: machine.start(now: .now))
         var stopping = false

@@ -36,6 +36,8 @@ public struct WorkerConfig: Sendable {
     /// Pool labels offered in READY: jobs whose spec requires `worker_labels` run only on workers
     /// carrying all of them (`--labels`).
     public var labels: [String] = []
+    /// How attempts are isolated (`AttemptIsolation.name`), said in READY; nil: not said.
+    public var isolation: String?
 
     public init(workerID: String, slots: Int, gpus: Int, heartbeat: Duration, liveness: Int,
                 host: String, pid: Int32, version: String,

@@ -220,7 +220,7 @@ public struct WorkerStateMachine: Sendable {
                          heartbeatMs: Self.milliseconds(config.heartbeat), liveness: max(config.liveness, 1),
                          host: config.host, pid: config.pid, version: config.version,
                          running: attempts.values.sorted { $0.serial < $1.serial }.map { RunningAttempt($0.ref, token: $0.token) },
-                         labels: config.labels.isEmpty ? nil : config.labels)
+                         labels: config.labels.isEmpty ? nil : config.labels, isolation: config.isolation)
     }
 
     mutating func send(_ frames: [Frame], now: ContinuousClock.Instant) -> [WorkerAction] {

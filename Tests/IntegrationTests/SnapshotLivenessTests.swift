@@ -59,5 +59,10 @@ import Testing
         #expect(elapsed >= snapshotTime, "the snapshot really was slow")
         let status = try client.status()
         #expect(status.object?["counters"]?.object?["workers_lost"] == .number(0), "\(status)")
+        guard case .array(let workers)? = status.object?["workers"], let isolation = workers.first?.object?["isolation"]?.argument else {
+            Issue.record("no worker with an isolation in \(status)")
+            return
+        }
+        #expect(["process-group", "cgroup2", "cgroup1-freezer"].contains(isolation), "READY says how attempts are isolated")
     }
 }

@@ -55,7 +55,8 @@ public struct WorkerAgentConfig: Sendable {
 /// go through one work queue, `perform`: the one place the agent does anything.
 /// **Liveness.** Trials run as child processes, so the loop keeps heartbeating while they run for
 /// hours; the poll timeout is the earliest of the machine's and the runner's deadlines.
-/// Checkpoint snapshots (hashing and copying a whole directory) run on a `BackgroundWork`
+/// Checkpoint snapshots (hashing and copying a whole directory) and the rebuild of a restored
+/// checkpoint (verifying the received blobs, writing the directory) run on a `BackgroundWork`
 /// thread, so a directory of 50,000 files does not stop the heartbeat.
 /// **Shutdown.** The goodbye (DISCONNECT) is the last message sent; the socket lingers briefly on
 /// close so it reaches the broker, which then requeues at once what the worker held.
@@ -68,8 +69,8 @@ public final class WorkerAgent: @unchecked Sendable {
     private let runner: any TrialExecutor
     private let checkpoints: WorkerCheckpoints
     private let logger: Logger
-    /// Snapshots run here, off the loop thread.
-    private let background = BackgroundWork<WorkerCheckpoints.SnapshotResult>(name: "hyperloom.worker.snapshots")
+    /// Snapshots and checkpoint rebuilds run here, off the loop thread.
+    private let background = BackgroundWork<Finished>(name: "hyperloom.worker.checkpoints")
     /// The machine returned `.exit`: the loop ends after this turn.
     private var exiting = false
     /// Whether the machine was registered at the end of the last loop turn (for logging only).
@@ -148,7 +149,7 @@ public final class WorkerAgent: @unchecked Sendable {
                         try perform(actions: machine.received(frames, now: .now))
                     }
                 } else if index == backgroundIndex {
-                    try perform(background.collect().map(Work.snapshotted))
+                    try perform(background.collect().map(Work.finished))
                 } else if let fd = fdIndex[index] {
                     try perform(runner.readable(fd: fd, now: .now).map(Work.trial))
                 }
@@ -219,8 +220,16 @@ public final class WorkerAgent: @unchecked Sendable {
         case trial(TrialEvent)
         /// An effect of a checkpoint restore (from `WorkerCheckpoints`).
         case checkpoint(WorkerCheckpoints.Outcome)
-        /// A snapshot finished on the background thread.
-        case snapshotted(WorkerCheckpoints.SnapshotResult)
+        /// A job of the background thread finished.
+        case finished(Finished)
+    }
+
+    /// What the background thread hands back.
+    enum Finished: Sendable {
+        /// A checkpoint snapshot (`.snapshot`).
+        case snapshot(WorkerCheckpoints.SnapshotResult)
+        /// A restored checkpoint's directory rebuild (`WorkerCheckpoints.Outcome.rebuild`).
+        case rebuild(WorkerCheckpoints.RebuildResult)
     }
 
     private func perform(actions: [WorkerAction]) throws(ZMQError) {
@@ -248,10 +257,14 @@ public final class WorkerAgent: @unchecked Sendable {
                 case .fail(let ref, let error):
                     logger.warning("attempt not started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "error": "\(error)"])
                     queue.append(.trial(.exited(ref, kind: .failed, payload: TrialResult.notStarted(error, attemptDir: nil))))
+                case .rebuild(let ref):
+                    if let job = checkpoints.restoreJob(lease: ref.lease) { background.submit { .rebuild(job()) } }
                 }
-            case .snapshotted(let result):
+            case .finished(.snapshot(let result)):
                 let payload = checkpoints.snapshotFinished(result, seq: machine.nextUpdateSeq(lease: result.ref.lease))
                 queue += machine.snapshotTaken(result.ref, payload: payload, now: .now).map(Work.action)
+            case .finished(.rebuild(let result)):
+                queue += checkpoints.restoreFinished(result, now: .now).map(Work.checkpoint)
             }
         }
     }
@@ -309,7 +322,7 @@ public final class WorkerAgent: @unchecked Sendable {
                 // Checkpoints do not travel: the CHECKPOINT carries the metrics alone.
                 return machine.snapshotTaken(ref, payload: metrics, now: .now).map(Work.action)
             }
-            background.submit(job)
+            background.submit { .snapshot(job()) }
         case .exit:
             exiting = true
         }

@@ -38,8 +38,9 @@ public struct CheckpointSettings: Sendable {
 /// the rest.
 /// **Restores.** An attempt with a number above 1, or whose spec names `restore_from`, first asks
 /// the optimizer for the newest stored checkpoint (FETCH `latest`); when it is newer than what the
-/// job's checkpoint directory holds here, the missing blobs are fetched (a `ChunkTransfer`), the
-/// directory is rebuilt from them, and only then does the trial start.
+/// job's checkpoint directory holds here, the missing blobs are fetched (a `ChunkTransfer`), then
+/// verified and the directory rebuilt from them off the loop thread (`restoreJob`), and only then
+/// does the trial start.
 /// **Threading.** Used from the agent's loop thread only, except the jobs `snapshotJob` hands out,
 /// which run on the agent's `BackgroundWork` thread and touch only the blob directory.
 final class WorkerCheckpoints {
@@ -51,6 +52,9 @@ final class WorkerCheckpoints {
         case launch(AttemptRef, payload: Frame)
         /// The checkpoint could not be restored: the attempt fails without starting.
         case fail(AttemptRef, error: String)
+        /// Every blob arrived: run `restoreJob(lease:)` off the loop thread (verify and commit the
+        /// received blobs, rebuild the checkpoint directory) and hand its result to `restoreFinished`.
+        case rebuild(AttemptRef)
     }
 
     /// Takes a snapshot of a checkpoint directory into the blob directory, off the loop thread:
@@ -80,6 +84,8 @@ final class WorkerCheckpoints {
         enum Phase {
             case manifest(request: UInt64, sentAt: ContinuousClock.Instant)
             case blobs(CheckpointManifest, ChunkTransfer, partials: [String: String])
+            /// Every blob arrived; the directory is being rebuilt off the loop thread.
+            case rebuilding(CheckpointManifest, partials: [String: String])
         }
         var ref: AttemptRef
         var payload: Frame
@@ -101,6 +107,8 @@ final class WorkerCheckpoints {
     let snapshotter: Snapshotter
     /// Snapshot jobs handed out by `snapshotJob` and not yet finished.
     private(set) var snapshotsInFlight = 0
+    /// Rebuild jobs handed out by `restoreJob` and not yet finished.
+    var rebuildsInFlight = 0
 
     init(workDir: String, settings: CheckpointSettings, logger: Logger,
          snapshotter: @escaping Snapshotter = { directory, blobs, maxBytes, stamps throws(CheckpointError) in
@@ -185,9 +193,10 @@ final class WorkerCheckpoints {
     /// Drops the snapshots no one needs: those of jobs this worker no longer holds an attempt
     /// of, and acknowledged ones that are not their job's newest; deletes the blobs that only
     /// they referenced. `unacknowledged(lease, seq)` says whether a CHECKPOINT still awaits its ACK.
-    /// Does nothing while a snapshot is being taken: it may be reusing a blob it found present.
+    /// Does nothing while a snapshot is being taken or a directory rebuilt: either may be using a
+    /// blob it found present.
     func collectGarbage(heldJobs: Set<String>, unacknowledged: (UInt64, UInt64) -> Bool) {
-        guard snapshotsInFlight == 0 else { return }
+        guard snapshotsInFlight == 0, rebuildsInFlight == 0 else { return }
         var candidates: Set<String> = []
         for (job, list) in snapshots {
             guard heldJobs.contains(job) else {

@@ -39,6 +39,11 @@ import Testing
         var rest: [WorkerCheckpoints.Outcome] = []
         while !queue.isEmpty {
             let next = queue.removeFirst()
+            if case .rebuild(let ref) = next, let job = checkpoints.restoreJob(lease: ref.lease) {
+                // The agent's background thread, here on this one.
+                queue += checkpoints.restoreFinished(job(), now: t0)
+                continue
+            }
             guard case .send(let fetch) = next else { rest.append(next); continue }
             let body = Self.body(fetch)!
             fetches.append(body.op == FetchBody.latest ? "latest \(body.job ?? "")" : "blob \(body.offset!)")
@@ -47,7 +52,10 @@ import Testing
                 : fetch.answer(ChunkHeader(sha256: body.sha256, offset: body.offset),
                                data: (try? blobs.read(body.sha256!, offset: body.offset!, length: body.length!)) ?? [])
             for outcome in checkpoints.received(answer, now: t0) {
-                if case .send = outcome { queue.append(outcome) } else { rest.append(outcome) }
+                switch outcome {
+                case .send, .rebuild: queue.append(outcome)
+                default: rest.append(outcome)
+                }
             }
         }
         return rest
@@ -84,6 +92,22 @@ import Testing
                           blobs: blobs, fetches: &fetches)
         #expect(again == [.launch(third, payload: payload)])
         #expect(fetches == ["latest s-1/1"])
+    }
+
+    @Test func aReceivedBlobThatDoesNotMatchItsHashIsCaughtByTheRebuildAndTheRestoreStartsOver() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (blobs, manifest) = try optimizerStore(["step": "5"])
+        // The optimizer's copy is corrupted on disk: the bytes travel, their hash does not match.
+        try "6".write(toFile: blobs.path(of: manifest.files[0].sha256), atomically: true, encoding: .utf8)
+        let checkpoints = coordinator()
+        let ref = AttemptRef(job: "s-1/1", attempt: 2, lease: 9)
+        var fetches: [String] = []
+        let rest = serve(checkpoints.prepare(ref, payload: JobSpec(command: ["true"]).payload, now: t0), by: checkpoints,
+                         manifest: manifest, blobs: blobs, fetches: &fetches)
+        #expect(rest.isEmpty, "the trial does not start on a checkpoint that failed verification")
+        #expect(checkpoints.isRestoring(lease: 9), "it asks for the manifest again after manifestTimeout")
+        #expect(checkpoints.rebuildsInFlight == 0)
+        #expect(!FileManager.default.fileExists(atPath: checkpoints.paths(ref).checkpointDir + "/step"))
     }
 
     @Test func restoreFromAsksForTheOtherJobsCheckpoint() throws {

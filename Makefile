@@ -42,7 +42,7 @@ test-python:
 ## Tests/Fuzz/corpus/TARGET and keeps what it finds in .build/fuzz/corpus/TARGET. `make test` runs
 ## each target FUZZ_SMOKE seconds, `make fuzz` FUZZ_TIME seconds; a crash stops with its input
 ## in .build/fuzz/crashes/ (add it to the corpus once fixed).
-FUZZ_TARGETS := wire broker manifest replay spec
+FUZZ_TARGETS := wire broker manifest replay spec optimizer
 FUZZ_BIN := .build/fuzz/debug/hyperloom-fuzz
 FUZZ_SMOKE ?= 25
 FUZZ_TIME ?= 300

@@ -133,7 +133,7 @@ let package = Package(
         // machine, manifests, replay requests and specs; the tests run the corpus through them.
         .target(
             name: "LoomFuzz",
-            dependencies: ["LoomWire", "LoomBroker", "LoomModel", "LoomCheckpoint"],
+            dependencies: ["LoomWire", "LoomBroker", "LoomModel", "LoomCheckpoint", "LoomOptimizer", "LoomStore", "LoomClient"],
             swiftSettings: strict
         ),
         // libFuzzer's driver when built with `-D FUZZING -sanitize=fuzzer` (`make fuzz`); otherwise
@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
-        .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz"], swiftSettings: strict),
+        .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz", "LoomOptimizer", "LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["LoomClient", "LoomWire", "ZeroMQ", "LoomRuntime", "LoomEmbedded", "LoomStore", "LoomModel", "LoomWorker", "LoomPlot", "LoomBroker"],

@@ -45,13 +45,19 @@ public struct BrokerServiceConfig: Sendable {
     /// The file of the secret that lease capabilities are MACed with (`LeaseSecret`; created with
     /// mode 0600 when missing), so leases survive a restart. Nil: a random secret per process.
     public var leaseSecret: String?
+    /// Limits on what peers may make the broker hold (`BrokerConfig.maxWorkers`, `maxClients`)
+    /// and on one replay request's prefixes (at most `FeedReplay.maxPrefixes`).
+    public var maxWorkers: Int
+    public var maxClients: Int
+    public var maxReplayPrefixes: Int
 
     public init(endpoint: String = "tcp://*:5555", feedEndpoint: String = "tcp://*:5556",
                 feedReplayEndpoint: String = "tcp://*:5557", feedJournal: String? = nil, feedHighWaterMark: Int = 1_000_000,
                 heartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5), shutdownWorkers: Bool = false,
                 maxMessageSize: Int64 = 64 << 20, batchLimit: Int = 1_000, softwareVersion: String = "unknown",
-                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil) {
+                keysDirectory: String? = nil, stragglers: StragglerPolicy = StragglerPolicy(), leaseSecret: String? = nil,
+                maxWorkers: Int = 10_000, maxClients: Int = 10_000, maxReplayPrefixes: Int = FeedReplay.maxPrefixes) {
         self.endpoint = endpoint
         self.feedEndpoint = feedEndpoint
         self.feedReplayEndpoint = feedReplayEndpoint
@@ -67,6 +73,9 @@ public struct BrokerServiceConfig: Sendable {
         self.keysDirectory = keysDirectory
         self.stragglers = stragglers
         self.leaseSecret = leaseSecret
+        self.maxWorkers = maxWorkers
+        self.maxClients = maxClients
+        self.maxReplayPrefixes = min(max(1, maxReplayPrefixes), FeedReplay.maxPrefixes)
     }
 }
 
@@ -111,6 +120,7 @@ public final class BrokerService {
             logger.warning("feed journal: cut a torn last record", metadata: ["feed.journal": path, "feed.repaired_bytes": bytes])
         }
         publisher = FeedPublisher(journal: journal, logger: logger)
+        publisher.maxReplayPrefixes = config.maxReplayPrefixes
         let leaseKey = try config.leaseSecret.map { path throws(LeaseSecret.Failure) in try LeaseSecret.load(path: path) } ?? LeaseSecret.random()
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         self.logger = logger
@@ -119,7 +129,7 @@ public final class BrokerService {
             leaseEpoch: UInt32.random(in: 1...UInt32.max),
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
             recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers,
-            lastFeedSeq: journal.lastSeq, leaseKey: leaseKey)
+            lastFeedSeq: journal.lastSeq, maxWorkers: config.maxWorkers, maxClients: config.maxClients, leaseKey: leaseKey)
         machine = BrokerStateMachine(config: brokerConfig, now: .now)
     }
 
@@ -266,6 +276,7 @@ public final class BrokerService {
                 }
             }
             try perform(machine.expire(now: .now))
+            for line in machine.takeRefusalLines() { logger.warning("message refused", metadata: line.metadata.mapValues { .string($0) }) }
             try publisher.publishPending(on: feed, now: .now, time: Date().timeIntervalSince1970)
             if let replayIndex, ready.contains(replayIndex) { try publisher.serveReplays() }
         }

@@ -72,9 +72,9 @@ extension BrokerStateMachine {
             actions += dispatch(now: now)
         }
         if clients[info.client] == nil && clients.count >= config.maxClients {
-            counters.refused["capacity", default: 0] += 1
-            return [.send(identity: identity, frames: BrokerToClient.error(
-                "HELLO refused: this broker holds \(clients.count) clients, its limit (max_clients \(config.maxClients))").frames)]
+            let text = "HELLO refused: this broker holds \(clients.count) clients, its limit (max_clients \(config.maxClients))"
+            refuse("capacity", from: identity, message: "HELLO", detail: text, now: now)
+            return [.send(identity: identity, frames: BrokerToClient.error(text).frames)]
         }
         if let old = clients[info.client]?.identity, old != identity { peers[old] = nil }
         clients[info.client] = ClientRecord(id: info.client, name: info.name, identity: identity, lastHeard: now, lastSent: now)

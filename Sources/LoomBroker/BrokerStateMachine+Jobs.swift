@@ -13,7 +13,8 @@ extension BrokerStateMachine {
             if var job = jobs[submission.id] {
                 if ownedByAnotherKey(job, client: client) {
                     // Re-submitting a job id must not hand another key's job, and its results, over.
-                    counters.refused["owner", default: 0] += 1
+                    refuse("owner", from: clients[client]?.identity, message: "SUBMIT",
+                           detail: "job \(submission.id) belongs to another key", now: now)
                     continue
                 }
                 accepted += 1
@@ -165,7 +166,11 @@ extension BrokerStateMachine {
 
     /// REPORT, CHECKPOINT, FINAL or FAILED from a worker. While a backup copy runs, the first
     /// result of either copy decides (see `resolveSpeculation`).
+    /// A CHECKPOINT is relayed with the key of the worker that sent it (`Update.writer`): the
+    /// optimizer records who wrote each checkpoint.
     mutating func workerUpdate(_ update: Update, worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        var update = update
+        if update.kind == .checkpoint { update.writer = holder(ofWorker: worker) }
         let speculation = resolveSpeculation(update, worker: worker, now: now)
         if speculation.handled { return speculation.actions }
         return speculation.actions + currentAttemptUpdate(update, worker: worker, now: now)
@@ -259,7 +264,7 @@ extension BrokerStateMachine {
         var count: UInt32 = 0
         for id in ids {
             if let job = jobs[id], ownedByAnotherKey(job, client: client) {
-                counters.refused["owner", default: 0] += 1
+                refuse("owner", from: clients[client]?.identity, message: "CANCEL_JOBS", detail: "job \(id) belongs to another key", now: now)
                 continue
             }
             guard let job = jobs.removeValue(forKey: id) else { continue }

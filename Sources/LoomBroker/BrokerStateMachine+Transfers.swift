@@ -17,7 +17,7 @@ extension BrokerStateMachine {
             return []
         }
         if transfer.kind == .fetch, let refusal = fetchRefusal(transfer, job: job) {
-            counters.refused["fetch", default: 0] += 1
+            refuse("fetch", from: workers[worker]?.identity, message: "FETCH", detail: refusal, now: now)
             return [send(toWorker: worker, BrokerToWorker.transfer(transfer.answer(ChunkHeader(error: refusal))).frames, now: now)]
         }
         if transfer.kind == .fetch, !(services[ServiceName.checkpoints] ?? []).contains(owner) {

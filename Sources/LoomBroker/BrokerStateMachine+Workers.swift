@@ -41,9 +41,9 @@ extension BrokerStateMachine {
     /// `userID` is the key the connection authenticated with: the worker's leases are bound to it.
     mutating func ready(_ info: ReadyInfo, from identity: Frame, userID: String? = nil, now: ContinuousClock.Instant) -> [BrokerAction] {
         if workers[info.worker] == nil && workers.count >= config.maxWorkers {
-            counters.refused["capacity", default: 0] += 1
-            return [.send(identity: identity, frames: BrokerToWorker.error(
-                "READY refused: this broker holds \(workers.count) workers, its limit (max_workers \(config.maxWorkers))").frames)]
+            let text = "READY refused: this broker holds \(workers.count) workers, its limit (max_workers \(config.maxWorkers))"
+            refuse("capacity", from: identity, message: "READY", detail: text, now: now)
+            return [.send(identity: identity, frames: BrokerToWorker.error(text).frames)]
         }
         let heartbeat = min(max(.milliseconds(info.heartbeatMs), config.heartbeatRange.lowerBound), config.heartbeatRange.upperBound)
         var actions: [BrokerAction] = []

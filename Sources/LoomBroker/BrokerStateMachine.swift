@@ -170,6 +170,11 @@ public struct BrokerStateMachine: Sendable {
     /// when it does not (loopback development, `--insecure`).
     var allowedUsers: Set<String>?
     public internal(set) var counters = BrokerCounters()
+    /// Refusals waiting to be logged, rate-limited per reason (`BrokerStateMachine+Refusals`).
+    var refusalLog = RefusalLog()
+    /// The key of the connection whose message `receive` is handling (nil: none, or the broker
+    /// does not authenticate): refusal lines name it.
+    var sender: String?
 
     public init(config: BrokerConfig, now: ContinuousClock.Instant) {
         self.config = config
@@ -196,16 +201,19 @@ public struct BrokerStateMachine: Sendable {
                                                        now: ContinuousClock.Instant) -> [BrokerAction]
     where C.Index == Int {
         counters.received += 1
+        sender = userID
+        defer { sender = nil }
         let message: Inbound
         do {
             message = try WireDecoder.inbound(frames)
         } catch {
-            counters.rejected[error.category, default: 0] += 1
+            reject(error, from: identity, frames: frames, now: now)
             let header = frames.first.map { $0.starts(with: Array("HLC".utf8)) } == true ? Wire.clientHeader : Wire.workerHeader
             return [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(error.description.utf8)])]
         }
         if let refusal = refusal(of: message, userID: userID) {
-            counters.refused[refusal.category, default: 0] += 1
+            refuse(refusal.category, from: identity, message: frames.dropFirst().first?.first.flatMap(Command.init(rawValue:))?.name ?? "unknown",
+                   detail: refusal.text, now: now)
             let header = if case .worker = message { Wire.workerHeader } else { Wire.clientHeader }
             var actions: [BrokerAction] = [.send(identity: identity, frames: [header, [Command.error.rawValue], Array(refusal.text.utf8)])]
             if refusal.category == "revoked" {

@@ -38,8 +38,15 @@ public final class FeedPublisher {
     /// Replay requests answered, malformed ones dropped, and ones refused because their key is
     /// no longer allowed.
     private(set) var replaysServed = 0
-    private(set) var replaysMalformed = 0
-    private(set) var replaysRefused = 0
+    /// Replay requests dropped as malformed or over the limits of `FeedReplay.Request`.
+    public private(set) var replaysMalformed = 0
+    /// Replay requests refused because the subscriber's key is no longer allowed.
+    public private(set) var replaysRefused = 0
+    /// Most prefixes one replay request may name (`--max-replay-prefixes`; at most
+    /// `FeedReplay.maxPrefixes`, which the decoder enforces).
+    public var maxReplayPrefixes = FeedReplay.maxPrefixes
+    /// Refused replay requests waiting to be logged, rate-limited per reason.
+    private var refusals = RefusalLog()
     /// The user ids (`ROLE/NAME`) that may replay, when the broker authenticates its peers: a
     /// key revoked by SIGHUP is refused on its open replay connection at its next request.
     var allowedUsers: Set<String>?
@@ -106,17 +113,29 @@ public final class FeedPublisher {
         var handled = 0
         while handled < Self.replaysPerTurn, let message = try replay.receiveMessage(dontWait: true) {
             handled += 1
+            let peer = message.userID ?? "replay connection"
             if let allowed = allowedUsers, !allowed.contains(message.userID ?? "") {
                 replaysRefused += 1
-                logger.warning("replay refused: key no longer allowed", metadata: ["security.user": "\(message.userID ?? "none")"])
+                refusals.note(RefusalLog.Refusal(peer: peer, message: "REPLAY", reason: "revoked", detail: "key no longer allowed"), now: .now)
                 continue
             }
             guard message.frames.count >= 2, let request = FeedReplay.Request(frames: Array(message.frames.dropFirst())) else {
                 replaysMalformed += 1
+                refusals.note(RefusalLog.Refusal(peer: peer, message: "REPLAY", reason: "malformed",
+                                                 detail: "not a replay request within its limits (\(FeedReplay.maxPrefixes) prefixes of \(FeedReplay.maxPrefixBytes) bytes)"),
+                              now: .now)
+                continue
+            }
+            guard request.prefixes.count <= maxReplayPrefixes else {
+                replaysMalformed += 1
+                refusals.note(RefusalLog.Refusal(peer: peer, message: "REPLAY", reason: "malformed",
+                                                 detail: "\(request.prefixes.count) prefixes; at most \(maxReplayPrefixes) (max_replay_prefixes)"),
+                              now: .now)
                 continue
             }
             try answer(request, to: message.frames[0], on: replay)
         }
+        for line in refusals.take() { logger.warning("message refused", metadata: line.metadata.mapValues { .string($0) }) }
         return handled == Self.replaysPerTurn
     }
 

@@ -60,9 +60,21 @@ public enum BrokerSettings {
         command, "slow_attempt_min_runtime", .duration(positive: false), default: .seconds(5),
         help: "No attempt is called slow before it has run this long.")
 
+    /// Limits on what peers may make the broker hold (Docs/security.md, "Limits").
+    public static let maxWorkers = Setting(
+        command, "max_workers", .integer(atLeast: 1), default: 10_000,
+        help: "Most workers registered at once; a READY beyond it is refused with an ERROR naming the limit.")
+    public static let maxClients = Setting(
+        command, "max_clients", .integer(atLeast: 1), default: 10_000,
+        help: "Most client records at once; a HELLO beyond it is refused with an ERROR naming the limit.")
+    public static let maxReplayPrefixes = Setting(
+        command, "max_replay_prefixes", .integer(in: 1...64), default: 64,
+        help: "Most topic prefixes in one feed replay request (at most 64, the protocol's bound); a request with more is dropped.")
+
     public static let table = SettingsTable(command: command, [
         endpoint, feed, feedReplay, feedJournal, heartbeat, liveness, recoveryWindow, maxMessageSize, shutdownWorkers, keys,
         insecure, logLevel, stallIntervalFactor, stallTimeoutMinimum, slowAttemptFactor, slowAttemptMinPeers, slowAttemptMinRuntime,
+        maxWorkers, maxClients, maxReplayPrefixes,
     ])
 }
 
@@ -153,7 +165,18 @@ public enum OptimizerSettings {
     public static let brokerKey = Setting(
         command, "broker_key", .optional(.string), default: nil, note: "none", help: "The broker's public key file (broker.pub).")
 
+    public static let checkpointMaxFiles = Setting(
+        command, "checkpoint_max_files", .integer(in: 1...100_000), default: 100_000,
+        help: "Most files in one checkpoint (at most 100000, the protocol's bound); a checkpoint with more is recorded with checkpoint_error and not kept.")
+    public static let specMaxBytes = Setting(
+        command, "spec_max_bytes", .integer(in: 1...(4 << 20)), default: 4 << 20,
+        help: "Longest study spec accepted by submit, in bytes (at most 4 MiB).")
+    public static let specMaxNodes = Setting(
+        command, "spec_max_nodes", .integer(in: 1...500_000), default: 500_000,
+        help: "Most YAML nodes a submitted spec may expand to, aliases counted each time they are used (at most 500000).")
+
     public static let table = SettingsTable(command: command, [
-        broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, key, brokerKey, logLevel,
+        broker, store, id, feed, checkpointDir, checkpointKeep, checkpointMaxBytes, checkpointMaxFiles, specMaxBytes, specMaxNodes,
+        key, brokerKey, logLevel,
     ])
 }

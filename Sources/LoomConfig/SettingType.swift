@@ -88,6 +88,23 @@ extension SettingType where Value == Int {
     }
 }
 
+extension SettingType where Value == Int {
+    /// A whole number within `range` (a limit that may be lowered, not raised past a bound the
+    /// protocol itself keeps).
+    public static func integer(in range: ClosedRange<Int>) -> SettingType {
+        let accept: @Sendable (String) -> Int? = { text in
+            guard let n = Int(text.hasPrefix("+") ? String(text.dropFirst()) : text), range.contains(n) else { return nil }
+            return n
+        }
+        return SettingType(
+            expected: "an integer from \(range.lowerBound) to \(range.upperBound)",
+            valueName: "n",
+            fromText: accept,
+            fromScalar: { $0.kind == .int ? accept($0.text) : nil },
+            format: { String($0) })
+    }
+}
+
 extension SettingType where Value == Double {
     /// A finite number greater than `minimum` (a factor).
     public static func number(above minimum: Double) -> SettingType {

@@ -18,6 +18,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case replay
     /// The study-spec parser (YAML).
     case spec
+    /// The optimizer's machine: requests from several clients and workers' events relayed by
+    /// the broker, with the clock and restarts, its invariants checked after each.
+    case optimizer
 
     /// Runs one input.
     public func run(_ data: [UInt8]) throws(FuzzFailure) {
@@ -27,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .manifest: try ManifestFuzz.run(data)
         case .replay: try ReplayFuzz.run(data)
         case .spec: SpecFuzz.run(data)
+        case .optimizer: try OptimizerFuzz.run(data)
         }
     }
 
@@ -38,6 +42,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .manifest: ManifestFuzz.seeds
         case .replay: ReplayFuzz.seeds
         case .spec: SpecFuzz.seeds
+        case .optimizer: OptimizerFuzz.seeds
         }
     }
 }

@@ -199,8 +199,12 @@ public struct CheckpointRecord: Equatable, Sendable {
     public var seq: UInt64
     public var files: [CheckpointFile]
     public var createdAt: Double
+    /// The key of the worker that wrote it (`ROLE/NAME`), or `worker-id:ID` when the broker did
+    /// not authenticate; nil in checkpoints stored before it was recorded.
+    public var writer: String?
 
-    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, files: [CheckpointFile], createdAt: Double) {
+    public init(study: String, trial: Int, attempt: Int, lease: UInt64, seq: UInt64, files: [CheckpointFile], createdAt: Double,
+                writer: String? = nil) {
         self.study = study
         self.trial = trial
         self.attempt = attempt
@@ -208,6 +212,7 @@ public struct CheckpointRecord: Equatable, Sendable {
         self.seq = seq
         self.files = files
         self.createdAt = createdAt
+        self.writer = writer
     }
 
     public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }

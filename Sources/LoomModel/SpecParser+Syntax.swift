@@ -3,10 +3,11 @@ import Yams
 /// YAML that does not parse: libyaml's message, at libyaml's position.
 extension SpecParser {
     /// The document's root node; YAML errors keep libyaml's position.
-    static func compose(_ text: String, file: String) throws(SpecError) -> Node {
-        guard text.utf8.count <= SpecBudget.maxBytes else {
+    static func compose(_ text: String, file: String, limits: SpecBudget.Limits = .init()) throws(SpecError) -> Node {
+        guard text.utf8.count <= limits.maxBytes else {
             throw SpecError(file: file, line: 1, column: 1, field: "syntax",
-                            message: "the spec is \(text.utf8.count) bytes; at most \(SpecBudget.maxBytes)")
+                            message: "the spec is \(text.utf8.count) bytes; at most \(limits.maxBytes)"
+                                + (limits.maxBytes < SpecBudget.maxBytes ? " (the optimizer's spec_max_bytes)" : ""))
         }
         let node: Node?
         do {
@@ -20,7 +21,7 @@ extension SpecParser {
             throw SpecError(file: file, line: 1, column: 1, field: "syntax",
                             message: "the spec is empty; expected a mapping of study settings (name, metric, mode, space, trial, …)")
         }
-        try SpecBudget.check(node, file: file)
+        try SpecBudget.check(node, file: file, maxNodes: limits.maxNodes)
         return node
     }
 

@@ -23,10 +23,11 @@ public enum SpecParser {
     static let topLevelKeys = ["name", "metric", "mode", "space", "searcher", "scheduler", "trial", "budget",
                                "points_to_evaluate"]
 
-    /// Parses a spec's text. `file` names the spec in errors.
-    public static func parse(_ text: String, file: String) throws(SpecError) -> StudySpec {
+    /// Parses a spec's text. `file` names the spec in errors; `limits` may lower the budget of
+    /// `SpecBudget` (the optimizer's `spec_max_bytes`, `spec_max_nodes`).
+    public static func parse(_ text: String, file: String, limits: SpecBudget.Limits = .init()) throws(SpecError) -> StudySpec {
         let reader = SpecReader(file: file)
-        let root = try compose(text, file: file)
+        let root = try compose(text, file: file, limits: limits)
         let top = try reader.entries(root, "", expected: "a mapping of study settings (name, metric, mode, space, trial, …)")
         try reader.checkKeys(top, allowed: topLevelKeys, in: "at the top level")
 

@@ -36,16 +36,29 @@ public enum SpecBudget {
     /// Longest spec text, in bytes of UTF-8.
     public static let maxBytes = 4 << 20
 
+    /// A budget lowered from the defaults (never raised past them: a spec stored under a lower
+    /// budget always parses again under the default one).
+    public struct Limits: Sendable, Equatable {
+        public var maxBytes: Int
+        public var maxNodes: Int
+
+        public init(maxBytes: Int = SpecBudget.maxBytes, maxNodes: Int = SpecBudget.maxNodes) {
+            self.maxBytes = min(max(1, maxBytes), SpecBudget.maxBytes)
+            self.maxNodes = min(max(1, maxNodes), SpecBudget.maxNodes)
+        }
+    }
+
     /// Throws when `root`, expanded, holds more than `maxNodes` nodes or nests deeper than
     /// `maxDepth`; costs at most `maxNodes` steps whatever the aliases.
-    static func check(_ root: Node, file: String) throws(SpecError) {
+    static func check(_ root: Node, file: String, maxNodes: Int = SpecBudget.maxNodes) throws(SpecError) {
         var stack: [(node: Node, depth: Int)] = [(root, 1)]
         var count = 0
         while let (node, depth) = stack.popLast() {
             count += 1
             guard count <= maxNodes else {
                 throw SpecError(file: file, line: 1, column: 1, field: "syntax",
-                                message: "the spec expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)")
+                                message: "the spec expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)"
+                                    + (maxNodes < SpecBudget.maxNodes ? "; the optimizer's spec_max_nodes" : ""))
             }
             guard depth <= maxDepth else {
                 throw SpecError(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, field: "syntax",

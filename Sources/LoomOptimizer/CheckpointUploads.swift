@@ -86,6 +86,10 @@ struct CheckpointUploads: Sendable {
             object["checkpoint_error"] = .string("the checkpoint's manifest is malformed (\(error.description)): not kept")
             return [.recordReport(update, .object(object))]
         }
+        guard manifest.files.count <= settings.maxFiles else {
+            object["checkpoint_error"] = .string("the checkpoint holds \(manifest.files.count) files; this optimizer keeps at most \(settings.maxFiles) (--checkpoint-max-files): not kept")
+            return [.recordReport(update, .object(object))]
+        }
         manifest.job = update.attempt.job
         manifest.attempt = update.attempt.attempt
         manifest.seq = update.seq

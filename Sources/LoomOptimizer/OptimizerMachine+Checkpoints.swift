@@ -44,8 +44,8 @@ extension OptimizerMachine {
                 out.disk.append(action)
             case .recordReport(let update, let metrics):
                 if let error = metrics.object?["checkpoint_error"] {
-                    out.notes.append(.warning("checkpoint refused", ["trial.id": update.attempt.job, "checkpoint.seq": "\(update.seq)",
-                                                                     "error": error.argument]))
+                    refuse("checkpoint", peer: workerName(update.attempt), message: "CHECKPOINT",
+                           detail: "\(update.attempt) seq \(update.seq): \(error.argument)", now: now)
                 }
                 storeCheckpointReport(update, metrics: metrics, checkpoint: nil, now: now)
             case .completed(let update, let manifest):
@@ -71,7 +71,8 @@ extension OptimizerMachine {
                                   kind: "checkpoint", metrics: metrics, time: now.wall)
         if let manifest {
             out.writes.append(.keepCheckpoint(CheckpointRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease,
-                                                               seq: update.seq, files: manifest.files, createdAt: now.wall),
+                                                               seq: update.seq, files: manifest.files, createdAt: now.wall,
+                                                               writer: update.writer),
                                               report: report, keep: settings.keep))
         } else {
             out.writes.append(.recordReport(report))

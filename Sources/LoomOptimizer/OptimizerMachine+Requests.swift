@@ -2,7 +2,7 @@ import Foundation
 import LoomModel
 import LoomWire
 
-/// REQUESTs to the optimizer. Those that change state (`submit`, `cancel`, `ask`, `tell`) are
+/// REQUESTs to the optimizer. Those that change state (`submit`, `cancel`, `ask`, `tell`, `release`) are
 /// answered by the machine, their RESPOND sent after the turn's commit; `status` of a running
 /// study too, from the driver's mirror (clients poll it). The read-only rest (`studies`,
 /// `trials`, `export`, `logs`, `status` of a finished study, and the summary a `cancel` answers
@@ -18,21 +18,29 @@ extension OptimizerMachine {
     /// the broker does not authenticate.
     mutating func answer(_ request: UInt64, from client: String, body: Frame, requester: String? = nil, now: Now) {
         let reply: Frame
+        var op = "request"
         do {
             let r: OptimizerRequest
             do {
                 r = try JSONDecoder().decode(OptimizerRequest.self, from: Data(body))
             } catch {
-                throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))")
+                throw RequestError(description: "the request is not {\"op\": …}: \(JSONCoding.describe(error))", refusal: "malformed")
             }
+            op = r.op
             guard let document = try perform(r, requester: requester, now: now) else {
                 out.queries.append(ReadQuery(request: request, from: client, body: r, requester: requester))
                 return
             }
             reply = StudyDocuments.encode(document)
         } catch let error as RequestError {
+            if let reason = error.refusal {
+                refuse(reason, peer: Self.requesterName(requester, client: client), message: op, detail: error.description, now: now)
+            }
             reply = StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
         } catch {
+            if error is SpecError {
+                refuse("spec", peer: Self.requesterName(requester, client: client), message: op, detail: "\(error)", now: now)
+            }
             reply = StudyDocuments.error("\(error)")
         }
         out.messages.append(.respond(request: request, to: client, body: reply))
@@ -71,10 +79,12 @@ extension OptimizerMachine {
             return try tell(r, requester: requester, now: now)
         case "heartbeat":
             return try heartbeat(r, requester: requester, now: now)
+        case "release":
+            return try release(r, requester: requester, now: now)
         case "report":
             return try reportAsked(r, requester: requester, now: now)
         default:
-            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, report or logs")
+            throw RequestError(description: "unknown op \"\(r.op)\"; expected submit, studies, status, trials, export, cancel, ask, tell, heartbeat, release, report or logs")
         }
     }
 
@@ -98,30 +108,78 @@ extension OptimizerMachine {
         return driver
     }
 
-    /// `ask`: a trial to evaluate outside the fabric, under a lease (`StudyDriver+Asks.swift`).
+    /// Throws `runningDriver`'s refusal when study `s` is not driven, without copying its driver.
+    func checkRunning(_ s: StudyRecord) throws {
+        if drivers[s.id] == nil { _ = try runningDriver(s) }
+    }
+
+    /// `ask`: trials to evaluate outside the fabric, each under its own lease
+    /// (`StudyDriver+Asks.swift`). Without `n`, one trial in the single-trial shape; with `n`,
+    /// up to `n` trials (`"trials": […]`, at least one), each created with the ones before it
+    /// pending for the searcher, all in this turn's one commit.
     mutating func ask(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        _ = try runningDriver(s)
-        guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds)
-        else { throw RequestError(description: "study \(s.id) is not running") }
-        recordExpired(expired, now: now)
-        switch outcome {
-        case .trial(let trial):
-            if trial.attempts == 1 {
+        try checkRunning(s)
+        if let n = r.n, !StudyDriver.askBatchRange.contains(n) {
+            throw RequestError(description: "ask: \"n\" must be between \(StudyDriver.askBatchRange.lowerBound) and \(StudyDriver.askBatchRange.upperBound), not \(n)")
+        }
+        var handed: [JSONValue] = []
+        var refusal: AskOutcome?
+        while handed.count < (r.n ?? 1) {
+            guard let (outcome, expired) = drivers[s.id]?.ask(now: now.wall, leaseSeconds: r.leaseSeconds ?? StudyDriver.defaultLeaseSeconds,
+                                                              started: r.n == nil)
+            else { throw RequestError(description: "study \(s.id) is not running") }
+            recordExpired(expired, now: now)
+            guard case .trial(let trial) = outcome else {
+                refusal = outcome
+                break
+            }
+            let key = TrialKey(study: s.id, number: trial.number)
+            if attempts[key] == nil {
                 out.writes.append(.insertTrial(trial))
-                attempts[TrialKey(study: s.id, number: trial.number)] = [:]
+                attempts[key] = [:]
             } else {
-                out.writes.append(.updateTrial(trial))
+                out.writes.append(.updateTrial(trial))  // handed out again: its lease expired or it was released
             }
             let lease = drivers[s.id]?.leases[trial.number]
-            return .object(["study": .string(s.id), "trial": .number(Double(trial.number)), "config": .object(trial.config),
-                            "attempt": .number(Double(trial.attempts)), "lease_s": .number(lease?.seconds ?? 0)])
+            handed.append(.object(["trial": .number(Double(trial.number)), "config": .object(trial.config),
+                                   "attempt": .number(Double(trial.attempts)), "lease_s": .number(lease?.seconds ?? 0)]))
+        }
+        if !handed.isEmpty {
+            guard r.n != nil else {
+                guard case .object(var single) = handed[0] else { return handed[0] }
+                single["study"] = .string(s.id)
+                return .object(single)
+            }
+            return .object(["study": .string(s.id), "trials": .array(handed)])
+        }
+        switch refusal {
         case .wait(let retryAfter, let held):
             throw RequestError(description: "study \(s.id) has no trial to hand out now: trials \(held.map(String.init).joined(separator: ", ")) are held by other clients; ask again in \(Int(retryAfter.rounded(.up))) s",
                                details: ["retry_after": .number(retryAfter)])
-        case .exhausted:
+        default:
             throw RequestError(description: "study \(s.id) has no trial budget left", details: ["exhausted": .bool(true)])
         }
+    }
+
+    /// `release`: asked trials the client holds but never evaluated (prefetched, left over when
+    /// it closes the study) wait for the next `ask` at once, without spending a retry; those it
+    /// no longer holds are answered as `refused` with the reason.
+    mutating func release(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+        let s = try study(r, requester: requester)
+        try checkRunning(s)
+        var released: [JSONValue] = []
+        var refused: [JSONValue] = []
+        for held in r.trials ?? [] {
+            do {
+                guard let trial = try drivers[s.id]?.release(trial: held.trial, attempt: held.attempt) else { continue }
+                out.writes.append(.updateTrial(trial))
+                released.append(.number(Double(held.trial)))
+            } catch {
+                refused.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))
+            }
+        }
+        return .object(["released": .array(released), "refused": .array(refused)])
     }
 
     /// Writes asked trials whose leases expired: waiting again, or failed (their result).
@@ -131,15 +189,16 @@ extension OptimizerMachine {
         }
     }
 
-    /// `heartbeat`: renews the leases of the asked trials a client holds; answers those it lost.
+    /// `heartbeat`: renews the leases of the asked trials a client holds (and with `started`,
+    /// marks them as being evaluated); answers those it lost.
     mutating func heartbeat(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        _ = try runningDriver(s)
+        try checkRunning(s)
         var renewed: [JSONValue] = []
         var lost: [JSONValue] = []
         for held in r.trials ?? [] {
             do {
-                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall)
+                try drivers[s.id]?.renewLease(trial: held.trial, attempt: held.attempt, now: now.wall, started: r.started == true)
                 renewed.append(.number(Double(held.trial)))
             } catch {
                 lost.append(.object(["trial": .number(Double(held.trial)), "reason": .string("\(error)")]))
@@ -151,40 +210,55 @@ extension OptimizerMachine {
     /// `report`: an intermediate result of an asked trial, recorded and judged by the scheduler.
     mutating func reportAsked(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
         let s = try study(r, requester: requester)
-        let driver = try runningDriver(s)
+        let spec = try runningDriver(s).spec
         guard let number = r.trial else { throw RequestError(description: "report: no \"trial\" given") }
         guard let value = r.value, value.isFinite else { throw RequestError(description: "report: \"value\" must be a finite number") }
         let trial: TrialRecord
-        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
+        do { trial = try heldTrial(s.id, number, attempt: r.attempt) } catch { throw RequestError(description: "report: \(error)") }
         var metrics = r.metrics?.object ?? [:]
-        metrics[driver.spec.metric] = .number(value)
-        if let step = r.step { metrics[driver.spec.scheduler.resource ?? "step"] = .number(step) }
+        metrics[spec.metric] = .number(value)
+        if let step = r.step { metrics[spec.scheduler.resource ?? "step"] = .number(step) }
         let key = TrialKey(study: s.id, number: number)
         // Asked reports have no lease of the broker's: lease 0, numbered per trial from 1.
         let seq = UInt64((reportKeys[key]?.count ?? 0) + 1)
         recordReport(ReportRecord(study: s.id, trial: number, attempt: trial.attempts, lease: 0, seq: seq,
-                                  metrics: .object(metrics), time: now.wall), spec: driver.spec)
+                                  metrics: .object(metrics), time: now.wall), spec: spec)
         let verdict = try drivers[s.id]?.reportAsked(trial: number, attempt: trial.attempts, metrics: .object(metrics), now: now.wall)
         var answer: [String: JSONValue] = ["should_prune": .bool(verdict != nil)]
         answer["reason"] = verdict?.trial.note.map(JSONValue.string)
         return .object(answer)
     }
 
-    /// `tell`: the result of a trial handed out by `ask`.
-    mutating func tell(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue {
+    /// `tell`: the result of a trial handed out by `ask`. Idempotent: a resend of the tell that
+    /// finished the trial (`isResend`) is answered with the stored trial and `"duplicate": true`;
+    /// once the study ended, from the store (nil: a `ReadQuery`).
+    mutating func tell(_ r: OptimizerRequest, requester: String?, now: Now) throws -> JSONValue? {
         let s = try study(r, requester: requester)
         guard let number = r.trial else { throw RequestError(description: "tell: no \"trial\" given") }
-        guard let driver = drivers[s.id] else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
-        var trial: TrialRecord
-        do { trial = try driver.heldTrial(number, attempt: r.attempt) } catch { throw RequestError(description: "tell: \(error)") }
+        guard let metric = drivers[s.id]?.spec.metric else {
+            guard s.state != .running else { throw RequestError(description: "tell: study \(s.id) has no running trial \(number)") }
+            return nil
+        }
         let state = r.state.map { TrialState(rawValue: $0) } ?? .complete
         guard let state, [.complete, .failed, .pruned].contains(state) else {
             throw RequestError(description: "tell: state must be complete, failed or pruned, not \"\(r.state ?? "")\"")
         }
+        var trial: TrialRecord
+        do {
+            trial = try heldTrial(s.id, number, attempt: r.attempt)
+        } catch AskRefusal.finished(_, _) {
+            guard let told = drivers[s.id]?.trial(number), Self.isResend(r, state: state, of: told) else {
+                throw RequestError(description: "tell: \(AskRefusal.finished(number, drivers[s.id]?.trial(number)?.state ?? state))")
+            }
+            // A resent tell (its acknowledgement was lost): answered as the first was, recorded once.
+            return .object(["study": .string(s.id), "trial": StudyDocuments.trial(told), "duplicate": .bool(true)])
+        } catch {
+            throw RequestError(description: "tell: \(error)")
+        }
         if state == .complete {
             guard let value = r.value, value.isFinite else { throw RequestError(description: "tell: a complete trial needs a finite --value") }
             trial.value = value
-            trial.metrics = .object([driver.spec.metric: .number(value)])
+            trial.metrics = .object([metric: .number(value)])
         } else if let value = r.value, value.isFinite {
             trial.value = value  // a pruned trial's last value
         }
@@ -196,5 +270,20 @@ extension OptimizerMachine {
         // Wrapped: a failed trial's document has an `error` key, which at the top level would
         // read as the request's failure.
         return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial)])
+    }
+
+    /// `drivers[study].heldTrial(…)`, read in place. Request handlers never keep a copy of a
+    /// driver: one alive while the driver is updated (`recordResult`) would make that update copy
+    /// every trial of the study, O(trials) per request.
+    func heldTrial(_ study: String, _ number: Int, attempt: Int?) throws(AskRefusal) -> TrialRecord {
+        guard drivers[study] != nil else { throw .unknownTrial(number) }
+        return try drivers[study]!.heldTrial(number, attempt: attempt)
+    }
+
+    /// Whether tell `r` repeats the one that finished `trial`: the same attempt (it must be
+    /// named), state and value. A different result for a finished trial is refused instead.
+    static func isResend(_ r: OptimizerRequest, state: TrialState, of trial: TrialRecord) -> Bool {
+        guard let attempt = r.attempt, attempt == trial.attempts, trial.state == state, trial.source == "ask" else { return false }
+        return state != .complete || r.value == trial.value
     }
 }

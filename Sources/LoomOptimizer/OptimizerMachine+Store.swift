@@ -84,6 +84,8 @@ public enum OptimizerQueries {
     public static func answer(_ query: ReadQuery, store: any StudyStore, logFeedPosition: UInt64 = 0) -> Frame {
         do {
             return StudyDocuments.encode(try document(query.body, requester: query.requester, store: store, logFeedPosition: logFeedPosition))
+        } catch let error as RequestError {
+            return StudyDocuments.encode(.object(error.details.merging(["error": .string(error.description)]) { $1 }))
         } catch {
             return StudyDocuments.error("\(error)")
         }
@@ -103,6 +105,16 @@ public enum OptimizerQueries {
             guard case .object(var doc) = try StudyDocuments.logs(try r.logQuery(), store: store) else { return .null }
             doc["feed_position"] = .number(Double(logFeedPosition))
             return .object(doc)
+        case "tell":
+            // A tell of a study that ended: only a resend of the tell that finished its trial.
+            let s = try study(r, store: store)
+            let state = TrialState(rawValue: r.state ?? "complete") ?? .complete
+            guard let number = r.trial, let trial = try store.trial(study: s.id, number: number),
+                  OptimizerMachine.isResend(r, state: state, of: trial) else {
+                throw RequestError(description: "tell: study \(s.id) is \(s.state.rawValue); it takes no more results",
+                                   details: ["finished": .string(s.state.rawValue)])
+            }
+            return .object(["study": .string(s.id), "trial": StudyDocuments.trial(trial), "duplicate": .bool(true)])
         default:
             // `status` of a study the machine does not drive, and `cancel`'s answer.
             return try StudyDocuments.summary(try study(r, store: store), store: store)

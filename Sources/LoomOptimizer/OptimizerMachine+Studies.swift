@@ -7,7 +7,7 @@ extension OptimizerMachine {
     /// Creates a study from a spec's text; returns its id (`<name>-<n>`, n one past the studies
     /// of that name, skipping ids taken). `owner`: the submitting key (`StudyRecord.owner`).
     mutating func createStudy(specText: String, file: String, baseDirectory: String, owner: String? = nil, now: Now) throws -> String {
-        let spec = try SpecParser.parse(specText, file: file)
+        let spec = try SpecParser.parse(specText, file: file, limits: settings.specLimits)
         var n = studies.values.filter { $0.name == spec.name }.count + 1
         while studies["\(spec.name)-\(n)"] != nil { n += 1 }
         let id = "\(spec.name)-\(n)"

@@ -54,14 +54,20 @@ public struct OptimizerMachine: Sendable {
         public var keep: Int
         /// A checkpoint larger than this is refused (recorded with `checkpoint_error`).
         public var maxBytes: Int64
+        /// A checkpoint of more files is refused (recorded with `checkpoint_error`).
+        public var maxFiles: Int
         public var transfer: ChunkTransfer.Config
+        /// The budget a submitted spec must fit (specs already stored are read back under the
+        /// default budget, which is never lower).
+        public var specLimits = SpecBudget.Limits()
         /// The directory a submitted spec's relative paths resolve against when the request
         /// names none (the service's working directory).
         public var workingDirectory: String
 
-        public init(keepsCheckpoints: Bool, keep: Int = 2, maxBytes: Int64 = 1 << 30, transfer: ChunkTransfer.Config = ChunkTransfer.Config(),
-                    workingDirectory: String = "/") {
+        public init(keepsCheckpoints: Bool, keep: Int = 2, maxBytes: Int64 = 1 << 30, maxFiles: Int = CheckpointManifest.maxFiles,
+                    transfer: ChunkTransfer.Config = ChunkTransfer.Config(), workingDirectory: String = "/") {
             self.keepsCheckpoints = keepsCheckpoints
+            self.maxFiles = min(max(1, maxFiles), CheckpointManifest.maxFiles)
             self.workingDirectory = workingDirectory
             self.keep = max(1, keep)
             self.maxBytes = maxBytes
@@ -70,7 +76,7 @@ public struct OptimizerMachine: Sendable {
 
         public init(_ settings: CheckpointStoreSettings, workingDirectory: String) {
             self.init(keepsCheckpoints: settings.directory != nil, keep: settings.keep, maxBytes: settings.maxBytes,
-                      transfer: settings.transfer, workingDirectory: workingDirectory)
+                      maxFiles: settings.maxFiles, transfer: settings.transfer, workingDirectory: workingDirectory)
         }
     }
 
@@ -111,6 +117,10 @@ public struct OptimizerMachine: Sendable {
     var uploads: CheckpointUploads
     /// What the current event produced (`take()` hands it out).
     var out = OptimizerActions()
+    /// Refusals of peers' messages by reason (`OptimizerMachine+Refusals`).
+    public internal(set) var counters = OptimizerCounters()
+    /// Refusals waiting to be logged, rate-limited per reason.
+    var refusalLog = RefusalLog()
 
     /// Rebuilds the machine from what the store holds. Studies whose spec no longer parses stay
     /// as they are (not driven), with an error note in the first `start(now:)`'s actions.
@@ -208,6 +218,7 @@ public struct OptimizerMachine: Sendable {
     /// Hands out what the current event produced.
     mutating func take() -> OptimizerActions {
         defer { out = OptimizerActions() }
+        out.notes += refusalLog.take().map { .warning("message refused", $0.metadata) }
         return out
     }
 

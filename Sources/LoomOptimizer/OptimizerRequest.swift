@@ -5,7 +5,7 @@ import LoomWire
 /// The body of a REQUEST to the optimizer: `{"op": …, …}` (see Docs/protocol.md, section 4).
 public struct OptimizerRequest: Codable, Sendable, Equatable {
     /// `submit`, `studies`, `status`, `trials`, `export`, `cancel`, `ask`, `tell`, `heartbeat`,
-    /// `report`, `logs`.
+    /// `release`, `report`, `logs`.
     public var op: String
     public var study: String?
     /// `submit`: the spec's YAML text, the file name it came from (for errors), and the directory
@@ -21,7 +21,13 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     public var error: String?
     /// `ask`: how long the trial's lease lasts without a heartbeat, in seconds.
     public var leaseSeconds: Double?
-    /// `heartbeat`: the asked trials the client holds.
+    /// `ask`: how many trials to hand out at most (`StudyDriver.askBatchRange`); nil: one, in
+    /// the single-trial answer shape.
+    public var n: Int?
+    /// `heartbeat`: whether the listed trials are now being evaluated (prefetched ones handed to
+    /// the objective: from then on an expired lease spends a retry).
+    public var started: Bool?
+    /// `heartbeat`: the asked trials the client holds; `release`: those it gives back unused.
     public var trials: [HeldTrial]?
     /// `report`: the resource level (`step`) of `value`, and other metrics.
     public var step: Double?
@@ -35,7 +41,9 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     public init(op: String, study: String? = nil, spec: String? = nil, file: String? = nil, baseDirectory: String? = nil,
                 trial: Int? = nil, value: Double? = nil, state: String? = nil, attempt: Int? = nil, stream: String? = nil,
                 offset: Int? = nil, limit: Int? = nil, error: String? = nil, leaseSeconds: Double? = nil, trials: [HeldTrial]? = nil,
-                step: Double? = nil, metrics: JSONValue? = nil) {
+                step: Double? = nil, metrics: JSONValue? = nil, n: Int? = nil, started: Bool? = nil) {
+        self.n = n
+        self.started = started
         self.error = error
         self.leaseSeconds = leaseSeconds
         self.trials = trials
@@ -56,7 +64,7 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit
+        case op, study, spec, file, trial, value, state, error, trials, step, metrics, attempt, stream, offset, limit, n, started
         case baseDirectory = "base_dir"
         case leaseSeconds = "lease_s"
     }
@@ -76,6 +84,9 @@ public struct OptimizerRequest: Codable, Sendable, Equatable {
 struct RequestError: Error, CustomStringConvertible {
     var description: String
     var details: [String: JSONValue] = [:]
+    /// Set when the request is refused as a peer's misbehaviour, not a user's mistake: the
+    /// counter it is counted under (`OptimizerCounters.refused`).
+    var refusal: String? = nil
 }
 
 extension OptimizerRequest {

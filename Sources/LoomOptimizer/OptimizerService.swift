@@ -26,9 +26,13 @@ public struct OptimizerConfig: Sendable {
     /// new): trial logs are read from its first event, not after the position stored by an
     /// earlier run against another journal (whose sequence numbers this one reuses).
     public var feedIsNew = false
+    /// The budget a submitted spec must fit (`spec_max_bytes`, `spec_max_nodes`).
+    public var specLimits: SpecBudget.Limits
 
     public init(brokerEndpoint: String, clientID: String = "optimizer", feedEndpoint: String? = nil,
-                curve: CurveClientKeys? = nil, checkpoints: CheckpointStoreSettings = CheckpointStoreSettings()) {
+                curve: CurveClientKeys? = nil, checkpoints: CheckpointStoreSettings = CheckpointStoreSettings(),
+                specLimits: SpecBudget.Limits = SpecBudget.Limits()) {
+        self.specLimits = specLimits
         self.brokerEndpoint = brokerEndpoint
         self.clientID = clientID
         self.feedEndpoint = feedEndpoint
@@ -105,6 +109,7 @@ public final class OptimizerService: @unchecked Sendable {
     static func settings(_ config: OptimizerConfig, keepsCheckpoints: Bool? = nil) -> OptimizerMachine.Settings {
         var settings = OptimizerMachine.Settings(config.checkpoints, workingDirectory: FileManager.default.currentDirectoryPath)
         if let keepsCheckpoints { settings.keepsCheckpoints = keepsCheckpoints }
+        settings.specLimits = config.specLimits
         return settings
     }
 

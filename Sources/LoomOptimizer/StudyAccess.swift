@@ -22,7 +22,8 @@ enum StudyAccess {
     static func check(_ op: String, study: String?, requester: String?, owner: (String) throws -> String??) throws {
         guard let requester, let study, let found = try owner(study) else { return }
         guard permits(requester: requester, owner: found) else {
-            throw RequestError(description: "\(op): key \(requester) may not act on study \(study): it was submitted by another key")
+            throw RequestError(description: "\(op): key \(requester) may not act on study \(study): it was submitted by another key",
+                               refusal: "access")
         }
     }
 

@@ -60,7 +60,7 @@ public enum StudyDocuments {
     }
 
     /// `{"study": summary, "trials": [trial…]}`; with `reports`, each trial carries its
-    /// intermediate reports and attempts (the export).
+    /// intermediate reports, attempts and kept checkpoints with their writers (the export).
     public static func trials(_ studyID: String, store: any StudyStore, reports: Bool = false) throws(StoreError) -> JSONValue {
         guard let study = try store.study(studyID) else { throw .notFound("study \(studyID)") }
         var list: [JSONValue] = []
@@ -79,6 +79,16 @@ public enum StudyDocuments {
                     e["finished_at"] = a.finishedAt.map(JSONValue.number)
                     return .object(e)
                 })
+                // The checkpoints kept, newest first, with the key of the worker that wrote each.
+                if let index = store as? any CheckpointIndex {
+                    o["checkpoints"] = .array(try index.checkpoints(study: studyID, trial: t.number).map { c in
+                        var e: [String: JSONValue] = ["attempt": .number(Double(c.attempt)), "seq": .number(Double(c.seq)),
+                                                      "files": .number(Double(c.files.count)), "bytes": .number(Double(c.bytes)),
+                                                      "created_at": .number(c.createdAt)]
+                        e["writer"] = c.writer.map(JSONValue.string)
+                        return .object(e)
+                    })
+                }
                 doc = .object(o)
             }
             list.append(doc)

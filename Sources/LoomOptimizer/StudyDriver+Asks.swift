@@ -12,6 +12,10 @@ public struct AskLease: Equatable, Sendable {
     public var seconds: Double
     /// When the lease runs out unless renewed (wall-clock seconds).
     public var expiresAt: Double
+    /// Whether the holder said it evaluates the trial: a trial from an `ask` without `n` is
+    /// started when handed out; one of a batch (prefetched) once a `heartbeat` with `started`
+    /// names it. An unstarted lease that expires spends no retry.
+    public var started = true
 }
 
 /// What `ask` hands out.
@@ -50,6 +54,9 @@ public enum AskRefusal: Error, Equatable, Sendable, CustomStringConvertible {
 /// Asked trials: leases, re-offers, and the scheduler's verdicts on their reports.
 ///
 /// **Leases.** Every running asked trial holds a lease (`leases`). `renewLease` extends it;
+/// a lease of a prefetched trial (`ask` with `n`) is unstarted until a renewal says `started`,
+/// and an unstarted lease that expires re-offers the trial without spending a retry (counted in
+/// `unstartedAttempts`, memory only: after a restart every attempt counts, the safe side);
 /// `expireLeases(now:)` turns a trial whose lease ran out back to `waiting` (the asking process
 /// is gone) while attempts are left (`1 + trial.max_retries`, as for a lost worker), else fails
 /// it. `ask` hands out waiting asked trials (lowest number first) before creating new ones, with
@@ -63,6 +70,9 @@ extension StudyDriver {
     /// How long a lease lasts when the asker does not say, and the bounds it may ask for.
     public static let defaultLeaseSeconds = 30.0
     public static let leaseRange = 1.0...3600.0
+    /// The most trials one `ask` hands out (`n`): a client prefetching more than this holds
+    /// trials that a slower searcher would rather sample with more results known.
+    public static let askBatchRange = 1...1024
 
     /// Whether the scheduler judges asked trials.
     var schedulesAskedTrials: Bool { spec.scheduler.onlyStops }
@@ -72,7 +82,9 @@ extension StudyDriver {
 
     /// Hands out a trial for `leaseSeconds` (clamped to `leaseRange`): an asked trial whose
     /// lease expired first, else a new one while the budget allows. Leases are expired first.
-    public mutating func ask(now: Double, leaseSeconds: Double = defaultLeaseSeconds) -> (AskOutcome, expired: [TrialRecord]) {
+    /// `started`: false for a prefetched trial (see `AskLease.started`).
+    public mutating func ask(now: Double, leaseSeconds: Double = defaultLeaseSeconds,
+                             started: Bool = true) -> (AskOutcome, expired: [TrialRecord]) {
         let expired = expireLeases(now: now)
         let seconds = min(max(leaseSeconds, Self.leaseRange.lowerBound), Self.leaseRange.upperBound)
         if let number = activeNumbers.first(where: { trials[$0 - 1].source == "ask" && trials[$0 - 1].state == .waiting }) {
@@ -81,7 +93,7 @@ extension StudyDriver {
             trial.attempts += 1
             trial.startedAt = now
             replace(at: number - 1, with: trial)
-            leases[number] = AskLease(attempt: trial.attempts, seconds: seconds, expiresAt: now + seconds)
+            leases[number] = AskLease(attempt: trial.attempts, seconds: seconds, expiresAt: now + seconds, started: started)
             return (.trial(trial), expired)
         }
         if mayCreate, let (config, _) = nextConfig() {
@@ -90,7 +102,7 @@ extension StudyDriver {
             trial.attempts = 1
             if schedulesAskedTrials { _ = scheduler.onTrialAdd(trial: trial.number, config: config) }
             append(trial)
-            leases[trial.number] = AskLease(attempt: 1, seconds: seconds, expiresAt: now + seconds)
+            leases[trial.number] = AskLease(attempt: 1, seconds: seconds, expiresAt: now + seconds, started: started)
             return (.trial(trial), expired)
         }
         let held = leases.filter { trial($0.key)?.state == .running }
@@ -100,12 +112,29 @@ extension StudyDriver {
         return (.exhausted, expired)
     }
 
-    /// Extends the lease of `trial`'s attempt `attempt` by its length from `now`.
-    public mutating func renewLease(trial number: Int, attempt: Int, now: Double) throws(AskRefusal) {
+    /// Extends the lease of `trial`'s attempt `attempt` by its length from `now`; `started`:
+    /// the holder now evaluates it (a prefetched trial handed to its objective).
+    public mutating func renewLease(trial number: Int, attempt: Int, now: Double, started: Bool = false) throws(AskRefusal) {
         let trial = try heldTrial(number, attempt: attempt)
         var lease = leases[number] ?? AskLease(attempt: trial.attempts, seconds: Self.defaultLeaseSeconds, expiresAt: now)
         lease.expiresAt = now + lease.seconds
+        if started { lease.started = true }
         leases[number] = lease
+    }
+
+    /// Gives back `trial`'s attempt `attempt`, which its holder never evaluated (a prefetched
+    /// trial left over when the process closes its study): the trial waits for the next `ask`,
+    /// its attempt count lowered so that hand-out reuses the attempt number and no retry is
+    /// spent on it. The holder promises never to tell, report or renew that attempt again.
+    /// Returns the trial to store.
+    public mutating func release(trial number: Int, attempt: Int) throws(AskRefusal) -> TrialRecord {
+        var trial = try heldTrial(number, attempt: attempt)
+        trial.state = .waiting
+        trial.attempts -= 1
+        trial.startedAt = nil
+        update(trial)
+        leases[number] = nil
+        return trial
     }
 
     /// The running asked trial `number`, when `attempt` (nil: any) is the one that holds it.
@@ -134,7 +163,13 @@ extension StudyDriver {
             leases[number] = nil
             var next = trial
             let reason = "attempt \(trial.attempts): the lease expired (the asking process sent no heartbeat for \(formatSeconds(lease.seconds)))"
-            if trial.attempts < 1 + spec.trial.maxRetries {
+            if !lease.started {
+                // Prefetched, never evaluated: handed out again with the next attempt number (its
+                // holder may yet wake up and must not tell it), but no retry is spent on it.
+                unstartedAttempts[number, default: 0] += 1
+                next.state = .waiting
+                next.note = reason + "; it was prefetched and never started: offered to the next ask, no retry spent"
+            } else if trial.attempts - unstartedAttempts[number, default: 0] < 1 + spec.trial.maxRetries {
                 next.state = .waiting
                 next.note = reason + "; offered to the next ask"
             } else {

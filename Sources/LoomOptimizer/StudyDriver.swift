@@ -42,6 +42,9 @@ public struct StudyDriver: Sendable {
     public private(set) var stateCounts: [TrialState: Int] = [:]
     /// The leases of the running asked trials, by trial number (see **Leases**).
     public internal(set) var leases: [Int: AskLease] = [:]
+    /// Attempts of asked trials whose lease expired before they were started (prefetched and
+    /// never evaluated): not counted against `trial.max_retries` (see **Leases**).
+    var unstartedAttempts: [Int: Int] = [:]
 
     /// `reports` are the study's stored reports (any order), replayed into the scheduler.
     public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord], reports: [ReportRecord] = []) {
@@ -133,6 +136,7 @@ public struct StudyDriver: Sendable {
             searcher.observe(config: trial.config, value: trial.value, state: trial.state)
             if isScheduled(trial) { scheduler.onTrialRemove(trial: trial.number) }
             leases[trial.number] = nil
+            unstartedAttempts[trial.number] = nil
         }
     }
 

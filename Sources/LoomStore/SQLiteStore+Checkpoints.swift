@@ -32,11 +32,11 @@ extension SQLiteStore: CheckpointIndex {
     static func insert(_ checkpoint: CheckpointRecord, _ db: Database) throws -> Bool {
         let files = String(decoding: JSONCoding.encode(checkpoint.files), as: UTF8.self)
         try db.execute(sql: """
-            INSERT INTO checkpoints (study, trial, attempt, lease, seq, bytes, files, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO checkpoints (study, trial, attempt, lease, seq, bytes, files, created_at, writer)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (study, trial, lease, seq) DO NOTHING
             """, arguments: [checkpoint.study, checkpoint.trial, checkpoint.attempt, Int64(bitPattern: checkpoint.lease),
-                             Int64(bitPattern: checkpoint.seq), checkpoint.bytes, files, checkpoint.createdAt])
+                             Int64(bitPattern: checkpoint.seq), checkpoint.bytes, files, checkpoint.createdAt, checkpoint.writer])
         guard db.changesCount > 0 else { return false }
         for sha in Set(checkpoint.files.map(\.sha256)) {
             try db.execute(sql: "INSERT INTO checkpoint_blobs (study, trial, lease, seq, sha256) VALUES (?, ?, ?, ?, ?)",
@@ -88,6 +88,6 @@ extension SQLiteStore: CheckpointIndex {
         let files = try JSONDecoder().decode([CheckpointFile].self, from: Data(text.utf8))
         return CheckpointRecord(study: row["study"], trial: row["trial"], attempt: row["attempt"],
                                 lease: UInt64(bitPattern: row["lease"]), seq: UInt64(bitPattern: row["seq"]),
-                                files: files, createdAt: row["created_at"])
+                                files: files, createdAt: row["created_at"], writer: row["writer"])
     }
 }

@@ -28,6 +28,8 @@ extension SQLiteStore {
     /// - `v4-logs`: trial output (`TrialLogStore`): `logs`, one row per line keyed by
     ///   `(study, trial, attempt, stream, line)`, indexed in read order and by feed sequence
     ///   (the optimizer resumes its `log/` subscription after the highest one stored).
+    /// - `v6-checkpoint-writer`: `checkpoints.writer`, the key of the worker that wrote each
+    ///   checkpoint (`CheckpointRecord.writer`); NULL in older rows.
     static let migrations: [SchemaMigration] = [
         SchemaMigration(identifier: "v1", sql: """
             CREATE TABLE studies (
@@ -143,6 +145,9 @@ extension SQLiteStore {
             """),
         SchemaMigration(identifier: "v5-study-owner", sql: """
             ALTER TABLE studies ADD COLUMN owner TEXT;
+            """),
+        SchemaMigration(identifier: "v6-checkpoint-writer", sql: """
+            ALTER TABLE checkpoints ADD COLUMN writer TEXT;
             """),
     ]
 

@@ -84,7 +84,7 @@ extension BrokerToClient {
             return [h, [Command.started.rawValue]] + ref.frames + [Array(worker.utf8)] + (backup ? [[1]] : [])
         case .ended(let ref, let reason, let detail):
             return [h, [Command.ended.rawValue]] + ref.frames + [Array(reason.utf8), Array(detail.utf8)]
-        case .update(let u): return [h, [u.kind.rawValue]] + u.frames
+        case .update(let u): return [h, [u.kind.rawValue]] + u.frames + (u.writer.map { [Array($0.utf8)] } ?? [])
         case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
         case .error(let text): return [h, [Command.error.rawValue], Array(text.utf8)]
         case .disconnect(let reason): return [h, [Command.disconnect.rawValue], Array(reason.utf8)]
@@ -200,7 +200,11 @@ public enum WireDecoder {
             }
             return .ended(try attemptRef(f, name), reason: reason, detail: try text(f[4], name, "detail", max: 65536, allowEmpty: true))
         case .report, .checkpoint, .final, .failed:
-            return .update(try update(command, f))
+            // To a client, a CHECKPOINT may carry a 6th frame: the key that wrote it.
+            guard command == .checkpoint, f.count == 6 else { return .update(try update(command, f)) }
+            var update = try update(command, Array(f.prefix(5)))
+            update.writer = try text(f[5], name, "writer", max: Wire.maxPeerIDBytes * 2)
+            return .update(update)
         case .fetch, .chunk:
             return .transfer(try transfer(command, f))
         case .error:

@@ -108,12 +108,17 @@ public struct Update: Equatable, Sendable {
     public var attempt: AttemptRef
     public var seq: UInt64
     public var payload: Frame
+    /// Who wrote a CHECKPOINT, as the broker relays it to the job's owner: the key of the worker
+    /// holding the lease (`ROLE/NAME`), or `worker-id:ID` when the broker does not authenticate.
+    /// Set by the broker only (a worker's own UPDATE has no such frame); nil otherwise.
+    public var writer: String?
 
-    public init(kind: UpdateKind, attempt: AttemptRef, seq: UInt64, payload: Frame) {
+    public init(kind: UpdateKind, attempt: AttemptRef, seq: UInt64, payload: Frame, writer: String? = nil) {
         self.kind = kind
         self.attempt = attempt
         self.seq = seq
         self.payload = payload
+        self.writer = writer
     }
 }
 

@@ -60,6 +60,7 @@ struct FuzzCorpusTool {
         case "run" where arguments.count >= 3:
             guard let target = FuzzTarget(rawValue: arguments[1]) else { usage() }
             BrokerFuzz.trace = ProcessInfo.processInfo.environment["HYPERLOOM_FUZZ_TRACE"] == "1"
+            OptimizerFuzz.trace = BrokerFuzz.trace
             run(target, paths: Array(arguments.dropFirst(2)))
         default:
             usage()

@@ -27,6 +27,9 @@ struct BrokerOptions: SettingsOptions {
     @Option(help: BrokerSettings.slowAttemptFactor.argumentHelp) var slowAttemptFactor: String?
     @Option(help: BrokerSettings.slowAttemptMinPeers.argumentHelp) var slowAttemptMinPeers: String?
     @Option(help: BrokerSettings.slowAttemptMinRuntime.argumentHelp) var slowAttemptMinRuntime: String?
+    @Option(help: BrokerSettings.maxWorkers.argumentHelp) var maxWorkers: String?
+    @Option(help: BrokerSettings.maxClients.argumentHelp) var maxClients: String?
+    @Option(help: BrokerSettings.maxReplayPrefixes.argumentHelp) var maxReplayPrefixes: String?
 
     var flags: [String: String?] {
         let s = BrokerSettings.self
@@ -39,6 +42,7 @@ struct BrokerOptions: SettingsOptions {
             s.stallIntervalFactor.key: stallIntervalFactor, s.stallTimeoutMinimum.key: stallTimeoutMinimum,
             s.slowAttemptFactor.key: slowAttemptFactor, s.slowAttemptMinPeers.key: slowAttemptMinPeers,
             s.slowAttemptMinRuntime.key: slowAttemptMinRuntime,
+            s.maxWorkers.key: maxWorkers, s.maxClients.key: maxClients, s.maxReplayPrefixes.key: maxReplayPrefixes,
         ]
     }
 }
@@ -92,7 +96,8 @@ struct Broker: ParsableCommand {
                                         slowAttemptFactor: settings[s.slowAttemptFactor],
                                         slowAttemptMinimumPeers: settings[s.slowAttemptMinPeers],
                                         slowAttemptMinimumRuntime: settings[s.slowAttemptMinRuntime]),
-            leaseSecret: leaseSecret))
+            leaseSecret: leaseSecret, maxWorkers: settings[s.maxWorkers], maxClients: settings[s.maxClients],
+            maxReplayPrefixes: settings[s.maxReplayPrefixes]))
         let bound: (endpoint: String, feed: String, replay: String)
         do {
             bound = try service.bind()

@@ -26,12 +26,16 @@ struct OptimizerOptions: SettingsOptions {
     @Option(help: OptimizerSettings.checkpointDir.argumentHelp) var checkpointDir: String?
     @Option(help: OptimizerSettings.checkpointKeep.argumentHelp) var checkpointKeep: String?
     @Option(help: OptimizerSettings.checkpointMaxBytes.argumentHelp) var checkpointMaxBytes: String?
+    @Option(help: OptimizerSettings.checkpointMaxFiles.argumentHelp) var checkpointMaxFiles: String?
+    @Option(help: OptimizerSettings.specMaxBytes.argumentHelp) var specMaxBytes: String?
+    @Option(help: OptimizerSettings.specMaxNodes.argumentHelp) var specMaxNodes: String?
 
     var flags: [String: String?] {
         let s = OptimizerSettings.self
         return [s.broker.key: broker, s.store.key: store, s.id.key: id, s.feed.key: feed, s.key.key: key,
                 s.brokerKey.key: brokerKey, s.logLevel.key: logLevel, s.checkpointDir.key: checkpointDir,
-                s.checkpointKeep.key: checkpointKeep, s.checkpointMaxBytes.key: checkpointMaxBytes]
+                s.checkpointKeep.key: checkpointKeep, s.checkpointMaxBytes.key: checkpointMaxBytes,
+                s.checkpointMaxFiles.key: checkpointMaxFiles, s.specMaxBytes.key: specMaxBytes, s.specMaxNodes.key: specMaxNodes]
     }
 }
 
@@ -58,10 +62,11 @@ struct Optimizer: ParsableCommand {
         }
         let checkpoints = CheckpointStoreSettings(
             directory: settings[s.checkpointDir] ?? URL(fileURLWithPath: store).deletingLastPathComponent().appendingPathComponent("checkpoints").path,
-            keep: settings[s.checkpointKeep], maxBytes: Int64(settings[s.checkpointMaxBytes]))
+            keep: settings[s.checkpointKeep], maxBytes: Int64(settings[s.checkpointMaxBytes]), maxFiles: settings[s.checkpointMaxFiles])
         let service = try OptimizerService(
             config: OptimizerConfig(brokerEndpoint: broker, clientID: id, feedEndpoint: settings[s.feed], curve: curve,
-                                    checkpoints: checkpoints),
+                                    checkpoints: checkpoints,
+                                    specLimits: SpecBudget.Limits(maxBytes: settings[s.specMaxBytes], maxNodes: settings[s.specMaxNodes])),
             store: db)
         Console.line("optimizer \(id) using store \(store), broker \(broker)")
         try service.run(until: stop)

@@ -296,3 +296,46 @@ import LoomWire
         #expect(!BrokerHarness.assigned("untrusted", open).isEmpty || !BrokerHarness.assigned("other", open).isEmpty)
     }
 }
+
+/// Every refusal is counted by reason and logged, a few lines per reason per interval, naming
+/// the peer's key, the message and the reason (issue 16: refusals are visible).
+@Suite struct BrokerRefusalLines {
+    @Test func aRefusedReadyIsLoggedWithTheKeyTheMessageAndTheReason() {
+        var h = BrokerHarness(maxWorkers: 1)
+        h.users["x2"] = "worker/gpu-02"
+        h.ready("x1", id: "w1")
+        h.ready("x2", id: "w2")
+        let lines = h.machine.takeRefusalLines()
+        #expect(lines.count == 1)
+        #expect(lines.first?.refusal.peer == "worker/gpu-02")
+        #expect(lines.first?.refusal.message == "READY")
+        #expect(lines.first?.refusal.reason == "capacity")
+        #expect(lines.first?.refusal.detail.contains("max_workers 1") == true)
+        #expect(h.machine.takeRefusalLines().isEmpty)
+    }
+
+    @Test func aFloodOfMalformedMessagesIsCountedInFullAndLoggedInAFewLines() {
+        var h = BrokerHarness()
+        for _ in 0..<1_000 { h.ready("x", id: "w", slots: 1 << 62) }
+        #expect(h.machine.counters.rejected["value"] == 1_000)
+        let lines = h.machine.takeRefusalLines()
+        #expect(lines.count == RefusalLog().burst)
+        #expect(lines.allSatisfy { $0.refusal.message == "READY" && $0.refusal.reason == "value" && $0.refusal.peer == "connection 78" })
+        // Ten seconds on, the next one says how many were held back.
+        h.advance(to: .seconds(10))
+        h.ready("x", id: "w", slots: 1 << 62)
+        #expect(h.machine.takeRefusalLines().map(\.suppressed) == [1_000 - RefusalLog().burst])
+    }
+
+    @Test func aRoleRefusalNamesTheKey() {
+        var h = BrokerHarness()
+        _ = h.machine.authorize(["worker/w", "client/alice"], now: h.now)
+        h.users["x"] = "worker/w"
+        h.client("x", .query(request: 1, body: Array(#"{"what":"status"}"#.utf8)))
+        let line = h.machine.takeRefusalLines().first
+        #expect(line?.refusal.peer == "worker/w")
+        #expect(line?.refusal.message == "QUERY")
+        #expect(line?.refusal.reason == "role")
+        #expect(h.machine.counters.refused["role"] == 1)
+    }
+}

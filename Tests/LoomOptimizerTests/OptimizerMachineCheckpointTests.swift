@@ -228,13 +228,17 @@ import Testing
             let actions = try h.event(.update(update))
             #expect(Self.fetches(actions).isEmpty, "no upload for \(sizes)")
             #expect(actions.disk.isEmpty)
-            #expect(actions.notes.contains { $0.message == "checkpoint refused" })
+            #expect(actions.notes.contains {
+                $0.message == "message refused" && $0.metadata["refusal.reason"] == "checkpoint" && $0.metadata["peer.key"] == "worker w1"
+                    && $0.metadata["message.kind"] == "CHECKPOINT"
+            })
             #expect(h.machine.uploads.uploads.isEmpty)
             let report = try #require(try h.store.reports(study: id, trial: 1).first { $0.seq == seq })
             #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("size") == true, "\(report.metrics)")
             #expect(report.metrics.object?[CheckpointManifest.payloadKey] == nil)
         }
         #expect(h.acknowledged == [1, 2, 3])
+        #expect(h.machine.counters.refused == ["checkpoint": 3])
         #expect(try h.store.checkpoints(study: id, trial: 1).isEmpty)
     }
 
@@ -274,5 +278,69 @@ import Testing
         let blob = CheckpointServer.answer(.fetch(job: "m-1/1", lease: 9, request: 6,
                                                   FetchBody(op: FetchBody.blob, sha256: sha, offset: 1, length: 10)), index: h.store, blobs: blobs)
         #expect(blob.data == Array("yz".utf8))
+    }
+}
+
+/// The optimizer's limits lowered by its settings are enforced with a refusal naming them
+/// (issue 16: limits as settings).
+@Suite struct OptimizerLoweredLimits {
+    @Test func aSpecOverALoweredBudgetIsRefusedNamingIt() throws {
+        var settings = OptimizerMachine.Settings(keepsCheckpoints: false, workingDirectory: "/w")
+        settings.specLimits = SpecBudget.Limits(maxBytes: 100)
+        var h = try MachineHarness(settings: settings)
+        let spec = MachineHarness.spec()
+        let actions = try h.request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"), key: "client/alice")
+        let body = try #require(actions.messages.compactMap { message -> Frame? in
+            if case .respond(_, _, let body) = message { body } else { nil }
+        }.first)
+        let error = try JSONValue(parsing: body).object?["error"]?.argument ?? ""
+        #expect(error.contains("the spec is \(spec.utf8.count) bytes; at most 100 (the optimizer's spec_max_bytes)"), "\(error)")
+        #expect(h.machine.studyRecords.isEmpty)
+        #expect(h.machine.counters.refused == ["spec": 1])
+
+        settings.specLimits = SpecBudget.Limits(maxNodes: 10)
+        var small = try MachineHarness(settings: settings)
+        let refused = try small.request(OptimizerRequest(op: "submit", spec: spec, baseDirectory: "/w"))
+        #expect(refused.notes.contains { $0.metadata["refusal.detail"]?.contains("more than 10 YAML nodes") == true })
+        #expect(refused.notes.contains { $0.metadata["refusal.detail"]?.contains("spec_max_nodes") == true })
+        #expect(small.machine.studyRecords.isEmpty)
+    }
+
+    @Test func aCheckpointOfMoreFilesThanALoweredLimitIsNotKept() throws {
+        var settings = OptimizerMachineCheckpoints.settings
+        settings.maxFiles = 1
+        var h = try MachineHarness(settings: settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (update, _) = try OptimizerMachineCheckpoints.checkpoint("m-1/1", seq: 1, ["a": "one", "b": "two"])
+        let actions = try h.event(.update(update))
+        #expect(OptimizerMachineCheckpoints.fetches(actions).isEmpty)
+        let report = try #require(try h.store.reports(study: id, trial: 1).first)
+        #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("2 files; this optimizer keeps at most 1 (--checkpoint-max-files)") == true)
+        #expect(h.machine.counters.refused == ["checkpoint": 1])
+        #expect(h.acknowledged == [1])
+    }
+}
+
+/// Each kept checkpoint records the key of the worker that wrote it, in the store and in the
+/// export (issue 16: checkpoint provenance).
+@Suite struct OptimizerCheckpointWriters {
+    @Test func aKeptCheckpointRecordsItsWriterAndTheExportShowsIt() throws {
+        var h = try MachineHarness(settings: OptimizerMachineCheckpoints.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        var (update, bytes) = try OptimizerMachineCheckpoints.checkpoint("m-1/1", seq: 1, ["model": "weights"])
+        update.writer = "worker/gpu-01"
+        _ = try OptimizerMachineCheckpoints.pump(&h, try h.event(.update(update)), from: bytes)
+        #expect(try h.store.checkpoints(study: id, trial: 1).map(\.writer) == ["worker/gpu-01"])
+        let export = try StudyDocuments.trials(id, store: h.store, reports: true)
+        guard case .array(let trials)? = export.object?["trials"],
+              let trial = trials.first(where: { $0.object?["number"]?.double == 1 }),
+              case .array(let checkpoints)? = trial.object?["checkpoints"], let checkpoint = checkpoints.first else {
+            Issue.record("no checkpoints in the export: \(export)")
+            return
+        }
+        #expect(checkpoint.object?["writer"]?.argument == "worker/gpu-01")
+        #expect(checkpoint.object?["files"]?.double == 1)
     }
 }

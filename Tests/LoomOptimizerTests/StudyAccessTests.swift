@@ -1,3 +1,4 @@
+import LoomClient
 import LoomModel
 @testable import LoomOptimizer
 import LoomStore
@@ -105,5 +106,42 @@ import Testing
         #expect(try listed("client/alice") == [mine, open])
         #expect(try listed("optimizer/admin") == [mine, theirs, open])
         #expect(try listed(nil) == [mine, theirs, open])
+    }
+}
+
+/// Requests the optimizer refuses are counted by reason and logged (rate-limited) naming the
+/// requester's key, the request and the reason (issue 16: refusals are visible).
+@Suite struct OptimizerRefusalNotes {
+    static func refusalNotes(_ actions: OptimizerActions) -> [OptimizerNote] {
+        actions.notes.filter { $0.message == "message refused" }
+    }
+
+    @Test func anotherKeysStudyAMalformedRequestAndABadSpecAreCountedAndLogged() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(), key: "client/alice")
+        let refused = try h.request(OptimizerRequest(op: "cancel", study: id), key: "client/bob")
+        let note = try #require(Self.refusalNotes(refused).first)
+        #expect(note.level == .warning)
+        #expect(note.metadata["peer.key"] == "client/bob")
+        #expect(note.metadata["message.kind"] == "cancel")
+        #expect(note.metadata["refusal.reason"] == "access")
+        #expect(note.metadata["refusal.detail"]?.contains("may not act on study \(id)") == true)
+        try h.event(.request(request: 7, from: "cli", body: Array("[1]".utf8), key: "client/bob"))
+        let bad = try h.request(OptimizerRequest(op: "submit", spec: "name: [unclosed", baseDirectory: "/w"), key: "client/bob")
+        #expect(Self.refusalNotes(bad).first?.metadata["refusal.reason"] == "spec")
+        #expect(h.machine.counters.refused == ["access": 1, "malformed": 1, "spec": 1])
+        // An ordinary mistake of the owner (a study that is not running any more) is no refusal.
+        try h.request(OptimizerRequest(op: "cancel", study: id), key: "client/alice")
+        try h.request(OptimizerRequest(op: "cancel", study: id), key: "client/alice")
+        #expect(h.machine.counters.refused.values.reduce(0, +) == 3)
+    }
+
+    @Test func aFloodOfRefusedRequestsLogsOnlyABurst() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(), key: "client/alice")
+        var notes = 0
+        for _ in 0..<50 { notes += Self.refusalNotes(try h.request(OptimizerRequest(op: "status", study: id), key: "client/bob")).count }
+        #expect(notes == RefusalLog().burst)
+        #expect(h.machine.counters.refused["access"] == 50)
     }
 }

@@ -8,8 +8,9 @@ import Testing
 struct SQLiteMigrationTests {
     @Test
     func schemaVersionCountsTheMigrations() {
-        #expect(SQLiteStore.schemaVersion == 6)
-        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner"])
+        #expect(SQLiteStore.schemaVersion == 7)
+        #expect(SQLiteStore.migrations.map(\.identifier) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner",
+                                                             "v6-checkpoint-writer"])
     }
 
     @Test
@@ -34,7 +35,8 @@ struct SQLiteMigrationTests {
                 try old.recordWorkerEvent(WorkerEventRecord(time: 1, worker: "w-1", event: "joined"))
             }
             let upgraded = try SQLiteStore(path: path)
-            #expect(try Set(upgraded.appliedMigrationIdentifiers()) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner"])
+            #expect(try Set(upgraded.appliedMigrationIdentifiers()) == ["v1", "v2", "v3-sched", "v3-checkpoints", "v4-logs", "v5-study-owner",
+                                                                       "v6-checkpoint-writer"])
             #expect(try upgraded.indexNames(on: "trials").contains("trials_by_state"))
             #expect(try upgraded.indexNames(on: "logs").contains("logs_by_order"))
             #expect(try upgraded.logLines(study: Fixture.study, trial: 1, attempt: nil, stream: nil, offset: 0, limit: 10).isEmpty)
@@ -54,7 +56,7 @@ struct SQLiteMigrationTests {
             try SQLiteStore(path: path, readOnly: false, migratingThrough: "v2").createStudy(Fixture.studyRecord())
             let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path, readOnly: true) }
             guard case .database(let message) = error else { Issue.record("got \(error)"); return }
-            #expect(message.contains("schema version 2 is older than this hyperloom reads (6)"))
+            #expect(message.contains("schema version 2 is older than this hyperloom reads (7)"))
             #expect(message.contains("open it read-write once"))
         }
     }
@@ -66,9 +68,9 @@ struct SQLiteMigrationTests {
             do {
                 let store = try SQLiteStore(path: path)
                 try Fixture.seed(store)
-                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v7')")
+                try store.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v8')")
             }
-            let tooNew = StoreError.schemaTooNew(found: 7, supported: SQLiteStore.schemaVersion)
+            let tooNew = StoreError.schemaTooNew(found: 8, supported: SQLiteStore.schemaVersion)
             #expect(throws: tooNew) { try SQLiteStore(path: path) }
             #expect(throws: tooNew) { try SQLiteStore(path: path, readOnly: true) }
             #expect(tooNew.description.contains("upgrade hyperloom"))
@@ -82,7 +84,7 @@ struct SQLiteMigrationTests {
             do {
                 try SQLiteStore(path: path).execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-experimental')")
             }
-            #expect(throws: StoreError.schemaTooNew(found: 7, supported: 6)) { try SQLiteStore(path: path) }
+            #expect(throws: StoreError.schemaTooNew(found: 8, supported: 7)) { try SQLiteStore(path: path) }
         }
     }
 

@@ -33,6 +33,21 @@ extension StoreContract {
         }
     }
 
+    /// Every store keeps the key of the worker that wrote a checkpoint (issue 16: provenance).
+    @Test(arguments: StoreKind.allCases)
+    func aCheckpointKeepsItsWriter(kind: StoreKind) throws {
+        try kind.withStore { store in
+            try Fixture.seed(store)
+            let index = try Self.index(store)
+            var written = Self.checkpoint(attempt: 1, seq: 1, blobs: ["a"])
+            written.writer = "worker/gpu-01"
+            let unknown = Self.checkpoint(attempt: 1, seq: 2, blobs: ["b"])
+            #expect(try index.recordCheckpoint(written))
+            #expect(try index.recordCheckpoint(unknown))
+            #expect(try index.checkpoints(study: Fixture.study, trial: 1).map(\.writer) == [nil, "worker/gpu-01"])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func checkpointOfUnknownTrialIsNotFound(kind: StoreKind) throws {
         try kind.withStore { store in

@@ -135,3 +135,21 @@ import Testing
         #expect(try JobSpec.decode(spec.payload).workerLabels == ["trusted"])
     }
 }
+
+/// The writer of a CHECKPOINT travels only from the broker to a client: a worker cannot name one.
+@Suite struct CheckpointWriterFrame {
+    @Test func aRelayedCheckpointCarriesItsWriterAndAWorkerCannotClaimOne() throws {
+        let ref = AttemptRef(job: "s/1", attempt: 1, lease: 9)
+        let update = Update(kind: .checkpoint, attempt: ref, seq: 3, payload: Array("{}".utf8), writer: "worker/gpu-01")
+        #expect(try WireDecoder.brokerToClient(BrokerToClient.update(update).frames) == .update(update))
+        var plain = update
+        plain.writer = nil
+        #expect(try WireDecoder.brokerToClient(BrokerToClient.update(plain).frames) == .update(plain))
+        // A worker's UPDATE with a sixth frame is malformed, whatever it says.
+        #expect(throws: WireError.self) { try WireDecoder.inbound(WorkerMessage.update(plain).frames + [Array("worker/other".utf8)]) }
+        // Only a CHECKPOINT has a writer.
+        var report = plain
+        report.kind = .report
+        #expect(throws: WireError.self) { try WireDecoder.brokerToClient(BrokerToClient.update(report).frames + [Array("x".utf8)]) }
+    }
+}

@@ -217,40 +217,60 @@ class Connection:
     def keep_alive(self) -> None:
         """Nothing to do: the I/O thread heartbeats (kept for callers of earlier versions)."""
 
+    def request_async(self, body: Dict[str, Any]) -> "Future[Dict[str, Any]]":
+        """Sends ``body`` to the optimizer without waiting: the future gets the answer as it came
+        (``{"error": …}`` included; :meth:`request` interprets it), or :class:`HyperloomError`
+        when the connection closes first. Requests leave in the order they were made.
+        Thread-safe."""
+        payload = json.dumps(body, allow_nan=False).encode()
+        future: "Future[Dict[str, Any]]" = Future()
+        with self._lock:
+            if self._closed:
+                raise HyperloomError("the connection is closed")
+            request = self._next_request
+            self._next_request += 1
+            frames = [CLIENT, REQUEST, struct.pack(">Q", request), OPTIMIZER, payload]
+            self._pending[request] = (frames, future)
+            wake = not self._outbox  # else the I/O thread is already woken for the outbox
+            self._outbox.append(frames)
+        if wake:
+            os.write(self._wake_write, b"!")
+        future.request_id = request  # type: ignore[attr-defined]
+        return future
+
+    def forget(self, future: "Future[Dict[str, Any]]") -> None:
+        """Stops waiting for the answer of ``future``'s request (given up on)."""
+        with self._lock:
+            self._pending.pop(getattr(future, "request_id", -1), None)
+
     def request(self, body: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         """Sends ``body`` to the optimizer and returns its answer; raises :class:`HyperloomError`
         with the optimizer's message when it answers ``{"error": …}``, :class:`Unreachable` when
         no optimizer answers within ``timeout`` (it is asked again every 200 ms while the broker
         says none is connected). Thread-safe; requests of several threads travel together."""
         timeout = self.timeout if timeout is None else timeout
-        payload = json.dumps(body, allow_nan=False).encode()
         deadline = time.monotonic() + timeout
         while True:
-            future: "Future[Dict[str, Any]]" = Future()
-            with self._lock:
-                if self._closed:
-                    raise HyperloomError("the connection is closed")
-                request = self._next_request
-                self._next_request += 1
-                frames = [CLIENT, REQUEST, struct.pack(">Q", request), OPTIMIZER, payload]
-                self._pending[request] = (frames, future)
-                self._outbox.append(frames)
-            os.write(self._wake_write, b"!")
+            future = self.request_async(body)
             try:
                 answer = future.result(max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
-                with self._lock:
-                    self._pending.pop(request, None)
+                self.forget(future)
                 raise Unreachable(f"no answer from the optimizer to {body.get('op')!r} within {timeout:g} s "
                                   f"(broker {self.endpoint})") from None
             if answer.get("unavailable") and time.monotonic() + 0.2 < deadline:
                 time.sleep(0.2)
                 continue
-            if "error" in answer:
-                if answer.get("unavailable"):
-                    raise Unreachable(f"{answer['error']} ({self.endpoint}); start `hyperloom optimizer`")
-                raise HyperloomError(str(answer["error"]), {k: v for k, v in answer.items() if k != "error"})
-            return answer
+            return self.interpret(answer)
+
+    def interpret(self, answer: Dict[str, Any]) -> Dict[str, Any]:
+        """``answer``, or the :class:`HyperloomError` (:class:`Unreachable` when no optimizer is
+        connected) it says."""
+        if "error" in answer:
+            if answer.get("unavailable"):
+                raise Unreachable(f"{answer['error']} ({self.endpoint}); start `hyperloom optimizer`")
+            raise HyperloomError(str(answer["error"]), {k: v for k, v in answer.items() if k != "error"})
+        return answer
 
     def close(self) -> None:
         """Says DISCONNECT and closes the socket (in the I/O thread)."""

@@ -15,15 +15,21 @@ import sys
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+import atexit
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
 
+from ._pipeline import Prefetch, Tells
 from ._wire import Connection, HyperloomError, Unreachable
 
 #: Default lease of an asked trial, in seconds: renewed every third of it.
 DEFAULT_LEASE = 30.0
+#: Default most trials one ``ask`` request prefetches (the batch grows to it from 1 only while
+#: ``ask`` has to wait for the optimizer): enough to hide a commit at thousands of trials a
+#: second, few enough that a model-based searcher samples each batch knowing recent results.
+DEFAULT_PREFETCH = 64
 FINISHED_STATES = ("complete", "pruned", "failed", "cancelled")
 
 
@@ -116,13 +122,22 @@ class Trial:
 
 
 class _Leases:
-    """The trials this process holds, renewed by one daemon thread every third of the lease."""
+    """The trials this process holds, renewed by one daemon thread every third of the lease.
+
+    The same thread says which prefetched trials ``ask`` handed to the caller (``heartbeat`` with
+    ``started``, within ~20 ms, several at once): from then on an expired lease spends one of the
+    trial's retries; a prefetched trial never started comes back without spending one."""
+
+    #: Seconds the thread waits after a hand-out for more, so that one message carries them.
+    START_COALESCE = 0.02
 
     def __init__(self, study: "Study") -> None:
         self._study = weakref.ref(study)
         self._held: Dict[int, Trial] = {}
+        self._starting: List[Trial] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"hyperloom-leases-{study.id}", daemon=True)
         self._thread.start()
 
@@ -130,11 +145,27 @@ class _Leases:
         with self._lock:
             self._held[trial.number] = trial
 
+    def start(self, trial: Trial) -> None:
+        """``trial`` (prefetched) is handed to the caller: say so soon."""
+        with self._lock:
+            self._starting.append(trial)
+        self._wake.set()
+
     def release(self, trial: Trial) -> None:
         with self._lock:
             self._held.pop(trial.number, None)
 
+    def _beat(self, study: "Study", trials: List[Trial], started: bool) -> None:
+        answer = study._request({"op": "heartbeat", "trials": [{"trial": t.number, "attempt": t.attempt} for t in trials],
+                                 "started": True if started else None})
+        for lost in answer.get("lost") or []:
+            with self._lock:
+                trial = self._held.pop(int(lost.get("trial", -1)), None)
+            if trial is not None:
+                trial._lease_lost = lost.get("reason", "the lease expired")
+
     def _run(self) -> None:
+        last_renewal = time.monotonic()
         while not self._stop.is_set():
             study = self._study()
             if study is None:
@@ -142,38 +173,46 @@ class _Leases:
             interval = max(0.05, min(study.lease / 3, 1.0))
             try:
                 with self._lock:
-                    held = list(self._held.values())
-                if held:
-                    answer = study._request({"op": "heartbeat", "trials": [{"trial": t.number, "attempt": t.attempt} for t in held]})
-                    for lost in answer.get("lost") or []:
-                        with self._lock:
-                            trial = self._held.pop(int(lost.get("trial", -1)), None)
-                        if trial is not None:
-                            trial._lease_lost = lost.get("reason", "the lease expired")
-                else:
-                    study._connection.keep_alive()
+                    starting, self._starting = self._starting, []
+                    held = list(self._held.values()) if time.monotonic() - last_renewal >= interval else None
+                if starting:
+                    self._beat(study, [t for t in starting if t._lease_lost is None], started=True)
+                if held is not None:
+                    last_renewal = time.monotonic()
+                    if held:
+                        self._beat(study, held, started=False)
             except HyperloomError:
                 pass  # the optimizer is away for now; the next turn tries again
             except Exception:  # the process is shutting down (socket closed)
                 return
             del study
-            self._stop.wait(interval)
+            if self._wake.wait(interval):
+                self._wake.clear()
+                self._stop.wait(self.START_COALESCE)
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
 
 
 class Study:
     """One study of the optimizer (see :func:`create_study`)."""
 
-    def __init__(self, connection: Connection, study_id: str, lease: float = DEFAULT_LEASE) -> None:
+    def __init__(self, connection: Connection, study_id: str, lease: float = DEFAULT_LEASE,
+                 prefetch: int = DEFAULT_PREFETCH) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1 (1: no prefetching), not {prefetch}")
         self._connection = connection
         self.id = study_id
         self.lease = lease
         self._summary: Dict[str, Any] = {}
         self._leases: Optional[_Leases] = None
         self._leases_lock = threading.Lock()
+        self._prefetch = Prefetch(self, prefetch)
+        self._tells = Tells(self)
+        self._closed = False
         self.refresh()
+        _open_studies.add(self)
 
     # -- requests -------------------------------------------------------------------------
     def _request(self, body: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -214,25 +253,42 @@ class Study:
         """A trial to evaluate: ``.number`` and ``.params``. Its lease is renewed in the
         background until :meth:`tell`.
 
+        Trials are prefetched (up to ``prefetch`` per request, see :func:`create_study`): each
+        is leased from the moment it arrives, and those never used are handed back by
+        :meth:`close` (or retried by others after their lease expires, if the process dies).
         When every trial is created and some are held by other processes, the optimizer says
         when one of their leases may expire; ``ask`` waits and asks again, up to ``wait``
         seconds (None: as long as the study runs). Raises :class:`StudyDone` when the study has
         no trial left to hand out (its budget is used, or it ended).
         """
         deadline = None if wait is None else time.monotonic() + wait
-        while True:
-            try:
-                answer = self._request({"op": "ask", "lease_s": self.lease})
-            except HyperloomError as error:
-                details = getattr(error, "details", {}) or {}
-                retry = details.get("retry_after")
-                if retry is not None and (deadline is None or time.monotonic() < deadline):
-                    time.sleep(min(float(retry), 1.0) if deadline is None else max(0.0, min(float(retry), 1.0, deadline - time.monotonic())))
-                    continue
-                raise StudyDone(str(error)) from None
-            trial = Trial(self, int(answer["trial"]), int(answer.get("attempt", 1)), answer.get("config") or {})
-            self._held().hold(trial)
-            return trial
+
+        def ask_now(n: int) -> Dict[str, Any]:
+            body: Dict[str, Any] = {"op": "ask", "lease_s": self.lease}
+            if self._prefetch.limit > 1:
+                body["n"] = n
+            # Held trials come back when their holder tells them (soon, in another process's
+            # optimize) or when their lease expires (`retry_after`): ask again after 50 ms,
+            # doubling up to 1 s, never after `retry_after`.
+            backoff = 0.05
+            while True:
+                try:
+                    return self._request(body)
+                except HyperloomError as error:
+                    details = getattr(error, "details", {}) or {}
+                    retry = details.get("retry_after")
+                    if retry is not None and (deadline is None or time.monotonic() < deadline):
+                        pause = min(float(retry), backoff)
+                        if deadline is not None:
+                            pause = max(0.0, min(pause, deadline - time.monotonic()))
+                        time.sleep(pause)
+                        backoff = min(1.0, backoff * 2)
+                        continue
+                    raise StudyDone(str(error)) from None
+
+        if self._closed:
+            raise HyperloomError(f"study {self.id} is closed")
+        return self._prefetch.take(ask_now)
 
     def _held(self) -> _Leases:
         with self._leases_lock:
@@ -240,10 +296,19 @@ class Study:
                 self._leases = _Leases(self)
             return self._leases
 
-    def tell(self, trial: Union[Trial, int], value: Optional[float] = None, state: Optional[str] = None) -> FrozenTrial:
+    def tell(self, trial: Union[Trial, int], value: Optional[float] = None, state: Optional[str] = None,
+             wait: bool = False) -> FrozenTrial:
         """Records the result of an asked trial: ``value`` (the study's metric) for a complete
         one, or ``state`` ``failed`` / ``pruned``. A value that is not a finite number records a
-        failed trial (with a warning), as Optuna does."""
+        failed trial (with a warning), as Optuna does.
+
+        **Pipelined.** By default the tell is sent without waiting for its answer and the trial
+        is returned as told (at most 256 tells wait for their answers at once); the trial keeps
+        its lease until the optimizer acknowledges the tell, which it does only once the result
+        is committed to its store. :meth:`flush` (and leaving a ``with`` block, :meth:`close`)
+        waits for every acknowledgement and raises a refusal (e.g. the lease was lost). With
+        ``wait=True`` this tell is waited for: the stored trial is returned, a refusal raised.
+        """
         number = trial.number if isinstance(trial, Trial) else int(trial)
         attempt = trial.attempt if isinstance(trial, Trial) else None
         if state is None:
@@ -267,12 +332,26 @@ class Study:
         if isinstance(trial, Trial) and trial._lease_lost:
             self._held().release(trial)
             raise LeaseLost(f"trial {number} attempt {trial.attempt}: {trial._lease_lost}")
-        try:
-            answer = self._request(body)
-        finally:
-            if isinstance(trial, Trial):
-                self._held().release(trial)
-        return FrozenTrial.from_document(answer["trial"])
+        body = {k: v for k, v in body.items() if v is not None}
+        body["study"] = self.id
+        future = self._tells.send(body, trial if isinstance(trial, Trial) else None, report_errors=not wait)
+        if wait:
+            try:
+                answer = future.result(self._connection.timeout)
+            except FutureTimeout:
+                raise Unreachable(f"tell of trial {number} is not acknowledged after {self._connection.timeout:g} s") from None
+            return FrozenTrial.from_document(answer["trial"])
+        params = trial.params if isinstance(trial, Trial) else {}
+        told = body.get("value")
+        return FrozenTrial(number=number, state=body["state"], params=params, value=told,
+                           metrics={self.metric: told} if body["state"] == "complete" and self.metric else {},
+                           attempts=attempt or 0, source="ask", error=body.get("error"))
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Waits until every tell sent so far is acknowledged (durable in the optimizer's
+        store); raises the first tell refused since the last flush, or :class:`Unreachable`
+        after ``timeout`` seconds (default: the connection's timeout) with tells unanswered."""
+        self._tells.flush(timeout)
 
     # -- optimize -------------------------------------------------------------------------
     def optimize(self, objective: Callable[[Trial], float], n_trials: Optional[int] = None,
@@ -329,8 +408,15 @@ class Study:
             with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="hyperloom-optimize") as pool:
                 for future in [pool.submit(loop) for _ in range(n_jobs)]:
                     future.result()
+        # Returns with every tell durable, and no trial held that no one will evaluate.
+        self._release_unused()
         if errors:
+            try:
+                self.flush()
+            except HyperloomError:
+                pass
             raise errors[0]
+        self.flush()
 
     def _run(self, objective: Callable[[Trial], float], trial: Trial, catch: Tuple[Type[BaseException], ...]) -> FrozenTrial:
         try:
@@ -442,19 +528,66 @@ class Study:
         return self._summary
 
     def close(self) -> None:
-        """Stops renewing leases and closes the connection."""
+        """Waits for every tell's acknowledgement (:meth:`flush`), hands back the prefetched
+        trials never used (op ``release``: the next ``ask`` of any process gets them, no retry
+        spent), stops renewing leases and closes the connection. Raises what :meth:`flush`
+        raises, after closing."""
+        if self._closed:
+            return
+        self._closed = True
+        _open_studies.discard(self)
+        error: Optional[BaseException] = None
+        try:
+            self._tells.flush()
+        except HyperloomError as e:
+            error = e
+        self._release_unused()
         if self._leases is not None:
             self._leases.close()
         self._connection.close()
+        if error is not None:
+            raise error
+
+    def _release_unused(self) -> None:
+        """Hands back the prefetched trials not handed out by ``ask`` (op ``release``)."""
+        unused = self._prefetch.drain(self._connection.timeout)
+        if not unused:
+            return
+        for trial in unused:
+            self._held().release(trial)
+        try:
+            self._request({"op": "release", "trials": [{"trial": t.number, "attempt": t.attempt} for t in unused]})
+        except HyperloomError:
+            pass  # their leases expire instead, and they are handed out again then
 
     def __enter__(self) -> "Study":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except HyperloomError as error:  # the block's own exception matters more
+            print(f"hyperloom: closing study {self.id}: {error}", file=sys.stderr)
 
     def __repr__(self) -> str:
         return f"Study(id={self.id!r}, metric={self.metric!r}, direction={self.direction!r})"
+
+
+#: Studies not closed yet: closed at interpreter exit, so their tells are flushed and their
+#: prefetched trials handed back (a killed process leaves that to the leases).
+_open_studies: "weakref.WeakSet[Study]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_studies() -> None:
+    for study in list(_open_studies):
+        try:
+            study.close()
+        except Exception as error:  # noqa: BLE001 - exiting: report, do not raise
+            print(f"hyperloom: closing study {study.id} at exit: {error}", file=sys.stderr)
 
 
 class StudyDone(HyperloomError):
@@ -476,7 +609,8 @@ def _spec_text(spec: Union[str, os.PathLike, Dict[str, Any]]) -> Tuple[str, str,
 
 
 def create_study(spec: Union[str, os.PathLike, Dict[str, Any]], *, broker: Optional[str] = None, key: Optional[str] = None,
-                 broker_key: Optional[str] = None, timeout: float = 10.0, lease: float = DEFAULT_LEASE) -> Study:
+                 broker_key: Optional[str] = None, timeout: float = 10.0, lease: float = DEFAULT_LEASE,
+                 prefetch: int = DEFAULT_PREFETCH) -> Study:
     """Creates a study on the optimizer behind ``broker`` (default ``$HYPERLOOM_BROKER`` or
     ``tcp://127.0.0.1:5555``) and returns it.
 
@@ -485,23 +619,27 @@ def create_study(spec: Union[str, os.PathLike, Dict[str, Any]], *, broker: Optio
     trial itself, only ``ask``/``tell`` and ``optimize`` do. ``key``/``broker_key`` are CURVE key
     files when the broker authenticates (default ``$HYPERLOOM_KEY``, ``$HYPERLOOM_BROKER_KEY``).
     ``lease``: seconds an asked trial stays held without a heartbeat from this process.
+    ``prefetch``: most trials one ask request hands out ahead (1: one trial per ``ask``, no
+    prefetching; see :meth:`Study.ask`).
     """
     text, file, base = _spec_text(spec)
     connection = Connection(broker, key=key, broker_key=broker_key, timeout=timeout, name="hyperloom-python")
     try:
         answer = connection.request({"op": "submit", "spec": text, "file": file, "base_dir": base})
-        return Study(connection, answer["study"], lease=lease)
+        return Study(connection, answer["study"], lease=lease, prefetch=prefetch)
     except BaseException:
         connection.close()
         raise
 
 
 def load_study(study_id: str, *, broker: Optional[str] = None, key: Optional[str] = None,
-               broker_key: Optional[str] = None, timeout: float = 10.0, lease: float = DEFAULT_LEASE) -> Study:
-    """An existing study by id (``logreg-sgd-1``), e.g. to ``optimize`` it from another process."""
+               broker_key: Optional[str] = None, timeout: float = 10.0, lease: float = DEFAULT_LEASE,
+               prefetch: int = DEFAULT_PREFETCH) -> Study:
+    """An existing study by id (``logreg-sgd-1``), e.g. to ``optimize`` it from another process
+    (``lease``, ``prefetch``: as for :func:`create_study`)."""
     connection = Connection(broker, key=key, broker_key=broker_key, timeout=timeout, name="hyperloom-python")
     try:
-        return Study(connection, study_id, lease=lease)
+        return Study(connection, study_id, lease=lease, prefetch=prefetch)
     except BaseException:
         connection.close()
         raise

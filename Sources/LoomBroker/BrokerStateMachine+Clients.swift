@@ -212,6 +212,7 @@ extension BrokerStateMachine {
             o.add("last_heard_ms", Int(worker.lastHeard.duration(to: now).milliseconds))
             o.add("slow", worker.slow)
             if !worker.labels.isEmpty { o.addRaw("labels", json: JSONCoding.encode(worker.labels.sorted())) }
+            if let isolation = worker.info.isolation { o.add("isolation", isolation) }
             o.add("lateness_ms", Int((worker.lateness * 1000).rounded()))
             let running = worker.leases.sorted().compactMap { leases[$0] }.map { lease in
                 lease.status == .active ? "\(lease.job)#\(lease.attempt)" : "\(lease.job)#\(lease.attempt)(\(lease.status))"

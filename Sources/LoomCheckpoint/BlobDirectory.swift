@@ -18,7 +18,10 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 /// **Invariant.** A file under its hash's name holds exactly the content with that hash: blobs
 /// enter only through `ingest(file:)` (hashed while copied) or `commit(partial:sha256:)` (hashed
 /// before the rename), and a rename is atomic, so a crash leaves at worst a stray partial file.
-/// **Threading.** One thread at a time.
+/// **Threading.** It keeps no state but the files: threads may ingest, read and commit at once
+/// (partials have unique names, blobs appear by atomic rename). A `remove` must not race an
+/// `ingest` or snapshot that counts on the blob being there (the worker pauses its garbage
+/// collection while a snapshot runs on its background thread).
 public final class BlobDirectory: @unchecked Sendable {
     public let root: String
     /// Bytes read or copied per system call while streaming.

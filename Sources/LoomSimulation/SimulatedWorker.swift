@@ -88,6 +88,10 @@ extension Simulation {
                 send(from: .worker(i), frames)
             case .startTrial(let ref, _): startTrial(i, ref)
             case .stopTrial(let lease, let reason): stopTrial(i, lease: lease, reason: reason)
+            // Trials here hand their snapshot over with the metric line (`checkpointPayload`), so
+            // none is asked for; one would be taken at once, as on a disk that takes no time.
+            case .snapshot(let ref, let metrics):
+                performWorker(i, workers[i].machine!.snapshotTaken(ref, payload: metrics, now: instant))
             case .transfer(let transfer):
                 if transfer.kind == .fetch {
                     performWorker(i, workers[i].machine!.sendTransfer(serve(i, transfer), now: instant))

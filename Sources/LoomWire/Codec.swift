@@ -428,6 +428,7 @@ public enum WireDecoder {
         try label(info.host, name, "host")
         try label(info.version, name, "version")
         try checkLabels(info.labels ?? [], name, "labels")
+        if let isolation = info.isolation { try label(isolation, name, "isolation") }
         guard info.running.count <= Wire.maxRunningPerReady else {
             throw .badValue(command: name, field: "running", reason: "lists \(info.running.count) attempts; at most \(Wire.maxRunningPerReady)")
         }

@@ -283,9 +283,13 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
     /// The worker's pool labels (`--labels`): a job whose spec names `worker_labels` runs only on
     /// workers that carry every one of them. Absent: none.
     public var labels: [String]?
+    /// How the worker contains each attempt's processes (`cgroup2`, `cgroup1-freezer` or
+    /// `process-group`), shown per worker by `hyperloom status`. Absent: an older worker.
+    public var isolation: String?
 
     public init(worker: String, slots: Int, gpus: Int = 0, heartbeatMs: Int, liveness: Int,
-                host: String, pid: Int32, version: String, running: [RunningAttempt] = [], labels: [String]? = nil) {
+                host: String, pid: Int32, version: String, running: [RunningAttempt] = [], labels: [String]? = nil,
+                isolation: String? = nil) {
         self.worker = worker
         self.slots = slots
         self.gpus = gpus
@@ -296,10 +300,11 @@ public struct ReadyInfo: Codable, Equatable, Sendable {
         self.version = version
         self.running = running
         self.labels = labels
+        self.isolation = isolation
     }
 
     enum CodingKeys: String, CodingKey {
-        case worker, slots, gpus, host, pid, version, running, liveness, labels
+        case worker, slots, gpus, host, pid, version, running, liveness, labels, isolation
         case heartbeatMs = "heartbeat_ms"
     }
 }

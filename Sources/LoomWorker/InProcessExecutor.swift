@@ -90,6 +90,8 @@ public final class InProcessExecutor: TrialExecutor {
     let stopGrace: Duration
     var running: [UInt64: Running] = [:]
     public private(set) var malformedMetricLines = 0
+    /// Closures share the worker's process: nothing to contain.
+    public var isolationName: String { "in-process" }
 
     public init(workDir: String, stopGrace: Duration = .seconds(5), objective: @escaping InProcessObjective) {
         self.workDir = workDir

@@ -16,6 +16,9 @@ public protocol TrialExecutor: AnyObject {
     var reapsByPolling: Bool { get }
     /// Malformed metric lines seen (for the agent's closing log line).
     var malformedMetricLines: Int { get }
+    /// How attempts are contained (READY `isolation`): `process-group`, `cgroup2`,
+    /// `cgroup1-freezer`, or `in-process` for closures.
+    var isolationName: String { get }
 
     func start(_ ref: AttemptRef, payload: Frame, now: ContinuousClock.Instant) -> [TrialEvent]
     func readable(fd: Int32, now: ContinuousClock.Instant) -> [TrialEvent]
@@ -28,4 +31,5 @@ public protocol TrialExecutor: AnyObject {
 
 extension TrialRunner: TrialExecutor {
     public var reapsByPolling: Bool { true }
+    public var isolationName: String { isolation.name }
 }

@@ -29,9 +29,13 @@ public enum TrialEvent: Equatable, Sendable {
 ///
 /// **Ownership.** The runner owns each child it started, the read ends of its stdout and stderr
 /// pipes and its two log files. Children are reaped with `waitpid` on their own pid only, so
-/// several runners in one process (the embedded workers of `hyperloom run`) never take each other's children. A trial
-/// is its own process group: stops, timeouts and the end of an attempt signal the whole group, so
-/// nothing an attempt started outlives it (a process that left the group with `setsid` excepted).
+/// several runners in one process (the embedded workers of `hyperloom run`) never take each other's children.
+///
+/// **Isolation.** A trial is its own process group: stops and timeouts send SIGTERM to the whole
+/// group and SIGKILL `killGrace` later, and the end of an attempt SIGKILLs the group, so nothing
+/// it started outlives it. Where the host allows (`AttemptIsolation.detect`), each attempt also
+/// runs in a cgroup of its own, which catches what leaves the group (`setsid` daemons): signals
+/// reach every process in it, and the end of the attempt kills them all.
 ///
 /// **GPUs.** The runner places each attempt's GPU share (`JobSpec.gpu`) on its devices with a
 /// `GPUAllocator` when the attempt starts and gives them back when its process has exited (not
@@ -57,6 +61,8 @@ public final class TrialRunner {
     public private(set) var logWriteFailures = 0
     /// The worker's GPUs and what the running attempts hold of them.
     public private(set) var gpus: GPUAllocator
+    /// How each attempt's processes are contained.
+    public let isolation: AttemptIsolation
 
     /// Bytes read from one pipe per `readable` call, so one trial cannot hold the loop.
     static let readBudget = 1 << 20
@@ -70,7 +76,8 @@ public final class TrialRunner {
     /// A runner with no trials; directories are made as attempts start. `gpuDevices` are the
     /// device ids it hands to trials (`WorkerAgentConfig.gpuDevices`).
     public init(workDir: String, workerID: String, killGrace: Duration, gpuDevices: [String] = [],
-                sharedCheckpoints: String? = nil) {
+                sharedCheckpoints: String? = nil, isolation: AttemptIsolation = .processGroup) {
+        self.isolation = isolation
         self.workDir = workDir.hasPrefix("/") ? workDir : FileManager.default.currentDirectoryPath + "/" + workDir
         self.sharedCheckpoints = sharedCheckpoints
         self.workerID = workerID
@@ -80,6 +87,7 @@ public final class TrialRunner {
 
     deinit {
         for trial in trials.values { releaseResources(trial) }
+        if case .cgroup(let cgroups) = isolation { cgroups.removeAll() }
         buffer.deallocate()
     }
 
@@ -185,17 +193,30 @@ public final class TrialRunner {
         // worker dies without stopping it (SIGKILL, OOM), so an attempt the broker requeues never
         // goes on running as an orphan beside its successor.
         // setpriv would only fail after the start: check what posix_spawn would have refused.
-        if Self.deathSignalHelper != nil, access(executable, X_OK) != 0 {
+        if Self.deathSignalHelper != nil || cgroups != nil, access(executable, X_OK) != 0 {
             return failed("cannot start \(program): \(String(cString: strerror(errno)))")
         }
-        let (spawned, argv) = Self.deathSignalHelper.map {
+        var (spawned, argv) = Self.deathSignalHelper.map {
             ($0, ["setpriv", "--pdeathsig", "KILL", "--", executable] + launch.arguments.dropFirst())
         } ?? (executable, launch.arguments)
+        var cgroup: String?
+        if let cgroups {
+            do {
+                let directory = try cgroups.create(lease: ref.lease)
+                cgroup = directory
+                // The shell execs what would have been spawned, by its path.
+                (spawned, argv) = AttemptCgroups.joinArguments(directory, then: [spawned] + argv.dropFirst())
+            } catch {
+                for fd in [stdoutPipe.read, stdoutPipe.write, stderrPipe.read, stderrPipe.write] { Syscall.closeQuietly(fd) }
+                return failed("cannot create the attempt's cgroup: \(error)")
+            }
+        }
         do {
             pid = try Spawn.spawn(executable: spawned, arguments: argv, environment: launch.environment,
                                   directory: spec.cwd, stdout: stdoutPipe.write, stderr: stderrPipe.write)
         } catch {
             for fd in [stdoutPipe.read, stdoutPipe.write, stderrPipe.read, stderrPipe.write] { Syscall.closeQuietly(fd) }
+            if let cgroup { cgroups?.killAttempt(cgroup) }
             return failed("cannot start \(program): \(error.reason)")
         }
         // The child has its copies; the worker keeps only the read ends.
@@ -206,6 +227,7 @@ public final class TrialRunner {
         let trial = Trial(ref: ref, pid: pid, started: now, timeout: timeout, paths: paths,
                           stdoutPipe: stdoutPipe.read, stderrPipe: stderrPipe.read,
                           stdoutLog: logs.out, stderrLog: logs.err)
+        trial.cgroup = cgroup
         trials[ref.lease] = trial
         pipeOwners[stdoutPipe.read] = ref.lease
         pipeOwners[stderrPipe.read] = ref.lease
@@ -275,6 +297,7 @@ public final class TrialRunner {
 
     /// Collects every trial whose process has exited: its last output, then `.exited`.
     public func reap(now: ContinuousClock.Instant) -> [TrialEvent] {
+        cgroups?.sweep()
         var events: [TrialEvent] = []
         for lease in trials.keys.sorted() {
             guard let trial = trials[lease] else { continue }
@@ -288,6 +311,7 @@ public final class TrialRunner {
         guard poll(trial) else { return [] }
         // Whatever else the attempt started ends with it; its output already written is kept.
         signalGroup(trial, SIGKILL)
+        if let cgroup = trial.cgroup { cgroups?.killAttempt(cgroup) }
         var events: [TrialEvent] = []
         for fd in [trial.stdoutPipe, trial.stderrPipe].compactMap({ $0 }) {
             events += drain(trial, fd: fd, budget: Self.finalReadBudget, now: now)
@@ -336,6 +360,7 @@ public final class TrialRunner {
             }
             if !trial.killed, let at = trial.killAt, now >= at {
                 signalGroup(trial, SIGKILL)
+                if let cgroup = trial.cgroup { cgroups?.killAttempt(cgroup) }
                 trial.killed = true
             }
         }
@@ -352,11 +377,17 @@ public final class TrialRunner {
     }
 
     /// Kills every trial and waits for them (blocking, at most `killGrace` plus one second); their
-    /// exits are not reported. For the worker's last moments.
+    /// exits are not reported; removes the worker's cgroup directory. For the worker's last moments.
     public func stopAll(now: ContinuousClock.Instant) {
-        guard !trials.isEmpty else { return }
+        guard !trials.isEmpty else {
+            cgroups?.removeAll()
+            return
+        }
         let all = trials.values.sorted { $0.ref.lease < $1.ref.lease }
-        for trial in all where !trial.exited { signalGroup(trial, SIGTERM) }
+        for trial in all where !trial.exited {
+            signalGroup(trial, SIGTERM)
+            if let cgroup = trial.cgroup { cgroups?.signalAll(cgroup, SIGTERM) }
+        }
         let graceEnd = now + killGrace
         while all.contains(where: { !poll($0) }) && ContinuousClock.now < graceEnd { usleep(10_000) }
         for trial in all where !trial.exited { signalGroup(trial, SIGKILL) }
@@ -364,14 +395,23 @@ public final class TrialRunner {
         while all.contains(where: { !poll($0) }) && ContinuousClock.now < hardEnd { usleep(5_000) }
         for trial in all {
             signalGroup(trial, SIGKILL)
+            if let cgroup = trial.cgroup { cgroups?.killAttempt(cgroup) }
             releaseResources(trial)
         }
         trials.removeAll()
+        // The worker's cgroup directory goes too: this is the runner's end.
+        cgroups?.removeAll()
     }
 
     private func terminate(_ trial: Trial, now: ContinuousClock.Instant) {
         signalGroup(trial, SIGTERM)
+        if let cgroup = trial.cgroup { cgroups?.signalAll(cgroup, SIGTERM) }
         trial.killAt = now + killGrace
+    }
+
+    /// The attempt cgroups, when the isolation uses them.
+    private var cgroups: AttemptCgroups? {
+        if case .cgroup(let cgroups) = isolation { cgroups } else { nil }
     }
 
     private func signalGroup(_ trial: Trial, _ signal: Int32) {
@@ -418,6 +458,8 @@ final class Trial {
     let timeout: Double?
     let timeoutAt: ContinuousClock.Instant?
     let paths: AttemptPaths
+    /// The attempt's cgroup directory, when the runner isolates attempts in cgroups.
+    var cgroup: String?
     var stdoutPipe: Int32?
     var stderrPipe: Int32?
     var stdoutLog: Int32

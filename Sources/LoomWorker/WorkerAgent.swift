@@ -55,8 +55,13 @@ public struct WorkerAgentConfig: Sendable {
 /// **Threading.** `run(until:)` runs on one thread, which owns the socket, the runner and the
 /// machine. The agent may be made on one thread and handed to another that runs it (`hyperloom run`'s
 /// embedded workers): hence `@unchecked Sendable`; it is never used by two threads at once.
+/// **Effects.** The machine's actions, the runner's events and the restore coordinator's outcomes
+/// go through one work queue, `perform`: the one place the agent does anything.
 /// **Liveness.** Trials run as child processes, so the loop keeps heartbeating while they run for
 /// hours; the poll timeout is the earliest of the machine's and the runner's deadlines.
+/// Checkpoint snapshots (hashing and copying a whole directory) and the rebuild of a restored
+/// checkpoint (verifying the received blobs, writing the directory) run on a `BackgroundWork`
+/// thread, so a directory of 50,000 files does not stop the heartbeat.
 /// **Shutdown.** The goodbye (DISCONNECT) is the last message sent; the socket lingers briefly on
 /// close so it reaches the broker, which then requeues at once what the worker held.
 public final class WorkerAgent: @unchecked Sendable {
@@ -68,6 +73,10 @@ public final class WorkerAgent: @unchecked Sendable {
     private let runner: any TrialExecutor
     private let checkpoints: WorkerCheckpoints
     private let logger: Logger
+    /// Snapshots and checkpoint rebuilds run here, off the loop thread.
+    private let background = BackgroundWork<Finished>(name: "hyperloom.worker.checkpoints")
+    /// The machine returned `.exit`: the loop ends after this turn.
+    private var exiting = false
     /// Whether the machine was registered at the end of the last loop turn (for logging only).
     private var wasRegistered = false
     /// Broker ERRORs already logged.
@@ -79,23 +88,32 @@ public final class WorkerAgent: @unchecked Sendable {
 
     /// An agent whose trials run as child processes, or through `executor` when one is given
     /// (e.g. an `InProcessExecutor` running Swift closures).
-    public init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
-                logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
+    public convenience init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
+                            logger: Logger = Logger(label: "hyperloom.worker")) throws(ZMQError) {
+        try self.init(config: config, executor: executor, context: context, logger: logger, snapshotter: nil)
+    }
+
+    /// An agent whose checkpoint snapshots are taken by `snapshotter` (tests: a slow one).
+    init(config: WorkerAgentConfig, executor: (any TrialExecutor)? = nil, context: ZMQContext? = nil,
+         logger: Logger = Logger(label: "hyperloom.worker"), snapshotter: WorkerCheckpoints.Snapshotter?) throws(ZMQError) {
         var config = config
         config.worker.gpus = config.gpuDevices.count
-        self.config = config
         (self.context, ownsContext) = try ZMQContext.borrowing(context)
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(config.worker.workerID)"
         self.logger = logger
-        machine = WorkerStateMachine(config: config.worker, now: .now)
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path }
         let workDir = absolute(config.workDir)
         var checkpointSettings = config.checkpoints
         checkpointSettings.sharedDirectory = checkpointSettings.sharedDirectory.map(absolute)
         runner = executor ?? TrialRunner(workDir: workDir, workerID: config.worker.workerID, killGrace: config.killGrace,
-                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory)
-        checkpoints = WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
+                                         gpuDevices: config.gpuDevices, sharedCheckpoints: checkpointSettings.sharedDirectory,
+                                         isolation: AttemptIsolation.detect(workerID: config.worker.workerID))
+        config.worker.isolation = runner.isolationName
+        self.config = config
+        machine = WorkerStateMachine(config: config.worker, now: .now)
+        checkpoints = snapshotter.map { WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger, snapshotter: $0) }
+            ?? WorkerCheckpoints(workDir: workDir, settings: checkpointSettings, logger: logger)
         metrics = config.metrics.map { WorkerMetrics(factory: $0, slots: config.worker.slots) }
     }
 
@@ -105,15 +123,15 @@ public final class WorkerAgent: @unchecked Sendable {
         logger.info("worker starting", metadata: [
             "worker.broker": "\(config.brokerEndpoint)", "worker.slots": "\(config.worker.slots)",
             "worker.gpus": "\(config.gpuDevices.isEmpty ? "none" : config.gpuDevices.joined(separator: ","))",
-            "worker.work_dir": "\(config.workDir)",
+            "worker.work_dir": "\(config.workDir)", "worker.isolation": "\(runner.isolationName)",
         ])
-        var exiting = try perform(machine.start(now: .now))
+        try perform(actions: machine.start(now: .now))
         var stopping = false
         while !exiting {
             if stop.isStopRequested && !stopping {
                 stopping = true
                 logger.info("worker stopping", metadata: ["worker.running": "\(runner.runningCount)"])
-                exiting = try perform(machine.shutdown(now: .now))
+                try perform(actions: machine.shutdown(now: .now))
                 if exiting { break }
             }
             var poller = Poller()
@@ -122,6 +140,7 @@ public final class WorkerAgent: @unchecked Sendable {
             let fds = runner.fileDescriptors
             var fdIndex: [Int: Int32] = [:]
             for fd in fds { fdIndex[poller.add(fd: fd)] = fd }
+            let backgroundIndex = poller.add(fd: background.wake.fd)
             if !stopping { poller.add(fd: stop.fd) }
             let now = ContinuousClock.now
             var deadline = machine.nextDeadline
@@ -134,21 +153,23 @@ public final class WorkerAgent: @unchecked Sendable {
             for index in ready {
                 if index == socketIndex, let socket {
                     while let frames = try socket.receive(dontWait: true) {
-                        exiting = try perform(machine.received(frames, now: .now)) || exiting
+                        try perform(actions: machine.received(frames, now: .now))
                     }
+                } else if index == backgroundIndex {
+                    try perform(background.collect().map(Work.finished))
                 } else if let fd = fdIndex[index] {
-                    exiting = try handle(runner.readable(fd: fd, now: .now)) || exiting
+                    try perform(runner.readable(fd: fd, now: .now).map(Work.trial))
                 }
             }
-            exiting = try handle(runner.reap(now: .now)) || exiting
-            exiting = try handle(runner.enforceDeadlines(now: .now)) || exiting
-            exiting = try carryOut(checkpoints.expire(now: .now)) || exiting
+            try perform(runner.reap(now: .now).map(Work.trial))
+            try perform(runner.enforceDeadlines(now: .now).map(Work.trial))
+            try perform(checkpoints.expire(now: .now).map(Work.checkpoint))
             checkpoints.collectGarbage(heldJobs: Set(machine.heldAttempts.map(\.job)),
                                        unacknowledged: machine.isUnacknowledged(lease:seq:))
-            exiting = try perform(machine.tick(now: .now)) || exiting
+            try perform(actions: machine.tick(now: .now))
             if machine.isRegistered && !wasRegistered {
                 // What a restore had in flight went with the old link.
-                exiting = try carryOut(checkpoints.retryAll(now: .now)) || exiting
+                try perform(checkpoints.retryAll(now: .now).map(Work.checkpoint))
             }
             logLinkChange()
             metrics?.setRunning(runner.runningCount)
@@ -192,94 +213,128 @@ public final class WorkerAgent: @unchecked Sendable {
 
     /// Closes the socket (and the context when the agent made it). Idempotent.
     public func close() {
+        background.close()
         socket?.close()
         socket = nil
         if ownsContext { context.terminate() }
     }
 
-    /// Feeds trial events to the machine; returns whether the machine asked to exit.
-    private func handle(_ events: [TrialEvent]) throws(ZMQError) -> Bool {
-        var exiting = false
-        for event in events {
-            switch event {
-            case .started(let ref, let pid):
-                logger.info("trial started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.pid": "\(pid)"])
-                exiting = try perform(machine.trialStarted(ref, now: .now)) || exiting
-            case .metrics(let ref, let payload, let checkpoint):
-                var checkpointPayload: Frame?
-                if checkpoint, let seq = machine.nextCheckpointSeq(lease: ref.lease) {
-                    checkpointPayload = checkpoints.checkpointed(ref, payload: payload, seq: seq)
-                }
-                exiting = try perform(machine.trialReported(ref, metrics: payload, checkpoint: checkpoint,
-                                                            checkpointPayload: checkpointPayload, now: .now)) || exiting
-            case .log(let batch):
-                exiting = try perform(machine.trialLogged(batch, now: .now)) || exiting
-            case .exited(let ref, let kind, let payload):
-                logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
-                metrics?.trialExited(kind)
-                exiting = try perform(machine.trialExited(ref, kind: kind, payload: payload, now: .now)) || exiting
-            }
-        }
-        return exiting
+    /// One item of the agent's work queue: an effect the machine (or the restore coordinator)
+    /// asked for, or an outcome to feed back to the machine.
+    enum Work {
+        /// An effect of the state machine.
+        case action(WorkerAction)
+        /// What a trial process did (from the runner).
+        case trial(TrialEvent)
+        /// An effect of a checkpoint restore (from `WorkerCheckpoints`).
+        case checkpoint(WorkerCheckpoints.Outcome)
+        /// A job of the background thread finished.
+        case finished(Finished)
     }
 
-    /// Carries out what the checkpoint coordinator asks: transfers, launches, failures.
-    private func carryOut(_ outcomes: [WorkerCheckpoints.Outcome]) throws(ZMQError) -> Bool {
-        var exiting = false
-        for outcome in outcomes {
-            switch outcome {
-            case .send(let transfer):
-                exiting = try perform(machine.sendTransfer(transfer, now: .now)) || exiting
-            case .launch(let ref, let payload):
-                exiting = try handle(runner.start(ref, payload: payload, now: .now)) || exiting
-            case .fail(let ref, let error):
-                logger.warning("attempt not started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "error": "\(error)"])
-                exiting = try handle([.exited(ref, kind: .failed, payload: TrialResult.notStarted(error, attemptDir: nil))]) || exiting
-            }
-        }
-        return exiting
+    /// What the background thread hands back.
+    enum Finished: Sendable {
+        /// A checkpoint snapshot (`.snapshot`).
+        case snapshot(WorkerCheckpoints.SnapshotResult)
+        /// A restored checkpoint's directory rebuild (`WorkerCheckpoints.Outcome.rebuild`).
+        case rebuild(WorkerCheckpoints.RebuildResult)
     }
 
-    /// Carries out the machine's actions; returns whether one of them was `.exit`.
-    private func perform(_ actions: [WorkerAction]) throws(ZMQError) -> Bool {
-        var exiting = false
-        for action in actions {
-            switch action {
-            case .connect:
-                socket?.close()
-                let s = try context.socket(.dealer)
-                try config.curve?.apply(to: s)
-                try s.setLinger(.zero)
-                try s.setSendHighWaterMark(100_000)
-                try s.setReceiveHighWaterMark(100_000)
-                try s.setMaxMessageSize(64 << 20)
-                try s.connect(config.brokerEndpoint)
-                socket = s
-                logger.info("connecting to broker", metadata: ["worker.broker": "\(config.brokerEndpoint)"])
-            case .send(let frames):
-                // A full queue means the broker is gone; the machine resends what matters.
-                _ = try socket?.send(frames, dontWait: true)
-            case .startTrial(let ref, let payload):
-                exiting = try carryOut(checkpoints.prepare(ref, payload: payload, now: .now)) || exiting
-            case .stopTrial(let lease, let reason):
-                logger.info("stopping trial", metadata: ["trial.lease": "\(lease)", "trial.reason": "\(reason)"])
-                if checkpoints.isRestoring(lease: lease), let ref = machine.heldAttempts.first(where: { $0.lease == lease }) {
-                    // It never started: it ends here, as a trial stopped before its first line would.
-                    checkpoints.abandon(lease: lease)
-                    exiting = try handle([.exited(ref, kind: .failed, payload: TrialResult.notStarted("cancelled: \(reason)", attemptDir: nil))]) || exiting
-                } else {
-                    runner.stop(lease: lease, reason: reason, now: .now)
+    private func perform(actions: [WorkerAction]) throws(ZMQError) {
+        try perform(actions.map(Work.action))
+    }
+
+    /// The one place the agent carries out effects: the machine's actions, and the events and
+    /// outcomes it feeds back to the machine, whose actions join the queue in order. Sets
+    /// `exiting` on `.exit`. I/O-heavy effects (`.snapshot`) are handed to `background`; their
+    /// outcomes come back through this queue as `.snapshotted`.
+    private func perform(_ work: [Work]) throws(ZMQError) {
+        var queue = work[...]
+        while let item = queue.popFirst() {
+            switch item {
+            case .action(let action):
+                queue += try carryOut(action)
+            case .trial(let event):
+                queue += feed(event).map(Work.action)
+            case .checkpoint(let outcome):
+                switch outcome {
+                case .send(let transfer):
+                    queue += machine.sendTransfer(transfer, now: .now).map(Work.action)
+                case .launch(let ref, let payload):
+                    queue += runner.start(ref, payload: payload, now: .now).map(Work.trial)
+                case .fail(let ref, let error):
+                    logger.warning("attempt not started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "error": "\(error)"])
+                    queue.append(.trial(.exited(ref, kind: .failed, payload: TrialResult.notStarted(error, attemptDir: nil))))
+                case .rebuild(let ref):
+                    if let job = checkpoints.restoreJob(lease: ref.lease) { background.submit { .rebuild(job()) } }
                 }
-            case .transfer(let transfer):
-                if transfer.kind == .fetch {
-                    exiting = try perform(machine.sendTransfer(checkpoints.serve(transfer), now: .now)) || exiting
-                } else {
-                    exiting = try carryOut(checkpoints.received(transfer, now: .now)) || exiting
-                }
-            case .exit:
-                exiting = true
+            case .finished(.snapshot(let result)):
+                let payload = checkpoints.snapshotFinished(result, seq: machine.nextUpdateSeq(lease: result.ref.lease))
+                queue += machine.snapshotTaken(result.ref, payload: payload, now: .now).map(Work.action)
+            case .finished(.rebuild(let result)):
+                queue += checkpoints.restoreFinished(result, now: .now).map(Work.checkpoint)
             }
         }
-        return exiting
+    }
+
+    /// Feeds one trial event to the machine.
+    private func feed(_ event: TrialEvent) -> [WorkerAction] {
+        switch event {
+        case .started(let ref, let pid):
+            logger.info("trial started", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.pid": "\(pid)"])
+            return machine.trialStarted(ref, now: .now)
+        case .metrics(let ref, let payload, let checkpoint):
+            return machine.trialReported(ref, metrics: payload, checkpoint: checkpoint, now: .now)
+        case .log(let batch):
+            return machine.trialLogged(batch, now: .now)
+        case .exited(let ref, let kind, let payload):
+            logger.info("trial exited", metadata: ["trial.id": "\(ref.job)", "trial.attempt": "\(ref.attempt)", "trial.outcome": "\(kind)"])
+            metrics?.trialExited(kind)
+            return machine.trialExited(ref, kind: kind, payload: payload, now: .now)
+        }
+    }
+
+    /// Carries out one action of the machine; returns the work it leads to.
+    private func carryOut(_ action: WorkerAction) throws(ZMQError) -> [Work] {
+        switch action {
+        case .connect:
+            socket?.close()
+            let s = try context.socket(.dealer)
+            try config.curve?.apply(to: s)
+            try s.setLinger(.zero)
+            try s.setSendHighWaterMark(100_000)
+            try s.setReceiveHighWaterMark(100_000)
+            try s.setMaxMessageSize(64 << 20)
+            try s.connect(config.brokerEndpoint)
+            socket = s
+            logger.info("connecting to broker", metadata: ["worker.broker": "\(config.brokerEndpoint)"])
+        case .send(let frames):
+            // A full queue means the broker is gone; the machine resends what matters.
+            _ = try socket?.send(frames, dontWait: true)
+        case .startTrial(let ref, let payload):
+            return checkpoints.prepare(ref, payload: payload, now: .now).map(Work.checkpoint)
+        case .stopTrial(let lease, let reason):
+            logger.info("stopping trial", metadata: ["trial.lease": "\(lease)", "trial.reason": "\(reason)"])
+            if checkpoints.isRestoring(lease: lease), let ref = machine.heldAttempts.first(where: { $0.lease == lease }) {
+                // It never started: it ends here, as a trial stopped before its first line would.
+                checkpoints.abandon(lease: lease)
+                return [.trial(.exited(ref, kind: .failed, payload: TrialResult.notStarted("cancelled: \(reason)", attemptDir: nil)))]
+            }
+            runner.stop(lease: lease, reason: reason, now: .now)
+        case .transfer(let transfer):
+            if transfer.kind == .fetch {
+                return machine.sendTransfer(checkpoints.serve(transfer), now: .now).map(Work.action)
+            }
+            return checkpoints.received(transfer, now: .now).map(Work.checkpoint)
+        case .snapshot(let ref, let metrics):
+            guard let job = checkpoints.snapshotJob(ref, metrics: metrics) else {
+                // Checkpoints do not travel: the CHECKPOINT carries the metrics alone.
+                return machine.snapshotTaken(ref, payload: metrics, now: .now).map(Work.action)
+            }
+            background.submit { .snapshot(job()) }
+        case .exit:
+            exiting = true
+        }
+        return []
     }
 }

@@ -72,6 +72,8 @@ extension WorkerCheckpoints {
             }
             restores[restore.ref.lease]?.phase = .blobs(manifest, transfer, partials: partials)
             return perform(actions, lease: restore.ref.lease, now: now)
+        case .rebuilding:
+            return []
         }
     }
 
@@ -115,6 +117,8 @@ extension WorkerCheckpoints {
                 let actions = transfer.retryOutstanding(now: now)
                 restores[lease]?.phase = .blobs(manifest, transfer, partials: partials)
                 outcomes += perform(actions, lease: lease, now: now)
+            case .rebuilding:
+                break
             }
         }
         return outcomes
@@ -126,6 +130,7 @@ extension WorkerCheckpoints {
             switch restore.phase {
             case .manifest(_, let sentAt): min(restore.deadline, sentAt + settings.manifestTimeout)
             case .blobs(_, let transfer, _): min(restore.deadline, transfer.nextDeadline ?? restore.deadline)
+            case .rebuilding: restore.deadline
             }
         }.min()
     }
@@ -136,7 +141,70 @@ extension WorkerCheckpoints {
     /// Stops restoring (the attempt was cancelled); its partial files are removed.
     func abandon(lease: UInt64) {
         guard let restore = restores.removeValue(forKey: lease) else { return }
+        // A rebuild under way owns its partials; its result finds the restore gone (`restoreFinished`).
         if case .blobs(_, _, let partials) = restore.phase { partials.values.forEach { blobs?.discard(partial: $0) } }
+    }
+
+    // MARK: - Rebuilding (off the loop thread)
+
+    /// What a rebuild job hands back to the loop thread.
+    struct RebuildResult: Sendable {
+        var ref: AttemptRef
+        var manifest: CheckpointManifest
+        /// Why the rebuild failed; nil when the directory holds the checkpoint.
+        var error: String?
+    }
+
+    /// The job that verifies and commits the received blobs and rebuilds the attempt's checkpoint
+    /// directory (hashing a large blob and copying thousands of files take seconds), to run off the
+    /// loop thread; nil unless the restore of `lease` is `.rebuilding`.
+    func restoreJob(lease: UInt64) -> (@Sendable () -> RebuildResult)? {
+        guard let blobs, let restore = restores[lease], case .rebuilding(let manifest, let partials) = restore.phase else { return nil }
+        let ref = restore.ref
+        let directory = paths(ref).checkpointDir
+        rebuildsInFlight += 1
+        return {
+            do throws(CheckpointError) {
+                var pending = partials
+                for (sha, partial) in partials.sorted(by: { $0.key < $1.key }) {
+                    pending[sha] = nil
+                    do throws(CheckpointError) {
+                        try blobs.commit(partial: partial, sha256: sha)
+                    } catch {
+                        pending.values.forEach { blobs.discard(partial: $0) }
+                        throw error
+                    }
+                }
+                try CheckpointSnapshot.materialize(manifest.files, from: blobs, into: directory)
+                return RebuildResult(ref: ref, manifest: manifest, error: nil)
+            } catch {
+                return RebuildResult(ref: ref, manifest: manifest, error: error.description)
+            }
+        }
+    }
+
+    /// A rebuild job finished: the trial starts, or the restore starts over from the manifest.
+    func restoreFinished(_ result: RebuildResult, now: ContinuousClock.Instant) -> [Outcome] {
+        rebuildsInFlight -= 1
+        let manifest = result.manifest
+        guard let restore = restores[result.ref.lease], restore.ref == result.ref, case .rebuilding = restore.phase else {
+            // Abandoned meanwhile: the blobs it fetched are not needed.
+            let retained = retainedBlobs
+            for sha in manifest.blobs.keys where !retained.contains(sha) { blobs?.remove(sha) }
+            return []
+        }
+        if let error = result.error { return retry(restore.ref, after: error, now: now) }
+        let paths = paths(restore.ref)
+        CheckpointOrigin(job: manifest.job, attempt: manifest.attempt, seq: manifest.seq).write(to: paths.checkpointOriginFile)
+        logger.info("checkpoint restored", metadata: [
+            "trial.id": "\(restore.ref.job)", "trial.attempt": "\(restore.ref.attempt)",
+            "checkpoint.attempt": "\(manifest.attempt)", "checkpoint.seq": "\(manifest.seq)",
+            "checkpoint.bytes": "\(manifest.bytes)",
+        ])
+        // The fetched blobs were only needed to rebuild the directory.
+        let retained = retainedBlobs
+        for sha in manifest.blobs.keys where !retained.contains(sha) { blobs?.remove(sha) }
+        return finish(restore.ref)
     }
 
     // MARK: - Steps
@@ -150,30 +218,19 @@ extension WorkerCheckpoints {
                 outcomes.append(.send(.fetch(job: restore.ref.job, lease: lease, request: request,
                                              FetchBody(op: FetchBody.blob, sha256: blob, offset: offset, length: length))))
             case .blobComplete(let sha):
-                do {
-                    let partial = try partials.removeValue(forKey: sha) ?? blobs!.beginPartial()
-                    try blobs!.commit(partial: partial, sha256: sha)
+                // Verified and committed with the others by the rebuild job, off the loop thread;
+                // a blob that is empty was never written: its partial is made now.
+                if partials[sha] == nil {
+                    do {
+                        partials[sha] = try blobs!.beginPartial()
+                    } catch {
+                        return retry(restore.ref, after: "\(error)", now: now)
+                    }
                     if case .blobs(let m, let t, _) = restores[lease]?.phase { restores[lease]?.phase = .blobs(m, t, partials: partials) }
-                } catch {
-                    return retry(restore.ref, after: "\(error)", now: now)
                 }
             case .finished:
-                let paths = paths(restore.ref)
-                do {
-                    try CheckpointSnapshot.materialize(manifest.files, from: blobs!, into: paths.checkpointDir)
-                } catch {
-                    return retry(restore.ref, after: "\(error)", now: now)
-                }
-                CheckpointOrigin(job: manifest.job, attempt: manifest.attempt, seq: manifest.seq).write(to: paths.checkpointOriginFile)
-                logger.info("checkpoint restored", metadata: [
-                    "trial.id": "\(restore.ref.job)", "trial.attempt": "\(restore.ref.attempt)",
-                    "checkpoint.attempt": "\(manifest.attempt)", "checkpoint.seq": "\(manifest.seq)",
-                    "checkpoint.bytes": "\(manifest.bytes)",
-                ])
-                // The fetched blobs were only needed to rebuild the directory.
-                let retained = retainedBlobs
-                for sha in manifest.blobs.keys where !retained.contains(sha) { blobs?.remove(sha) }
-                return outcomes + finish(restore.ref)
+                restores[lease]?.phase = .rebuilding(manifest, partials: partials)
+                return outcomes + [.rebuild(restore.ref)]
             case .failed(let reason):
                 return retry(restore.ref, after: reason, now: now)
             }

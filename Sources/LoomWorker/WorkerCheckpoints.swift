@@ -38,9 +38,11 @@ public struct CheckpointSettings: Sendable {
 /// the rest.
 /// **Restores.** An attempt with a number above 1, or whose spec names `restore_from`, first asks
 /// the optimizer for the newest stored checkpoint (FETCH `latest`); when it is newer than what the
-/// job's checkpoint directory holds here, the missing blobs are fetched (a `ChunkTransfer`), the
-/// directory is rebuilt from them, and only then does the trial start.
-/// **Threading.** Used from the agent's loop thread only.
+/// job's checkpoint directory holds here, the missing blobs are fetched (a `ChunkTransfer`), then
+/// verified and the directory rebuilt from them off the loop thread (`restoreJob`), and only then
+/// does the trial start.
+/// **Threading.** Used from the agent's loop thread only, except the jobs `snapshotJob` hands out,
+/// which run on the agent's `BackgroundWork` thread and touch only the blob directory.
 final class WorkerCheckpoints {
     /// What the agent does next.
     enum Outcome: Equatable {
@@ -50,6 +52,25 @@ final class WorkerCheckpoints {
         case launch(AttemptRef, payload: Frame)
         /// The checkpoint could not be restored: the attempt fails without starting.
         case fail(AttemptRef, error: String)
+        /// Every blob arrived: run `restoreJob(lease:)` off the loop thread (verify and commit the
+        /// received blobs, rebuild the checkpoint directory) and hand its result to `restoreFinished`.
+        case rebuild(AttemptRef)
+    }
+
+    /// Takes a snapshot of a checkpoint directory into the blob directory, off the loop thread:
+    /// `CheckpointSnapshot.take`, or a stand-in in tests.
+    typealias Snapshotter = @Sendable (_ directory: String, _ blobs: BlobDirectory, _ maxBytes: Int64,
+                                       _ stamps: inout CheckpointSnapshot.Stamps) throws(CheckpointError) -> [CheckpointFile]
+
+    /// What a snapshot job hands back to the loop thread.
+    struct SnapshotResult: Sendable {
+        var ref: AttemptRef
+        /// The metric line that announced the checkpoint.
+        var metrics: Frame
+        var outcome: Result<[CheckpointFile], CheckpointError>
+        /// The stamps of the files read (the next snapshot of the job skips unchanged ones).
+        var stamps: CheckpointSnapshot.Stamps
+        var duration: Duration
     }
 
     /// A snapshot: the CHECKPOINT update it belongs to and the blobs it references.
@@ -63,6 +84,8 @@ final class WorkerCheckpoints {
         enum Phase {
             case manifest(request: UInt64, sentAt: ContinuousClock.Instant)
             case blobs(CheckpointManifest, ChunkTransfer, partials: [String: String])
+            /// Every blob arrived; the directory is being rebuilt off the loop thread.
+            case rebuilding(CheckpointManifest, partials: [String: String])
         }
         var ref: AttemptRef
         var payload: Frame
@@ -81,11 +104,20 @@ final class WorkerCheckpoints {
     /// Per job, the stamps of its last snapshot's files (unchanged files are not read again).
     var stamps: [String: CheckpointSnapshot.Stamps] = [:]
     var nextRequest: UInt64 = 1
+    let snapshotter: Snapshotter
+    /// Snapshot jobs handed out by `snapshotJob` and not yet finished.
+    private(set) var snapshotsInFlight = 0
+    /// Rebuild jobs handed out by `restoreJob` and not yet finished.
+    var rebuildsInFlight = 0
 
-    init(workDir: String, settings: CheckpointSettings, logger: Logger) {
+    init(workDir: String, settings: CheckpointSettings, logger: Logger,
+         snapshotter: @escaping Snapshotter = { directory, blobs, maxBytes, stamps throws(CheckpointError) in
+             try CheckpointSnapshot.take(directory: directory, into: blobs, maxBytes: maxBytes, stamps: &stamps)
+         }) {
         self.workDir = workDir
         self.settings = settings
         self.logger = logger
+        self.snapshotter = snapshotter
         if settings.sharedDirectory == nil {
             let root = workDir + "/.blobs"
             try? FileManager.default.removeItem(atPath: root)
@@ -106,25 +138,52 @@ final class WorkerCheckpoints {
 
     // MARK: - Snapshots
 
-    /// The trial announced a checkpoint that will be CHECKPOINT update `seq`: snapshot the
-    /// directory and return the payload with its manifest (or with `checkpoint_error`).
-    func checkpointed(_ ref: AttemptRef, payload: Frame, seq: UInt64) -> Frame {
-        guard let blobs else { return payload }
-        let paths = paths(ref)
-        guard var object = (try? JSONValue(parsing: payload))?.object else { return payload }
-        do {
+    /// The job that snapshots the attempt's checkpoint directory, to run off the loop thread
+    /// (`BackgroundWork`); nil when checkpoints do not travel (the CHECKPOINT carries the
+    /// metrics alone). The job touches only the directory, the blob directory and the stamps it
+    /// was given; `snapshotFinished` takes its result back on the loop thread.
+    func snapshotJob(_ ref: AttemptRef, metrics: Frame) -> (@Sendable () -> SnapshotResult)? {
+        guard let blobs else { return nil }
+        let directory = paths(ref).checkpointDir
+        let maxBytes = settings.maxBytes
+        let snapshotter = self.snapshotter
+        // The stamps go with the job and come back with its result; none are lost to a job that
+        // overlaps (two attempts of one job): it only reads every file again.
+        let previous = stamps.removeValue(forKey: ref.job) ?? [:]
+        snapshotsInFlight += 1
+        return {
             let started = ContinuousClock.now
-            let files = try CheckpointSnapshot.take(directory: paths.checkpointDir, into: blobs, maxBytes: settings.maxBytes,
-                                                    stamps: &stamps[ref.job, default: [:]])
+            var stamps = previous
+            let outcome: Result<[CheckpointFile], CheckpointError>
+            do throws(CheckpointError) {
+                outcome = .success(try snapshotter(directory, blobs, maxBytes, &stamps))
+            } catch {
+                outcome = .failure(error)
+            }
+            return SnapshotResult(ref: ref, metrics: metrics, outcome: outcome, stamps: stamps, duration: started.duration(to: .now))
+        }
+    }
+
+    /// Takes back a finished snapshot (loop thread): records it for garbage collection and the
+    /// attempt's origin file, and returns the CHECKPOINT payload, which will be update `seq` — the
+    /// metrics with the manifest, or with `checkpoint_error`.
+    func snapshotFinished(_ result: SnapshotResult, seq: UInt64?) -> Frame {
+        snapshotsInFlight -= 1
+        let ref = result.ref
+        guard var object = (try? JSONValue(parsing: result.metrics))?.object else { return result.metrics }
+        switch result.outcome {
+        case .success(let files):
+            stamps[ref.job] = result.stamps
+            guard let seq else { return result.metrics }
             logger.debug("checkpoint snapshotted", metadata: [
                 "trial.id": "\(ref.job)", "checkpoint.seq": "\(seq)", "checkpoint.files": "\(files.count)",
-                "checkpoint.bytes": "\(files.reduce(0) { $0 + $1.size })", "checkpoint.duration": "\(started.duration(to: .now))",
+                "checkpoint.bytes": "\(files.reduce(0) { $0 + $1.size })", "checkpoint.duration": "\(result.duration)",
             ])
             let manifest = CheckpointManifest(job: ref.job, attempt: ref.attempt, seq: seq, files: files)
-            CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths.checkpointOriginFile)
+            CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths(ref).checkpointOriginFile)
             snapshots[ref.job, default: []].append(Snapshot(lease: ref.lease, seq: seq, blobs: files.map(\.sha256)))
             object[CheckpointManifest.payloadKey] = (try? JSONValue(parsing: JSONCoding.encode(manifest)))
-        } catch {
+        case .failure(let error):
             logger.warning("checkpoint not shipped", metadata: ["trial.id": "\(ref.job)", "error": "\(error)"])
             object["checkpoint_error"] = .string(error.description)
         }
@@ -134,7 +193,10 @@ final class WorkerCheckpoints {
     /// Drops the snapshots no one needs: those of jobs this worker no longer holds an attempt
     /// of, and acknowledged ones that are not their job's newest; deletes the blobs that only
     /// they referenced. `unacknowledged(lease, seq)` says whether a CHECKPOINT still awaits its ACK.
+    /// Does nothing while a snapshot is being taken or a directory rebuilt: either may be using a
+    /// blob it found present.
     func collectGarbage(heldJobs: Set<String>, unacknowledged: (UInt64, UInt64) -> Bool) {
+        guard snapshotsInFlight == 0, rebuildsInFlight == 0 else { return }
         var candidates: Set<String> = []
         for (job, list) in snapshots {
             guard heldJobs.contains(job) else {

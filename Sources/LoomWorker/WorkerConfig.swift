@@ -36,6 +36,8 @@ public struct WorkerConfig: Sendable {
     /// Pool labels offered in READY: jobs whose spec requires `worker_labels` run only on workers
     /// carrying all of them (`--labels`).
     public var labels: [String] = []
+    /// How attempts are isolated (`AttemptIsolation.name`), said in READY; nil: not said.
+    public var isolation: String?
 
     public init(workerID: String, slots: Int, gpus: Int, heartbeat: Duration, liveness: Int,
                 host: String, pid: Int32, version: String,
@@ -71,6 +73,11 @@ public enum WorkerAction: Equatable, Sendable {
     case stopTrial(lease: UInt64, reason: String)
     /// A FETCH or CHUNK from the optimizer about a checkpoint: answer it or feed a restore.
     case transfer(Transfer)
+    /// Snapshot the attempt's checkpoint directory (the trial announced a checkpoint with the
+    /// metric line `metrics`). Done off the loop thread; the outcome comes back as
+    /// `snapshotTaken(_:payload:now:)` with the CHECKPOINT payload (metrics and manifest, or
+    /// `checkpoint_error`). At most one per attempt is outstanding.
+    case snapshot(AttemptRef, metrics: Frame)
     /// The worker is done: stop any process left and leave the loop.
     case exit
 }

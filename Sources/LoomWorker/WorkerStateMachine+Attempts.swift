@@ -24,6 +24,23 @@ struct HeldAttempt: Sendable {
     var nextSeq: UInt64 = 1
     /// Updates not acknowledged yet, in seq order.
     var unacknowledged: [PendingUpdate] = []
+    /// The checkpoint snapshot the agent is taking for the attempt, if any.
+    var snapshot: SnapshotState = .idle
+    /// The exit the runner reported while a snapshot was outstanding: its FINAL or FAILED follows
+    /// the CHECKPOINT, so the broker never forgets the job before its last checkpoint arrives.
+    var deferredExit: (kind: UpdateKind, payload: Frame)?
+
+    /// Whether the attempt still waits for the agent (a snapshot, or an exit held back by one).
+    var isBusy: Bool { snapshot != .idle || deferredExit != nil }
+}
+
+/// The checkpoint snapshot of one attempt.
+enum SnapshotState: Equatable, Sendable {
+    /// None outstanding.
+    case idle
+    /// `.snapshot` was returned; `queued` holds the metric line of a later announcement, which is
+    /// snapshotted next (a still later one replaces it: only the newest checkpoint matters).
+    case taking(queued: Frame?)
 }
 
 /// An update waiting for its ACK.
@@ -48,9 +65,32 @@ extension WorkerStateMachine {
         return send(WorkerMessage.started(ref).frames, now: now)
     }
 
-    /// The trial printed a metric line: a REPORT, and a CHECKPOINT when the trial announced one,
-    /// with `checkpointPayload` (the metrics and the checkpoint's manifest) or the same payload.
-    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool, checkpointPayload: Frame? = nil,
+    /// The trial printed a metric line: a REPORT, and when the line announces a checkpoint, a
+    /// `.snapshot` of its directory (its CHECKPOINT follows `snapshotTaken`). While a snapshot of
+    /// the attempt is outstanding a new announcement waits for it, replacing any older one waiting.
+    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool,
+                                       now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, var attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
+        var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
+        enforceReportCap()
+        guard checkpoint else { return actions }
+        attempt = attempts[ref.lease]!
+        switch attempt.snapshot {
+        case .idle:
+            attempts[ref.lease]!.snapshot = .taking(queued: nil)
+            actions.append(.snapshot(ref, metrics: metrics))
+        case .taking(let queued):
+            if queued != nil { supersededSnapshots += 1 }
+            attempts[ref.lease]!.snapshot = .taking(queued: metrics)
+        }
+        return actions
+    }
+
+    /// The trial printed a metric line whose checkpoint the caller has already snapshotted:
+    /// REPORT and CHECKPOINT at once, the CHECKPOINT with `checkpointPayload` (or `metrics` when
+    /// nil). For callers whose snapshot is instantaneous (the simulation's disk); its seq is
+    /// `nextUpdateSeq(lease:)` + 1.
+    public mutating func trialReported(_ ref: AttemptRef, metrics: Frame, checkpoint: Bool, checkpointPayload: Frame?,
                                        now: ContinuousClock.Instant) -> [WorkerAction] {
         guard lifecycle != .exited, let attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
         var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
@@ -59,13 +99,46 @@ extension WorkerStateMachine {
         return actions
     }
 
+    /// The snapshot returned as `.snapshot` is done: `payload` is the CHECKPOINT's (the metrics
+    /// with the manifest, or with `checkpoint_error`), numbered `nextUpdateSeq(lease:)`. Then the
+    /// announcement that waited is snapshotted, or an exit held back is reported.
+    public mutating func snapshotTaken(_ ref: AttemptRef, payload: Frame, now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard lifecycle != .exited, let attempt = attempts[ref.lease], attempt.ref == ref,
+              case .taking(let queued) = attempt.snapshot else { return [] }
+        var actions = enqueue(.checkpoint, payload, lease: ref.lease, now: now)
+        if let queued {
+            attempts[ref.lease]!.snapshot = .taking(queued: nil)
+            return actions + [.snapshot(ref, metrics: queued)]
+        }
+        attempts[ref.lease]!.snapshot = .idle
+        if let exit = attempts[ref.lease]!.deferredExit {
+            attempts[ref.lease]!.deferredExit = nil
+            actions += reportExit(ref, kind: exit.kind, payload: exit.payload, now: now)
+        }
+        return actions
+    }
+
     /// The trial's process exited (or never started): FINAL or FAILED, except for attempts the
-    /// worker stopped for its own shutdown, which are forgotten.
+    /// worker stopped for its own shutdown, which are forgotten. With a snapshot outstanding the
+    /// report waits for it (`snapshotTaken`).
     public mutating func trialExited(_ ref: AttemptRef, kind: UpdateKind, payload: Frame,
                                      now: ContinuousClock.Instant) -> [WorkerAction] {
         guard lifecycle != .exited, var attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
         attempt.phase = .exited
+        if attempt.snapshot != .idle {
+            attempt.deferredExit = (kind, payload)
+            attempts[ref.lease] = attempt
+            return []
+        }
         attempts[ref.lease] = attempt
+        return reportExit(ref, kind: kind, payload: payload, now: now)
+    }
+
+    /// FINAL or FAILED for an exited attempt, or forgetting it when the worker stopped it for
+    /// its own shutdown.
+    private mutating func reportExit(_ ref: AttemptRef, kind: UpdateKind, payload: Frame,
+                                     now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard let attempt = attempts[ref.lease] else { return [] }
         if attempt.stopReason == StopReason.shutdown {
             forget(ref.lease)
             return finishIfDrained(now: now)
@@ -78,6 +151,11 @@ extension WorkerStateMachine {
     /// The seq the CHECKPOINT of the attempt's next metric line will have (its REPORT comes first).
     public func nextCheckpointSeq(lease: UInt64) -> UInt64? {
         attempts[lease].map { $0.nextSeq + 1 }
+    }
+
+    /// The seq the attempt's next update will have (the CHECKPOINT of `snapshotTaken`).
+    public func nextUpdateSeq(lease: UInt64) -> UInt64? {
+        attempts[lease]?.nextSeq
     }
 
     /// Whether the update `seq` of the attempt under `lease` still awaits its ACK.
@@ -229,7 +307,7 @@ extension WorkerStateMachine {
 
     /// Forgets the attempt when its process has exited and nothing about it awaits an ACK.
     mutating func forgetIfDone(_ lease: UInt64) {
-        guard let attempt = attempts[lease], attempt.phase == .exited, attempt.unacknowledged.isEmpty else { return }
+        guard let attempt = attempts[lease], attempt.phase == .exited, attempt.unacknowledged.isEmpty, !attempt.isBusy else { return }
         forget(lease)
     }
 

@@ -84,6 +84,9 @@ public struct WorkerStateMachine: Sendable {
     public internal(set) var staleAcks = 0
     /// ASSIGNs ignored because the lease was already held or recently finished.
     public internal(set) var duplicateAssignments = 0
+    /// Checkpoint announcements never snapshotted: a newer one of the same attempt came while
+    /// they waited for the snapshot before them.
+    public internal(set) var supersededSnapshots = 0
 
     /// A machine with no link yet: `start(now:)` opens it.
     public init(config: WorkerConfig, now: ContinuousClock.Instant) {
@@ -217,7 +220,7 @@ public struct WorkerStateMachine: Sendable {
                          heartbeatMs: Self.milliseconds(config.heartbeat), liveness: max(config.liveness, 1),
                          host: config.host, pid: config.pid, version: config.version,
                          running: attempts.values.sorted { $0.serial < $1.serial }.map { RunningAttempt($0.ref, token: $0.token) },
-                         labels: config.labels.isEmpty ? nil : config.labels)
+                         labels: config.labels.isEmpty ? nil : config.labels, isolation: config.isolation)
     }
 
     mutating func send(_ frames: [Frame], now: ContinuousClock.Instant) -> [WorkerAction] {

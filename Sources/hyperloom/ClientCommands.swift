@@ -15,14 +15,15 @@ enum StatusTable {
         lines.append("broker \(broker)  up \(uptime)  queued \(doc["queued"]?.argument ?? "?")  running \(doc["running"]?.argument ?? "?")")
         if case .array(let workers)? = doc["workers"] {
             lines.append("workers: \(workers.count)")
-            lines.append(pad(["WORKER", "HOST", "SLOTS", "USED", "GPUS", "PACE", "RUNNING"], [24, 16, 6, 6, 5, 6, 0]))
+            lines.append(pad(["WORKER", "HOST", "SLOTS", "USED", "GPUS", "PACE", "ISOLATION", "RUNNING"], [24, 16, 6, 6, 5, 6, 16, 0]))
             for worker in workers.compactMap(\.object) {
                 let running: String
                 if case .array(let items)? = worker["running"] { running = items.map(\.argument).joined(separator: " ") } else { running = "" }
                 let pace = worker["slow"] == .bool(true) ? "slow" : "ok"
                 lines.append(pad([worker["id"]?.argument ?? "?", worker["host"]?.argument ?? "?",
                                   worker["slots"]?.argument ?? "?", worker["used"]?.argument ?? "?",
-                                  worker["gpus"]?.argument ?? "?", pace, running], [24, 16, 6, 6, 5, 6, 0]))
+                                  worker["gpus"]?.argument ?? "?", pace, worker["isolation"]?.argument ?? "?", running],
+                                 [24, 16, 6, 6, 5, 6, 16, 0]))
             }
         }
         if let stragglers = doc["stragglers"]?.object {

@@ -117,6 +117,19 @@ import Testing
         #expect(throws: Never.self) { try WireDecoder.inbound(ready(["trusted", "a100"])) }
     }
 
+    @Test func readyIsolationIsBoundedLikeTheHostName() {
+        func ready(_ isolation: String) -> [Frame] {
+            WorkerMessage.ready(ReadyInfo(worker: "w", slots: 1, heartbeatMs: 1000, liveness: 3, host: "h", pid: 1, version: "v",
+                                          isolation: isolation)).frames
+        }
+        #expect(throws: WireError.self) { try WireDecoder.inbound(ready(String(repeating: "x", count: Wire.maxLabelBytes + 1))) }
+        guard case .worker(.ready(let info))? = try? WireDecoder.inbound(ready("cgroup2")) else {
+            Issue.record("READY with isolation did not decode")
+            return
+        }
+        #expect(info.isolation == "cgroup2")
+    }
+
     @Test func workerLabelsTravelInTheJobSpec() throws {
         let spec = JobSpec(command: ["true"], workerLabels: ["trusted"])
         #expect(try JobSpec.decode(spec.payload).workerLabels == ["trusted"])

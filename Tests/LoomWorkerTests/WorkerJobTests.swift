@@ -33,6 +33,7 @@ import LoomWire
         out += T.updates(m.trialReported(a, metrics: T.metrics(1), checkpoint: false, now: t0))
         out += T.updates(m.trialReported(b, metrics: T.metrics(1), checkpoint: false, now: t0))
         out += T.updates(m.trialReported(a, metrics: T.metrics(2), checkpoint: true, now: t0))
+        out += T.updates(m.snapshotTaken(a, payload: T.metrics(2), now: t0))
         out += T.updates(m.trialExited(a, kind: .final, payload: T.metrics(2), now: t0))
         out += T.updates(m.trialExited(b, kind: .failed, payload: T.metrics(0), now: t0))
         #expect(out == [Sent(.report, "job-a", 1), Sent(.report, "job-b", 1), Sent(.report, "job-a", 2),
@@ -43,7 +44,8 @@ import LoomWire
 
     @Test func theReportAndCheckpointOfOneLineCarryTheSamePayload() {
         var m = T.running([a], at: t0)
-        let payloads = T.sent(m.trialReported(a, metrics: T.metrics(7), checkpoint: true, now: t0)).compactMap { message -> Frame? in
+        let actions = m.trialReported(a, metrics: T.metrics(7), checkpoint: true, now: t0) + m.snapshotTaken(a, payload: T.metrics(7), now: t0)
+        let payloads = T.sent(actions).compactMap { message -> Frame? in
             if case .update(let u) = message { return u.payload } else { return nil }
         }
         #expect(payloads == [T.metrics(7), T.metrics(7)])
@@ -90,7 +92,7 @@ import LoomWire
     @Test func everyUnacknowledgedUpdateIsSentAgainInOrderAfterAWelcome() {
         var m = T.running([a, b], at: t0)
         _ = m.trialReported(a, metrics: T.metrics(1), checkpoint: false, now: t0)
-        _ = m.trialReported(b, metrics: T.metrics(1), checkpoint: true, now: t0)
+        _ = m.trialReported(b, metrics: T.metrics(1), checkpoint: true, checkpointPayload: nil, now: t0)
         _ = m.trialExited(a, kind: .final, payload: T.metrics(1), now: t0)
         _ = m.received(T.ack(b, seq: 1), now: t0)
         let actions = m.received(T.welcome(broker: "b-2"), now: t0 + .seconds(1))
@@ -127,7 +129,7 @@ import LoomWire
         var m = T.running([a, b], at: t0, config: config)
         _ = m.tick(now: t0 + .seconds(3))                                                       // broker gone
         _ = m.trialReported(a, metrics: T.metrics(1), checkpoint: false, now: t0 + .seconds(3))  // a1
-        _ = m.trialReported(b, metrics: T.metrics(1), checkpoint: true, now: t0 + .seconds(3))   // b1, b2 checkpoint
+        _ = m.trialReported(b, metrics: T.metrics(1), checkpoint: true, checkpointPayload: nil, now: t0 + .seconds(3))  // b1, b2
         _ = m.trialReported(a, metrics: T.metrics(2), checkpoint: false, now: t0 + .seconds(3))  // a2
         _ = m.trialReported(a, metrics: T.metrics(3), checkpoint: false, now: t0 + .seconds(3))  // a3: drops a1
         _ = m.trialExited(b, kind: .failed, payload: T.metrics(0), now: t0 + .seconds(3))        // b3

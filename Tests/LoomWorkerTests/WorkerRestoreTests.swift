@@ -39,6 +39,11 @@ import Testing
         var rest: [WorkerCheckpoints.Outcome] = []
         while !queue.isEmpty {
             let next = queue.removeFirst()
+            if case .rebuild(let ref) = next, let job = checkpoints.restoreJob(lease: ref.lease) {
+                // The agent's background thread, here on this one.
+                queue += checkpoints.restoreFinished(job(), now: t0)
+                continue
+            }
             guard case .send(let fetch) = next else { rest.append(next); continue }
             let body = Self.body(fetch)!
             fetches.append(body.op == FetchBody.latest ? "latest \(body.job ?? "")" : "blob \(body.offset!)")
@@ -47,7 +52,10 @@ import Testing
                 : fetch.answer(ChunkHeader(sha256: body.sha256, offset: body.offset),
                                data: (try? blobs.read(body.sha256!, offset: body.offset!, length: body.length!)) ?? [])
             for outcome in checkpoints.received(answer, now: t0) {
-                if case .send = outcome { queue.append(outcome) } else { rest.append(outcome) }
+                switch outcome {
+                case .send, .rebuild: queue.append(outcome)
+                default: rest.append(outcome)
+                }
             }
         }
         return rest
@@ -86,6 +94,22 @@ import Testing
         #expect(fetches == ["latest s-1/1"])
     }
 
+    @Test func aReceivedBlobThatDoesNotMatchItsHashIsCaughtByTheRebuildAndTheRestoreStartsOver() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (blobs, manifest) = try optimizerStore(["step": "5"])
+        // The optimizer's copy is corrupted on disk: the bytes travel, their hash does not match.
+        try "6".write(toFile: blobs.path(of: manifest.files[0].sha256), atomically: true, encoding: .utf8)
+        let checkpoints = coordinator()
+        let ref = AttemptRef(job: "s-1/1", attempt: 2, lease: 9)
+        var fetches: [String] = []
+        let rest = serve(checkpoints.prepare(ref, payload: JobSpec(command: ["true"]).payload, now: t0), by: checkpoints,
+                         manifest: manifest, blobs: blobs, fetches: &fetches)
+        #expect(rest.isEmpty, "the trial does not start on a checkpoint that failed verification")
+        #expect(checkpoints.isRestoring(lease: 9), "it asks for the manifest again after manifestTimeout")
+        #expect(checkpoints.rebuildsInFlight == 0)
+        #expect(!FileManager.default.fileExists(atPath: checkpoints.paths(ref).checkpointDir + "/step"))
+    }
+
     @Test func restoreFromAsksForTheOtherJobsCheckpoint() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (blobs, manifest) = try optimizerStore(["step": "9"], job: "s-1/4")
@@ -122,7 +146,7 @@ import Testing
         let dir = checkpoints.paths(ref).checkpointDir
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "state".write(toFile: dir + "/state", atomically: true, encoding: .utf8)
-        let payload = checkpoints.checkpointed(ref, payload: Array(#"{"step": 1, "checkpoint": true}"#.utf8), seq: 2)
+        let payload = try checkpoints.snapshotNow(ref, metrics: Array(#"{"step": 1, "checkpoint": true}"#.utf8), seq: 2)
         let object = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(payload)).object)
         let manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(try #require(object[CheckpointManifest.payloadKey]))))
         #expect(manifest.seq == 2 && manifest.files.map(\.path) == ["state"])
@@ -139,7 +163,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func snapshot(_ text: String, seq: UInt64) throws -> String {
             try text.write(toFile: dir + "/state", atomically: true, encoding: .utf8)
-            _ = checkpoints.checkpointed(ref, payload: Array(#"{"checkpoint": true}"#.utf8), seq: seq)
+            _ = try checkpoints.snapshotNow(ref, metrics: Array(#"{"checkpoint": true}"#.utf8), seq: seq)
             return BlobDirectory.hash(Array(text.utf8))
         }
         let one = try snapshot("one", seq: 2), two = try snapshot("two", seq: 4), three = try snapshot("three", seq: 6)
@@ -153,5 +177,13 @@ import Testing
         #expect(present(three), "the newest")
         checkpoints.collectGarbage(heldJobs: []) { _, _ in true }
         #expect(!present(one) && !present(three), "the job is no longer held here")
+    }
+}
+
+extension WorkerCheckpoints {
+    /// Takes a snapshot on this thread, as the agent's background thread would, and takes it back.
+    func snapshotNow(_ ref: AttemptRef, metrics: Frame, seq: UInt64) throws -> Frame {
+        let job = try #require(snapshotJob(ref, metrics: metrics))
+        return snapshotFinished(job(), seq: seq)
     }
 }

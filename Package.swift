@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        // The HTTP server of `hyperloom dashboard`: small, no NIO (Docs/dashboard.md).
+        .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
     ],
     targets: [
         // libzmq's C API, found through pkg-config (Debian: libzmq3-dev).
@@ -127,6 +129,16 @@ let package = Package(
         ),
         // Charts of a study as SVG, drawn from plain data: no files, no clocks.
         .target(name: "LoomPlot", dependencies: ["LoomWire"], swiftSettings: strict),
+        // `hyperloom dashboard`: the state folded from the feed and the status documents (pure), its
+        // JSON views, and the HTTP/WebSocket server with the page compiled in (Docs/dashboard.md).
+        .target(
+            name: "LoomDashboard",
+            dependencies: [
+                "LoomWire", "LoomPlot",
+                .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
+            swiftSettings: strict
+        ),
         // The settings of the long-running commands: flags, environment, config files, defaults.
         .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // The fuzz targets (Docs/security.md, "Fuzzing"): pure harnesses over the codec, the broker's
@@ -144,7 +156,7 @@ let package = Package(
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
                 "LoomModel", "LoomSearch", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
-                "LoomBench", "LoomPlot", "LoomSimulation",
+                "LoomBench", "LoomPlot", "LoomSimulation", "LoomDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -164,6 +176,7 @@ let package = Package(
         .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ", "LoomModel", "LoomStore"], swiftSettings: strict),
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomDashboardTests", dependencies: ["LoomDashboard", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz"], swiftSettings: strict),
         .testTarget(

@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ", "LoomModel", "LoomStore"], swiftSettings: strict),
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
-        .testTarget(name: "LoomDashboardTests", dependencies: ["LoomDashboard", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomDashboardTests", dependencies: ["LoomDashboard", "LoomWire", "LoomPlot"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz"], swiftSettings: strict),
         .testTarget(

@@ -41,9 +41,17 @@ let busy = false, again = false;
 
 function route() { const h = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent); return h; }
 
+let lastRender = 0, timer = null;
+// At most one render every 400 ms: a feed of hundreds of events/s pushes 5 changes a second.
+function schedule() {
+  if (timer) return;
+  timer = setTimeout(() => { timer = null; render(); }, Math.max(0, 400 - (Date.now() - lastRender)));
+}
+
 async function render() {
   if (busy) { again = true; return; }
   busy = true;
+  lastRender = Date.now();
   try {
     const r = route();
     if (r[0] === "fabric") await fabric();
@@ -100,7 +108,7 @@ async function study(id) {
   if (Date.now() - view.chartsAt > 2000 || view.chartsFor !== id) {
     view.chartsAt = Date.now(); view.chartsFor = id;
     api("/api/charts", {id}).then(c => {
-      view.chartsHTML = c.charts.map(p => `<figure>${p.svg}</figure>`).join("") || `<p>${esc(c.note ?? "no chart yet")}</p>`;
+      view.chartsHTML = (c.note ? `<p>${esc(c.note)}</p>` : "") + c.charts.map(p => `<figure>${p.svg}</figure>`).join("");
       const el = document.getElementById("charts"); if (el) el.innerHTML = view.chartsHTML;
     }).catch(() => {});
   }
@@ -157,7 +165,7 @@ async function fabric() {
 
 function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q({}));
-  ws.onmessage = (m) => { const d = JSON.parse(m.data); document.getElementById("live").textContent = "live · feed seq " + d.position; render(); };
+  ws.onmessage = (m) => { const d = JSON.parse(m.data); document.getElementById("live").textContent = "live · feed seq " + d.position; schedule(); };
   ws.onclose = () => { document.getElementById("live").textContent = "reconnecting…"; setTimeout(connect, 1000); };
 }
 window.onhashchange = () => { view.offset = 0; render(); };

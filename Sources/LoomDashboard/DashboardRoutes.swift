@@ -8,13 +8,15 @@ import LoomWire
 /// **Threading.** Every access takes `lock`; `update` and `read` bodies must not block.
 public final class DashboardModel: @unchecked Sendable {
     private let lock = NSLock()
-    private var state = DashboardState()
+    private var state: DashboardState
     private var charts: [String: (version: UInt64, at: ContinuousClock.Instant, json: Data)] = [:]
     /// Charts of a changing study are drawn again at most this often: 10,000 trials make a chart
     /// set cost tens of milliseconds, and a feed of 500 events/s changes the study constantly.
     public static let chartInterval: Duration = .seconds(2)
 
-    public init() {}
+    public init(state: DashboardState = DashboardState()) {
+        self.state = state
+    }
 
     /// Changes the state.
     public func update(_ body: (inout DashboardState) -> Void) {
@@ -49,10 +51,14 @@ public final class DashboardModel: @unchecked Sendable {
         if let data {
             do {
                 let (plots, skipped) = try StudyPlots.render(data)
-                doc = .object([
+                var o: [String: JSONValue] = [
                     "charts": .array(plots.map { .object(["name": .string($0.name), "title": .string($0.title), "svg": .string($0.svg)]) }),
                     "skipped": .array(skipped.map { .object(["name": .string($0.name), "reason": .string($0.reason)]) }),
-                ])
+                ]
+                if data.trials.count < study.trials.count {
+                    o["note"] = .string("charts of \(data.trials.count) of \(study.trials.count) trials: the \(DashboardState.chartBest) best and the latest")
+                }
+                doc = .object(o)
             } catch {
                 doc = .object(["charts": .array([]), "note": .string("\(error)")])
             }

@@ -232,11 +232,30 @@ extension DashboardState {
         return .object(o)
     }
 
-    /// The study as `LoomPlot` draws it; nil before its metric is known.
+    /// Trials drawn in a study's charts at most: SVG of every trial of a 10,000-trial study is
+    /// 11 MB and takes seconds to draw; the best and the latest tell the story.
+    public static let chartTrials = 1_000
+    /// Of `chartTrials`, the best complete trials; the rest are the latest by number.
+    public static let chartBest = 200
+
+    /// The trials a study's charts draw: every one up to `chartTrials`, else the `chartBest` best
+    /// complete ones and the latest by number.
+    func chartedTrials(_ study: Study) -> [Trial] {
+        guard study.trials.count > Self.chartTrials else { return Array(study.trials.values) }
+        let metric = study.metric
+        let valued = study.trials.values.compactMap { t in value(t, metric: metric).map { (t.number, $0) } }
+        let best = valued.sorted { study.maximize ? $0.1 > $1.1 : $0.1 < $1.1 }.prefix(Self.chartBest).map(\.0)
+        var chosen = Set(best)
+        for number in study.trials.keys.sorted(by: >) where chosen.count < Self.chartTrials { chosen.insert(number) }
+        return chosen.compactMap { study.trials[$0] }
+    }
+
+    /// The study as `LoomPlot` draws it (`chartedTrials`); nil before its metric is known.
     public func plotData(_ id: String) -> StudyData? {
         guard let study = studies[id], let metric = study.metric else { return nil }
-        let resource = MetricLines.resourceKey(explicit: nil, metric: metric, lines: study.trials.values.flatMap { $0.reports.map(\.metrics) })
-        let trials = study.trials.values.map { t in
+        let charted = chartedTrials(study)
+        let resource = MetricLines.resourceKey(explicit: nil, metric: metric, lines: charted.flatMap { $0.reports.map(\.metrics) })
+        let trials = charted.map { t in
             TrialData(number: t.number, config: t.config.compactMapValues(MetricLines.parameterValue),
                       outcome: TrialOutcome(rawValue: t.state == "complete" ? "complete" : t.state) ?? .waiting,
                       value: value(t, metric: metric), finishedAt: t.finishedAt,

@@ -28,7 +28,25 @@ public struct DashboardState: Sendable {
     /// The broker's status document (workers, queue, leases), when the dashboard could ask.
     public internal(set) var brokerStatus: JSONValue?
 
-    public init() {}
+    /// The objective of studies the optimizer does not describe (`--metric`, `--mode`: a feed
+    /// without an optimizer to ask, as in `hyperloom bench dashboard`).
+    public var defaultMetric: String?
+    public var defaultMaximize = false
+
+    public init(defaultMetric: String? = nil, maximize: Bool = false) {
+        self.defaultMetric = defaultMetric
+        self.defaultMaximize = maximize
+    }
+
+    /// A new study, with the default objective when there is one.
+    func newStudy(_ id: String) -> Study {
+        var study = Study(id: id)
+        if let defaultMetric {
+            study.summary["metric"] = .string(defaultMetric)
+            study.summary["mode"] = .string(defaultMaximize ? "max" : "min")
+        }
+        return study
+    }
 
     /// One study, from its jobs' events and the optimizer's summary.
     public struct Study: Sendable {

@@ -27,6 +27,12 @@ struct Dashboard: ParsableCommand {
     @Option(help: ArgumentHelp("A token every request must carry (Authorization: Bearer <token>, or ?token=<token>); required beyond loopback unless CURVE keys are given.", valueName: "token"))
     var token: String?
 
+    @Option(help: "The metric of studies the optimizer does not describe (a feed without an optimizer to ask).")
+    var metric: String?
+
+    @Option(help: "With --metric: min or max.")
+    var mode = "min"
+
     @OptionGroup var feed: FeedOptions
 
     @OptionGroup var source: StudySourceOptions
@@ -42,17 +48,15 @@ struct Dashboard: ParsableCommand {
             throw ValidationError("--host \(host) is reachable from other machines: give --token (or the CURVE client keys, --key and --broker-key)")
         }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+        guard mode == "min" || mode == "max" else { throw ValidationError("--mode must be min or max, not \(mode)") }
     }
 
     func run() throws {
         let stop = LoomRuntimeStop.latch()
-        let model = DashboardModel()
+        let model = DashboardModel(state: DashboardState(defaultMetric: metric, maximize: mode == "max"))
         let subscriber = try feed.subscriber(topics: ["job/", "log/", "worker/"], start: .beginning, keys: source.keys,
                                              command: "hyperloom dashboard", broker: source.broker)
         defer { subscriber.close() }
-        let studies = try? source.open()
-        defer { studies?.close() }
-
         let server = DashboardServer(host: host, port: port, token: token, model: model)
         let started = DispatchSemaphore(value: 0)
         let outcome = LockedBox<Result<RunningDashboard, any Error>?>(nil)
@@ -71,7 +75,21 @@ struct Dashboard: ParsableCommand {
         }
         Console.line("dashboard: http://\(host.contains(":") ? "[\(host)]" : host):\(running.port)/" + (token == nil ? "" : "?token=…"))
 
-        var lastStatus = ContinuousClock.now - Self.statusInterval
+        // The status documents on a thread of their own: a slow or absent optimizer must not hold
+        // the feed back.
+        let source = self.source
+        let status = Thread {
+            let studies = try? source.open()
+            defer { studies?.close() }
+            while !stop.isStopRequested {
+                if let studies {
+                    if let doc = try? studies.fetch(OptimizerRequest(op: "studies"), patience: .seconds(1)) { model.update { $0.applyStudies(doc) } }
+                    if let doc = studies.brokerStatus() { model.update { $0.applyBrokerStatus(doc) } }
+                }
+                Thread.sleep(forTimeInterval: Double(Self.statusInterval.components.seconds))
+            }
+        }
+        status.start()
         while !stop.isStopRequested {
             var batch: [FeedEvent] = []
             if let first = try subscriber.next(timeout: .milliseconds(100)) {
@@ -79,11 +97,6 @@ struct Dashboard: ParsableCommand {
                 while batch.count < 2_000, let event = try subscriber.next(timeout: .zero) { batch.append(event) }
             }
             if !batch.isEmpty { model.update { state in for event in batch { state.apply(event) } } }
-            if ContinuousClock.now - lastStatus >= Self.statusInterval, let studies {
-                lastStatus = .now
-                if let doc = try? studies.fetch(OptimizerRequest(op: "studies"), patience: .seconds(1)) { model.update { $0.applyStudies(doc) } }
-                if let doc = studies.brokerStatus() { model.update { $0.applyBrokerStatus(doc) } }
-            }
         }
         let done = DispatchSemaphore(value: 0)
         Task.detached {

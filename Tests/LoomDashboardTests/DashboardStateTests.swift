@@ -1,4 +1,5 @@
 import Foundation
+import LoomPlot
 import LoomWire
 import Testing
 @testable import LoomDashboard
@@ -163,5 +164,25 @@ extension JSONValue {
         let study = try #require(s.studiesView().object?["studies"]?.arrayValue?.first?.object)
         #expect(study["counts"] == .object(["paused": .number(1)]), "a promotion rung's job completed; the optimizer knows the trial is paused")
         #expect(study["finished"] == .number(0))
+    }
+}
+
+@Suite struct DashboardChartTests {
+    @Test func chartsOfALargeStudyDrawTheBestAndTheLatestTrials() throws {
+        var s = DashboardState(defaultMetric: "loss")
+        var seq: UInt64 = 0
+        for n in 1...1_100 {
+            seq += 1
+            let ref = AttemptRef(job: "big/\(n)", attempt: 1, lease: UInt64(n))
+            // Trial 7 is the best by far; the others get worse with their number.
+            let loss = n == 7 ? 0.001 : Double(n)
+            s.apply(FeedEvent(seq: seq, event: .update(.final, ref, worker: "w", updateSeq: 1, backup: false),
+                              payload: Array(#"{"loss":\#(loss)}"#.utf8)))
+        }
+        let data = try #require(s.plotData("big"))
+        let numbers = Set(data.trials.map(\.number))
+        #expect(numbers.count == DashboardState.chartTrials)
+        #expect(numbers.contains(7) && numbers.contains(1) && numbers.contains(1_100), "the best (7, 1, …) and the latest")
+        #expect(!numbers.contains(250), "neither among the 200 best (1…200) nor the 800 latest (301…1,100)")
     }
 }

@@ -32,6 +32,26 @@ public final class DashboardModel: @unchecked Sendable {
         return body(state)
     }
 
+    /// A study view is computed again at most this often while the study changes: sorting and
+    /// summarising 10,000 trials per request is the dashboard's main cost, and every open page
+    /// asks after every push.
+    public static let viewInterval: Duration = .milliseconds(500)
+    private var views: [String: (version: UInt64, at: ContinuousClock.Instant, response: DashboardResponse)] = [:]
+
+    /// The study view for `query`, from the cache when the study did not change or the cached
+    /// one is younger than `viewInterval`.
+    func studyView(_ id: String, query: DashboardState.TrialQuery, now: ContinuousClock.Instant) -> DashboardResponse {
+        let key = "\(id)\u{0}\(query.sort)\u{0}\(query.descending)\u{0}\(query.state ?? "")\u{0}\(query.offset)\u{0}\(query.limit)"
+        lock.lock()
+        defer { lock.unlock() }
+        guard let study = state.studies[id] else { return .error(404, "no study \"\(id)\" on the feed") }
+        if let cached = views[key], cached.version == study.version || now - cached.at < Self.viewInterval { return cached.response }
+        let response = DashboardResponse.json(state.studyView(id, query: query) ?? .null)
+        if views.count > 256 { views.removeAll() }
+        views[key] = (study.version, now, response)
+        return response
+    }
+
     /// `(position, version)`: what the WebSocket pushes.
     public var clock: (position: UInt64, version: UInt64) { read { ($0.position, $0.version) } }
 
@@ -110,8 +130,7 @@ public enum DashboardRoutes {
             } catch {
                 return .error(400, error.message)
             }
-            guard let view = model.read({ $0.studyView(id, query: trialQuery) }) else { return .error(404, "no study \"\(id)\" on the feed") }
-            return .json(view)
+            return model.studyView(id, query: trialQuery, now: now)
         case "/api/trial":
             guard let id = query["study"], !id.isEmpty else { return .error(400, "/api/trial needs ?study=<study id>&trial=<number>") }
             do {

@@ -85,25 +85,29 @@ extension DashboardState {
     public func studyView(_ id: String, query: TrialQuery = TrialQuery()) -> JSONValue? {
         guard let study = studies[id] else { return nil }
         let metric = study.metric
-        var rows = study.trials.values.filter { query.state == nil || $0.state == query.state }
-        let sortKey: (Trial) -> JSONValue = { t in
-            switch query.sort {
-            case "number": .number(Double(t.number))
+        // Keys and numbers only: copying 10,000 trials per request cost more than the sort.
+        var keyed: [(key: JSONValue, number: Int)] = []
+        keyed.reserveCapacity(study.trials.count)
+        for (number, t) in study.trials where query.state == nil || t.state == query.state {
+            let key: JSONValue = switch query.sort {
+            case "number": .number(Double(number))
             case "value": value(t, metric: metric).map(JSONValue.number) ?? .null
             case "state": .string(t.state)
             case "attempts": .number(Double(t.attempts.count))
             default: t.config[query.sort] ?? .null
             }
+            keyed.append((key, number))
         }
-        // Keys computed once; trials without the key go last in either direction; ties by number.
-        let keyed = rows.map { (key: sortKey($0), trial: $0) }.sorted { a, b in
+        // Trials without the key go last in either direction; ties by number.
+        keyed.sort { a, b in
             let (xn, yn) = (a.key == .null, b.key == .null)
             if xn != yn { return !xn }
-            if xn || a.key == b.key { return a.trial.number < b.trial.number }
+            if xn || a.key == b.key { return a.number < b.number }
             return query.descending ? Self.less(b.key, a.key) : Self.less(a.key, b.key)
         }
-        rows = keyed.map(\.trial)
-        let page = rows.dropFirst(query.offset).prefix(query.limit).map { t -> JSONValue in
+        let matching = keyed.count
+        let rows = keyed.dropFirst(query.offset).prefix(query.limit).compactMap { study.trials[$0.number] }
+        let page = rows.map { t -> JSONValue in
             var o: [String: JSONValue] = [
                 "number": .number(Double(t.number)), "state": .string(t.state), "config": .object(t.config),
                 "attempts": .number(Double(t.attempts.count)), "reports": .number(Double(t.reports.count)),
@@ -122,7 +126,7 @@ extension DashboardState {
         summary["counts"] = .object(counts.mapValues { .number(Double($0)) })
         return .object([
             "position": .number(Double(position)), "study": .object(summary), "parameters": .array(parameterRanges(study)),
-            "total": .number(Double(study.trials.count)), "matching": .number(Double(rows.count)),
+            "total": .number(Double(study.trials.count)), "matching": .number(Double(matching)),
             "trials": .array(Array(page)),
         ])
     }

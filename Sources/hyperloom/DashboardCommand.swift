@@ -27,6 +27,9 @@ struct Dashboard: ParsableCommand {
     @Option(help: ArgumentHelp("A token every request must carry (Authorization: Bearer <token>, or ?token=<token>); required beyond loopback unless CURVE keys are given.", valueName: "token"))
     var token: String?
 
+    @Option(help: ArgumentHelp("Read the token from this file; when it does not exist, write a new random token there (mode 0600) first. For containers: the token survives restarts and stays off the command line.", valueName: "file"))
+    var tokenFile: String?
+
     @Option(help: "The metric of studies the optimizer does not describe (a feed without an optimizer to ask).")
     var metric: String?
 
@@ -44,8 +47,9 @@ struct Dashboard: ParsableCommand {
         let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
         let env = ProcessInfo.processInfo.environment
         let curve = source.keys.key ?? env["HYPERLOOM_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        if !loopback, token == nil, curve == nil {
-            throw ValidationError("--host \(host) is reachable from other machines: give --token (or the CURVE client keys, --key and --broker-key)")
+        if token != nil, tokenFile != nil { throw ValidationError("give --token or --token-file, not both") }
+        if !loopback, token == nil, tokenFile == nil, curve == nil {
+            throw ValidationError("--host \(host) is reachable from other machines: give --token or --token-file (or the CURVE client keys, --key and --broker-key)")
         }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
         guard mode == "min" || mode == "max" else { throw ValidationError("--mode must be min or max, not \(mode)") }
@@ -57,6 +61,13 @@ struct Dashboard: ParsableCommand {
         let subscriber = try feed.subscriber(topics: ["job/", "log/", "worker/"], start: .beginning, keys: source.keys,
                                              command: "hyperloom dashboard", broker: source.broker)
         defer { subscriber.close() }
+        let token: String?
+        do {
+            token = try tokenFile.map(Self.readOrCreateToken) ?? self.token
+        } catch {
+            Console.error("hyperloom dashboard: \(error)")
+            throw ExitCode.failure
+        }
         let server = DashboardServer(host: host, port: port, token: token, model: model)
         let started = DispatchSemaphore(value: 0)
         let outcome = LockedBox<Result<RunningDashboard, any Error>?>(nil)
@@ -104,6 +115,26 @@ struct Dashboard: ParsableCommand {
             done.signal()
         }
         _ = done.wait(timeout: .now() + 3)
+    }
+}
+
+extension Dashboard {
+    /// The token in `path` (surrounding whitespace trimmed); a missing file is created with 32
+    /// random hex digits, mode 0600. An empty file is an error.
+    static func readOrCreateToken(_ path: String) throws -> String {
+        if FileManager.default.fileExists(atPath: path) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Failure("--token-file \(path): cannot read it") }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw Failure("--token-file \(path): the file is empty") }
+            return token
+        }
+        var rng = SystemRandomNumberGenerator()
+        let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw Failure("--token-file \(path): cannot create it")
+        }
+        Console.error("hyperloom dashboard: wrote a new token to \(path)")
+        return token
     }
 }
 

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/hyperloom
 
-.PHONY: deps build run test test-python bench bench-search clean docker fuzz fuzz-build fuzz-smoke fuzz-run
+.PHONY: deps build run test test-python test-browser dashboard-screenshots bench bench-search clean docker fuzz fuzz-build fuzz-smoke fuzz-run
 
 deps:
 	@./.ci/install-deps
@@ -25,7 +25,22 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel
 	HYPERLOOM_BIN=$(BIN) Tests/Compose/compose-test.sh
 	$(MAKE) test-python
+	$(MAKE) test-browser
 	$(MAKE) fuzz-smoke
+
+## The dashboard in headless Chromium (Tests/browser): the trial count grows without a reload and a
+## trial's log is live. Exit 77 is a skip (no Chromium, or it cannot start): printed as SKIPPED with
+## its reason, never as a pass; `make` goes on (set BROWSER_REQUIRED=1 to fail on a skip instead).
+test-browser:
+	@test -x $(BIN) || $(SWIFT) build --product hyperloom
+	@python3 Tests/browser/dashboard_browser_test.py $(BIN); status=$$?; \
+	  if [ $$status -eq 77 ]; then echo "test-browser: SKIPPED (not passed): see the reason above" >&2; \
+	    [ -z "$(BROWSER_REQUIRED)" ] || exit 1; exit 0; fi; exit $$status
+
+## The dashboard's screenshots in Docs/images (Docs/dashboard.md), from a fresh run.
+dashboard-screenshots:
+	@test -x $(BIN) || $(SWIFT) build --product hyperloom
+	python3 Tests/browser/dashboard_browser_test.py $(BIN) --screenshots Docs/images
 
 ## The Python SDK's tests (Tests/python, pytest) against the built binary and real processes.
 ## Installs pyzmq, pytest and the SDK itself when missing; pytest's "no tests collected" (5) fails.

@@ -24,7 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // The HTTP server of `hyperloom dashboard` and of /metrics: small, no NIO (Docs/dashboard.md).
+        .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
     ],
     targets: [
         // libzmq's C API, found through pkg-config (Debian: libzmq3-dev).
@@ -145,6 +146,16 @@ let package = Package(
         ),
         // Charts of a study as SVG, drawn from plain data: no files, no clocks.
         .target(name: "LoomPlot", dependencies: ["LoomWire", "LoomSearch"], swiftSettings: strict),
+        // `hyperloom dashboard`: the state folded from the feed and the status documents (pure), its
+        // JSON views, and the HTTP/WebSocket server with the page compiled in (Docs/dashboard.md).
+        .target(
+            name: "LoomDashboard",
+            dependencies: [
+                "LoomWire", "LoomPlot",
+                .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
+            swiftSettings: strict
+        ),
         // The settings of the long-running commands: flags, environment, config files, defaults.
         .target(name: "LoomConfig", dependencies: ["LoomModel", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // The fuzz targets (Docs/security.md, "Fuzzing"): pure harnesses over the codec, the broker's
@@ -162,7 +173,7 @@ let package = Package(
             dependencies: [
                 "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomRuntime",
                 "LoomModel", "LoomSearch", "LoomStore", "LoomOptimizer", "LoomEmbedded", "LoomConfig", "LoomSecurity", "ZeroMQ",
-                "LoomBench", "LoomPlot", "LoomSimulation", "LoomMetrics",
+                "LoomBench", "LoomPlot", "LoomSimulation", "LoomMetrics", "LoomDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -182,6 +193,7 @@ let package = Package(
         .testTarget(name: "LoomBenchTests", dependencies: ["LoomBench", "LoomWire", "ZeroMQ", "LoomModel", "LoomStore"], swiftSettings: strict),
         .testTarget(name: "LoomSimulationTests", dependencies: ["LoomSimulation", "LoomBroker", "LoomWire"], swiftSettings: strict),
         .testTarget(name: "LoomPlotTests", dependencies: ["LoomPlot", "LoomWire"], swiftSettings: strict),
+        .testTarget(name: "LoomDashboardTests", dependencies: ["LoomDashboard", "LoomWire", "LoomPlot"], swiftSettings: strict),
         .testTarget(name: "LoomConfigTests", dependencies: ["LoomConfig"], swiftSettings: strict),
         .testTarget(name: "LoomFuzzTests", dependencies: ["LoomFuzz", "LoomOptimizer", "LoomModel", "LoomWire"], swiftSettings: strict),
         .testTarget(

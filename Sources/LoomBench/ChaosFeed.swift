@@ -31,24 +31,24 @@ public struct ChaosFeedEvent: Equatable, Sendable {
 
     /// Parses one logger line; nil when it is not a feed event.
     ///
-    /// `seq` and `lease` are read from the text: a logger line holds the feed's `seq` first and
-    /// then the body's own `seq` (an update's number) under the same key, and leases are 64-bit
-    /// integers that a JSON number (a double) does not hold exactly.
+    /// The line's `seq` is the feed's (an update's own number is `update_seq`); leases are
+    /// decimal strings, as 64-bit integers do not fit a JSON number exactly.
     public init?(line: Substring) {
-        guard let object = (try? JSONValue(parsing: String(line)))?.object, let seq = Self.integer("seq", in: line),
+        guard let object = (try? JSONValue(parsing: String(line)))?.object,
+              let seq = object["seq"]?.double.flatMap({ UInt64(exactly: $0) }),
               let topic = object["topic"]?.argument, let event = object["event"]?.argument
         else { return nil }
         let payload = object["payload"]?.object
+        var lease: UInt64?
+        switch object["lease"] {
+        case .string(let text)?: lease = UInt64(text)
+        case .number(let n)?: lease = UInt64(exactly: n)
+        default: lease = nil
+        }
         self.init(seq: seq, topic: topic, event: event, time: object["time"]?.double ?? 0,
                   job: object["job"]?.argument, attempt: object["attempt"]?.double.map { Int($0) },
-                  lease: Self.integer("lease", in: line), kind: object["kind"]?.argument,
+                  lease: lease, kind: object["kind"]?.argument,
                   loss: payload?["metrics"]?.object?["loss"]?.double ?? payload?["loss"]?.double)
-    }
-
-    /// The unsigned integer after the first `"key":` of a line.
-    static func integer(_ key: String, in line: Substring) -> UInt64? {
-        guard let range = line.range(of: "\"\(key)\":") else { return nil }
-        return UInt64(line[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// The trial number of a job event of `study`.

@@ -46,15 +46,11 @@ extension BrokerStateMachine {
                 state: hold ? .held : .queued, nextAttempt: submission.requirements.firstAttempt,
                 hints: StragglerHints(job: submission.id, spec: submission.payload), labels: Self.workerLabels(in: submission.payload))
             if hold { held.append(submission.id) } else { enqueue(submission.id, now: now) }
-            actions.append(publish("job/\(submission.id)/queued", event: hold ? "held" : "queued",
-                                   payload: submission.payload) { w in
-                w.add("job", submission.id)
-                w.add("client", client)
-                w.add("attempt", submission.requirements.firstAttempt)
-                w.add("cpu", Double(submission.requirements.cpuMilli) / 1000)
-                w.add("gpu", Double(submission.requirements.gpuMilli) / 1000)
-                w.add("resync", submission.requirements.isResync)
-            })
+            actions.append(publish(.queued(job: submission.id, client: client, attempt: submission.requirements.firstAttempt,
+                                           cpu: Double(submission.requirements.cpuMilli) / 1000,
+                                           gpu: Double(submission.requirements.gpuMilli) / 1000,
+                                           resync: submission.requirements.isResync, held: hold),
+                                   payload: submission.payload))
         }
         actions.append(send(toClient: client, BrokerToClient.submitted(request: request, accepted: accepted).frames, now: now))
         actions += dispatch(now: now)
@@ -136,12 +132,7 @@ extension BrokerStateMachine {
         let ref = AttemptRef(job: jobID, attempt: job.attempt, lease: lease)
         return [
             send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload, token: leaseToken(ref, worker: workerID)).frames, now: now),
-            publish("job/\(jobID)/assigned", event: "assigned") { w in
-                w.add("job", jobID)
-                w.add("attempt", ref.attempt)
-                w.add("lease", lease)
-                w.add("worker", workerID)
-            },
+            publish(.assigned(AttemptRef(job: jobID, attempt: ref.attempt, lease: lease), worker: workerID, backup: false)),
         ]
     }
 
@@ -155,12 +146,7 @@ extension BrokerStateMachine {
         if case .running = job.state { job.state = .running(started: true) }
         jobs[ref.job] = job
         if leases[ref.lease]?.startedAt == nil { leases[ref.lease]?.startedAt = now }
-        var actions = [publish("job/\(ref.job)/started", event: "started") { w in
-            w.add("job", ref.job)
-            w.add("attempt", ref.attempt)
-            w.add("lease", ref.lease)
-            w.add("worker", worker)
-        }]
+        var actions = [publish(.started(ref, worker: worker, backup: false))]
         if let owner = job.owner {
             actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker).frames, now: now)
         }
@@ -223,14 +209,7 @@ extension BrokerStateMachine {
         if update.kind.isTerminal, let lease = leases[ref.lease], lease.worker == worker, lease.job == ref.job { releaseLease(ref.lease) }
         var actions: [BrokerAction] = [
             send(toWorker: worker, BrokerToWorker.ack(job: ref.job, lease: ref.lease, seq: update.seq).frames, now: now),
-            publish("job/\(ref.job)/stale", event: "stale", payload: update.payload) { w in
-                w.add("job", ref.job)
-                w.add("attempt", ref.attempt)
-                w.add("lease", ref.lease)
-                w.add("worker", worker)
-                w.add("seq", update.seq)
-                w.add("kind", update.kind.command.name)
-            },
+            publish(.stale(ref, worker: worker, updateSeq: update.seq, kind: update.kind.command.name), payload: update.payload),
         ]
         if update.kind.isTerminal { actions += dispatch(now: now) }
         return actions
@@ -282,11 +261,7 @@ extension BrokerStateMachine {
                 leases[backup]?.status = .cancelling
                 actions.append(send(toWorker: lease.worker, BrokerToWorker.cancel(job: id, lease: backup, reason: CancelReason.cancelled).frames, now: now))
             }
-            actions.append(publish("job/\(id)/cancelled", event: "cancelled") { w in
-                w.add("job", id)
-                w.add("client", client)
-                if let reason { w.add("reason", reason) }
-            })
+            actions.append(publish(.cancelled(job: id, client: client, reason: reason)))
         }
         actions.append(send(toClient: client, BrokerToClient.cancelled(request: request, count: count).frames, now: now))
         return actions
@@ -308,12 +283,8 @@ extension BrokerStateMachine {
         job.worker = nil
         jobs[jobID] = job
         counters.failed += 1
-        var actions = [publish("job/\(jobID)/failed", event: "failed", payload: update.payload) { w in
-            w.add("job", jobID)
-            w.add("attempt", ref.attempt)
-            w.add("lease", ref.lease)
-            w.add("reason", error)
-        }]
+        var actions = [publish(.failedByBroker(AttemptRef(job: jobID, attempt: ref.attempt, lease: ref.lease), reason: error),
+                               payload: update.payload)]
         if let owner = job.owner { actions += deliver(update, to: owner, now: now) }
         return actions
     }

@@ -25,24 +25,10 @@ extension BrokerStateMachine {
         let runningWorker = job.worker ?? ""
         return [
             send(toWorker: workerID, BrokerToWorker.assign(ref, payload: job.payload, token: leaseToken(ref, worker: workerID)).frames, now: now),
-            publish("job/\(job.id)/speculated", event: "speculated") { w in
-                w.add("job", job.id)
-                w.add("attempt", running)
-                w.add("worker", runningWorker)
-                w.add("backup_attempt", attempt)
-                w.add("backup_lease", lease)
-                w.add("backup_worker", workerID)
-                w.add("ran_s", ran.seconds)
-                w.add("peer_median_s", median.seconds)
-                w.add("peers", peers)
-            },
-            publish("job/\(job.id)/assigned", event: "assigned") { w in
-                w.add("job", job.id)
-                w.add("attempt", attempt)
-                w.add("lease", lease)
-                w.add("worker", workerID)
-                w.add("backup", true)
-            },
+            publish(.speculated(job: job.id, attempt: running, worker: runningWorker,
+                                backup: AttemptRef(job: job.id, attempt: attempt, lease: lease), backupWorker: workerID,
+                                ranS: ran.seconds, peerMedianS: median.seconds, peers: peers)),
+            publish(.assigned(AttemptRef(job: job.id, attempt: attempt, lease: lease), worker: workerID, backup: true)),
         ]
     }
 
@@ -53,13 +39,7 @@ extension BrokerStateMachine {
             return []
         }
         if lease.startedAt == nil { leases[ref.lease]?.startedAt = now }
-        var actions = [publish("job/\(ref.job)/started", event: "started") { w in
-            w.add("job", ref.job)
-            w.add("attempt", ref.attempt)
-            w.add("lease", ref.lease)
-            w.add("worker", worker)
-            w.add("backup", true)
-        }]
+        var actions = [publish(.started(ref, worker: worker, backup: true))]
         if let owner = job.owner {
             actions += sendIfConnected(toClient: owner, BrokerToClient.started(ref, worker: worker, backup: true).frames, now: now)
         }
@@ -113,14 +93,8 @@ extension BrokerStateMachine {
         return attemptEnded(lease, id: loser, reason: EndedReason.superseded,
                             detail: "attempt \(winner.attempt) of the job finished first", now: now) + [
             send(toWorker: lease.worker, BrokerToWorker.cancel(job: lease.job, lease: loser, reason: CancelReason.superseded).frames, now: now),
-            publish("job/\(lease.job)/superseded", event: "superseded") { w in
-                w.add("job", lease.job)
-                w.add("attempt", lease.attempt)
-                w.add("lease", loser)
-                w.add("worker", lease.worker)
-                w.add("winner_attempt", winner.attempt)
-                w.add("winner_lease", winner.lease)
-            },
+            publish(.superseded(AttemptRef(job: lease.job, attempt: lease.attempt, lease: loser), worker: lease.worker,
+                                winnerAttempt: winner.attempt, winnerLease: winner.lease)),
         ]
     }
 
@@ -134,14 +108,8 @@ extension BrokerStateMachine {
         job.lostOn.insert(lease.worker)
         counters.copiesLost += 1
         let goesOn = job.attempt
-        return notice + [publish("job/\(lease.job)/copy_lost", event: "copy_lost", payload: payload) { w in
-            w.add("job", lease.job)
-            w.add("attempt", lease.attempt)
-            w.add("lease", id)
-            w.add("worker", lease.worker)
-            w.add("reason", reason)
-            w.add("continues", goesOn)
-        }]
+        return notice + [publish(.copyLost(AttemptRef(job: lease.job, attempt: lease.attempt, lease: id), worker: lease.worker,
+                                           reason: reason, continues: goesOn), payload: payload)]
     }
 
     /// A lease of a job with a backup was lost with its worker: the other copy goes on. Nil when
@@ -166,20 +134,6 @@ extension BrokerStateMachine {
 
     /// The feed event of an update (`report`, `checkpoint`, `finished`, `failed`).
     mutating func updateEvent(_ update: Update, worker: String, backup: Bool) -> BrokerAction {
-        let ref = update.attempt
-        let event = switch update.kind {
-        case .report: "report"
-        case .checkpoint: "checkpoint"
-        case .final: "finished"
-        case .failed: "failed"
-        }
-        return publish("job/\(ref.job)/\(event)", event: event, payload: update.payload) { w in
-            w.add("job", ref.job)
-            w.add("attempt", ref.attempt)
-            w.add("lease", ref.lease)
-            w.add("worker", worker)
-            w.add("seq", update.seq)
-            if backup { w.add("backup", true) }
-        }
+        publish(.update(update.kind, update.attempt, worker: worker, updateSeq: update.seq, backup: backup), payload: update.payload)
     }
 }

@@ -122,14 +122,8 @@ extension BrokerStateMachine {
         let reason = "stalled: no report for \(Self.secondsText(silence)) (stall timeout \(Self.secondsText(timeout)))"
         var actions: [BrokerAction] = [
             send(toWorker: lease.worker, BrokerToWorker.cancel(job: lease.job, lease: id, reason: CancelReason.stalled).frames, now: now),
-            publish("job/\(lease.job)/stalled", event: "stalled") { w in
-                w.add("job", lease.job)
-                w.add("attempt", lease.attempt)
-                w.add("lease", id)
-                w.add("worker", lease.worker)
-                w.add("silent_s", silence.seconds)
-                w.add("stall_timeout_s", timeout.seconds)
-            },
+            publish(.stalled(AttemptRef(job: lease.job, attempt: lease.attempt, lease: id), worker: lease.worker,
+                             silentS: silence.seconds, stallTimeoutS: timeout.seconds)),
         ]
         if job.backup != nil {
             actions += copyEnded(lease, id: id, job: &job, reason: reason, ended: EndedReason.stalled, detail: reason, now: now)
@@ -150,13 +144,8 @@ extension BrokerStateMachine {
         enqueue(job.id, now: now)
         counters.requeued += 1
         actions += attemptEnded(lease, id: id, reason: EndedReason.stalled, detail: reason, now: now)
-        actions.append(publish("job/\(job.id)/requeued", event: "requeued") { w in
-            w.add("job", job.id)
-            w.add("attempt", lease.attempt)
-            w.add("next_attempt", job.nextAttempt)
-            w.add("worker", lease.worker)
-            w.add("reason", reason)
-        })
+        actions.append(publish(.requeued(job: job.id, attempt: lease.attempt, nextAttempt: job.nextAttempt,
+                                         worker: lease.worker, reason: reason)))
         return actions + dispatch(now: now)
     }
 
@@ -179,22 +168,19 @@ extension BrokerStateMachine {
         if !worker.slow, worker.lateness > policy.slowWorkerLateness * interval {
             worker.slow = true
             counters.slowWorkers += 1
-            actions.append(workerPaceEvent(worker, event: "slow"))
+            actions.append(workerPaceEvent(worker, slow: true))
         } else if worker.slow, worker.lateness < policy.recoveredWorkerLateness * interval {
             worker.slow = false
-            actions.append(workerPaceEvent(worker, event: "recovered"))
+            actions.append(workerPaceEvent(worker, slow: false))
         }
         workers[id] = worker
         if !actions.isEmpty, !worker.slow { actions += dispatch(now: now) }
         return actions
     }
 
-    mutating func workerPaceEvent(_ worker: WorkerRecord, event: String) -> BrokerAction {
-        publish("worker/\(worker.id)/\(event)", event: event) { w in
-            w.add("worker", worker.id)
-            w.add("lateness_ms", Int((worker.lateness * 1000).rounded()))
-            w.add("heartbeat_ms", Int(worker.heartbeat.milliseconds))
-        }
+    mutating func workerPaceEvent(_ worker: WorkerRecord, slow: Bool) -> BrokerAction {
+        publish(.workerPace(worker: worker.id, slow: slow, latenessMs: Int((worker.lateness * 1000).rounded()),
+                            heartbeatMs: Int(worker.heartbeat.milliseconds)))
     }
 
     // MARK: - Status

@@ -31,9 +31,7 @@ extension BrokerStateMachine {
     /// attempt's output is still its output); the feed journal keeps it from here on.
     mutating func publishLog(_ batch: LogBatch, worker: String) -> BrokerAction {
         counters.logLines += batch.lines.count
-        return publish("log/\(batch.attempt.job)/\(batch.attempt.attempt)", event: "log") { w in
-            batch.feedBody(worker: worker, into: &w)
-        }
+        return publish(.log(batch, worker: worker))
     }
 
     /// READY: register (or re-register) the worker, welcome it, reconcile the attempts it holds.
@@ -79,16 +77,9 @@ extension BrokerStateMachine {
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(heartbeat.milliseconds),
                                   liveness: info.liveness)
         actions.append(send(toWorker: info.worker, BrokerToWorker.welcome(welcome).frames, now: now))
-        actions.append(publish("worker/\(info.worker)/joined", event: "joined") { w in
-            w.add("worker", info.worker)
-            w.add("host", info.host)
-            w.add("pid", info.pid)
-            w.add("slots", info.slots)
-            w.add("gpus", info.gpus)
-            w.add("heartbeat_ms", Int(heartbeat.milliseconds))
-            w.add("rejoined", rejoined)
-            w.add("holds", info.running.count)
-        })
+        actions.append(publish(.workerJoined(worker: info.worker, host: info.host, pid: info.pid, slots: info.slots, gpus: info.gpus,
+                                             heartbeatMs: Int(heartbeat.milliseconds), rejoined: rejoined,
+                                             holds: info.running.count)))
         actions += reconcile(worker: info.worker, holds: info.running, now: now)
         actions += dispatch(now: now)
         return actions
@@ -140,12 +131,7 @@ extension BrokerStateMachine {
                 held.removeAll { $0 == attempt.job }
                 addLease(attempt.lease, job: job, worker: id, status: .active)
                 counters.reclaimed += 1
-                actions.append(publish("job/\(attempt.job)/reclaimed", event: "reclaimed") { w in
-                    w.add("job", attempt.job)
-                    w.add("attempt", attempt.attempt)
-                    w.add("lease", attempt.lease)
-                    w.add("worker", id)
-                })
+                actions.append(publish(.reclaimed(AttemptRef(job: attempt.job, attempt: attempt.attempt, lease: attempt.lease), worker: id, orphan: false)))
             case .delivering(let update) where update.attempt.lease == attempt.lease:
                 // The held attempt is the one whose result waits for the client (the worker
                 // holds it until that ACK): nothing to fence. Fencing it published the winner
@@ -167,13 +153,7 @@ extension BrokerStateMachine {
         jobs[ref.job] = job
         addLease(ref.lease, job: job, worker: id, status: .active)
         counters.reclaimed += 1
-        return [publish("job/\(ref.job)/reclaimed", event: "reclaimed") { w in
-            w.add("job", ref.job)
-            w.add("attempt", ref.attempt)
-            w.add("lease", ref.lease)
-            w.add("worker", id)
-            w.add("orphan", true)
-        }]
+        return [publish(.reclaimed(ref, worker: id, orphan: true))]
     }
 
     /// Tells a worker to stop an attempt that is no longer current; its updates become stale.
@@ -192,12 +172,7 @@ extension BrokerStateMachine {
         }
         return [
             send(toWorker: id, BrokerToWorker.cancel(job: ref.job, lease: ref.lease, reason: CancelReason.fenced).frames, now: now),
-            publish("job/\(ref.job)/fenced", event: "fenced") { w in
-                w.add("job", ref.job)
-                w.add("attempt", ref.attempt)
-                w.add("lease", ref.lease)
-                w.add("worker", id)
-            },
+            publish(.fenced(ref, worker: id)),
         ]
     }
 
@@ -233,11 +208,7 @@ extension BrokerStateMachine {
         workerOrder.removeAll { $0 == id }
         var actions: [BrokerAction] = []
         let attempts = worker.leases.sorted()
-        actions.append(publish("worker/\(id)/\(reason == "left" ? "left" : "lost")", event: reason == "left" ? "left" : "lost") { w in
-            w.add("worker", id)
-            w.add("reason", reason)
-            w.add("attempts", attempts.count)
-        })
+        actions.append(publish(.workerGone(worker: id, left: reason == "left", reason: reason, attempts: attempts.count)))
         for lease in attempts { actions += attemptLost(lease: lease, reason: "worker \(id) \(reason)", now: now) }
         return actions
     }
@@ -259,13 +230,7 @@ extension BrokerStateMachine {
         if job.payload.isEmpty {
             job.state = .awaitingSpec
             jobs[job.id] = job
-            return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish("job/\(job.id)/requeued", event: "requeued") { w in
-                w.add("job", job.id)
-                w.add("attempt", lease.attempt)
-                w.add("worker", lease.worker)
-                w.add("reason", reason)
-                w.add("awaiting_spec", true)
-            }]
+            return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish(.requeued(job: job.id, attempt: lease.attempt, nextAttempt: nil, worker: lease.worker, reason: reason))]
         }
         let quarantine = job.requirements.quarantineAfter
         if quarantine > 0 && job.lostOn.count >= Int(quarantine) {
@@ -285,13 +250,7 @@ extension BrokerStateMachine {
         jobs[job.id] = job
         enqueue(job.id, now: now)
         counters.requeued += 1
-        return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish("job/\(job.id)/requeued", event: "requeued") { w in
-            w.add("job", job.id)
-            w.add("attempt", lease.attempt)
-            w.add("next_attempt", job.nextAttempt)
-            w.add("worker", lease.worker)
-            w.add("reason", reason)
-        }]
+        return attemptEnded(lease, id: id, reason: EndedReason.lost, detail: reason, now: now) + [publish(.requeued(job: job.id, attempt: lease.attempt, nextAttempt: job.nextAttempt, worker: lease.worker, reason: reason))]
     }
 
     /// Sends to a worker and notes the time for its heartbeat bookkeeping.

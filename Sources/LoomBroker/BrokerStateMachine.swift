@@ -264,10 +264,7 @@ public struct BrokerStateMachine: Sendable {
     public mutating func shutdown(shutdownWorkers: Bool, now: ContinuousClock.Instant) -> [BrokerAction] {
         stopping = true
         let brokerID = config.brokerID
-        var actions = [publish("broker/stopping", event: "stopping") { w in
-            w.add("broker", brokerID)
-            w.add("shutdown_workers", shutdownWorkers)
-        }]
+        var actions = [publish(.brokerStopping(broker: brokerID, shutdownWorkers: shutdownWorkers))]
         if shutdownWorkers {
             for id in workerOrder {
                 guard let worker = workers[id] else { continue }
@@ -285,14 +282,10 @@ public struct BrokerStateMachine: Sendable {
         return UInt64(config.leaseEpoch) << 32 | UInt64(leaseCounter)
     }
 
-    /// A feed event; `fill` adds the body's fields after `event`.
-    mutating func publish(_ topic: String, event: String, payload: Frame? = nil,
-                          _ fill: (inout JSONObjectWriter) -> Void) -> BrokerAction {
+    /// A feed event, numbered with the next feed seq (its topic and body: `BrokerEvent`).
+    mutating func publish(_ event: BrokerEvent, payload: Frame? = nil) -> BrokerAction {
         feedSeq += 1
-        var writer = JSONObjectWriter()
-        writer.add("event", event)
-        fill(&writer)
-        return .publish(FeedEvent(topic: topic, seq: feedSeq, body: writer.finish(), payload: payload).frames)
+        return .publish(FeedEvent(seq: feedSeq, event: event, payload: payload).frames)
     }
 }
 

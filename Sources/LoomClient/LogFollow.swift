@@ -49,12 +49,9 @@ public struct LogFollow: Sendable {
 
     /// The lines of a `log` feed event of this job; empty for any other event.
     public static func lines(of event: FeedEvent) -> [Line] {
-        guard case .object(let body)? = try? JSONValue(parsing: event.body), body["event"] == .string("log"),
-              let attempt = body["attempt"]?.double, let first = body["first"]?.double,
-              case .string(let stream)? = body["stream"], case .array(let lines)? = body["lines"] else { return [] }
-        return lines.enumerated().compactMap { i, value in
-            guard case .string(let text) = value else { return nil }
-            return Line(attempt: Int(attempt), stream: stream, line: Int(first) + i, text: text)
+        guard case .log(let batch, _)? = try? event.typed().event else { return [] }
+        return batch.lines.enumerated().map { i, text in
+            Line(attempt: Int(batch.attempt.attempt), stream: batch.stream.rawValue, line: Int(batch.firstLine) + i, text: text)
         }
     }
 

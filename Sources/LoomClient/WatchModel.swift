@@ -89,19 +89,18 @@ public struct WatchModel: Sendable {
     @discardableResult
     public mutating func apply(_ event: FeedEvent) -> [String] {
         lastSeq = max(lastSeq, event.seq)
-        let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
-        let time = body["time"]?.double
+        guard let typed = try? event.typed() else { return [] }
+        let time: Double? = typed.time > 0 ? typed.time : nil
         if let time {
             firstTime = firstTime ?? time
             lastTime = time
         }
-        let parts = event.topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        if parts.first == "worker", parts.count == 3 {
-            return applyWorker(id: parts[1], event: parts[2], body: body)
+        if let job = typed.event.job {
+            guard event.topic.hasPrefix("job/") else { return [] }
+            if let study, !job.hasPrefix(study + "/") { return [] }
+            return applyJob(job, typed.event, payload: event.payload, time: time)
         }
-        guard parts.first == "job", parts.count >= 3, let job = body["job"]?.argument else { return [] }
-        if let study, !job.hasPrefix(study + "/") { return [] }
-        return applyJob(job, event: parts[parts.count - 1], body: body, payload: event.payload, time: time)
+        return applyWorker(typed.event)
     }
 
     /// Takes the metric, mode, `max_trials` and state from the optimizer's study status.
@@ -169,47 +168,50 @@ public struct WatchModel: Sendable {
 
     // MARK: - Folding
 
-    private mutating func applyWorker(id: String, event: String, body: [String: JSONValue]) -> [String] {
+    private mutating func applyWorker(_ event: BrokerEvent) -> [String] {
+        guard let id = event.worker else { return [] }
         var worker = workers[id] ?? Worker(id: id)
+        var reason: String?
         switch event {
-        case "joined":
+        case .workerJoined(_, _, _, let slots, _, _, _, _):
             worker.health = .alive
-            worker.slots = body["slots"]?.double.map { Int($0) }
-        case "lost": worker.health = .lost
-        case "left": worker.health = .left
+            worker.slots = slots
+        case .workerGone(_, let left, let why, _):
+            worker.health = left ? .left : .lost
+            reason = why
         default: return []
         }
         workers[id] = worker
-        return ["worker \(id) \(event)" + (body["reason"].map { " (\($0.argument))" } ?? "")]
+        return ["worker \(id) \(event.name)" + (reason.map { " (\($0))" } ?? "")]
     }
 
-    private mutating func applyJob(_ job: String, event: String, body: [String: JSONValue], payload: Frame?, time: Double?) -> [String] {
+    private mutating func applyJob(_ job: String, _ event: BrokerEvent, payload: Frame?, time: Double?) -> [String] {
         let number = Int(job.split(separator: "/").last ?? "") ?? 0
         let name = study == nil ? job : "trial \(number)"
         var notes: [String] = []
         var trial = trials[job] ?? Trial(number: number)
-        if let attempt = body["attempt"]?.double { trial.attempt = Int(attempt) }
+        if let attempt = event.attempt { trial.attempt = Int(attempt) }
         switch event {
-        case "queued", "held", "requeued":
+        case .queued, .requeued:
             if let payload, let spec = try? JSONValue(parsing: payload).object {
                 trial.config = spec["config"]?.object ?? trial.config
                 trial.budget = spec["budget"]?.double ?? trial.budget
             }
             trial.state = .queued
             trial.worker = nil
-        case "assigned", "reclaimed":
+        case .assigned(_, let worker, _), .reclaimed(_, let worker, _):
             trial.state = .running
-            trial.worker = body["worker"]?.argument ?? trial.worker
-        case "started":
+            trial.worker = worker
+        case .started(_, let worker, _):
             trial.state = .running
-            trial.worker = body["worker"]?.argument ?? trial.worker
-            notes.append("\(name) started on \(trial.worker ?? "?") (attempt \(trial.attempt))")
-        case "report":
+            trial.worker = worker
+            notes.append("\(name) started on \(worker) (attempt \(trial.attempt))")
+        case .update(.report, _, _, _, _):
             trial.reports += 1
             trial.latest = metricValue(payload) ?? trial.latest
-        case "checkpoint":
+        case .update(.checkpoint, _, _, _, _):
             trial.latest = metricValue(payload) ?? trial.latest
-        case "finished":
+        case .update(.final, _, _, _, _):
             trial.state = .complete
             trial.latest = metricValue(payload) ?? trial.latest
             if let time { finishTimes.append(time) }
@@ -217,10 +219,12 @@ public struct WatchModel: Sendable {
             trials[job] = trial
             if let value = trial.latest, let change = considerIncumbent(job: job, value: value, trial: trial) { notes.append(change) }
             return notes
-        case "failed":
+        case .update(.failed, _, _, _, _), .failedByBroker:
             trial.state = .failed
             if let time { finishTimes.append(time) }
-            notes.append("\(name) failed" + (body["reason"].map { ": \($0.argument)" } ?? ""))
+            var reason = ""
+            if case .failedByBroker(_, let why) = event { reason = ": \(why)" }
+            notes.append("\(name) failed" + reason)
         default:
             return []
         }

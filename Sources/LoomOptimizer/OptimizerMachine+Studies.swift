@@ -103,13 +103,17 @@ extension OptimizerMachine {
 
     /// A `worker/<id>/<event>` event of the broker's feed: recorded (best effort).
     public mutating func workerEvent(_ event: FeedEvent, now: Now) -> OptimizerActions {
-        let parts = event.topic.split(separator: "/")
-        if parts.count == 3 {
-            let body = (try? JSONValue(parsing: event.body))?.object ?? [:]
-            let detail = body["reason"]?.argument ?? body["host"].map { "host \($0.argument)" }
-            out.writes.append(.recordWorkerEvent(WorkerEventRecord(time: body["time"]?.double ?? now.wall, worker: String(parts[1]),
-                                                                   event: String(parts[2]), detail: detail)))
+        guard let typed = try? event.typed(), let worker = typed.event.worker, event.topic.hasPrefix("worker/") else {
+            out.notes.append(.warning("ignored a malformed worker event", ["feed.topic": event.topic, "feed.seq": "\(event.seq)"]))
+            return take()
         }
+        let detail: String? = switch typed.event {
+        case .workerGone(_, _, let reason, _): reason
+        case .workerJoined(_, let host, _, _, _, _, _, _): "host \(host)"
+        default: nil
+        }
+        out.writes.append(.recordWorkerEvent(WorkerEventRecord(time: typed.time > 0 ? typed.time : now.wall, worker: worker,
+                                                               event: typed.event.name, detail: detail)))
         return take()
     }
 
@@ -125,17 +129,14 @@ extension OptimizerMachine {
 
     /// The store rows of a `log` feed event; nil when it is not one.
     static func logLines(_ event: FeedEvent) -> [LogLineRecord]? {
-        guard case .object(let body)? = try? JSONValue(parsing: event.body), body["event"] == .string("log"),
-              case .string(let job)? = body["job"], let (study, trial) = parseJobID(job),
-              let attempt = body["attempt"]?.double, let first = body["first"]?.double, first >= 1,
-              case .string(let stream)? = body["stream"], LogBatch.Stream(rawValue: stream) != nil,
-              case .array(let lines)? = body["lines"] else { return nil }
+        guard case .log(let batch, _)? = try? event.typed().event, let (study, trial) = parseJobID(batch.attempt.job) else {
+            return nil
+        }
         var records: [LogLineRecord] = []
-        records.reserveCapacity(lines.count)
-        for (i, line) in lines.enumerated() {
-            guard case .string(let text) = line else { return nil }
-            records.append(LogLineRecord(study: study, trial: trial, attempt: Int(attempt), stream: stream,
-                                         line: Int(first) + i, text: text, feedSeq: event.seq))
+        records.reserveCapacity(batch.lines.count)
+        for (i, text) in batch.lines.enumerated() {
+            records.append(LogLineRecord(study: study, trial: trial, attempt: Int(batch.attempt.attempt), stream: batch.stream.rawValue,
+                                         line: Int(batch.firstLine) + i, text: text, feedSeq: event.seq))
         }
         return records
     }

@@ -53,19 +53,17 @@ struct InvariantChecker {
         guard event.topic.hasPrefix("job/"),
               event.topic.hasSuffix("/finished") || event.topic.hasSuffix("/fenced") || event.topic.hasSuffix("/stale")
                 || event.topic.hasSuffix("/copy_lost"),
-              let body = (try? JSONValue(parsing: event.body))?.object,
-              case .string(let name)? = body["event"], case .string(let job)? = body["job"],
-              let lease = body["lease"]?.double.map({ UInt64($0) }) else { return }
-        switch name {
-        case "finished": finished[job, default: []].insert(lease)
-        case "fenced": fenced.insert(lease)
-        case "copy_lost":
+              let typed = try? event.typed(), let job = typed.event.job, let lease = typed.event.lease else { return }
+        switch typed.event {
+        case .update(.final, _, _, _, _): finished[job, default: []].insert(lease)
+        case .fenced: fenced.insert(lease)
+        case .copyLost:
             // A speculative copy that failed while the other goes on: the broker acknowledges
             // its result itself and tells the owner ENDED (Docs/stragglers.md).
             copiesLost.insert(lease)
-        case "stale":
-            if let seq = body["seq"]?.double { stale.insert(Key(job: job, lease: lease, seq: UInt64(seq))) }
-            if case .string(let kind)? = body["kind"], kind == "FINAL" || kind == "FAILED" { staleTerminal.insert(lease) }
+        case .stale(_, _, let seq, let kind):
+            stale.insert(Key(job: job, lease: lease, seq: seq))
+            if kind == "FINAL" || kind == "FAILED" { staleTerminal.insert(lease) }
         default: break
         }
     }

@@ -36,18 +36,6 @@ public struct LogBatch: Equatable, Sendable {
     public var frames: [Frame] {
         attempt.frames + [Array(stream.rawValue.utf8), BigEndian.frame(firstLine), Array(lines.joined(separator: "\n").utf8)]
     }
-
-    /// The feed event's body fields after `event` and `time`: `job`, `attempt`, `lease`,
-    /// `stream`, `first`, `lines` (an array of strings), and the sender `worker`.
-    public func feedBody(worker: String, into writer: inout JSONObjectWriter) {
-        writer.add("job", attempt.job)
-        writer.add("attempt", attempt.attempt)
-        writer.add("lease", attempt.lease)
-        writer.add("stream", stream.rawValue)
-        writer.add("first", firstLine)
-        writer.addStrings("lines", lines)
-        writer.add("worker", worker)
-    }
 }
 
 extension WireDecoder {

@@ -51,20 +51,20 @@ final class BenchServices {
     deinit { stop() }
 }
 
-/// A feed event's body as JSON, with the topic.
+/// A feed event decoded (`BrokerEvent`), with the topic.
 struct BenchEvent {
     let topic: String
-    let body: [String: JSONValue]
+    let typed: TypedFeedEvent
 
     init?(_ event: FeedEvent) {
-        guard let object = (try? JSONValue(parsing: event.body))?.object else { return nil }
+        guard let typed = try? event.typed() else { return nil }
         topic = event.topic
-        body = object
+        self.typed = typed
     }
 
-    var name: String { body["event"]?.argument ?? "" }
-    var time: Double { body["time"]?.double ?? 0 }
-    var job: String? { body["job"]?.argument }
-    var worker: String? { body["worker"]?.argument }
-    var attempt: Int { Int(body["attempt"]?.double ?? 0) }
+    var name: String { typed.event.name }
+    var time: Double { typed.time }
+    var job: String? { typed.event.job }
+    var worker: String? { typed.event.worker }
+    var attempt: Int { Int(typed.event.attempt ?? 0) }
 }

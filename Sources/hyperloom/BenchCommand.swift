@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure the fabric, the searchers and the schedulers; prints a human summary and one JSON line per figure (see Docs/benchmarks.md).",
         subcommands: [FabricBench.self, SubprocessBench.self, OverheadBench.self, UtilizationBench.self, FailoverBench.self,
                       ScaleBench.self, AskBench.self, EfficiencyBench.self, MultiObjectiveBench.self, MultiFidelityBench.self,
-                      FuzzBench.self, FeedBench.self, ChaosBench.self, CurveTrial.self, SimulateBench.self])
+                      FuzzBench.self, FeedBench.self, ChaosBench.self, CurveTrial.self, SimulateBench.self, DashboardBench.self])
 }
 
 /// Benchmarks log warnings only, so the figures are not drowned.

@@ -83,8 +83,9 @@ struct FeedBench: ParsableCommand {
             if published < total {
                 for _ in 0..<min(1_000, total - published) {
                     published += 1
-                    let body = Array(#"{"event":"report","job":"bench/\#(published % 100)","attempt":1,"lease":7,"worker":"w1","seq":\#(published)}"#.utf8)
-                    publisher.enqueue(FeedEvent(topic: "job/bench/\(published % 100)/report", seq: published, body: body, payload: payload).frames,
+                    let event = BrokerEvent.update(.report, AttemptRef(job: "bench/\(published % 100)", attempt: 1, lease: 7),
+                                                   worker: "w1", updateSeq: published, backup: false)
+                    publisher.enqueue(FeedEvent(seq: published, event: event, payload: payload).frames,
                                       time: Date().timeIntervalSince1970)
                 }
             }

@@ -12,7 +12,7 @@ struct Hyperloom: ParsableCommand {
         subcommands: [
             Run.self, Submit.self, StudyStatus.self, Trials.self, Best.self, Export.self, Cancel.self, Ask.self, Tell.self,
             Logs.self,
-            Broker.self, Optimizer.self, Worker.self, Config.self, Feed.self, FeedLogger.self, Watch.self, PlotCommand.self, Ping.self,
+            Broker.self, Optimizer.self, Worker.self, Config.self, Feed.self, FeedLogger.self, Watch.self, Dashboard.self, PlotCommand.self, Ping.self,
             Bench.self, Keygen.self,
         ]
     )

@@ -59,8 +59,8 @@ import Testing
     }
 
     @Test func aLoggerLineGivesTheFieldsTheChecksUse() throws {
-        let line = #"{"seq":12,"topic":"job/s1/3/finished","time":5.5,"event":"finished","job":"s1/3","attempt":2,"lease":14431840462526480389,"#
-            + #""worker":"w1","seq":14,"payload":{"exit_code":0,"metrics":{"loss":0.25,"step":6},"reports":7}}"#
+        let line = #"{"seq":12,"topic":"job/s1/3/finished","time":5.5,"event":"finished","job":"s1/3","attempt":2,"lease":"14431840462526480389","#
+            + #""worker":"w1","update_seq":14,"payload":{"exit_code":0,"metrics":{"loss":0.25,"step":6},"reports":7}}"#
         let event = try #require(ChaosFeedEvent(line: line[...]))
         #expect(event.seq == 12 && event.event == "finished" && event.attempt == 2 && event.loss == 0.25)
         #expect(event.lease == 14_431_840_462_526_480_389)

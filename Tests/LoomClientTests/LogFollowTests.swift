@@ -15,7 +15,8 @@ import Testing
     @Test func linesSeenInTheStoreAreNotPrintedAgainFromTheFeed() {
         var follow = LogFollow(job: "s/2")
         #expect(follow.accept([line(1, "stdout", 1), line(1, "stdout", 2), line(1, "stderr", 1)]).count == 3)
-        let fed = LogFollow.lines(of: event("log/s/2/1", #"{"event":"log","attempt":1,"stream":"stdout","first":2,"lines":["b","c"]}"#))
+        let batch = LogBatch(attempt: AttemptRef(job: "s/2", attempt: 1, lease: 5), stream: .stdout, firstLine: 2, lines: ["b", "c"])
+        let fed = LogFollow.lines(of: FeedEvent(seq: 1, event: .log(batch, worker: "w1")))
         #expect(fed.map(\.line) == [2, 3])
         #expect(follow.accept(fed).map(\.text) == ["c"])
         #expect(follow.accept([line(2, "stdout", 1)]).count == 1, "a new attempt numbers from 1 again")

@@ -12,20 +12,24 @@ import Testing
     let script = Script()
     var seq: UInt64 { script.seq }
 
-    func event(_ topic: String, _ body: String, payload: String? = nil) -> FeedEvent {
+    /// The next feed event: `event` as the broker journals it, stamped with `time`.
+    func event(_ event: BrokerEvent, time: Double, payload: String? = nil) -> FeedEvent {
         script.seq += 1
-        return FeedEvent(topic: topic, seq: script.seq, body: Array(body.utf8), payload: payload.map { Array($0.utf8) })
+        let body = Array("{\"time\":\(time),".utf8) + event.body.dropFirst()
+        return FeedEvent(topic: event.topic, seq: script.seq, body: body, payload: payload.map { Array($0.utf8) })
     }
+
+    func ref(_ job: String) -> AttemptRef { AttemptRef(job: job, attempt: 1, lease: 1) }
 
     /// Trial `n` queued with `config` at `budget`, started on `worker`, finished with `loss`.
     func trial(_ model: inout WatchModel, _ n: Int, config: String, budget: Double, worker: String, loss: Double?,
                         time: Double) -> [String] {
         let job = "umap/\(n)"
-        var notes = model.apply(event("job/\(job)/queued", #"{"time":\#(time),"event":"queued","job":"\#(job)","attempt":1}"#,
+        var notes = model.apply(event(.queued(job: job, client: "opt", attempt: 1, cpu: 1, gpu: 0, resync: false, held: false), time: time,
                                       payload: #"{"command":["x"],"config":\#(config),"budget":\#(budget)}"#))
-        notes += model.apply(event("job/\(job)/started", #"{"time":\#(time),"event":"started","job":"\#(job)","attempt":1,"worker":"\#(worker)"}"#))
+        notes += model.apply(event(.started(ref(job), worker: worker, backup: false), time: time))
         if let loss {
-            notes += model.apply(event("job/\(job)/finished", #"{"time":\#(time + 1),"event":"finished","job":"\#(job)","attempt":1,"worker":"\#(worker)"}"#,
+            notes += model.apply(event(.update(.final, ref(job), worker: worker, updateSeq: 9, backup: false), time: time + 1,
                                        payload: #"{"loss":\#(loss)}"#))
         }
         return notes
@@ -34,8 +38,9 @@ import Testing
     @Test func aCheckpointedMetricLineIsOneReport() {
         var model = WatchModel(study: "umap")
         _ = trial(&model, 1, config: "{}", budget: 1, worker: "w1", loss: nil, time: 100)
-        for kind in ["report", "checkpoint", "report", "checkpoint"] {
-            model.apply(event("job/umap/1/\(kind)", #"{"time":101,"event":"\#(kind)","job":"umap/1","attempt":1}"#, payload: #"{"loss":0.5}"#))
+        for (i, kind) in [UpdateKind.report, .checkpoint, .report, .checkpoint].enumerated() {
+            model.apply(event(.update(kind, ref("umap/1"), worker: "w1", updateSeq: UInt64(i + 1), backup: false), time: 101,
+                              payload: #"{"loss":0.5}"#))
         }
         #expect(model.trials["umap/1"]?.reports == 2, "two metric lines, each a REPORT and a CHECKPOINT")
     }
@@ -73,10 +78,10 @@ import Testing
 
     @Test func workersHealthComesFromTheFeedAndTheBrokerStatus() {
         var model = WatchModel(study: nil)
-        _ = model.apply(event("worker/w1/joined", #"{"time":1,"event":"joined","worker":"w1","slots":4}"#))
-        _ = model.apply(event("worker/w2/joined", #"{"time":1,"event":"joined","worker":"w2","slots":4}"#))
-        _ = model.apply(event("worker/w3/joined", #"{"time":1,"event":"joined","worker":"w3","slots":4}"#))
-        let lost = model.apply(event("worker/w3/lost", #"{"time":2,"event":"lost","worker":"w3","reason":"silent"}"#))
+        for id in ["w1", "w2", "w3"] {
+            _ = model.apply(event(.workerJoined(worker: id, host: "h", pid: 1, slots: 4, gpus: 0, heartbeatMs: 1_000, rejoined: false, holds: 0), time: 1))
+        }
+        let lost = model.apply(event(.workerGone(worker: "w3", left: false, reason: "silent", attempts: 0), time: 2))
         #expect(lost == ["worker w3 lost (silent)"])
         model.applyBrokerStatus(.object(["workers": .array([
             .object(["id": .string("w1"), "heartbeat_ms": .number(1_000), "last_heard_ms": .number(300)]),

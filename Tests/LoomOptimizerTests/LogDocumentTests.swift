@@ -22,11 +22,11 @@ import Testing
 
     @Test func malformedLogEventsAreRefused() {
         for body in [
-            #"{"event":"report","job":"s-1/3","attempt":2,"stream":"stdout","first":1,"lines":["a"]}"#,
-            #"{"event":"log","job":"s-1","attempt":2,"stream":"stdout","first":1,"lines":["a"]}"#,
-            #"{"event":"log","job":"s-1/3","attempt":2,"stream":"stdin","first":1,"lines":["a"]}"#,
-            #"{"event":"log","job":"s-1/3","attempt":2,"stream":"stdout","first":0,"lines":["a"]}"#,
-            #"{"event":"log","job":"s-1/3","attempt":2,"stream":"stdout","first":1,"lines":[1]}"#,
+            #"{"event":"report","job":"s-1/3","attempt":2,"lease":"9","worker":"w","stream":"stdout","first":1,"lines":["a"]}"#,
+            #"{"event":"log","job":"s-1","attempt":2,"lease":"9","worker":"w","stream":"stdout","first":1,"lines":["a"]}"#,
+            #"{"event":"log","job":"s-1/3","attempt":2,"lease":"9","worker":"w","stream":"stdin","first":1,"lines":["a"]}"#,
+            #"{"event":"log","job":"s-1/3","attempt":2,"lease":"9","worker":"w","stream":"stdout","first":0,"lines":["a"]}"#,
+            #"{"event":"log","job":"s-1/3","attempt":2,"lease":"9","worker":"w","stream":"stdout","first":1,"lines":[1]}"#,
             "not json",
         ] {
             #expect(OptimizerMachine.logLines(event(body)) == nil, "\(body)")

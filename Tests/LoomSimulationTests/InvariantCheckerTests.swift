@@ -9,15 +9,17 @@ struct InvariantCheckerTests {
         Update(kind: kind, attempt: AttemptRef(job: job, attempt: 1, lease: lease), seq: seq, payload: Array("{}".utf8))
     }
 
-    func feed(_ seq: UInt64, _ topic: String, _ body: String) -> FeedEvent {
-        FeedEvent(topic: topic, seq: seq, body: Array(body.utf8))
+    func feed(_ seq: UInt64, _ event: BrokerEvent) -> FeedEvent {
+        FeedEvent(seq: seq, event: event)
     }
+
+    func ref(_ job: String, attempt: UInt32 = 1, lease: UInt64) -> AttemptRef { AttemptRef(job: job, attempt: attempt, lease: lease) }
 
     @Test func anAcknowledgementOfAnUpdateTheStoreLacksBreaksS2UnlessTheBrokerAnsweredIt() {
         let store = SimulatedStore()
         store.create("t0")
         var checker = InvariantChecker()
-        checker.published(feed(1, "job/t0/stale", #"{"event":"stale","job":"t0","lease":5,"seq":2,"kind":"REPORT"}"#), at: 0)
+        checker.published(feed(1, .stale(ref("t0", lease: 5), worker: "w0", updateSeq: 2, kind: "REPORT")), at: 0)
         checker.workerAcknowledged(job: "t0", lease: 5, seq: 2, store: store, at: 0)
         #expect(checker.violations.isEmpty, "the broker answered it as stale")
         store.storeReport(update(.report, "t0", lease: 5, seq: 3))
@@ -31,7 +33,7 @@ struct InvariantCheckerTests {
         let store = SimulatedStore()
         store.create("t0")
         var checker = InvariantChecker()
-        checker.published(feed(1, "job/t0/fenced", #"{"event":"fenced","job":"t0","attempt":1,"lease":5,"worker":"w0"}"#), at: 0)
+        checker.published(feed(1, .fenced(ref("t0", lease: 5), worker: "w0")), at: 0)
         let final = update(.final, "t0", lease: 5, seq: 3)
         store.recordResult(final, value: 1)
         checker.acknowledgedByOptimizer(final, store: store, at: 0)
@@ -42,8 +44,8 @@ struct InvariantCheckerTests {
         let store = SimulatedStore()
         store.create("t0")
         var checker = InvariantChecker()
-        checker.published(feed(1, "job/t0/finished", #"{"event":"finished","job":"t0","attempt":1,"lease":5,"worker":"w0","seq":3}"#), at: 0)
-        checker.published(feed(2, "job/t0/finished", #"{"event":"finished","job":"t0","attempt":2,"lease":6,"worker":"w1","seq":2}"#), at: 0)
+        checker.published(feed(1, .update(.final, ref("t0", lease: 5), worker: "w0", updateSeq: 3, backup: false)), at: 0)
+        checker.published(feed(2, .update(.final, ref("t0", attempt: 2, lease: 6), worker: "w1", updateSeq: 2, backup: false)), at: 0)
         store.recordResult(update(.final, "t0", lease: 6, seq: 2), value: 2)
         checker.attemptStarted(AttemptRef(job: "t0", attempt: 2, lease: 6), from: 0, acknowledged: 3, at: 0)
         let plan = TrialPlan(job: "t0", steps: 3, stepTime: .milliseconds(100), value: 1.5, attempts: [])

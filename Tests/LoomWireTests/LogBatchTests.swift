@@ -46,10 +46,7 @@ import Testing
 
     @Test func feedBodyIsJSONWithTheLinesAsAnArray() throws {
         let batch = LogBatch(attempt: ref, stream: .stderr, firstLine: 5, lines: ["a \"b\"", "\u{1}ctl", ""])
-        var writer = JSONObjectWriter()
-        writer.add("event", "log")
-        batch.feedBody(worker: "w-1", into: &writer)
-        let object = try #require(JSONSerialization.jsonObject(with: Data(writer.finish())) as? [String: Any])
+        let object = try #require(JSONSerialization.jsonObject(with: Data(BrokerEvent.log(batch, worker: "w-1").body)) as? [String: Any])
         #expect(object["job"] as? String == "mnist/3")
         #expect(object["attempt"] as? Int == 2)
         #expect(object["stream"] as? String == "stderr")

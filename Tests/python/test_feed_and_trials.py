@@ -83,6 +83,7 @@ def test_feed_replays_the_history_then_follows_live_each_event_once(fabric: Fabr
     finished = [e for e in events if e["event"] == "finished"]
     assert sorted(e["job"] for e in finished) == [f"fed-{s}/{n}" for s in (1, 2) for n in (1, 2, 3)]
     assert all(e["payload"]["metrics"] == {"loss": 0.5} for e in finished), "payloads are parsed"
+    assert all(e["update_seq"] >= 1 and int(e["lease"]) > 0 for e in finished), "the update's number and the lease (a string)"
     queued = [e for e in events if e["event"] == "queued"]
     assert queued and queued[0]["payload"]["command"] == command
 

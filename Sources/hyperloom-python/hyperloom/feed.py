@@ -33,8 +33,12 @@ REPLAY_RETRY = 2.0
 
 class FeedEvent(TypedDict, total=False):
     """One event: the body's fields (``event``, ``time``, ``job``, ``attempt``, …, see the
-    topic table of Docs/protocol.md §8.1), plus ``seq``, ``topic`` and, when the event has one,
-    ``payload`` (parsed JSON; ``payload_bytes`` when it is not JSON)."""
+    topic table of Docs/protocol.md §8.1), plus ``seq`` (the feed's), ``topic`` and, when the
+    event has one, ``payload`` (parsed JSON; ``payload_bytes`` when it is not JSON).
+
+    Every key appears once: an update's own number is ``update_seq``. Leases (``lease``,
+    ``backup_lease``, ``winner_lease``) are decimal strings, since they exceed 2**53: use
+    ``int(event["lease"])``."""
 
     seq: int
     topic: str
@@ -42,7 +46,9 @@ class FeedEvent(TypedDict, total=False):
     time: float
     job: str
     attempt: int
+    lease: str
     worker: str
+    update_seq: int
     payload: Any
     payload_bytes: bytes
 

@@ -29,6 +29,8 @@ struct InvariantChecker {
     private(set) var violations: [Violation] = []
     /// Leases with a `finished` event, by job.
     var finished: [String: Set<UInt64>] = [:]
+    /// `finished` events per lease (a resent FINAL must not be published again).
+    var finishedEvents: [UInt64: Int] = [:]
     /// Leases the broker fenced, and leases whose terminal update it published as stale.
     var fenced: Set<UInt64> = []
     var staleTerminal: Set<UInt64> = []
@@ -57,7 +59,12 @@ struct InvariantChecker {
               case .string(let name)? = body["event"], case .string(let job)? = body["job"],
               let lease = body["lease"]?.double.map({ UInt64($0) }) else { return }
         switch name {
-        case "finished": finished[job, default: []].insert(lease)
+        case "finished":
+            finished[job, default: []].insert(lease)
+            finishedEvents[lease, default: 0] += 1
+            if finishedEvents[lease]! == 2 {
+                fail("S5", "\(job) lease \(TraceText.lease(lease)): `finished` published twice for one attempt", at: time)
+            }
         case "fenced": fenced.insert(lease)
         case "copy_lost":
             // A speculative copy that failed while the other goes on: the broker acknowledges

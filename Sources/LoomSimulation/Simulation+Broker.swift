@@ -16,8 +16,11 @@ extension Simulation {
             var stream = SimulationRandom(seed: config.seed ^ 0x6C65_6173_6500_0000)
             leaseSecret = (0..<LeaseSecret.size).map { _ in UInt8(truncatingIfNeeded: stream.next()) }
         }
+        var results = PublishedResults()
+        for event in journalJobEvents { results.replay(event) }
         broker = BrokerStateMachine(config: BrokerConfig(brokerID: "broker-\(brokerStarts)", leaseEpoch: epoch,
-                                                         lastFeedSeq: journalSeq, leaseKey: leaseSecret!), now: instant)
+                                                         lastFeedSeq: journalSeq, leaseKey: leaseSecret!),
+                                    results: results, now: instant)
         note("broker-\(brokerStarts) starts (epoch \(epoch), feed continues after seq \(journalSeq))")
         retryConnects()
         arm(.broker)
@@ -51,6 +54,9 @@ extension Simulation {
                     checker.fail("S5", "feed seq \(event.seq) after \(journalSeq) (the journal refuses it)", at: now)
                 }
                 journalSeq = max(journalSeq, event.seq)
+                if event.topic.hasPrefix("job/"), ["/finished", "/failed", "/queued"].contains(where: event.topic.hasSuffix) {
+                    journalJobEvents.append(event)
+                }
                 checker.published(event, at: now)
                 if trace != nil, !event.topic.hasPrefix("log/") { note("feed #\(event.seq) \(event.topic) \(String(decoding: event.body, as: UTF8.self))") }
             }

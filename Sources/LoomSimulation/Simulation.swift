@@ -54,6 +54,9 @@ public final class Simulation {
     /// The feed journal (a simulated disk): the last seq written. The service writes an event
     /// before it publishes it, so a crash of the process loses nothing published.
     var journalSeq: UInt64 = 0
+    /// The journal's job events (the rest is not read back at start): a starting broker rebuilds
+    /// its `PublishedResults` from them, as `BrokerService` does from its journal.
+    var journalJobEvents: [FeedEvent] = []
 
     // Workers and optimizer
     var workers: [SimulatedWorker] = []

@@ -103,10 +103,18 @@ import LoomWire
         #expect(m.received(BrokerToClient.update(failed).frames, now: t0).events == [.update(failed)])
         _ = m.acknowledge(failed, now: t0)
         _ = m.submit([job("j")], now: t0)
-        // The ACK was lost: the worker sends the FAILED again while attempt 2 runs.
+        // The ACK was lost: the broker still holds the FAILED as the job's result (the retry's
+        // SUBMIT found the job known) and sends it again. Acknowledged, not delivered; the
+        // broker ends the job on that ACK, so the retry's SUBMIT follows it.
         let again = m.received(BrokerToClient.update(failed).frames, now: t0 + .seconds(5))
         #expect(again.events.isEmpty)
-        #expect(sentMessages(again.actions) == [.ack(job: "j", lease: 7, seq: 1)])
+        let sent = sentMessages(again.actions)
+        #expect(sent.first == .ack(job: "j", lease: 7, seq: 1))
+        guard sent.count == 2, case .submit(_, let jobs) = sent[1] else {
+            Issue.record("no SUBMIT of the retry after the ACK: \(sent)")
+            return
+        }
+        #expect(jobs.map(\.id) == ["j"] && !jobs[0].requirements.isResync)
         #expect(m.outstandingCount == 1)
         // The retry's own result is delivered.
         let final = update(.final, "j", attempt: 2, lease: 8, seq: 3)

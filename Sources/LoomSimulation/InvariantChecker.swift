@@ -36,6 +36,8 @@ struct InvariantChecker {
     var staleTerminal: Set<UInt64> = []
     /// Updates the broker acknowledged itself as stale.
     var stale: Set<Key> = []
+    /// Results the optimizer acknowledged after storing their attempt's end.
+    var resultsStored: Set<Key> = []
     /// Copies the broker answered itself (`copy_lost`).
     var copiesLost: Set<UInt64> = []
     /// Leases whose updates a crashed worker took with it (its results may be lost).
@@ -89,6 +91,11 @@ struct InvariantChecker {
             }
         }
         guard !store.stored.contains(SimulatedStore.UpdateKey(job: ref.job, lease: ref.lease, seq: update.seq)) else { return }
+        // A result is stored as its attempt's end (the attempt row), not always as a report row.
+        if update.kind.isTerminal, let state = store.trials[ref.job]?.attempts[ref.lease], state != "running" {
+            resultsStored.insert(Key(job: ref.job, lease: ref.lease, seq: update.seq))
+            return
+        }
         fail("S2", "the optimizer acknowledged \(TraceText.update(update)) without storing it", at: time)
     }
 
@@ -96,6 +103,7 @@ struct InvariantChecker {
     /// as stale, or the trial had its result already.
     mutating func workerAcknowledged(job: String, lease: UInt64, seq: UInt64, store: SimulatedStore, at time: SimTime) {
         if store.stored.contains(SimulatedStore.UpdateKey(job: job, lease: lease, seq: seq)) { return }
+        if resultsStored.contains(Key(job: job, lease: lease, seq: seq)) { return }
         if stale.contains(Key(job: job, lease: lease, seq: seq)) || copiesLost.contains(lease) { return }
         if store.trials[job]?.isTerminal == true { return }
         fail("S2", "a worker was acknowledged \(job) lease \(TraceText.lease(lease)) seq \(seq), which the store does not hold and the broker did not answer as stale", at: time)

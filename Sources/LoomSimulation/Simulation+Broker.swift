@@ -1,5 +1,7 @@
 import LoomBroker
 import LoomClient
+import LoomOptimizer
+import LoomStore
 import LoomWire
 
 /// The broker process (the real `BrokerStateMachine`, the feed journal as a simulated disk) and
@@ -65,19 +67,34 @@ extension Simulation {
 
     // MARK: - Optimizer
 
-    /// The job spec every trial is submitted with: stalls are detected after 5 s of silence.
-    static let jobSpec = JobSpec(command: ["simulated-trial"], stallTimeoutS: 5).payload
-
+    /// The optimizer process: the real `OptimizerMachine`, rebuilt from its disk at every start.
+    /// Its first start finds the study created (as `hyperloom submit` leaves it).
     func startOptimizer() {
-        var machine = StandInOptimizer(store: store, jobs: jobs, maxRetries: config.maxRetries, spec: Self.jobSpec, now: instant)
-        machine.onAcknowledge = { [unowned self] update in self.checker.acknowledgedByOptimizer(update, store: self.store, at: self.now) }
-        optimizer = machine
-        note("optimizer starts (stand-in client model; \(store.order.count) trials in its store)")
+        do {
+            if try disk.store.study(Self.studyID) == nil {
+                try disk.createStudy(trials: config.trials, concurrent: config.workers * config.slotsPerWorker,
+                                     retries: config.maxRetries, now: Self.epoch)
+            }
+            var machine = try RealOptimizer(disk: disk, base: base, epoch: Self.epoch, now: instant)
+            machine.onAcknowledge = { [unowned self] update in self.checker.acknowledgedByOptimizer(update, store: self.store, at: self.now) }
+            if trace != nil { machine.onNote = { [unowned self] note in self.note("optimizer: \(note.message) \(note.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") } }
+            optimizer = machine
+        } catch {
+            checker.fail("setup", "the optimizer cannot start from its store: \(error)", at: now)
+            return
+        }
+        note("optimizer starts (OptimizerMachine; \(store.order.count) trials in its store)")
         performClient(optimizer!.start(now: instant))
         arm(.optimizer)
     }
 
+    /// The wall time (seconds since the Unix epoch) of simulated time zero, for the records.
+    static let epoch = 1_800_000_000.0
+
     func performClient(_ actions: [ClientAction]) {
+        if let failure = optimizer?.failure {
+            checker.fail("S2", "the optimizer could not commit a turn: \(failure)", at: now)
+        }
         for action in actions {
             switch action {
             case .connect: openSocket(for: .optimizer)

@@ -81,4 +81,11 @@ struct RegressionSeeds {
     @Test func anAttemptOfAnEarlierRunIsNotAdoptedInPlaceOfTheRetry() {
         expectNoViolation(3811)
     }
+
+    /// With the real `OptimizerMachine` in the slot: the study's last result ended the study, then
+    /// a resend of an earlier REPORT of that attempt was acknowledged with nothing stored (S2,
+    /// seed 3118; issue 15, failure 6's class). Fixed in `OptimizerMachine.updated`.
+    @Test func aReportAfterTheStudyEndedIsStoredBeforeItsAcknowledgement() {
+        expectNoViolation(3118)
+    }
 }

@@ -131,6 +131,9 @@ public struct ClientStateMachine: Sendable {
     private var lastSent: ContinuousClock.Instant
     private var backoff: Duration
     private var welcomes = 0
+    /// HELLOs sent since the last WELCOME: more than one means what was sent before the last
+    /// went with a connection that closed, or drew a DISCONNECT.
+    private var hellosSinceWelcome = 0
     private var nextRequest: UInt64 = 1
     private var outstanding: [String: Outstanding] = [:]
     private var finished: [String: Finished] = [:]
@@ -273,6 +276,7 @@ public struct ClientStateMachine: Sendable {
         case .disconnect(let reason):
             if reason == DisconnectReason.reregister {
                 link = .connecting(since: now)
+                hellosSinceWelcome += 1
                 return ([], send(ClientMessage.hello(hello).frames, now: now))
             }
             return ([.error("broker disconnected this client: \(reason)")], [])
@@ -322,6 +326,7 @@ public struct ClientStateMachine: Sendable {
     private mutating func reconnect(now: ContinuousClock.Instant) -> [ClientAction] {
         link = .connecting(since: now)
         lastHeard = now
+        hellosSinceWelcome += 1
         return [.connect] + send(ClientMessage.hello(hello).frames, now: now)
     }
 
@@ -338,7 +343,11 @@ public struct ClientStateMachine: Sendable {
         backoff = config.backoffInitial
         broker = info
         welcomes += 1
-        guard welcomes > 1, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
+        // Re-sync after a broker's restart, and also on a first WELCOME that came on another
+        // connection than the SUBMITs sent before it (they may be lost: simulation seed 5481).
+        let lostSince = hellosSinceWelcome > 1
+        hellosSinceWelcome = 0
+        guard welcomes > 1 || lostSince, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
         let jobs = outstanding.values.map { job -> JobSubmission in
             var submission = job.submission
             submission.requirements.flags |= Requirements.Flags.resync

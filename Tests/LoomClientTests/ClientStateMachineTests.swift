@@ -94,6 +94,29 @@ import LoomWire
         #expect(sentMessages(afterRecorded.actions) == [.ack(job: "j", lease: 7, seq: 3)])
     }
 
+    @Test func jobsSubmittedOnAConnectionThatClosedBeforeTheFirstWelcomeAreSubmittedAgain() {
+        // Simulation seed 5481: a restarted optimizer's SUBMIT went to a broker that died before
+        // answering; the first WELCOME came from its successor and nothing was re-synced.
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let giveUp = m.nextDeadline
+        #expect(m.tick(now: giveUp).isEmpty, "backing off")
+        let again = m.nextDeadline
+        #expect(m.tick(now: again).first == .connect)
+        let welcomed = m.received(welcome("b2"), now: again)
+        let submits = sentMessages(welcomed.actions).compactMap { if case .submit(_, let jobs) = $0 { jobs } else { nil } }.flatMap { $0 }
+        #expect(submits.map(\.id) == ["j"])
+        #expect(submits.first?.requirements.isResync == true)
+    }
+
+    @Test func aFirstWelcomeOnTheConnectionOfTheSubmitResyncsNothing() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.submit([job("j")], now: t0)
+        #expect(sentMessages(m.received(welcome("b"), now: t0).actions).isEmpty)
+    }
+
     @Test func aResentResultOfThePreviousRunIsAcknowledgedAndNotDeliveredAfterARetryIsSubmitted() {
         var m = ClientStateMachine(config: config, now: t0)
         _ = m.start(now: t0)

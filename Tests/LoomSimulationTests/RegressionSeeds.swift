@@ -88,4 +88,12 @@ struct RegressionSeeds {
     @Test func aReportAfterTheStudyEndedIsStoredBeforeItsAcknowledgement() {
         expectNoViolation(3118)
     }
+
+    /// A restarted optimizer submitted its unfinished trials to a frozen broker that then
+    /// crashed; the client's first WELCOME came from the restarted broker, so nothing was
+    /// re-synced and the trial waited for good (L1, seed 5481). Fixed in `ClientStateMachine`:
+    /// a first WELCOME after more than one HELLO re-syncs.
+    @Test func jobsSubmittedBeforeTheFirstWelcomeOnALostConnectionAreResynced() {
+        expectNoViolation(5481)
+    }
 }

@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "LoomSimulation",
             dependencies: [
-                "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomCheckpoint",
+                "LoomBroker", "LoomWorker", "LoomClient", "LoomWire", "LoomCheckpoint", "LoomOptimizer", "LoomStore", "LoomModel",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict

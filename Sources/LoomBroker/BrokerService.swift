@@ -143,7 +143,9 @@ public final class BrokerService {
             clientHeartbeat: config.heartbeat, liveness: config.liveness,
             recoveryWindow: config.recoveryWindow, softwareVersion: config.softwareVersion, stragglers: config.stragglers,
             lastFeedSeq: journal.lastSeq, maxWorkers: config.maxWorkers, maxClients: config.maxClients, leaseKey: leaseKey)
-        machine = BrokerStateMachine(config: brokerConfig, now: .now)
+        // What earlier processes published about results, so a returning worker's attempt of a
+        // job finished before this start is neither adopted as an orphan nor published again.
+        machine = BrokerStateMachine(config: brokerConfig, results: try journal.publishedResults(), now: .now)
     }
 
     /// Binds the ROUTER, the feed and its replay socket (as CURVE servers behind the ZAP handler

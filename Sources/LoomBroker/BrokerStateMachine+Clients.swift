@@ -87,6 +87,11 @@ extension BrokerStateMachine {
         actions.append(send(toClient: info.client, BrokerToClient.welcome(welcome).frames, now: now))
         // In job order, so what the broker sends never depends on dictionary order (a seed of
         // the simulation replays exactly).
+        // Jobs adopted from returning workers before their client said HELLO are claimed by the
+        // client that submitted them (the feed journal names it).
+        for (id, job) in jobs where job.owner == nil && results.entry(of: id)?.owner == info.client {
+            jobs[id]?.owner = info.client
+        }
         for job in jobs.values.filter({ $0.owner == info.client }).sorted(by: { $0.id < $1.id }) {
             if case .delivering(let update) = job.state { actions += deliver(update, to: info.client, now: now) }
         }

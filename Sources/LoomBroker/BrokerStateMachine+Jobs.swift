@@ -39,7 +39,17 @@ extension BrokerStateMachine {
                 continue
             }
             accepted += 1
+            if submission.requirements.isResync, let result = results.result(of: submission.id) {
+                // An earlier broker process published this job's result and the client lists the
+                // job as unfinished: that result is delivered rather than the job run again (a
+                // second run published a second `finished`: seed 3933). A client that had it and
+                // submitted the job anew (the SUBMIT lost with the broker) acknowledges it and
+                // submits that run again (`ClientStateMachine`).
+                actions += redeliver(result, to: client, now: now)
+                continue
+            }
             tombstones.remove(submission.id)
+            results.submitted(submission.id, by: client, resync: submission.requirements.isResync)
             let hold = submission.requirements.isResync && now < recoveryEnds
             jobs[submission.id] = JobRecord(
                 id: submission.id, owner: client, requirements: submission.requirements, payload: submission.payload,
@@ -188,6 +198,7 @@ extension BrokerStateMachine {
         }
         if update.kind.isTerminal {
             releaseLease(ref.lease)
+            results.published(update)
             job.state = .delivering(update)
             jobs[ref.job] = job
             if update.kind == .final { counters.finished += 1 } else { counters.failed += 1 }
@@ -282,6 +293,7 @@ extension BrokerStateMachine {
         job.lease = ref.lease
         job.worker = nil
         jobs[jobID] = job
+        results.published(update)
         counters.failed += 1
         var actions = [publish(.failedByBroker(AttemptRef(job: jobID, attempt: ref.attempt, lease: ref.lease), reason: error),
                                payload: update.payload)]
@@ -292,5 +304,15 @@ extension BrokerStateMachine {
     /// Sends a terminal update to its client when connected; it is sent again on HELLO.
     mutating func deliver(_ update: Update, to client: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         sendIfConnected(toClient: client, BrokerToClient.update(update).frames, now: now)
+    }
+
+    /// A job whose result an earlier broker process published, known again: its result waits
+    /// for `owner` (its worker, if one still holds the attempt, is added by its READY).
+    mutating func redeliver(_ result: Update, to owner: String?, worker: String? = nil, now: ContinuousClock.Instant) -> [BrokerAction] {
+        let ref = result.attempt
+        jobs[ref.job] = JobRecord(id: ref.job, owner: owner, requirements: Requirements(), payload: [], state: .delivering(result),
+                                  attempt: ref.attempt, lease: ref.lease, worker: worker, nextAttempt: ref.attempt + 1)
+        guard let owner else { return [] }
+        return deliver(result, to: owner, now: now)
     }
 }

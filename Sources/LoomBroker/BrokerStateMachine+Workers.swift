@@ -111,12 +111,45 @@ extension BrokerStateMachine {
                 actions += refuseUnverified(attempt, worker: id, now: now)
                 continue
             }
+            if let earlier = results.earlierResult(of: attempt.job, lease: attempt.lease) {
+                // An attempt of an earlier run, whose result was published before its client
+                // submitted the job anew (the ACK of that result was lost with a broker): adopting
+                // it made the new run's job deliver the old result and end (simulation seed 3811).
+                // The client has it: acknowledged, so the worker forgets it.
+                actions.append(send(toWorker: id, BrokerToWorker.ack(job: attempt.job, lease: attempt.lease, seq: earlier.seq).frames, now: now))
+                continue
+            }
+            let published = results.result(of: attempt.job)
             guard var job = jobs[attempt.job] else {
-                if tombstones.contains(attempt.job) {
+                if let published, published.attempt.lease == attempt.lease {
+                    // The attempt whose result was published (this process or an earlier one):
+                    // its worker still holds it because the client's ACK never reached it. The
+                    // result is not published again; acknowledged at once when the client has it
+                    // (tombstone), else held for the client that submitted the job.
+                    if tombstones.contains(attempt.job) {
+                        actions.append(send(toWorker: id, BrokerToWorker.ack(job: attempt.job, lease: attempt.lease, seq: published.seq).frames, now: now))
+                    } else {
+                        actions += redeliver(published, to: claimant(of: attempt.job), worker: id, now: now)
+                    }
+                } else if tombstones.contains(attempt.job) || published != nil {
+                    // The job finished (or failed) under another attempt: this one is superseded.
                     actions += fence(attempt.ref, worker: id, now: now)
                 } else {
                     actions += adoptOrphan(attempt.ref, worker: id, now: now)
                 }
+                continue
+            }
+            if let published, published.attempt.lease == attempt.lease, job.lease != attempt.lease {
+                // Re-synced (and perhaps started again) while the attempt whose result was
+                // published is still held: that result is the job's, as the first FINAL of two
+                // copies is, so another attempt running is superseded and the result delivered
+                // to the owner, never published twice (seed 3933: a second run published a
+                // second `finished`).
+                held.removeAll { $0 == attempt.job }
+                for other in [job.lease, job.backup].compactMap({ $0 }) where leases[other]?.status == .active {
+                    actions += supersede(other, winner: attempt.ref, now: now)
+                }
+                actions += redeliver(published, to: job.owner, worker: id, now: now)
                 continue
             }
             switch job.state {
@@ -148,12 +181,20 @@ extension BrokerStateMachine {
     /// A held attempt of a job this broker never heard of: it runs on, and its result waits for
     /// the client to re-submit the job.
     mutating func adoptOrphan(_ ref: AttemptRef, worker id: String, now: ContinuousClock.Instant) -> [BrokerAction] {
-        let job = JobRecord(id: ref.job, owner: nil, requirements: Requirements(), payload: [], state: .orphaned,
+        let job = JobRecord(id: ref.job, owner: claimant(of: ref.job), requirements: Requirements(), payload: [], state: .orphaned,
                             attempt: ref.attempt, lease: ref.lease, worker: id, nextAttempt: ref.attempt + 1)
         jobs[ref.job] = job
         addLease(ref.lease, job: job, worker: id, status: .active)
         counters.reclaimed += 1
         return [publish(.reclaimed(ref, worker: id, orphan: true))]
+    }
+
+    /// The client that submitted `job` before this broker started (from the feed journal), when
+    /// it has said HELLO to this broker: an adopted attempt's result goes to it without waiting
+    /// for it to re-sync the job, which it does not do for a job whose result it has recorded.
+    func claimant(of job: String) -> String? {
+        guard let owner = results.entry(of: job)?.owner, clients[owner] != nil else { return nil }
+        return owner
     }
 
     /// Tells a worker to stop an attempt that is no longer current; its updates become stale.

@@ -135,7 +135,10 @@ public struct BrokerCounters: Equatable, Sendable {
 /// broker; a terminal update is also kept here until the client acknowledges it, so a client
 /// that reconnects gets it again, and a job leaves the tables only on that acknowledgement.
 /// **Recovery.** A re-synced job this broker did not know waits up to `recoveryWindow` after the
-/// broker's start for a worker to announce in READY that it still runs it.
+/// broker's start for a worker to announce in READY that it still runs it. Results an earlier
+/// process published (`PublishedResults`, from the feed journal) are known: a returning worker's
+/// attempt of such a job is held for the client when it is the published one (never published
+/// again), acknowledged when its job was submitted anew since, and fenced otherwise.
 public struct BrokerStateMachine: Sendable {
     public internal(set) var config: BrokerConfig
     let startedAt: ContinuousClock.Instant
@@ -159,6 +162,8 @@ public struct BrokerStateMachine: Sendable {
     var leases: [UInt64: Lease] = [:]
     var leaseCounter: UInt32 = 0
     var tombstones = Tombstones()
+    /// Results published per job, across restarts (rebuilt from the feed journal at start).
+    var results: PublishedResults
     var feedSeq: UInt64 = 0
     var lastSweep: ContinuousClock.Instant
     var stopping = false
@@ -179,8 +184,11 @@ public struct BrokerStateMachine: Sendable {
     /// does not authenticate): refusal lines name it.
     var sender: String?
 
-    public init(config: BrokerConfig, now: ContinuousClock.Instant) {
+    /// `results` is what earlier processes published (`FeedJournal.publishedResults()`): a
+    /// returning worker's attempt of a job finished before this start is then recognised.
+    public init(config: BrokerConfig, results: PublishedResults = PublishedResults(), now: ContinuousClock.Instant) {
         self.config = config
+        self.results = results
         startedAt = now
         lastSweep = now
         tombstones.capacity = config.tombstoneCapacity

@@ -79,6 +79,11 @@ public enum ClientEvent: Equatable, Sendable {
 /// resend made the worker forget the update, and its checkpoint's blobs, before the application
 /// had them (issue 15, failures 1 and 4; `LoomSimulationTests`).
 ///
+/// A job submitted again after its result (a retry) is a new run: a resend of the previous
+/// run's result is acknowledged, never delivered, and followed by the new run's SUBMIT again,
+/// since the broker delivers it only while it holds it as the job's result and ends the job on
+/// that ACK (a restarted broker answers a re-sync with the result it published).
+///
 /// **Re-sync.** Each WELCOME after the first re-submits every outstanding job with the resync
 /// flag and `firstAttempt` one past the highest attempt seen, so a restarted broker learns the
 /// jobs back without starting duplicates of attempts that workers still run.
@@ -126,6 +131,9 @@ public struct ClientStateMachine: Sendable {
     private var lastSent: ContinuousClock.Instant
     private var backoff: Duration
     private var welcomes = 0
+    /// HELLOs sent since the last WELCOME: more than one means what was sent before the last
+    /// went with a connection that closed, or drew a DISCONNECT.
+    private var hellosSinceWelcome = 0
     private var nextRequest: UInt64 = 1
     private var outstanding: [String: Outstanding] = [:]
     private var finished: [String: Finished] = [:]
@@ -268,6 +276,7 @@ public struct ClientStateMachine: Sendable {
         case .disconnect(let reason):
             if reason == DisconnectReason.reregister {
                 link = .connecting(since: now)
+                hellosSinceWelcome += 1
                 return ([], send(ClientMessage.hello(hello).frames, now: now))
             }
             return ([.error("broker disconnected this client: \(reason)")], [])
@@ -317,6 +326,7 @@ public struct ClientStateMachine: Sendable {
     private mutating func reconnect(now: ContinuousClock.Instant) -> [ClientAction] {
         link = .connecting(since: now)
         lastHeard = now
+        hellosSinceWelcome += 1
         return [.connect] + send(ClientMessage.hello(hello).frames, now: now)
     }
 
@@ -333,7 +343,11 @@ public struct ClientStateMachine: Sendable {
         backoff = config.backoffInitial
         broker = info
         welcomes += 1
-        guard welcomes > 1, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
+        // Re-sync after a broker's restart, and also on a first WELCOME that came on another
+        // connection than the SUBMITs sent before it (they may be lost: simulation seed 5481).
+        let lostSince = hellosSinceWelcome > 1
+        hellosSinceWelcome = 0
+        guard welcomes > 1 || lostSince, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
         let jobs = outstanding.values.map { job -> JobSubmission in
             var submission = job.submission
             submission.requirements.flags |= Requirements.Flags.resync
@@ -385,6 +399,16 @@ public struct ClientStateMachine: Sendable {
             }
         }
         if let acknowledged = record.delivered[key] {
+            if acknowledged && update.kind.isTerminal {
+                // The previous run's result, which the broker delivers only as the job's result:
+                // a restarted broker that knew the job's published result but not the SUBMIT of
+                // this run (lost with it) answered the re-sync with it. It ends the job on this
+                // ACK, so this run's SUBMIT follows (the same connection keeps the order).
+                var submission = record.submission
+                submission.requirements.flags &= ~Requirements.Flags.resync
+                submission.requirements.firstAttempt = max(submission.requirements.firstAttempt, record.highestAttempt + 1)
+                return ([], sendAck(update, now: now) + send(ClientMessage.submit(request: takeRequestID(), jobs: [submission]).frames, now: now))
+            }
             // A resend whose first acknowledgement was lost: the application already has it.
             // One the application has not acknowledged is delivered again (see the type's doc).
             return acknowledged ? ([], sendAck(update, now: now)) : ([.update(update)], [])

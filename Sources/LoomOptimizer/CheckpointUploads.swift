@@ -11,7 +11,7 @@ import LoomWire
 /// the worker is asked for those blobs only (deduplication), a window of chunks at a time, and
 /// the update is acknowledged only once every blob is committed and the checkpoint indexed. One
 /// upload runs per attempt and at most one more waits behind it: a newer checkpoint replaces the
-/// waiting one (whose update is then acknowledged without being kept), never the one in flight,
+/// waiting one (whose update is then kept as a report only and acknowledged), never the one in flight,
 /// so a steady stream of checkpoints still gets one stored after another. A terminal update of an
 /// attempt whose upload runs waits for it, so a trial's last checkpoint is kept before its result
 /// is recorded and the broker forgets the attempt.
@@ -34,7 +34,8 @@ struct CheckpointUploads: Sendable {
         /// The upload of `update` failed; it stays unacknowledged (the worker sends it again,
         /// which starts a new upload).
         case failed(Update, String)
-        /// A newer checkpoint replaced `update`'s while it waited: acknowledge it, keep nothing.
+        /// A newer checkpoint replaced `update`'s while it waited: store its metrics as a report
+        /// (no checkpoint) and acknowledge it.
         case superseded(Update)
         /// A terminal update that waited for this attempt's upload: handle it now.
         case release(Update)

@@ -55,7 +55,9 @@ extension OptimizerMachine {
                 out.notes.append(.warning("checkpoint upload failed", ["trial.id": update.attempt.job, "checkpoint.seq": "\(update.seq)",
                                                                         "error": reason]))
             case .superseded(let update):
-                acknowledge(update)
+                // Its metrics are stored as a report before the ACK: acknowledged means stored
+                // (S2; acknowledging it bare lost them, simulation seed 1).
+                storeCheckpointReport(update, metrics: Self.metrics(of: update), checkpoint: nil, now: now)
             case .release(let update):
                 updated(update, now: now)
             }

@@ -9,7 +9,16 @@ extension OptimizerMachine {
         let ref = update.attempt
         guard let (studyID, number) = Self.parseJobID(ref.job), let spec = drivers[studyID]?.spec,
               var trial = drivers[studyID]?.trial(number) else {
-            // A study that ended (or a job that is not ours): nothing to record.
+            // A study that ended (or a job that is not ours): nothing to drive. A report of a
+            // study that ended (a resend crossing its last result) is still stored, as one after
+            // its trial's result is: acknowledged means stored (simulation seed 3118). The job is
+            // one this optimizer submitted (the broker relays only its own jobs' updates), so its
+            // trial is in the store.
+            if update.kind == .report, let (studyID, number) = Self.parseJobID(ref.job), studies[studyID] != nil, number >= 1 {
+                out.writes.append(.recordReport(ReportRecord(
+                    study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease, seq: update.seq, kind: "report",
+                    metrics: (try? JSONValue(parsing: update.payload)) ?? .null, time: now.wall)))
+            }
             return acknowledge(update)
         }
         let key = TrialKey(study: studyID, number: number)

@@ -29,11 +29,15 @@ struct InvariantChecker {
     private(set) var violations: [Violation] = []
     /// Leases with a `finished` event, by job.
     var finished: [String: Set<UInt64>] = [:]
+    /// `finished` events per lease (a resent FINAL must not be published again).
+    var finishedEvents: [UInt64: Int] = [:]
     /// Leases the broker fenced, and leases whose terminal update it published as stale.
     var fenced: Set<UInt64> = []
     var staleTerminal: Set<UInt64> = []
     /// Updates the broker acknowledged itself as stale.
     var stale: Set<Key> = []
+    /// Results the optimizer acknowledged after storing their attempt's end.
+    var resultsStored: Set<Key> = []
     /// Copies the broker answered itself (`copy_lost`).
     var copiesLost: Set<UInt64> = []
     /// Leases whose updates a crashed worker took with it (its results may be lost).
@@ -55,7 +59,12 @@ struct InvariantChecker {
                 || event.topic.hasSuffix("/copy_lost"),
               let typed = try? event.typed(), let job = typed.event.job, let lease = typed.event.lease else { return }
         switch typed.event {
-        case .update(.final, _, _, _, _): finished[job, default: []].insert(lease)
+        case .update(.final, _, _, _, _):
+            finished[job, default: []].insert(lease)
+            finishedEvents[lease, default: 0] += 1
+            if finishedEvents[lease]! == 2 {
+                fail("S5", "\(job) lease \(TraceText.lease(lease)): `finished` published twice for one attempt", at: time)
+            }
         case .fenced: fenced.insert(lease)
         case .copyLost:
             // A speculative copy that failed while the other goes on: the broker acknowledges
@@ -80,6 +89,11 @@ struct InvariantChecker {
             }
         }
         guard !store.stored.contains(SimulatedStore.UpdateKey(job: ref.job, lease: ref.lease, seq: update.seq)) else { return }
+        // A result is stored as its attempt's end (the attempt row), not always as a report row.
+        if update.kind.isTerminal, let state = store.trials[ref.job]?.attempts[ref.lease], state != "running" {
+            resultsStored.insert(Key(job: ref.job, lease: ref.lease, seq: update.seq))
+            return
+        }
         fail("S2", "the optimizer acknowledged \(TraceText.update(update)) without storing it", at: time)
     }
 
@@ -87,6 +101,7 @@ struct InvariantChecker {
     /// as stale, or the trial had its result already.
     mutating func workerAcknowledged(job: String, lease: UInt64, seq: UInt64, store: SimulatedStore, at time: SimTime) {
         if store.stored.contains(SimulatedStore.UpdateKey(job: job, lease: lease, seq: seq)) { return }
+        if resultsStored.contains(Key(job: job, lease: lease, seq: seq)) { return }
         if stale.contains(Key(job: job, lease: lease, seq: seq)) || copiesLost.contains(lease) { return }
         if store.trials[job]?.isTerminal == true { return }
         fail("S2", "a worker was acknowledged \(job) lease \(TraceText.lease(lease)) seq \(seq), which the store does not hold and the broker did not answer as stale", at: time)

@@ -1,71 +1,138 @@
 import Foundation
 import LoomCheckpoint
 import LoomClient
+import LoomModel
+import LoomOptimizer
+import LoomStore
 import LoomWire
 
 /// The optimizer's slot in the simulation: a pure machine that talks to the broker as a client
-/// and keeps its durable state in the `SimulatedStore` (which survives its crashes; the machine
-/// does not). The real `OptimizerMachine` plugs in here once it exists.
+/// and keeps its durable state on an `OptimizerDisk` (which survives its crashes; the machine
+/// does not).
 protocol SimulatedOptimizer {
-    /// Opens the link (a fresh start, or a restart over what the store holds).
+    /// Opens the link (a fresh start, or a restart over what the disk holds).
     mutating func start(now: ContinuousClock.Instant) -> [ClientAction]
     /// A message from the broker.
     mutating func received(_ frames: [Frame], now: ContinuousClock.Instant) -> [ClientAction]
-    /// Heartbeats, reconnects; call at `nextDeadline`.
+    /// Heartbeats, reconnects, checkpoint transfers, new trials; call at `nextDeadline`.
     mutating func tick(now: ContinuousClock.Instant) -> [ClientAction]
     var nextDeadline: ContinuousClock.Instant { get }
 }
 
-/// **Stand-in**, not the real optimizer: a small pure client model that follows the documented
-/// client contract (Docs/architecture.md, Docs/protocol.md) over the real `ClientStateMachine`,
-/// until the optimizer is itself a pure machine. It submits the study's jobs; stores each report,
-/// checkpoint and result before acknowledging it; retries a FAILED attempt as the job's next
-/// attempt up to `maxRetries`; after its own restart re-submits every unfinished trial with the
-/// resync flag and the next attempt number; and answers a worker's FETCH `latest` with the newest
-/// stored checkpoint (its blobs are not modelled: the manifest names the step it holds).
-struct StandInOptimizer: SimulatedOptimizer {
+/// The optimizer's disk: its store (the real `InMemoryStore`, which the machine's `StoreWrite`s
+/// are committed to as `OptimizerService` commits them to SQLite: one batch per turn, before the
+/// turn's messages leave) and its blob directory. What was committed survives a crash of the
+/// process; a turn is committed whole or not at all (a crash falls between events).
+final class OptimizerDisk {
+    let store = InMemoryStore()
+    let blobs = SimulatedBlobs()
+    /// The checker's view of the store, kept from the committed writes (`SimulatedStore.mirror`).
+    let view = SimulatedStore()
+
+    /// The study the schedule runs, created as `hyperloom submit` creates one before the
+    /// optimizer drives it: `trials` trials of a FIFO random search, `concurrent` at once, each
+    /// retried up to `retries` times, stalled after 5 s of silence.
+    func createStudy(trials: Int, concurrent: Int, retries: Int, now: Double) throws {
+        let spec = """
+            name: \(Simulation.studyID)
+            metric: loss
+            mode: min
+            space:
+              x: {uniform: [0.0, 1.0]}
+            searcher: {type: random, seed: 1}
+            scheduler: fifo
+            trial: {command: [simulated-trial], max_retries: \(retries), stall_timeout: 5s}
+            budget: {max_trials: \(trials), max_concurrent: \(concurrent)}
+            """
+        _ = try SpecParser.parse(spec, file: "\(Simulation.studyID).yaml")
+        try store.createStudy(StudyRecord(id: Simulation.studyID, name: Simulation.studyID, specText: spec, baseDirectory: "/sim",
+                                          createdAt: now))
+    }
+}
+
+/// The optimizer's blob directory as a simulated disk. Blob bytes and hashing are not modelled:
+/// a partial becomes the blob it is committed as.
+final class SimulatedBlobs: CheckpointBlobs {
+    private(set) var stored: Set<String> = []
+    private var partials: [String: Int64] = [:]
+
+    func contains(_ sha256: String) -> Bool { stored.contains(sha256) }
+
+    func read(_ sha256: String, offset: Int64, length: Int) throws(CheckpointError) -> [UInt8] {
+        [UInt8](repeating: 0, count: length)
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int64, intoPartialNamed name: String) throws(CheckpointError) {
+        partials[name] = max(partials[name] ?? 0, offset + Int64(bytes.count))
+    }
+
+    func commit(partialNamed name: String, sha256: String) throws(CheckpointError) {
+        partials[name] = nil
+        stored.insert(sha256)
+    }
+
+    func discard(partialNamed name: String) { partials[name] = nil }
+
+    func remove(_ sha256: String) { stored.remove(sha256) }
+
+    func allBlobs() -> [String] { stored.sorted() }
+}
+
+/// The real optimizer in the slot: `OptimizerMachine` over the real `ClientStateMachine`, carried
+/// out as `OptimizerService.perform` does it. Each turn's writes are committed to the disk's
+/// store in one batch; only then are its messages sent (ACKs first), its FETCHes answered from
+/// the committed checkpoint index (`CheckpointServer`), its blob writes performed and their
+/// outcomes handed back. A restart rebuilds the machine from the disk (`StoredState.read`).
+struct RealOptimizer: SimulatedOptimizer {
     var client: ClientStateMachine
-    let store: SimulatedStore
-    let jobs: [String]
-    let maxRetries: Int
-    let spec: Frame
-    /// Whether this incarnation has submitted its jobs.
-    var submitted = false
-    /// Checkpoint uploads in flight, by (job, lease) (volatile: lost with a crash, as the
-    /// optimizer's are; the worker resends the update, which starts a new one).
-    var uploads: [UploadKey: Upload] = [:]
-    var nextRequest: UInt64 = 1 << 32
-    /// WELCOMEs seen by this incarnation.
-    var welcomes = 0
-    /// Uploads that gave up (for the trace).
-    var failedUploads: [String] = []
-    /// Called for every update the store recorded and acknowledged (for the checker).
+    var machine: OptimizerMachine
+    let disk: OptimizerDisk
+    /// Simulated time zero, and the wall time (seconds) the records carry at it.
+    let base: ContinuousClock.Instant
+    let epoch: Double
+    /// When the machine was last ticked.
+    private var lastTick: ContinuousClock.Instant
+    /// Called for every update the optimizer acknowledged, after its turn committed.
     var onAcknowledge: ((Update) -> Void)?
+    /// Called with each note the machine logs (for the trace).
+    var onNote: ((OptimizerNote) -> Void)?
+    /// Set when a turn could not be committed (the service then rebuilds from its store).
+    private(set) var failure: String?
 
     static let clientID = "optimizer"
+    static let settings = OptimizerMachine.Settings(keepsCheckpoints: true, workingDirectory: "/sim")
+    /// The service ticks the machine every loop turn, at most this far apart.
+    static let tickInterval: Duration = .milliseconds(100)
 
-    init(store: SimulatedStore, jobs: [String], maxRetries: Int, spec: Frame, now: ContinuousClock.Instant) {
-        client = ClientStateMachine(config: ClientConfig(clientID: Self.clientID, name: "stand-in optimizer",
+    init(disk: OptimizerDisk, base: ContinuousClock.Instant, epoch: Double, now: ContinuousClock.Instant) throws {
+        client = ClientStateMachine(config: ClientConfig(clientID: Self.clientID, name: "optimizer",
                                                          services: [ServiceName.optimizer, ServiceName.checkpoints]), now: now)
-        self.store = store
-        self.jobs = jobs
-        self.maxRetries = maxRetries
-        self.spec = spec
+        machine = OptimizerMachine(settings: Self.settings, restoring: try StoredState.read(from: disk.store, blobs: disk.blobs.allBlobs()))
+        self.disk = disk
+        self.base = base
+        self.epoch = epoch
+        lastTick = now
     }
 
     var nextDeadline: ContinuousClock.Instant {
-        uploads.values.compactMap(\.transfer.nextDeadline).reduce(client.nextDeadline, min)
+        min(client.nextDeadline, machine.nextDeadline ?? client.nextDeadline, lastTick + Self.tickInterval)
     }
 
-    mutating func start(now: ContinuousClock.Instant) -> [ClientAction] { client.start(now: now) }
+    func wall(_ now: ContinuousClock.Instant) -> OptimizerMachine.Now {
+        OptimizerMachine.Now(instant: now, wall: epoch + Double(SimTime.of(base.duration(to: now))) / 1e9)
+    }
+
+    mutating func start(now: ContinuousClock.Instant) -> [ClientAction] {
+        var actions = client.start(now: now)
+        actions += perform(machine.start(now: wall(now)), now: now)
+        return actions
+    }
 
     mutating func tick(now: ContinuousClock.Instant) -> [ClientAction] {
         var actions = client.tick(now: now)
-        for key in uploads.keys.sorted() {
-            guard var upload = uploads[key], let deadline = upload.transfer.nextDeadline, now >= deadline else { continue }
-            let steps = upload.transfer.expire(now: now)
-            uploads[key] = upload
-            actions += carryOut(steps, key: key, now: now)
+        if now >= lastTick + Self.tickInterval || (machine.nextDeadline.map { now >= $0 } ?? false) {
+            lastTick = now
+            actions += perform(machine.tick(now: wall(now)), now: now)
         }
         return actions
     }
@@ -73,265 +140,49 @@ struct StandInOptimizer: SimulatedOptimizer {
     mutating func received(_ frames: [Frame], now: ContinuousClock.Instant) -> [ClientAction] {
         let (events, actions) = client.received(frames, now: now)
         var out = actions
-        for event in events { out += handle(event, now: now) }
+        for event in events { out += perform(machine.handle(event, now: wall(now)), now: now) }
         return out
     }
 
-    func submission(_ job: String, attempt: UInt32, resync: Bool) -> JobSubmission {
-        JobSubmission(id: job, requirements: Requirements(cpuMilli: 1000, firstAttempt: attempt,
-                                                          flags: resync ? Requirements.Flags.resync : 0), payload: spec)
-    }
-
-    mutating func handle(_ event: ClientEvent, now: ContinuousClock.Instant) -> [ClientAction] {
-        switch event {
-        case .connected:
-            welcomes += 1
-            if welcomes > 1 {
-                // The link is back: what the uploads had in flight went with the old one.
-                var actions: [ClientAction] = []
-                for key in uploads.keys.sorted() {
-                    let steps = uploads[key]!.transfer.retryOutstanding(now: now)
-                    actions += carryOut(steps, key: key, now: now)
+    /// `OptimizerService.perform`: commit, then send, answer and write blobs, until nothing
+    /// follows. A turn that cannot be committed sends nothing and stops the process (`failure`).
+    mutating func perform(_ first: OptimizerActions, now: ContinuousClock.Instant) -> [ClientAction] {
+        var actions = first
+        var out: [ClientAction] = []
+        while !actions.isEmpty, failure == nil {
+            let garbage: [String]
+            do {
+                garbage = try StoreWrite.commit(actions.writes, to: disk.store).garbage
+            } catch {
+                failure = "cannot commit the turn: \(error)"
+                return out
+            }
+            disk.view.mirror(actions.writes)
+            for note in actions.notes { onNote?(note) }
+            for message in actions.orderedMessages {
+                switch message {
+                case .acknowledge(let update):
+                    onAcknowledge?(update)
+                    out += client.acknowledge(update, now: now)
+                case .submit(let jobs):
+                    out += client.submit(jobs, now: now).actions
+                case .cancel(let jobs, let reason):
+                    out += client.cancel(jobs, reason: reason, now: now).actions
+                case .respond(let request, let to, let body):
+                    out += client.respond(request: request, to: to, body: body, now: now)
+                case .transfer(let transfer):
+                    out += client.transfer(transfer, now: now)
                 }
-                return actions
             }
-            guard !submitted else { return [] }
-            submitted = true
-            if store.order.isEmpty {
-                // A new study: every trial is stored before its job is submitted.
-                for job in jobs { store.create(job) }
-                return client.submit(jobs.map { submission($0, attempt: 1, resync: false) }, now: now).actions
+            for fetch in actions.fetches {
+                out += client.transfer(CheckpointServer.answer(fetch, index: disk.store, blobs: disk.blobs), now: now)
             }
-            // A restart: the unfinished trials, with the resync flag and the next attempt number.
-            let unfinished = store.order.compactMap { store.trials[$0] }.filter { !$0.isTerminal }
-            return client.submit(unfinished.map { submission($0.job, attempt: $0.highestAttempt + 1, resync: true) }, now: now).actions
-        case .started(let ref, _, _):
-            store.recordAttempt(ref, state: "running")
-            return []
-        case .ended(let ref, let reason, _):
-            store.recordAttempt(ref, state: reason)
-            return []
-        case .update(let update):
-            return record(update, now: now)
-        case .transfer(let transfer):
-            return answer(transfer, now: now)
-        case .submitted, .cancelled, .reply, .request, .error:
-            return []
+            var outcomes: [DiskOutcome] = []
+            for action in actions.disk { if let outcome = action.perform(on: disk.blobs) { outcomes.append(outcome) } }
+            actions = OptimizerActions()
+            if !garbage.isEmpty { actions.append(machine.unreferenced(garbage)) }
+            if !outcomes.isEmpty { actions.append(machine.diskDone(outcomes, now: wall(now))) }
         }
-    }
-
-    /// Stores, then acknowledges; a FAILED attempt with retries left is submitted again after
-    /// its ACK (the broker forgets the job on that ACK, so the SUBMIT starts a new run).
-    mutating func record(_ update: Update, now: ContinuousClock.Instant) -> [ClientAction] {
-        let ref = update.attempt
-        guard let trial = store.trials[ref.job] else { return [] }
-        let key = UploadKey(job: ref.job, lease: ref.lease)
-        if update.kind.isTerminal, uploads[key] != nil {
-            // A result waits for its attempt's checkpoint upload, so the last checkpoint is
-            // stored before the broker forgets the attempt.
-            uploads[key]!.deferred.append(update)
-            return []
-        }
-        let fields = SimulatedTrialOutput.fields(update.payload)
-        var resubmit: JobSubmission?
-        switch update.kind {
-        case .report:
-            store.storeReport(update)
-        case .checkpoint:
-            guard let manifest = SimulatedTrialOutput.manifest(update.payload) else {
-                store.storeReport(update)
-                break
-            }
-            return upload(update, manifest, now: now)
-        case .final:
-            if let value = fields.loss {
-                store.recordResult(update, value: value)
-            } else {
-                store.recordFailure(update, error: "the final metrics hold no finite \"loss\"",
-                                    final: trial.failures + 1 > maxRetries)
-            }
-        case .failed:
-            // A FAILED recorded already (its ACK was lost, or this optimizer restarted and the
-            // broker kept it) is not another failure; the retry is submitted again all the same:
-            // the broker forgets the job on this ACK, and the client delivers a resend only
-            // when it knows of no newer run.
-            let duplicate = trial.attempts[ref.lease]?.hasPrefix("failed") == true
-            let final = !duplicate && trial.failures + 1 > maxRetries
-            if !duplicate { store.recordFailure(update, error: fields.error ?? "failed", final: final) }
-            if !final && !(store.trials[ref.job]?.isTerminal ?? true) {
-                let next = max(ref.attempt, store.trials[ref.job]!.highestAttempt) + 1
-                store.noteSubmitted(ref.job, attempt: next)
-                resubmit = submission(ref.job, attempt: next, resync: false)
-            }
-        }
-        onAcknowledge?(update)
-        var actions = client.acknowledge(update, now: now)
-        if let resubmit { actions += client.submit([resubmit], now: now).actions }
-        return actions
-    }
-
-    /// A FETCH from a worker (`latest`, for a restore), or a CHUNK answering an upload's FETCH.
-    mutating func answer(_ transfer: Transfer, now: ContinuousClock.Instant) -> [ClientAction] {
-        guard transfer.kind == .fetch else { return received(chunk: transfer, now: now) }
-        guard let checkpoint = store.trials[transfer.job]?.checkpoint else {
-            return client.transfer(transfer.answer(ChunkHeader(none: true)), now: now)
-        }
-        let manifest = CheckpointManifest(job: transfer.job, attempt: checkpoint.attempt, seq: checkpoint.seq,
-                                          files: [SimulatedTrialOutput.stepFile(job: transfer.job, step: checkpoint.step)])
-        return client.transfer(transfer.answer(ChunkHeader(checkpoint: manifest)), now: now)
-    }
-}
-
-/// The metric lines and checkpoints of simulated trials, as the worker sends them.
-enum SimulatedTrialOutput {
-    struct Fields {
-        var loss: Double?
-        var step: Int?
-        var error: String?
-    }
-
-    static func fields(_ payload: Frame) -> Fields {
-        guard let object = (try? JSONValue(parsing: payload))?.object else { return Fields() }
-        var fields = Fields()
-        fields.loss = object["loss"]?.double
-        fields.step = object["step"]?.double.map { Int($0) }
-        if case .string(let text)? = object["error"] { fields.error = text }
-        return fields
-    }
-
-    static func metrics(step: Int, loss: Double) -> Frame {
-        var w = JSONObjectWriter()
-        w.add("step", step)
-        w.add("loss", loss)
-        return w.finish()
-    }
-
-    static func failure(_ error: String) -> Frame {
-        var w = JSONObjectWriter()
-        w.add("error", error)
-        return w.finish()
-    }
-
-    /// The checkpoint's one file: the step counter (its hash names the step, its blob is not
-    /// modelled).
-    static func stepFile(job: String, step: Int) -> CheckpointFile {
-        CheckpointFile(path: "step", sha256: "sim-\(job)-step-\(step)", size: Int64(step))
-    }
-
-    /// The CHECKPOINT payload: the metrics and the checkpoint's manifest.
-    static func checkpoint(step: Int, loss: Double, manifest: CheckpointManifest) -> Frame {
-        var w = JSONObjectWriter()
-        w.add("step", step)
-        w.add("loss", loss)
-        w.addRaw(CheckpointManifest.payloadKey, json: JSONCoding.encode(manifest))
-        return w.finish()
-    }
-
-    static func manifest(_ payload: Frame) -> CheckpointManifest? {
-        guard let object = (try? JSONValue(parsing: payload))?.object, let value = object[CheckpointManifest.payloadKey] else { return nil }
-        return try? JSONDecoder().decode(CheckpointManifest.self, from: Data(JSONCoding.encode(value)))
-    }
-
-    static func step(of manifest: CheckpointManifest) -> Int? {
-        manifest.files.first { $0.path == "step" }.map { Int($0.size) }
-    }
-}
-
-/// Checkpoint uploads, as the optimizer's `CheckpointVault` does them: the blobs the store lacks
-/// are pulled from the worker with the real `ChunkTransfer`; the CHECKPOINT is stored and
-/// acknowledged only when every blob is in; one upload per attempt, a newer checkpoint waits
-/// behind it (replacing one that waits), and a result of the attempt waits for the upload.
-extension StandInOptimizer {
-    struct UploadKey: Hashable, Comparable {
-        var job: String
-        var lease: UInt64
-        static func < (a: UploadKey, b: UploadKey) -> Bool { (a.job, a.lease) < (b.job, b.lease) }
-    }
-
-    struct Upload {
-        var update: Update
-        var manifest: CheckpointManifest
-        var transfer: ChunkTransfer
-        var waiting: (update: Update, manifest: CheckpointManifest)?
-        var deferred: [Update] = []
-    }
-
-    mutating func upload(_ update: Update, _ manifest: CheckpointManifest, now: ContinuousClock.Instant) -> [ClientAction] {
-        let key = UploadKey(job: update.attempt.job, lease: update.attempt.lease)
-        if var upload = uploads[key] {
-            // A resend of the checkpoint in flight, or of the one waiting: nothing new.
-            if upload.update.seq == update.seq || upload.waiting?.update.seq == update.seq { return [] }
-            var actions: [ClientAction] = []
-            if let replaced = upload.waiting {
-                // Superseded while it waited: its metrics are kept as a report, nothing else.
-                store.storeReport(replaced.update)
-                onAcknowledge?(replaced.update)
-                actions += client.acknowledge(replaced.update, now: now)
-            }
-            upload.waiting = (update, manifest)
-            uploads[key] = upload
-            return actions
-        }
-        return begin(update, manifest, key: key, deferred: [], now: now)
-    }
-
-    mutating func begin(_ update: Update, _ manifest: CheckpointManifest, key: UploadKey, deferred: [Update],
-                        now: ContinuousClock.Instant) -> [ClientAction] {
-        let missing = manifest.blobs.filter { !store.blobs.contains($0.key) }
-        var transfer = ChunkTransfer(blobs: missing, firstRequest: nextRequest)
-        nextRequest += 1 << 16
-        let steps = transfer.start(now: now)
-        uploads[key] = Upload(update: update, manifest: manifest, transfer: transfer, deferred: deferred)
-        return carryOut(steps, key: key, now: now)
-    }
-
-    mutating func received(chunk: Transfer, now: ContinuousClock.Instant) -> [ClientAction] {
-        let key = UploadKey(job: chunk.job, lease: chunk.lease)
-        guard var upload = uploads[key], upload.transfer.isOutstanding(chunk.request),
-              let header = try? JSONDecoder().decode(ChunkHeader.self, from: Data(chunk.body)) else { return [] }
-        if let error = header.error {
-            let steps = upload.transfer.refused(request: chunk.request, reason: "the worker answered: \(error)")
-            uploads[key] = upload
-            return carryOut(steps, key: key, now: now)
-        }
-        guard let sha = header.sha256, let offset = header.offset else { return [] }
-        let (_, steps) = upload.transfer.received(request: chunk.request, blob: sha, offset: offset, count: chunk.data.count, now: now)
-        uploads[key] = upload
-        return carryOut(steps, key: key, now: now)
-    }
-
-    mutating func carryOut(_ steps: [ChunkTransfer.Action], key: UploadKey, now: ContinuousClock.Instant) -> [ClientAction] {
-        var actions: [ClientAction] = []
-        for step in steps {
-            switch step {
-            case .fetch(let request, let blob, let offset, let length):
-                let body = FetchBody(op: FetchBody.blob, sha256: blob, offset: offset, length: length)
-                actions += client.transfer(Transfer.fetch(job: key.job, lease: key.lease, request: request, body), now: now)
-            case .blobComplete(let blob):
-                store.blobs.insert(blob)
-            case .finished:
-                guard let upload = uploads.removeValue(forKey: key) else { continue }
-                store.storeCheckpoint(upload.update, step: SimulatedTrialOutput.step(of: upload.manifest) ?? 0)
-                onAcknowledge?(upload.update)
-                actions += client.acknowledge(upload.update, now: now)
-                actions += next(after: upload, key: key, now: now)
-            case .failed(let reason):
-                // It stays unacknowledged: the worker sends it again, which starts a new upload.
-                guard let upload = uploads.removeValue(forKey: key) else { continue }
-                failedUploads.append("\(upload.update.attempt) seq \(upload.update.seq): \(reason)")
-                actions += next(after: upload, key: key, now: now)
-            }
-        }
-        return actions
-    }
-
-    /// After an upload ends: the checkpoint that waited behind it, or the results that waited.
-    mutating func next(after upload: Upload, key: UploadKey, now: ContinuousClock.Instant) -> [ClientAction] {
-        if let waiting = upload.waiting {
-            return begin(waiting.update, waiting.manifest, key: key, deferred: upload.deferred, now: now)
-        }
-        var actions: [ClientAction] = []
-        for update in upload.deferred { actions += record(update, now: now) }
-        return actions
+        return out
     }
 }

@@ -1,8 +1,11 @@
+import LoomModel
+import LoomOptimizer
 import LoomWire
 
-/// The optimizer's store as a simulated disk: a write is committed when the call returns (the
-/// optimizer commits before it acknowledges), and everything committed survives the optimizer's
-/// crash. The invariant checker reads it.
+/// The invariant checker's view of the optimizer's store, kept from the writes the optimizer
+/// committed (`mirror(_:)`): trials by job id with their state, attempts and newest checkpoint,
+/// and every report, checkpoint and result stored (what may be acknowledged). It refuses and
+/// reports writes that break S1 and S3.
 final class SimulatedStore {
     /// A trial's row.
     struct Trial {
@@ -46,6 +49,8 @@ final class SimulatedStore {
     private(set) var terminalCount = 0
     /// Writes that changed a terminal trial: must never happen (S3).
     private(set) var terminalRewrites: [String] = []
+    /// The study was marked finished (its budget is spent, or it failed or was cancelled).
+    private(set) var studyFinished = false
 
     func create(_ job: String) {
         guard trials[job] == nil else { return }
@@ -126,4 +131,39 @@ final class SimulatedStore {
     }
 
     var allTerminal: Bool { !order.isEmpty && terminalCount == order.count }
+
+    /// Folds in a turn's writes, once the optimizer committed them.
+    func mirror(_ writes: [StoreWrite]) {
+        for write in writes {
+            switch write {
+            case .insertTrial(let trial): create(trial.jobID)
+            case .updateStudy(let study): if study.state != .running { studyFinished = true }
+            case .recordAttempt(let attempt):
+                let state = attempt.state == .failed ? "failed: \(attempt.error ?? "")" : attempt.state.rawValue
+                recordAttempt(Self.ref(attempt.study, attempt.trial, attempt.attempt, attempt.lease), state: state)
+            case .recordReport(let report):
+                storeReport(Self.update(report.study, report.trial, report.attempt, report.lease, seq: report.seq))
+            case .keepCheckpoint(let checkpoint, let report, _):
+                let step = checkpoint.files.first { $0.path == "step" }.map { Int($0.size) } ?? 0
+                storeCheckpoint(Self.update(report.study, report.trial, report.attempt, report.lease, seq: report.seq), step: step)
+            case .recordResult(let trial, let attempt):
+                let update = Self.update(trial.study, trial.number, attempt?.attempt ?? trial.attempts, attempt?.lease ?? 0, seq: .max)
+                switch trial.state {
+                case .complete: recordResult(update, value: trial.value ?? .nan)
+                case .failed, .pruned, .cancelled:
+                    recordFailure(update, error: "\(trial.state.rawValue): \(trial.error ?? trial.note ?? "")", final: true)
+                case .waiting, .running, .paused: break
+                }
+            case .createStudy, .updateTrial, .recordWorkerEvent, .recordLogLines: break
+            }
+        }
+    }
+
+    static func ref(_ study: String, _ trial: Int, _ attempt: Int, _ lease: UInt64) -> AttemptRef {
+        AttemptRef(job: "\(study)/\(trial)", attempt: UInt32(clamping: attempt), lease: lease)
+    }
+
+    static func update(_ study: String, _ trial: Int, _ attempt: Int, _ lease: UInt64, seq: UInt64) -> Update {
+        Update(kind: .report, attempt: ref(study, trial, attempt, lease), seq: seq, payload: [])
+    }
 }

@@ -200,7 +200,7 @@ extension Simulation {
             checker.trialExited(trial.ref, value: plan.value)
             note("w\(i): \(trial.ref) exits 0")
             performWorker(i, workers[i].machine!.trialExited(trial.ref, kind: .final,
-                                                             payload: SimulatedTrialOutput.metrics(step: trial.step, loss: plan.value), now: instant))
+                                                             payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value), now: instant))
             return arm(.worker(i))
         }
         switch plan.behaviour(attempt: trial.ref.attempt) {

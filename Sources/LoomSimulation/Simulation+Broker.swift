@@ -1,5 +1,7 @@
 import LoomBroker
 import LoomClient
+import LoomOptimizer
+import LoomStore
 import LoomWire
 
 /// The broker process (the real `BrokerStateMachine`, the feed journal as a simulated disk) and
@@ -16,8 +18,11 @@ extension Simulation {
             var stream = SimulationRandom(seed: config.seed ^ 0x6C65_6173_6500_0000)
             leaseSecret = (0..<LeaseSecret.size).map { _ in UInt8(truncatingIfNeeded: stream.next()) }
         }
+        var results = PublishedResults()
+        for event in journalJobEvents { results.replay(event) }
         broker = BrokerStateMachine(config: BrokerConfig(brokerID: "broker-\(brokerStarts)", leaseEpoch: epoch,
-                                                         lastFeedSeq: journalSeq, leaseKey: leaseSecret!), now: instant)
+                                                         lastFeedSeq: journalSeq, leaseKey: leaseSecret!),
+                                    results: results, now: instant)
         note("broker-\(brokerStarts) starts (epoch \(epoch), feed continues after seq \(journalSeq))")
         retryConnects()
         arm(.broker)
@@ -51,6 +56,9 @@ extension Simulation {
                     checker.fail("S5", "feed seq \(event.seq) after \(journalSeq) (the journal refuses it)", at: now)
                 }
                 journalSeq = max(journalSeq, event.seq)
+                if event.topic.hasPrefix("job/"), ["/finished", "/failed", "/queued"].contains(where: event.topic.hasSuffix) {
+                    journalJobEvents.append(event)
+                }
                 checker.published(event, at: now)
                 if trace != nil, !event.topic.hasPrefix("log/") { note("feed #\(event.seq) \(event.topic) \(String(decoding: event.body, as: UTF8.self))") }
             }
@@ -59,19 +67,34 @@ extension Simulation {
 
     // MARK: - Optimizer
 
-    /// The job spec every trial is submitted with: stalls are detected after 5 s of silence.
-    static let jobSpec = JobSpec(command: ["simulated-trial"], stallTimeoutS: 5).payload
-
+    /// The optimizer process: the real `OptimizerMachine`, rebuilt from its disk at every start.
+    /// Its first start finds the study created (as `hyperloom submit` leaves it).
     func startOptimizer() {
-        var machine = StandInOptimizer(store: store, jobs: jobs, maxRetries: config.maxRetries, spec: Self.jobSpec, now: instant)
-        machine.onAcknowledge = { [unowned self] update in self.checker.acknowledgedByOptimizer(update, store: self.store, at: self.now) }
-        optimizer = machine
-        note("optimizer starts (stand-in client model; \(store.order.count) trials in its store)")
+        do {
+            if try disk.store.study(Self.studyID) == nil {
+                try disk.createStudy(trials: config.trials, concurrent: config.workers * config.slotsPerWorker,
+                                     retries: config.maxRetries, now: Self.epoch)
+            }
+            var machine = try RealOptimizer(disk: disk, base: base, epoch: Self.epoch, now: instant)
+            machine.onAcknowledge = { [unowned self] update in self.checker.acknowledgedByOptimizer(update, store: self.store, at: self.now) }
+            if trace != nil { machine.onNote = { [unowned self] note in self.note("optimizer: \(note.message) \(note.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") } }
+            optimizer = machine
+        } catch {
+            checker.fail("setup", "the optimizer cannot start from its store: \(error)", at: now)
+            return
+        }
+        note("optimizer starts (OptimizerMachine; \(store.order.count) trials in its store)")
         performClient(optimizer!.start(now: instant))
         arm(.optimizer)
     }
 
+    /// The wall time (seconds since the Unix epoch) of simulated time zero, for the records.
+    static let epoch = 1_800_000_000.0
+
     func performClient(_ actions: [ClientAction]) {
+        if let failure = optimizer?.failure {
+            checker.fail("S2", "the optimizer could not commit a turn: \(failure)", at: now)
+        }
         for action in actions {
             switch action {
             case .connect: openSocket(for: .optimizer)

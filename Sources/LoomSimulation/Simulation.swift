@@ -54,11 +54,19 @@ public final class Simulation {
     /// The feed journal (a simulated disk): the last seq written. The service writes an event
     /// before it publishes it, so a crash of the process loses nothing published.
     var journalSeq: UInt64 = 0
+    /// The journal's job events (the rest is not read back at start): a starting broker rebuilds
+    /// its `PublishedResults` from them, as `BrokerService` does from its journal.
+    var journalJobEvents: [FeedEvent] = []
 
     // Workers and optimizer
     var workers: [SimulatedWorker] = []
-    var optimizer: StandInOptimizer?
-    let store = SimulatedStore()
+    var optimizer: RealOptimizer?
+    /// The optimizer's store and blob directory (survive its crashes).
+    let disk = OptimizerDisk()
+    /// The checker's view of that store.
+    var store: SimulatedStore { disk.view }
+    /// The id of the one study every schedule runs; its trials' jobs are `<id>/<number>`.
+    static let studyID = "sim"
     let plans: [String: TrialPlan]
     let jobs: [String]
 
@@ -84,7 +92,7 @@ public final class Simulation {
         var plans: [String: TrialPlan] = [:]
         var jobs: [String] = []
         for i in 0..<config.trials {
-            let job = "t\(i)"
+            let job = "\(Self.studyID)/\(i + 1)"
             jobs.append(job)
             plans[job] = TrialPlan.draw(job: job, index: i, random: &planRandom)
         }
@@ -120,7 +128,7 @@ public final class Simulation {
         for i in workers.indices { start(.worker(i)) }
         start(.optimizer)
         let deadline = max(lastHeal, SimTime.of(config.faultWindow)) + SimTime.of(config.liveBound)
-        while checker.violations.isEmpty, !store.allTerminal, let (time, event) = queue.pop() {
+        while checker.violations.isEmpty, !store.studyFinished, let (time, event) = queue.pop() {
             if time > deadline {
                 now = deadline
                 checker.fail("L1", "the study did not finish within \(config.liveBound) of the last fault's end: \(unfinishedSummary())", at: now)
@@ -130,7 +138,13 @@ public final class Simulation {
             events += 1
             handle(event)
         }
-        if checker.violations.isEmpty && store.allTerminal { checker.finish(store: store, plans: plans, at: now) }
+        if checker.violations.isEmpty && store.studyFinished {
+            if !store.allTerminal || store.order.count != config.trials {
+                checker.fail("L1", "the study ended with \(store.order.count) of \(config.trials) trials, not all finished: \(unfinishedSummary())", at: now)
+            } else {
+                checker.finish(store: store, plans: plans, at: now)
+            }
+        }
         return SimulationResult(seed: config.seed, config: config, faults: faults, events: events, simulatedSeconds: Double(now) / 1e9,
                                 violations: checker.violations, trials: store.order.count,
                                 complete: store.trials.values.filter { if case .complete = $0.state { true } else { false } }.count,

@@ -13,12 +13,24 @@ struct BrokerHarness {
     var liveClients: [String] = []
 
     init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1), stragglers: StragglerPolicy = StragglerPolicy(),
-         maxWorkers: Int = 10_000, maxClients: Int = 10_000) {
+         maxWorkers: Int = 10_000, maxClients: Int = 10_000, leaseEpoch: UInt32 = 7, leaseKey: [UInt8] = LeaseSecret.random(),
+         lastFeedSeq: UInt64 = 0, results: PublishedResults = PublishedResults(), brokerID: String = "b-test") {
         now = t0
         machine = BrokerStateMachine(
-            config: BrokerConfig(brokerID: "b-test", leaseEpoch: 7, clientHeartbeat: heartbeat, liveness: 3,
-                                 recoveryWindow: recoveryWindow, stragglers: stragglers, maxWorkers: maxWorkers, maxClients: maxClients),
-            now: t0)
+            config: BrokerConfig(brokerID: brokerID, leaseEpoch: leaseEpoch, clientHeartbeat: heartbeat, liveness: 3,
+                                 recoveryWindow: recoveryWindow, stragglers: stragglers, lastFeedSeq: lastFeedSeq,
+                                 maxWorkers: maxWorkers, maxClients: maxClients, leaseKey: leaseKey),
+            results: results, now: t0)
+    }
+
+    /// A broker started after this one crashed: same lease secret and feed journal (its
+    /// published results are rebuilt from this one's feed events), a new lease epoch, nothing
+    /// else remembered.
+    func restarted(recoveryWindow: Duration = .zero) -> BrokerHarness {
+        var results = PublishedResults()
+        for event in Self.feedEvents(log) { results.replay(event) }
+        return BrokerHarness(recoveryWindow: recoveryWindow, leaseEpoch: machine.config.leaseEpoch + 1, leaseKey: machine.config.leaseKey,
+                             lastFeedSeq: machine.feedSeq, results: results, brokerID: machine.config.brokerID + "'")
     }
 
     static func identity(_ name: String) -> Frame { Array(name.utf8) }

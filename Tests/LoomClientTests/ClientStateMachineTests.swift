@@ -94,6 +94,29 @@ import LoomWire
         #expect(sentMessages(afterRecorded.actions) == [.ack(job: "j", lease: 7, seq: 3)])
     }
 
+    @Test func jobsSubmittedOnAConnectionThatClosedBeforeTheFirstWelcomeAreSubmittedAgain() {
+        // Simulation seed 5481: a restarted optimizer's SUBMIT went to a broker that died before
+        // answering; the first WELCOME came from its successor and nothing was re-synced.
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let giveUp = m.nextDeadline
+        #expect(m.tick(now: giveUp).isEmpty, "backing off")
+        let again = m.nextDeadline
+        #expect(m.tick(now: again).first == .connect)
+        let welcomed = m.received(welcome("b2"), now: again)
+        let submits = sentMessages(welcomed.actions).compactMap { if case .submit(_, let jobs) = $0 { jobs } else { nil } }.flatMap { $0 }
+        #expect(submits.map(\.id) == ["j"])
+        #expect(submits.first?.requirements.isResync == true)
+    }
+
+    @Test func aFirstWelcomeOnTheConnectionOfTheSubmitResyncsNothing() {
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.submit([job("j")], now: t0)
+        #expect(sentMessages(m.received(welcome("b"), now: t0).actions).isEmpty)
+    }
+
     @Test func aResentResultOfThePreviousRunIsAcknowledgedAndNotDeliveredAfterARetryIsSubmitted() {
         var m = ClientStateMachine(config: config, now: t0)
         _ = m.start(now: t0)
@@ -103,10 +126,18 @@ import LoomWire
         #expect(m.received(BrokerToClient.update(failed).frames, now: t0).events == [.update(failed)])
         _ = m.acknowledge(failed, now: t0)
         _ = m.submit([job("j")], now: t0)
-        // The ACK was lost: the worker sends the FAILED again while attempt 2 runs.
+        // The ACK was lost: the broker still holds the FAILED as the job's result (the retry's
+        // SUBMIT found the job known) and sends it again. Acknowledged, not delivered; the
+        // broker ends the job on that ACK, so the retry's SUBMIT follows it.
         let again = m.received(BrokerToClient.update(failed).frames, now: t0 + .seconds(5))
         #expect(again.events.isEmpty)
-        #expect(sentMessages(again.actions) == [.ack(job: "j", lease: 7, seq: 1)])
+        let sent = sentMessages(again.actions)
+        #expect(sent.first == .ack(job: "j", lease: 7, seq: 1))
+        guard sent.count == 2, case .submit(_, let jobs) = sent[1] else {
+            Issue.record("no SUBMIT of the retry after the ACK: \(sent)")
+            return
+        }
+        #expect(jobs.map(\.id) == ["j"] && !jobs[0].requirements.isResync)
         #expect(m.outstandingCount == 1)
         // The retry's own result is delivered.
         let final = update(.final, "j", attempt: 2, lease: 8, seq: 3)

@@ -122,7 +122,7 @@ import Testing
 
     @Test func aNewerCheckpointWaitsBehindTheUploadAndReplacesAnOlderWaitingOne() throws {
         var h = try MachineHarness(settings: Self.settings)
-        _ = try h.submit(MachineHarness.spec())
+        let id = try h.submit(MachineHarness.spec())
         try h.start("m-1/1")
         let (one, b1) = try Self.checkpoint("m-1/1", seq: 2, ["a": "first"])
         let (two, _) = try Self.checkpoint("m-1/1", seq: 4, ["a": "second"])
@@ -131,6 +131,12 @@ import Testing
         #expect(try h.event(.update(two)).isEmpty, "waits")
         try h.event(.update(three))
         #expect(h.acknowledged == [4], "the waiting one is replaced and acknowledged")
+        // Acknowledged means stored: its metrics are a report row, its checkpoint is not kept
+        // (simulation seed 1 found it acknowledged with nothing stored).
+        let replaced = try h.store.reports(study: id, trial: 1).filter { $0.seq == 4 }
+        #expect(replaced.count == 1)
+        #expect(replaced.first?.metrics.object?["step"] == .number(4))
+        #expect(replaced.first?.metrics.object?[CheckpointManifest.payloadKey] == nil, "the metrics only")
         _ = try Self.pump(&h, start, from: b1.merging(b3) { a, _ in a })
         #expect(h.acknowledged == [4, 2, 6])
     }

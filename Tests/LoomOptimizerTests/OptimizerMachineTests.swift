@@ -32,6 +32,20 @@ import Testing
         #expect(labels == [["trusted", "a100"], ["trusted", "a100"], nil, nil])
     }
 
+    @Test func aReportResentAfterTheStudyEndedIsStoredBeforeItsAcknowledgement() throws {
+        // Simulation seed 3118: the last result ended the study, then a resend of an earlier
+        // REPORT of that attempt arrived; it was acknowledged with nothing stored.
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(trials: 1, concurrent: 1))
+        try h.start("m-1/1")
+        try h.final("m-1/1", seq: 3, ["loss": 0.25])
+        #expect(try h.store.study(id)?.state == .complete)
+        let late = try h.report("m-1/1", seq: 1, ["loss": 0.5])
+        #expect(late.writes.contains { if case .recordReport(let r) = $0 { r.seq == 1 && r.trial == 1 } else { false } })
+        #expect(late.orderedMessages.contains { if case .acknowledge(let u) = $0 { u.seq == 1 } else { false } })
+        #expect(try h.store.reports(study: id, trial: 1).contains { $0.seq == 1 })
+    }
+
     @Test func aResultIsStoredBeforeItsAcknowledgementAndTheStudyEnds() throws {
         var h = try MachineHarness()
         let id = try h.submit(MachineHarness.spec())

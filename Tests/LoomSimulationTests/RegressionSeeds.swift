@@ -59,4 +59,41 @@ struct RegressionSeeds {
     @Test func theAttemptWhoseResultAwaitsTheClientIsNotFencedWhenItsWorkerReturns() {
         expectNoViolation(78)
     }
+
+    /// Issue 15, failure 3: a restarted broker knew nothing of the results its earlier process
+    /// had published. A worker returning with a superseded attempt of a finished job had it
+    /// adopted as an orphan and its FINAL published as a second `finished` (seed 4011: attempt 1
+    /// finished behind a 7 s partition while attempt 2's result was recorded); likewise seeds
+    /// 2919, 3933, 5902 and 7222 (S5). Fixed with `PublishedResults`, rebuilt from the feed
+    /// journal at start: such an attempt is fenced, the published one is held for its client
+    /// and never published again, and a re-synced job gets its published result back.
+    @Test(arguments: [2919, 3933, 4011, 5902, 7222] as [UInt64])
+    func aRestartedBrokerNeverPublishesASecondResultForAFinishedJob(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// A FAILED attempt was acknowledged and its job submitted again (the retry); the broker died
+    /// before the ACK reached the worker. The restarted broker adopted the failed attempt as the
+    /// job's, the retry's re-sync took it over, the FAILED was delivered and acknowledged as a
+    /// resend, and the job ended in the broker while the optimizer waited for the retry (L1,
+    /// seed 3811). Fixed in `BrokerStateMachine.reconcile`: an attempt of an earlier run is
+    /// acknowledged, not adopted.
+    @Test func anAttemptOfAnEarlierRunIsNotAdoptedInPlaceOfTheRetry() {
+        expectNoViolation(3811)
+    }
+
+    /// With the real `OptimizerMachine` in the slot: the study's last result ended the study, then
+    /// a resend of an earlier REPORT of that attempt was acknowledged with nothing stored (S2,
+    /// seed 3118; issue 15, failure 6's class). Fixed in `OptimizerMachine.updated`.
+    @Test func aReportAfterTheStudyEndedIsStoredBeforeItsAcknowledgement() {
+        expectNoViolation(3118)
+    }
+
+    /// A restarted optimizer submitted its unfinished trials to a frozen broker that then
+    /// crashed; the client's first WELCOME came from the restarted broker, so nothing was
+    /// re-synced and the trial waited for good (L1, seed 5481). Fixed in `ClientStateMachine`:
+    /// a first WELCOME after more than one HELLO re-syncs.
+    @Test func jobsSubmittedBeforeTheFirstWelcomeOnALostConnectionAreResynced() {
+        expectNoViolation(5481)
+    }
 }

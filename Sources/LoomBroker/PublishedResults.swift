@@ -86,17 +86,46 @@ public struct PublishedResults: Sendable {
     public mutating func replay(_ event: FeedEvent) {
         guard event.topic.hasPrefix("job/"),
               event.topic.hasSuffix("/finished") || event.topic.hasSuffix("/failed") || event.topic.hasSuffix("/queued"),
-              let typed = try? event.typed() else { return }
-        switch typed.event {
-        case .queued(let job, let client, _, _, _, let resync, let held):
-            submitted(job, by: client, resync: held || resync)
-        case .update(let kind, let ref, _, let updateSeq, _) where kind == .final || kind == .failed:
-            published(Update(kind: kind, attempt: ref, seq: updateSeq, payload: event.payload ?? []))
-        case .failedByBroker(let ref, _):
+              let body = try? JSONDecoder().decode(Body.self, from: Data(event.body)) else { return }
+        switch body.event {
+        case "queued", "held":
+            guard let client = body.client else { return }
+            submitted(body.job, by: client, resync: body.event == "held" || body.resync == true)
+        case "finished", "failed":
+            guard let attempt = body.attempt, let lease = body.lease?.value else { return }
             // The broker's own FAILED (attempts exhausted) carries no update seq: `UInt64.max`.
-            published(Update(kind: .failed, attempt: ref, seq: .max, payload: event.payload ?? []))
-        default:
-            return
+            published(Update(kind: body.event == "finished" ? .final : .failed,
+                             attempt: AttemptRef(job: body.job, attempt: attempt, lease: lease),
+                             seq: body.updateSeq ?? body.seq ?? .max, payload: event.payload ?? []))
+        default: return
+        }
+    }
+
+    /// The fields of a job event this memory reads, decoded exactly (leases exceed a double's 53
+    /// bits): the typed feed's bodies (`BrokerEvent`: `lease` a decimal string, `update_seq`) and
+    /// those of journals written before it (`lease` a number, the update's `seq`).
+    private struct Body: Decodable {
+        var event: String
+        var job: String
+        var client: String?
+        var attempt: UInt32?
+        var lease: Lease?
+        var updateSeq: UInt64?
+        var seq: UInt64?
+        var resync: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case event, job, client, attempt, lease, seq, resync
+            case updateSeq = "update_seq"
+        }
+    }
+
+    /// A lease as a decimal string or, in older journals, a JSON number (read exactly).
+    private struct Lease: Decodable {
+        var value: UInt64?
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) { value = UInt64(text) } else { value = try container.decode(UInt64.self) }
         }
     }
 

@@ -18,8 +18,8 @@ struct ConfigFileTests {
     @Test func unknownKeyPointsAtItsLineAndSuggestsTheNearestKey() {
         #expect(failure("slots: 2\nkill-grace: 5s\n") == """
             w.yaml:2:1: kill-grace: unknown key "kill-grace" for worker; expected one of broker, slots, gpus, work_dir, \
-            heartbeat, liveness, kill_grace, id, labels, checkpoint_store, checkpoint_max_bytes, key, broker_key, log_level \
-            (did you mean "kill_grace"?)
+            heartbeat, liveness, kill_grace, id, labels, checkpoint_store, checkpoint_max_bytes, key, broker_key, log_level, \
+            metrics_port, metrics_host (did you mean "kill_grace"?)
             """)
         #expect(failure("endpoint: tcp://*:5555\n").hasPrefix("w.yaml:1:1: endpoint: unknown key \"endpoint\" for worker"))
     }
@@ -50,7 +50,8 @@ struct ConfigFileTests {
     @Test func documentMustBeAMapping() {
         #expect(failure("- slots: 2\n") == """
             w.yaml:1:1: config: expected a mapping of worker settings (broker, slots, gpus, work_dir, heartbeat, liveness, \
-            kill_grace, id, labels, checkpoint_store, checkpoint_max_bytes, key, broker_key, log_level), found a list
+            kill_grace, id, labels, checkpoint_store, checkpoint_max_bytes, key, broker_key, log_level, metrics_port, \
+            metrics_host), found a list
             """)
     }
 

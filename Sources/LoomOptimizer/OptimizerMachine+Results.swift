@@ -14,7 +14,8 @@ extension OptimizerMachine {
             // its trial's result is: acknowledged means stored (simulation seed 3118). The job is
             // one this optimizer submitted (the broker relays only its own jobs' updates), so its
             // trial is in the store.
-            if update.kind == .report, let (studyID, number) = Self.parseJobID(ref.job), studies[studyID] != nil, number >= 1 {
+            if update.kind == .report, let (studyID, number) = Self.parseJobID(ref.job), studies[studyID] != nil, number >= 1,
+               number <= endedTrialNumbers[studyID] ?? 0 {
                 out.writes.append(.recordReport(ReportRecord(
                     study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease, seq: update.seq, kind: "report",
                     metrics: (try? JSONValue(parsing: update.payload)) ?? .null, time: now.wall)))

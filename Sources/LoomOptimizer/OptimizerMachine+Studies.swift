@@ -65,6 +65,7 @@ extension OptimizerMachine {
             }
         }
         for key in attempts.keys where key.study == id { forget(key) }
+        endedTrialNumbers[id] = drivers[id]?.trials.map(\.number).max() ?? 0
         drivers[id] = nil
         study.state = state
         study.reason = reason

@@ -106,6 +106,9 @@ public struct OptimizerMachine: Sendable {
     /// The running studies' drivers, mutated in place (`drivers[id]?.update(…)`): a copy of a
     /// driver alive while it changes would copy every one of its trials per event.
     var drivers: [String: StudyDriver] = [:]
+    /// The highest trial number of each study that ended while this machine ran: a late REPORT
+    /// is stored only for a trial the store holds (a write naming another fails the whole turn).
+    var endedTrialNumbers: [String: Int] = [:]
     /// Attempt rows of the unfinished trials of running studies, by attempt number.
     var attempts: [TrialKey: [Int: AttemptRecord]] = [:]
     /// Reports already stored for each unfinished trial: a resend is acknowledged, not replayed.

@@ -63,7 +63,7 @@ struct MultiObjectiveBench: ParsableCommand {
         let checkpoints = try integerList(at)
         let trials = checkpoints.max() ?? 0
         let chosen = problems.split(separator: ",").compactMap { MultiObjectiveProblem.all[String($0)] }
-        let references = try against.map { try ReferenceHypervolumes(path: $0, seeds: seeds, firstSeed: firstSeed) }
+        let references = try against.map { try ReferenceSamples(path: $0, seeds: seeds, firstSeed: firstSeed, bench: "multiobjective", cellKey: "problem", sampleKey: "hypervolumes") }
         var table: [EfficiencyCell: [Double]] = [:]
         Console.line("median hypervolume (feasible trials) over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for problem in chosen {
@@ -122,7 +122,7 @@ struct MultiObjectiveBench: ParsableCommand {
 
     /// Each searcher's median next to the reference's, with a one-sided rank-sum test of the
     /// per-seed hypervolumes (larger is better): **better** or **WORSE** at p < 0.05, else tied.
-    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceHypervolumes, problems: [String], checkpoints: [Int]) {
+    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceSamples, problems: [String], checkpoints: [Int]) {
         let significance = 0.05
         Console.line("against \(reference.name) (\(reference.path)), same seeds: median hypervolumes, then the rank-sum test (one-sided, p < \(significance))")
         for kind in searcher {
@@ -131,7 +131,7 @@ struct MultiObjectiveBench: ParsableCommand {
                 var row: [String] = []
                 for at in checkpoints {
                     guard let ours = table[EfficiencyCell(function: problem, trials: at, searcher: kind.rawValue)],
-                          let theirs = reference.volumes[EfficiencyCell(function: problem, trials: at, searcher: reference.name)] else {
+                          let theirs = reference.samples[EfficiencyCell(function: problem, trials: at, searcher: reference.name)] else {
                         row.append("(no reference at \(at))")
                         continue
                     }
@@ -191,42 +191,3 @@ struct MultiObjectiveBench: ParsableCommand {
     }
 }
 
-/// The per-seed hypervolumes of a reference run (`optuna_multiobjective.py`'s output), which
-/// must be over the same seeds.
-struct ReferenceHypervolumes {
-    let path: String
-    let name: String
-    let volumes: [EfficiencyCell: [Double]]
-
-    init(path: String, seeds: Int, firstSeed: Int) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--against: cannot read \(path)") }
-        var volumes: [EfficiencyCell: [Double]] = [:]
-        var names: Set<String> = []
-        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where line.hasPrefix("{") {
-            guard let object = (try? JSONValue(parsing: String(line)))?.object else {
-                throw ValidationError("--against: \(path) line \(number + 1) is not a JSON object")
-            }
-            guard object["bench"]?.argument == "multiobjective" else { continue }
-            guard let problem = object["problem"]?.argument, let searcher = object["searcher"]?.argument,
-                  let trials = object["trials"]?.double, case .array(let values)? = object["hypervolumes"],
-                  let theirSeeds = object["seeds"]?.double, let theirFirst = object["first_seed"]?.double else {
-                throw ValidationError("--against: \(path) line \(number + 1) lacks problem, searcher, trials, seeds, first_seed or hypervolumes")
-            }
-            guard Int(theirSeeds) == seeds, Int(theirFirst) == firstSeed else {
-                throw ValidationError("--against: \(path) is over seeds \(Int(theirFirst))..<\(Int(theirFirst + theirSeeds)), this run over \(firstSeed)..<\(firstSeed + seeds)")
-            }
-            let sample = values.compactMap(\.double)
-            guard sample.count == seeds else {
-                throw ValidationError("--against: \(path) line \(number + 1) has \(sample.count) hypervolumes for \(seeds) seeds")
-            }
-            names.insert(searcher)
-            volumes[EfficiencyCell(function: problem, trials: Int(trials), searcher: searcher)] = sample
-        }
-        guard names.count == 1, let name = names.first else {
-            throw ValidationError("--against: \(path) must hold the runs of exactly one searcher, found \(names.isEmpty ? "none" : names.sorted().joined(separator: ", "))")
-        }
-        self.path = path
-        self.name = name
-        self.volumes = volumes
-    }
-}

@@ -150,7 +150,7 @@ struct EfficiencyBench: ParsableCommand {
         let checkpoints = try integerList(at)
         let trials = checkpoints.max() ?? 0
         let chosen = functions.split(separator: ",").compactMap { name in BenchmarkFunction.standard.first { $0.name == name } }
-        let references = try against.map { try ReferenceRegrets(path: $0, seeds: seeds, firstSeed: firstSeed) }
+        let references = try against.map { try ReferenceSamples(path: $0, seeds: seeds, firstSeed: firstSeed) }
         var table: [EfficiencyCell: [Double]] = [:]
         Console.line("median simple regret over seeds \(firstSeed)..<\(firstSeed + seeds) at \(checkpoints.map(String.init).joined(separator: "/")) trials")
         for function in chosen {
@@ -195,7 +195,7 @@ struct EfficiencyBench: ParsableCommand {
     /// rank-sum test of the per-seed regrets: a cell is **worse** when ours are larger with
     /// p < `significance`, **better** when smaller with p < `significance`, else **tied** (no
     /// difference the seeds can show). One JSON line per searcher with the counts.
-    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceRegrets, functions: [String], checkpoints: [Int]) {
+    private func compare(_ table: [EfficiencyCell: [Double]], with reference: ReferenceSamples, functions: [String], checkpoints: [Int]) {
         let significance = 0.05
         Console.line("against \(reference.name) (\(reference.path)), same seeds: medians, then the rank-sum test of the per-seed regrets (one-sided, p < \(significance))")
         for kind in searcher {
@@ -206,7 +206,7 @@ struct EfficiencyBench: ParsableCommand {
                 var row: [String] = []
                 for at in checkpoints {
                     guard let ours = table[EfficiencyCell(function: function, trials: at, searcher: kind.rawValue)],
-                          let theirs = reference.regrets[EfficiencyCell(function: function, trials: at, searcher: reference.name)] else {
+                          let theirs = reference.samples[EfficiencyCell(function: function, trials: at, searcher: reference.name)] else {
                         row.append("(no reference at \(at))")
                         continue
                     }
@@ -272,45 +272,49 @@ struct EfficiencyCell: Hashable {
     let searcher: String
 }
 
-/// The per-seed regrets of a reference run, read from its JSON lines (`optuna_efficiency.py`'s
-/// output), which must be over the same seeds.
-struct ReferenceRegrets {
+/// The per-seed figures of a reference run, read from its JSON lines (`optuna_efficiency.py`'s
+/// regrets, `optuna_multiobjective.py`'s hypervolumes), which must be over the same seeds.
+struct ReferenceSamples {
     let path: String
     let name: String
-    let regrets: [EfficiencyCell: [Double]]
+    /// The samples by cell (`EfficiencyCell.function` holds the line's `cellKey`).
+    let samples: [EfficiencyCell: [Double]]
 
-    init(path: String, seeds: Int, firstSeed: Int) throws {
+    /// Lines whose `bench` is `bench`; each names its cell by `cellKey` and holds the per-seed
+    /// array under `sampleKey`.
+    init(path: String, seeds: Int, firstSeed: Int, bench: String = "efficiency", cellKey: String = "function",
+         sampleKey: String = "regrets") throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("--against: cannot read \(path)")
         }
-        var regrets: [EfficiencyCell: [Double]] = [:]
+        var samples: [EfficiencyCell: [Double]] = [:]
         var names: Set<String> = []
         for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where line.hasPrefix("{") {
             guard let object = (try? JSONValue(parsing: String(line)))?.object else {
                 throw ValidationError("--against: \(path) line \(number + 1) is not a JSON object")
             }
-            guard object["bench"]?.argument == "efficiency" else { continue }
-            guard let function = object["function"]?.argument, let searcher = object["searcher"]?.argument,
-                  let trials = object["trials"]?.double, case .array(let values)? = object["regrets"],
+            guard object["bench"]?.argument == bench else { continue }
+            guard let cell = object[cellKey]?.argument, let searcher = object["searcher"]?.argument,
+                  let trials = object["trials"]?.double, case .array(let values)? = object[sampleKey],
                   let theirSeeds = object["seeds"]?.double, let theirFirst = object["first_seed"]?.double else {
-                throw ValidationError("--against: \(path) line \(number + 1) lacks function, searcher, trials, seeds, first_seed or regrets (the per-seed array)")
+                throw ValidationError("--against: \(path) line \(number + 1) lacks \(cellKey), searcher, trials, seeds, first_seed or \(sampleKey) (the per-seed array)")
             }
             guard Int(theirSeeds) == seeds, Int(theirFirst) == firstSeed else {
                 throw ValidationError("--against: \(path) is over seeds \(Int(theirFirst))..<\(Int(theirFirst + theirSeeds)), this run over \(firstSeed)..<\(firstSeed + seeds)")
             }
             let sample = values.compactMap(\.double)
             guard sample.count == seeds else {
-                throw ValidationError("--against: \(path) line \(number + 1) has \(sample.count) regrets for \(seeds) seeds")
+                throw ValidationError("--against: \(path) line \(number + 1) has \(sample.count) \(sampleKey) for \(seeds) seeds")
             }
             names.insert(searcher)
-            regrets[EfficiencyCell(function: function, trials: Int(trials), searcher: searcher)] = sample
+            samples[EfficiencyCell(function: cell, trials: Int(trials), searcher: searcher)] = sample
         }
         guard names.count == 1, let name = names.first else {
-            throw ValidationError("--against: \(path) must hold the medians of exactly one searcher, found \(names.isEmpty ? "none" : names.sorted().joined(separator: ", "))")
+            throw ValidationError("--against: \(path) must hold the runs of exactly one searcher, found \(names.isEmpty ? "none" : names.sorted().joined(separator: ", "))")
         }
         self.path = path
         self.name = name
-        self.regrets = regrets
+        self.samples = samples
     }
 }
 

@@ -9,10 +9,15 @@
 #   $HYPERLOOM_SWIFT_IMAGE  localhost/hyperloom-swift:<version>-bookworm, for SWIFT_IMAGE: that
 #                           image, the toolchain's system packages, and a copy of the Swift
 #                           toolchain at $HYPERLOOM_SWIFT_TOOLCHAIN (/opt/swift)
+#   $HYPERLOOM_PROMETHEUS_IMAGE  localhost/hyperloom-prometheus:latest, for the monitoring compose
+#                           file: the Debian image and Debian's `prometheus` package
+#                           (Docker/prometheus/Containerfile)
 #
-# Usage: Docker/local-images.sh [--force] [all|slim]
+# Usage: Docker/local-images.sh [--force] [all|slim|prometheus]
 #   an image that exists is kept unless --force; `slim` makes only the Debian image (enough for
-#   the Dockerfile's prebuilt target, which the compose test builds)
+#   the Dockerfile's prebuilt target, which the compose test builds); `prometheus` the Debian
+#   image and the Prometheus image (the compose test's monitoring check); `all` the Debian and
+#   Swift images
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), and Docker/podman-env.sh's.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,8 +27,8 @@ which=all
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    all|slim) which="$arg" ;;
-    *) echo "local-images.sh: unknown argument '$arg' (usage: local-images.sh [--force] [all|slim])" >&2; exit 2 ;;
+    all|slim|prometheus) which="$arg" ;;
+    *) echo "local-images.sh: unknown argument '$arg' (usage: local-images.sh [--force] [all|slim|prometheus])" >&2; exit 2 ;;
   esac
 done
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -34,7 +39,7 @@ for tool in podman debootstrap tar; do
     || { echo "local-images.sh: $tool is not installed (Docker/install-podman.sh installs it)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "local-images.sh: debootstrap and podman import need root" >&2; exit 1; }
-[ "$which" = slim ] || [ -x "$HYPERLOOM_SWIFT_TOOLCHAIN/usr/bin/swift" ] \
+[ "$which" != all ] || [ -x "$HYPERLOOM_SWIFT_TOOLCHAIN/usr/bin/swift" ] \
   || { echo "local-images.sh: no Swift toolchain at $HYPERLOOM_SWIFT_TOOLCHAIN (set HYPERLOOM_SWIFT_TOOLCHAIN)" >&2; exit 1; }
 if [ -r /etc/os-release ] && ! grep -q "^VERSION_CODENAME=$release$" /etc/os-release; then
   echo "local-images.sh: warning: this machine is not Debian $release; the toolchain copied from it" \
@@ -68,7 +73,17 @@ else
   echo "local-images.sh: $HYPERLOOM_SLIM_IMAGE exists (--force makes it again)"
 fi
 
-if [ "$which" = slim ]; then
+if [ "$which" = prometheus ]; then
+  if [ "$force" -eq 1 ] || ! exists "$HYPERLOOM_PROMETHEUS_IMAGE"; then
+    start=$SECONDS
+    echo "local-images.sh: $HYPERLOOM_PROMETHEUS_IMAGE from $HYPERLOOM_SLIM_IMAGE and Debian's prometheus package"
+    podman build --quiet -f "$here/prometheus/Containerfile" --build-arg BASE_IMAGE="$HYPERLOOM_SLIM_IMAGE" \
+      -t "$HYPERLOOM_PROMETHEUS_IMAGE" "$here/prometheus" >/dev/null
+    echo "local-images.sh: $HYPERLOOM_PROMETHEUS_IMAGE made in $((SECONDS - start)) s"
+  else
+    echo "local-images.sh: $HYPERLOOM_PROMETHEUS_IMAGE exists (--force makes it again)"
+  fi
+elif [ "$which" = slim ]; then
   :
 elif [ "$force" -eq 1 ] || ! exists "$HYPERLOOM_SWIFT_IMAGE"; then
   start=$SECONDS
@@ -81,4 +96,4 @@ else
   echo "local-images.sh: $HYPERLOOM_SWIFT_IMAGE exists (--force makes it again)"
 fi
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
-  | grep -E "^(${HYPERLOOM_SLIM_IMAGE}|${HYPERLOOM_SWIFT_IMAGE})( |$)" || true
+  | grep -E "^(${HYPERLOOM_SLIM_IMAGE}|${HYPERLOOM_SWIFT_IMAGE}|${HYPERLOOM_PROMETHEUS_IMAGE})( |$)" || true

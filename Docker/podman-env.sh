@@ -4,6 +4,7 @@
 #   CONTAINERS_CONF       Docker/podman/containers.conf unless already set (why: that file)
 #   HYPERLOOM_SLIM_IMAGE  the local Debian base image (RUNTIME_IMAGE of the Dockerfile)
 #   HYPERLOOM_SWIFT_IMAGE the local Swift builder image (SWIFT_IMAGE of the Dockerfile)
+#   HYPERLOOM_PROMETHEUS_IMAGE  the local Prometheus image (Docker/prometheus/Containerfile)
 #   HYPERLOOM_SWIFT_TOOLCHAIN  the toolchain copied into the builder image (/opt/swift)
 #   HYPERLOOM_SWIFT_PACKAGES   package copies mounted while building ('' for none: GitHub)
 hyperloom_docker_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,6 +12,7 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$hyperloom_docker_dir/podman/containe
 export HYPERLOOM_SWIFT_TOOLCHAIN="${HYPERLOOM_SWIFT_TOOLCHAIN:-/opt/swift}"
 export HYPERLOOM_SWIFT_PACKAGES="${HYPERLOOM_SWIFT_PACKAGES-/opt/swift-packages}"
 export HYPERLOOM_SLIM_IMAGE="${HYPERLOOM_SLIM_IMAGE:-localhost/hyperloom-bookworm-slim:latest}"
+export HYPERLOOM_PROMETHEUS_IMAGE="${HYPERLOOM_PROMETHEUS_IMAGE:-localhost/hyperloom-prometheus:latest}"
 if [ -z "${HYPERLOOM_SWIFT_IMAGE:-}" ]; then
   # Tagged with the toolchain's version, like the official swift:6.3.1-bookworm.
   hyperloom_swift_version="$("$HYPERLOOM_SWIFT_TOOLCHAIN/usr/bin/swift" --version 2>/dev/null \

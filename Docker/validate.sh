@@ -189,8 +189,8 @@ fi
 # A throwaway keys directory laid out as Docker/keys/README.md says: real keys when a built
 # hyperloom is at hand, placeholder files otherwise (compose itself only needs the paths).
 keys="$scratch/keys"
-secure_peers=(broker healthcheck optimizer worker feed-logger)
-secure_allowlist=(clients/healthcheck optimizers/optimizer workers/worker subscribers/feed-logger)
+secure_peers=(broker healthcheck optimizer worker feed-logger dashboard)
+secure_allowlist=(clients/healthcheck optimizers/optimizer workers/worker subscribers/feed-logger viewers/dashboard)
 real_keys=false
 mkdir -p "$keys"
 keygen_help=
@@ -275,7 +275,7 @@ def allowlisted(secret_key, role_dir):
 for name, secret in secrets.items():
     check(secret.get("file") and os.path.exists(secret["file"]),
           "secret %s: %s is not in the Docker/keys layout" % (name, secret.get("file")))
-missing = [name for name in ("broker", "optimizer", "worker", "feed-logger") if name not in services]
+missing = [name for name in ("broker", "optimizer", "worker", "feed-logger", "dashboard") if name not in services]
 check(not missing, "services missing: %s" % missing)
 if not missing:
     # The broker: --keys instead of --insecure, on the mounted keys directory, still on every interface.
@@ -303,6 +303,8 @@ if not missing:
         "optimizer": ("HYPERLOOM_OPTIMIZER_KEY", "HYPERLOOM_OPTIMIZER_BROKER_KEY", "optimizers"),
         "worker": ("HYPERLOOM_WORKER_KEY", "HYPERLOOM_WORKER_BROKER_KEY", "workers"),
         "feed-logger": ("HYPERLOOM_KEY", "HYPERLOOM_BROKER_KEY", "subscribers"),
+        # Read-only: the viewer role, never a client key (which could submit trials).
+        "dashboard": ("HYPERLOOM_KEY", "HYPERLOOM_BROKER_KEY", "viewers"),
     }
     for name, (key_variable, broker_variable, role_dir) in peers.items():
         service = services[name]
@@ -547,8 +549,38 @@ for pair in broker:9101 optimizer:9102 worker:9103; do
     fail "$service: --metrics-port $port in $COMPOSE_FILE and its target in Docker/prometheus/prometheus.yml must agree"
   fi
 done
-python3 -c 'import json,sys; json.load(open(sys.argv[1]))' Docker/grafana/hyperloom.json && ok "Docker/grafana/hyperloom.json is JSON" \
-  || fail "Docker/grafana/hyperloom.json is not valid JSON"
+# The Grafana dashboard (no local Grafana image to load it in): JSON, and every metric its queries
+# name is one the services export (Sources/LoomMetrics/MetricCatalogue.swift).
+if out=$(python3 - Docker/grafana/hyperloom.json Sources/LoomMetrics/MetricCatalogue.swift <<'PY' 2>&1
+import json, re, sys
+dashboard = json.load(open(sys.argv[1]))
+exported = set(re.findall(r'Entry\("(hyperloom_[a-z_]+)"', open(sys.argv[2]).read()))
+exprs = []
+def walk(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            exprs.append(v) if k == "expr" else walk(v)
+    elif isinstance(o, list):
+        for v in o: walk(v)
+walk(dashboard)
+names = {re.sub(r"_(bucket|sum|count)$", "", n) for e in exprs for n in re.findall(r"hyperloom_[a-z_]+", e)}
+unknown = sorted(names - exported)
+if not exprs or unknown:
+    sys.exit("%d queries; metrics not exported: %s" % (len(exprs), unknown))
+print("%d queries over %d metrics" % (len(exprs), len(names)))
+PY
+); then
+  ok "Docker/grafana/hyperloom.json: JSON, $out, each one exported"
+else
+  fail "Docker/grafana/hyperloom.json: $out"
+fi
+if [ ${#compose[@]} -ne 0 ]; then
+  if out=$("${clean_env[@]}" "${compose[@]}" -f "$COMPOSE_FILE" -f Docker/docker-compose.monitoring.yml config -q 2>&1); then
+    ok "Docker/docker-compose.monitoring.yml: '${compose[*]} config -q' accepts the merge"
+  else
+    fail "Docker/docker-compose.monitoring.yml: '${compose[*]} config -q' rejects the merge:"$'\n'"$out"
+  fi
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "validate: $failures check(s) failed" >&2

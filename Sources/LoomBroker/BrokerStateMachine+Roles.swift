@@ -39,6 +39,7 @@ extension BrokerStateMachine {
         case .worker:
             return role == "worker" ? nil : Refusal(category: "role", text: "key \(userID) (role \(role)) may not speak as a worker")
         case .client(let m):
+            if role == "viewer" { return viewerRefusal(m, userID: userID) }
             guard role == "client" || role == "optimizer" else {
                 return Refusal(category: "role", text: "key \(userID) (role \(role)) may not \(Self.clientVerb(m))")
             }
@@ -53,12 +54,31 @@ extension BrokerStateMachine {
         }
     }
 
+    /// A viewer reads and changes nothing: it may say HELLO (offering no service), heartbeat,
+    /// QUERY the broker, send REQUESTs to the `optimizer` service (which answers a viewer's
+    /// read-only ones only: `StudyAccess`) and leave; nothing else.
+    func viewerRefusal(_ m: ClientMessage, userID: String) -> Refusal? {
+        switch m {
+        case .hello(let info) where !(info.services ?? []).isEmpty:
+            return Refusal(category: "role", text: "key \(userID) (role viewer) may not provide services; the optimizer role may")
+        case .request(_, let service, _) where service != "optimizer":
+            return Refusal(category: "role", text: "key \(userID) (role viewer) may send requests to the optimizer service only, not \(service)")
+        case .hello, .heartbeat, .query, .request, .disconnect:
+            return nil
+        default:
+            return Refusal(category: "role", text: "key \(userID) (role viewer) may not \(Self.clientVerb(m)); viewers only read")
+        }
+    }
+
     static func clientVerb(_ m: ClientMessage) -> String {
         switch m {
         case .submit: "submit jobs"
         case .cancel: "cancel jobs"
         case .query: "query the broker"
         case .request: "send requests"
+        case .respond: "answer requests"
+        case .ack: "acknowledge results"
+        case .transfer: "transfer checkpoints"
         default: "speak as a client"
         }
     }

@@ -11,14 +11,14 @@ import ZeroMQ
 ///
 /// **Layout.** A keys directory `KEYS` holds the broker's secret key in `KEYS/broker.key` and one
 /// subdirectory per role: `KEYS/workers/NAME.pub`, `KEYS/clients/NAME.pub`,
-/// `KEYS/optimizers/NAME.pub`, `KEYS/subscribers/NAME.pub`. The directory a `.pub` file is in
+/// `KEYS/optimizers/NAME.pub`, `KEYS/subscribers/NAME.pub`, `KEYS/viewers/NAME.pub`. The directory a `.pub` file is in
 /// decides the role; its file name (without `.pub`) is the peer's name, and the peer's ZAP user
 /// id is `ROLE/NAME` (`worker/gpu-01`). A missing role directory means "no peer of that role".
 /// **Problems are not fatal.** A bad `.pub` file, a secret key in a role directory, an unknown
 /// subdirectory or a key listed twice is reported in `problems` and skipped, so one stray file
 /// does not lock every peer out; only an unusable keys directory makes `load` throw.
 /// **Duplicates.** A key found twice keeps its first place in role order (worker, client,
-/// optimizer, subscriber), then name order; the later file is reported.
+/// optimizer, subscriber, viewer), then name order; the later file is reported.
 public struct Allowlist: Sendable, Equatable {
     /// One allowed key.
     public struct Peer: Sendable, Equatable {
@@ -140,7 +140,7 @@ public struct Allowlist: Sendable, Equatable {
     /// Total number of allowed keys.
     public var count: Int { peersByKey.count }
 
-    /// `2 workers, 1 client, 0 optimizers, 0 subscribers`: for a startup log line.
+    /// `2 workers, 1 client, 0 optimizers, 0 subscribers, 0 viewers`: for a startup log line.
     public var summary: String {
         PeerRole.allCases.map { role in
             let count = count(of: role)

@@ -9,6 +9,10 @@ public enum PeerRole: String, Sendable, CaseIterable, Comparable {
     case optimizer
     /// Only reads the event feed (the broker's PUB).
     case subscriber
+    /// Reads without changing anything: the feed, the broker's status (QUERY) and every study's
+    /// read-only documents from the optimizer (`studies`, `status`, `trials`, `export`, `logs`).
+    /// For dashboards (`hyperloom dashboard`) and monitoring.
+    case viewer
 
     /// The allowlist subdirectory holding this role's public keys: `workers`, `clients`, ...
     public var directoryName: String { rawValue + "s" }

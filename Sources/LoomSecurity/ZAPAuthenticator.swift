@@ -18,11 +18,11 @@ public struct ZAPAuthenticator: Sendable {
     public static let routerDomain = "hyperloom.router"
     /// The ZAP domain of the broker's event feed PUB socket.
     public static let feedDomain = "hyperloom.feed"
-    /// Who may connect where on the broker: workers, clients and optimizers to the ROUTER;
-    /// subscribers, clients and optimizers to the feed.
+    /// Who may connect where on the broker: workers, clients, optimizers and viewers to the
+    /// ROUTER; subscribers, clients, optimizers and viewers to the feed.
     public static let brokerDomainRoles: [String: Set<PeerRole>] = [
-        routerDomain: [.worker, .client, .optimizer],
-        feedDomain: [.subscriber, .client, .optimizer],
+        routerDomain: [.worker, .client, .optimizer, .viewer],
+        feedDomain: [.subscriber, .client, .optimizer, .viewer],
     ]
 
     /// The keys allowed, with their roles.

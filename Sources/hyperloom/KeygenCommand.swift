@@ -15,6 +15,7 @@ struct Keygen: ParsableCommand {
               KEYS/clients/NAME.pub      clients (submit, status, ping): ROUTER and feed
               KEYS/optimizers/NAME.pub   optimizers: ROUTER and feed
               KEYS/subscribers/NAME.pub  feed readers: the feed only
+              KEYS/viewers/NAME.pub      dashboards: read-only, ROUTER and feed
 
             A peer's role is the directory its .pub file is in, and its name is the file \
             name: the broker logs it as ROLE/NAME. Every peer also needs broker.pub, to \

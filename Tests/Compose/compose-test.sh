@@ -5,17 +5,22 @@
 #   1. builds the image's `prebuilt` target (Docker/Dockerfile) around the hyperloom binary the
 #      test run built (HYPERLOOM_BIN, default .build/debug/hyperloom) on the local Debian image;
 #   2. serves podman's Docker API on a socket of its own (Docker/podman-service.sh) and runs
-#      `docker-compose -f Docker/docker-compose.yml up -d --scale worker=3` under a project name
-#      of its own, with the ports published on 127.0.0.1 ports nobody uses;
-#   3. checks the broker turns healthy, submits a study from the host, kills one worker container
-#      mid-study (SIGKILL), and checks the study still finishes every trial, with the killed
-#      attempts retried and resumed from their checkpoints;
+#      `docker-compose -f Docker/docker-compose.yml -f Docker/docker-compose.monitoring.yml up -d
+#      --scale worker=3` (every service but grafana, which has no local image) under a project
+#      name of its own, with the ports published on 127.0.0.1 ports nobody uses;
+#   3. checks the broker turns healthy and that Prometheus (Debian's package on the local Debian
+#      image: Docker/local-images.sh prometheus) scrapes the broker, the optimizer and the 3
+#      workers (each target `up` in its HTTP API); submits a study from the host, kills one worker
+#      container mid-study (SIGKILL), and checks the study still finishes every trial, with the
+#      killed attempts retried and resumed from their checkpoints, and that Prometheus answers a
+#      query of the jobs finished and the workers' trial exits;
 #   4. brings the killed worker back (`up` again), then `docker-compose stop`: every container
 #      exits 0, each worker stops with nothing unacknowledged, and the feed logger's file on its
 #      volume holds every event of the feed exactly once;
 #   5. the secure variant (docker-compose.secure.yml, fresh keys as secrets): healthy, a study
-#      (Docker/study-logreg.yaml) submitted with a client key runs to the end, and a client
-#      without a key is refused.
+#      (Docker/study-logreg.yaml) submitted with a client key runs to the end, a client without a
+#      key is refused, and the dashboard, with a viewer key, lists the study with its metric (read
+#      from the optimizer) and its 40 finished trials.
 #
 # COMPOSE_TEST_IMAGE=IMAGE runs the same checks on an image built before, e.g. the release image
 # of `make docker` (localhost/hyperloom:latest), instead of building the prebuilt target.
@@ -72,6 +77,10 @@ if ! timeout 900 "$repo/Docker/local-images.sh" slim >"$tmp/local-images.log" 2>
   tail -n 20 "$tmp/local-images.log"
   skip "the local Debian base image could not be made (above)"
 fi
+if ! timeout 600 "$repo/Docker/local-images.sh" prometheus >"$tmp/local-images-prometheus.log" 2>&1; then
+  tail -n 20 "$tmp/local-images-prometheus.log"
+  skip "the local Prometheus image (Debian's package) could not be made (above)"
+fi
 if ! timeout 60 podman run --rm "$HYPERLOOM_SLIM_IMAGE" true >"$tmp/probe.log" 2>&1; then
   tail -n 5 "$tmp/probe.log"
   skip "podman cannot run a container here (above)"
@@ -104,9 +113,9 @@ timeout 60 podman run --rm "$image" --version >"$tmp/version.log" 2>&1 \
 "$repo/Docker/podman-service.sh" start "$tmp/service" >"$tmp/service.env" \
   || fail "podman-service.sh start failed"
 export DOCKER_HOST="unix://$tmp/service/podman.sock"
-read -r router feed replay dashboard < <(python3 - <<'PY'
+read -r router feed replay dashboard prometheus < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
 for s in socks: s.close()
@@ -114,7 +123,12 @@ PY
 )
 export HYPERLOOM_IMAGE="$image" HYPERLOOM_LOG_LEVEL=info HYPERLOOM_WORKER_SLOTS=2 \
   HYPERLOOM_BROKER_PORT="127.0.0.1:$router" HYPERLOOM_FEED_PORT="127.0.0.1:$feed" \
-  HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay" HYPERLOOM_DASHBOARD_PORT="127.0.0.1:$dashboard"
+  HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay" HYPERLOOM_DASHBOARD_PORT="127.0.0.1:$dashboard" \
+  HYPERLOOM_PROMETHEUS_PORT="127.0.0.1:$prometheus"
+# The plain stack with the monitoring file: every service but grafana (no Debian package, so no
+# local image; its dashboard JSON is checked by Docker/validate.sh).
+files=(-f Docker/docker-compose.yml -f Docker/docker-compose.monitoring.yml)
+services=(broker optimizer worker feed-logger dashboard prometheus)
 project="${id}plain"
 projects+=("$project")
 project_files[$project]="${files[*]}"
@@ -122,16 +136,35 @@ compose() { timeout "$limit" docker-compose -p "$project" "${files[@]}" "$@"; }
 container() { echo "${project}_$1_$2"; }   # docker-compose 1.29's names: PROJECT_SERVICE_N
 
 up_start=$SECONDS
-compose up -d --no-build --scale worker=3 >"$tmp/up.log" 2>&1 \
+compose up -d --no-build --scale worker=3 "${services[@]}" >"$tmp/up.log" 2>&1 \
   || { tail -n 30 "$tmp/up.log"; fail "docker-compose up failed (above)"; }
-say "ok: docker-compose up -d --scale worker=3 in $((SECONDS - up_start)) s"
+say "ok: docker-compose up -d --scale worker=3 (with Prometheus) in $((SECONDS - up_start)) s"
 running=$(podman ps --filter "label=com.docker.compose.project=$project" --format '{{.Names}}' | sort)
 expected=$(printf '%s\n' "$(container broker 1)" "$(container dashboard 1)" "$(container feed-logger 1)" \
-  "$(container optimizer 1)" "$(container worker 1)" "$(container worker 2)" "$(container worker 3)" | sort)
+  "$(container optimizer 1)" "$(container prometheus 1)" "$(container worker 1)" "$(container worker 2)" \
+  "$(container worker 3)" | sort)
 [ "$running" = "$expected" ] || fail "expected running: $(echo $expected); got: $(echo $running)"
 health=$(podman inspect --format '{{.State.Health.Status}}' "$(container broker 1)")
 [ "$health" = healthy ] || fail "the broker's healthcheck says '$health', not healthy"
-say "ok: broker healthy; optimizer, 3 workers and the feed logger running"
+say "ok: broker healthy; optimizer, 3 workers, the feed logger, the dashboard and Prometheus running"
+
+# Prometheus' HTTP API from the host: every target of Docker/prometheus/prometheus.yml up (the
+# first scrape of each comes within its 15 s interval).
+prom="http://127.0.0.1:$prometheus"
+deadline=$((SECONDS + 60))
+until python3 - "$prom" >"$tmp/targets.txt" 2>&1 <<'PY'
+import collections, json, sys, urllib.request
+targets = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/targets?state=active", timeout=5))["data"]["activeTargets"]
+up = collections.Counter(t["labels"]["job"] for t in targets if t["health"] == "up")
+print("up:", dict(up), "all:", [(t["labels"]["job"], t["scrapeUrl"], t["health"], t.get("lastError", "")) for t in targets])
+want = {"hyperloom-broker": 1, "hyperloom-optimizer": 1, "hyperloom-worker": 3}
+sys.exit(0 if all(up[job] == n for job, n in want.items()) and len(targets) == 5 else 1)
+PY
+do
+  [ $SECONDS -lt $deadline ] || { cat "$tmp/targets.txt"; fail "Prometheus: not every target up within 60 s (above)"; }
+  sleep 2
+done
+say "ok: Prometheus scrapes the broker, the optimizer and the 3 workers: every target up"
 
 export HYPERLOOM_BROKER="tcp://127.0.0.1:$router"
 # Trials of about 3 s (6 epochs of 0.5 s) that checkpoint every epoch, in the workers' image.
@@ -224,11 +257,29 @@ for trial in $retried; do
 done
 [ "$resumed" -gt 0 ] || { cat "$tmp"/logs-*.txt; fail "no retried trial resumed from its checkpoint (trials $retried)"; }
 say "ok: study $study complete, 12/12 trials; retried after the kill: trials $retried, $resumed resumed from a checkpoint"
+# Prometheus has the study's figures once a scrape came after them (every 15 s).
+deadline=$((SECONDS + 45))
+until python3 - "$prom" >"$tmp/query.txt" 2>&1 <<'PY'
+import json, sys, urllib.parse, urllib.request
+def value(expr):
+    url = sys.argv[1] + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    result = json.load(urllib.request.urlopen(url, timeout=5))["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+finished = value("sum(hyperloom_broker_jobs_finished_total)")
+exits = value('sum(hyperloom_worker_trial_exits_total{outcome="completed"})')
+print("jobs finished", finished, "worker trial exits (completed)", exits)
+sys.exit(0 if finished is not None and finished >= 12 and exits is not None and exits >= 1 else 1)
+PY
+do
+  [ $SECONDS -lt $deadline ] || { cat "$tmp/query.txt"; fail "Prometheus: no figures of the study within 45 s (above)"; }
+  sleep 2
+done
+say "ok: Prometheus answers: $(cat "$tmp/query.txt")"
 
 # The killed container stays exited (137): podman's restart policy does not restart a container
 # killed through the API, as Docker's does not after `docker kill`. up brings it back.
 victim_code=$(podman inspect --format '{{.State.ExitCode}}' "$victim")
-compose up -d --no-build --scale worker=3 >"$tmp/up2.log" 2>&1 \
+compose up -d --no-build --scale worker=3 "${services[@]}" >"$tmp/up2.log" 2>&1 \
   || { tail -n 30 "$tmp/up2.log"; fail "docker-compose up (again) failed"; }
 running=$(podman ps --filter "label=com.docker.compose.project=$project" --format '{{.Names}}' | sort)
 [ "$running" = "$expected" ] || fail "after up again, expected running: $(echo $expected); got: $(echo $running)"
@@ -283,7 +334,8 @@ PY
 keys="$tmp/keys"
 client="$tmp/client"
 mkdir -p "$keys"/{clients,optimizers,workers,subscribers} "$client"
-for name in broker healthcheck optimizer worker feed-logger; do
+mkdir -p "$keys/viewers"
+for name in broker healthcheck optimizer worker feed-logger dashboard; do
   "$bin" keygen "$name" --out "$keys" >/dev/null || fail "hyperloom keygen $name failed"
 done
 "$bin" keygen tester --out "$client" >/dev/null || fail "hyperloom keygen tester failed"
@@ -291,6 +343,7 @@ cp "$keys/healthcheck.pub" "$client/tester.pub" "$keys/clients/"
 cp "$keys/optimizer.pub" "$keys/optimizers/"
 cp "$keys/worker.pub" "$keys/workers/"
 cp "$keys/feed-logger.pub" "$keys/subscribers/"
+cp "$keys/dashboard.pub" "$keys/viewers/"
 # As Docker/keys/README.md says: the containers' uid owns the secret keys (mode 0600); the
 # directories must be readable by it (mktemp made them 0700).
 chown 10001:10001 "$keys"/*.key
@@ -304,18 +357,18 @@ for s in socks: s.close()
 PY
 )
 export HYPERLOOM_KEYS_DIR="$keys" HYPERLOOM_BROKER_PORT="127.0.0.1:$router" \
-  HYPERLOOM_FEED_PORT="127.0.0.1:$feed" HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay"
+  HYPERLOOM_FEED_PORT="127.0.0.1:$feed" HYPERLOOM_FEED_REPLAY_PORT="127.0.0.1:$replay" \
+  HYPERLOOM_DASHBOARD_PORT="127.0.0.1:$dashboard"
 unset HYPERLOOM_BROKER
 files=(-f Docker/docker-compose.yml -f Docker/docker-compose.secure.yml)
 project="${id}secure"
 projects+=("$project")
 project_files[$project]="${files[*]}"
 up_start=$SECONDS
-# The secure override gives the dashboard no client key yet (Docs/deploy.md): not started here.
-compose up -d --no-build --scale worker=2 --scale dashboard=0 >"$tmp/up-secure.log" 2>&1 \
+compose up -d --no-build --scale worker=2 >"$tmp/up-secure.log" 2>&1 \
   || { tail -n 30 "$tmp/up-secure.log"; fail "docker-compose up (secure) failed"; }
-expected=$(printf '%s\n' "$(container broker 1)" "$(container feed-logger 1)" "$(container optimizer 1)" \
-  "$(container worker 1)" "$(container worker 2)" | sort)
+expected=$(printf '%s\n' "$(container broker 1)" "$(container dashboard 1)" "$(container feed-logger 1)" \
+  "$(container optimizer 1)" "$(container worker 1)" "$(container worker 2)" | sort)
 running=$(podman ps --filter "label=com.docker.compose.project=$project" --format '{{.Names}}' | sort)
 [ "$running" = "$expected" ] || fail "secure: expected running: $(echo $expected); got: $(echo $running)"
 health=$(podman inspect --format '{{.State.Health.Status}}' "$(container broker 1)")
@@ -337,6 +390,23 @@ wait_study "$study"
 trials=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["counts"]["complete"])' "$tmp/status.json")
 [ "$trials" = 40 ] || { cat "$tmp/status.json"; fail "secure: $trials of 40 trials complete"; }
 say "ok: secure: study $study (Docker/study-logreg.yaml) complete, 40/40 trials"
+# The dashboard (viewer key) from the host, with the token it wrote on its volume: the study with
+# the metric only the optimizer's summary names, and every trial finished (from the feed).
+volume=$(podman volume inspect --format '{{.Mountpoint}}' "${project}_dashboard-data") || fail "secure: no dashboard-data volume"
+token=$(cat "$volume/dashboard.token" 2>/dev/null) || fail "secure: the dashboard wrote no token on its volume"
+deadline=$((SECONDS + 30))
+until python3 - "http://127.0.0.1:$dashboard" "$token" "$study" >"$tmp/dashboard.txt" 2>&1 <<'PY'
+import json, sys, urllib.request
+doc = json.load(urllib.request.urlopen(sys.argv[1] + "/api/studies?token=" + sys.argv[2], timeout=5))
+study = next((s for s in doc["studies"] if s["id"] == sys.argv[3]), None)
+print("dashboard:", json.dumps(study)[:300] if study else "no study %s in %s" % (sys.argv[3], [s["id"] for s in doc["studies"]]))
+sys.exit(0 if study and study.get("metric") == "loss" and study.get("finished") == 40 and study.get("best") else 1)
+PY
+do
+  [ $SECONDS -lt $deadline ] || { cat "$tmp/dashboard.txt"; compose logs --no-color --tail 20 dashboard 2>&1 | tail -n 20; fail "secure: the dashboard does not show the study (above)"; }
+  sleep 1
+done
+say "ok: secure: the dashboard (viewer key) shows study $study: metric loss, 40 finished, a best trial"
 compose stop >"$tmp/stop-secure.log" 2>&1 || { tail -n 20 "$tmp/stop-secure.log"; fail "secure: docker-compose stop failed"; }
 bad_exit=""
 for name in $expected; do

@@ -38,6 +38,24 @@ import LoomWire
         #expect(error(optimizer) == nil)
     }
 
+    @Test func aViewerKeyQueriesAndAsksTheOptimizerButChangesNothing() {
+        var h = secured()
+        h.users["v1"] = "viewer/dashboard"
+        _ = h.machine.authorize(["worker/w1", "client/alice", "optimizer/opt", "viewer/dashboard"], now: h.now)
+        #expect(error(h.client("v1", .hello(HelloInfo(client: "dash", name: "dashboard")))) == nil)
+        #expect(error(h.client("v1", .query(request: 1, body: Array(#"{"what":"status"}"#.utf8)))) == nil)
+        #expect(error(h.client("v1", .request(request: 2, service: ServiceName.optimizer, body: Array(#"{"op":"studies"}"#.utf8)))) == nil)
+        let submit = h.client("v1", .submit(request: 3, jobs: [JobSubmission(id: "j", payload: JobSpec(command: ["true"]).payload)]))
+        #expect(error(submit) == "key viewer/dashboard (role viewer) may not submit jobs; viewers only read")
+        #expect(error(h.client("v1", .cancel(request: 4, jobs: ["j"])))?.contains("may not cancel jobs") == true)
+        #expect(error(h.client("v1", .respond(request: 5, to: "alice", body: [])))?.contains("may not answer requests") == true)
+        #expect(error(h.client("v1", .request(request: 6, service: "checkpoints", body: [])))?.contains("to the optimizer service only") == true)
+        let provide = h.client("v1", .hello(HelloInfo(client: "dash", name: "x", services: [ServiceName.optimizer])))
+        #expect(error(provide)?.contains("may not provide services") == true)
+        #expect(error(h.ready("v1"))?.contains("may not speak as a worker") == true)
+        #expect(h.machine.counters.refused["role"] == 6)
+    }
+
     @Test func messagesWithoutAKeyAreRefusedWhenAuthenticationIsOn() {
         var h = secured()
         let actions = h.ready("stranger")

@@ -27,12 +27,23 @@ import Testing
         #expect(throws: Never.self) { try StudyAccess.check("cancel", study: "theirs-1", requester: nil, owner: owner) }
     }
 
+    @Test func aViewerKeyReadsEveryStudyAndChangesNone() {
+        for op in ["studies", "status", "trials", "export", "logs"] {
+            #expect(throws: Never.self) { try StudyAccess.check(op, study: "theirs-1", requester: "viewer/dashboard", owner: owner) }
+        }
+        for op in ["submit", "cancel", "ask", "tell", "heartbeat", "release", "report"] {
+            #expect(throws: RequestError.self) { try StudyAccess.check(op, study: "theirs-1", requester: "viewer/dashboard", owner: owner) }
+            #expect(throws: RequestError.self) { try StudyAccess.check(op, study: nil, requester: "viewer/dashboard", owner: owner) }
+        }
+    }
+
     @Test func theStudyListShowsOnlyWhatTheKeyMaySee() {
         let records = ["mine-1", "theirs-1", "open-1"].map { id in
             StudyRecord(id: id, name: "s", specText: "", baseDirectory: "/", createdAt: 0, owner: owners[id] ?? nil)
         }
         #expect(StudyAccess.visible(records, requester: "client/alice").map(\.id) == ["mine-1", "open-1"])
         #expect(StudyAccess.visible(records, requester: "optimizer/admin").map(\.id) == ["mine-1", "theirs-1", "open-1"])
+        #expect(StudyAccess.visible(records, requester: "viewer/dashboard").map(\.id) == ["mine-1", "theirs-1", "open-1"])
         #expect(StudyAccess.visible(records, requester: nil).map(\.id) == ["mine-1", "theirs-1", "open-1"])
     }
 }
@@ -105,7 +116,21 @@ import Testing
         }
         #expect(try listed("client/alice") == [mine, open])
         #expect(try listed("optimizer/admin") == [mine, theirs, open])
+        #expect(try listed("viewer/dashboard") == [mine, theirs, open])
         #expect(try listed(nil) == [mine, theirs, open])
+    }
+
+    @Test func aViewerKeyReadsAnotherKeysStudyButCannotCancelIt() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(), key: "client/alice")
+        let status = try Self.reply(try h.request(OptimizerRequest(op: "status", study: id), key: "viewer/dashboard"))
+        #expect(status.object?["error"] == nil, "\(status)")
+        let cancel = try Self.reply(try h.request(OptimizerRequest(op: "cancel", study: id), key: "viewer/dashboard"))
+        #expect(cancel.object?["error"]?.argument.contains("key viewer/dashboard is a viewer: it may only read") == true, "\(cancel)")
+        #expect(try h.store.study(id)?.state == .running)
+        let submit = try Self.reply(try h.request(OptimizerRequest(op: "submit", spec: "name: x", baseDirectory: "/w"), key: "viewer/dashboard"))
+        #expect(submit.object?["error"] != nil)
+        #expect(h.machine.counters.refused["access"] == 2)
     }
 }
 

@@ -19,6 +19,7 @@ struct AllowlistTests {
             let alice = try Self.addKey("clients/alice.pub", in: tmp)
             let tpe = try Self.addKey("optimizers/tpe.pub", in: tmp)
             let grafana = try Self.addKey("subscribers/grafana.pub", in: tmp)
+            let dashboard = try Self.addKey("viewers/dashboard.pub", in: tmp)
             try KeyFiles.writeKeyPair(name: "broker", directory: tmp.path)
 
             let allowlist = try Allowlist.load(directory: tmp.path)
@@ -28,10 +29,12 @@ struct AllowlistTests {
             #expect(allowlist.role(of: alice)! == (PeerRole.client, "alice"))
             #expect(allowlist.role(of: tpe)! == (PeerRole.optimizer, "tpe"))
             #expect(allowlist.role(of: grafana)! == (PeerRole.subscriber, "grafana"))
-            #expect(allowlist.counts == [.worker: 2, .client: 1, .optimizer: 1, .subscriber: 1])
-            #expect(allowlist.count == 5)
-            #expect(allowlist.summary == "2 workers, 1 client, 1 optimizer, 1 subscriber")
-            #expect(allowlist.peers.map(\.userID) == ["worker/cpu-07", "worker/gpu-01", "client/alice", "optimizer/tpe", "subscriber/grafana"])
+            #expect(allowlist.role(of: dashboard)! == (PeerRole.viewer, "dashboard"))
+            #expect(allowlist.counts == [.worker: 2, .client: 1, .optimizer: 1, .subscriber: 1, .viewer: 1])
+            #expect(allowlist.count == 6)
+            #expect(allowlist.summary == "2 workers, 1 client, 1 optimizer, 1 subscriber, 1 viewer")
+            #expect(allowlist.peers.map(\.userID) == ["worker/cpu-07", "worker/gpu-01", "client/alice", "optimizer/tpe", "subscriber/grafana",
+                                                      "viewer/dashboard"])
         }
     }
 
@@ -65,7 +68,7 @@ struct AllowlistTests {
 
             let allowlist = try Allowlist.load(directory: tmp.path)
             #expect(allowlist.role(of: good)! == (PeerRole.worker, "good"))
-            #expect(allowlist.counts == [.worker: 2, .client: 0, .optimizer: 0, .subscriber: 0])  // good and oops.pub
+            #expect(allowlist.counts == [.worker: 2, .client: 0, .optimizer: 0, .subscriber: 0, .viewer: 0])  // good and oops.pub
             let reported = Dictionary(uniqueKeysWithValues: allowlist.problems.map { ($0.path, $0.reason) })
             #expect(reported.count == 4)
             #expect(reported[tmp.appending("workers/bad.pub")]?.contains("9 characters") == true)
@@ -103,6 +106,6 @@ struct AllowlistTests {
     @Test func theBrokerKeyLivesAtTheTopOfTheKeysDirectory() {
         #expect(Allowlist.brokerSecretKeyPath(in: "/etc/hyperloom/keys") == "/etc/hyperloom/keys/broker.key")
         #expect(Allowlist.brokerSecretKeyPath(in: "keys/") == "keys/broker.key")
-        #expect(PeerRole.allCases.map(\.directoryName) == ["workers", "clients", "optimizers", "subscribers"])
+        #expect(PeerRole.allCases.map(\.directoryName) == ["workers", "clients", "optimizers", "subscribers", "viewers"])
     }
 }

@@ -9,10 +9,24 @@ import LoomWire
 public final class DashboardModel: @unchecked Sendable {
     private let lock = NSLock()
     private var state: DashboardState
-    private var charts: [String: (version: UInt64, at: ContinuousClock.Instant, json: Data)] = [:]
-    /// Charts of a changing study are drawn again at most this often: 10,000 trials make a chart
-    /// set cost tens of milliseconds, and a feed of 500 events/s changes the study constantly.
-    public static let chartInterval: Duration = .seconds(2)
+    private var charts: [String: Cached<Data>] = [:]
+    /// Charts of a changing study are drawn again at most every 2 s, and no more often than
+    /// keeps their drawing under 2% of a core: 10,000 trials make a chart set cost tens of
+    /// milliseconds (about 100 ms in a release build), and a feed of 500 events/s changes the study constantly.
+    public static let chartBudget = RefreshBudget(minimum: .seconds(2), share: 0.02)
+
+    /// A cached answer: the study version it shows, when it was computed and what that cost.
+    struct Cached<Value> {
+        var version: UInt64
+        var at: ContinuousClock.Instant
+        var cost: Duration
+        var value: Value
+
+        /// Whether it may be served for a study at `version` at `now`.
+        func serves(version current: UInt64, now: ContinuousClock.Instant, budget: RefreshBudget) -> Bool {
+            version == current || !budget.isDue(computedAt: at, cost: cost, now: now)
+        }
+    }
 
     public init(state: DashboardState = DashboardState()) {
         self.state = state
@@ -32,23 +46,24 @@ public final class DashboardModel: @unchecked Sendable {
         return body(state)
     }
 
-    /// A study view is computed again at most this often while the study changes: sorting and
-    /// summarising 10,000 trials per request is the dashboard's main cost, and every open page
-    /// asks after every push.
-    public static let viewInterval: Duration = .milliseconds(500)
-    private var views: [String: (version: UInt64, at: ContinuousClock.Instant, response: DashboardResponse)] = [:]
+    /// A study view is computed again at most every 500 ms while the study changes, and no more
+    /// often than keeps it under 2% of a core: sorting and summarising 10,000 trials per request
+    /// is the dashboard's main cost, and every open page asks after every push.
+    public static let viewBudget = RefreshBudget(minimum: .milliseconds(500), share: 0.02)
+    private var views: [String: Cached<DashboardResponse>] = [:]
 
-    /// The study view for `query`, from the cache when the study did not change or the cached
-    /// one is younger than `viewInterval`.
+    /// The study view for `query`, from the cache when the study did not change or `viewBudget`
+    /// says the cached one is not due.
     func studyView(_ id: String, query: DashboardState.TrialQuery, now: ContinuousClock.Instant) -> DashboardResponse {
         let key = "\(id)\u{0}\(query.sort)\u{0}\(query.descending)\u{0}\(query.state ?? "")\u{0}\(query.offset)\u{0}\(query.limit)"
         lock.lock()
         defer { lock.unlock() }
         guard let study = state.studies[id] else { return .error(404, "no study \"\(id)\" on the feed") }
-        if let cached = views[key], cached.version == study.version || now - cached.at < Self.viewInterval { return cached.response }
+        if let cached = views[key], cached.serves(version: study.version, now: now, budget: Self.viewBudget) { return cached.value }
+        let started = ContinuousClock.now
         let response = DashboardResponse.json(state.studyView(id, query: query) ?? .null)
         if views.count > 256 { views.removeAll() }
-        views[key] = (study.version, now, response)
+        views[key] = Cached(version: study.version, at: now, cost: started.duration(to: .now), value: response)
         return response
     }
 
@@ -56,14 +71,16 @@ public final class DashboardModel: @unchecked Sendable {
     public var clock: (position: UInt64, version: UInt64) { read { ($0.position, $0.version) } }
 
     /// The charts of a study as `[{"name","title","svg"}]` (LoomPlot), from the cache when the
-    /// study did not change or was drawn less than `chartInterval` ago; nil for an unknown study.
+    /// study did not change or `chartBudget` says the cached ones are not due; nil for an unknown
+    /// study.
     func charts(_ id: String, now: ContinuousClock.Instant) -> Data? {
         lock.lock()
         guard let study = state.studies[id] else { lock.unlock(); return nil }
-        if let cached = charts[id], cached.version == study.version || now - cached.at < Self.chartInterval {
+        if let cached = charts[id], cached.serves(version: study.version, now: now, budget: Self.chartBudget) {
             lock.unlock()
-            return cached.json
+            return cached.value
         }
+        let started = ContinuousClock.now
         let data = state.plotData(id)
         let version = study.version
         lock.unlock()
@@ -87,7 +104,7 @@ public final class DashboardModel: @unchecked Sendable {
         }
         let json = Data(doc.jsonBytes ?? Array("{}".utf8))
         lock.lock()
-        charts[id] = (version, now, json)
+        charts[id] = Cached(version: version, at: now, cost: started.duration(to: .now), value: json)
         lock.unlock()
         return json
     }

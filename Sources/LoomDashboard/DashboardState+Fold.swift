@@ -42,9 +42,16 @@ extension DashboardState {
             study.version = version
             study.firstTime = study.firstTime ?? time
             study.lastTime = time
-            var trial = study.trials.removeValue(forKey: number) ?? Trial(number: number)
+            let existing = study.trials.removeValue(forKey: number)
+            var trial = existing ?? Trial(number: number)
+            let before = existing.map { (state: $0.state, value: value($0, metric: study.metric)) }
             applyJob(typed, job: job, trial: &trial, study: &study)
             study.trials[number] = trial
+            track(&study, before: before, after: trial)
+            if study.rangesStale {
+                study.ranges = ParameterRanges(trials: study.trials)
+                study.rangesStale = false
+            }
             studies[studyID] = study
         }
     }
@@ -54,8 +61,13 @@ extension DashboardState {
         switch typed.event {
         case .queued(_, _, let attempt, _, _, _, _):
             if let payload = typed.payload, case .object(let spec)? = try? JSONValue(parsing: payload) {
+                let old = trial.config
                 trial.config = spec["config"]?.object ?? trial.config
                 trial.budget = spec["budget"]?.double ?? trial.budget
+                if trial.config != old {
+                    // A first configuration widens the ranges; a changed one needs a walk.
+                    if old.isEmpty { study.ranges.widen(with: trial.config) } else { study.rangesStale = true }
+                }
             }
             trial.state = "waiting"
             trial.finishedAt = nil
@@ -177,7 +189,9 @@ extension DashboardState {
                 summary["mode"] = study.summary["mode"]
             }
             if study.summary != summary {
+                let objective = (study.metric, study.maximize)
                 study.summary = summary
+                if objective != (study.metric, study.maximize) { study.best = scannedBest(study) }
                 version += 1
                 study.version = version
             }

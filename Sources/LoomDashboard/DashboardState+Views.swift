@@ -30,16 +30,8 @@ extension DashboardState {
         return trial.result?[metric]?.double
     }
 
-    /// The best complete trial of a study, by its metric and mode.
-    func best(_ study: Study) -> (number: Int, value: Double)? {
-        var best: (Int, Double)?
-        for trial in study.trials.values {
-            guard let v = value(trial, metric: study.metric) else { continue }
-            if let b = best, study.maximize ? v <= b.1 : v >= b.1 { continue }
-            best = (trial.number, v)
-        }
-        return best
-    }
+    /// The best complete trial of a study, by its metric and mode (kept by the fold).
+    func best(_ study: Study) -> (number: Int, value: Double)? { study.best }
 
     /// Trials by state: the optimizer's counts when its summary has them (only it knows that a
     /// trial whose rung job completed is paused), else the feed's.
@@ -47,9 +39,7 @@ extension DashboardState {
         if case .object(let byState)? = study.summary["counts"] {
             return byState.compactMapValues { $0.double.map { Int($0) } }.filter { $0.value > 0 }
         }
-        var counts: [String: Int] = [:]
-        for t in study.trials.values { counts[t.state, default: 0] += 1 }
-        return counts
+        return study.stateCounts
     }
 
     /// Finished trials per second between the study's first event and its last finish.
@@ -85,28 +75,9 @@ extension DashboardState {
     public func studyView(_ id: String, query: TrialQuery = TrialQuery()) -> JSONValue? {
         guard let study = studies[id] else { return nil }
         let metric = study.metric
-        // Keys and numbers only: copying 10,000 trials per request cost more than the sort.
-        var keyed: [(key: JSONValue, number: Int)] = []
-        keyed.reserveCapacity(study.trials.count)
-        for (number, t) in study.trials where query.state == nil || t.state == query.state {
-            let key: JSONValue = switch query.sort {
-            case "number": .number(Double(number))
-            case "value": value(t, metric: metric).map(JSONValue.number) ?? .null
-            case "state": .string(t.state)
-            case "attempts": .number(Double(t.attempts.count))
-            default: t.config[query.sort] ?? .null
-            }
-            keyed.append((key, number))
-        }
-        // Trials without the key go last in either direction; ties by number.
-        keyed.sort { a, b in
-            let (xn, yn) = (a.key == .null, b.key == .null)
-            if xn != yn { return !xn }
-            if xn || a.key == b.key { return a.number < b.number }
-            return query.descending ? Self.less(b.key, a.key) : Self.less(a.key, b.key)
-        }
-        let matching = keyed.count
-        let rows = keyed.dropFirst(query.offset).prefix(query.limit).compactMap { study.trials[$0.number] }
+        let order = orderedTrials(study, query: query)
+        let matching = order.count
+        let rows = order.dropFirst(query.offset).prefix(query.limit).compactMap { study.trials[$0] }
         let page = rows.map { t -> JSONValue in
             var o: [String: JSONValue] = [
                 "number": .number(Double(t.number)), "state": .string(t.state), "config": .object(t.config),
@@ -131,27 +102,41 @@ extension DashboardState {
         ])
     }
 
-    /// Each parameter's range over the study's trials: `min`/`max` for numbers, `values` otherwise.
-    func parameterRanges(_ study: Study) -> [JSONValue] {
-        var numbers: [String: (Double, Double)] = [:]
-        var categories: [String: [String]] = [:]
-        for t in study.trials.values {
-            for (name, v) in t.config {
-                if case .number(let x) = v, categories[name] == nil {
-                    let r = numbers[name] ?? (x, x)
-                    numbers[name] = (Swift.min(r.0, x), Swift.max(r.1, x))
-                } else {
-                    numbers[name] = nil
-                    if !(categories[name]?.contains(v.argument) ?? false) { categories[name, default: []].append(v.argument) }
-                }
+    /// The numbers of `study`'s trials that `query` selects, in its order. Trials without the
+    /// sort key go last in either direction; ties by number.
+    func orderedTrials(_ study: Study, query: TrialQuery) -> [Int] {
+        if query.sort == "number" {
+            // The default order: plain integers, no keys to build.
+            var numbers: [Int] = []
+            numbers.reserveCapacity(study.trials.count)
+            for (number, t) in study.trials where query.state == nil || t.state == query.state { numbers.append(number) }
+            numbers.sort(by: query.descending ? (>) : (<))
+            return numbers
+        }
+        // Keys and numbers only: copying 10,000 trials per request cost more than the sort.
+        var keyed: [(key: JSONValue, number: Int)] = []
+        keyed.reserveCapacity(study.trials.count)
+        for (number, t) in study.trials where query.state == nil || t.state == query.state {
+            let key: JSONValue = switch query.sort {
+            case "value": value(t, metric: study.metric).map(JSONValue.number) ?? .null
+            case "state": .string(t.state)
+            case "attempts": .number(Double(t.attempts.count))
+            default: t.config[query.sort] ?? .null
             }
+            keyed.append((key, number))
         }
-        let names = Set(numbers.keys).union(categories.keys).sorted()
-        return names.map { name in
-            if let (lo, hi) = numbers[name] { return .object(["name": .string(name), "min": .number(lo), "max": .number(hi)]) }
-            return .object(["name": .string(name), "values": .array(Array(categories[name, default: []].prefix(50)).map(JSONValue.string))])
+        keyed.sort { a, b in
+            let (xn, yn) = (a.key == .null, b.key == .null)
+            if xn != yn { return !xn }
+            if xn || a.key == b.key { return a.number < b.number }
+            return query.descending ? Self.less(b.key, a.key) : Self.less(a.key, b.key)
         }
+        return keyed.map(\.number)
     }
+
+    /// Each parameter's range over the study's trials (kept by the fold): `min`/`max` for
+    /// numbers, `values` otherwise.
+    func parameterRanges(_ study: Study) -> [JSONValue] { study.ranges.json }
 
     /// `/api/trial?study=&trial=&logs_after=`: the trial's attempts, learning curve,
     /// checkpoints and the log lines after index `logsAfter` (lines count from 1 over the trial's

@@ -60,6 +60,14 @@ public struct DashboardState: Sendable {
         public var lastTime: Double?
         /// The study's own version: charts are drawn again only when it changed.
         public var version: UInt64 = 0
+        /// Trials by state, as the feed tells them (`DashboardState+Aggregates.swift`).
+        public internal(set) var stateCounts: [String: Int] = [:]
+        /// The best complete trial by the study's metric and mode (ties: the lowest number).
+        public internal(set) var best: (number: Int, value: Double)?
+        /// The parameters' ranges over every trial's configuration.
+        public internal(set) var ranges = ParameterRanges()
+        /// A trial's configuration changed: `ranges` is walked again at the end of the fold.
+        var rangesStale = false
 
         public var metric: String? { summary["metric"]?.argument }
         public var maximize: Bool { summary["mode"]?.argument == "max" }

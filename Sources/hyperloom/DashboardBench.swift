@@ -94,24 +94,34 @@ struct DashboardBench: ParsableCommand {
         Console.line(String(format: "study page, first answers: page %.1f ms, study view %.1f ms (%d bytes), charts %.1f ms (%d bytes): %.1f ms",
                             page.ms, studyView.ms, studyView.bytes, charts.ms, charts.bytes, page.ms + studyView.ms + charts.ms))
 
-        // Live: `rate` events/s; every 0.5 s a marker, whose arrival in the dashboard's state a
-        // poller times; in the second half an open page fetches the study view every 400 ms.
+        // Live: `rate` events/s; every 0.5 s a marker, whose arrival a WebSocket client of `/ws`
+        // times as an open page sees it (the push that tells the page to fetch again). In the
+        // second half a study page is open: its view every 400 ms and its charts every 2 s, as
+        // `DashboardPage` asks for them while the study changes.
         let latencies = LatencyLog()
         let stopPolling = LockedBox(false)
-        let poller = Thread {
-            let http = HTTP(base: url)
-            while !stopPolling.get() {
-                if let position = try? http.position() { latencies.seen(position, at: .now) }
-                Thread.sleep(forTimeInterval: 0.005)
+        guard let port = URL(string: url)?.port.flatMap({ UInt16(exactly: $0) }) else { throw Failure("no port in \(url)") }
+        let pushes = try PushReader(port: port)
+        defer { pushes.close() }
+        let pushThread = Thread {
+            while !stopPolling.get(), !pushes.closed {
+                if let position = pushes.next() { latencies.seen(position, at: .now) }
             }
         }
-        poller.start()
+        pushThread.start()
         // The first half without a page open (the feed alone), the second with one.
         let pageOpen = LockedBox(false)
         let pageThread = Thread {
             let http = HTTP(base: url)
+            var lastCharts: ContinuousClock.Instant?
             while !stopPolling.get() {
-                if pageOpen.get(), let t = try? http.timed("/api/study?id=\(Self.study)") { latencies.fetched(t.ms) }
+                if pageOpen.get() {
+                    if let t = try? http.timed("/api/study?id=\(Self.study)") { latencies.fetched(t.ms) }
+                    if lastCharts.map({ $0.duration(to: .now) >= .seconds(DashboardServerInterval.charts) }) ?? true {
+                        lastCharts = .now
+                        if let t = try? http.timed("/api/charts?id=\(Self.study)") { latencies.charted(t.ms) }
+                    }
+                }
                 Thread.sleep(forTimeInterval: DashboardServerInterval.render)
             }
         }
@@ -150,12 +160,14 @@ struct DashboardBench: ParsableCommand {
         let cpuWithPage = ((after?.cpuSeconds ?? 0) - (half?.cpuSeconds ?? 0)) / (wall / 2)
         let lat = latencies.latenciesMs().sorted()
         let fetches = latencies.fetchesMs().sorted()
+        let chartFetches = latencies.chartsMs().sorted()
         func pct(_ xs: [Double], _ p: Double) -> Double { xs.isEmpty ? .nan : xs[min(xs.count - 1, Int(Double(xs.count) * p))] }
-        Console.line(String(format: "live %.0f s at %d events/s (%d sent): feed→state latency p50 %.0f ms, p95 %.0f ms, max %.0f ms (%d markers); "
-                            + "study view under load p50 %.1f ms, p95 %.1f ms; dashboard CPU %.1f%% of a core following the feed alone, "
-                            + "%.1f%% with a study page open, RSS %d MB",
+        Console.line(String(format: "live %.0f s at %d events/s (%d sent): feed→push latency p50 %.0f ms, p95 %.0f ms, max %.0f ms (%d markers); "
+                            + "study view under load p50 %.1f ms, p95 %.1f ms; charts under load p50 %.1f ms (%d); dashboard CPU %.1f%% of a core "
+                            + "following the feed alone, %.1f%% with a study page open, RSS %d MB",
                             wall, rate, sent, pct(lat, 0.5), pct(lat, 0.95), lat.last ?? .nan, lat.count,
-                            pct(fetches, 0.5), pct(fetches, 0.95), 100 * cpuAlone, 100 * cpuWithPage, (after?.residentBytes ?? 0) >> 20))
+                            pct(fetches, 0.5), pct(fetches, 0.95), pct(chartFetches, 0.5), chartFetches.count,
+                            100 * cpuAlone, 100 * cpuWithPage, (after?.residentBytes ?? 0) >> 20))
         var json = JSONObjectWriter()
         json.add("bench", "dashboard")
         json.add("trials", trials)
@@ -166,15 +178,18 @@ struct DashboardBench: ParsableCommand {
         json.add("latency_p50_ms", pct(lat, 0.5))
         json.add("latency_p95_ms", pct(lat, 0.95))
         json.add("study_view_p50_ms", pct(fetches, 0.5))
+        json.add("charts_p50_ms", pct(chartFetches, 0.5))
         json.add("cpu_percent_feed_alone", 100 * cpuAlone)
         json.add("cpu_percent_page_open", 100 * cpuWithPage)
         Console.line(String(decoding: json.finish(), as: UTF8.self))
     }
 }
 
-/// How often an open page fetches its view at most (`DashboardPage`: one render per 400 ms).
+/// How often an open study page fetches (`DashboardPage`): its view at most every 400 ms, its
+/// charts at most every 2 s.
 enum DashboardServerInterval {
     static let render = 0.4
+    static let charts = 2
 }
 
 /// The bench's feed: numbered events journaled through the real `FeedPublisher`.
@@ -213,6 +228,7 @@ final class LatencyLog: @unchecked Sendable {
     private var pending: [(seq: UInt64, at: ContinuousClock.Instant)] = []
     private var latencies: [Double] = []
     private var fetches: [Double] = []
+    private var charts: [Double] = []
 
     func published(_ seq: UInt64, at time: ContinuousClock.Instant) {
         lock.lock(); pending.append((seq, time)); lock.unlock()
@@ -228,6 +244,8 @@ final class LatencyLog: @unchecked Sendable {
     }
 
     func fetched(_ ms: Double) { lock.lock(); fetches.append(ms); lock.unlock() }
+    func charted(_ ms: Double) { lock.lock(); charts.append(ms); lock.unlock() }
+    func chartsMs() -> [Double] { lock.lock(); defer { lock.unlock() }; return charts }
     func latenciesMs() -> [Double] { lock.lock(); defer { lock.unlock() }; return latencies }
     func fetchesMs() -> [Double] { lock.lock(); defer { lock.unlock() }; return fetches }
 }
@@ -259,4 +277,78 @@ struct HTTP: Sendable {
         let doc = try JSONValue(parsing: Array(try get("/api/position")))
         return UInt64(doc.object?["position"]?.double ?? 0)
     }
+}
+
+/// A WebSocket client of the dashboard's `/ws`, as an open page: it reads the pushed
+/// `{"position":…,"version":…}` messages (unmasked text frames from the server) and sends
+/// nothing after the handshake. Blocking reads with a 1 s timeout, on one thread.
+final class PushReader: @unchecked Sendable {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    /// The server closed the connection (or it failed).
+    private(set) var closed = false
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { let e = errno; Glibc.close(fd); throw Failure("connect to 127.0.0.1:\(port): errno \(e)") }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8)
+        guard write(fd, request, request.count) == request.count else { Glibc.close(fd); throw Failure("/ws: the handshake could not be sent") }
+        let end: [UInt8] = Array("\r\n\r\n".utf8)
+        while true {
+            if let range = buffer.firstRange(of: end) {
+                let head = String(decoding: buffer[..<range.lowerBound], as: UTF8.self)
+                buffer.removeSubrange(..<range.upperBound)
+                guard head.hasPrefix("HTTP/1.1 101") else { Glibc.close(fd); throw Failure("/ws answered: \(head.prefix(80))") }
+                return
+            }
+            guard fill() else { Glibc.close(fd); throw Failure("/ws: no handshake answer") }
+        }
+    }
+
+    /// Reads more bytes; false when the connection closed or nothing came within the timeout.
+    private func fill() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 4_096)
+        let n = read(fd, &chunk, chunk.count)
+        guard n > 0 else {
+            if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { closed = true }
+            return false
+        }
+        buffer += chunk[..<n]
+        return true
+    }
+
+    /// The position of the next pushed message; nil when nothing came within 1 s or the
+    /// connection closed.
+    func next() -> UInt64? {
+        while true {
+            if buffer.count >= 2 {
+                var length = Int(buffer[1] & 0x7f)
+                var header = 2
+                if length == 126, buffer.count >= 4 { length = Int(buffer[2]) << 8 | Int(buffer[3]); header = 4 }
+                else if length == 127 { return nil }
+                if length != 126, buffer.count >= header + length {
+                    let payload = Array(buffer[header..<header + length])
+                    let opcode = buffer[0] & 0x0f
+                    buffer.removeFirst(header + length)
+                    guard opcode == 1 else { if opcode == 8 { closed = true; return nil } else { continue } }
+                    if let doc = try? JSONValue(parsing: payload), let position = doc.object?["position"]?.double { return UInt64(position) }
+                    continue
+                }
+            }
+            guard fill() else { return nil }
+        }
+    }
+
+    func close() { Glibc.close(fd) }
 }

@@ -43,6 +43,14 @@ struct Dashboard: ParsableCommand {
     /// The optimizer's study summaries and the broker's status are asked for this often.
     static let statusInterval: Duration = .seconds(2)
 
+    /// Live events are applied to the state in batches this far apart: the update latency grows
+    /// by at most this much (the page hears of changes every 200 ms anyway).
+    static let applyInterval: Duration = .milliseconds(100)
+
+    /// At most this many events are applied under the lock at once (catching up), so a page's
+    /// request waits for one batch at most.
+    static let maxBatch = 2_000
+
     func validate() throws {
         let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
         let env = ProcessInfo.processInfo.environment
@@ -101,12 +109,19 @@ struct Dashboard: ParsableCommand {
             }
         }
         status.start()
+        // Live events are applied once per `applyInterval`, not one by one: a feed of 500
+        // events/s otherwise wakes this thread, takes the lock and bumps the version 500 times a
+        // second. While catching up (a replay under way, or a full batch) it goes on at once.
+        var full = false
         while !stop.isStopRequested {
             var batch: [FeedEvent] = []
-            if let first = try subscriber.next(timeout: .milliseconds(100)) {
+            if !full, let first = try subscriber.next(timeout: .milliseconds(100)) {
                 batch.append(first)
-                while batch.count < 2_000, let event = try subscriber.next(timeout: .zero) { batch.append(event) }
+                // Live: let the rest of this interval's events gather in the socket.
+                if !subscriber.isReplaying { Thread.sleep(forTimeInterval: Self.applyInterval / .seconds(1)) }
             }
+            while batch.count < Self.maxBatch, let event = try subscriber.next(timeout: .zero) { batch.append(event) }
+            full = batch.count == Self.maxBatch
             if !batch.isEmpty { model.update { state in for event in batch { state.apply(event) } } }
         }
         let done = DispatchSemaphore(value: 0)

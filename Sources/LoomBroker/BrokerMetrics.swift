@@ -52,6 +52,7 @@ final class BrokerMetrics {
         advance("hyperloom_broker_attempts_stalled_total", to: machine.stalled)
         advance("hyperloom_broker_workers_lost_total", to: machine.workersLost)
         advance("hyperloom_broker_workers_marked_slow_total", to: machine.slowWorkers)
+        advance("hyperloom_broker_heartbeats_missed_total", to: machine.heartbeatsMissed)
         advance("hyperloom_broker_messages_received_total", to: machine.received)
         for (reason, count) in machine.rejected { advance("hyperloom_broker_messages_rejected_total", ("reason", reason), to: count) }
         for (reason, count) in machine.refused { advance("hyperloom_broker_messages_refused_total", ("reason", reason), to: count) }

@@ -285,6 +285,7 @@ extension BrokerStateMachine {
         c.add("superseded", counters.superseded)
         c.add("copies_lost", counters.copiesLost)
         c.add("slow_workers", counters.slowWorkers)
+        c.add("heartbeats_missed", counters.heartbeatsMissed)
         return c.finish()
     }
 

@@ -163,6 +163,7 @@ extension BrokerStateMachine {
         let interval = worker.heartbeat.seconds
         let late = max(0, worker.lastHeard.duration(to: now).seconds - interval)
         worker.lastHeard = now
+        worker.missedCounted = 0
         worker.lateness += policy.latenessSmoothing * (late - worker.lateness)
         var actions: [BrokerAction] = []
         if !worker.slow, worker.lateness > policy.slowWorkerLateness * interval {

@@ -60,6 +60,7 @@ extension BrokerStateMachine {
             worker.heartbeat = heartbeat
             worker.liveness = info.liveness
             worker.lastHeard = now
+            worker.missedCounted = 0
             worker.cpuCapacity = UInt64(info.slots) * 1000
             worker.gpuCapacity = UInt64(info.gpus) * 1000
             worker.userID = userID
@@ -229,7 +230,15 @@ extension BrokerStateMachine {
         var actions: [BrokerAction] = []
         var dead: [String] = []
         for id in workerOrder {
-            guard let worker = workers[id] else { continue }
+            guard var worker = workers[id] else { continue }
+            // Each whole interval of silence is one missed heartbeat, counted once however
+            // often the sweep runs (at most `liveness`: then the worker is dead).
+            let missed = min(worker.liveness, Int(worker.lastHeard.duration(to: now) / worker.heartbeat))
+            if missed > worker.missedCounted {
+                counters.heartbeatsMissed += missed - worker.missedCounted
+                worker.missedCounted = missed
+                workers[id] = worker
+            }
             if now >= worker.lastHeard + worker.heartbeat * worker.liveness {
                 dead.append(id)
             } else if now >= worker.lastSent + worker.heartbeat {

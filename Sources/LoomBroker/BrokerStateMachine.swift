@@ -117,6 +117,10 @@ public struct BrokerCounters: Equatable, Sendable {
     public var copiesLost = 0
     /// Times a worker was marked slow (late heartbeats).
     public var slowWorkers = 0
+    /// Heartbeat intervals that passed without a word from a registered worker, counted in the
+    /// sweep (`sweepWorkers`): a worker silent for 2.5 intervals missed 2; one declared dead
+    /// missed `liveness`.
+    public var heartbeatsMissed = 0
 
     public init() {}
 }
@@ -326,6 +330,8 @@ struct WorkerRecord: Sendable {
     var lateness: Double = 0
     /// Whether its heartbeats are late enough that it gets no new jobs (it still runs its own).
     var slow = false
+    /// Heartbeat intervals of its current silence already counted in `heartbeatsMissed`.
+    var missedCounted = 0
     /// Its pool labels (READY `labels`): it takes only jobs whose `worker_labels` it all carries.
     var labels: Set<String> = []
 

@@ -52,6 +52,8 @@ public enum MetricCatalogue {
               "Time a job waited in the queue before an attempt was assigned."),
         Entry("hyperloom_broker_workers_lost_total", .counter, "Workers declared dead after missing `liveness` heartbeats (or unreachable)."),
         Entry("hyperloom_broker_workers_marked_slow_total", .counter, "Times a worker was marked slow because its heartbeats arrived late."),
+        Entry("hyperloom_broker_heartbeats_missed_total", .counter,
+              "Heartbeat intervals that passed without a message from a registered worker (each counted once; a worker declared dead missed `liveness` of them)."),
         Entry("hyperloom_broker_messages_received_total", .counter, "Messages received on the broker's public port."),
         Entry("hyperloom_broker_messages_rejected_total", .counter, labels: ["reason"], "Messages the decoder rejected, by category."),
         Entry("hyperloom_broker_messages_refused_total", .counter, labels: ["reason"],

@@ -32,6 +32,27 @@ import LoomWire
         #expect(ended.first?.detail.hasPrefix("worker w1 ") == true)
     }
 
+    @Test func eachWholeIntervalOfSilenceIsOneMissedHeartbeatCountedOnce() {
+        var h = BrokerHarness()
+        h.ready("w1")   // heartbeat 1 s, liveness 3
+        h.advance(to: .milliseconds(900))
+        #expect(h.machine.counters.heartbeatsMissed == 0)
+        h.advance(to: .milliseconds(1_000))
+        h.advance(to: .milliseconds(1_500))
+        h.advance(to: .milliseconds(2_500))
+        #expect(h.machine.counters.heartbeatsMissed == 2, "2.5 intervals of silence, swept three times")
+        h.worker("w1", .heartbeat)
+        h.advance(to: .milliseconds(3_400))
+        #expect(h.machine.counters.heartbeatsMissed == 2, "heard at 2.5 s: a new silence starts")
+        h.advance(to: .milliseconds(3_600))
+        #expect(h.machine.counters.heartbeatsMissed == 3)
+        // Silent until declared dead, with one late sweep: `liveness` missed in all, not more.
+        h.advance(to: .milliseconds(9_000))
+        #expect(BrokerHarness.topics(h.log).contains("worker/w1/lost"))
+        #expect(h.machine.counters.heartbeatsMissed == 2 + 3)
+        #expect(h.machine.counters.workersLost == 1)
+    }
+
     @Test func aRequeuedAttemptPrefersAWorkerThatHasNotLostIt() throws {
         var h = BrokerHarness()
         h.ready("w1")

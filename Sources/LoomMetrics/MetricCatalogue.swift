@@ -73,7 +73,7 @@ public enum MetricCatalogue {
               "Time one loop turn's store writes took to commit (one transaction per turn)."),
         Entry("hyperloom_optimizer_store_commit_failures_total", .counter, "Turns whose commit failed (the studies were rebuilt from the store)."),
         Entry("hyperloom_optimizer_ask_latency_seconds", .histogram, labels: ["searcher"], buckets: latencyBuckets,
-              "Time the optimizer took to turn an event into new trials, by the searcher of the study that asked."),
+              "Time a searcher took to suggest one configuration (its own suggest call), by searcher kind."),
         Entry("hyperloom_optimizer_checkpoint_bytes_in_total", .counter, "Checkpoint bytes received from workers and written to the blob store."),
         Entry("hyperloom_optimizer_checkpoint_bytes_out_total", .counter, "Checkpoint bytes sent to workers restoring a trial."),
     ]

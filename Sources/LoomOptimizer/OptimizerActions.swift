@@ -17,6 +17,9 @@ public struct OptimizerActions: Sendable, Equatable {
     /// committed checkpoint index and blob directory (`CheckpointServer.answer`).
     public var fetches: [Transfer] = []
     public var notes: [OptimizerNote] = []
+    /// How long the searchers' `suggest` calls took (only with `Settings.suggestClock`): for the
+    /// ask latency metric, nothing to carry out.
+    public var suggestTimes: [SuggestTime] = []
 
     public init() {}
 
@@ -35,6 +38,19 @@ public struct OptimizerActions: Sendable, Equatable {
         disk += other.disk
         fetches += other.fetches
         notes += other.notes
+        suggestTimes += other.suggestTimes
+    }
+}
+
+/// One timed `suggest` of a study's searcher.
+public struct SuggestTime: Sendable, Equatable {
+    /// The searcher's kind (`random`, `tpe`, …).
+    public var searcher: String
+    public var duration: Duration
+
+    public init(searcher: String, duration: Duration) {
+        self.searcher = searcher
+        self.duration = duration
     }
 }
 

@@ -16,6 +16,7 @@ extension OptimizerMachine {
         studies[id] = study
         out.writes.append(.createStudy(study))
         drivers[id] = StudyDriver(studyID: id, spec: spec, createdAt: now.wall, trials: [])
+        drivers[id]!.suggestClock = settings.suggestClock
         out.notes.append(.info("study created", ["study.name": id]))
         advance(id, now: now)
         return id

@@ -63,6 +63,10 @@ public struct OptimizerMachine: Sendable {
         /// The directory a submitted spec's relative paths resolve against when the request
         /// names none (the service's working directory).
         public var workingDirectory: String
+        /// When set, each searcher's `suggest` is timed with it and the times are handed out
+        /// (`OptimizerActions.suggestTimes`): the service sets the real clock when it exports
+        /// metrics; nil (tests, the simulation) times nothing. The machine reads no clock itself.
+        public var suggestClock: (@Sendable () -> ContinuousClock.Instant)?
 
         public init(keepsCheckpoints: Bool, keep: Int = 2, maxBytes: Int64 = 1 << 30, maxFiles: Int = CheckpointManifest.maxFiles,
                     transfer: ChunkTransfer.Config = ChunkTransfer.Config(), workingDirectory: String = "/") {
@@ -148,6 +152,7 @@ public struct OptimizerMachine: Sendable {
             // The driver replays only its scheduler's trials (not `ask` ones).
             let replayed = spec.scheduler.kind == .fifo ? [] : reports
             drivers[study.id] = StudyDriver(studyID: study.id, spec: spec, createdAt: study.createdAt, trials: trials, reports: replayed)
+            drivers[study.id]!.suggestClock = settings.suggestClock
             for trial in trials where !trial.state.isFinished {
                 let key = TrialKey(study: study.id, number: trial.number)
                 attempts[key] = [:]
@@ -222,6 +227,13 @@ public struct OptimizerMachine: Sendable {
     mutating func take() -> OptimizerActions {
         defer { out = OptimizerActions() }
         out.notes += refusalLog.take().map { .warning("message refused", $0.metadata) }
+        if settings.suggestClock != nil {
+            for id in drivers.keys.sorted() where !drivers[id]!.suggestTimes.isEmpty {
+                let searcher = drivers[id]!.spec.searcher.kind.rawValue
+                out.suggestTimes += drivers[id]!.suggestTimes.map { SuggestTime(searcher: searcher, duration: $0) }
+                drivers[id]!.suggestTimes.removeAll()
+            }
+        }
         return out
     }
 

@@ -5,9 +5,11 @@ import LoomWire
 /// The optimizer's metrics (Docs/deploy.md, "Metrics"), made through swift-metrics with the
 /// factory the process exports (`LoomMetrics.PrometheusExport`).
 ///
-/// **Source.** The machine stays free of clocks and counters: commits and asks are timed around
-/// the calls the service makes, checkpoint bytes are counted in the disk writes and transfers the
-/// service carries out, and the gauges are read from the machine's studies about once a second.
+/// **Source.** The machine stays free of clocks and counters: commits are timed around the calls
+/// the service makes; each searcher's `suggest` is timed with the clock the service gives the
+/// machine (`Settings.suggestClock`) and handed out as `OptimizerActions.suggestTimes`;
+/// checkpoint bytes are counted in the disk writes and transfers the service carries out, and the
+/// gauges are read from the machine's studies about once a second.
 /// **Threading.** The optimizer's loop thread (the metric handles themselves are thread-safe).
 final class OptimizerMetrics {
     static let refreshInterval: Duration = .seconds(1)
@@ -40,15 +42,14 @@ final class OptimizerMetrics {
 
     func commitFailed() { commitFailures.increment() }
 
-    /// A turn that created trials took `duration` in the machine; `searchers` are the searcher
-    /// kinds of the studies the new trials belong to (one label, or `mixed`).
-    func asked(in duration: Duration, searchers: Set<String>) {
-        guard !searchers.isEmpty else { return }
-        let label = searchers.count == 1 ? searchers.first! : "mixed"
-        let timer = askLatency[label] ?? Timer(label: "hyperloom_optimizer_ask_latency_seconds", dimensions: [("searcher", label)],
-                                               factory: factory)
-        askLatency[label] = timer
-        timer.record(duration)
+    /// Each searcher's own `suggest` time, labelled with its kind (`random`, `tpe`, …).
+    func suggested(_ times: [SuggestTime]) {
+        for time in times {
+            let timer = askLatency[time.searcher] ?? Timer(label: "hyperloom_optimizer_ask_latency_seconds",
+                                                            dimensions: [("searcher", time.searcher)], factory: factory)
+            askLatency[time.searcher] = timer
+            timer.record(time.duration)
+        }
     }
 
     /// Disk writes of checkpoint chunks received from workers.

@@ -117,6 +117,7 @@ public final class OptimizerService: @unchecked Sendable {
         var settings = OptimizerMachine.Settings(config.checkpoints, workingDirectory: FileManager.default.currentDirectoryPath)
         if let keepsCheckpoints { settings.keepsCheckpoints = keepsCheckpoints }
         settings.specLimits = config.specLimits
+        if config.metrics != nil { settings.suggestClock = { ContinuousClock.now } }
         return settings
     }
 
@@ -183,12 +184,11 @@ public final class OptimizerService: @unchecked Sendable {
     func turn(_ events: [ClientEvent]) {
         guard restored else { return restore() }
         let moment = now()
-        let started = ContinuousClock.now
         var actions = OptimizerActions()
         for event in events { actions.append(machine.handle(event, now: moment)) }
         actions.append(machine.tick(now: moment))
         if let metrics {
-            metrics.asked(in: started.duration(to: .now), searchers: searchers(of: actions))
+            metrics.suggested(actions.suggestTimes)
             if moment.instant >= metrics.nextRefresh {
                 metrics.nextRefresh = moment.instant + OptimizerMetrics.refreshInterval
                 metrics.refresh(machine)
@@ -266,18 +266,6 @@ public final class OptimizerService: @unchecked Sendable {
     }
 
     /// The searcher kinds of the studies whose new trials `actions` submit.
-    private func searchers(of actions: OptimizerActions) -> Set<String> {
-        var kinds: Set<String> = []
-        for case .submit(let jobs) in actions.orderedMessages {
-            for job in jobs {
-                guard let study = OptimizerMachine.parseJobID(job.id)?.study,
-                      let kind = machine.driver(study)?.spec.searcher.kind else { continue }
-                kinds.insert(kind.rawValue)
-            }
-        }
-        return kinds
-    }
-
     private func log(_ note: OptimizerNote) {
         let metadata = note.metadata.mapValues { Logger.MetadataValue.string($0) }
         switch note.level {

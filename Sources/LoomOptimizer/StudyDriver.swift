@@ -45,6 +45,10 @@ public struct StudyDriver: Sendable {
     /// Attempts of asked trials whose lease expired before they were started (prefetched and
     /// never evaluated): not counted against `trial.max_retries` (see **Leases**).
     var unstartedAttempts: [Int: Int] = [:]
+    /// Times each `searcher.suggest` (`OptimizerMachine.Settings.suggestClock`; nil: untimed).
+    var suggestClock: (@Sendable () -> ContinuousClock.Instant)?
+    /// How long each timed `suggest` took, until the machine hands them out.
+    var suggestTimes: [Duration] = []
 
     /// `reports` are the study's stored reports (any order), replayed into the scheduler.
     public init(studyID: String, spec: StudySpec, createdAt: Double, trials: [TrialRecord], reports: [ReportRecord] = []) {
@@ -119,7 +123,11 @@ public struct StudyDriver: Sendable {
     mutating func nextConfig() -> (Config, String)? {
         if !points.isEmpty { return (points.removeFirst(), "points_to_evaluate") }
         guard !exhausted else { return nil }
-        switch searcher.suggest(pending: active.map(\.config)) {
+        let pending = active.map(\.config)
+        let started = suggestClock?()
+        let suggestion = searcher.suggest(pending: pending)
+        if let started, let clock = suggestClock { suggestTimes.append(started.duration(to: clock())) }
+        switch suggestion {
         case .config(let config): return (config, "searcher")
         case .exhausted:
             exhausted = true

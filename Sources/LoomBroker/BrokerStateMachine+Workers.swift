@@ -233,7 +233,8 @@ extension BrokerStateMachine {
             guard var worker = workers[id] else { continue }
             // Each whole interval of silence is one missed heartbeat, counted once however
             // often the sweep runs (at most `liveness`: then the worker is dead).
-            let missed = min(worker.liveness, Int(worker.lastHeard.duration(to: now) / worker.heartbeat))
+            let intervals = worker.heartbeat > .zero ? worker.lastHeard.duration(to: now) / worker.heartbeat : 0
+            let missed = intervals >= Double(worker.liveness) ? worker.liveness : intervals >= 1 ? Int(intervals) : 0
             if missed > worker.missedCounted {
                 counters.heartbeatsMissed += missed - worker.missedCounted
                 worker.missedCounted = missed

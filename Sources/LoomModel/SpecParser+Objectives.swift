@@ -143,7 +143,7 @@ extension SpecParser {
     static func checkSearcherObjectives(_ reader: SpecReader, _ top: SpecReader.Entries, searcher: SearcherSpec,
                                         objectives: [Objective], constraints: [MetricConstraint]) throws(SpecError) {
         let multiObjective: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe]
-        let constrained: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe]
+        let constrained: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe, .gp]
         let node = top["searcher"]?.value ?? top["metrics"]?.keyNode
         if objectives.count > 1, !multiObjective.contains(searcher.kind) {
             throw reader.error(node, "searcher", "the \(searcher.kind.rawValue) searcher optimises one objective and this study has "

@@ -92,14 +92,19 @@ public struct Evaluation: Equatable, Sendable {
     public var feasible: Bool
     /// The sum of positive constraint values (0 when feasible; see `ObjectiveValues`).
     public var violation: Double
+    /// Each constraint's value, ≤ 0 satisfied (`ObjectiveValues.constraints`); empty when the
+    /// study has no constraints or the values are not known (a result told with `value` alone).
+    public var constraints: [Double]
 
-    public init(config: Config, state: TrialState, value: Double?, values: [Double]? = nil, feasible: Bool = true, violation: Double = 0) {
+    public init(config: Config, state: TrialState, value: Double?, values: [Double]? = nil, feasible: Bool = true, violation: Double = 0,
+                constraints: [Double] = []) {
         self.config = config
         self.state = state
         self.value = value
         self.values = values
         self.feasible = feasible
         self.violation = violation
+        self.constraints = constraints
     }
 }
 

@@ -110,7 +110,7 @@ struct MultiObjectiveBench: ParsableCommand {
             let (values, constraints) = problem.evaluate(config)
             let (isFeasible, violation) = MultiObjectiveProblem.feasibility(constraints)
             searcher.observe(Evaluation(config: config, state: .complete, value: values[0], values: values, feasible: isFeasible,
-                                        violation: violation))
+                                        violation: violation, constraints: constraints))
             if isFeasible { feasible.append(values) }
             if checkpoints.contains(n) {
                 feasible = Pareto.nonDominated(feasible)

@@ -44,6 +44,11 @@ import Testing
         #expect(spec.scheduler.metric == "latency_ms")
     }
 
+    @Test func gpTakesConstraintsOnOneObjective() throws {
+        let spec = try parse(Self.spec("metric: loss\nmode: min", searcher: "gp", extra: "constraints: [\"latency_ms <= 20\"]"))
+        #expect(spec.searcher.kind == .gp && spec.constraints.count == 1)
+    }
+
     @Test func nsga2TakesOptunasOptions() throws {
         let spec = try parse(Self.spec(Self.twoObjectives, searcher: "{type: nsga2, population_size: 20, mutation_prob: 0.2}"))
         #expect(spec.searcher.kind == .nsga2)
@@ -53,10 +58,10 @@ import Testing
     @Test func objectiveValuesAreReadFromTheFinalMetrics() throws {
         let spec = try parse(Self.spec(Self.twoObjectives, extra: "constraints: [\"latency_ms <= 20\", \"memory_mb < 512\"]"))
         let ok = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "latency_ms": .n(20), "memory_mb": .n(100)]))
-        #expect(ok == .success(ObjectiveValues(values: [0.9, 20], feasible: true, violation: 0)))
+        #expect(ok == .success(ObjectiveValues(values: [0.9, 20], feasible: true, violation: 0, constraints: [0, -412])))
         let over = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "latency_ms": .n(25), "memory_mb": .n(512)]))
         // memory_mb < 512 fails at equality with violation 0; latency is 5 over.
-        #expect(over == .success(ObjectiveValues(values: [0.9, 25], feasible: false, violation: 5)))
+        #expect(over == .success(ObjectiveValues(values: [0.9, 25], feasible: false, violation: 5, constraints: [5, 0])))
         guard case .failure(let error) = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "memory_mb": .n(1)])) else {
             Issue.record("a missing objective must fail"); return
         }

@@ -80,9 +80,12 @@ extension GPSearcher {
         book.restore(evaluations: evaluations, point: point)
     }
 
-    /// The feasibility of a complete evaluation (the GP needs no objective vector); nil otherwise.
+    /// The feasibility of a complete evaluation and, with several objectives, its losses (none
+    /// unless every objective is finite); nil otherwise.
     func point(_ evaluation: Evaluation) -> Pareto.Point? {
         guard evaluation.state == .complete else { return nil }
-        return Pareto.Point(losses: [], feasible: evaluation.feasible, violation: evaluation.violation)
+        guard modes.count > 1 else { return Pareto.Point(losses: [], feasible: evaluation.feasible, violation: evaluation.violation) }
+        guard let values = evaluation.values, values.count == modes.count, values.allSatisfy(\.isFinite) else { return nil }
+        return Pareto.Point(losses: Pareto.losses(values, modes: modes), feasible: evaluation.feasible, violation: evaluation.violation)
     }
 }

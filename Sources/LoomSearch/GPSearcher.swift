@@ -95,12 +95,17 @@ public struct GPSearcher: Searcher {
 
     public let seed: UInt64
     public let options: Options
+    /// The direction of every objective (one for a single-objective study); with several, see
+    /// `GPSearcher+Objectives.swift`.
+    public let modes: [Mode]
     var book: ResultBook
     let featureCount: Int
 
-    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
+    /// `modes`: every objective's direction when there are several (nil: `mode` alone).
+    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options(), modes: [Mode]? = nil) {
         self.seed = seed
         self.options = options
+        self.modes = modes ?? [mode]
         book = ResultBook(space: space, mode: mode)
         featureCount = book.space.axes.reduce(0) { count, axis in
             switch axis {
@@ -113,15 +118,15 @@ public struct GPSearcher: Searcher {
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = book.proposalCount
-        let ranked = feasibleFirst(book.ranked)
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
+        let (ordered, ranked) = modes.count > 1 ? scalarisedResults(&random) : (book.ordered, feasibleFirst(book.ranked))
         guard ranked.count >= max(startupTrials, 2), featureCount > 0 else {
             return .config(book.proposeStartup(seed: seed, pending: pending))
         }
         guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
-        guard let model = fittedModel(ranked: ranked, pending: pending, &random) else {
+        guard let model = fittedModel(ordered: ordered, ranked: ranked, pending: pending, &random) else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let taken = Set(pending)
@@ -153,9 +158,11 @@ public struct GPSearcher: Searcher {
         return GaussianProcess.fit(features: features, targets: targets, starts: [.initial(features: featureCount), randomStart])
     }
 
-    /// `ranked`: complete results with a value, feasible ones first (`feasibleFirst`).
-    private func fittedModel(ranked: [ResultBook.Result], pending: [Config], _ random: inout Xoshiro256StarStar) -> Model? {
-        let ordered = book.ordered.filter { $0.state == .complete && $0.loss != nil }
+    /// `ordered`: the results in `ResultBook` order; `ranked`: the complete ones with a value,
+    /// best first, feasible ones first (`feasibleFirst`).
+    private func fittedModel(ordered: [ResultBook.Result], ranked: [ResultBook.Result], pending: [Config],
+                             _ random: inout Xoshiro256StarStar) -> Model? {
+        let ordered = ordered.filter { $0.state == .complete && $0.loss != nil }
         func subset(_ cap: Int) -> [ResultBook.Result] {
             guard ordered.count > cap else { return ordered }
             let best = Array(ranked.prefix(cap / 3))

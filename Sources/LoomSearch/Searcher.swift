@@ -139,7 +139,8 @@ public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, r
         TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options),
                     modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .gp:
-        GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options))
+        GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options),
+                   modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .bohb:
         BOHBSearcher(space: space, mode: mode, seed: spec.seed, options: BOHBSearcher.Options(spec.options))
     case .nsga2:

@@ -44,9 +44,11 @@ import Testing
         #expect(spec.scheduler.metric == "latency_ms")
     }
 
-    @Test func gpTakesConstraintsOnOneObjective() throws {
+    @Test func gpTakesConstraintsAndSeveralObjectives() throws {
         let spec = try parse(Self.spec("metric: loss\nmode: min", searcher: "gp", extra: "constraints: [\"latency_ms <= 20\"]"))
         #expect(spec.searcher.kind == .gp && spec.constraints.count == 1)
+        let several = try parse(Self.spec(Self.twoObjectives, searcher: "gp", extra: "constraints: [\"latency_ms <= 20\"]"))
+        #expect(several.searcher.kind == .gp && several.objectives.count == 2)
     }
 
     @Test func nsga2TakesOptunasOptions() throws {
@@ -115,8 +117,8 @@ import Testing
              field: "constraints", fragment: "expected a list of bounds"),
         Case(label: "scheduler metric not an objective", yaml: spec(twoObjectives, extra: "scheduler: {type: asha, metric: acuracy}"),
              field: "scheduler.metric", fragment: "\"acuracy\" is not an objective of the study; expected one of accuracy, latency_ms (did you mean \"accuracy\"?)"),
-        Case(label: "single-objective searcher", yaml: spec(twoObjectives, searcher: "gp"), field: "searcher",
-             fragment: "the gp searcher optimises one objective and this study has 2"),
+        Case(label: "single-objective searcher", yaml: spec(twoObjectives, searcher: "bohb"), field: "searcher",
+             fragment: "the bohb searcher optimises one objective and this study has 2 (metrics); use one of random, grid, quasi_random, nsga2, tpe, gp"),
         Case(label: "searcher without constraints", yaml: spec("metric: loss\nmode: min", searcher: "bohb", extra: "constraints: [\"a <= 1\"]"),
              field: "searcher", fragment: "the bohb searcher does not handle constraints"),
         Case(label: "nsga2 option elsewhere", yaml: spec(twoObjectives, searcher: "{type: random, population_size: 10}"),

@@ -125,16 +125,19 @@ def main():
             return values
 
         study.optimize(objective, n_trials=1000)
-        times = []
+        times, cpu = [], []
         for _ in range(21):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             trial = study.ask()
             for i, (lo, hi) in enumerate(bounds):
                 trial.suggest_float(f"x{i}", lo, hi)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.thread_time() - start_cpu) * 1000)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        print(json.dumps({"bench": "multiobjective_ask", "searcher": name, "history": 1000, "median_ms": statistics.median(times)}),
-              flush=True)
+        # CPU time of the thread, as the Swift bench reports it: wall time on a loaded machine
+        # counts other processes' turns.
+        print(json.dumps({"bench": "multiobjective_ask", "searcher": name, "history": 1000, "median_ms": statistics.median(times),
+                          "median_cpu_ms": statistics.median(cpu)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ struct MultiObjectiveBench: ParsableCommand {
 
     /// The searchers that take several objectives.
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case random, quasiRandom = "quasi_random", nsga2, tpe
+        case random, quasiRandom = "quasi_random", nsga2, tpe, gp
 
         var spec: SearcherSpec.Kind {
             switch self {
@@ -23,11 +23,12 @@ struct MultiObjectiveBench: ParsableCommand {
             case .quasiRandom: .quasiRandom
             case .nsga2: .nsga2
             case .tpe: .tpe
+            case .gp: .gp
             }
         }
     }
 
-    @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, nsga2, tpe.")
+    @Option(parsing: .upToNextOption, help: "Searchers: random, quasi_random, nsga2, tpe, gp (gp asks take tens of milliseconds).")
     var searcher: [Kind] = [.random, .nsga2, .tpe]
 
     @Option(help: "Comma-separated problems: zdt1, zdt2, dtlz2, bnh.")

@@ -49,6 +49,9 @@ struct MultiObjectiveBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "JSON lines of reference runs on the same seeds (Docs/benchmarks/optuna_multiobjective.py's output), one file per reference.")
     var against: [String] = []
 
+    @Option(help: "tpe: one joint density for all parameters (true) or one per parameter (false) instead of the default (false with several objectives, as Optuna 5).")
+    var multivariate: Bool?
+
     @Flag(help: "Also time each searcher's ask after 1,000 complete trials of ZDT1 (median of 21 asks in a row).")
     var latency = false
 
@@ -70,10 +73,11 @@ struct MultiObjectiveBench: ParsableCommand {
         for problem in chosen {
             for kind in searcher {
                 let traces = SeedTraces(count: seeds)
-                let (first, width) = (firstSeed, max(1, threads))
+                let (first, width, options) = (firstSeed, max(1, threads), SearcherOptions(multivariate: multivariate))
                 DispatchQueue.concurrentPerform(iterations: min(width, seeds)) { lane in
                     for index in stride(from: lane, to: seeds, by: width) {
-                        traces.set(index, Self.hypervolumes(kind, problem, seed: UInt64(first + index), trials: trials, at: checkpoints))
+                        traces.set(index, Self.hypervolumes(kind, problem, seed: UInt64(first + index), trials: trials, at: checkpoints,
+                                                                    options: kind == .tpe ? options : SearcherOptions()))
                     }
                 }
                 var row: [String] = []
@@ -100,9 +104,10 @@ struct MultiObjectiveBench: ParsableCommand {
     }
 
     /// One seed's sequential run: the hypervolume of its feasible trials at each checkpoint.
-    static func hypervolumes(_ kind: Kind, _ problem: MultiObjectiveProblem, seed: UInt64, trials: Int, at checkpoints: [Int]) -> [Double] {
+    static func hypervolumes(_ kind: Kind, _ problem: MultiObjectiveProblem, seed: UInt64, trials: Int, at checkpoints: [Int],
+                             options: SearcherOptions = SearcherOptions()) -> [Double] {
         let objectives = Array(repeating: Objective(name: "f", mode: .min), count: problem.objectives)
-        var searcher = makeSearcher(SearcherSpec(kind: kind.spec, seed: seed), space: problem.space, mode: .min, repeats: 1,
+        var searcher = makeSearcher(SearcherSpec(kind: kind.spec, seed: seed, options: options), space: problem.space, mode: .min, repeats: 1,
                                     objectives: objectives)
         var feasible: [[Double]] = []
         var volumes: [Double] = []

@@ -75,11 +75,15 @@ public struct ObjectiveValues: Equatable, Sendable {
     public var values: [Double]
     public var feasible: Bool
     public var violation: Double
+    /// Each constraint's value in `StudySpec.constraints` order, Optuna's form
+    /// (`MetricConstraint.constraintValue`: ≤ 0 satisfied); what a GP models feasibility from.
+    public var constraints: [Double]
 
-    public init(values: [Double], feasible: Bool = true, violation: Double = 0) {
+    public init(values: [Double], feasible: Bool = true, violation: Double = 0, constraints: [Double] = []) {
         self.values = values
         self.feasible = feasible
         self.violation = violation
+        self.constraints = constraints
     }
 }
 
@@ -105,14 +109,16 @@ extension StudySpec {
         }
         var feasible = true
         var violation = 0.0
+        var constraintValues: [Double] = []
         for constraint in constraints {
             guard let x = object[constraint.metric]?.double, x.isFinite else {
                 return .failure(missing(constraint.metric, "constraint \(constraint)"))
             }
             if !constraint.isSatisfied(by: x) { feasible = false }
             violation += max(0, constraint.constraintValue(x))
+            constraintValues.append(constraint.constraintValue(x))
         }
-        return .success(ObjectiveValues(values: values, feasible: feasible, violation: violation))
+        return .success(ObjectiveValues(values: values, feasible: feasible, violation: violation, constraints: constraintValues))
     }
 }
 

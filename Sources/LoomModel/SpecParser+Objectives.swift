@@ -142,8 +142,8 @@ extension SpecParser {
     /// Searchers that learn from results optimise one objective unless they say otherwise.
     static func checkSearcherObjectives(_ reader: SpecReader, _ top: SpecReader.Entries, searcher: SearcherSpec,
                                         objectives: [Objective], constraints: [MetricConstraint]) throws(SpecError) {
-        let multiObjective: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe]
-        let constrained: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe]
+        let multiObjective: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe, .gp]
+        let constrained: [SearcherSpec.Kind] = [.random, .grid, .quasiRandom, .nsga2, .tpe, .gp]
         let node = top["searcher"]?.value ?? top["metrics"]?.keyNode
         if objectives.count > 1, !multiObjective.contains(searcher.kind) {
             throw reader.error(node, "searcher", "the \(searcher.kind.rawValue) searcher optimises one objective and this study has "

@@ -210,6 +210,7 @@ public struct StudyDriver: Sendable {
             evaluation.values = objectives.values
             evaluation.feasible = objectives.feasible
             evaluation.violation = objectives.violation
+            evaluation.constraints = objectives.constraints
         } else {
             evaluation.values = trial.value.flatMap { $0.isFinite ? [$0] : nil }
         }

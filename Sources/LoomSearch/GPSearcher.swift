@@ -27,6 +27,10 @@ import LoomModel
 /// `maxPosteriorPoints`: the best third of that many, then the most recent (`ResultBook` order).
 /// The cost of an ask is then bounded whatever the history (see Docs/benchmarks.md).
 ///
+/// **Constraints** (`GPSearcher+Constraints.swift`): one more process per constraint models its
+/// reported value, and expected improvement over the best *feasible* result is multiplied by
+/// the probability that every constraint holds (as Optuna's `GPSampler` and BoTorch do).
+///
 /// **Determinism.** The fit starts from fixed and stream-drawn points and every choice is drawn
 /// from stream `model(n)`, so a restored history gives the same next proposal.
 public struct GPSearcher: Searcher {
@@ -91,12 +95,17 @@ public struct GPSearcher: Searcher {
 
     public let seed: UInt64
     public let options: Options
+    /// The direction of every objective (one for a single-objective study); with several, see
+    /// `GPSearcher+Objectives.swift`.
+    public let modes: [Mode]
     var book: ResultBook
-    private let featureCount: Int
+    let featureCount: Int
 
-    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options()) {
+    /// `modes`: every objective's direction when there are several (nil: `mode` alone).
+    public init(space: SearchSpace, mode: Mode, seed: UInt64, options: Options = Options(), modes: [Mode]? = nil) {
         self.seed = seed
         self.options = options
+        self.modes = modes ?? [mode]
         book = ResultBook(space: space, mode: mode)
         featureCount = book.space.axes.reduce(0) { count, axis in
             switch axis {
@@ -109,15 +118,15 @@ public struct GPSearcher: Searcher {
 
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = book.proposalCount
-        let ranked = book.ranked
         var random = Xoshiro256StarStar(seed: seed, stream: SearchStream.model(n))
+        let (ordered, ranked) = modes.count > 1 ? scalarisedResults(&random) : (book.ordered, feasibleFirst(book.ranked))
         guard ranked.count >= max(startupTrials, 2), featureCount > 0 else {
             return .config(book.proposeStartup(seed: seed, pending: pending))
         }
         guard random.unit() >= options.randomFraction else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
-        guard let model = fittedModel(ranked: ranked, pending: pending, &random) else {
+        guard let model = fittedModel(ordered: ordered, ranked: ranked, pending: pending, &random) else {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let taken = Set(pending)
@@ -134,14 +143,26 @@ public struct GPSearcher: Searcher {
         return .config(book.proposeRandom(seed: seed, pending: pending))
     }
 
-    /// The model and the incumbent's standardised target.
-    private struct Model {
+    /// The model, the incumbent's standardised target and the constraints' models.
+    struct Model {
         var process: GaussianProcess
-        var best: Double
+        /// The best feasible standardised target; nil while no result is feasible.
+        var best: Double?
+        var constraints: [ConstraintModel] = []
     }
 
-    private func fittedModel(ranked: [ResultBook.Result], pending: [Config], _ random: inout Xoshiro256StarStar) -> Model? {
-        let ordered = book.ordered.filter { $0.state == .complete && $0.loss != nil }
+    /// Hyperparameters fitted by `GaussianProcess.fit` from the usual start and one drawn from `random`.
+    func fitHyperparameters(features: [[Double]], targets: [Double], _ random: inout Xoshiro256StarStar) -> GPHyperparameters {
+        var randomStart = GPHyperparameters.initial(features: featureCount)
+        randomStart.logLengthscales = randomStart.logLengthscales.map { _ in log(0.05 + 2 * random.unit()) }
+        return GaussianProcess.fit(features: features, targets: targets, starts: [.initial(features: featureCount), randomStart])
+    }
+
+    /// `ordered`: the results in `ResultBook` order; `ranked`: the complete ones with a value,
+    /// best first, feasible ones first (`feasibleFirst`).
+    private func fittedModel(ordered: [ResultBook.Result], ranked: [ResultBook.Result], pending: [Config],
+                             _ random: inout Xoshiro256StarStar) -> Model? {
+        let ordered = ordered.filter { $0.state == .complete && $0.loss != nil }
         func subset(_ cap: Int) -> [ResultBook.Result] {
             guard ordered.count > cap else { return ordered }
             let best = Array(ranked.prefix(cap / 3))
@@ -156,12 +177,7 @@ public struct GPSearcher: Searcher {
         let scale = sd > 0 ? sd : 1
         func standardised(_ r: [ResultBook.Result]) -> [Double] { r.map { ($0.loss! - mean) / scale } }
         let fitSet = subset(options.maxFitPoints)
-        let fitFeatures = fitSet.map { features($0.coordinates) }
-        let fitTargets = standardised(fitSet)
-        var randomStart = GPHyperparameters.initial(features: featureCount)
-        randomStart.logLengthscales = randomStart.logLengthscales.map { _ in log(0.05 + 2 * random.unit()) }
-        let hyperparameters = GaussianProcess.fit(features: fitFeatures, targets: fitTargets,
-                                                  starts: [.initial(features: featureCount), randomStart])
+        let hyperparameters = fitHyperparameters(features: fitSet.map { features($0.coordinates) }, targets: standardised(fitSet), &random)
         var xs = posterior.map { features($0.coordinates) }
         var ys = standardised(posterior)
         if !pending.isEmpty, let believer = GaussianProcess(features: xs, targets: ys, hyperparameters: hyperparameters) {
@@ -172,9 +188,12 @@ public struct GPSearcher: Searcher {
             }
         }
         guard let process = GaussianProcess(features: xs, targets: ys, hyperparameters: hyperparameters) else { return nil }
+        let constraints = constraintModels(posterior: posterior, fitSet: fitSet, &random)
+        guard isFeasible(ranked[0]) else { return Model(process: process, best: nil, constraints: constraints) }
         // Believed values count for the incumbent too: else a pending point whose believed value
         // beats the incumbent keeps a positive EI at zero variance and draws the next proposal.
-        return Model(process: process, best: min(standardised([ranked[0]])[0], ys.min() ?? .infinity))
+        let believed = ys[posterior.count...].min() ?? .infinity
+        return Model(process: process, best: min(standardised([ranked[0]])[0], believed), constraints: constraints)
     }
 
     /// Unit-cube points by decreasing expected improvement.
@@ -190,7 +209,7 @@ public struct GPSearcher: Searcher {
             let scale = Self.incumbentScales[i % Self.incumbentScales.count]
             points.append(sparselyPerturbed(anchors[0], scale: scale, &random))
         }
-        var scored = points.map { ($0, expectedImprovement(model, at: $0)) }
+        var scored = points.map { ($0, acquisition(model, at: $0)) }
         scored.sort { $0.1 > $1.1 }
         var refinedPoints: [([Double], Double)] = []
         for (start, startScore) in scored.prefix(options.refined) {
@@ -198,7 +217,7 @@ public struct GPSearcher: Searcher {
             var scale = 0.05
             for _ in 0..<options.refinementSteps {
                 let candidate = perturbed(point, scale: scale, &random)
-                let candidateScore = expectedImprovement(model, at: candidate)
+                let candidateScore = acquisition(model, at: candidate)
                 if candidateScore > score {
                     (point, score) = (candidate, candidateScore)
                 } else {
@@ -229,13 +248,17 @@ public struct GPSearcher: Searcher {
         return moved
     }
 
-    /// Expected improvement below the incumbent at a unit-cube point (its config's features).
-    private func expectedImprovement(_ model: Model, at point: [Double]) -> Double {
+    /// The acquisition at a unit-cube point (its config's features): expected improvement below
+    /// the incumbent times the probability of feasibility; that probability alone while no
+    /// result is feasible (see `GPSearcher+Constraints.swift`).
+    func acquisition(_ model: Model, at point: [Double]) -> Double {
         let x = features(book.space.encode(config(from: point, in: book.space.space)))
+        let feasibility = feasibilityProbability(model.constraints, at: x)
+        guard let best = model.best else { return feasibility }
         let (mean, variance) = model.process.predict(x)
         let sd = variance.squareRoot()
-        let z = (model.best - mean) / sd
-        return (model.best - mean) * standardNormalCDF(z) + sd * exp(-0.5 * z * z) / (2 * Double.pi).squareRoot()
+        let z = (best - mean) / sd
+        return ((best - mean) * standardNormalCDF(z) + sd * exp(-0.5 * z * z) / (2 * Double.pi).squareRoot()) * feasibility
     }
 
     /// The feature vector of coordinates (see **Features**).

@@ -8,9 +8,11 @@ import LoomModel
 /// waits for a generation's results before starting the next; numbering by proposal keeps the
 /// searcher a function of its proposals and results, so it restores exactly). Configs it did not
 /// propose (warm starts, asked trials it did not suggest) count in generation 0.
-/// **Parents.** The parent population of generation g is Optuna's elitist selection, rebuilt
-/// from the results on every suggestion: `P₁ = elite(gen 0)`, `P_g = elite(P_{g−1} ∪ gen g−1)`,
-/// over complete trials with every objective. `elite` keeps whole fronts of the
+/// **Parents.** The parent population of generation g is Optuna's elitist selection over complete
+/// trials with every objective: `P₁ = elite(gen 0)`, `P_g = elite(P_{g−1} ∪ gen g−1)`. Each `P_g`
+/// is computed once and cached; a result of generation k drops the cached `P_g` for g > k (the
+/// ones built from it), so the cache holds exactly what a rebuild from the results would give
+/// and a restored searcher, which starts with none, proposes the same configs. `elite` keeps whole fronts of the
 /// constraint-dominance sort (`Pareto.ranks`) and fills the last one by decreasing crowding
 /// distance, ties in an order shuffled from the seed (Optuna shuffles too).
 /// **Breeding** (Optuna's defaults): with probability `crossoverProb` (0.9) two tournament
@@ -61,6 +63,8 @@ public struct NSGA2Searcher: Searcher {
     var firstProposal: [Config: Int] = [:]
     /// Complete results with every objective, keyed by config (a later result replaces one).
     var members: [Config: Member] = [:]
+    /// `P₁, P₂, …` as far as computed (see **Parents**): `parentCache[g − 1]` is `P_g`.
+    var parentCache: [[Member]] = []
 
     public init(space: SearchSpace, modes: [Mode], seed: UInt64, options: Options = Options()) {
         precondition(!modes.isEmpty, "NSGA-II needs at least one objective")
@@ -76,7 +80,7 @@ public struct NSGA2Searcher: Searcher {
     public mutating func suggest(pending: [Config]) -> Suggestion {
         let n = ledger.total
         let generation = n / options.populationSize
-        let parents = generation == 0 ? [] : parentPopulation(of: generation)
+        let parents = generation == 0 ? [] : cachedParentPopulation(of: generation)
         let dimensions = space.parameters.count
         let child: [Double]? = parents.count < 2 ? nil : breed(parents, proposal: n)
         let config = drawDistinct(space: space, seed: seed, ledger: &ledger, pending: pending) { _, random in
@@ -94,12 +98,14 @@ public struct NSGA2Searcher: Searcher {
         guard evaluation.state == .complete, let values = evaluation.values, values.count == modes.count,
               values.allSatisfy(\.isFinite) else { return }
         let origin = firstProposal[evaluation.config] ?? -1
+        let generation = max(0, origin) / options.populationSize
+        parentCache.removeSubrange(min(generation, parentCache.count)...)
         members[evaluation.config] = Member(
             config: evaluation.config,
             point: Pareto.Point(losses: Pareto.losses(values, modes: modes), feasible: evaluation.feasible,
                                 violation: evaluation.violation),
             coordinates: model.encode(evaluation.config),
-            generation: max(0, origin) / options.populationSize, origin: origin)
+            generation: generation, origin: origin)
     }
 
     public mutating func restore(history: [TrialOutcome]) {
@@ -110,6 +116,7 @@ public struct NSGA2Searcher: Searcher {
         ledger = TrialLedger()
         firstProposal = [:]
         members = [:]
+        parentCache = []
         for evaluation in evaluations {
             if firstProposal[evaluation.config] == nil { firstProposal[evaluation.config] = ledger.total }
             ledger.record(evaluation.config)
@@ -119,7 +126,18 @@ public struct NSGA2Searcher: Searcher {
 
     // MARK: Selection
 
-    /// `P_g` (see **Parents**), in a canonical order.
+    /// `P_g` from the cache, extending it as far as `g` (see **Parents**).
+    mutating func cachedParentPopulation(of generation: Int) -> [Member] {
+        while parentCache.count < generation {
+            let g = parentCache.count
+            let born = members.values.filter { $0.generation == g }.sorted(by: Self.precedes)
+            parentCache.append(elite((parentCache.last ?? []) + born, generation: g + 1))
+        }
+        return parentCache[generation - 1]
+    }
+
+    /// `P_g` (see **Parents**) rebuilt from the results, in a canonical order: what the cache
+    /// must equal.
     func parentPopulation(of generation: Int) -> [Member] {
         let all = members.values.sorted(by: Self.precedes)
         var byGeneration: [Int: [Member]] = [:]

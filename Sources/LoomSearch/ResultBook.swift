@@ -25,6 +25,8 @@ struct ResultBook: Sendable {
         /// Every objective (as losses) and the feasibility of a complete result of a
         /// multi-objective or constrained study; nil otherwise.
         var point: Pareto.Point? = nil
+        /// Each constraint's value of a complete result (`Evaluation.constraints`); empty when unknown.
+        var constraints: [Double] = []
     }
 
     let mode: Mode
@@ -53,11 +55,13 @@ struct ResultBook: Sendable {
     }
 
     /// Records a finished trial; unfinished states are ignored (they arrive as `pending`).
-    mutating func recordResult(config: Config, value: Double?, state: TrialState, point: Pareto.Point? = nil) {
+    mutating func recordResult(config: Config, value: Double?, state: TrialState, point: Pareto.Point? = nil, constraints: [Double] = []) {
         guard state.isFinished else { return }
         let loss = value.flatMap { $0.isFinite ? (mode == .min ? $0 : -$0) : nil }
+        let complete = state == .complete
         let result = Result(config: config, coordinates: space.encode(config), loss: loss, state: state,
-                            origin: firstProposal[config] ?? -1, serial: ordered.count, point: state == .complete ? point : nil)
+                            origin: firstProposal[config] ?? -1, serial: ordered.count, point: complete ? point : nil,
+                            constraints: complete ? constraints : [])
         ordered.insert(result, at: Self.insertionIndex(of: result, in: ordered, by: Self.precedes))
         if state == .complete && loss != nil {
             ranked.insert(result, at: Self.insertionIndex(of: result, in: ranked, by: Self.precedesByLoss))
@@ -80,16 +84,21 @@ struct ResultBook: Sendable {
         for trial in history { recordResult(config: trial.config, value: trial.value, state: trial.state) }
     }
 
-    /// `restore(history:)` with each result's objectives (`point`, nil for a single-objective result).
-    mutating func restore(history: [TrialOutcome], points: [Pareto.Point?]) {
+    /// `restore(history:)` from evaluations: each result with its objectives (`point`, nil for
+    /// a single-objective result) and its constraint values.
+    mutating func restore(evaluations: [Evaluation], point: (Evaluation) -> Pareto.Point?) {
         ledger = TrialLedger()
         firstProposal = [:]
         ordered = []
         ranked = []
-        for trial in history { recordProposal(trial.config) }
-        for (trial, point) in zip(history, points) {
-            recordResult(config: trial.config, value: trial.value, state: trial.state, point: point)
-        }
+        for evaluation in evaluations { recordProposal(evaluation.config) }
+        for evaluation in evaluations { record(evaluation, point: point(evaluation)) }
+    }
+
+    /// Records a finished evaluation with its objectives and constraint values.
+    mutating func record(_ evaluation: Evaluation, point: Pareto.Point?) {
+        recordResult(config: evaluation.config, value: evaluation.value, state: evaluation.state, point: point,
+                     constraints: evaluation.constraints)
     }
 
     /// The origin of a pending config (its proposal number, or −1).

@@ -92,14 +92,19 @@ public struct Evaluation: Equatable, Sendable {
     public var feasible: Bool
     /// The sum of positive constraint values (0 when feasible; see `ObjectiveValues`).
     public var violation: Double
+    /// Each constraint's value, ≤ 0 satisfied (`ObjectiveValues.constraints`); empty when the
+    /// study has no constraints or the values are not known (a result told with `value` alone).
+    public var constraints: [Double]
 
-    public init(config: Config, state: TrialState, value: Double?, values: [Double]? = nil, feasible: Bool = true, violation: Double = 0) {
+    public init(config: Config, state: TrialState, value: Double?, values: [Double]? = nil, feasible: Bool = true, violation: Double = 0,
+                constraints: [Double] = []) {
         self.config = config
         self.state = state
         self.value = value
         self.values = values
         self.feasible = feasible
         self.violation = violation
+        self.constraints = constraints
     }
 }
 
@@ -134,7 +139,8 @@ public func makeSearcher(_ spec: SearcherSpec, space: SearchSpace, mode: Mode, r
         TPESearcher(space: space, mode: mode, seed: spec.seed, options: TPESearcher.Options(spec.options),
                     modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .gp:
-        GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options))
+        GPSearcher(space: space, mode: mode, seed: spec.seed, options: GPSearcher.Options(spec.options),
+                   modes: objectives.count > 1 ? objectives.map(\.mode) : nil)
     case .bohb:
         BOHBSearcher(space: space, mode: mode, seed: spec.seed, options: BOHBSearcher.Options(spec.options))
     case .nsga2:

@@ -13,31 +13,35 @@ import LoomModel
 /// group of axes, `nEICandidates` coordinates are drawn from the good density `l` and the one
 /// with the highest `log l − log g` wins (the expected-improvement criterion of TPE).
 ///
-/// **Groups.** Univariate: each parameter alone. Multivariate (the default, as in Optuna 5):
+/// **Groups.** Univariate: each parameter alone (the default with several objectives, as in
+/// Optuna 5). Multivariate (the default with one objective, as in Optuna 5):
 /// parameters that share their `when:` condition form one group with a joint density (Optuna's
 /// group decomposition, which is exact for our tree-shaped spaces); groups are sampled in
 /// parameter order and a group whose condition does not hold in the config so far is skipped.
 /// A group's densities see only the results in which it is active.
 ///
 /// **Weights** (Optuna's default): within each group of results, by `ResultBook` order, the last
-/// 25 weigh 1 and older ones ramp linearly from `1/n` up.
+/// 25 weigh 1 and older ones ramp linearly from `1/n` up; with several objectives the good group
+/// weighs uniformly (Optuna 5).
 ///
 /// **Determinism.** Proposal `n` draws its random config from stream `suggestion(n)` and its
 /// model choices from stream `model(n)`; the model is a function of the result set (see
 /// `ResultBook`), so restoring the history gives the same next proposal.
 public struct TPESearcher: Searcher {
-    /// Optuna's defaults, except `multivariate`, which its version 5 also turned on.
+    /// Optuna 5's defaults.
     public struct Options: Equatable, Sendable {
         /// Complete results before the model is used (the startup design until then).
         public var nStartupTrials = 10
         /// Candidates drawn from the good density per group.
         public var nEICandidates = 24
-        /// Joint densities per group of co-active parameters (see **Groups**).
-        public var multivariate = true
+        /// Joint densities per group of co-active parameters (see **Groups**); nil: Optuna 5's
+        /// default, joint with one objective, one density per parameter with several.
+        public var multivariate: Bool?
         /// Weight of each density's prior component.
         public var priorWeight = 1.0
-        /// Cap on the good group's size.
-        public var gammaCap = 25
+        /// Cap on the good group's size; nil: Optuna 5's default, 25 with one objective and no
+        /// cap with several (its `default_gamma_multiobjective`).
+        public var gammaCap: Int?
         /// Whether the bounds count as neighbours for the outermost bandwidths.
         public var considerEndpoints = false
         /// Fraction of proposals drawn at random.
@@ -49,9 +53,9 @@ public struct TPESearcher: Searcher {
         public init(_ options: SearcherOptions) {
             nStartupTrials = options.nStartupTrials ?? nStartupTrials
             nEICandidates = options.nEICandidates ?? nEICandidates
-            multivariate = options.multivariate ?? multivariate
+            multivariate = options.multivariate
             priorWeight = options.priorWeight ?? priorWeight
-            gammaCap = options.gammaCap ?? gammaCap
+            gammaCap = options.gammaCap
             considerEndpoints = options.considerEndpoints ?? considerEndpoints
             randomFraction = options.randomFraction ?? randomFraction
         }
@@ -72,8 +76,11 @@ public struct TPESearcher: Searcher {
         self.options = options
         self.modes = modes ?? [mode]
         book = ResultBook(space: space, mode: mode)
-        groups = Self.groups(ModelSpace(space), multivariate: options.multivariate)
+        groups = Self.groups(ModelSpace(space), multivariate: options.multivariate ?? (self.modes.count <= 1))
     }
+
+    /// The good group's cap (see `Options.gammaCap`).
+    var gammaCap: Int { options.gammaCap ?? (modes.count > 1 ? .max : 25) }
 
     static func groups(_ model: ModelSpace, multivariate: Bool) -> [[Int]] {
         let learnable = model.axes.indices.filter { model.axes[$0] != .constant }
@@ -102,7 +109,7 @@ public struct TPESearcher: Searcher {
             return .config(book.proposeRandom(seed: seed, pending: pending))
         }
         let prunedCount = book.ordered.count { $0.state == .pruned }
-        let good = min(Int((0.1 * Double(rankedCount + prunedCount)).rounded(.up)), options.gammaCap)
+        let good = min(Int((0.1 * Double(rankedCount + prunedCount)).rounded(.up)), gammaCap)
         let ranked = byObjectives ? objectiveRanking(goodCount: good) : book.ranked
         let liars = pending.map {
             ResultBook.Result(config: $0, coordinates: book.space.encode($0), loss: nil, state: .running, origin: book.origin(of: $0))
@@ -150,7 +157,8 @@ public struct TPESearcher: Searcher {
             return ParzenEstimator(columns: columns, weights: weights, categoryCounts: counts, priorWeight: options.priorWeight,
                                    considerEndpoints: options.considerEndpoints)
         }
-        let l = estimator(below, Self.weights(below.count))
+        // Several objectives: the good group weighs uniformly (Optuna 5's MOTPE).
+        let l = estimator(below, modes.count > 1 ? [Double](repeating: 1, count: below.count) : Self.weights(below.count))
         let g = estimator(above, Self.weights(above.count))
         let candidates = (0..<max(1, options.nEICandidates)).map { _ in l.sample(&random) }
         let scores = zip(l.logDensities(candidates), g.logDensities(candidates)).map { $0 - $1 }

@@ -44,6 +44,13 @@ import Testing
         #expect(spec.scheduler.metric == "latency_ms")
     }
 
+    @Test func gpTakesConstraintsAndSeveralObjectives() throws {
+        let spec = try parse(Self.spec("metric: loss\nmode: min", searcher: "gp", extra: "constraints: [\"latency_ms <= 20\"]"))
+        #expect(spec.searcher.kind == .gp && spec.constraints.count == 1)
+        let several = try parse(Self.spec(Self.twoObjectives, searcher: "gp", extra: "constraints: [\"latency_ms <= 20\"]"))
+        #expect(several.searcher.kind == .gp && several.objectives.count == 2)
+    }
+
     @Test func nsga2TakesOptunasOptions() throws {
         let spec = try parse(Self.spec(Self.twoObjectives, searcher: "{type: nsga2, population_size: 20, mutation_prob: 0.2}"))
         #expect(spec.searcher.kind == .nsga2)
@@ -53,10 +60,10 @@ import Testing
     @Test func objectiveValuesAreReadFromTheFinalMetrics() throws {
         let spec = try parse(Self.spec(Self.twoObjectives, extra: "constraints: [\"latency_ms <= 20\", \"memory_mb < 512\"]"))
         let ok = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "latency_ms": .n(20), "memory_mb": .n(100)]))
-        #expect(ok == .success(ObjectiveValues(values: [0.9, 20], feasible: true, violation: 0)))
+        #expect(ok == .success(ObjectiveValues(values: [0.9, 20], feasible: true, violation: 0, constraints: [0, -412])))
         let over = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "latency_ms": .n(25), "memory_mb": .n(512)]))
         // memory_mb < 512 fails at equality with violation 0; latency is 5 over.
-        #expect(over == .success(ObjectiveValues(values: [0.9, 25], feasible: false, violation: 5)))
+        #expect(over == .success(ObjectiveValues(values: [0.9, 25], feasible: false, violation: 5, constraints: [5, 0])))
         guard case .failure(let error) = spec.objectiveValues(of: .object(["accuracy": .n(0.9), "memory_mb": .n(1)])) else {
             Issue.record("a missing objective must fail"); return
         }
@@ -110,8 +117,8 @@ import Testing
              field: "constraints", fragment: "expected a list of bounds"),
         Case(label: "scheduler metric not an objective", yaml: spec(twoObjectives, extra: "scheduler: {type: asha, metric: acuracy}"),
              field: "scheduler.metric", fragment: "\"acuracy\" is not an objective of the study; expected one of accuracy, latency_ms (did you mean \"accuracy\"?)"),
-        Case(label: "single-objective searcher", yaml: spec(twoObjectives, searcher: "gp"), field: "searcher",
-             fragment: "the gp searcher optimises one objective and this study has 2"),
+        Case(label: "single-objective searcher", yaml: spec(twoObjectives, searcher: "bohb"), field: "searcher",
+             fragment: "the bohb searcher optimises one objective and this study has 2 (metrics); use one of random, grid, quasi_random, nsga2, tpe, gp"),
         Case(label: "searcher without constraints", yaml: spec("metric: loss\nmode: min", searcher: "bohb", extra: "constraints: [\"a <= 1\"]"),
              field: "searcher", fragment: "the bohb searcher does not handle constraints"),
         Case(label: "nsga2 option elsewhere", yaml: spec(twoObjectives, searcher: "{type: random, population_size: 10}"),

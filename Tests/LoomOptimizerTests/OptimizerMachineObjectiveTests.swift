@@ -78,6 +78,38 @@ import Testing
         #expect(try run(restartingAfter: 9) == live)
     }
 
+    /// GP with a constraint: its constraint model learns from the reported values, live and
+    /// after a restart alike (`StudyDriver.evaluation` passes them on), so the run continues exactly.
+    @Test func constrainedGPContinuesExactlyAfterARestart() throws {
+        func run(restartingAfter restartAt: Int?) throws -> [Config] {
+            var h = try MachineHarness()
+            let spec = """
+                name: cgp
+                metric: loss
+                mode: min
+                constraints: ["latency_ms <= 20"]
+                space:
+                  x: {uniform: [0.0, 1.0]}
+                searcher: {type: gp, seed: 4}
+                trial: {command: [t]}
+                budget: {max_trials: 8, max_concurrent: 1}
+                """
+            let id = try h.submit(spec)
+            for n in 1...8 {
+                if n == restartAt { try h.restart() }
+                try h.start("\(id)/\(n)")
+                let x = try #require(h.trial(id, n).config["x"]?.double)
+                try h.final("\(id)/\(n)", seq: 1, ["loss": x, "latency_ms": 40 * (1 - x)])
+            }
+            let trials = try h.store.trials(study: id)
+            #expect(trials.allSatisfy { $0.state == .complete })
+            return trials.map(\.config)
+        }
+        let live = try run(restartingAfter: nil)
+        #expect(live.count == 8)
+        #expect(try run(restartingAfter: 6) == live)
+    }
+
     @Test func ashaWithSeveralObjectivesPrunesByNonDominatedSorting() throws {
         var h = try MachineHarness()
         let spec = Self.spec(trials: 2).replacingOccurrences(

@@ -11,20 +11,36 @@ import Testing
         TPESearcher(space: problem.space, mode: .min, seed: seed, modes: Array(repeating: .min, count: problem.objectives))
     }
 
-    @Test func theFrontRanksFirstThenTheLargestContribution() {
+    @Test func theFrontRanksFirstThenTheGreedyHypervolumeSubset() {
         var tpe = Self.tpe()
         // (0, 1) and (1, 0) bound the front; (0.5, 0.5) adds the most between them; (0.9, 0.9) is dominated.
         let points: [[Double]] = [[0.9, 0.9], [0, 1], [0.5, 0.5], [1, 0], [0.45, 0.95]]
         for (i, losses) in points.enumerated() {
             tpe.observe(Evaluation(config: ["x0": .number(Double(i) / 10)], state: .complete, value: losses[0], values: losses))
         }
-        // A good group of 1 cuts the front of four: the largest contribution comes first.
+        // A good group of 1 cuts the front of four: the point with the largest box comes first.
         let order = tpe.objectiveRanking(goodCount: 1).map { $0.point!.losses }
         #expect(order.first == [0.5, 0.5])
         #expect(order.last == [0.9, 0.9])
         #expect(Set(order.prefix(4).map { $0 }) == Set([[0, 1], [0.5, 0.5], [1, 0], [0.45, 0.95]]))
         // A good group of 4 takes the whole front: its order is left as the book's.
         #expect(tpe.objectiveRanking(goodCount: 4).prefix(4).map { $0.point!.losses } == [[0, 1], [0.5, 0.5], [1, 0], [0.45, 0.95]])
+    }
+
+    @Test func severalObjectivesTakeOptunasMultiObjectiveDefaults() {
+        let space = MultiObjectiveProblem.dtlz2(n: 4).space
+        let several = TPESearcher(space: space, mode: .min, seed: 1, modes: [.min, .min, .min])
+        #expect(several.groups == [[0], [1], [2], [3]])
+        #expect(several.gammaCap == .max)
+        let single = TPESearcher(space: space, mode: .min, seed: 1)
+        #expect(single.groups == [[0, 1, 2, 3]])
+        #expect(single.gammaCap == 25)
+        var options = TPESearcher.Options()
+        options.multivariate = true
+        options.gammaCap = 7
+        let chosen = TPESearcher(space: space, mode: .min, seed: 1, options: options, modes: [.min, .min, .min])
+        #expect(chosen.groups == [[0, 1, 2, 3]])
+        #expect(chosen.gammaCap == 7)
     }
 
     @Test func infeasibleResultsRankAfterEveryFeasibleOne() {

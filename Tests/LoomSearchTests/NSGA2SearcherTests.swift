@@ -79,6 +79,34 @@ import Testing
         #expect(first.suggest(pending: []) == second.suggest(pending: []))
     }
 
+    /// Parents are cached per generation; a late result of an earlier generation must drop the
+    /// cached populations built without it, so the proposals equal a rebuild's and a restore's.
+    @Test func lateResultsOfEarlierGenerationsRefreshTheCachedParents() {
+        var live = Self.searcher(population: 5)
+        var configs: [Config] = []
+        var told: [Evaluation] = []
+        func ask() {
+            if case .config(let c) = live.suggest(pending: configs.filter { c in !told.contains { $0.config == c } }) { configs.append(c) }
+        }
+        func tell(_ i: Int) {
+            let evaluation = Self.evaluation(configs[i])
+            live.observe(evaluation)
+            told.append(evaluation)
+        }
+        for _ in 0..<12 { ask() }                    // generations 0, 1 and two of 2
+        for i in [0, 1, 2, 3, 5, 6] { tell(i) }      // gen 0 but its 5th, part of gen 1
+        ask()                                        // caches P₁ and P₂ without trials 4, 7, 8, 9
+        for i in [7, 4, 9, 8, 10] { tell(i) }        // late results of generations 0 and 1
+        for _ in 0..<6 { ask() }
+        for g in 1...3 {
+            #expect(live.parentCache.count < g || live.parentCache[g - 1].map(\.config) == live.parentPopulation(of: g).map(\.config))
+        }
+        var restored = Self.searcher(population: 5)
+        restored.restore(evaluations: configs.map { c in told.first { $0.config == c } ?? Evaluation(config: c, state: .running, value: nil) })
+        let pending = configs.filter { c in !told.contains { $0.config == c } }
+        #expect(live.suggest(pending: pending) == restored.suggest(pending: pending))
+    }
+
     @Test func pendingConfigsAreNotProposedAgain() {
         var nsga = Self.searcher(population: 4)
         _ = Self.run(&nsga, 8)

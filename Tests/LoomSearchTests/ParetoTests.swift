@@ -47,6 +47,26 @@ import Testing
         #expect(Pareto.hypervolume([], reference: [1, 1]) == 0)
     }
 
+    /// Fronts and selections printed by Optuna 5.1's `_solve_hssp` with its
+    /// `_get_reference_point` (the sphere and curve points were drawn with numpy seed 7).
+    @Test func greedySubsetSelectionMatchesOptunas() {
+        let sphere: [[Double]] = [[0.336, 0.934, 0.12], [0.325, 0.7, 0.635], [0.023, 0.026, 0.999], [0.701, 0.08, 0.708],
+                                  [0.645, 0.645, 0.409], [0.146, 0.46, 0.876], [0.822, 0.085, 0.563], [0.127, 0.89, 0.437],
+                                  [0.716, 0.616, 0.329], [0.108, 0.004, 0.994], [0.046, 0.585, 0.81], [0.609, 0.71, 0.354]]
+        #expect(Pareto.greedySubset(sphere, count: 5) == [10, 2, 11, 3, 7])
+        let curve: [[Double]] = [[0.133, 0.635], [0.205, 0.547], [0.372, 0.39], [0.468, 0.316], [0.477, 0.309],
+                                 [0.491, 0.299], [0.523, 0.277], [0.669, 0.182], [0.75, 0.134], [0.909, 0.047]]
+        #expect(Pareto.greedySubset(curve, count: 4) == [4, 8, 1, 2])
+    }
+
+    @Test func greedySubsetTakesDistinctPointsBeforeDuplicates() {
+        let front: [[Double]] = [[0, 1], [0, 1], [1, 0], [1, 0]]
+        #expect(Set(Pareto.greedySubset(front, count: 3)) == [0, 1, 2])
+        #expect(Set(Pareto.greedySubset(front, count: 2)) == [0, 2])
+        #expect(Pareto.greedySubset(front, count: 4) == [0, 1, 2, 3])
+        #expect(Pareto.greedySubset(front, count: 0) == [])
+    }
+
     @Test func lossesTurnMaximisedObjectivesAround() {
         #expect(Pareto.losses([0.9, 20], modes: [.max, .min]) == [-0.9, 20])
     }

@@ -96,4 +96,16 @@ struct RegressionSeeds {
     @Test func jobsSubmittedBeforeTheFirstWelcomeOnALostConnectionAreResynced() {
         expectNoViolation(5481)
     }
+
+    /// The broker was frozen (SIGSTOP) for 3–5 s; its first sweep after declared lost the workers
+    /// it had not heard from, before it read what they sent meanwhile (seed 2978), or found their
+    /// connections gone because they had reconnected while it was silent (seed 8381); the third
+    /// loss tripped the job's quarantine and the broker failed it while a FINAL of an attempt
+    /// that exited 0 waited in its inbox (S3). Fixed in `BrokerStateMachine+Pauses`: the time the
+    /// broker did not run is not its peers' silence, and a worker lost before it was heard again
+    /// after the pause does not count against the job's quarantine.
+    @Test(arguments: [2978, 8381] as [UInt64])
+    func aBrokerThawedFromAPauseDoesNotQuarantineAJobForItsOwnSilence(seed: UInt64) {
+        expectNoViolation(seed)
+    }
 }

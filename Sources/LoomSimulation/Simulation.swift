@@ -25,6 +25,9 @@ public final class Simulation {
         case trialKilled(worker: Int, incarnation: Int, lease: UInt64, reason: String)
         /// A restore's FETCH went unanswered: ask again.
         case restoreRetry(worker: Int, incarnation: Int, lease: UInt64, request: UInt64)
+        /// The worker's background thread finished a snapshot, or a restored directory's rebuild.
+        case snapshotTaken(worker: Int, incarnation: Int, ref: AttemptRef, metrics: Frame)
+        case restoreRebuilt(worker: Int, incarnation: Int, lease: UInt64, origin: SimulatedWorker.LocalCheckpoint)
         /// A DEALER socket's TCP connection is established.
         case connected(socket: Int)
         case faultStarts(Int)
@@ -172,6 +175,14 @@ public final class Simulation {
             guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
             if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
             restoreRetry(worker: w, lease: lease, request: request)
+        case .snapshotTaken(let w, let inc, let ref, let metrics):
+            guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
+            if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
+            snapshotTaken(worker: w, ref: ref, metrics: metrics)
+        case .restoreRebuilt(let w, let inc, let lease, let origin):
+            guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
+            if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
+            restoreRebuilt(worker: w, lease: lease, origin: origin)
         case .connected(let socket): established(socket: socket)
         case .faultStarts(let i): faultStarts(faults[i], index: i)
         case .faultEnds(let i): faultEnds(faults[i])

@@ -36,9 +36,11 @@ extension BrokerStateMachine {
 
     /// A held attempt whose capability does not verify: not adopted. The worker is told to stop
     /// it (CANCEL "unverified") and why (ERROR); nothing else changes.
-    mutating func refuseUnverified(_ attempt: RunningAttempt, worker id: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+    mutating func refuseUnverified(_ attempt: RunningAttempt, worker id: String, now: ContinuousClock.Instant,
+                                   why: String? = nil) -> [BrokerAction] {
         let key = holder(ofWorker: id)
-        let text = "READY: attempt \(attempt.job)#\(attempt.attempt) (lease \(attempt.lease)) was not given to \(key) by this broker: not adopted"
+        let text = "READY: attempt \(attempt.job)#\(attempt.attempt) (lease \(attempt.lease)) was not given to \(key) by this broker"
+            + (why.map { " (\($0))" } ?? "") + ": not adopted"
         refuse("lease", from: workers[id]?.identity, message: "READY", detail: text, now: now)
         return [
             send(toWorker: id, BrokerToWorker.error(text).frames, now: now),

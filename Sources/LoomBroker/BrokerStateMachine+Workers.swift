@@ -95,16 +95,23 @@ extension BrokerStateMachine {
     /// that it no longer holds are requeued.
     mutating func reconcile(worker id: String, holds: [RunningAttempt], now: ContinuousClock.Instant) -> [BrokerAction] {
         var actions: [BrokerAction] = []
-        let holding = Set(holds.map(\.lease))
+        // A claim counts as holding a lease of this broker's tables only when it names the job
+        // that lease is for: a worker that lists another job under one of its leases no longer
+        // holds that lease's attempt.
+        let holding = Set(holds.filter { claim in leases[claim.lease].map { $0.job == claim.job } ?? true }.map(\.lease))
         for lease in (workers[id]?.leases ?? []).sorted() where !holding.contains(lease) {
             actions += attemptLost(lease: lease, reason: "worker \(id) no longer holds it", now: now)
         }
         for attempt in holds {
             if let lease = leases[attempt.lease] {
-                if lease.worker != id {
-                    // The same lease under another worker id cannot happen with unique leases:
-                    // fence the newcomer's copy rather than trust it.
-                    actions += fence(attempt.ref, worker: id, now: now)
+                if lease.worker != id || lease.job != attempt.job {
+                    // Leases are unique, so a lease this broker gave to another worker or for
+                    // another job was never given to this claim: refused, and the lease's
+                    // record (its own worker's attempt) stays as it is. Fencing the claim marked
+                    // that other attempt fenced, and its job then ran on with no lease of its own
+                    // (fuzz input `crash-foreign-lease-in-ready`).
+                    actions += refuseUnverified(attempt, worker: id, now: now,
+                                                why: "its lease belongs to another attempt")
                 }
                 continue
             }

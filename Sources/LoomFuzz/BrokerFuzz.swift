@@ -36,7 +36,12 @@ public enum BrokerFuzz {
             let actions: [BrokerAction]
             switch op & 3 {
             case 0, 1:
-                actions = machine.receive(from: identity, frames: input.frames(), userID: authenticated ? users[peer] : nil, now: now)
+                let frames = input.frames()
+                if trace {
+                    let decoded = (try? WireDecoder.inbound(frames)).map { "\($0)" } ?? "undecodable (\(frames.count) frames)"
+                    print("receive from \(peers[peer]): \(decoded.prefix(300))")
+                }
+                actions = machine.receive(from: identity, frames: frames, userID: authenticated ? users[peer] : nil, now: now)
             case 2:
                 now += .milliseconds(input.u16() * 10)
                 actions = machine.expire(now: now)

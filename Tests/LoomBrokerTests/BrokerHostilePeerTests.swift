@@ -109,6 +109,27 @@ import LoomWire
         #expect(h.machine.counters.refused["lease"] == 2)
     }
 
+    /// A READY that lists a lease this broker gave to another worker, or for another job, is
+    /// refused and leaves that lease's attempt alone: its job still ends and is requeued when its
+    /// own worker is lost (fuzz input `crash-foreign-lease-in-ready`: fencing the claim marked the
+    /// other worker's attempt fenced, and its job then ran on with no lease at all).
+    @Test func aForeignLeaseInReadyIsRefusedAndItsOwnAttemptRunsOn() throws {
+        var h = BrokerHarness()
+        h.ready("w0")
+        h.hello("c")
+        let ref = try #require(BrokerHarness.assigned("w0", h.submit("c", ["s/0"])).first)
+        let underAnotherJob = AttemptRef(job: "s/1", attempt: 1, lease: ref.lease)
+        let actions = h.ready("w1", running: [ref, underAnotherJob], forged: true)
+        #expect(h.machine.counters.refused["lease"] == 2)
+        #expect(BrokerHarness.toWorker("w1", actions).contains { if case .error(let t) = $0 { t.contains("belongs to another attempt") } else { false } })
+        #expect(h.machine.leases[ref.lease]?.status == .active)
+        #expect(h.machine.leases[ref.lease]?.worker == "w0")
+        // w0 lists the other job under its own lease: it no longer holds s/0's attempt.
+        let mixedUp = h.ready("w0", running: [underAnotherJob], forged: true)
+        #expect(BrokerHarness.topics(mixedUp).contains("job/s/0/requeued"))
+        #expect(h.machine.brokenInvariant() == nil)
+    }
+
     /// ASSIGN carries the capability for the worker's key, and it verifies.
     @Test func assignCarriesAVerifiableCapability() throws {
         var h = BrokerHarness()

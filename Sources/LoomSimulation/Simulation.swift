@@ -122,8 +122,11 @@ public final class Simulation {
         trace!.append("[\(String(format: "%9.3f", t))] \(line())")
     }
 
-    /// Runs the schedule to its end: the study finished, or the live bound passed (L1), or an
-    /// invariant broke.
+    /// Runs the schedule to its end: the study finished and its workers hold nothing more (or
+    /// `drainBound` passed since it finished), or the live bound passed (L1), or an invariant
+    /// broke. The run goes on after the study's end while a worker still holds an attempt:
+    /// late updates (a resend crossing the last result), and the faults still to come, meet an
+    /// optimizer that no longer drives the study.
     public func run() -> SimulationResult {
         for (i, fault) in faults.enumerated() { schedule(.faultStarts(i), at: fault.start) }
         lastHeal = faults.map(\.end).max() ?? 0
@@ -131,8 +134,13 @@ public final class Simulation {
         for i in workers.indices { start(.worker(i)) }
         start(.optimizer)
         let deadline = max(lastHeal, SimTime.of(config.faultWindow)) + SimTime.of(config.liveBound)
-        while checker.violations.isEmpty, !store.studyFinished, let (time, event) = queue.pop() {
-            if time > deadline {
+        var drainEnds: SimTime?
+        while checker.violations.isEmpty, let (time, event) = queue.pop() {
+            if store.studyFinished {
+                let ends = drainEnds ?? now + SimTime.of(config.drainBound)
+                drainEnds = ends
+                if time > ends || workers.allSatisfy({ $0.machine?.heldAttempts.isEmpty ?? true }) { break }
+            } else if time > deadline {
                 now = deadline
                 checker.fail("L1", "the study did not finish within \(config.liveBound) of the last fault's end: \(unfinishedSummary())", at: now)
                 break

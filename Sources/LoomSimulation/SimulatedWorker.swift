@@ -176,9 +176,9 @@ extension Simulation {
         let job = trial.ref.job
         let local = workers[i].checkpoints[job]
         guard let manifest = header.checkpoint, let stored = SimulatedTrialOutput.step(of: manifest),
-              local.map({ manifest.isNewer(thanAttempt: $0.attempt, seq: $0.seq) }) ?? true else {
-            // What the job's directory holds here is as new as what is stored: the trial resumes
-            // from it as it is.
+              !(local.map { manifest.isHeld(byAttempt: $0.attempt, seq: $0.seq) } ?? false) else {
+            // What the job's directory holds here is what is stored, or a later checkpoint of the
+            // same attempt (`WorkerCheckpoints.received`): the trial resumes from it as it is.
             return launch(i, lease: transfer.lease, from: workers[i].directories[job] ?? 0)
         }
         // The blobs come (not modelled), then the background thread rebuilds the directory and

@@ -108,4 +108,14 @@ struct RegressionSeeds {
     func aBrokerThawedFromAPauseDoesNotQuarantineAJobForItsOwnSilence(seed: UInt64) {
         expectNoViolation(seed)
     }
+
+    /// A speculative backup (attempt 2) ran on a worker from an older checkpoint and left its own
+    /// there, while attempt 1 went on and the optimizer stored a later one; the next backup on
+    /// that worker took its local checkpoint for the newer (a higher attempt number) and resumed
+    /// behind what the optimizer had acknowledged (S6, seed 13297). Fixed in
+    /// `WorkerCheckpoints.received`: only the stored checkpoint itself, or a later one of the same
+    /// attempt, is used in place.
+    @Test func aBackupsCheckpointInPlaceIsNotTakenForANewerOne() {
+        expectNoViolation(13297)
+    }
 }

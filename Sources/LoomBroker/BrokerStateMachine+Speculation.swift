@@ -64,6 +64,7 @@ extension BrokerStateMachine {
             if update.seq > lease.publishedSeq {
                 leases[ref.lease]?.publishedSeq = update.seq
                 leases[ref.lease]?.lastReportAt = now
+                leases[ref.lease]?.pausedSinceReport = .zero
                 actions.append(updateEvent(update, worker: worker, backup: true))
             }
             if let owner = job.owner { actions += sendIfConnected(toClient: owner, BrokerToClient.update(update).frames, now: now) }
@@ -101,11 +102,11 @@ extension BrokerStateMachine {
     /// One copy of a job with a backup ended without a result: the other is the job's attempt now.
     /// `ended` (an `EndedReason`) and `detail` go to the job's owner in ENDED.
     mutating func copyEnded(_ lease: Lease, id: UInt64, job: inout JobRecord, reason: String, ended: String, detail: String,
-                            payload: Frame? = nil, now: ContinuousClock.Instant) -> [BrokerAction] {
+                            payload: Frame? = nil, charged: Bool = true, now: ContinuousClock.Instant) -> [BrokerAction] {
         let notice = attemptEnded(lease, id: id, reason: ended, detail: detail, now: now)
         if job.lease == id { promoteBackup(&job) }
         job.backup = nil
-        job.lostOn.insert(lease.worker)
+        if charged { job.lostOn.insert(lease.worker) }
         counters.copiesLost += 1
         let goesOn = job.attempt
         return notice + [publish(.copyLost(AttemptRef(job: lease.job, attempt: lease.attempt, lease: id), worker: lease.worker,
@@ -114,10 +115,11 @@ extension BrokerStateMachine {
 
     /// A lease of a job with a backup was lost with its worker: the other copy goes on. Nil when
     /// the job has no backup (the usual requeue applies).
-    mutating func otherCopyGoesOn(after lease: Lease, id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction]? {
+    mutating func otherCopyGoesOn(after lease: Lease, id: UInt64, reason: String, charged: Bool,
+                                  now: ContinuousClock.Instant) -> [BrokerAction]? {
         guard lease.status == .active, var job = jobs[lease.job], job.backup != nil,
               job.lease == id || job.backup == id else { return nil }
-        let actions = copyEnded(lease, id: id, job: &job, reason: reason, ended: EndedReason.lost, detail: reason, now: now)
+        let actions = copyEnded(lease, id: id, job: &job, reason: reason, ended: EndedReason.lost, detail: reason, charged: charged, now: now)
         jobs[job.id] = job
         return actions
     }

@@ -33,6 +33,7 @@ extension BrokerStateMachine {
                 jobs[ref.job] = job
             }
             leases[ref.lease]?.lastReportAt = now
+            leases[ref.lease]?.pausedSinceReport = .zero
         case .final:
             guard let startedAt = lease.startedAt, let group = jobs[ref.job]?.hints.peers else { return }
             recordPeerDuration(startedAt.duration(to: now), group: group)
@@ -76,7 +77,9 @@ extension BrokerStateMachine {
         let running = leases.keys.sorted()
         for id in running {
             guard let lease = leases[id], lease.status == .active, let job = jobs[lease.job], !job.payload.isEmpty,
-                  job.lease == id || job.backup == id, let since = lease.lastReportAt ?? lease.startedAt,
+                  job.lease == id || job.backup == id, let heard = lease.lastReportAt ?? lease.startedAt,
+                  // The broker's own pauses are not the attempt's silence.
+                  case let since = heard + lease.pausedSinceReport,
                   // No timeout is shorter than this: the median is only computed past it.
                   now >= since + (job.hints.stallTimeout ?? policy.minimumStallTimeout),
                   let timeout = stallTimeout(of: job), now >= since + timeout else { continue }
@@ -164,6 +167,7 @@ extension BrokerStateMachine {
         let late = max(0, worker.lastHeard.duration(to: now).seconds - interval)
         worker.lastHeard = now
         worker.missedCounted = 0
+        worker.unheardSincePause = false
         worker.lateness += policy.latenessSmoothing * (late - worker.lateness)
         var actions: [BrokerAction] = []
         if !worker.slow, worker.lateness > policy.slowWorkerLateness * interval {

@@ -61,6 +61,7 @@ extension BrokerStateMachine {
             worker.liveness = info.liveness
             worker.lastHeard = now
             worker.missedCounted = 0
+            worker.unheardSincePause = false
             worker.cpuCapacity = UInt64(info.slots) * 1000
             worker.gpuCapacity = UInt64(info.gpus) * 1000
             worker.userID = userID
@@ -267,22 +268,26 @@ extension BrokerStateMachine {
         var actions: [BrokerAction] = []
         let attempts = worker.leases.sorted()
         actions.append(publish(.workerGone(worker: id, left: reason == "left", reason: reason, attempts: attempts.count)))
-        for lease in attempts { actions += attemptLost(lease: lease, reason: "worker \(id) \(reason)", now: now) }
+        // Not heard from since the broker's own pause (its connection may have gone only because
+        // the broker was silent): its loss is not counted against its jobs' quarantine.
+        let charged = !worker.unheardSincePause
+        for lease in attempts { actions += attemptLost(lease: lease, reason: "worker \(id) \(reason)", charged: charged, now: now) }
         return actions
     }
 
     /// An attempt's worker no longer runs it: the job gets a new attempt (or fails when its
-    /// attempts are exhausted); leases that were no longer current simply end.
-    mutating func attemptLost(lease id: UInt64, reason: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+    /// attempts are exhausted); leases that were no longer current simply end. `charged`: the
+    /// worker counts among those the job's attempts were lost on (`quarantine_after`).
+    mutating func attemptLost(lease id: UInt64, reason: String, charged: Bool = true, now: ContinuousClock.Instant) -> [BrokerAction] {
         guard let lease = leases[id] else { return [] }
         releaseLease(id)
-        if let actions = otherCopyGoesOn(after: lease, id: id, reason: reason, now: now) { return actions }
+        if let actions = otherCopyGoesOn(after: lease, id: id, reason: reason, charged: charged, now: now) { return actions }
         guard lease.status == .active, var job = jobs[lease.job], job.lease == id else { return [] }
         switch job.state {
         case .running, .orphaned: break
         default: return []
         }
-        job.lostOn.insert(lease.worker)
+        if charged { job.lostOn.insert(lease.worker) }
         job.worker = nil
         let maxAttempts = job.requirements.maxAttempts
         if job.payload.isEmpty {

@@ -21,6 +21,11 @@ public struct BrokerConfig: Sendable {
     /// How often heartbeats are sent and expiries checked. 100 ms bounds the error of death
     /// detection and costs one pass over the peer tables ten times a second.
     public var sweepInterval: Duration
+    /// A sweep this much later than `sweepInterval` means the broker itself did not run (SIGSTOP,
+    /// a paused VM or container, swapping): that time is not counted as its peers' silence
+    /// (`BrokerStateMachine+Pauses`). A loop turn takes milliseconds, so one second is a pause,
+    /// not a busy turn. Nil: every gap counts (a manual clock that skips sweeps in tests).
+    public var pauseThreshold: Duration?
     /// Finished jobs remembered so that late messages about them are recognised as stale.
     public var tombstoneCapacity: Int
     /// The broker software's version, reported in the status document.
@@ -46,7 +51,7 @@ public struct BrokerConfig: Sendable {
     public init(brokerID: String, leaseEpoch: UInt32, clientHeartbeat: Duration = .seconds(1), liveness: Int = 3,
                 recoveryWindow: Duration = .seconds(5),
                 heartbeatRange: ClosedRange<Duration> = .milliseconds(50) ... .seconds(60),
-                sweepInterval: Duration = .milliseconds(100), tombstoneCapacity: Int = 65_536,
+                sweepInterval: Duration = .milliseconds(100), pauseThreshold: Duration? = .seconds(1), tombstoneCapacity: Int = 65_536,
                 softwareVersion: String = "unknown", stragglers: StragglerPolicy = StragglerPolicy(), lastFeedSeq: UInt64 = 0,
                 maxWorkers: Int = 10_000, maxClients: Int = 10_000, leaseKey: [UInt8] = LeaseSecret.random()) {
         self.brokerID = brokerID
@@ -56,6 +61,7 @@ public struct BrokerConfig: Sendable {
         self.recoveryWindow = recoveryWindow
         self.heartbeatRange = heartbeatRange
         self.sweepInterval = sweepInterval
+        self.pauseThreshold = pauseThreshold
         self.tombstoneCapacity = tombstoneCapacity
         self.softwareVersion = softwareVersion
         self.stragglers = stragglers
@@ -98,6 +104,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var failed = 0
     /// Workers declared dead (missed heartbeats or unreachable).
     public var workersLost = 0
+    /// Sweeps that found the broker itself had been paused (`BrokerConfig.pauseThreshold`).
+    public var pauses = 0
     /// Acknowledgements that matched no current update.
     public var unmatchedAcks = 0
     /// FETCH/CHUNK messages dropped: unknown job or lease, or the other end not connected.
@@ -251,6 +259,7 @@ public struct BrokerStateMachine: Sendable {
     /// calls return at once).
     public mutating func expire(now: ContinuousClock.Instant) -> [BrokerAction] {
         guard now >= nextDeadline else { return [] }
+        discountPause(until: now)
         lastSweep = now
         var actions: [BrokerAction] = []
         if !held.isEmpty && now >= recoveryEnds { actions += releaseHeld(now: now) }
@@ -315,6 +324,9 @@ struct WorkerRecord: Sendable {
     var heartbeat: Duration
     var liveness: Int
     var lastHeard: ContinuousClock.Instant
+    /// Not heard from since a pause of the broker itself (`BrokerStateMachine+Pauses`): lost
+    /// now, it is not counted against its jobs' quarantine.
+    var unheardSincePause = false
     var lastSent: ContinuousClock.Instant
     let joinedAt: ContinuousClock.Instant
     /// CPU and GPU capacity in thousandths.
@@ -433,6 +445,9 @@ struct Lease: Sendable {
     /// When STARTED arrived, and when the last REPORT or CHECKPOINT did (for stalls and speed).
     var startedAt: ContinuousClock.Instant?
     var lastReportAt: ContinuousClock.Instant?
+    /// How long the broker itself was paused since `lastReportAt ?? startedAt`: not the
+    /// attempt's silence (`BrokerStateMachine+Pauses`).
+    var pausedSinceReport: Duration = .zero
     /// Blobs its worker may FETCH: those of the checkpoint manifests relayed to it in answer to
     /// its FETCH `latest` (at most `maxFetchableBlobs`).
     var fetchable: Set<String> = []

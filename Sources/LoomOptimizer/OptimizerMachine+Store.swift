@@ -12,6 +12,9 @@ extension StoredState {
     /// What `store` holds that a machine is rebuilt from (see `StoredState`'s fields).
     public static func read(from store: any StudyStore, blobs: [String] = []) throws(StoreError) -> StoredState {
         var state = StoredState(studies: try store.studies(), blobs: blobs)
+        for study in state.studies where study.state != .running {
+            state.endedTrialCounts[study.id] = try store.trialCounts(study: study.id).values.reduce(0, +)
+        }
         for study in state.studies where study.state == .running {
             let trials = try store.trials(study: study.id)
             state.trials += trials

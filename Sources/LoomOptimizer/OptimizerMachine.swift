@@ -110,8 +110,9 @@ public struct OptimizerMachine: Sendable {
     /// The running studies' drivers, mutated in place (`drivers[id]?.update(…)`): a copy of a
     /// driver alive while it changes would copy every one of its trials per event.
     var drivers: [String: StudyDriver] = [:]
-    /// The highest trial number of each study that ended while this machine ran: a late REPORT
-    /// is stored only for a trial the store holds (a write naming another fails the whole turn).
+    /// The highest trial number of each study that ended (while this machine ran, or before: read
+    /// from the store at start): a late REPORT is stored only for a trial the store holds (a
+    /// write naming another fails the whole turn).
     var endedTrialNumbers: [String: Int] = [:]
     /// Attempt rows of the unfinished trials of running studies, by attempt number.
     var attempts: [TrialKey: [Int: AttemptRecord]] = [:]
@@ -135,6 +136,7 @@ public struct OptimizerMachine: Sendable {
         self.settings = settings
         uploads = CheckpointUploads(settings: settings, blobs: state.blobs)
         for study in state.studies { studies[study.id] = study }
+        endedTrialNumbers = state.endedTrialCounts
         var trialsByStudy: [String: [TrialRecord]] = [:]
         for trial in state.trials { trialsByStudy[trial.study, default: []].append(trial) }
         var reportsByStudy: [String: [ReportRecord]] = [:]
@@ -279,13 +281,17 @@ public struct StoredState: Sendable {
     public var reports: [ReportRecord]
     /// The blobs the checkpoint directory holds.
     public var blobs: [String]
+    /// How many trials each study that no longer runs holds (its trials are numbered 1…n): a
+    /// late REPORT of such a study is stored when it names one of them.
+    public var endedTrialCounts: [String: Int]
 
     public init(studies: [StudyRecord] = [], trials: [TrialRecord] = [], attempts: [AttemptRecord] = [],
-                reports: [ReportRecord] = [], blobs: [String] = []) {
+                reports: [ReportRecord] = [], blobs: [String] = [], endedTrialCounts: [String: Int] = [:]) {
         self.studies = studies
         self.trials = trials
         self.attempts = attempts
         self.reports = reports
         self.blobs = blobs
+        self.endedTrialCounts = endedTrialCounts
     }
 }

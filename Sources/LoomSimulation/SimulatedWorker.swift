@@ -11,6 +11,8 @@ struct SimulatedWorker {
         enum Phase: Equatable {
             /// FETCH `latest` sent as `request`; the attempt fails at `deadline`.
             case restoring(request: UInt64, deadline: SimTime)
+            /// The fetched checkpoint's directory is being rebuilt on the background thread.
+            case rebuilding
             case running
             /// Killed; its exit comes with `.trialKilled`.
             case stopping
@@ -25,9 +27,18 @@ struct SimulatedWorker {
         var hung = false
         /// The newest checkpoint the optimizer had acknowledged when the worker took the ASSIGN.
         var acknowledgedStep: Int?
+
+        /// Whether its process was started (not still restoring its checkpoint).
+        var hasStarted: Bool {
+            switch phase {
+            case .restoring, .rebuilding: false
+            case .running, .stopping: true
+            }
+        }
     }
 
-    /// `<job dir>/checkpoint` and `checkpoint.json`: which attempt's checkpoint (and seq) it holds.
+    /// `checkpoint.json` (`CheckpointOrigin`): the attempt, seq and step of the job's last
+    /// snapshot taken or checkpoint restored here.
     struct LocalCheckpoint {
         var attempt: UInt32
         var seq: UInt64
@@ -38,6 +49,11 @@ struct SimulatedWorker {
     var machine: WorkerStateMachine?
     var trials: [UInt64: Trial] = [:]
     var checkpoints: [String: LocalCheckpoint] = [:]
+    /// `<job dir>/checkpoint`: the step whose file each job's checkpoint directory holds (the
+    /// trial writes it at every step; a restore replaces it).
+    var directories: [String: Int] = [:]
+    /// When the background thread (one, serial: `BackgroundWork`) is done with what it was given.
+    var backgroundFreeAt: SimTime = 0
     var nextRequest: UInt64 = 1
     /// The blob cache (`.blobs`): wiped when the worker restarts.
     var blobs: Set<String> = []
@@ -55,6 +71,7 @@ extension Simulation {
         workers[i].trials = [:]
         workers[i].blobs = []
         workers[i].snapshots = [:]
+        workers[i].backgroundFreeAt = 0
         performWorker(i, workers[i].machine!.start(now: instant))
         arm(.worker(i))
     }
@@ -88,10 +105,7 @@ extension Simulation {
                 send(from: .worker(i), frames)
             case .startTrial(let ref, _): startTrial(i, ref)
             case .stopTrial(let lease, let reason): stopTrial(i, lease: lease, reason: reason)
-            // Trials here hand their snapshot over with the metric line (`checkpointPayload`), so
-            // none is asked for; one would be taken at once, as on a disk that takes no time.
-            case .snapshot(let ref, let metrics):
-                performWorker(i, workers[i].machine!.snapshotTaken(ref, payload: metrics, now: instant))
+            case .snapshot(let ref, let metrics): beginSnapshot(i, ref, metrics: metrics)
             case .transfer(let transfer):
                 if transfer.kind == .fetch {
                     performWorker(i, workers[i].machine!.sendTransfer(serve(i, transfer), now: instant))
@@ -159,14 +173,38 @@ extension Simulation {
               case .restoring(let request, _) = trial.phase, transfer.request == request,
               let header = try? JSONDecoder().decode(ChunkHeader.self, from: Data(transfer.body)) else { return }
         if header.error != nil { return }
-        let local = workers[i].checkpoints[trial.ref.job]
-        var step = local?.step ?? 0
-        if let manifest = header.checkpoint, let stored = SimulatedTrialOutput.step(of: manifest),
-           local.map({ manifest.isNewer(thanAttempt: $0.attempt, seq: $0.seq) }) ?? true {
-            step = stored
-            workers[i].checkpoints[trial.ref.job] = SimulatedWorker.LocalCheckpoint(attempt: manifest.attempt, seq: manifest.seq, step: stored)
+        let job = trial.ref.job
+        let local = workers[i].checkpoints[job]
+        guard let manifest = header.checkpoint, let stored = SimulatedTrialOutput.step(of: manifest),
+              !(local.map { manifest.isHeld(byAttempt: $0.attempt, seq: $0.seq) } ?? false) else {
+            // What the job's directory holds here is what is stored, or a later checkpoint of the
+            // same attempt (`WorkerCheckpoints.received`): the trial resumes from it as it is.
+            return launch(i, lease: transfer.lease, from: workers[i].directories[job] ?? 0)
         }
-        launch(i, lease: transfer.lease, from: step)
+        // The blobs come (not modelled), then the background thread rebuilds the directory and
+        // swaps it in; the trial starts after.
+        workers[i].trials[transfer.lease]!.phase = .rebuilding
+        let origin = SimulatedWorker.LocalCheckpoint(attempt: manifest.attempt, seq: manifest.seq, step: stored)
+        let done = background(i, takes: plans[job]!.restoreTime)
+        schedule(.restoreRebuilt(worker: i, incarnation: incarnation[.worker(i)]!, lease: transfer.lease, origin: origin), at: done)
+    }
+
+    /// The rebuilt directory is swapped in; the trial starts from it (or, when its attempt was
+    /// stopped meanwhile, the directory is still swapped in and nothing starts).
+    func restoreRebuilt(worker i: Int, lease: UInt64, origin: SimulatedWorker.LocalCheckpoint) {
+        guard let trial = workers[i].trials[lease] else { return }
+        workers[i].directories[trial.ref.job] = origin.step
+        workers[i].checkpoints[trial.ref.job] = origin
+        guard trial.phase == .rebuilding else { return }
+        launch(i, lease: lease, from: origin.step)
+        arm(.worker(i))
+    }
+
+    /// Queues work of `duration` on the worker's background thread; returns when it is done.
+    func background(_ i: Int, takes duration: Duration) -> SimTime {
+        let done = max(now, workers[i].backgroundFreeAt) + SimTime.of(duration)
+        workers[i].backgroundFreeAt = done
+        return done
     }
 
     /// The trial process starts, resuming at `step`.
@@ -222,27 +260,47 @@ extension Simulation {
         workers[i].trials[lease] = trial
         // The trial writes its checkpoint, then prints the line that announces it; the worker
         // snapshots the directory into its blob cache and puts the manifest in the CHECKPOINT.
+        workers[i].directories[trial.ref.job] = trial.step
         let loss = plan.value + Double(plan.steps - trial.step)
-        var checkpointPayload: Frame?
-        if let seq = workers[i].machine!.nextCheckpointSeq(lease: lease) {
-            let job = trial.ref.job
-            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: trial.ref.attempt, seq: seq, step: trial.step)
-            let file = SimulatedTrialOutput.stepFile(job: job, step: trial.step)
-            workers[i].blobs.insert(file.sha256)
-            workers[i].snapshots[job, default: []].append((lease, seq, file.sha256))
-            let manifest = CheckpointManifest(job: job, attempt: trial.ref.attempt, seq: seq, files: [file])
-            checkpointPayload = SimulatedTrialOutput.checkpoint(step: trial.step, loss: loss, manifest: manifest)
-        }
         let metrics = SimulatedTrialOutput.metrics(step: trial.step, loss: loss)
-        performWorker(i, workers[i].machine!.trialReported(trial.ref, metrics: metrics, checkpoint: true,
-                                                           checkpointPayload: checkpointPayload, now: instant))
+        performWorker(i, workers[i].machine!.trialReported(trial.ref, metrics: metrics, checkpoint: true, now: instant))
         scheduleStep(i, lease: lease, after: stepTime(trial))
+        arm(.worker(i))
+    }
+
+    /// `.snapshot`: the agent hands the copy of the job's checkpoint directory to its background
+    /// thread, behind whatever that thread was given before; the loop (heartbeats, other trials'
+    /// updates) goes on meanwhile.
+    func beginSnapshot(_ i: Int, _ ref: AttemptRef, metrics: Frame) {
+        let done = background(i, takes: plans[ref.job]!.snapshotTime)
+        schedule(.snapshotTaken(worker: i, incarnation: incarnation[.worker(i)]!, ref: ref, metrics: metrics), at: done)
+    }
+
+    /// The snapshot is done (`WorkerCheckpoints.snapshotFinished`): the directory's file, as the
+    /// copy found it when it finished (the trial may have written newer steps since it announced
+    /// this one), is in the blob cache; the manifest goes in the CHECKPOINT numbered
+    /// `nextUpdateSeq`, and `checkpoint.json` records it.
+    func snapshotTaken(worker i: Int, ref: AttemptRef, metrics: Frame) {
+        guard workers[i].machine != nil else { return }
+        let job = ref.job
+        var payload = metrics
+        if let seq = workers[i].machine!.nextUpdateSeq(lease: ref.lease), let step = workers[i].directories[job] {
+            let file = SimulatedTrialOutput.stepFile(job: job, step: step)
+            workers[i].blobs.insert(file.sha256)
+            workers[i].snapshots[job, default: []].append((ref.lease, seq, file.sha256))
+            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: ref.attempt, seq: seq, step: step)
+            let fields = SimulatedTrialOutput.fields(metrics)
+            let manifest = CheckpointManifest(job: job, attempt: ref.attempt, seq: seq, files: [file])
+            payload = SimulatedTrialOutput.checkpoint(step: fields.step ?? step, loss: fields.loss ?? .nan, manifest: manifest)
+        }
+        note("w\(i): snapshot of \(ref) taken")
+        performWorker(i, workers[i].machine!.snapshotTaken(ref, payload: payload, now: instant))
         arm(.worker(i))
     }
 
     func stopTrial(_ i: Int, lease: UInt64, reason: String) {
         guard let trial = workers[i].trials[lease] else { return }
-        if case .restoring = trial.phase {
+        if !trial.hasStarted {
             // It never started: it ends here, as the agent ends a restore it abandons.
             workers[i].trials[lease] = nil
             performWorker(i, workers[i].machine!.trialExited(trial.ref, kind: .failed,

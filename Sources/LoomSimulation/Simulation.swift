@@ -25,6 +25,9 @@ public final class Simulation {
         case trialKilled(worker: Int, incarnation: Int, lease: UInt64, reason: String)
         /// A restore's FETCH went unanswered: ask again.
         case restoreRetry(worker: Int, incarnation: Int, lease: UInt64, request: UInt64)
+        /// The worker's background thread finished a snapshot, or a restored directory's rebuild.
+        case snapshotTaken(worker: Int, incarnation: Int, ref: AttemptRef, metrics: Frame)
+        case restoreRebuilt(worker: Int, incarnation: Int, lease: UInt64, origin: SimulatedWorker.LocalCheckpoint)
         /// A DEALER socket's TCP connection is established.
         case connected(socket: Int)
         case faultStarts(Int)
@@ -119,8 +122,11 @@ public final class Simulation {
         trace!.append("[\(String(format: "%9.3f", t))] \(line())")
     }
 
-    /// Runs the schedule to its end: the study finished, or the live bound passed (L1), or an
-    /// invariant broke.
+    /// Runs the schedule to its end: the study finished and its workers hold nothing more (or
+    /// `drainBound` passed since it finished), or the live bound passed (L1), or an invariant
+    /// broke. The run goes on after the study's end while a worker still holds an attempt:
+    /// late updates (a resend crossing the last result), and the faults still to come, meet an
+    /// optimizer that no longer drives the study.
     public func run() -> SimulationResult {
         for (i, fault) in faults.enumerated() { schedule(.faultStarts(i), at: fault.start) }
         lastHeal = faults.map(\.end).max() ?? 0
@@ -128,8 +134,13 @@ public final class Simulation {
         for i in workers.indices { start(.worker(i)) }
         start(.optimizer)
         let deadline = max(lastHeal, SimTime.of(config.faultWindow)) + SimTime.of(config.liveBound)
-        while checker.violations.isEmpty, !store.studyFinished, let (time, event) = queue.pop() {
-            if time > deadline {
+        var drainEnds: SimTime?
+        while checker.violations.isEmpty, let (time, event) = queue.pop() {
+            if store.studyFinished {
+                let ends = drainEnds ?? now + SimTime.of(config.drainBound)
+                drainEnds = ends
+                if time > ends || workers.allSatisfy({ $0.machine?.heldAttempts.isEmpty ?? true }) { break }
+            } else if time > deadline {
                 now = deadline
                 checker.fail("L1", "the study did not finish within \(config.liveBound) of the last fault's end: \(unfinishedSummary())", at: now)
                 break
@@ -172,6 +183,14 @@ public final class Simulation {
             guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
             if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
             restoreRetry(worker: w, lease: lease, request: request)
+        case .snapshotTaken(let w, let inc, let ref, let metrics):
+            guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
+            if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
+            snapshotTaken(worker: w, ref: ref, metrics: metrics)
+        case .restoreRebuilt(let w, let inc, let lease, let origin):
+            guard incarnation[.worker(w)] == inc, alive.contains(.worker(w)) else { return }
+            if frozen.contains(.worker(w)) { return postpone(event, for: .worker(w)) }
+            restoreRebuilt(worker: w, lease: lease, origin: origin)
         case .connected(let socket): established(socket: socket)
         case .faultStarts(let i): faultStarts(faults[i], index: i)
         case .faultEnds(let i): faultEnds(faults[i])

@@ -16,9 +16,12 @@ public struct SimulationConfig: Sendable {
     /// After the last fault heals, every trial must be terminal within this much simulated time
     /// (invariant L1; Docs/reliability.md states and justifies it).
     public var liveBound: Duration
+    /// After the study ends, the run goes on until no worker holds an attempt, for at most this
+    /// long: what arrives late is still checked (S2: acknowledged means stored).
+    public var drainBound: Duration
 
     public init(seed: UInt64, workers: Int, slotsPerWorker: Int, trials: Int, maxRetries: Int = 3, faults: Int,
-                faultWindow: Duration = .seconds(30), liveBound: Duration = .seconds(180)) {
+                faultWindow: Duration = .seconds(30), liveBound: Duration = .seconds(180), drainBound: Duration = .seconds(30)) {
         self.seed = seed
         self.workers = workers
         self.slotsPerWorker = slotsPerWorker
@@ -27,6 +30,7 @@ public struct SimulationConfig: Sendable {
         self.faults = faults
         self.faultWindow = faultWindow
         self.liveBound = liveBound
+        self.drainBound = drainBound
     }
 
     /// The schedule of `seed`: 2–4 workers of 1–2 slots, 10–40 trials, 0–6 faults.

@@ -2,6 +2,8 @@
 /// how long each takes, and how each attempt misbehaves. Every step prints a metric line with a
 /// checkpoint (the trial writes its step counter into its checkpoint directory first); the last
 /// step exits 0 with `value`, the value this trial computes (invariant S1 compares with it).
+/// Its checkpoint's snapshot and restore take `snapshotTime` and `restoreTime` on the worker's
+/// background thread.
 struct TrialPlan: Sendable {
     /// How one attempt's process behaves.
     enum Behaviour: Equatable, Sendable {
@@ -20,6 +22,10 @@ struct TrialPlan: Sendable {
     var value: Double
     /// Behaviour of attempts 1, 2, …; attempts past the end behave normally.
     var attempts: [Behaviour]
+    /// How long the worker's background thread takes to snapshot this trial's checkpoint
+    /// directory, and to rebuild it from fetched blobs on a restore (its disk and its size).
+    var snapshotTime: Duration = .milliseconds(1)
+    var restoreTime: Duration = .milliseconds(1)
 
     func behaviour(attempt: UInt32) -> Behaviour {
         let i = Int(attempt) - 1
@@ -33,13 +39,29 @@ struct TrialPlan: Sendable {
             let roll = random.int(0...99)
             let behaviour: Behaviour = switch roll {
             case 0..<8: .crash(afterSteps: random.int(0...steps - 1))
-            case 8..<11: .hang(afterSteps: random.int(0...steps - 1), for: .seconds(8))
+            case 8..<11: .hang(afterSteps: random.int(0...steps - 1), for: .seconds(12))
             case 11..<20: .slow
             default: .normal
             }
             attempts.append(behaviour)
         }
-        return TrialPlan(job: job, steps: steps, stepTime: random.duration(.milliseconds(50) ... .milliseconds(300)),
-                         value: Double(index) + Double(random.int(0...999)) / 1000, attempts: attempts)
+        let stepTime = random.duration(.milliseconds(50) ... .milliseconds(300))
+        let value = Double(index) + Double(random.int(0...999)) / 1000
+        return TrialPlan(job: job, steps: steps, stepTime: stepTime, value: value, attempts: attempts,
+                         snapshotTime: drawDiskTime(&random), restoreTime: drawDiskTime(&random))
+    }
+
+    /// A snapshot's or a rebuild's duration: mostly milliseconds, sometimes longer than a step,
+    /// and one in twenty longer than the workers' liveness window (3 s), as a checkpoint of
+    /// gigabytes on a slow disk takes. At most 4.5 s: a trial's FINAL waits for the snapshot
+    /// in progress and the one queued behind it, 9 s at most, under the jobs' 10 s stall
+    /// timeout (a longer wait is an open finding, Docs/reliability.md).
+    static func drawDiskTime(_ random: inout SimulationRandom) -> Duration {
+        switch random.int(0...99) {
+        case 0..<60: random.duration(.milliseconds(1) ... .milliseconds(20))
+        case 60..<85: random.duration(.milliseconds(50) ... .milliseconds(500))
+        case 85..<95: random.duration(.milliseconds(500) ... .milliseconds(2500))
+        default: random.duration(.seconds(3) ... .milliseconds(4500))
+        }
     }
 }

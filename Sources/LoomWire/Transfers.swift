@@ -213,6 +213,14 @@ public struct CheckpointManifest: Codable, Hashable, Sendable {
         (attempt, seq) > (otherAttempt, otherSeq)
     }
 
+    /// Whether a directory whose last checkpoint was made at (`attempt`, `seq`) holds this one
+    /// or a later one of the same attempt. A checkpoint of another attempt says nothing about
+    /// progress: a backup copy runs beside the attempt it copies, from an older checkpoint, so a
+    /// higher attempt number is not more work done (simulation seed 13297).
+    public func isHeld(byAttempt otherAttempt: UInt32, seq otherSeq: UInt64) -> Bool {
+        attempt == otherAttempt && seq <= otherSeq
+    }
+
     /// The key of CHECKPOINT payloads that carries the manifest.
     public static let payloadKey = "checkpoint_manifest"
 }

@@ -41,8 +41,10 @@ extension WorkerCheckpoints {
             }
             let origin = CheckpointOrigin.read(paths(restore.ref).checkpointOriginFile)
             if restore.source == restore.ref.job, let origin, origin.job == manifest.job,
-               !manifest.isNewer(thanAttempt: origin.attempt, seq: origin.seq) {
-                // What this worker holds is as new as the stored checkpoint, or newer.
+               manifest.isHeld(byAttempt: origin.attempt, seq: origin.seq) {
+                // What this worker holds is the stored checkpoint, or a later one of the same
+                // attempt. Anything else is restored from the store: a checkpoint of another
+                // attempt here may be a backup copy's, behind what the store holds.
                 return finish(restore.ref)
             }
             let missing = manifest.blobs.filter { !(blobs?.contains($0.key) ?? false) }

@@ -12,13 +12,16 @@ struct BrokerHarness {
     /// Client connections that heartbeat before every sweep, as live clients do.
     var liveClients: [String] = []
 
+    /// `pauseThreshold` is off unless given: `advance(to:)` jumps the clock over sweeps for a
+    /// broker that ran all along.
     init(recoveryWindow: Duration = .zero, heartbeat: Duration = .seconds(1), stragglers: StragglerPolicy = StragglerPolicy(),
+         pauseThreshold: Duration? = nil,
          maxWorkers: Int = 10_000, maxClients: Int = 10_000, leaseEpoch: UInt32 = 7, leaseKey: [UInt8] = LeaseSecret.random(),
          lastFeedSeq: UInt64 = 0, results: PublishedResults = PublishedResults(), brokerID: String = "b-test") {
         now = t0
         machine = BrokerStateMachine(
             config: BrokerConfig(brokerID: brokerID, leaseEpoch: leaseEpoch, clientHeartbeat: heartbeat, liveness: 3,
-                                 recoveryWindow: recoveryWindow, stragglers: stragglers, lastFeedSeq: lastFeedSeq,
+                                 recoveryWindow: recoveryWindow, pauseThreshold: pauseThreshold, stragglers: stragglers, lastFeedSeq: lastFeedSeq,
                                  maxWorkers: maxWorkers, maxClients: maxClients, leaseKey: leaseKey),
             results: results, now: t0)
     }

@@ -46,6 +46,29 @@ import Testing
         #expect(try h.store.reports(study: id, trial: 1).contains { $0.seq == 1 })
     }
 
+    /// The machine that saw the study end knew its trials; one rebuilt from the store after a
+    /// restart must too, or the late REPORT is acknowledged with nothing stored.
+    @Test func aReportResentAfterTheStudyEndedAndTheOptimizerRestartedIsStoredBeforeItsAcknowledgement() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(trials: 2, concurrent: 2))
+        try h.start("m-1/1")
+        try h.start("m-1/2")
+        try h.final("m-1/1", seq: 2, ["loss": 0.25])
+        try h.final("m-1/2", seq: 2, ["loss": 0.75])
+        #expect(try h.store.study(id)?.state == .complete)
+        h.advance(5)
+        try h.restart()
+        let late = try h.report("m-1/2", seq: 1, ["loss": 0.5])
+        #expect(late.writes.contains { if case .recordReport(let r) = $0 { r.seq == 1 && r.trial == 2 } else { false } })
+        #expect(late.orderedMessages.contains { if case .acknowledge(let u) = $0 { u.seq == 1 } else { false } })
+        #expect(try h.store.reports(study: id, trial: 2).contains { $0.seq == 1 })
+        // A REPORT naming a trial the study never had is acknowledged and stores nothing (a
+        // write of an unknown trial would fail the whole turn).
+        let unknown = try h.report("m-1/3", seq: 1, ["loss": 0.5])
+        #expect(unknown.writes.isEmpty)
+        #expect(unknown.orderedMessages.contains { if case .acknowledge(let u) = $0 { u.seq == 1 } else { false } })
+    }
+
     @Test func aResultIsStoredBeforeItsAcknowledgementAndTheStudyEnds() throws {
         var h = try MachineHarness()
         let id = try h.submit(MachineHarness.spec())

@@ -96,4 +96,26 @@ struct RegressionSeeds {
     @Test func jobsSubmittedBeforeTheFirstWelcomeOnALostConnectionAreResynced() {
         expectNoViolation(5481)
     }
+
+    /// The broker was frozen (SIGSTOP) for 3–5 s; its first sweep after declared lost the workers
+    /// it had not heard from, before it read what they sent meanwhile (seed 2978), or found their
+    /// connections gone because they had reconnected while it was silent (seed 8381); the third
+    /// loss tripped the job's quarantine and the broker failed it while a FINAL of an attempt
+    /// that exited 0 waited in its inbox (S3). Fixed in `BrokerStateMachine+Pauses`: the time the
+    /// broker did not run is not its peers' silence, and a worker lost before it was heard again
+    /// after the pause does not count against the job's quarantine.
+    @Test(arguments: [2978, 8381] as [UInt64])
+    func aBrokerThawedFromAPauseDoesNotQuarantineAJobForItsOwnSilence(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// A speculative backup (attempt 2) ran on a worker from an older checkpoint and left its own
+    /// there, while attempt 1 went on and the optimizer stored a later one; the next backup on
+    /// that worker took its local checkpoint for the newer (a higher attempt number) and resumed
+    /// behind what the optimizer had acknowledged (S6, seed 13297). Fixed in
+    /// `WorkerCheckpoints.received`: only the stored checkpoint itself, or a later one of the same
+    /// attempt, is used in place.
+    @Test func aBackupsCheckpointInPlaceIsNotTakenForANewerOne() {
+        expectNoViolation(13297)
+    }
 }

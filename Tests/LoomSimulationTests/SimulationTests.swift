@@ -1,4 +1,4 @@
-import LoomSimulation
+@testable import LoomSimulation
 import Testing
 
 @Suite("Simulation")
@@ -16,6 +16,22 @@ struct SimulationTests {
         #expect(result.violations.isEmpty, "\(result.summary)")
         #expect(result.complete + (result.trials - result.complete) == 30)
         #expect(result.trials == 30)
+    }
+
+    /// Snapshots run on the worker's background thread: one longer than the liveness window (3 s)
+    /// delays its attempt's CHECKPOINT and FINAL, not the worker's heartbeats. The first
+    /// fault-free schedule (2 workers, 10 trials) with such a trial loses no worker and stalls
+    /// no attempt.
+    @Test func aSnapshotLongerThanTheLivenessWindowCostsNoWorkerAndNoAttempt() throws {
+        let config = try #require((1...500 as ClosedRange<UInt64>).lazy
+            .map { SimulationConfig(seed: $0, workers: 2, slotsPerWorker: 1, trials: 10, faults: 0) }
+            .first { config in Simulation(config: config).plans.values.contains { $0.snapshotTime > .seconds(3) } })
+        let result = Simulation(config: config, trace: true).run()
+        #expect(result.passed, "\(result.summary)")
+        #expect(result.complete == 10)
+        let trace = result.trace ?? []
+        #expect(trace.contains { $0.contains("snapshot of") })
+        #expect(!trace.contains { $0.contains("/lost ") || $0.contains("/stalled ") }, "seed \(config.seed)")
     }
 
     /// The CI run: 2,000 schedules (seeds 1–2000), each with its own sizes and 0–6 faults,

@@ -94,6 +94,39 @@ import Testing
         #expect(fetches == ["latest s-1/1"])
     }
 
+    /// Seed 13297 (S6): a backup copy (attempt 2) ran here from an older checkpoint and left its
+    /// own in the job's directory, while attempt 1 went on elsewhere and stored a later one. The
+    /// next attempt here must restore the stored checkpoint: a higher attempt number is not more
+    /// work done. The same attempt's later checkpoint in place is still used as it is.
+    @Test func aCheckpointOfAnotherAttemptInPlaceIsReplacedByTheStoredOne() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (blobs, manifest) = try optimizerStore(["step": "5"], attempt: 1, seq: 8)
+        let checkpoints = coordinator()
+        let payload = JobSpec(command: ["true"]).payload
+        let backup = AttemptRef(job: "s-1/1", attempt: 2, lease: 9)
+        let dir = checkpoints.paths(backup).checkpointDir
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "4".write(toFile: dir + "/step", atomically: true, encoding: .utf8)
+        CheckpointOrigin(job: "s-1/1", attempt: 2, seq: 2).write(to: checkpoints.paths(backup).checkpointOriginFile)
+        let next = AttemptRef(job: "s-1/1", attempt: 3, lease: 11)
+        var fetches: [String] = []
+        let rest = serve(checkpoints.prepare(next, payload: payload, now: t0), by: checkpoints, manifest: manifest,
+                         blobs: blobs, fetches: &fetches)
+        #expect(rest == [.launch(next, payload: payload)])
+        #expect(fetches == ["latest s-1/1", "blob 0"])
+        #expect(try String(contentsOfFile: checkpoints.paths(next).checkpointDir + "/step", encoding: .utf8) == "5")
+        #expect(CheckpointOrigin.read(checkpoints.paths(next).checkpointOriginFile) == CheckpointOrigin(job: "s-1/1", attempt: 1, seq: 8))
+
+        // Attempt 1's own later checkpoint in place (seq 9 here, 8 stored): nothing travels.
+        CheckpointOrigin(job: "s-1/1", attempt: 1, seq: 9).write(to: checkpoints.paths(next).checkpointOriginFile)
+        let fourth = AttemptRef(job: "s-1/1", attempt: 4, lease: 13)
+        fetches = []
+        let again = serve(checkpoints.prepare(fourth, payload: payload, now: t0), by: checkpoints, manifest: manifest,
+                          blobs: blobs, fetches: &fetches)
+        #expect(again == [.launch(fourth, payload: payload)])
+        #expect(fetches == ["latest s-1/1"])
+    }
+
     @Test func aReceivedBlobThatDoesNotMatchItsHashIsCaughtByTheRebuildAndTheRestoreStartsOver() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (blobs, manifest) = try optimizerStore(["step": "5"])

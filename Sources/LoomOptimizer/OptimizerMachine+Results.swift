@@ -51,7 +51,7 @@ extension OptimizerMachine {
             return checkpointProgress(uploads.arrived(update, payload: payload, now: now.instant), now: now)
         }
         // A result waits for the upload of its attempt's last checkpoint (`CheckpointUploads`).
-        if update.kind.isTerminal, uploads.holdBack(update) { return }
+        if update.kind.isTerminal, uploads.holdBack(update, now: now.instant) { return }
         switch update.kind {
         case .report, .checkpoint:
             let id = ReportKey(lease: ref.lease, seq: update.seq)

@@ -36,8 +36,8 @@ struct CheckpointUploads: Sendable {
         case recordReport(Update, JSONValue)
         /// Every blob of `update`'s checkpoint is stored: index `manifest`, record, acknowledge.
         case completed(Update, CheckpointManifest)
-        /// The upload of `update` failed; it stays unacknowledged (the worker sends it again,
-        /// which starts a new upload).
+        /// The upload of `update` failed with no result of its attempt waiting; it stays
+        /// unacknowledged (the worker sends it again, which starts a new upload).
         case failed(Update, String)
         /// A newer checkpoint replaced `update`'s while it waited: store its metrics as a report
         /// (no checkpoint) and acknowledge it.

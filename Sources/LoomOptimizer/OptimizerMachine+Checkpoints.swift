@@ -64,8 +64,12 @@ extension OptimizerMachine {
                 storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, now: now)
             case .superseded(let update):
                 // Its metrics are stored as a report before the ACK: acknowledged means stored
-                // (S2; acknowledging it bare lost them, simulation seed 1).
-                storeCheckpointReport(update, metrics: Self.metrics(of: update), checkpoint: nil, now: now)
+                // (S2; acknowledging it bare lost them, simulation seed 1). Its row says the
+                // checkpoint was not kept: a `checkpoint` row without `checkpoint_error` is one a
+                // retry may restore (the chaos bench's S6 read these rows as stored checkpoints).
+                var metrics = Self.metrics(of: update).object ?? [:]
+                metrics["checkpoint_error"] = .string("superseded by a newer checkpoint while it waited for the upload in flight: not kept")
+                storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, now: now)
             case .release(let update):
                 updated(update, now: now)
             }

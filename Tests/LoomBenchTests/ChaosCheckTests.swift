@@ -136,6 +136,17 @@ struct ChaosEvidenceFixture {
         #expect(run.check.violations == ["S5 the feed file has seq 5 where 3 was due (job/s/1/finished)"])
     }
 
+    @Test func aCheckpointRowThatSaysItWasNotKeptIsNoStoredCheckpointForS6() {
+        // Chaos seed 1: a restarted broker let a worker resend checkpoints 1–5 at once; the
+        // optimizer uploaded the first, kept the newest waiting, acknowledged those between as
+        // reports (superseded, not kept), then the worker was lost before any upload ended. Its
+        // retry rightly resumed from scratch: none of those rows is a stored checkpoint.
+        var run = ChaosEvidenceFixture()
+        run.reports[1].metrics = .object(["step": .number(2), "checkpoint_error": .string("superseded by a newer checkpoint …: not kept")])
+        run.journal[3] = .begin(attempt: 2, lease: 9, resumedAt: 1, time: 4)
+        #expect(run.check.violations == [])
+    }
+
     @Test func aRetryFromAnOlderCheckpointThanTheStoredOneIsS6() {
         var run = ChaosEvidenceFixture()
         run.journal[3] = .begin(attempt: 2, lease: 9, resumedAt: 1, time: 4)

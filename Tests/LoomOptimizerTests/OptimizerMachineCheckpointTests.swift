@@ -187,6 +187,7 @@ import Testing
         #expect(replaced.count == 1)
         #expect(replaced.first?.metrics.object?["step"] == .number(4))
         #expect(replaced.first?.metrics.object?[CheckpointManifest.payloadKey] == nil, "the metrics only")
+        #expect(replaced.first?.metrics.object?["checkpoint_error"]?.argument.hasPrefix("superseded") == true, "and why it was not kept")
         _ = try Self.pump(&h, start, from: b1.merging(b3) { a, _ in a })
         #expect(h.acknowledged == [4, 2, 6])
     }

@@ -158,6 +158,12 @@ struct ChaosEvidenceFixture {
         #expect(run.check.violations == [])
     }
 
+    @Test func aStudyThatMissedTheBoundIsToldSlowWhenResultsStillCameAndStalledWhenNone() {
+        let finished = ChaosFeedEvent(seq: 9, topic: "job/s/1/finished", event: "finished", time: 95, job: "s/1", attempt: 1, lease: 7)
+        #expect(ChaosRun.progress([finished], before: 100).contains("1 results were published in the last 10 s"))
+        #expect(ChaosRun.progress([finished], before: 106).hasSuffix("the study stalled"))
+    }
+
     @Test func aStudyStillRunningAfterTheBoundIsL1AndItsTrialsHung() {
         var run = ChaosEvidenceFixture()
         run.trial.state = .running

@@ -161,13 +161,15 @@ public struct ChaosCheck: Sendable {
     }
 
     /// S6: an attempt after the first resumes from at least the newest checkpoint stored (and so
-    /// acknowledged) before the broker assigned it.
+    /// acknowledged) before the broker assigned it: a `checkpoint` row without `checkpoint_error`
+    /// (one with it was acknowledged as a report only: refused, superseded by a newer one while it
+    /// waited, or given up while its attempt's result waited).
     mutating func checkResume(_ n: Int, reports: [ReportRecord], feed: [ChaosFeedEvent], journal: [ChaosTrial.Entry]) {
         for entry in journal {
             guard case .begin(let attempt, let lease, let resumedAt, let began) = entry, attempt > 1 else { continue }
             if resumedAt > 0 { resumed += 1 }
             let assigned = feed.first { $0.event == "assigned" && $0.lease == lease }?.time ?? began
-            let stored = reports.filter { $0.kind == "checkpoint" && $0.attempt < attempt && $0.time < assigned }
+            let stored = reports.filter { $0.kind == "checkpoint" && $0.metrics.object?["checkpoint_error"] == nil && $0.attempt < attempt && $0.time < assigned }
                 .compactMap { $0.metrics.object?["step"]?.double.map { Int($0) } }.max() ?? 0
             if resumedAt < stored {
                 violations.append("S6 trial \(n): attempt \(attempt) resumed at step \(resumedAt), but the checkpoint of step \(stored) "

@@ -93,10 +93,12 @@ public final class ChaosRun {
             try executor.idle(for: 0.25)
         }
         say("chaos: the study \(ended ? "ended \(Self.seconds(healed.duration(to: .now))) after healing" : "did not end within the bound")")
+        let waitEnded = Date().timeIntervalSince1970
         executor.awaitLogger(fabric.feedLog, timeout: 20)
         fabric.stopAll()
 
         let events = try ChaosFeedEvent.read(fabric.feedLog)
+        if !ended { say(Self.progress(events, before: waitEnded)) }
         let evidence = try ChaosEvidence(study: study, store: reader, endedInBound: ended, feed: events,
                                          journals: ChaosTrial.journals(in: journals))
         let check = ChaosCheck(evidence)
@@ -106,6 +108,15 @@ public final class ChaosRun {
         preserve = preserve || !details.isEmpty
         if preserve { say("chaos: the run's data (logs, store, journals, feed file) is in \(directory.path)") }
         return Outcome(check: check, kills: kills, details: details, summary: summary, crashes: fabric.crashes.count)
+    }
+
+    /// Whether a study that missed the L1 bound was still making progress at its end: on a loaded
+    /// machine the fault-free work the bound allows for takes longer (a slow study, not a hung one).
+    static func progress(_ events: [ChaosFeedEvent], before end: Double) -> String {
+        let recent = events.filter { $0.event == "finished" && $0.time >= end - 10 && $0.time <= end }.count
+        return recent > 0
+            ? "chaos: \(recent) results were published in the last 10 s of the wait: the study was still progressing (slow, not stalled)"
+            : "chaos: no result was published in the last 10 s of the wait: the study stalled"
     }
 
     /// Checks again what a kept run directory holds (after the checks changed); L1 counts as

@@ -82,7 +82,9 @@ public enum ClientEvent: Equatable, Sendable {
 /// A job submitted again after its result (a retry) is a new run: a resend of the previous
 /// run's result is acknowledged, never delivered, and followed by the new run's SUBMIT again,
 /// since the broker delivers it only while it holds it as the job's result and ends the job on
-/// that ACK (a restarted broker answers a re-sync with the result it published).
+/// that ACK (a restarted broker answers a re-sync with the result it published). The result of
+/// an attempt the application stopped (CANCEL_JOBS) that crosses the new run's SUBMIT — an
+/// attempt numbered below the run's `firstAttempt` — is delivered, but never ends the new run.
 ///
 /// **Re-sync.** Each WELCOME after the first re-submits every outstanding job with the resync
 /// flag and `firstAttempt` one past the highest attempt seen, so a restarted broker learns the
@@ -106,6 +108,9 @@ public struct ClientStateMachine: Sendable {
         var highestAttempt: UInt32 = 0
         /// Updates delivered to the application, each with whether it acknowledged it.
         var delivered: [UpdateKey: Bool] = [:]
+        /// Results of attempts stopped before this run (they crossed its CANCEL_JOBS) delivered
+        /// to the application, each with whether it acknowledged it: none ends this run.
+        var stoppedResults: [UpdateKey: Bool] = [:]
     }
 
     /// A job whose terminal update was delivered. Until the application acknowledges that
@@ -224,6 +229,7 @@ public struct ClientStateMachine: Sendable {
         let job = update.attempt.job
         let key = UpdateKey(lease: update.attempt.lease, seq: update.seq)
         if outstanding[job]?.delivered[key] != nil { outstanding[job]!.delivered[key] = true }
+        if outstanding[job]?.stoppedResults[key] != nil { outstanding[job]!.stoppedResults[key] = true }
         if let done = finished[job], done.delivered[key] != nil {
             // The result is recorded: forget the attempt's other deliveries (bounded memory).
             finished[job]!.delivered = key == done.terminal ? [:] : done.delivered.merging([key: true]) { _, new in new }
@@ -395,6 +401,23 @@ public struct ClientStateMachine: Sendable {
                 guard update.kind == .report else { return ([], []) }
                 done.delivered[key] = false
                 finished[job] = done
+                return ([.update(update)], [])
+            }
+        }
+        if update.kind.isTerminal, update.attempt.attempt < record.submission.requirements.firstAttempt,
+           !record.submission.requirements.isResync, record.delivered[key] == nil {
+            // A result of an attempt before this run's first that this run has not seen as the
+            // previous run's result: the application stopped that attempt (a scheduler's pause
+            // or restart: CANCEL_JOBS, then this SUBMIT in the same turn) and the result left the
+            // broker before the CANCEL reached it. It is the application's to store or drop, but
+            // not this run's result: taken as one, it ended the run here and the new attempt's
+            // checkpoints and result were acknowledged unseen (a hung study; issue 15).
+            switch record.stoppedResults[key] {
+            case true?: return ([], sendAck(update, now: now))
+            case false?: return ([], [])
+            case nil:
+                record.stoppedResults[key] = false
+                outstanding[job] = record
                 return ([.update(update)], [])
             }
         }

@@ -15,6 +15,11 @@ import LoomWire
 /// so a steady stream of checkpoints still gets one stored after another. A terminal update of an
 /// attempt whose upload runs waits for it, so a trial's last checkpoint is kept before its result
 /// is recorded and the broker forgets the attempt.
+/// **Held results.** A result never waits longer than `settings.resultHold`: an upload whose result
+/// has waited that long is given up (reconnects ask again without counting a try, so a flapping
+/// link alone would never fail it). An upload that fails or is given up while its attempt's result
+/// waits is recorded as a report with `checkpoint_error` saying why, and acknowledged: the attempt
+/// has ended, so no resend would bring the checkpoint before the result. Then the result is handled.
 /// **Blobs.** `blobs` is what the directory holds: filled from its listing on restore, grown by
 /// each committed blob, shrunk by each deletion the machine orders. A blob an upload in flight
 /// needs is never deleted.
@@ -31,12 +36,15 @@ struct CheckpointUploads: Sendable {
         case recordReport(Update, JSONValue)
         /// Every blob of `update`'s checkpoint is stored: index `manifest`, record, acknowledge.
         case completed(Update, CheckpointManifest)
-        /// The upload of `update` failed; it stays unacknowledged (the worker sends it again,
-        /// which starts a new upload).
+        /// The upload of `update` failed with no result of its attempt waiting; it stays
+        /// unacknowledged (the worker sends it again, which starts a new upload).
         case failed(Update, String)
         /// A newer checkpoint replaced `update`'s while it waited: store its metrics as a report
         /// (no checkpoint) and acknowledge it.
         case superseded(Update)
+        /// The upload of `update` failed or was given up while its attempt's result waited:
+        /// store its metrics as a report with `checkpoint_error` (the reason), acknowledge it.
+        case abandoned(Update, String)
         /// A terminal update that waited for this attempt's upload: handle it now.
         case release(Update)
     }
@@ -55,7 +63,9 @@ struct CheckpointUploads: Sendable {
         var received = false
         /// The newest checkpoint that arrived while this one uploads.
         var pending: (update: Update, manifest: CheckpointManifest)?
+        /// Terminal updates of the attempt waiting for this upload, and since when the first did.
         var deferred: [Update] = []
+        var heldSince: ContinuousClock.Instant?
     }
 
     let settings: OptimizerMachine.Settings
@@ -99,7 +109,7 @@ struct CheckpointUploads: Sendable {
             return [.recordReport(update, .object(object))]
         }
         let key = UploadID(job: update.attempt.job, lease: update.attempt.lease)
-        guard var running = uploads[key] else { return begin(update, manifest, key: key, deferred: [], now: now) }
+        guard var running = uploads[key] else { return begin(update, manifest, key: key, deferred: [], heldSince: nil, now: now) }
         let waiting = running.pending?.update.seq ?? running.update.seq
         // A resend of one in flight or waiting changes nothing; an older one is not worth keeping.
         guard update.seq > waiting else { return update.seq == waiting || update.seq == running.update.seq ? [] : [.superseded(update)] }
@@ -109,11 +119,13 @@ struct CheckpointUploads: Sendable {
         return replaced.map { [.superseded($0)] } ?? []
     }
 
-    /// Holds back a terminal update while its attempt's upload runs; false when none runs.
-    mutating func holdBack(_ update: Update) -> Bool {
+    /// Holds back a terminal update while its attempt's upload runs (at most `settings.resultHold`
+    /// from `now`); false when none runs.
+    mutating func holdBack(_ update: Update, now: ContinuousClock.Instant) -> Bool {
         let key = UploadID(job: update.attempt.job, lease: update.attempt.lease)
         guard uploads[key] != nil else { return false }
         if !(uploads[key]!.deferred.contains { $0.seq == update.seq }) { uploads[key]!.deferred.append(update) }
+        if uploads[key]!.heldSince == nil { uploads[key]!.heldSince = now }
         return true
     }
 
@@ -156,12 +168,17 @@ struct CheckpointUploads: Sendable {
 
     /// The earliest instant at which `expire(now:)` has something to do; nil: no upload waits.
     var nextDeadline: ContinuousClock.Instant? {
-        uploads.values.compactMap(\.transfer.nextDeadline).min()
+        uploads.values.flatMap { [$0.transfer.nextDeadline, $0.heldSince.map { $0 + settings.resultHold }].compactMap { $0 } }.min()
     }
 
-    /// Asks again for chunks that went unanswered; fails uploads that give up.
+    /// Asks again for chunks that went unanswered; fails uploads that give up, and gives up those
+    /// whose attempt's result has waited `settings.resultHold`.
     mutating func expire(now: ContinuousClock.Instant) -> [Progress] {
         var progress: [Progress] = []
+        for key in uploads.keys.sorted() {
+            guard let upload = uploads[key], let since = upload.heldSince, now >= since + settings.resultHold else { continue }
+            progress += giveUp(key, "its attempt's result waited \(settings.resultHold) for it")
+        }
         for key in uploads.keys.sorted() {
             guard var upload = uploads[key], let deadline = upload.transfer.nextDeadline, now >= deadline else { continue }
             let actions = upload.transfer.expire(now: now)
@@ -198,14 +215,15 @@ struct CheckpointUploads: Sendable {
 
     /// Starts uploading what the store lacks of `manifest`, or completes at once.
     private mutating func begin(_ update: Update, _ manifest: CheckpointManifest, key: UploadID, deferred: [Update],
-                                now: ContinuousClock.Instant) -> [Progress] {
+                                heldSince: ContinuousClock.Instant?, now: ContinuousClock.Instant) -> [Progress] {
         let missing = manifest.blobs.filter { !blobs.contains($0.key) }
         if missing.isEmpty { return [.completed(update, manifest)] + deferred.map(Progress.release) }
         var transfer = ChunkTransfer(blobs: missing, config: settings.transfer, firstRequest: nextRequest)
         nextRequest += 1 << 32
         uploadCount += 1
         let actions = transfer.start(now: now)
-        uploads[key] = Upload(update: update, manifest: manifest, transfer: transfer, serial: uploadCount, deferred: deferred)
+        uploads[key] = Upload(update: update, manifest: manifest, transfer: transfer, serial: uploadCount, deferred: deferred,
+                              heldSince: heldSince)
         return perform(actions, key: key, now: now)
     }
 
@@ -242,15 +260,29 @@ struct CheckpointUploads: Sendable {
         guard let next = upload.pending else {
             return [.completed(upload.update, upload.manifest)] + upload.deferred.map(Progress.release)
         }
-        return [.completed(upload.update, upload.manifest)] + begin(next.update, next.manifest, key: key, deferred: upload.deferred, now: now)
+        return [.completed(upload.update, upload.manifest)]
+            + begin(next.update, next.manifest, key: key, deferred: upload.deferred, heldSince: upload.heldSince, now: now)
     }
 
     private mutating func fail(_ key: UploadID, _ reason: String, now: ContinuousClock.Instant) -> [Progress] {
         guard let upload = uploads.removeValue(forKey: key) else { return [] }
         let discards = upload.partials.keys.sorted().map { Progress.disk(.discardPartial(upload.partials[$0]!)) }
-        // Left unacknowledged, the worker sends it again. The newer checkpoint waiting behind it
-        // may still be fetched (the failure may be this snapshot's alone).
-        guard let next = upload.pending else { return discards + [.failed(upload.update, reason)] + upload.deferred.map(Progress.release) }
-        return discards + [.failed(upload.update, reason)] + begin(next.update, next.manifest, key: key, deferred: upload.deferred, now: now)
+        // With no result waiting it is left unacknowledged: the worker sends it again, which
+        // starts a new upload. With one waiting, no resend would come before the result: the
+        // reason is recorded. The newer checkpoint waiting behind it may still be fetched (the
+        // failure may be this snapshot's alone), within what is left of the result's hold.
+        let outcome: Progress = upload.deferred.isEmpty ? .failed(upload.update, reason) : .abandoned(upload.update, reason)
+        guard let next = upload.pending else { return discards + [outcome] + upload.deferred.map(Progress.release) }
+        return discards + [outcome]
+            + begin(next.update, next.manifest, key: key, deferred: upload.deferred, heldSince: upload.heldSince, now: now)
+    }
+
+    /// Gives up an upload and the checkpoint waiting behind it, both recorded with `reason`, and
+    /// releases the results that waited.
+    private mutating func giveUp(_ key: UploadID, _ reason: String) -> [Progress] {
+        guard let upload = uploads.removeValue(forKey: key) else { return [] }
+        let discards = upload.partials.keys.sorted().map { Progress.disk(.discardPartial(upload.partials[$0]!)) }
+        let waiting = upload.pending.map { [Progress.abandoned($0.update, reason)] } ?? []
+        return discards + [.abandoned(upload.update, reason)] + waiting + upload.deferred.map(Progress.release)
     }
 }

@@ -54,10 +54,22 @@ extension OptimizerMachine {
                 // Left unacknowledged: the worker sends the update again, which starts over.
                 out.notes.append(.warning("checkpoint upload failed", ["trial.id": update.attempt.job, "checkpoint.seq": "\(update.seq)",
                                                                         "error": reason]))
+            case .abandoned(let update, let reason):
+                // Its attempt's result waits and no resend would come before it: the reason is
+                // stored with the checkpoint's metrics, which are acknowledged; the result follows.
+                out.notes.append(.warning("checkpoint upload given up", ["trial.id": update.attempt.job, "checkpoint.seq": "\(update.seq)",
+                                                                          "error": reason]))
+                var metrics = Self.metrics(of: update).object ?? [:]
+                metrics["checkpoint_error"] = .string("the upload failed (\(reason)): not kept; the attempt's result was recorded without it")
+                storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, now: now)
             case .superseded(let update):
                 // Its metrics are stored as a report before the ACK: acknowledged means stored
-                // (S2; acknowledging it bare lost them, simulation seed 1).
-                storeCheckpointReport(update, metrics: Self.metrics(of: update), checkpoint: nil, now: now)
+                // (S2; acknowledging it bare lost them, simulation seed 1). Its row says the
+                // checkpoint was not kept: a `checkpoint` row without `checkpoint_error` is one a
+                // retry may restore (the chaos bench's S6 read these rows as stored checkpoints).
+                var metrics = Self.metrics(of: update).object ?? [:]
+                metrics["checkpoint_error"] = .string("superseded by a newer checkpoint while it waited for the upload in flight: not kept")
+                storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, now: now)
             case .release(let update):
                 updated(update, now: now)
             }

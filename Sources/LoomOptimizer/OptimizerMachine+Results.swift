@@ -41,9 +41,13 @@ extension OptimizerMachine {
             guard let current = drivers[studyID]?.trial(number) else { return }
             trial = current
         }
-        if update.kind.isTerminal && Self.isSuperseded(trial, attempt: Int(ref.attempt)) {
+        if update.kind.isTerminal && (Self.isSuperseded(trial, attempt: Int(ref.attempt))
+            || attempts[key]?[Int(ref.attempt)]?.state == .complete) {
             // The end of an attempt the scheduler stopped (paused, or restarted from another
-            // trial's checkpoint) that crossed our CANCEL_JOBS: what it reported is stored.
+            // trial's checkpoint) that crossed our CANCEL_JOBS: what it reported is stored. Its
+            // row, closed `complete` by that decision, says so even once the next attempt runs (an
+            // unfinished trial has no other complete attempt): taken as the trial's result, it
+            // ended the promoted attempt's trial with the paused attempt's value.
             return acknowledge(update)
         }
         if update.kind == .checkpoint {
@@ -51,7 +55,7 @@ extension OptimizerMachine {
             return checkpointProgress(uploads.arrived(update, payload: payload, now: now.instant), now: now)
         }
         // A result waits for the upload of its attempt's last checkpoint (`CheckpointUploads`).
-        if update.kind.isTerminal, uploads.holdBack(update) { return }
+        if update.kind.isTerminal, uploads.holdBack(update, now: now.instant) { return }
         switch update.kind {
         case .report, .checkpoint:
             let id = ReportKey(lease: ref.lease, seq: update.seq)

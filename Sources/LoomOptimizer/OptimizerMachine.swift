@@ -57,6 +57,11 @@ public struct OptimizerMachine: Sendable {
         /// A checkpoint of more files is refused (recorded with `checkpoint_error`).
         public var maxFiles: Int
         public var transfer: ChunkTransfer.Config
+        /// How long a result (FINAL or FAILED) may wait for its attempt's checkpoint upload before
+        /// the upload is given up and the result recorded without it. A minute: fifteen tries of a
+        /// chunk take 15 s, and a broker restart with its recovery window a few seconds more; a
+        /// result held longer keeps a slot's trial from ending (issue 15).
+        public var resultHold: Duration = .seconds(60)
         /// The budget a submitted spec must fit (specs already stored are read back under the
         /// default budget, which is never lower).
         public var specLimits = SpecBudget.Limits()

@@ -195,7 +195,9 @@ struct ChaosAudit {
             guard let first = mine.first, let resumedAt = first.metrics.object?["resumed_at"]?.double.map(Int.init),
                   let lastEarlier = earlier.map(\.time).max() else { continue }
             if resumedAt > 0 { resumed += 1 }
-            let stored = earlier.filter { $0.kind == "checkpoint" && $0.time < first.time - 2 * Self.step }.map(step).max() ?? 0
+            // A checkpoint row with `checkpoint_error` was not kept (superseded, refused, given up).
+            let stored = earlier.filter { $0.kind == "checkpoint" && $0.metrics.object?["checkpoint_error"] == nil && $0.time < first.time - 2 * Self.step }
+                .map(step).max() ?? 0
             let reported = earlier.map(step).max() ?? 0
             let where_ = "trial \(trial) attempt \(attempt) resumed at \(resumedAt); checkpoint \(stored) was stored, step \(reported) reported, "
                 + "longest upload \(Self.longestUpload(earlier)) s"

@@ -136,6 +136,17 @@ struct ChaosEvidenceFixture {
         #expect(run.check.violations == ["S5 the feed file has seq 5 where 3 was due (job/s/1/finished)"])
     }
 
+    @Test func aCheckpointRowThatSaysItWasNotKeptIsNoStoredCheckpointForS6() {
+        // Chaos seed 1: a restarted broker let a worker resend checkpoints 1–5 at once; the
+        // optimizer uploaded the first, kept the newest waiting, acknowledged those between as
+        // reports (superseded, not kept), then the worker was lost before any upload ended. Its
+        // retry rightly resumed from scratch: none of those rows is a stored checkpoint.
+        var run = ChaosEvidenceFixture()
+        run.reports[1].metrics = .object(["step": .number(2), "checkpoint_error": .string("superseded by a newer checkpoint …: not kept")])
+        run.journal[3] = .begin(attempt: 2, lease: 9, resumedAt: 1, time: 4)
+        #expect(run.check.violations == [])
+    }
+
     @Test func aRetryFromAnOlderCheckpointThanTheStoredOneIsS6() {
         var run = ChaosEvidenceFixture()
         run.journal[3] = .begin(attempt: 2, lease: 9, resumedAt: 1, time: 4)
@@ -145,6 +156,12 @@ struct ChaosEvidenceFixture {
         // A checkpoint stored after the retry was assigned may be missed: not a violation.
         run.reports[1].time = 3.6
         #expect(run.check.violations == [])
+    }
+
+    @Test func aStudyThatMissedTheBoundIsToldSlowWhenResultsStillCameAndStalledWhenNone() {
+        let finished = ChaosFeedEvent(seq: 9, topic: "job/s/1/finished", event: "finished", time: 95, job: "s/1", attempt: 1, lease: 7)
+        #expect(ChaosRun.progress([finished], before: 100).contains("1 results were published in the last 10 s"))
+        #expect(ChaosRun.progress([finished], before: 106).hasSuffix("the study stalled"))
     }
 
     @Test func aStudyStillRunningAfterTheBoundIsL1AndItsTrialsHung() {

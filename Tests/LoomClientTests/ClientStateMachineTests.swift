@@ -144,6 +144,46 @@ import LoomWire
         #expect(m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(6)).events == [.update(final)])
     }
 
+    @Test func aPausedAttemptsResultThatCrossesItsCancelDoesNotEndTheNextRunOfTheJob() {
+        // The hang of `SchedulerStudies` (issue 15): the scheduler paused trial 2 at a rung and
+        // promoted it in the same turn (CANCEL_JOBS, then SUBMIT with the next attempt). Attempt
+        // 2's FINAL had left the broker before the CANCEL reached it. Taken as the new run's
+        // result, it ended the run in the client: attempt 3's CHECKPOINTs and FINAL were then
+        // acknowledged unseen, only its REPORTs reached the store, and the study never finished.
+        var m = ClientStateMachine(config: config, now: t0)
+        _ = m.start(now: t0)
+        _ = m.received(welcome("b"), now: t0)
+        _ = m.submit([job("j")], now: t0)
+        let report = update(.report, "j", attempt: 2, lease: 7, seq: 1)
+        #expect(m.received(BrokerToClient.update(report).frames, now: t0).events == [.update(report)])
+        _ = m.acknowledge(report, now: t0)
+        _ = m.cancel(["j"], reason: "paused at rung 2", now: t0)
+        var promoted = job("j")
+        promoted.requirements.firstAttempt = 3
+        _ = m.submit([promoted], now: t0)
+        // The paused attempt's FINAL reaches the application (it stores or drops it), but is not
+        // the new run's result: the job stays outstanding.
+        let paused = update(.final, "j", attempt: 2, lease: 7, seq: 2)
+        let crossed = m.received(BrokerToClient.update(paused).frames, now: t0)
+        #expect(crossed.events == [.update(paused)])
+        #expect(crossed.actions.isEmpty)
+        #expect(m.outstandingCount == 1)
+        _ = m.acknowledge(paused, now: t0)
+        // The new run's updates are delivered, none acknowledged in the application's name.
+        let checkpoint = update(.checkpoint, "j", attempt: 3, lease: 9, seq: 2)
+        let stored = m.received(BrokerToClient.update(checkpoint).frames, now: t0 + .seconds(1))
+        #expect(stored.events == [.update(checkpoint)])
+        #expect(sentMessages(stored.actions).isEmpty)
+        let final = update(.final, "j", attempt: 3, lease: 9, seq: 5)
+        let result = m.received(BrokerToClient.update(final).frames, now: t0 + .seconds(2))
+        #expect(result.events == [.update(final)])
+        #expect(sentMessages(result.actions).isEmpty)
+        #expect(m.outstandingCount == 0)
+        // A resend of the paused attempt's FINAL after that is acknowledged, never delivered.
+        let resent = m.received(BrokerToClient.update(paused).frames, now: t0 + .seconds(5))
+        #expect(resent.events.isEmpty)
+    }
+
     @Test func aReportArrivingAfterItsJobsResultIsStillDelivered() {
         var m = ClientStateMachine(config: config, now: t0)
         _ = m.start(now: t0)

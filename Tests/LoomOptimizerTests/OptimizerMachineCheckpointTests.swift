@@ -102,7 +102,24 @@ import Testing
         #expect(try h.trial(id, 1).state == .complete)
     }
 
-    @Test func aFailedBlobWriteLeavesTheCheckpointUnacknowledgedAndReleasesTheResult() throws {
+    @Test func aFailedBlobWriteWithNoResultWaitingLeavesTheCheckpointUnacknowledged() throws {
+        var h = try MachineHarness(settings: Self.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (update, bytes) = try Self.checkpoint("m-1/1", seq: 1, ["model": "abc"])
+        let first = try h.event(.update(update))
+        let fetch = try #require(Self.fetches(first).first)
+        let body = try JSONDecoder().decode(FetchBody.self, from: Data(fetch.body))
+        let chunk = try h.event(.transfer(fetch.answer(ChunkHeader(sha256: body.sha256, offset: 0), data: bytes[body.sha256!]!)))
+        guard case .commitBlob(let upload, let partial, _)? = chunk.disk.last else { Issue.record("\(chunk.disk)"); return }
+        let failed = try h.apply(h.machine.diskDone([.failed(upload: upload, reason: "disk full")], now: h.now))
+        #expect(failed.disk == [.discardPartial(partial)])
+        #expect(h.acknowledged.isEmpty, "the checkpoint stays unacknowledged: its worker sends it again, which starts over")
+        #expect(try h.store.reports(study: id, trial: 1).isEmpty)
+        #expect(try h.trial(id, 1).state == .running)
+    }
+
+    @Test func aFailedBlobWriteWhileTheResultWaitsRecordsWhyAndReleasesTheResult() throws {
         var h = try MachineHarness(settings: Self.settings)
         let id = try h.submit(MachineHarness.spec())
         try h.start("m-1/1")
@@ -115,9 +132,42 @@ import Testing
         guard case .commitBlob(let upload, let partial, _)? = chunk.disk.last else { Issue.record("\(chunk.disk)"); return }
         let failed = try h.apply(h.machine.diskDone([.failed(upload: upload, reason: "disk full")], now: h.now))
         #expect(failed.disk == [.discardPartial(partial)])
-        #expect(h.acknowledged == [2], "the checkpoint stays unacknowledged: its worker sends it again")
+        // The attempt has ended: no resend would bring the checkpoint before its result. The
+        // checkpoint's metrics are stored with the reason, then the result is recorded.
+        #expect(h.acknowledged == [1, 2])
         #expect(try h.store.checkpoints(study: id, trial: 1).isEmpty)
+        let report = try #require(try h.store.reports(study: id, trial: 1).first { $0.seq == 1 })
+        #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("disk full") == true, "\(report.metrics)")
         #expect(try h.trial(id, 1).state == .complete)
+        #expect(try h.trial(id, 1).value == 0.5)
+    }
+
+    @Test func aResultWaitsForAnUploadAtMostTheHoldEvenWhileReconnectsKeepItAlive() throws {
+        // Reconnects ask again for what is outstanding without counting a try: a link that
+        // flaps more often than the chunk timeout never failed the upload, and the FINAL held
+        // behind it waited for good. The hold bounds that wait.
+        var settings = Self.settings
+        settings.resultHold = .seconds(20)
+        var h = try MachineHarness(settings: settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        let (update, _) = try Self.checkpoint("m-1/1", seq: 1, ["model": "abc"])
+        try h.event(.update(update))
+        #expect(try h.final("m-1/1", seq: 2, ["loss": 0.5]).isEmpty, "held behind the upload")
+        let welcome = WelcomeInfo(broker: "b", heartbeatMs: 1000, liveness: 3)
+        for _ in 0..<30 {
+            h.advance(0.9)
+            try h.event(.connected(welcome, resynced: 1))
+            try h.tick()
+            if h.acknowledged.contains(2) { break }
+        }
+        #expect(h.seconds >= 20 && h.seconds < 21, "given up at the hold, not before: \(h.seconds) s")
+        #expect(h.acknowledged == [1, 2])
+        let report = try #require(try h.store.reports(study: id, trial: 1).first { $0.seq == 1 })
+        #expect(report.metrics.object?["checkpoint_error"]?.argument.contains("waited") == true, "\(report.metrics)")
+        #expect(try h.trial(id, 1).state == .complete)
+        #expect(try h.trial(id, 1).value == 0.5)
+        #expect(h.machine.nextDeadline == nil, "nothing left to wait for")
     }
 
     @Test func aNewerCheckpointWaitsBehindTheUploadAndReplacesAnOlderWaitingOne() throws {
@@ -137,6 +187,7 @@ import Testing
         #expect(replaced.count == 1)
         #expect(replaced.first?.metrics.object?["step"] == .number(4))
         #expect(replaced.first?.metrics.object?[CheckpointManifest.payloadKey] == nil, "the metrics only")
+        #expect(replaced.first?.metrics.object?["checkpoint_error"]?.argument.hasPrefix("superseded") == true, "and why it was not kept")
         _ = try Self.pump(&h, start, from: b1.merging(b3) { a, _ in a })
         #expect(h.acknowledged == [4, 2, 6])
     }

@@ -111,6 +111,33 @@ import Testing
         #expect(try h.event(.cancelled(request: 1, count: 1)).writes.isEmpty)
     }
 
+    /// A paused attempt's FINAL that crossed its CANCEL_JOBS can reach the machine after the
+    /// promoted attempt started (the client hands such a result over without ending the new run):
+    /// the scheduler closed that attempt, so it is acknowledged and changes nothing.
+    @Test func aPausedAttemptsLateResultDoesNotEndItsPromotedAttempt() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec(trials: 3, concurrent: 2,
+                                                  scheduler: "{type: promotion, resource: epoch, max_t: 4, grace_period: 1, reduction_factor: 2}"))
+        try h.start("\(id)/1")
+        try h.start("\(id)/2")
+        try h.report("\(id)/1", seq: 1, ["epoch": 1, "loss": 0.2])
+        try h.start("\(id)/3")
+        try h.report("\(id)/2", seq: 1, ["epoch": 1, "loss": 0.1])
+        #expect(h.cancelledJobs == ["\(id)/1", "\(id)/2"])
+        #expect(h.submittedJobs.filter { $0 == "\(id)/2" }.count == 2, "trial 2 paused at rung 1 and promoted")
+        try h.start("\(id)/2", attempt: 2)
+        #expect(try h.trial(id, 2).state == .running && h.trial(id, 2).attempts == 2)
+        let late = try h.final("\(id)/2", attempt: 1, seq: 2, ["epoch": 1, "loss": 0.1])
+        #expect(h.acknowledged.last == 2, "acknowledged")
+        #expect(!late.writes.contains { if case .recordResult = $0 { true } else { false } }, "\(late.writes)")
+        #expect(late.messages.allSatisfy { if case .acknowledge = $0 { true } else { false } }, "no cancel, no submit: \(late.messages)")
+        #expect(try h.trial(id, 2).state == .running)
+        #expect(try h.attempts(id, 2).first { $0.attempt == 1 }?.state == .complete)
+        // The promoted attempt's own result is the trial's.
+        try h.report("\(id)/2", attempt: 2, seq: 1, ["epoch": 2, "loss": 0.05])
+        #expect(try h.trial(id, 2).value == 0.05)
+    }
+
     /// Failure 6 of issue 15: REPORTs resent after their attempt's FINAL were acknowledged and dropped.
     @Test func aReportArrivingAfterItsTrialsResultIsStillStoredOnce() throws {
         var h = try MachineHarness()

@@ -140,8 +140,10 @@ extension BrokerStateMachine {
                     } else {
                         actions += redeliver(published, to: claimant(of: attempt.job), worker: id, now: now)
                     }
-                } else if tombstones.contains(attempt.job) || published != nil {
-                    // The job finished (or failed) under another attempt: this one is superseded.
+                } else if tombstones.contains(attempt.job) || published != nil
+                            || results.wasFenced(attempt.job, lease: attempt.lease) {
+                    // The job finished (or failed) under another attempt, or this broker (or one
+                    // before it: the journal's `fenced` events) fenced this attempt: superseded.
                     actions += fence(attempt.ref, worker: id, now: now)
                 } else {
                     actions += adoptOrphan(attempt.ref, worker: id, now: now)
@@ -163,6 +165,18 @@ extension BrokerStateMachine {
             }
             switch job.state {
             case .queued, .held, .awaitingSpec:
+                if results.wasFenced(attempt.job, lease: attempt.lease)
+                    || (!job.requirements.isResync && attempt.attempt < job.requirements.firstAttempt) {
+                    // Not the job's to adopt: an attempt this broker (or one before it) fenced
+                    // (S4: a fenced attempt never produces a recorded result, even once the
+                    // attempt that superseded it is lost; simulation seeds 3634, 5295), or one of
+                    // an earlier run of the job — the client submitted this run from
+                    // `firstAttempt` after the earlier run's result, and its results no longer end
+                    // the job there (an adopted attempt 1 failing after the client had retried as
+                    // attempt 3 left the job waiting for ever; seed 12).
+                    actions += fence(attempt.ref, worker: id, now: now)
+                    continue
+                }
                 job.state = job.payload.isEmpty ? .orphaned : .running(started: true)
                 job.attempt = attempt.attempt
                 job.lease = attempt.lease
@@ -209,6 +223,7 @@ extension BrokerStateMachine {
     /// Tells a worker to stop an attempt that is no longer current; its updates become stale.
     mutating func fence(_ ref: AttemptRef, worker id: String, now: ContinuousClock.Instant) -> [BrokerAction] {
         counters.fenced += 1
+        results.fenced(ref)
         if leases[ref.lease] == nil {
             let job = jobs[ref.job]
             let requirements = job?.requirements ?? Requirements()

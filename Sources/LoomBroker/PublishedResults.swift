@@ -34,7 +34,14 @@ public struct PublishedResults: Sendable {
         /// Results of earlier runs, published before the job was submitted anew (its client had
         /// them), newest last, at most `earlierKept`.
         public var earlier: [Update] = []
+        /// Leases of the job's attempts a broker fenced, newest last, at most `fencedKept`: such
+        /// an attempt is never adopted again, even once the job has no active attempt or the
+        /// broker restarted (S4; simulation seeds 3634, 5295).
+        public var fenced: [UInt64] = []
     }
+
+    /// Fenced leases kept per job.
+    public static let fencedKept = 16
 
     /// Earlier runs' results kept per job: a retry after each of a few failed runs.
     public static let earlierKept = 4
@@ -76,21 +83,42 @@ public struct PublishedResults: Sendable {
         }
     }
 
+    /// The attempt `ref` was fenced.
+    public mutating func fenced(_ ref: AttemptRef) {
+        update(ref.job) { entry in
+            guard !entry.fenced.contains(ref.lease) else { return }
+            entry.fenced.append(ref.lease)
+            if entry.fenced.count > Self.fencedKept { entry.fenced.removeFirst() }
+        }
+    }
+
+    /// Whether an attempt of `job` under `lease` was fenced.
+    public func wasFenced(_ job: String, lease: UInt64) -> Bool {
+        entries[job]?.fenced.contains(lease) ?? false
+    }
+
     /// `update` (FINAL or FAILED) was published as the job's result.
     public mutating func published(_ update: Update) {
         self.update(update.attempt.job) { $0.result = update }
     }
 
+    /// Whether `replay` reads events of `topic` (a simulated journal keeps just these).
+    public static func reads(_ topic: String) -> Bool {
+        topic.hasPrefix("job/") && ["/queued", "/fenced", "/finished", "/failed"].contains(where: topic.hasSuffix)
+    }
+
     /// Folds in one event of the feed journal (oldest first); events other than a job's
-    /// `queued`/`held`, `finished` and `failed` are ignored, as are malformed ones.
+    /// `queued`/`held`, `fenced`, `finished` and `failed` are ignored, as are malformed ones.
     public mutating func replay(_ event: FeedEvent) {
-        guard event.topic.hasPrefix("job/"),
-              event.topic.hasSuffix("/finished") || event.topic.hasSuffix("/failed") || event.topic.hasSuffix("/queued"),
+        guard Self.reads(event.topic),
               let body = try? JSONDecoder().decode(Body.self, from: Data(event.body)) else { return }
         switch body.event {
         case "queued", "held":
             guard let client = body.client else { return }
             submitted(body.job, by: client, resync: body.event == "held" || body.resync == true)
+        case "fenced":
+            guard let attempt = body.attempt, let lease = body.lease?.value else { return }
+            fenced(AttemptRef(job: body.job, attempt: attempt, lease: lease))
         case "finished", "failed":
             guard let attempt = body.attempt, let lease = body.lease?.value else { return }
             // The broker's own FAILED (attempts exhausted) carries no update seq: `UInt64.max`.

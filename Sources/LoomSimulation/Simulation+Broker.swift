@@ -56,7 +56,7 @@ extension Simulation {
                     checker.fail("S5", "feed seq \(event.seq) after \(journalSeq) (the journal refuses it)", at: now)
                 }
                 journalSeq = max(journalSeq, event.seq)
-                if event.topic.hasPrefix("job/"), ["/finished", "/failed", "/queued"].contains(where: event.topic.hasSuffix) {
+                if PublishedResults.reads(event.topic) {
                     journalJobEvents.append(event)
                 }
                 checker.published(event, at: now)

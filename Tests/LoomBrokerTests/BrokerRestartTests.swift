@@ -41,6 +41,56 @@ import Testing
         #expect(BrokerHarness.delivered("c1", resent).isEmpty)
     }
 
+    /// S4 (simulation seeds 3634, 5295): w1 is declared lost, attempt 2 runs on w2; w1 comes
+    /// back and its attempt 1 is fenced; then w2 is lost too, and (in the same process, or after
+    /// a restart that rebuilds from the journal) w1 returns once more holding attempt 1 — it is
+    /// fenced again, never adopted, and the job runs a new attempt.
+    @Test(arguments: [false, true])
+    func aFencedAttemptIsNotAdoptedOnceItsSupersedingAttemptIsLost(restart: Bool) {
+        var (h, first) = Self.running()
+        h.ready("w2")
+        h.now = h.t0 + .milliseconds(2500)
+        h.worker("w2", .heartbeat)
+        let second = BrokerHarness.assigned("w2", h.advance(to: .milliseconds(3100)))[0]
+        #expect(second.attempt == 2)
+        #expect(BrokerHarness.topics(h.ready("w1", running: [first])).contains("job/j1/fenced"))
+        // w2 leaves holding attempt 2: the job is queued again (w1 has no free slot: its
+        // fenced attempt still runs there).
+        h.worker("w2", .disconnect)
+        var b = restart ? h.restarted() : h
+        if restart { b.hello("c1") }
+        let back = b.ready("w1", running: [first])
+        #expect(!BrokerHarness.topics(back).contains("job/j1/reclaimed"), "\(BrokerHarness.topics(back))")
+        if restart {
+            // A restarted broker knows the lease only from the journal's `fenced` event.
+            #expect(BrokerHarness.toWorker("w1", back).contains(.cancel(job: "j1", lease: first.lease, reason: CancelReason.fenced)))
+        }
+        let resent = b.update("w1", .final, first, seq: 1)
+        #expect(BrokerHarness.delivered("c1", resent).isEmpty)
+        #expect(b.machine.counters.finished == 0)
+    }
+
+    /// Seed 12: after attempt 2 failed the client retried the job as a new run from attempt 3;
+    /// attempt 1, lost with its frozen worker earlier, comes back — it belongs to the earlier run
+    /// and is fenced, not adopted into this one.
+    @Test func anAttemptBelowTheRunsFirstAttemptIsFencedNotAdopted() {
+        var h = BrokerHarness()
+        h.hello("c1")
+        var requirements = Requirements()
+        requirements.firstAttempt = 3
+        h.submit("c1", ["j1"], requirements: requirements)
+        let old = AttemptRef(job: "j1", attempt: 1, lease: 42)
+        let back = h.ready("w1", running: [old])
+        #expect(!BrokerHarness.topics(back).contains("job/j1/reclaimed"))
+        #expect(BrokerHarness.toWorker("w1", back).contains(.cancel(job: "j1", lease: 42, reason: CancelReason.fenced)))
+        // The same attempt number as the run's first is its own and is adopted.
+        let own = AttemptRef(job: "j1", attempt: 3, lease: 43)
+        var r = BrokerHarness()
+        r.hello("c1")
+        r.submit("c1", ["j1"], requirements: requirements)
+        #expect(BrokerHarness.topics(r.ready("w1", running: [own])).contains("job/j1/reclaimed"))
+    }
+
     @Test func aResentFinalWhoseResultWasPublishedIsHeldForItsClientNotPublishedAgain() {
         var (h, ref) = Self.running()
         #expect(BrokerHarness.topics(h.update("w1", .final, ref, seq: 3)) == ["job/j1/finished"])

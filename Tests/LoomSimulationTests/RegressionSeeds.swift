@@ -118,4 +118,23 @@ struct RegressionSeeds {
     @Test func aBackupsCheckpointInPlaceIsNotTakenForANewerOne() {
         expectNoViolation(13297)
     }
+
+    /// A fenced attempt whose worker came back after the attempt that superseded it was lost (the
+    /// job queued again, or unknown to a restarted broker) was adopted, and its result recorded
+    /// (S4: seeds 3634, 5295, 7929, 9191, 22987). Fixed in the broker: the leases it fenced are
+    /// remembered with its published results (`PublishedResults`, rebuilt from the journal's
+    /// `fenced` events at start) and never adopted again.
+    @Test(arguments: [3634, 5295, 7929, 9191, 22987] as [UInt64])
+    func aFencedAttemptIsNeverAdoptedAgain(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// Attempt 1's worker froze, attempt 2 failed, the optimizer retried the trial as a new run
+    /// from attempt 3; the thawed worker's attempt 1 was adopted into that run, failed, and the
+    /// client (which no longer ends a run on an earlier run's result) waited for ever (L1, seed
+    /// 12). Fixed in the broker: an attempt numbered below a (non-resync) run's `firstAttempt`
+    /// belongs to an earlier run and is fenced, not adopted.
+    @Test func anAttemptOfAnEarlierRunIsNotAdoptedIntoTheNextRun() {
+        expectNoViolation(12)
+    }
 }

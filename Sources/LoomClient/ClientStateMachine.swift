@@ -106,6 +106,8 @@ public struct ClientStateMachine: Sendable {
     struct Outstanding {
         var submission: JobSubmission
         var highestAttempt: UInt32 = 0
+        /// Followed, not submitted (`follow(_:)`): never re-synced, replaced by a SUBMIT.
+        var following = false
         /// Updates delivered to the application, each with whether it acknowledged it.
         var delivered: [UpdateKey: Bool] = [:]
         /// Results of attempts stopped before this run (they crossed its CANCEL_JOBS) delivered
@@ -171,7 +173,7 @@ public struct ClientStateMachine: Sendable {
         var actions: [ClientAction] = []
         var fresh: [JobSubmission] = []
         for job in jobs {
-            if var known = outstanding[job.id] {
+            if var known = outstanding[job.id], !known.following {
                 // A re-sync of a job still outstanding: the application rebuilt its state from
                 // its store (it restarted, or a commit failed), so what it was handed and did not
                 // store must be handed again: resends are delivered, not acknowledged here.
@@ -198,6 +200,23 @@ public struct ClientStateMachine: Sendable {
             actions += send(ClientMessage.submit(request: request, jobs: chunk).frames, now: now)
         }
         return (requests, actions)
+    }
+
+    /// Delivers the updates of jobs this client did not submit in this run (a restarted
+    /// application still needs what an attempt it stopped sends: the checkpoint a paused trial
+    /// announced before the restart). Nothing is sent: the broker already routes the job's updates
+    /// to this client id. A followed job is never re-synced; a SUBMIT of it is a new run; it is
+    /// forgotten like a submitted one (its result delivered, or a CANCEL_JOBS).
+    public mutating func follow(_ ids: [String]) {
+        for id in ids where outstanding[id] == nil && finished[id] == nil {
+            outstanding[id] = Outstanding(submission: JobSubmission(id: id, requirements: Requirements(), payload: []), following: true)
+        }
+    }
+
+    /// `follow(_:)` as an expression: no actions.
+    public mutating func followed(_ ids: [String]) -> [ClientAction] {
+        follow(ids)
+        return []
     }
 
     /// Cancels jobs; returns the request id to match the CANCELLED reply.
@@ -354,7 +373,7 @@ public struct ClientStateMachine: Sendable {
         let lostSince = hellosSinceWelcome > 1
         hellosSinceWelcome = 0
         guard welcomes > 1 || lostSince, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
-        let jobs = outstanding.values.map { job -> JobSubmission in
+        let jobs = outstanding.values.filter { !$0.following }.map { job -> JobSubmission in
             var submission = job.submission
             submission.requirements.flags |= Requirements.Flags.resync
             submission.requirements.firstAttempt = max(submission.requirements.firstAttempt, job.highestAttempt + 1)

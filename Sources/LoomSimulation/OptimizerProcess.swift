@@ -168,6 +168,8 @@ struct RealOptimizer: SimulatedOptimizer {
                     out += client.submit(jobs, now: now).actions
                 case .cancel(let jobs, let reason):
                     out += client.cancel(jobs, reason: reason, now: now).actions
+                case .follow(let jobs):
+                    client.follow(jobs)
                 case .respond(let request, let to, let body):
                     out += client.respond(request: request, to: to, body: body, now: now)
                 case .transfer(let transfer):

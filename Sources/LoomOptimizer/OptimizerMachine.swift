@@ -203,7 +203,21 @@ public struct OptimizerMachine: Sendable {
             let unfinished = driver.trials.filter {
                 !$0.state.isFinished && $0.state != .paused && $0.source != "ask" && awaited[TrialKey(study: id, number: $0.number)] == nil
             }
-            submit(unfinished, of: study, resync: true)
+            // A trial the scheduler resumed (a promotion, a PBT restart) whose new run may not have
+            // reached the broker (this optimizer died between the commit and the send): the job
+            // there may still be the stopped attempt's, whose result a re-sync would take for the
+            // new run's (the study waited for good). So it is cancelled and submitted anew, as
+            // the turn that resumed it does.
+            let resumed = unfinished.filter { trial in
+                trial.state == .waiting && trial.attempts > 0
+                    && attempts[TrialKey(study: id, number: trial.number)]?[trial.attempts]?.state == .complete
+            }
+            let resumedNumbers = Set(resumed.map(\.number))
+            submit(unfinished.filter { !resumedNumbers.contains($0.number) }, of: study, resync: true)
+            if !resumed.isEmpty {
+                out.messages.append(.cancel(jobs: resumed.map(\.jobID), reason: "resumed by the scheduler; submitted again after a restart"))
+                submit(resumed, of: study, resync: false)
+            }
             out.notes.append(.info("study resumed", ["study.name": id, "study.unfinished": "\(unfinished.count)"]))
         }
         startAwaited(now: now)

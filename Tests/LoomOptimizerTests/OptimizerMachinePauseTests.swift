@@ -88,6 +88,25 @@ import Testing
         #expect(h.submittedJobs.filter { $0 == job } == [job], "promoted now, restoring the checkpoint just stored")
     }
 
+    /// Killed after the turn that promoted a trial committed, before its CANCEL_JOBS and SUBMIT
+    /// left: the broker may still hold the paused attempt's job, whose result a re-sync would
+    /// take for the promoted run's (the study waited for good). The restarted machine cancels
+    /// the job and submits the promoted run anew.
+    @Test func aPromotionWhoseSubmitMayBeLostIsCancelledAndSubmittedAnewAfterARestart() throws {
+        var (h, id) = try Self.pauseTrialTwoBeforeItsCheckpoint()
+        let job = "\(id)/2"
+        let (update, bytes) = try Self.checkpoint(job, seq: 2, epoch: 1)
+        _ = try OptimizerMachineCheckpoints.pump(&h, try h.event(.update(update)), from: bytes)
+        #expect(try h.trial(id, 2).state == .waiting && h.attempts(id, 2).map(\.state) == [.complete])
+        try h.restart()
+        let cancel = try #require(h.sent.firstIndex { if case .cancel(let jobs, _) = $0 { jobs == [job] } else { false } })
+        let submit = try #require(h.sent.firstIndex { if case .submit(let jobs) = $0 { jobs.map(\.id) == [job] } else { false } })
+        #expect(cancel < submit)
+        if case .submit(let jobs) = h.sent[submit] {
+            #expect(jobs.first?.requirements.isResync == false && jobs.first?.requirements.firstAttempt == 2, "a new run, not a re-sync")
+        }
+    }
+
     @Test func aResultOfTheAwaitedAttemptWaitsUnacknowledgedForItsCheckpoint() throws {
         var (h, id) = try Self.pauseTrialTwoBeforeItsCheckpoint()
         let job = "\(id)/2"

@@ -43,8 +43,12 @@ struct AwaitedCheckpoint: Sendable, Equatable {
 extension OptimizerMachine {
     /// The scheduler paused `key` on the REPORT `seq` of `ref`, which announced a checkpoint: the
     /// CANCEL_JOBS waits for the CHECKPOINT (see the type's comment).
-    mutating func awaitCheckpoint(of key: TrialKey, attempt ref: AttemptRef, announcedSeq seq: UInt64, now: Now) {
+    /// Returns false (cancel at once) when the update after it is stored already: the CHECKPOINT
+    /// overtook its REPORT (resends after a restart may come in any order of arrival).
+    mutating func awaitCheckpoint(of key: TrialKey, attempt ref: AttemptRef, announcedSeq seq: UInt64, now: Now) -> Bool {
+        guard reportKeys[key]?.contains(ReportKey(lease: ref.lease, seq: seq + 1)) != true else { return false }
         awaited[key] = AwaitedCheckpoint(attempt: ref, announcedSeq: seq, since: now.instant)
+        return true
     }
 
     /// Rebuilds the waits of a restored study (see **Restart**).

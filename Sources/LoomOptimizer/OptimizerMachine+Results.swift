@@ -197,8 +197,9 @@ extension OptimizerMachine {
                         announcedCheckpoint: UInt64? = nil) {
         let trial = verdict.trial
         guard let study = studies[trial.study], drivers[trial.study] != nil else { return }
-        if cancel, verdict.action == .pause, let seq = announcedCheckpoint, settings.keepsCheckpoints {
-            awaitCheckpoint(of: TrialKey(study: trial.study, number: trial.number), attempt: ref, announcedSeq: seq, now: now)
+        if cancel, verdict.action == .pause, let seq = announcedCheckpoint, settings.keepsCheckpoints,
+           awaitCheckpoint(of: TrialKey(study: trial.study, number: trial.number), attempt: ref, announcedSeq: seq, now: now) {
+            // The CANCEL_JOBS waits for the checkpoint (`OptimizerMachine+Pauses`).
         } else if cancel {
             out.messages.append(.cancel(jobs: [trial.jobID], reason: trial.note))
         }

@@ -107,6 +107,20 @@ import Testing
         }
     }
 
+    @Test func aCheckpointThatOvertookItsReportIsNotWaitedFor() throws {
+        var h = try MachineHarness(settings: OptimizerMachineCheckpoints.settings)
+        let id = try h.submit(Self.spec)
+        try h.start("\(id)/1")
+        try h.start("\(id)/2")
+        try Self.announce(&h, "\(id)/1", seq: 1, epoch: 1, loss: 0.2)
+        // Trial 2's CHECKPOINT (seq 2) is stored before its REPORT (seq 1) arrives.
+        let (update, bytes) = try Self.checkpoint("\(id)/2", seq: 2, epoch: 1)
+        _ = try OptimizerMachineCheckpoints.pump(&h, try h.event(.update(update)), from: bytes)
+        try Self.announce(&h, "\(id)/2", seq: 1, epoch: 1, loss: 0.1)
+        #expect(h.cancelledJobs.contains("\(id)/2"), "cancelled at once")
+        #expect(h.submittedJobs.filter { $0 == "\(id)/2" }.count == 2, "and promoted at once")
+    }
+
     @Test func aResultOfTheAwaitedAttemptWaitsUnacknowledgedForItsCheckpoint() throws {
         var (h, id) = try Self.pauseTrialTwoBeforeItsCheckpoint()
         let job = "\(id)/2"

@@ -67,7 +67,7 @@ public enum ClientEvent: Equatable, Sendable {
 /// **Exactly once.** Every submitted job stays *outstanding* until its first terminal update is
 /// delivered; updates are de-duplicated by (job, lease, seq) and a job's later terminal updates
 /// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered;
-/// its REPORTs that arrive after its result still are (the application stores them idempotently).
+/// its REPORTs and CHECKPOINTs that arrive after its result still are (the application stores them idempotently).
 /// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
 /// application submits its unfinished jobs again and receives them on the worker's next resend.
 /// **Acknowledged means recorded.** A resend is acknowledged here only when the application
@@ -412,12 +412,13 @@ public struct ClientStateMachine: Sendable {
                 // Still with the application: a checkpoint is delivered again, the result not.
                 return key == done.terminal ? ([], []) : ([.update(update)], [])
             case nil:
-                // A report of the result's attempt that arrives after it (a resend overtook
-                // it): delivered, so it is recorded rather than acknowledged and dropped. Any
-                // other update has nothing left to keep, but is not acknowledged before the
-                // result is recorded (the worker would forget it while the application may still
-                // need its attempt; simulation seed 268): its resend after that is.
-                guard update.kind == .report else { return ([], []) }
+                // A report or checkpoint of the result's attempt that arrives after it (the result
+                // overtook it: a broker hands a result it holds over at once, the worker resends
+                // the updates before it later): delivered, so it is recorded rather than
+                // acknowledged and dropped — the application may hold the result until it has the
+                // checkpoint. Not acknowledged here: the worker would forget it while the
+                // application may still need its attempt (simulation seed 268).
+                guard update.kind == .report || update.kind == .checkpoint else { return ([], []) }
                 done.delivered[key] = false
                 finished[job] = done
                 return ([.update(update)], [])

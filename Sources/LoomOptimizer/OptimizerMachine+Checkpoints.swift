@@ -101,6 +101,7 @@ extension OptimizerMachine {
         }
         acknowledge(update)
         if settles { checkpointSettled(key, update, now: now) }
+        if attempts[key] != nil { predecessorStored(ref, seq: update.seq, now: now) }
     }
 
     /// The trial's metrics of a CHECKPOINT update, without the manifest.

@@ -58,6 +58,8 @@ extension OptimizerMachine {
         }
         // A result waits for the upload of its attempt's last checkpoint (`CheckpointUploads`).
         if update.kind.isTerminal, uploads.holdBack(update, now: now.instant) { return }
+        // A FINAL that overtook its last line's CHECKPOINT waits for it (`OptimizerMachine+HeldResults`).
+        if holdsOvertakingResult(update, payload: payload, of: key, now: now) { return }
         switch update.kind {
         case .report, .checkpoint:
             let id = ReportKey(lease: ref.lease, seq: update.seq)
@@ -67,6 +69,7 @@ extension OptimizerMachine {
             recordReport(ReportRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease, seq: update.seq,
                                       kind: "report", metrics: payload ?? .null, time: now.wall), spec: spec)
             acknowledge(update)
+            predecessorStored(ref, seq: update.seq, now: now)
             if let verdict = drivers[studyID]?.report(trial: number, attempt: Int(ref.attempt), metrics: payload, now: now.wall) {
                 let announced = payload?.object?["checkpoint"] == .bool(true)
                 carry(out: verdict, attempt: ref, now: now, announcedCheckpoint: announced ? update.seq : nil)

@@ -68,6 +68,11 @@ public struct OptimizerMachine: Sendable {
         /// recovery window takes a few seconds more; a checkpoint lost for good must not hold a
         /// rung's promotion longer.
         public var pausedCheckpointWait: Duration = .seconds(60)
+        /// How long a FINAL whose last line announced a checkpoint waits for that CHECKPOINT when
+        /// it overtook it (`OptimizerMachine+HeldResults`): three of the worker's 5 s resend
+        /// intervals. A worker that crashed took the CHECKPOINT with it: the result must not wait
+        /// long for what will not come.
+        public var overtakenCheckpointWait: Duration = .seconds(15)
         /// The budget a submitted spec must fit (specs already stored are read back under the
         /// default budget, which is never lower).
         public var specLimits = SpecBudget.Limits()
@@ -136,6 +141,8 @@ public struct OptimizerMachine: Sendable {
     var uploads: CheckpointUploads
     /// Paused trials waiting for the checkpoint their attempt announced (`OptimizerMachine+Pauses`).
     var awaited: [TrialKey: AwaitedCheckpoint] = [:]
+    /// FINALs waiting for the CHECKPOINT they overtook (`OptimizerMachine+HeldResults`).
+    var overtaking: [UploadID: OvertakingResult] = [:]
     /// What the current event produced (`take()` hands it out).
     var out = OptimizerActions()
     /// Refusals of peers' messages by reason (`OptimizerMachine+Refusals`).
@@ -230,6 +237,7 @@ public struct OptimizerMachine: Sendable {
     public mutating func tick(now: Now) -> OptimizerActions {
         checkpointProgress(uploads.expire(now: now.instant), now: now)
         expireAwaited(now: now)
+        expireOvertaking(now: now)
         for id in drivers.keys.sorted() { advance(id, now: now) }
         return take()
     }
@@ -239,7 +247,7 @@ public struct OptimizerMachine: Sendable {
     /// new trials need ticks too: the service ticks every loop turn (at most 100 ms apart); a
     /// simulator should do the same.
     public var nextDeadline: ContinuousClock.Instant? {
-        [uploads.nextDeadline, awaitedDeadline].compactMap { $0 }.min()
+        [uploads.nextDeadline, awaitedDeadline, overtakingDeadline].compactMap { $0 }.min()
     }
 
     /// One event from the broker connection (`ClientStateMachine`).
@@ -295,6 +303,7 @@ public struct OptimizerMachine: Sendable {
     /// Drops what the machine keeps of an unfinished trial (it finished).
     mutating func forget(_ key: TrialKey) {
         dropWait(key)
+        dropOvertaking(key)
         attempts[key] = nil
         reportKeys[key] = nil
         lastMetric[key] = nil

@@ -243,21 +243,19 @@ struct SchedulerStudies {
         }
         let complete = trials.filter { $0["state"] == .string("complete") }
         #expect(!complete.isEmpty && complete.allSatisfy { $0["budget"] == .number(4) }, "\(trials)")
-        // No work is redone: every paused attempt whose pausing line's REPORT was stored has that
-        // line's checkpoint stored too — also the attempt paused just before the kill — and the
-        // next attempt started where it paused. (That CHECKPOINT used to be lost with the pause's
-        // CANCEL_JOBS, or with the killed optimizer: the next attempt resumed from the checkpoint
-        // before, or from a local directory the stored one did not match.)
+        // No work is redone: every paused attempt's last line's checkpoint was stored — also that
+        // of the attempt paused just before the kill — and the next attempt started where it
+        // paused. (That CHECKPOINT used to be lost with the pause's CANCEL_JOBS, or with the
+        // killed optimizer, or behind a FINAL that overtook it after the restart: the next attempt
+        // resumed from the checkpoint before, or from a local directory the stored one did not match.)
         let export = try Harness.run([Harness.binary.path, "export", study, "--format", "jsonl", "--broker", endpoint])
         let rows = export.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }
         #expect(rows.count == 8, "\(export.output)")
         for row in rows {
             let n = Int(row["number"]?.double ?? 0)
             guard case .array(let reports)? = row["reports"] else { continue }
-            /// Each attempt's highest epoch, whether a stored REPORT announced its checkpoint, and
-            /// whether that checkpoint was kept. (A result that overtakes its attempt's REPORT and
-            /// CHECKPOINT after an optimizer restart is recorded without them — a separate race,
-            /// Docs/reliability.md — so an epoch known only from the `final` row is not checked.)
+            /// Each attempt's highest epoch, whether its line (REPORT, or the `final` row of a
+            /// budget-style pause) announced a checkpoint, and whether that checkpoint was kept.
             var paused: [Int: (epoch: Int, announced: Bool, kept: Bool)] = [:]
             for report in reports.compactMap(\.object) {
                 let attempt = Int(report["attempt"]?.double ?? 0)
@@ -268,7 +266,7 @@ struct SchedulerStudies {
                 if kind == "report" && epoch > entry.epoch || kind == "report" && epoch == entry.epoch && !entry.announced {
                     entry = (epoch, metrics["checkpoint"] == .bool(true), false)
                 }
-                if kind == "final" && epoch > entry.epoch { entry = (epoch, false, false) }
+                if kind == "final" && epoch > entry.epoch { entry = (epoch, metrics["checkpoint"] == .bool(true), false) }
                 if kind == "checkpoint" && metrics["checkpoint_error"] == nil && epoch == entry.epoch { entry.kept = true }
                 paused[attempt] = entry
             }

@@ -168,4 +168,51 @@ import Testing
         try r.tick()
         #expect(r.submittedJobs.filter { $0 == job } == [job])
     }
+
+    // MARK: - A FINAL that overtook its last line's CHECKPOINT
+
+    static func finalAnnouncing(_ job: String, seq: UInt64, loss: Double) -> Update {
+        MachineHarness.update(.final, job, seq: seq, .object(["metrics": .object(["loss": .number(loss), "checkpoint": .bool(true)]),
+                                                            "reports": .number(1)]))
+    }
+
+    @Test func aFinalThatOvertookItsLastCheckpointWaitsForItBeforeTheResultIsRecorded() throws {
+        var h = try MachineHarness(settings: OptimizerMachineCheckpoints.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        // Redelivered by the broker after a restart, ahead of the worker's resends.
+        let held = try h.event(.update(Self.finalAnnouncing("m-1/1", seq: 3, loss: 0.5)))
+        #expect(held.messages.isEmpty && !held.writes.contains { if case .recordResult = $0 { true } else { false } },
+                "neither acknowledged (the worker would forget the CHECKPOINT) nor recorded")
+        #expect(held.notes.contains { $0.message == "a result waits for the checkpoint its last line announced" })
+        try h.event(.update(MachineHarness.update(.report, "m-1/1", seq: 1, .object(["loss": .number(0.5), "checkpoint": .bool(true)]))))
+        #expect(try h.trial(id, 1).state == .running)
+        let (update, bytes) = try OptimizerMachineCheckpoints.checkpoint("m-1/1", seq: 2, ["model": "abc"])
+        let turns = try OptimizerMachineCheckpoints.pump(&h, try h.event(.update(update)), from: bytes)
+        let writes = turns.flatMap(\.writes)
+        let kept = try #require(writes.firstIndex { if case .keepCheckpoint = $0 { true } else { false } })
+        let result = try #require(writes.firstIndex { if case .recordResult = $0 { true } else { false } })
+        #expect(kept < result)
+        #expect(h.acknowledged == [1, 2, 3])
+        #expect(try h.trial(id, 1).state == .complete && h.trial(id, 1).value == 0.5)
+    }
+
+    @Test func aFinalWaitsForTheCheckpointItOvertookOnlyForTheBound() throws {
+        var h = try MachineHarness(settings: OptimizerMachineCheckpoints.settings)
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.event(.update(Self.finalAnnouncing("m-1/1", seq: 3, loss: 0.5)))
+        #expect(h.machine.nextDeadline == h.t0 + h.settings.overtakenCheckpointWait)
+        h.advance(14.9)
+        try h.tick()
+        #expect(try h.trial(id, 1).state == .running)
+        h.advance(0.1)
+        let expired = try h.tick()
+        #expect(expired.notes.contains { $0.level == .warning && $0.message.hasPrefix("a result is recorded without the checkpoint") })
+        #expect(try h.trial(id, 1).state == .complete && h.acknowledged == [3])
+        // A FINAL whose last line announced nothing is recorded at once, gap or not.
+        try h.start("m-1/2")
+        try h.final("m-1/2", seq: 4, ["loss": 0.25])
+        #expect(try h.trial(id, 2).state == .complete)
+    }
 }

@@ -82,6 +82,7 @@ extension OptimizerMachine {
         var attempt = closing(ref, of: trial, state: .complete, now: now)
         trial.attempts = max(trial.attempts, Int(ref.attempt))
         trial.finishedAt = now.wall
+        let payload = Self.resumedFinal(payload, attempt: Int(ref.attempt), last: lastMetric[key])
         switch StudyDriver.result(fromFinal: payload, spec: spec) {
         case .success(let result):
             let (value, metrics) = (result.value, result.metrics)
@@ -149,7 +150,7 @@ extension OptimizerMachine {
         out.writes.append(.recordReport(report))
         guard attempts[key] != nil else { return }
         reportKeys[key, default: []].insert(ReportKey(lease: report.lease, seq: report.seq))
-        noteMetric(report.metrics, kind: report.kind, of: key, spec: spec)
+        noteMetric(report.metrics, kind: report.kind, of: key, attempt: report.attempt, seq: report.seq, spec: spec)
     }
 
     /// "attempt 1: exit code 3; attempt 2: lost: …; attempt 3: …": a failed trial's whole story.
@@ -165,6 +166,21 @@ extension OptimizerMachine {
 
     /// Whether a FINAL without the metric ends a resumed attempt that reported nothing (it found
     /// its checkpoint at its budget or its last epoch).
+    /// The FINAL of a resumed attempt that printed nothing carries the metrics of the checkpoint
+    /// it resumed from when its worker snapshotted that one (`resumed_checkpoint` names it); a
+    /// later update of the trial stored here (`last`) is newer and wins, as it does when the FINAL
+    /// has no metrics. The trial completes with the newest value it reported (issue 15, failure 2).
+    static func resumedFinal(_ payload: JSONValue?, attempt: Int, last: LastMetric?) -> JSONValue? {
+        guard hadNothingLeft(attempt: attempt, payload: payload), let last, var object = payload?.object else { return payload }
+        if let from = object["resumed_checkpoint"]?.object, let a = from["attempt"]?.double, let s = from["seq"]?.double,
+           a >= 0, s >= 0, a < 1e9, s < 1e18, (Int(a), UInt64(s)) >= (last.attempt, last.seq) {
+            return payload
+        }
+        object["metrics"] = last.metrics
+        object["resumed_checkpoint"] = nil
+        return .object(object)
+    }
+
     static func hadNothingLeft(attempt: Int, payload: JSONValue?) -> Bool {
         attempt > 1 && payload?.object?["reports"]?.double == 0
     }

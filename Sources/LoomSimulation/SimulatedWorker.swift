@@ -27,6 +27,8 @@ struct SimulatedWorker {
         var hung = false
         /// The newest checkpoint the optimizer had acknowledged when the worker took the ASSIGN.
         var acknowledgedStep: Int?
+        /// The local checkpoint it resumed from, when this worker snapshotted it (`CheckpointOrigin`).
+        var resumedFrom: SimulatedWorker.LocalCheckpoint?
 
         /// Whether its process was started (not still restoring its checkpoint).
         var hasStarted: Bool {
@@ -43,6 +45,8 @@ struct SimulatedWorker {
         var attempt: UInt32
         var seq: UInt64
         var step: Int
+        /// Its CHECKPOINT's metrics, when this worker took the snapshot (nil when restored).
+        var metrics: Frame? = nil
     }
 
     let index: Int
@@ -212,6 +216,7 @@ extension Simulation {
         guard var trial = workers[i].trials[lease] else { return }
         trial.phase = .running
         trial.step = step
+        trial.resumedFrom = step > 0 ? workers[i].checkpoints[trial.ref.job].flatMap { $0.metrics == nil ? nil : $0 } : nil
         workers[i].trials[lease] = trial
         checker.attemptStarted(trial.ref, from: step, acknowledged: trial.acknowledgedStep, at: now)
         note("w\(i) runs \(trial.ref) from step \(step)")
@@ -238,7 +243,10 @@ extension Simulation {
             checker.trialExited(trial.ref, value: plan.value)
             note("w\(i): \(trial.ref) exits 0")
             performWorker(i, workers[i].machine!.trialExited(trial.ref, kind: .final,
-                                                             payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value), now: instant))
+                                                             payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value,
+                                                                                                       reports: trial.ranSteps,
+                                                                                                       resumed: trial.resumedFrom),
+                                                             now: instant))
             return arm(.worker(i))
         }
         switch plan.behaviour(attempt: trial.ref.attempt) {
@@ -283,12 +291,14 @@ extension Simulation {
     func snapshotTaken(worker i: Int, ref: AttemptRef, metrics: Frame) {
         guard workers[i].machine != nil else { return }
         let job = ref.job
+        // Labelled as the agent labels it: the newest line the trial printed by now.
+        let metrics = workers[i].machine!.snapshotLabel(lease: ref.lease) ?? metrics
         var payload = metrics
         if let seq = workers[i].machine!.nextUpdateSeq(lease: ref.lease), let step = workers[i].directories[job] {
             let file = SimulatedTrialOutput.stepFile(job: job, step: step)
             workers[i].blobs.insert(file.sha256)
             workers[i].snapshots[job, default: []].append((ref.lease, seq, file.sha256))
-            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: ref.attempt, seq: seq, step: step)
+            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: ref.attempt, seq: seq, step: step, metrics: metrics)
             let fields = SimulatedTrialOutput.fields(metrics)
             let manifest = CheckpointManifest(job: job, attempt: ref.attempt, seq: seq, files: [file])
             payload = SimulatedTrialOutput.checkpoint(step: fields.step ?? step, loss: fields.loss ?? .nan, manifest: manifest)

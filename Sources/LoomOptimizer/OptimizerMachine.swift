@@ -126,9 +126,9 @@ public struct OptimizerMachine: Sendable {
     var attempts: [TrialKey: [Int: AttemptRecord]] = [:]
     /// Reports already stored for each unfinished trial: a resend is acknowledged, not replayed.
     var reportKeys: [TrialKey: Set<ReportKey>] = [:]
-    /// The last metric each unfinished trial reported (any attempt): a resumed attempt that finds
-    /// its checkpoint at its end and reports nothing completes with it.
-    var lastMetric: [TrialKey: LastMetric] = [:]
+    /// The newest metric each attempt of an unfinished trial reported (by seq): a resumed attempt
+    /// that finds its checkpoint at its end and reports nothing completes with one (`resumedFinal`).
+    var lastMetric: [TrialKey: [Int: LastMetric]] = [:]
     /// Checkpoint uploads in flight, and the blobs the store holds.
     var uploads: CheckpointUploads
     /// What the current event produced (`take()` hands it out).
@@ -260,8 +260,13 @@ public struct OptimizerMachine: Sendable {
     /// kept: updates arrive out of order (resends, checkpoints behind their uploads).
     mutating func noteMetric(_ metrics: JSONValue, kind: String, of key: TrialKey, attempt: Int, seq: UInt64, spec: StudySpec) {
         guard let value = metrics.object?[spec.metric]?.double, value.isFinite else { return }
-        if let kept = lastMetric[key], (kept.attempt, kept.seq) > (attempt, seq) { return }
-        lastMetric[key] = LastMetric(value: value, metrics: metrics, attempt: attempt, seq: seq)
+        if let kept = lastMetric[key]?[attempt], kept.seq > seq { return }
+        lastMetric[key, default: [:]][attempt] = LastMetric(value: value, metrics: metrics, attempt: attempt, seq: seq)
+    }
+
+    /// The newest metric the trial reported in any attempt, by (attempt, seq).
+    func newestMetric(_ key: TrialKey) -> LastMetric? {
+        lastMetric[key]?.values.max { ($0.attempt, $0.seq) < ($1.attempt, $1.seq) }
     }
 
     /// Drops what the machine keeps of an unfinished trial (it finished).

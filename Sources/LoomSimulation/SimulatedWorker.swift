@@ -27,7 +27,7 @@ struct SimulatedWorker {
         var hung = false
         /// The newest checkpoint the optimizer had acknowledged when the worker took the ASSIGN.
         var acknowledgedStep: Int?
-        /// The local checkpoint it resumed from, when this worker snapshotted it (`CheckpointOrigin`).
+        /// The checkpoint it resumed from (`CheckpointOrigin`: snapshotted here, or restored).
         var resumedFrom: SimulatedWorker.LocalCheckpoint?
 
         /// Whether its process was started (not still restoring its checkpoint).
@@ -216,7 +216,7 @@ extension Simulation {
         guard var trial = workers[i].trials[lease] else { return }
         trial.phase = .running
         trial.step = step
-        trial.resumedFrom = step > 0 ? workers[i].checkpoints[trial.ref.job].flatMap { $0.metrics == nil ? nil : $0 } : nil
+        trial.resumedFrom = step > 0 ? workers[i].checkpoints[trial.ref.job] : nil
         workers[i].trials[lease] = trial
         checker.attemptStarted(trial.ref, from: step, acknowledged: trial.acknowledgedStep, at: now)
         note("w\(i) runs \(trial.ref) from step \(step)")
@@ -240,7 +240,7 @@ extension Simulation {
         if trial.step >= plan.steps {
             // The last line was printed: exit 0 with the value this trial computes.
             workers[i].trials[lease] = nil
-            checker.trialExited(trial.ref, value: plan.value)
+            checker.trialExited(trial.ref, value: plan.value, printed: trial.ranSteps > 0)
             note("w\(i): \(trial.ref) exits 0")
             performWorker(i, workers[i].machine!.trialExited(trial.ref, kind: .final,
                                                              payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value,
@@ -269,7 +269,7 @@ extension Simulation {
         // The trial writes its checkpoint, then prints the line that announces it; the worker
         // snapshots the directory into its blob cache and puts the manifest in the CHECKPOINT.
         workers[i].directories[trial.ref.job] = trial.step
-        let loss = plan.value + Double(plan.steps - trial.step)
+        let loss = plan.loss(atStep: trial.step)
         let metrics = SimulatedTrialOutput.metrics(step: trial.step, loss: loss)
         performWorker(i, workers[i].machine!.trialReported(trial.ref, metrics: metrics, checkpoint: true, now: instant))
         scheduleStep(i, lease: lease, after: stepTime(trial))

@@ -3,9 +3,9 @@ import LoomWire
 /// How an attempt ended, and the FINAL / FAILED payload that says so.
 ///
 /// FINAL: `{"metrics": <last metric object or {}>, "exit_code": 0, "duration_s": x, "reports": n,
-/// "attempt_dir": path}`; an attempt that printed nothing after resuming from a checkpoint this
-/// worker snapshotted carries that checkpoint's metrics and `"resumed_checkpoint": {"attempt": a,
-/// "seq": s}` (which CHECKPOINT they came from).
+/// "attempt_dir": path}`; an attempt that printed nothing after resuming from a checkpoint of its
+/// trial names it, `"resumed_checkpoint": {"attempt": a, "seq": s}`, and carries its metrics when
+/// this worker snapshotted it.
 /// FAILED: `{"error": sentence, "message": sentence, "exit_code": n|null, "signal": n|null,
 /// "stderr_tail": text, "metrics": <last or {}>, "duration_s": x, "reports": n, "attempt_dir": path}`.
 struct TrialResult: Equatable, Sendable {

@@ -230,9 +230,8 @@ public final class TrialRunner {
                           stdoutPipe: stdoutPipe.read, stderrPipe: stderrPipe.read,
                           stdoutLog: logs.out, stderrLog: logs.err)
         trial.cgroup = cgroup
-        if let origin, let metrics = origin.metrics?.object {
-            trial.resumedFrom = (origin, metrics)
-        }
+        // Another trial's checkpoint (a `restore_from`) is not this trial's line.
+        trial.resumedFrom = origin.flatMap { $0.job == ref.job ? $0 : nil }
         trials[ref.lease] = trial
         pipeOwners[stdoutPipe.read] = ref.lease
         pipeOwners[stderrPipe.read] = ref.lease
@@ -330,9 +329,9 @@ public final class TrialRunner {
             termination: trial.waitStatus.map(TrialResult.Termination.init(waitStatus:)) ?? .lost,
             // A resumed attempt that printed nothing (its checkpoint was already at its end) ends
             // with the metrics of the checkpoint it resumed from, when this worker snapshotted it.
-            intervention: trial.intervention, lastMetrics: trial.lastMetrics ?? trial.resumedFrom?.metrics, reports: trial.reports,
+            intervention: trial.intervention, lastMetrics: trial.lastMetrics ?? trial.resumedFrom?.metrics?.object, reports: trial.reports,
             stderrTail: trial.tail.text, duration: trial.started.duration(to: now), attemptDir: trial.paths.attemptDir,
-            resumedCheckpoint: trial.lastMetrics == nil ? trial.resumedFrom?.origin : nil)
+            resumedCheckpoint: trial.lastMetrics == nil ? trial.resumedFrom : nil)
         events.append(.exited(trial.ref, kind: result.kind, payload: result.payload))
         return events
     }
@@ -487,8 +486,9 @@ final class Trial {
     var tail = OutputTail()
     var lastMetrics: [String: JSONValue]?
     var reports = 0
-    /// The checkpoint the attempt resumed from and its metrics, when this worker snapshotted it.
-    var resumedFrom: (origin: CheckpointOrigin, metrics: [String: JSONValue])?
+    /// The checkpoint of this trial the attempt resumed from (its metrics when this worker
+    /// snapshotted it).
+    var resumedFrom: CheckpointOrigin?
 
     var exited: Bool { waitStatus != nil || lostStatus }
 

@@ -217,6 +217,22 @@ import Testing
         #expect(try h.trial(id, 1).metrics?.object?["step"]?.double == 4)
     }
 
+    /// Attempt 2, a backup started from scratch, reported its first step and crashed; attempt 3
+    /// resumed from attempt 1's stored checkpoint (its last step) and printed nothing: the trial's
+    /// value is attempt 1's, the line that checkpoint belongs to, not the backup's newer report.
+    @Test func aResumedAttemptIgnoresTheReportsOfAnotherLineOfTheTrial() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.report("m-1/1", seq: 4, ["loss": 0.2, "step": 4])
+        try h.start("m-1/1", attempt: 2, worker: "w2")
+        try h.report("m-1/1", attempt: 2, seq: 1, ["loss": 0.9, "step": 1])
+        try h.start("m-1/1", attempt: 3, worker: "w3")
+        try h.final("m-1/1", attempt: 3, seq: 1, [:], reports: 0, resumedFrom: (attempt: 1, seq: 5))
+        #expect(try h.trial(id, 1).state == .complete)
+        #expect(try h.trial(id, 1).value == 0.2)
+    }
+
     /// Reports arrive out of order (a resend after a newer one): the last value is the newest by
     /// (attempt, seq), not the last to arrive.
     @Test func theLastValueOfAResumedAttemptIsTheNewestReportNotTheLastToArrive() throws {

@@ -97,7 +97,7 @@ extension OptimizerMachine {
         let key = TrialKey(study: studyID, number: number)
         if attempts[key] != nil {
             reportKeys[key, default: []].insert(ReportKey(lease: ref.lease, seq: update.seq))
-            if let spec = drivers[studyID]?.spec { noteMetric(metrics, kind: "checkpoint", of: key, spec: spec) }
+            if let spec = drivers[studyID]?.spec { noteMetric(metrics, kind: "checkpoint", of: key, attempt: Int(ref.attempt), seq: update.seq, spec: spec) }
         }
         acknowledge(update)
         if settles { checkpointSettled(key, update, now: now) }

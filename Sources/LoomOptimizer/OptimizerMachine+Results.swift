@@ -88,6 +88,7 @@ extension OptimizerMachine {
         var attempt = closing(ref, of: trial, state: .complete, now: now)
         trial.attempts = max(trial.attempts, Int(ref.attempt))
         trial.finishedAt = now.wall
+        let payload = Self.resumedFinal(payload, attempt: Int(ref.attempt), reported: lastMetric[key] ?? [:])
         switch StudyDriver.result(fromFinal: payload, spec: spec) {
         case .success(let result):
             let (value, metrics) = (result.value, result.metrics)
@@ -102,11 +103,11 @@ extension OptimizerMachine {
             }
             trial.state = .complete
             result.apply(to: &trial)
-        case .failure where Self.hadNothingLeft(attempt: Int(ref.attempt), payload: payload) && (lastMetric[key] != nil || trial.value != nil):
+        case .failure where Self.hadNothingLeft(attempt: Int(ref.attempt), payload: payload) && (newestMetric(key) != nil || trial.value != nil):
             // A resumed attempt whose checkpoint was already at its end reported nothing: the
             // trial completes with the last value it reported (study-spec.md promises it).
             trial.state = .complete
-            if let last = lastMetric[key] {
+            if let last = newestMetric(key) {
                 trial.value = last.value
                 trial.metrics = last.metrics
                 if case .success(let result) = StudyDriver.result(ofMetrics: last.metrics, spec: spec) { result.apply(to: &trial) }
@@ -155,7 +156,7 @@ extension OptimizerMachine {
         out.writes.append(.recordReport(report))
         guard attempts[key] != nil else { return }
         reportKeys[key, default: []].insert(ReportKey(lease: report.lease, seq: report.seq))
-        noteMetric(report.metrics, kind: report.kind, of: key, spec: spec)
+        noteMetric(report.metrics, kind: report.kind, of: key, attempt: report.attempt, seq: report.seq, spec: spec)
     }
 
     /// "attempt 1: exit code 3; attempt 2: lost: …; attempt 3: …": a failed trial's whole story.
@@ -171,6 +172,36 @@ extension OptimizerMachine {
 
     /// Whether a FINAL without the metric ends a resumed attempt that reported nothing (it found
     /// its checkpoint at its budget or its last epoch).
+    /// The FINAL of a resumed attempt that printed nothing: the trial completes with the value of
+    /// the state it resumed from (issue 15, failure 2). The FINAL names that checkpoint
+    /// (`resumed_checkpoint`: the attempt that wrote it and its seq) and carries its metrics when
+    /// the worker snapshotted it itself. A later update of that same attempt stored here is
+    /// newer (the trial wrote its last step after that snapshot, and the directory resumed in
+    /// place holds it); else the checkpoint's own metrics; else the newest stored update of that
+    /// attempt. An attempt that resumed elsewhere (a retry from an older checkpoint, a backup)
+    /// is another line of the trial and does not count. Without `resumed_checkpoint`, the newest
+    /// update of any attempt (by attempt, then seq).
+    static func resumedFinal(_ payload: JSONValue?, attempt: Int, reported: [Int: LastMetric]) -> JSONValue? {
+        guard hadNothingLeft(attempt: attempt, payload: payload), var object = payload?.object else { return payload }
+        let chosen: LastMetric?
+        if let from = object["resumed_checkpoint"]?.object, let a = from["attempt"]?.double, let s = from["seq"]?.double,
+           a >= 1, s >= 0, a < 1e9, s < 1e18 {
+            let line = reported[Int(a)]
+            if let line, line.seq >= UInt64(s) {
+                chosen = line
+            } else if let metrics = object["metrics"], metrics.object?.isEmpty == false {
+                return payload
+            } else {
+                chosen = line
+            }
+        } else {
+            chosen = reported.values.max { ($0.attempt, $0.seq) < ($1.attempt, $1.seq) }
+        }
+        guard let chosen else { return payload }
+        object["metrics"] = chosen.metrics
+        return .object(object)
+    }
+
     static func hadNothingLeft(attempt: Int, payload: JSONValue?) -> Bool {
         attempt > 1 && payload?.object?["reports"]?.double == 0
     }

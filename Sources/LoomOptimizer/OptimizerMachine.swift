@@ -118,6 +118,9 @@ public struct OptimizerMachine: Sendable {
     struct LastMetric: Equatable, Sendable {
         var value: Double
         var metrics: JSONValue
+        /// The update it came from: (attempt, seq) orders what a trial reported.
+        var attempt: Int
+        var seq: UInt64
     }
 
     public let settings: Settings
@@ -134,9 +137,9 @@ public struct OptimizerMachine: Sendable {
     var attempts: [TrialKey: [Int: AttemptRecord]] = [:]
     /// Reports already stored for each unfinished trial: a resend is acknowledged, not replayed.
     var reportKeys: [TrialKey: Set<ReportKey>] = [:]
-    /// The last metric each unfinished trial reported (any attempt): a resumed attempt that finds
-    /// its checkpoint at its end and reports nothing completes with it.
-    var lastMetric: [TrialKey: LastMetric] = [:]
+    /// The newest metric each attempt of an unfinished trial reported (by seq): a resumed attempt
+    /// that finds its checkpoint at its end and reports nothing completes with one (`resumedFinal`).
+    var lastMetric: [TrialKey: [Int: LastMetric]] = [:]
     /// Checkpoint uploads in flight, and the blobs the store holds.
     var uploads: CheckpointUploads
     /// Paused trials waiting for the checkpoint their attempt announced (`OptimizerMachine+Pauses`).
@@ -183,7 +186,7 @@ public struct OptimizerMachine: Sendable {
                 let key = TrialKey(study: study.id, number: report.trial)
                 guard attempts[key] != nil else { continue }
                 reportKeys[key, default: []].insert(ReportKey(lease: report.lease, seq: report.seq))
-                noteMetric(report.metrics, kind: report.kind, of: key, spec: spec)
+                noteMetric(report.metrics, kind: report.kind, of: key, attempt: report.attempt, seq: report.seq, spec: spec)
             }
         }
         for attempt in state.attempts {
@@ -294,10 +297,17 @@ public struct OptimizerMachine: Sendable {
     }
 
     /// Records `metrics` as `key`'s last metric when it holds a finite value of the spec's metric
-    /// (`final` reports keep theirs under `metrics`).
-    mutating func noteMetric(_ metrics: JSONValue, kind: String, of key: TrialKey, spec: StudySpec) {
+    /// (`final` reports keep theirs under `metrics`) and comes from a later update than the one
+    /// kept: updates arrive out of order (resends, checkpoints behind their uploads).
+    mutating func noteMetric(_ metrics: JSONValue, kind: String, of key: TrialKey, attempt: Int, seq: UInt64, spec: StudySpec) {
         guard let value = metrics.object?[spec.metric]?.double, value.isFinite else { return }
-        lastMetric[key] = LastMetric(value: value, metrics: metrics)
+        if let kept = lastMetric[key]?[attempt], kept.seq > seq { return }
+        lastMetric[key, default: [:]][attempt] = LastMetric(value: value, metrics: metrics, attempt: attempt, seq: seq)
+    }
+
+    /// The newest metric the trial reported in any attempt, by (attempt, seq).
+    func newestMetric(_ key: TrialKey) -> LastMetric? {
+        lastMetric[key]?.values.max { ($0.attempt, $0.seq) < ($1.attempt, $1.seq) }
     }
 
     /// Drops what the machine keeps of an unfinished trial (it finished).

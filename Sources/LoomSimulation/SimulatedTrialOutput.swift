@@ -25,11 +25,23 @@ enum SimulatedTrialOutput {
         return w.finish()
     }
 
-    /// The FINAL payload, as the worker agent builds it (`TrialResult`): the last metrics.
-    static func final(step: Int, loss: Double) -> Frame {
+    /// The FINAL payload, as the worker agent builds it (`TrialResult`): the last metrics line
+    /// this attempt's process printed and how many it printed. A process resumed from a
+    /// checkpoint already at its last step prints nothing (issue 15, failure 2), as a real trial
+    /// script that finds no step left to run does: the FINAL then names the checkpoint it resumed
+    /// from (`resumed`, `CheckpointOrigin`) with its metrics when this worker snapshotted it.
+    static func final(step: Int, loss: Double, reports: Int, resumed: SimulatedWorker.LocalCheckpoint?) -> Frame {
         var w = JSONObjectWriter()
-        w.addRaw("metrics", json: metrics(step: step, loss: loss))
+        if reports > 0 {
+            w.addRaw("metrics", json: metrics(step: step, loss: loss))
+        } else if let resumed {
+            w.addRaw("metrics", json: resumed.metrics ?? Array("{}".utf8))
+            w.addRaw("resumed_checkpoint", json: Array("{\"attempt\":\(resumed.attempt),\"seq\":\(resumed.seq)}".utf8))
+        } else {
+            w.addRaw("metrics", json: Array("{}".utf8))
+        }
         w.add("exit_code", 0)
+        w.add("reports", reports)
         return w.finish()
     }
 

@@ -27,6 +27,8 @@ struct SimulatedWorker {
         var hung = false
         /// The newest checkpoint the optimizer had acknowledged when the worker took the ASSIGN.
         var acknowledgedStep: Int?
+        /// The checkpoint it resumed from (`CheckpointOrigin`: snapshotted here, or restored).
+        var resumedFrom: SimulatedWorker.LocalCheckpoint?
 
         /// Whether its process was started (not still restoring its checkpoint).
         var hasStarted: Bool {
@@ -43,6 +45,8 @@ struct SimulatedWorker {
         var attempt: UInt32
         var seq: UInt64
         var step: Int
+        /// Its CHECKPOINT's metrics, when this worker took the snapshot (nil when restored).
+        var metrics: Frame? = nil
     }
 
     let index: Int
@@ -212,6 +216,7 @@ extension Simulation {
         guard var trial = workers[i].trials[lease] else { return }
         trial.phase = .running
         trial.step = step
+        trial.resumedFrom = step > 0 ? workers[i].checkpoints[trial.ref.job] : nil
         workers[i].trials[lease] = trial
         checker.attemptStarted(trial.ref, from: step, acknowledged: trial.acknowledgedStep, at: now)
         note("w\(i) runs \(trial.ref) from step \(step)")
@@ -235,10 +240,13 @@ extension Simulation {
         if trial.step >= plan.steps {
             // The last line was printed: exit 0 with the value this trial computes.
             workers[i].trials[lease] = nil
-            checker.trialExited(trial.ref, value: plan.value)
+            checker.trialExited(trial.ref, value: plan.value, printed: trial.ranSteps > 0)
             note("w\(i): \(trial.ref) exits 0")
             performWorker(i, workers[i].machine!.trialExited(trial.ref, kind: .final,
-                                                             payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value), now: instant))
+                                                             payload: SimulatedTrialOutput.final(step: trial.step, loss: plan.value,
+                                                                                                       reports: trial.ranSteps,
+                                                                                                       resumed: trial.resumedFrom),
+                                                             now: instant))
             return arm(.worker(i))
         }
         switch plan.behaviour(attempt: trial.ref.attempt) {
@@ -261,7 +269,7 @@ extension Simulation {
         // The trial writes its checkpoint, then prints the line that announces it; the worker
         // snapshots the directory into its blob cache and puts the manifest in the CHECKPOINT.
         workers[i].directories[trial.ref.job] = trial.step
-        let loss = plan.value + Double(plan.steps - trial.step)
+        let loss = plan.loss(atStep: trial.step)
         let metrics = SimulatedTrialOutput.metrics(step: trial.step, loss: loss)
         performWorker(i, workers[i].machine!.trialReported(trial.ref, metrics: metrics, checkpoint: true, now: instant))
         scheduleStep(i, lease: lease, after: stepTime(trial))
@@ -283,12 +291,14 @@ extension Simulation {
     func snapshotTaken(worker i: Int, ref: AttemptRef, metrics: Frame) {
         guard workers[i].machine != nil else { return }
         let job = ref.job
+        // Labelled as the agent labels it: the newest line the trial printed by now.
+        let metrics = workers[i].machine!.snapshotLabel(lease: ref.lease) ?? metrics
         var payload = metrics
         if let seq = workers[i].machine!.nextUpdateSeq(lease: ref.lease), let step = workers[i].directories[job] {
             let file = SimulatedTrialOutput.stepFile(job: job, step: step)
             workers[i].blobs.insert(file.sha256)
             workers[i].snapshots[job, default: []].append((ref.lease, seq, file.sha256))
-            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: ref.attempt, seq: seq, step: step)
+            workers[i].checkpoints[job] = SimulatedWorker.LocalCheckpoint(attempt: ref.attempt, seq: seq, step: step, metrics: metrics)
             let fields = SimulatedTrialOutput.fields(metrics)
             let manifest = CheckpointManifest(job: job, attempt: ref.attempt, seq: seq, files: [file])
             payload = SimulatedTrialOutput.checkpoint(step: fields.step ?? step, loss: fields.loss ?? .nan, manifest: manifest)

@@ -27,6 +27,12 @@ struct TrialPlan: Sendable {
     var snapshotTime: Duration = .milliseconds(1)
     var restoreTime: Duration = .milliseconds(1)
 
+    /// The loss the trial prints at `step` (1…steps): `value` at its last step.
+    func loss(atStep step: Int) -> Double { value + Double(steps - step) }
+
+    /// Every loss the trial computes, its last step's first.
+    var values: [Double] { (1...steps).reversed().map(loss(atStep:)) }
+
     func behaviour(attempt: UInt32) -> Behaviour {
         let i = Int(attempt) - 1
         return i >= 0 && i < attempts.count ? attempts[i] : .normal

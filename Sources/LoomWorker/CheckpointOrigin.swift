@@ -10,11 +10,16 @@ public struct CheckpointOrigin: Codable, Equatable, Sendable {
     public var attempt: UInt32
     /// The CHECKPOINT update's seq within that attempt.
     public var seq: UInt64
+    /// The metrics its CHECKPOINT carried (the newest line the trial had printed when the
+    /// snapshot completed), when this worker took the snapshot; nil for one restored from the
+    /// store. A resumed attempt that prints nothing ends with them (`TrialRunner`).
+    public var metrics: JSONValue?
 
-    public init(job: String, attempt: UInt32, seq: UInt64) {
+    public init(job: String, attempt: UInt32, seq: UInt64, metrics: JSONValue? = nil) {
         self.job = job
         self.attempt = attempt
         self.seq = seq
+        self.metrics = metrics
     }
 
     /// The origin recorded in `file`, nil when there is none (or it does not decode).

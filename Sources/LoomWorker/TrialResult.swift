@@ -3,7 +3,9 @@ import LoomWire
 /// How an attempt ended, and the FINAL / FAILED payload that says so.
 ///
 /// FINAL: `{"metrics": <last metric object or {}>, "exit_code": 0, "duration_s": x, "reports": n,
-/// "attempt_dir": path}`.
+/// "attempt_dir": path}`; an attempt that printed nothing after resuming from a checkpoint of its
+/// trial names it, `"resumed_checkpoint": {"attempt": a, "seq": s}`, and carries its metrics when
+/// this worker snapshotted it.
 /// FAILED: `{"error": sentence, "message": sentence, "exit_code": n|null, "signal": n|null,
 /// "stderr_tail": text, "metrics": <last or {}>, "duration_s": x, "reports": n, "attempt_dir": path}`.
 struct TrialResult: Equatable, Sendable {
@@ -36,6 +38,8 @@ struct TrialResult: Equatable, Sendable {
     var stderrTail: String
     var duration: Duration
     var attemptDir: String
+    /// The checkpoint whose metrics `lastMetrics` are, when the process printed none itself.
+    var resumedCheckpoint: CheckpointOrigin? = nil
 
     /// FINAL only for a clean exit the worker did not cause: a trial that exits 0 on SIGTERM
     /// was interrupted, not finished.
@@ -65,6 +69,10 @@ struct TrialResult: Equatable, Sendable {
             "reports": .number(Double(reports)),
             "attempt_dir": .string(attemptDir),
         ]
+        if let resumedCheckpoint {
+            body["resumed_checkpoint"] = .object(["attempt": .number(Double(resumedCheckpoint.attempt)),
+                                                  "seq": .number(Double(resumedCheckpoint.seq))])
+        }
         switch termination {
         case .exited(let code):
             body["exit_code"] = .number(Double(code))

@@ -161,9 +161,11 @@ public final class TrialRunner {
             gpuDevices = placed
         }
         let baseEnvironment = ProcessInfo.processInfo.environment
+        let resume = Self.hasEntries(paths.checkpointDir)
+        let origin = resume ? CheckpointOrigin.read(paths.checkpointOriginFile) : nil
         let launch = TrialLaunch(spec: spec, ref: ref, paths: paths, workerID: workerID,
-                                 baseEnvironment: baseEnvironment, resume: Self.hasEntries(paths.checkpointDir),
-                                 resumedFrom: CheckpointOrigin.read(paths.checkpointOriginFile)?.attempt,
+                                 baseEnvironment: baseEnvironment, resume: resume,
+                                 resumedFrom: origin?.attempt,
                                  gpuDevices: gpuDevices, gpuShare: gpuShare)
         if let cwd = spec.cwd, !Self.isDirectory(cwd) {
             return failed("working directory \(cwd) does not exist or is not a directory")
@@ -228,6 +230,8 @@ public final class TrialRunner {
                           stdoutPipe: stdoutPipe.read, stderrPipe: stderrPipe.read,
                           stdoutLog: logs.out, stderrLog: logs.err)
         trial.cgroup = cgroup
+        // Another trial's checkpoint (a `restore_from`) is not this trial's line.
+        trial.resumedFrom = origin.flatMap { $0.job == ref.job ? $0 : nil }
         trials[ref.lease] = trial
         pipeOwners[stdoutPipe.read] = ref.lease
         pipeOwners[stderrPipe.read] = ref.lease
@@ -323,8 +327,11 @@ public final class TrialRunner {
         trials[trial.ref.lease] = nil
         let result = TrialResult(
             termination: trial.waitStatus.map(TrialResult.Termination.init(waitStatus:)) ?? .lost,
-            intervention: trial.intervention, lastMetrics: trial.lastMetrics, reports: trial.reports,
-            stderrTail: trial.tail.text, duration: trial.started.duration(to: now), attemptDir: trial.paths.attemptDir)
+            // A resumed attempt that printed nothing (its checkpoint was already at its end) ends
+            // with the metrics of the checkpoint it resumed from, when this worker snapshotted it.
+            intervention: trial.intervention, lastMetrics: trial.lastMetrics ?? trial.resumedFrom?.metrics?.object, reports: trial.reports,
+            stderrTail: trial.tail.text, duration: trial.started.duration(to: now), attemptDir: trial.paths.attemptDir,
+            resumedCheckpoint: trial.lastMetrics == nil ? trial.resumedFrom : nil)
         events.append(.exited(trial.ref, kind: result.kind, payload: result.payload))
         return events
     }
@@ -479,6 +486,9 @@ final class Trial {
     var tail = OutputTail()
     var lastMetrics: [String: JSONValue]?
     var reports = 0
+    /// The checkpoint of this trial the attempt resumed from (its metrics when this worker
+    /// snapshotted it).
+    var resumedFrom: CheckpointOrigin?
 
     var exited: Bool { waitStatus != nil || lostStatus }
 

@@ -268,7 +268,8 @@ public final class WorkerAgent: @unchecked Sendable {
                 case .rebuild(let ref):
                     if let job = checkpoints.restoreJob(lease: ref.lease) { background.submit { .rebuild(job()) } }
                 }
-            case .finished(.snapshot(let result)):
+            case .finished(.snapshot(var result)):
+                result.metrics = machine.snapshotLabel(lease: result.ref.lease) ?? result.metrics
                 let payload = checkpoints.snapshotFinished(result, seq: machine.nextUpdateSeq(lease: result.ref.lease))
                 queue += machine.snapshotTaken(result.ref, payload: payload, now: .now).map(Work.action)
             case .finished(.rebuild(let result)):

@@ -180,7 +180,10 @@ final class WorkerCheckpoints {
                 "checkpoint.bytes": "\(files.reduce(0) { $0 + $1.size })", "checkpoint.duration": "\(result.duration)",
             ])
             let manifest = CheckpointManifest(job: ref.job, attempt: ref.attempt, seq: seq, files: files)
-            CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq).write(to: paths(ref).checkpointOriginFile)
+            var label = object
+            label[CheckpointManifest.payloadKey] = nil
+            CheckpointOrigin(job: ref.job, attempt: ref.attempt, seq: seq, metrics: .object(label))
+                .write(to: paths(ref).checkpointOriginFile)
             snapshots[ref.job, default: []].append(Snapshot(lease: ref.lease, seq: seq, blobs: files.map(\.sha256)))
             object[CheckpointManifest.payloadKey] = (try? JSONValue(parsing: JSONCoding.encode(manifest)))
         case .failure(let error):

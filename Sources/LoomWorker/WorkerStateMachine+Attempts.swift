@@ -29,6 +29,8 @@ struct HeldAttempt: Sendable {
     /// The exit the runner reported while a snapshot was outstanding: its FINAL or FAILED follows
     /// the CHECKPOINT, so the broker never forgets the job before its last checkpoint arrives.
     var deferredExit: (kind: UpdateKind, payload: Frame)?
+    /// The newest metric line the trial printed: the metrics of a snapshot when it completes.
+    var newestMetrics: Frame?
 
     /// Whether the attempt still waits for the agent (a snapshot, or an exit held back by one).
     var isBusy: Bool { snapshot != .idle || deferredExit != nil }
@@ -73,7 +75,8 @@ extension WorkerStateMachine {
         guard lifecycle != .exited, var attempt = attempts[ref.lease], attempt.phase != .exited else { return [] }
         var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
         enforceReportCap()
-        guard checkpoint else { return actions }
+        attempts[ref.lease]?.newestMetrics = metrics
+        guard checkpoint, attempts[ref.lease] != nil else { return actions }
         attempt = attempts[ref.lease]!
         switch attempt.snapshot {
         case .idle:
@@ -96,6 +99,7 @@ extension WorkerStateMachine {
         var actions = enqueue(.report, metrics, lease: ref.lease, now: now)
         if checkpoint { actions += enqueue(.checkpoint, checkpointPayload ?? metrics, lease: ref.lease, now: now) }
         enforceReportCap()
+        attempts[ref.lease]?.newestMetrics = metrics
         return actions
     }
 
@@ -161,6 +165,16 @@ extension WorkerStateMachine {
         let listed = Array(waiting.prefix(Wire.maxRunningPerReady))
         announcedExited.formUnion(listed)
         return send(WorkerMessage.exited(listed).frames, now: now)
+    }
+
+    /// The metrics a CHECKPOINT whose snapshot has just completed carries: the newest line the
+    /// trial printed by then, not the line that asked for the copy. A copy begins after the line
+    /// that asked for it (later, when it waits behind others) and finds the directory as the trial
+    /// left it meanwhile, so by its end it may hold a later step than that line's; a trial resumed
+    /// from it with nothing left to run prints nothing and completes with these metrics
+    /// (`OptimizerMachine`), which must be the ones of its last step (issue 15, failure 2).
+    public func snapshotLabel(lease: UInt64) -> Frame? {
+        attempts[lease]?.newestMetrics
     }
 
     /// The seq the CHECKPOINT of the attempt's next metric line will have (its REPORT comes first).

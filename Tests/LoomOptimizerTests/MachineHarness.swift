@@ -92,9 +92,13 @@ struct MachineHarness {
     }
 
     @discardableResult
-    mutating func final(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double], reports: Int = 1) throws -> OptimizerActions {
-        try event(.update(Self.update(.final, job, attempt: attempt, seq: seq,
-                                      .object(["metrics": .object(metrics.mapValues(JSONValue.number)), "reports": .number(Double(reports))]))))
+    mutating func final(_ job: String, attempt: UInt32 = 1, seq: UInt64, _ metrics: [String: Double], reports: Int = 1,
+                        resumedFrom checkpoint: (attempt: Int, seq: Int)? = nil) throws -> OptimizerActions {
+        var body: [String: JSONValue] = ["metrics": .object(metrics.mapValues(JSONValue.number)), "reports": .number(Double(reports))]
+        if let checkpoint {
+            body["resumed_checkpoint"] = .object(["attempt": .number(Double(checkpoint.attempt)), "seq": .number(Double(checkpoint.seq))])
+        }
+        return try event(.update(Self.update(.final, job, attempt: attempt, seq: seq, .object(body))))
     }
 
     // MARK: - Reading

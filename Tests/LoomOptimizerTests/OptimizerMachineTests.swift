@@ -185,6 +185,68 @@ import Testing
         #expect(try h.attempts(id, 1).map(\.state) == [.lost, .complete])
     }
 
+    /// The worker resumed attempt 2 in place from a checkpoint it had snapshotted after the last
+    /// update this optimizer stored (attempt 1's CHECKPOINT seq 3, never delivered): the FINAL
+    /// carries that checkpoint's metrics, which are the trial's newest.
+    @Test func aResumedAttemptThatPrintedNothingEndsWithItsCheckpointsMetricsWhenTheyAreNewer() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.report("m-1/1", seq: 1, ["loss": 0.5, "step": 1])
+        try h.event(.ended(AttemptRef(job: "m-1/1", attempt: 1, lease: 10), reason: "lost", detail: "lost: worker w1 missed heartbeats"))
+        try h.start("m-1/1", attempt: 2, worker: "w1")
+        try h.final("m-1/1", attempt: 2, seq: 1, ["loss": 0.3, "step": 3], reports: 0, resumedFrom: (attempt: 1, seq: 3))
+        #expect(try h.trial(id, 1).state == .complete)
+        #expect(try h.trial(id, 1).value == 0.3)
+    }
+
+    /// The checkpoint the worker resumed from is older than a report stored since (attempt 1's
+    /// seq 4 reached the optimizer; the worker died before it snapshotted that step): the stored
+    /// report is the trial's newest value, not the checkpoint's.
+    @Test func aResumedAttemptThatPrintedNothingEndsWithTheStoredValueWhenItIsNewerThanItsCheckpoint() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.report("m-1/1", seq: 3, ["loss": 0.5, "step": 3])
+        try h.report("m-1/1", seq: 4, ["loss": 0.2, "step": 4])
+        try h.event(.ended(AttemptRef(job: "m-1/1", attempt: 1, lease: 10), reason: "lost", detail: "lost: worker w1 missed heartbeats"))
+        try h.restart()
+        try h.start("m-1/1", attempt: 2, worker: "w1")
+        try h.final("m-1/1", attempt: 2, seq: 1, ["loss": 0.5, "step": 3], reports: 0, resumedFrom: (attempt: 1, seq: 3))
+        #expect(try h.trial(id, 1).value == 0.2)
+        #expect(try h.trial(id, 1).metrics?.object?["step"]?.double == 4)
+    }
+
+    /// Attempt 2, a backup started from scratch, reported its first step and crashed; attempt 3
+    /// resumed from attempt 1's stored checkpoint (its last step) and printed nothing: the trial's
+    /// value is attempt 1's, the line that checkpoint belongs to, not the backup's newer report.
+    @Test func aResumedAttemptIgnoresTheReportsOfAnotherLineOfTheTrial() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.report("m-1/1", seq: 4, ["loss": 0.2, "step": 4])
+        try h.start("m-1/1", attempt: 2, worker: "w2")
+        try h.report("m-1/1", attempt: 2, seq: 1, ["loss": 0.9, "step": 1])
+        try h.start("m-1/1", attempt: 3, worker: "w3")
+        try h.final("m-1/1", attempt: 3, seq: 1, [:], reports: 0, resumedFrom: (attempt: 1, seq: 5))
+        #expect(try h.trial(id, 1).state == .complete)
+        #expect(try h.trial(id, 1).value == 0.2)
+    }
+
+    /// Reports arrive out of order (a resend after a newer one): the last value is the newest by
+    /// (attempt, seq), not the last to arrive.
+    @Test func theLastValueOfAResumedAttemptIsTheNewestReportNotTheLastToArrive() throws {
+        var h = try MachineHarness()
+        let id = try h.submit(MachineHarness.spec())
+        try h.start("m-1/1")
+        try h.report("m-1/1", seq: 5, ["loss": 0.1, "step": 5])
+        try h.report("m-1/1", seq: 2, ["loss": 0.7, "step": 2])
+        try h.event(.ended(AttemptRef(job: "m-1/1", attempt: 1, lease: 10), reason: "lost", detail: "lost: worker w1 missed heartbeats"))
+        try h.start("m-1/1", attempt: 2, worker: "w2")
+        try h.final("m-1/1", attempt: 2, seq: 1, [:], reports: 0)
+        #expect(try h.trial(id, 1).value == 0.1)
+    }
+
     @Test func aFirstAttemptWithoutTheMetricFails() throws {
         var h = try MachineHarness()
         let id = try h.submit(MachineHarness.spec())

@@ -33,6 +33,31 @@ struct RegressionSeeds {
         expectNoViolation(seed)
     }
 
+    /// Issue 15, failure 2: a trial resumed from a checkpoint already at its last step prints
+    /// nothing (the simulated trial does, as the issue's script did). With the optimizer's
+    /// handling of such a FINAL taken out, seeds 1, 6, 9, 16 (and 101 more of the first 200)
+    /// record it FAILED, "the final metrics hold no finite \"loss\" (reported keys: none)",
+    /// although an attempt exited 0 (S3). Partial fixes broke S1 (an earlier step's value) on
+    /// the others: seeds 6, 9 and 16 while a snapshot was labelled with the line that asked for
+    /// it (the copy, done later, held a later step); 140 and 374 while the worker's checkpoint
+    /// metrics won over a later stored report of the same attempt; 670 while a backup's report
+    /// (another line of the trial, behind) was taken for the newest. Fixed in
+    /// `WorkerStateMachine.snapshotLabel`, `CheckpointOrigin.metrics` and
+    /// `OptimizerMachine.resumedFinal`.
+    @Test(arguments: [1, 6, 9, 16, 140, 374, 670] as [UInt64])
+    func aResumedAttemptThatPrintsNothingCompletesWithTheValueOfItsState(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
+    /// Issue 15, failure 6: reports that arrive after their trial's result (a resend crossing a
+    /// redelivered FINAL) were acknowledged and dropped. With that storing taken out of
+    /// `OptimizerMachine.updated`, seeds 38, 387, 485, 649 and 845 of the first 1,000 break S2
+    /// ("the optimizer acknowledged REPORT … without storing it").
+    @Test(arguments: [38, 387, 485, 649, 845] as [UInt64])
+    func aReportAfterItsTrialsResultIsStoredBeforeItsAcknowledgement(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
     /// A failed attempt is retried: the optimizer acknowledges its FAILED and submits the job
     /// again. When that ACK was lost (a partition, a restart), the worker resends the FAILED;
     /// the client had forgotten the previous run, delivered it as news of the new one, took the

@@ -148,6 +148,26 @@ final class TrialRunnerBehaviour {
         #expect(metrics(events).map(\.0) == [#"{"resume":1}"#])
     }
 
+    /// Issue 15, failure 2: a resumed attempt whose checkpoint was already at its end prints
+    /// nothing; its FINAL carries the metrics of the checkpoint this worker snapshotted and says
+    /// which one they are.
+    @Test func aResumedAttemptThatPrintsNothingEndsWithTheMetricsOfItsCheckpoint() throws {
+        let r = runner()
+        _ = drive(r, r.start(ref(attempt: 1, lease: 1), payload: shell(#"touch "$HYPERLOOM_CHECKPOINT_DIR/state""#), now: .now))
+        let paths = AttemptPaths(workDir: workDir, ref: ref(attempt: 2, lease: 2), sharedCheckpoints: nil)
+        CheckpointOrigin(job: "job-1", attempt: 1, seq: 6, metrics: .object(["loss": .number(0.25), "epoch": .number(9)]))
+            .write(to: paths.checkpointOriginFile)
+        let resumed = try #require(exit(drive(r, r.start(ref(attempt: 2, lease: 2), payload: shell("exit 0"), now: .now))))
+        #expect(resumed.kind == .final)
+        #expect(resumed.body["metrics"] == .object(["loss": .number(0.25), "epoch": .number(9)]))
+        #expect(resumed.body["reports"] == .number(0))
+        #expect(resumed.body["resumed_checkpoint"] == .object(["attempt": .number(1), "seq": .number(6)]))
+        // One that prints its own line ends with it, and names no checkpoint.
+        let printed = try #require(exit(drive(r, r.start(ref(attempt: 3, lease: 3), payload: shell(#"echo '@hyperloom {"loss": 0.2}'"#), now: .now))))
+        #expect(printed.body["metrics"] == .object(["loss": .number(0.2)]))
+        #expect(printed.body["resumed_checkpoint"] == nil)
+    }
+
     @Test func theAttemptDirectoryAndItsLogsHoldEverythingTheTrialPrinted() {
         let r = runner()
         _ = drive(r, r.start(ref("a/b"), payload: shell(#"echo out; echo '@hyperloom {"x": 1}'; echo err >&2"#), now: .now))

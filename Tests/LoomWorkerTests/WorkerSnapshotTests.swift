@@ -26,6 +26,21 @@ import Testing
         #expect(T.sent(taken).compactMap { if case .update(let u) = $0 { u.payload } else { nil } } == [manifest])
     }
 
+    /// A copy that waited (or ran) while the trial went on finds the directory as the trial left
+    /// it: its CHECKPOINT is labelled with the newest line printed by the time it completes, so a
+    /// trial resumed from it with nothing left to run ends with its last step's metrics.
+    @Test func aSnapshotIsLabelledWithTheNewestLineWhenItCompletes() {
+        var m = T.running([a], at: t0)
+        #expect(Self.snapshots(m.trialReported(a, metrics: T.metrics(1), checkpoint: true, now: t0)) == [T.metrics(1)])
+        #expect(m.snapshotLabel(lease: 11) == T.metrics(1))
+        _ = m.trialReported(a, metrics: T.metrics(2), checkpoint: false, now: t0 + .seconds(1))
+        _ = m.trialReported(a, metrics: T.metrics(3), checkpoint: true, now: t0 + .seconds(2))
+        #expect(m.snapshotLabel(lease: 11) == T.metrics(3))
+        _ = m.trialExited(a, kind: .final, payload: T.metrics(3), now: t0 + .seconds(3))
+        #expect(m.snapshotLabel(lease: 11) == T.metrics(3), "an exited attempt's snapshot is still labelled")
+        #expect(m.snapshotLabel(lease: 99) == nil)
+    }
+
     @Test func heartbeatsGoOnWhileASnapshotIsOutstanding() {
         var m = T.running([a], at: t0)
         _ = m.trialReported(a, metrics: T.metrics(1), checkpoint: true, now: t0)

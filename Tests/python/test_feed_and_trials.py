@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 import threading
@@ -97,3 +98,38 @@ def test_a_wildcard_feed_announcement_points_at_the_brokers_host() -> None:
     assert _resolve("tcp://0.0.0.0:5556", "tcp://gpu-1") == "tcp://gpu-1:5556"
     assert _resolve("tcp://*:5557", "tcp://10.0.0.9") == "tcp://10.0.0.9:5557"
     assert _resolve("tcp://10.0.0.2:5556", "tcp://gpu-1") == "tcp://10.0.0.2:5556"
+
+
+RESUMABLE = textwrap.dedent("""
+    import sys, hyperloom
+    state = hyperloom.checkpoint_dir() / "epoch.txt"
+    start = int(state.read_text()) if hyperloom.resuming() else 0
+    for epoch in range(start + 1, 4):
+        state.write_text(str(epoch))
+        hyperloom.report(epoch=epoch, loss=1.0 / epoch, checkpoint=True)
+    if len(sys.argv) > 1:
+        raise RuntimeError("the trial failed after resuming")
+""")
+
+
+def test_a_resumed_attempt_with_nothing_left_prints_its_checkpoints_line_again(tmp_path: Path) -> None:
+    script = tmp_path / "trial.py"
+    script.write_text(RESUMABLE)
+    checkpoints = tmp_path / "checkpoint"
+    checkpoints.mkdir()
+
+    def attempt(n: int, *args: str) -> subprocess.CompletedProcess:
+        env = {**python_env(), "HYPERLOOM_TRIAL_ID": "s/1", "HYPERLOOM_ATTEMPT": str(n),
+               "HYPERLOOM_CHECKPOINT_DIR": str(checkpoints), "HYPERLOOM_RESUME": "1" if n > 1 else "0"}
+        return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=60)
+
+    first = attempt(1)
+    assert first.returncode == 0, first.stderr
+    assert [json.loads(line[len("@hyperloom "):])["epoch"] for line in first.stdout.splitlines()] == [1, 2, 3]
+    # Resumed at epoch 3 of 3: nothing to run, and the checkpoint's line comes again (not as a checkpoint).
+    second = attempt(2)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == ['@hyperloom {"epoch":3,"loss":0.3333333333333333}']
+    # A resumed attempt that fails prints nothing it did not compute.
+    third = attempt(3, "fail")
+    assert third.returncode == 1 and third.stdout == "", third.stdout

@@ -18,6 +18,7 @@ when set and is empty otherwise, ``checkpoint_dir()`` is a fresh temporary direc
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -29,7 +30,13 @@ from typing import Any, Dict, Optional, Union
 #: The prefix of a metric line (with its space).
 METRIC_PREFIX = "@hyperloom "
 
+#: Where :func:`report` keeps the line of the newest checkpoint, inside the checkpoint directory
+#: (so it travels and is restored with the checkpoint it describes).
+LAST_REPORT_FILE = ".hyperloom-last-report.json"
+
 _local_checkpoint_dir: Optional[Path] = None
+_reported = False
+_failed = False
 
 
 def in_trial() -> bool:
@@ -129,5 +136,46 @@ def report(checkpoint: bool = False, **metrics: Any) -> None:
     if checkpoint:
         body["checkpoint"] = True
     line = METRIC_PREFIX + json.dumps(body, default=_plain, allow_nan=False, separators=(",", ":"))
+    if checkpoint:
+        # Written with the checkpoint, before the line announces it: a resumed attempt that finds
+        # nothing left to run prints it again (below).
+        _write_atomically(checkpoint_dir() / LAST_REPORT_FILE, line[len(METRIC_PREFIX):])
+    global _reported
+    _reported = True
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _repeat_last_report() -> None:
+    """At a normal exit of a resumed attempt that reported nothing (its checkpoint was already at
+    its last step), prints the checkpoint's line again, so the attempt ends with the value of the
+    state it resumed from (Docs/trial-protocol.md, "Checkpoints and resuming")."""
+    if _reported or _failed or not in_trial() or not resuming():
+        return
+    try:
+        text = (checkpoint_dir() / LAST_REPORT_FILE).read_text()
+        body = json.loads(text)
+    except (OSError, ValueError):
+        return
+    if not isinstance(body, dict):
+        return
+    body.pop("checkpoint", None)
+    sys.stdout.write(METRIC_PREFIX + json.dumps(body, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _note_failure(kind, value, traceback) -> None:  # type: ignore[no-untyped-def]
+    global _failed
+    _failed = True
+    _previous_excepthook(kind, value, traceback)
+
+
+_previous_excepthook = sys.excepthook
+sys.excepthook = _note_failure
+atexit.register(_repeat_last_report)

@@ -7,6 +7,11 @@ import LoomWire
 /// its stall timeout is cancelled (CANCEL "stalled") and its job gets the next attempt, on another
 /// worker when one can take it; the stalled attempt's later updates are stale. It counts towards
 /// the job's `maxAttempts` like a lost attempt.
+/// **Exited.** A worker's HEARTBEAT may list attempts whose process has exited while their result
+/// waits for a checkpoint snapshot (the FINAL must follow the CHECKPOINT). Such an attempt's silence
+/// is not a stall: its stall clock stops, and it is cancelled as stalled only if its result has
+/// not come `max(stall timeout, exitedResultTimeout)` after the exit (a snapshot that never ends).
+/// Its worker's liveness still guards it: a worker lost is lost with its attempts.
 /// **Slow.** An attempt that has run more than `slowAttemptFactor` medians of its completed peers
 /// while a worker that is not slow has room no queued job can use gets one backup copy (the next
 /// attempt number, on another worker). While both copies run, both report; the first FINAL wins and
@@ -76,6 +81,13 @@ extension BrokerStateMachine {
         var actions: [BrokerAction] = []
         let running = leases.keys.sorted()
         for id in running {
+            if let lease = leases[id], let exited = lease.exitedAt {
+                guard lease.status == .active, let job = jobs[lease.job], !job.payload.isEmpty, job.lease == id || job.backup == id
+                else { continue }
+                let limit = max(stallTimeout(of: job) ?? .zero, policy.exitedResultTimeout)
+                if now >= exited + limit { actions += attemptStalled(id, silentFor: exited.duration(to: now), timeout: limit, now: now) }
+                continue
+            }
             guard let lease = leases[id], lease.status == .active, let job = jobs[lease.job], !job.payload.isEmpty,
                   job.lease == id || job.backup == id, let heard = lease.lastReportAt ?? lease.startedAt,
                   // The broker's own pauses are not the attempt's silence.
@@ -114,6 +126,15 @@ extension BrokerStateMachine {
     }
 
     // MARK: - Stalled attempts
+
+    /// HEARTBEAT with exited leases: the stall clocks of those attempts of this worker stop (see
+    /// **Exited**). A lease of another worker, or no longer active, is ignored.
+    mutating func attemptsExited(_ ids: [UInt64], worker: String, now: ContinuousClock.Instant) -> [BrokerAction] {
+        for id in ids where leases[id]?.worker == worker && leases[id]?.status == .active && leases[id]?.exitedAt == nil {
+            leases[id]?.exitedAt = now
+        }
+        return []
+    }
 
     /// Cancels a stalled attempt; the other copy goes on, or the job gets its next attempt (or
     /// fails when its attempts are used up).

@@ -20,6 +20,7 @@ extension BrokerStateMachine {
         let timing = heard(fromWorker: id, now: now)
         switch message {
         case .ready, .heartbeat, .disconnect: return timing
+        case .exited(let leases): return timing + attemptsExited(leases, worker: id, now: now)
         case .started(let ref): return timing + attemptStarted(ref, worker: id, now: now)
         case .update(let update): return timing + workerUpdate(update, worker: id, now: now)
         case .transfer(let transfer): return timing + relay(transfer, fromWorker: id, now: now)
@@ -77,7 +78,7 @@ extension BrokerStateMachine {
         }
         peers[identity] = .worker(info.worker)
         let welcome = WelcomeInfo(broker: config.brokerID, heartbeatMs: Int(heartbeat.milliseconds),
-                                  liveness: info.liveness)
+                                  liveness: info.liveness, exited: true)
         actions.append(send(toWorker: info.worker, BrokerToWorker.welcome(welcome).frames, now: now))
         actions.append(publish(.workerJoined(worker: info.worker, host: info.host, pid: info.pid, slots: info.slots, gpus: info.gpus,
                                              heartbeatMs: Int(heartbeat.milliseconds), rejoined: rejoined,

@@ -448,6 +448,9 @@ struct Lease: Sendable {
     /// How long the broker itself was paused since `lastReportAt ?? startedAt`: not the
     /// attempt's silence (`BrokerStateMachine+Pauses`).
     var pausedSinceReport: Duration = .zero
+    /// When its worker said the attempt's process exited (its result waits for a snapshot): the
+    /// stall clock stops, bounded by `StragglerPolicy.exitedResultTimeout`.
+    var exitedAt: ContinuousClock.Instant?
     /// Blobs its worker may FETCH: those of the checkpoint manifests relayed to it in answer to
     /// its FETCH `latest` (at most `maxFetchableBlobs`).
     var fetchable: Set<String> = []

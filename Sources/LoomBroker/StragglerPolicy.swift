@@ -10,6 +10,11 @@ public struct StragglerPolicy: Equatable, Sendable {
     /// A derived stall timeout is never shorter than this: a trial that prints every second may
     /// still pause for an evaluation, a garbage collection or a checkpoint upload.
     public var minimumStallTimeout: Duration
+    /// How long an attempt whose process exited (its worker said so in a HEARTBEAT) may take to
+    /// deliver its result — the snapshots its FINAL waits for — before it is cancelled as stalled,
+    /// when its stall timeout is shorter: ten minutes, several gigabytes' snapshot on a slow disk.
+    /// The worker's liveness still guards the attempt meanwhile.
+    public var exitedResultTimeout: Duration = .seconds(600)
     /// Report intervals the job must have shown before a derived timeout applies. With fewer the
     /// median says nothing about the trial's rhythm, so a trial that reports only at its end is
     /// never stalled unless its spec sets `stall_timeout`.

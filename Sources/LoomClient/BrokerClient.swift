@@ -166,6 +166,12 @@ public final class BrokerClient {
         }
     }
 
+    /// Delivers the updates of jobs this client did not submit (`ClientStateMachine.follow(_:)`);
+    /// sends nothing.
+    public func follow(_ ids: [String]) {
+        machine.follow(ids)
+    }
+
     /// Sends CANCEL_JOBS without waiting: the broker's answer arrives as a `.cancelled` event
     /// from `poll` (the optimizer must not block its loop on a round trip). Returns the request id.
     @discardableResult

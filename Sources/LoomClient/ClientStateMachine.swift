@@ -67,7 +67,7 @@ public enum ClientEvent: Equatable, Sendable {
 /// **Exactly once.** Every submitted job stays *outstanding* until its first terminal update is
 /// delivered; updates are de-duplicated by (job, lease, seq) and a job's later terminal updates
 /// (a fenced attempt adopted by a restarted broker) are acknowledged without being delivered;
-/// its REPORTs that arrive after its result still are (the application stores them idempotently).
+/// its REPORTs and CHECKPOINTs that arrive after its result still are (the application stores them idempotently).
 /// Updates for jobs this client does not know are neither delivered nor acknowledged: a restarted
 /// application submits its unfinished jobs again and receives them on the worker's next resend.
 /// **Acknowledged means recorded.** A resend is acknowledged here only when the application
@@ -106,6 +106,8 @@ public struct ClientStateMachine: Sendable {
     struct Outstanding {
         var submission: JobSubmission
         var highestAttempt: UInt32 = 0
+        /// Followed, not submitted (`follow(_:)`): never re-synced, replaced by a SUBMIT.
+        var following = false
         /// Updates delivered to the application, each with whether it acknowledged it.
         var delivered: [UpdateKey: Bool] = [:]
         /// Results of attempts stopped before this run (they crossed its CANCEL_JOBS) delivered
@@ -171,7 +173,7 @@ public struct ClientStateMachine: Sendable {
         var actions: [ClientAction] = []
         var fresh: [JobSubmission] = []
         for job in jobs {
-            if var known = outstanding[job.id] {
+            if var known = outstanding[job.id], !known.following {
                 // A re-sync of a job still outstanding: the application rebuilt its state from
                 // its store (it restarted, or a commit failed), so what it was handed and did not
                 // store must be handed again: resends are delivered, not acknowledged here.
@@ -198,6 +200,23 @@ public struct ClientStateMachine: Sendable {
             actions += send(ClientMessage.submit(request: request, jobs: chunk).frames, now: now)
         }
         return (requests, actions)
+    }
+
+    /// Delivers the updates of jobs this client did not submit in this run (a restarted
+    /// application still needs what an attempt it stopped sends: the checkpoint a paused trial
+    /// announced before the restart). Nothing is sent: the broker already routes the job's updates
+    /// to this client id. A followed job is never re-synced; a SUBMIT of it is a new run; it is
+    /// forgotten like a submitted one (its result delivered, or a CANCEL_JOBS).
+    public mutating func follow(_ ids: [String]) {
+        for id in ids where outstanding[id] == nil && finished[id] == nil {
+            outstanding[id] = Outstanding(submission: JobSubmission(id: id, requirements: Requirements(), payload: []), following: true)
+        }
+    }
+
+    /// `follow(_:)` as an expression: no actions.
+    public mutating func followed(_ ids: [String]) -> [ClientAction] {
+        follow(ids)
+        return []
     }
 
     /// Cancels jobs; returns the request id to match the CANCELLED reply.
@@ -354,7 +373,7 @@ public struct ClientStateMachine: Sendable {
         let lostSince = hellosSinceWelcome > 1
         hellosSinceWelcome = 0
         guard welcomes > 1 || lostSince, !outstanding.isEmpty else { return ([.connected(info, resynced: 0)], []) }
-        let jobs = outstanding.values.map { job -> JobSubmission in
+        let jobs = outstanding.values.filter { !$0.following }.map { job -> JobSubmission in
             var submission = job.submission
             submission.requirements.flags |= Requirements.Flags.resync
             submission.requirements.firstAttempt = max(submission.requirements.firstAttempt, job.highestAttempt + 1)
@@ -393,12 +412,13 @@ public struct ClientStateMachine: Sendable {
                 // Still with the application: a checkpoint is delivered again, the result not.
                 return key == done.terminal ? ([], []) : ([.update(update)], [])
             case nil:
-                // A report of the result's attempt that arrives after it (a resend overtook
-                // it): delivered, so it is recorded rather than acknowledged and dropped. Any
-                // other update has nothing left to keep, but is not acknowledged before the
-                // result is recorded (the worker would forget it while the application may still
-                // need its attempt; simulation seed 268): its resend after that is.
-                guard update.kind == .report else { return ([], []) }
+                // A report or checkpoint of the result's attempt that arrives after it (the result
+                // overtook it: a broker hands a result it holds over at once, the worker resends
+                // the updates before it later): delivered, so it is recorded rather than
+                // acknowledged and dropped — the application may hold the result until it has the
+                // checkpoint. Not acknowledged here: the worker would forget it while the
+                // application may still need its attempt (simulation seed 268).
+                guard update.kind == .report || update.kind == .checkpoint else { return ([], []) }
                 done.delivered[key] = false
                 finished[job] = done
                 return ([.update(update)], [])

@@ -309,6 +309,8 @@ public enum OptimizerFuzz {
                     }
                 case .cancel(let cancelled, _):
                     guard !cancelled.isEmpty else { throw fail("an empty CANCEL_JOBS") }
+                case .follow(let followed):
+                    guard !followed.isEmpty else { throw fail("an empty follow") }
                 case .transfer(let transfer):
                     guard transfer.kind == .fetch, (try? JSONDecoder().decode(FetchBody.self, from: Data(transfer.body))) != nil else {
                         throw fail("the optimizer sent a transfer that is not a FETCH it can read")

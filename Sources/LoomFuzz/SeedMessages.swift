@@ -31,6 +31,10 @@ enum SeedMessages {
             .submitted(request: 1, accepted: 1), .cancelled(request: 2, count: 1), .reply(request: 3, body: Array("{}".utf8)),
             .started(ref, worker: "w-1", backup: true), .ended(ref, reason: EndedReason.lost, detail: "gone"), .update(update),
         ]
-        return worker.map(\.frames) + client.map(\.frames) + toWorker.map(\.frames) + toClient.map(\.frames)
+        // Appended last, so the seeds before keep their numbers: a HEARTBEAT listing exited
+        // attempts, and a WELCOME that says the broker reads it.
+        let exited: [[Frame]] = [WorkerMessage.exited([ref.lease, 7]).frames,
+                                 BrokerToWorker.welcome(WelcomeInfo(broker: "b", heartbeatMs: 500, liveness: 3, exited: true)).frames]
+        return worker.map(\.frames) + client.map(\.frames) + toWorker.map(\.frames) + toClient.map(\.frames) + exited
     }
 }

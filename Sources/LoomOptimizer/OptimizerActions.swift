@@ -91,6 +91,10 @@ public enum OptimizerMessage: Sendable, Equatable {
     case submit([JobSubmission])
     /// `cancel(_:reason:now:)`: its CANCELLED answer comes back as a `.cancelled` event.
     case cancel(jobs: [String], reason: String?)
+    /// `follow(_:)`: the jobs' updates are delivered although this run did not submit them
+    /// (the attempt of a trial paused before a restart still owes its announced checkpoint).
+    /// Nothing goes on the wire.
+    case follow(jobs: [String])
     /// `respond(request:to:body:now:)`.
     case respond(request: UInt64, to: String, body: Frame)
     /// `transfer(_:now:)`: a FETCH of a checkpoint upload, or a CHUNK answering a worker.
@@ -106,6 +110,7 @@ public enum OptimizerMessage: Sendable, Equatable {
         case .acknowledge: "ACK"
         case .submit: "SUBMIT"
         case .cancel: "CANCEL_JOBS"
+        case .follow: "FOLLOW (local)"
         case .respond: "RESPOND"
         case .transfer: "TRANSFER"
         }

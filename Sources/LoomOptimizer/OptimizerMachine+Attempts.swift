@@ -37,6 +37,7 @@ extension OptimizerMachine {
         let key = TrialKey(study: studyID, number: number)
         // A finished trial's attempts were all closed with its result.
         guard attempts[key] != nil else { return }
+        awaitedAttemptEnded(ref, of: key, reason: reason, now: now)
         let n = Int(ref.attempt)
         // An attempt that already ended here (its result, or a scheduler's decision) keeps its row.
         if let stored = attempts[key]?[n], stored.state.isFinished { return }

@@ -69,7 +69,7 @@ extension OptimizerMachine {
                 // retry may restore (the chaos bench's S6 read these rows as stored checkpoints).
                 var metrics = Self.metrics(of: update).object ?? [:]
                 metrics["checkpoint_error"] = .string("superseded by a newer checkpoint while it waited for the upload in flight: not kept")
-                storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, now: now)
+                storeCheckpointReport(update, metrics: .object(metrics), checkpoint: nil, settles: false, now: now)
             case .release(let update):
                 updated(update, now: now)
             }
@@ -78,7 +78,10 @@ extension OptimizerMachine {
 
     /// Writes a CHECKPOINT update's report (and its checkpoint, when one was uploaded), then
     /// acknowledges it.
-    private mutating func storeCheckpointReport(_ update: Update, metrics: JSONValue, checkpoint manifest: CheckpointManifest?, now: Now) {
+    /// `settles`: this is the last word on the checkpoint (stored, refused, or given up), so a
+    /// paused trial waiting for it may go on; a superseded one is not (a newer one follows).
+    private mutating func storeCheckpointReport(_ update: Update, metrics: JSONValue, checkpoint manifest: CheckpointManifest?,
+                                                settles: Bool = true, now: Now) {
         guard let (studyID, number) = Self.parseJobID(update.attempt.job), studies[studyID] != nil else { return acknowledge(update) }
         let ref = update.attempt
         let report = ReportRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease, seq: update.seq,
@@ -97,6 +100,8 @@ extension OptimizerMachine {
             if let spec = drivers[studyID]?.spec { noteMetric(metrics, kind: "checkpoint", of: key, attempt: Int(ref.attempt), seq: update.seq, spec: spec) }
         }
         acknowledge(update)
+        if settles { checkpointSettled(key, update, now: now) }
+        if attempts[key] != nil { predecessorStored(ref, seq: update.seq, now: now) }
     }
 
     /// The trial's metrics of a CHECKPOINT update, without the manifest.

@@ -41,6 +41,8 @@ extension OptimizerMachine {
             guard let current = drivers[studyID]?.trial(number) else { return }
             trial = current
         }
+        // The result of a paused attempt that still owes its announced checkpoint waits for it.
+        if update.kind.isTerminal, holdsResult(update, of: key, now: now) { return }
         if update.kind.isTerminal && (Self.isSuperseded(trial, attempt: Int(ref.attempt))
             || attempts[key]?[Int(ref.attempt)]?.state == .complete) {
             // The end of an attempt the scheduler stopped (paused, or restarted from another
@@ -56,6 +58,8 @@ extension OptimizerMachine {
         }
         // A result waits for the upload of its attempt's last checkpoint (`CheckpointUploads`).
         if update.kind.isTerminal, uploads.holdBack(update, now: now.instant) { return }
+        // A FINAL that overtook its last line's CHECKPOINT waits for it (`OptimizerMachine+HeldResults`).
+        if holdsOvertakingResult(update, payload: payload, of: key, now: now) { return }
         switch update.kind {
         case .report, .checkpoint:
             let id = ReportKey(lease: ref.lease, seq: update.seq)
@@ -65,8 +69,10 @@ extension OptimizerMachine {
             recordReport(ReportRecord(study: studyID, trial: number, attempt: Int(ref.attempt), lease: ref.lease, seq: update.seq,
                                       kind: "report", metrics: payload ?? .null, time: now.wall), spec: spec)
             acknowledge(update)
+            predecessorStored(ref, seq: update.seq, now: now)
             if let verdict = drivers[studyID]?.report(trial: number, attempt: Int(ref.attempt), metrics: payload, now: now.wall) {
-                carry(out: verdict, attempt: ref, now: now)
+                let announced = payload?.object?["checkpoint"] == .bool(true)
+                carry(out: verdict, attempt: ref, now: now, announcedCheckpoint: announced ? update.seq : nil)
             }
         case .final:
             finalArrived(update, trial: trial, spec: spec, payload: payload, now: now)
@@ -219,11 +225,18 @@ extension OptimizerMachine {
     /// Carries out a scheduler's verdict on a running attempt: the attempt is cancelled at the
     /// broker (a CANCEL_JOBS message, unless it already ended), the trial stored as the verdict
     /// says (pruned, paused, or waiting to restart from a donor's checkpoint, then submitted
-    /// again).
-    mutating func carry(out verdict: SchedulerVerdict, attempt ref: AttemptRef, now: Now, cancel: Bool = true) {
+    /// again). A pause on a REPORT that announced a checkpoint (`announcedCheckpoint`: its seq)
+    /// defers the cancel until that checkpoint is stored (`OptimizerMachine+Pauses`).
+    mutating func carry(out verdict: SchedulerVerdict, attempt ref: AttemptRef, now: Now, cancel: Bool = true,
+                        announcedCheckpoint: UInt64? = nil) {
         let trial = verdict.trial
         guard let study = studies[trial.study], drivers[trial.study] != nil else { return }
-        if cancel { out.messages.append(.cancel(jobs: [trial.jobID], reason: trial.note)) }
+        if cancel, verdict.action == .pause, let seq = announcedCheckpoint, settings.keepsCheckpoints,
+           awaitCheckpoint(of: TrialKey(study: trial.study, number: trial.number), attempt: ref, announcedSeq: seq, now: now) {
+            // The CANCEL_JOBS waits for the checkpoint (`OptimizerMachine+Pauses`).
+        } else if cancel {
+            out.messages.append(.cancel(jobs: [trial.jobID], reason: trial.note))
+        }
         // The attempt ran as far as the scheduler let it: complete, whatever became of the trial.
         let attempt = closing(ref, of: trial, state: .complete, now: now)
         switch verdict.action {

@@ -35,11 +35,14 @@ extension OptimizerMachine {
             attempts[TrialKey(study: id, number: trial.number)] = [:]
         }
         for trial in plan.resumed { out.writes.append(.updateTrial(trial)) }
+        // A promoted trial whose paused attempt still owes its checkpoint is stored `waiting`;
+        // its SUBMIT waits for the checkpoint (`OptimizerMachine+Pauses`).
+        let resumed = plan.resumed.filter { !holdsPromotion(TrialKey(study: id, number: $0.number)) }
         for trial in plan.pruned {
             out.writes.append(.recordResult(trial, nil))
             forget(TrialKey(study: id, number: trial.number))
         }
-        submit(plan.created + plan.resumed, of: study, resync: false)
+        submit(plan.created + resumed, of: study, resync: false)
         if let (state, reason) = drivers[id]?.stopReason(now: now.wall) { finish(id, state: state, reason: reason, now: now) }
     }
 

@@ -62,6 +62,17 @@ public struct OptimizerMachine: Sendable {
         /// chunk take 15 s, and a broker restart with its recovery window a few seconds more; a
         /// result held longer keeps a slot's trial from ending (issue 15).
         public var resultHold: Duration = .seconds(60)
+        /// How long a paused trial waits for the checkpoint its attempt announced before it may
+        /// resume without it (`OptimizerMachine+Pauses`). A minute, as `resultHold`: the worker
+        /// resends an unacknowledged CHECKPOINT every 5 s, and a broker restart with its
+        /// recovery window takes a few seconds more; a checkpoint lost for good must not hold a
+        /// rung's promotion longer.
+        public var pausedCheckpointWait: Duration = .seconds(60)
+        /// How long a FINAL whose last line announced a checkpoint waits for that CHECKPOINT when
+        /// it overtook it (`OptimizerMachine+HeldResults`): three of the worker's 5 s resend
+        /// intervals. A worker that crashed took the CHECKPOINT with it: the result must not wait
+        /// long for what will not come.
+        public var overtakenCheckpointWait: Duration = .seconds(15)
         /// The budget a submitted spec must fit (specs already stored are read back under the
         /// default budget, which is never lower).
         public var specLimits = SpecBudget.Limits()
@@ -131,6 +142,10 @@ public struct OptimizerMachine: Sendable {
     var lastMetric: [TrialKey: [Int: LastMetric]] = [:]
     /// Checkpoint uploads in flight, and the blobs the store holds.
     var uploads: CheckpointUploads
+    /// Paused trials waiting for the checkpoint their attempt announced (`OptimizerMachine+Pauses`).
+    var awaited: [TrialKey: AwaitedCheckpoint] = [:]
+    /// FINALs waiting for the CHECKPOINT they overtook (`OptimizerMachine+HeldResults`).
+    var overtaking: [UploadID: OvertakingResult] = [:]
     /// What the current event produced (`take()` hands it out).
     var out = OptimizerActions()
     /// Refusals of peers' messages by reason (`OptimizerMachine+Refusals`).
@@ -179,6 +194,8 @@ public struct OptimizerMachine: Sendable {
             guard attempts[key] != nil else { continue }
             attempts[key]![attempt.attempt] = attempt
         }
+        let unfinished = state.trials.filter { attempts[TrialKey(study: $0.study, number: $0.number)] != nil }
+        restoreAwaited(unfinished, reports: state.reports, attemptRows: state.attempts)
     }
 
     /// A machine with no studies (a new store).
@@ -191,10 +208,29 @@ public struct OptimizerMachine: Sendable {
     public mutating func start(now: Now) -> OptimizerActions {
         for id in drivers.keys.sorted() {
             guard let driver = drivers[id], let study = studies[id] else { continue }
-            let unfinished = driver.trials.filter { !$0.state.isFinished && $0.state != .paused && $0.source != "ask" }
-            submit(unfinished, of: study, resync: true)
+            // A promoted trial whose paused attempt still owes its checkpoint is followed, not
+            // submitted (`startAwaited`).
+            let unfinished = driver.trials.filter {
+                !$0.state.isFinished && $0.state != .paused && $0.source != "ask" && awaited[TrialKey(study: id, number: $0.number)] == nil
+            }
+            // A trial the scheduler resumed (a promotion, a PBT restart) whose new run may not have
+            // reached the broker (this optimizer died between the commit and the send): the job
+            // there may still be the stopped attempt's, whose result a re-sync would take for the
+            // new run's (the study waited for good). So it is cancelled and submitted anew, as
+            // the turn that resumed it does.
+            let resumed = unfinished.filter { trial in
+                trial.state == .waiting && trial.attempts > 0
+                    && attempts[TrialKey(study: id, number: trial.number)]?[trial.attempts]?.state == .complete
+            }
+            let resumedNumbers = Set(resumed.map(\.number))
+            submit(unfinished.filter { !resumedNumbers.contains($0.number) }, of: study, resync: true)
+            if !resumed.isEmpty {
+                out.messages.append(.cancel(jobs: resumed.map(\.jobID), reason: "resumed by the scheduler; submitted again after a restart"))
+                submit(resumed, of: study, resync: false)
+            }
             out.notes.append(.info("study resumed", ["study.name": id, "study.unfinished": "\(unfinished.count)"]))
         }
+        startAwaited(now: now)
         return take()
     }
 
@@ -203,14 +239,19 @@ public struct OptimizerMachine: Sendable {
     /// The service calls it once per loop turn, after the turn's other events.
     public mutating func tick(now: Now) -> OptimizerActions {
         checkpointProgress(uploads.expire(now: now.instant), now: now)
+        expireAwaited(now: now)
+        expireOvertaking(now: now)
         for id in drivers.keys.sorted() { advance(id, now: now) }
         return take()
     }
 
-    /// The earliest instant at which `tick(now:)` must run for a checkpoint transfer (nil: none
-    /// waits). Wall-clock budgets (`max_wallclock`) and new trials need ticks too: the service
-    /// ticks every loop turn (at most 100 ms apart); a simulator should do the same.
-    public var nextDeadline: ContinuousClock.Instant? { uploads.nextDeadline }
+    /// The earliest instant at which `tick(now:)` must run for a checkpoint transfer or a paused
+    /// trial's wait for its checkpoint (nil: none waits). Wall-clock budgets (`max_wallclock`) and
+    /// new trials need ticks too: the service ticks every loop turn (at most 100 ms apart); a
+    /// simulator should do the same.
+    public var nextDeadline: ContinuousClock.Instant? {
+        [uploads.nextDeadline, awaitedDeadline, overtakingDeadline].compactMap { $0 }.min()
+    }
 
     /// One event from the broker connection (`ClientStateMachine`).
     public mutating func handle(_ event: ClientEvent, now: Now) -> OptimizerActions {
@@ -271,6 +312,8 @@ public struct OptimizerMachine: Sendable {
 
     /// Drops what the machine keeps of an unfinished trial (it finished).
     mutating func forget(_ key: TrialKey) {
+        dropWait(key)
+        dropOvertaking(key)
         attempts[key] = nil
         reportKeys[key] = nil
         lastMetric[key] = nil

@@ -9,6 +9,7 @@ extension OptimizerMessage {
         case .acknowledge(let update): client.acknowledge(update, now: now)
         case .submit(let jobs): client.submit(jobs, now: now).actions
         case .cancel(let jobs, let reason): client.cancel(jobs, reason: reason, now: now).actions
+        case .follow(let jobs): client.followed(jobs)
         case .respond(let request, let to, let body): client.respond(request: request, to: to, body: body, now: now)
         case .transfer(let transfer): client.transfer(transfer, now: now)
         }

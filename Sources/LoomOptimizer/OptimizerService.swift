@@ -255,6 +255,7 @@ public final class OptimizerService: @unchecked Sendable {
             case .acknowledge(let update): try client.acknowledge(update)
             case .submit(let jobs): try client.submit(jobs)
             case .cancel(let jobs, let reason): try client.sendCancel(jobs, reason: reason)
+            case .follow(let jobs): client.follow(jobs)
             case .respond(let request, let to, let body): try client.respond(request: request, to: to, body: body)
             case .transfer(let transfer):
                 try client.transfer(transfer)

@@ -14,7 +14,8 @@ public struct Violation: Sendable, CustomStringConvertible {
 ///
 /// - S1 each complete trial's value is one its trial computed, recorded exactly once;
 /// - S2 whatever was acknowledged to a worker or client is in the store;
-/// - S3 a trial that completed is never later recorded failed, lost or pruned;
+/// - S3 a trial that completed is never later recorded failed, lost or pruned (nor is an attempt
+///   whose process exited 0 cancelled as stalled: its result was on the way);
 /// - S4 a fenced attempt never produces a recorded result;
 /// - S5 the feed's `seq` strictly increases without gaps, with one `finished` per recorded result;
 /// - S6 a retry starts from the newest checkpoint the optimizer acknowledged;
@@ -62,7 +63,7 @@ struct InvariantChecker {
         // Only these events matter here; parsing every report's body would dominate the run.
         guard event.topic.hasPrefix("job/"),
               event.topic.hasSuffix("/finished") || event.topic.hasSuffix("/fenced") || event.topic.hasSuffix("/stale")
-                || event.topic.hasSuffix("/copy_lost"),
+                || event.topic.hasSuffix("/copy_lost") || event.topic.hasSuffix("/stalled"),
               let typed = try? event.typed(), let job = typed.event.job, let lease = typed.event.lease else { return }
         switch typed.event {
         case .update(.final, _, _, _, _):
@@ -72,6 +73,12 @@ struct InvariantChecker {
                 fail("S5", "\(job) lease \(TraceText.lease(lease)): `finished` published twice for one attempt", at: time)
             }
         case .fenced: fenced.insert(lease)
+        case .stalled:
+            // Its process had exited 0 and its result waited for a snapshot: not a stall, and
+            // cancelled as one the trial may end FAILED although it completed (seed 126).
+            if exitedZero[job]?.contains(lease) == true {
+                fail("S3", "\(job) lease \(TraceText.lease(lease)) was cancelled as stalled after its process exited 0", at: time)
+            }
         case .copyLost:
             // A speculative copy that failed while the other goes on: the broker acknowledges
             // its result itself and tells the owner ENDED (Docs/stragglers.md).

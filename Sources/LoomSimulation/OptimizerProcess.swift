@@ -31,7 +31,8 @@ final class OptimizerDisk {
 
     /// The study the schedule runs, created as `hyperloom submit` creates one before the
     /// optimizer drives it: `trials` trials of a FIFO random search, `concurrent` at once, each
-    /// retried up to `retries` times, stalled after 10 s of silence.
+    /// retried up to `retries` times, stalled after 5 s of silence (shorter than the longest
+    /// snapshot a FINAL may wait for: `TrialPlan.drawDiskTime`).
     func createStudy(trials: Int, concurrent: Int, retries: Int, now: Double) throws {
         let spec = """
             name: \(Simulation.studyID)
@@ -41,7 +42,7 @@ final class OptimizerDisk {
               x: {uniform: [0.0, 1.0]}
             searcher: {type: random, seed: 1}
             scheduler: fifo
-            trial: {command: [simulated-trial], max_retries: \(retries), stall_timeout: 10s}
+            trial: {command: [simulated-trial], max_retries: \(retries), stall_timeout: 5s}
             budget: {max_trials: \(trials), max_concurrent: \(concurrent)}
             """
         _ = try SpecParser.parse(spec, file: "\(Simulation.studyID).yaml")
@@ -168,6 +169,8 @@ struct RealOptimizer: SimulatedOptimizer {
                     out += client.submit(jobs, now: now).actions
                 case .cancel(let jobs, let reason):
                     out += client.cancel(jobs, reason: reason, now: now).actions
+                case .follow(let jobs):
+                    client.follow(jobs)
                 case .respond(let request, let to, let body):
                     out += client.respond(request: request, to: to, body: body, now: now)
                 case .transfer(let transfer):

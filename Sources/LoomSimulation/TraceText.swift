@@ -17,6 +17,7 @@ enum TraceText {
             switch m {
             case .ready(let info): return "READY holds [\(info.running.map { "\($0.ref)" }.joined(separator: ", "))]"
             case .heartbeat: return "HEARTBEAT"
+            case .exited(let leases): return "HEARTBEAT exited [\(leases.map(lease).joined(separator: ", "))]"
             case .started(let ref): return "STARTED \(ref) lease \(lease(ref.lease))"
             case .update(let u): return update(u)
             case .transfer(let t): return "\(t.command.name) \(t.job) request \(t.request)"

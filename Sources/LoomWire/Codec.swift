@@ -9,6 +9,7 @@ extension WorkerMessage {
         switch self {
         case .ready(let info): return [h, [Command.ready.rawValue], JSONCoding.encode(info)]
         case .heartbeat: return [h, [Command.heartbeat.rawValue]]
+        case .exited(let leases): return [h, [Command.heartbeat.rawValue], leases.flatMap(BigEndian.frame)]
         case .started(let ref): return [h, [Command.started.rawValue]] + ref.frames
         case .update(let u): return [h, [u.kind.rawValue]] + u.frames
         case .transfer(let t): return [h, [t.kind.rawValue]] + t.frames
@@ -229,8 +230,16 @@ public enum WireDecoder {
             try checkReady(info, name)
             return .ready(info)
         case .heartbeat:
-            try count(f, 0, name)
-            return .heartbeat
+            // Frame 2 (optional): the exited leases, 8 bytes each, big-endian.
+            guard f.count == 1 else {
+                try count(f, 0, name)
+                return .heartbeat
+            }
+            let n = f[0].count / 8
+            guard f[0].count % 8 == 0, (1...Wire.maxRunningPerReady).contains(n) else {
+                throw .badValue(command: name, field: "exited", reason: "\(f[0].count) bytes; expected 8 per lease, 1 to \(Wire.maxRunningPerReady) leases")
+            }
+            return .exited((0..<n).map { i in BigEndian.uint64(Array(f[0][(i * 8)..<(i * 8 + 8)]))! })
         case .started:
             try count(f, 3, name)
             return .started(try attemptRef(f, name))

@@ -323,9 +323,13 @@ public struct WelcomeInfo: Codable, Equatable, Sendable {
     /// `0.0.0.0` means the broker's own host: `FeedEndpoints.resolve`); absent from older brokers.
     public var feed: String?
     public var replay: String?
+    /// To a worker: this broker reads the exited leases of a HEARTBEAT (`WorkerMessage.exited`);
+    /// absent from older brokers, to which a worker sends plain HEARTBEATs.
+    public var exited: Bool?
 
     public init(broker: String, heartbeatMs: Int, liveness: Int, version: Int = Int(Wire.version), feed: String? = nil,
-                replay: String? = nil) {
+                replay: String? = nil, exited: Bool? = nil) {
+        self.exited = exited
         self.broker = broker
         self.heartbeatMs = heartbeatMs
         self.liveness = liveness
@@ -335,7 +339,7 @@ public struct WelcomeInfo: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case broker, liveness, version, feed, replay
+        case broker, liveness, version, feed, replay, exited
         case heartbeatMs = "heartbeat_ms"
     }
 }
@@ -362,6 +366,10 @@ public struct HelloInfo: Codable, Equatable, Sendable {
 public enum WorkerMessage: Equatable, Sendable {
     case ready(ReadyInfo)
     case heartbeat
+    /// A HEARTBEAT with frame 2: the leases of attempts the worker holds whose process has exited
+    /// while their result waits for a checkpoint snapshot (at most `Wire.maxRunningPerReady`,
+    /// at least one). Sent only to a broker whose WELCOME says `exited: true`.
+    case exited([UInt64])
     case started(AttemptRef)
     case update(Update)
     /// FETCH or CHUNK for the job's owner client (checkpoint transfers).

@@ -132,7 +132,10 @@ extension WorkerStateMachine {
         if attempt.snapshot != .idle {
             attempt.deferredExit = (kind, payload)
             attempts[ref.lease] = attempt
-            return []
+            // The broker hears no more REPORTs of it: told the process exited, it stops the
+            // attempt's stall clock while the snapshot runs (a snapshot longer than the stall
+            // timeout cancelled an attempt whose result was on the way: simulation seed 126).
+            return announceExited(now: now)
         }
         attempts[ref.lease] = attempt
         return reportExit(ref, kind: kind, payload: payload, now: now)
@@ -150,6 +153,18 @@ extension WorkerStateMachine {
         // The runner only reports terminal kinds; anything else is treated as a failure.
         let terminal: UpdateKind = kind.isTerminal ? kind : .failed
         return enqueue(terminal, payload, lease: ref.lease, now: now) + finishIfDrained(now: now)
+    }
+
+    /// A HEARTBEAT listing the attempts whose process exited while their result waits for a
+    /// snapshot, when one of them is news to the broker since its WELCOME and the broker reads
+    /// the list (`WelcomeInfo.exited`; older brokers get plain HEARTBEATs only).
+    mutating func announceExited(now: ContinuousClock.Instant) -> [WorkerAction] {
+        guard isRegistered, broker?.exited == true else { return [] }
+        let waiting = attempts.values.filter { $0.phase == .exited && $0.deferredExit != nil }.map(\.ref.lease).sorted()
+        guard waiting.contains(where: { !announcedExited.contains($0) }) else { return [] }
+        let listed = Array(waiting.prefix(Wire.maxRunningPerReady))
+        announcedExited.formUnion(listed)
+        return send(WorkerMessage.exited(listed).frames, now: now)
     }
 
     /// The metrics a CHECKPOINT whose snapshot has just completed carries: the newest line the
@@ -328,6 +343,7 @@ extension WorkerStateMachine {
     /// Forgets the attempt and anything still unacknowledged about it.
     mutating func forget(_ lease: UInt64) {
         guard let attempt = attempts.removeValue(forKey: lease) else { return }
+        announcedExited.remove(lease)
         unacknowledgedReports -= attempt.unacknowledged.filter { $0.update.kind == .report }.count
         recentlyFinished.insert(lease)
     }

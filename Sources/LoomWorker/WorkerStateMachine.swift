@@ -65,6 +65,8 @@ public struct WorkerStateMachine: Sendable {
     var recentlyFinished = RecentLeases(capacity: 1024)
     /// Unacknowledged REPORT updates over all attempts (the cap applies to this count).
     var unacknowledgedReports = 0
+    /// Exited leases told to the broker since its last WELCOME (`announceExited`).
+    var announcedExited: Set<UInt64> = []
 
     /// The broker that welcomed this worker last.
     public private(set) var broker: WelcomeInfo?
@@ -247,7 +249,8 @@ public struct WorkerStateMachine: Sendable {
         if info.liveness > 0 { liveness = info.liveness }
         backoff = config.backoffInitial
         broker = info
-        return resendAll(now: now) + finishIfDrained(now: now)
+        announcedExited = []
+        return resendAll(now: now) + announceExited(now: now) + finishIfDrained(now: now)
     }
 
     static func milliseconds(_ d: Duration) -> Int {

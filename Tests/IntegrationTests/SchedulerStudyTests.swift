@@ -243,5 +243,41 @@ struct SchedulerStudies {
         }
         let complete = trials.filter { $0["state"] == .string("complete") }
         #expect(!complete.isEmpty && complete.allSatisfy { $0["budget"] == .number(4) }, "\(trials)")
+        // No work is redone: every paused attempt's last line's checkpoint was stored — also that
+        // of the attempt paused just before the kill — and the next attempt started where it
+        // paused. (That CHECKPOINT used to be lost with the pause's CANCEL_JOBS, or with the
+        // killed optimizer, or behind a FINAL that overtook it after the restart: the next attempt
+        // resumed from the checkpoint before, or from a local directory the stored one did not match.)
+        let export = try Harness.run([Harness.binary.path, "export", study, "--format", "jsonl", "--broker", endpoint])
+        let rows = export.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)).object }
+        #expect(rows.count == 8, "\(export.output)")
+        for row in rows {
+            let n = Int(row["number"]?.double ?? 0)
+            guard case .array(let reports)? = row["reports"] else { continue }
+            /// Each attempt's highest epoch, whether its line (REPORT, or the `final` row of a
+            /// budget-style pause) announced a checkpoint, and whether that checkpoint was kept.
+            var paused: [Int: (epoch: Int, announced: Bool, kept: Bool)] = [:]
+            for report in reports.compactMap(\.object) {
+                let attempt = Int(report["attempt"]?.double ?? 0)
+                let metrics = report["metrics"]?.object ?? [:]
+                let epoch = Int(metrics["epoch"]?.double ?? 0)
+                var entry = paused[attempt] ?? (0, false, false)
+                let kind = report["kind"]?.argument ?? ""
+                if kind == "report" && epoch > entry.epoch || kind == "report" && epoch == entry.epoch && !entry.announced {
+                    entry = (epoch, metrics["checkpoint"] == .bool(true), false)
+                }
+                if kind == "final" && epoch > entry.epoch { entry = (epoch, metrics["checkpoint"] == .bool(true), false) }
+                if kind == "checkpoint" && metrics["checkpoint_error"] == nil && epoch == entry.epoch { entry.kept = true }
+                paused[attempt] = entry
+            }
+            let starts = Self.starts(work, study: study, trial: n)
+            for attempt in paused.keys.sorted() where attempt < paused.keys.max()! {
+                let entry = paused[attempt]!
+                #expect(!entry.announced || entry.kept, "trial \(n) attempt \(attempt): the checkpoint of epoch \(entry.epoch) it paused at was not stored: \(reports)")
+                if attempt < starts.count {
+                    #expect(starts[attempt] == entry.epoch, "trial \(n): attempt \(attempt + 1) started at \(starts[attempt]), not where attempt \(attempt) paused (\(entry.epoch)): \(starts)")
+                }
+            }
+        }
     }
 }

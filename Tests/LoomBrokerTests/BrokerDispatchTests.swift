@@ -6,9 +6,9 @@ import LoomWire
     @Test func readyIsWelcomedWithTheProposedHeartbeatClampedToTheBrokersRange() {
         var h = BrokerHarness()
         let fast = BrokerHarness.toWorker("w1", h.ready("w1", heartbeatMs: 10))
-        #expect(fast.first == .welcome(WelcomeInfo(broker: "b-test", heartbeatMs: 50, liveness: 3)))
+        #expect(fast.first == .welcome(WelcomeInfo(broker: "b-test", heartbeatMs: 50, liveness: 3, exited: true)))
         let slow = BrokerHarness.toWorker("w2", h.ready("w2", heartbeatMs: 2500))
-        #expect(slow.first == .welcome(WelcomeInfo(broker: "b-test", heartbeatMs: 2500, liveness: 3)))
+        #expect(slow.first == .welcome(WelcomeInfo(broker: "b-test", heartbeatMs: 2500, liveness: 3, exited: true)))
         #expect(BrokerHarness.topics(h.log).filter { $0.hasSuffix("/joined") } == ["worker/w1/joined", "worker/w2/joined"])
     }
 

@@ -36,6 +36,47 @@ func stragglerSpec(stall: Double? = nil, budget: Double? = nil) -> Frame {
 }
 
 @Suite struct BrokerStalledAttempts {
+    /// Its worker said the process exited (its FINAL waits for a snapshot): silence past the stall
+    /// timeout is not a stall (simulation seed 126), but a snapshot that never ends is, after
+    /// `exitedResultTimeout`; and a lost worker is lost with the attempt.
+    @Test func anAttemptWhoseProcessExitedIsNotStalledWhileItsResultWaitsForASnapshot() throws {
+        var h = BrokerHarness()
+        h.ready("w1")
+        h.hello("c1")
+        let first = try #require(BrokerHarness.assigned("w1", h.submit("c1", ["s/1"], spec: stragglerSpec(stall: 5))).first)
+        h.ready("w2")
+        h.worker("w1", .started(first))
+        h.update("w1", .report, first, seq: 1)
+        h.run(until: .seconds(2), heartbeating: ["w1", "w2"])
+        // Another worker's lease, or an unknown one, changes nothing.
+        h.worker("w2", .exited([first.lease]))
+        h.worker("w1", .exited([first.lease, 999]))
+        let waiting = h.run(until: .seconds(60), heartbeating: ["w1", "w2"])
+        #expect(!BrokerHarness.topics(waiting).contains("job/s/1/stalled"), "58 s of silence after the exit")
+        let result = h.update("w1", .final, first, seq: 3)
+        #expect(BrokerHarness.delivered("c1", result).map(\.kind) == [.final])
+
+        // A snapshot that never ends: stalled once `exitedResultTimeout` has passed since the exit.
+        let second = try #require(BrokerHarness.assigned("w1", h.submit("c1", ["s/2"], spec: stragglerSpec(stall: 5))).first)
+        h.worker("w1", .started(second))
+        h.worker("w1", .exited([second.lease]))
+        let limit = h.machine.policy.exitedResultTimeout
+        let before = h.run(until: .seconds(60) + limit - .seconds(1), heartbeating: ["w1", "w2"], step: .seconds(5))
+        #expect(!BrokerHarness.topics(before).contains("job/s/2/stalled"))
+        let after = h.run(until: .seconds(61) + limit, heartbeating: ["w1", "w2"])
+        #expect(BrokerHarness.topics(after).contains("job/s/2/stalled"))
+
+        // The worker's liveness still guards an exited attempt.
+        let joined = h.ready("w3", slots: 2)
+        let submitted = h.submit("c1", ["s/3"], spec: stragglerSpec(stall: 5))
+        let third = try #require(BrokerHarness.assigned("w3", joined + submitted).first { $0.job == "s/3" })
+        h.worker("w3", .started(third))
+        h.worker("w3", .exited([third.lease]))
+        let silent = h.run(until: .seconds(70) + limit, heartbeating: ["w1", "w2"])
+        #expect(BrokerHarness.topics(silent).contains("worker/w3/lost"))
+        #expect(BrokerHarness.ended("c1", silent).contains { $0.ref == third && $0.reason == EndedReason.lost })
+    }
+
     @Test func attemptSilentForItsStallTimeoutIsCancelledAndRetriedOnAnotherWorker() throws {
         var h = BrokerHarness()
         h.ready("w1")

@@ -23,6 +23,16 @@ struct RegressionSeeds {
         expectNoViolation(seed)
     }
 
+    /// A snapshot longer than the stall timeout after a trial's last line (its FINAL waits for
+    /// it): the broker heard nothing for 5 s and cancelled as stalled an attempt whose process had
+    /// exited 0, and every retry could do the same (S3; seed 126 with no fault, and 68 of seeds
+    /// 1–200 once snapshots were drawn up to 6 s under the 5 s stall timeout). Fixed by the
+    /// worker's HEARTBEAT listing exited attempts and the broker's stall clock stopping for them.
+    @Test(arguments: [126, 2, 11] as [UInt64])
+    func anExitedAttemptWaitingForItsSnapshotIsNotStalled(seed: UInt64) {
+        expectNoViolation(seed)
+    }
+
     /// Issue 15, failure 2: a trial resumed from a checkpoint already at its last step prints
     /// nothing (the simulated trial does, as the issue's script did). With the optimizer's
     /// handling of such a FINAL taken out, seeds 1, 6, 9, 16 (and 101 more of the first 200)

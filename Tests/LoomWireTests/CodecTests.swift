@@ -19,6 +19,19 @@ import Testing
         }
     }
 
+    @Test func aHeartbeatListingExitedLeasesRoundTripsAndAPlainOneStaysBare() throws {
+        let exited = WorkerMessage.exited([1, 0xDEAD_BEEF_0000_0001, .max])
+        #expect(exited.frames.count == 3 && exited.frames[2].count == 24, "one frame of big-endian leases")
+        #expect(try WireDecoder.inbound(exited.frames) == .worker(exited))
+        #expect(WorkerMessage.heartbeat.frames.count == 2, "a plain HEARTBEAT has no frame 2: older brokers read it")
+        // A WELCOME that says the broker reads the list; an older one says nothing.
+        let welcome = BrokerToWorker.welcome(WelcomeInfo(broker: "b", heartbeatMs: 1000, liveness: 3, exited: true))
+        #expect(try WireDecoder.brokerToWorker(welcome.frames) == welcome)
+        #expect(String(decoding: welcome.frames[2], as: UTF8.self).contains(#""exited":true"#))
+        let old = BrokerToWorker.welcome(WelcomeInfo(broker: "b", heartbeatMs: 1000, liveness: 3))
+        #expect(!String(decoding: old.frames[2], as: UTF8.self).contains("exited"))
+    }
+
     @Test func clientMessagesRoundTripThroughTheBrokerDecoder() throws {
         let jobs = (0..<3).map { i in
             JobSubmission(id: "s/\(i)", requirements: Requirements(cpuMilli: 500, gpuMilli: 250, maxAttempts: 3,
@@ -129,7 +142,9 @@ import Testing
             ([Array("HLC9".utf8), [2]], "version"),
             ([w, [0x77]], "command"),
             ([w, [1, 2]], "field-size"),
-            ([w, [Command.heartbeat.rawValue], [0]], "frames"),
+            ([w, [Command.heartbeat.rawValue], [0], [0]], "frames"),
+            ([w, [Command.heartbeat.rawValue], [0]], "value"),
+            ([w, [Command.heartbeat.rawValue], []], "value"),
             ([w, [Command.started.rawValue], Array("j".utf8), [0, 0, 1], BigEndian.frame(UInt64(1))], "field-size"),
             ([w, [Command.started.rawValue], [0xFF, 0xFE], BigEndian.frame(UInt32(1)), BigEndian.frame(UInt64(1))], "text"),
             ([w, [Command.started.rawValue], [], BigEndian.frame(UInt32(1)), BigEndian.frame(UInt64(1))], "text"),

@@ -70,6 +70,29 @@ import Testing
         #expect(m.heldAttempts.isEmpty)
     }
 
+    /// A broker that reads exited leases is told at once that the process exited while its FINAL
+    /// waits for the snapshot (its stall clock stops), once per WELCOME; an older broker is not.
+    @Test func anExitWaitingForASnapshotIsToldToABrokerThatReadsIt() {
+        var m = T.running([a], at: t0)
+        _ = m.received(BrokerToWorker.welcome(WelcomeInfo(broker: "b-1", heartbeatMs: 1000, liveness: 3, exited: true)).frames, now: t0)
+        _ = m.trialReported(a, metrics: T.metrics(1), checkpoint: true, now: t0)
+        let exit = m.trialExited(a, kind: .final, payload: T.metrics(1), now: t0 + .seconds(1))
+        #expect(T.sent(exit) == [.exited([11])])
+        #expect(T.updates(exit).isEmpty, "the FINAL still waits for the CHECKPOINT")
+        // Heartbeats go on plain; a restarted broker's WELCOME hears the list again.
+        _ = m.received(BrokerToWorker.heartbeat.frames, now: t0 + .seconds(2))
+        #expect(T.sent(m.tick(now: t0 + .seconds(2))) == [.heartbeat])
+        let again = m.received(BrokerToWorker.welcome(WelcomeInfo(broker: "b-2", heartbeatMs: 1000, liveness: 3, exited: true)).frames,
+                               now: t0 + .seconds(3))
+        #expect(T.sent(again).last == .exited([11]))
+        let taken = m.snapshotTaken(a, payload: T.metrics(1), now: t0 + .seconds(4))
+        #expect(T.updates(taken) == [Sent(.checkpoint, "job-a", 2), Sent(.final, "job-a", 3)])
+        // An older broker (no `exited` in its WELCOME) gets no such HEARTBEAT.
+        var old = T.running([a], at: t0)
+        _ = old.trialReported(a, metrics: T.metrics(1), checkpoint: true, now: t0)
+        #expect(old.trialExited(a, kind: .final, payload: T.metrics(1), now: t0 + .seconds(1)).isEmpty)
+    }
+
     @Test func announcementsDuringASnapshotWaitAndOnlyTheNewestIsSnapshottedNext() {
         var m = T.running([a], at: t0)
         #expect(Self.snapshots(m.trialReported(a, metrics: T.metrics(1), checkpoint: true, now: t0)) == [T.metrics(1)])

@@ -67,6 +67,9 @@ struct FuzzMessages {
             case .worker(.ready), .client(.hello): continue
             case .worker(.disconnect) where registered: continue
             case .worker(.heartbeat) where registered: return (frames, .served, false)
+            // A heartbeat that lists exited attempts (frame 2): served the same way; unknown
+            // leases in it are ignored.
+            case .worker(.exited) where registered: return (frames, .served, false)
             case .worker(.started) where registered: return (frames, .stale, false)
             case .worker(.update) where registered: return (frames, .stale, true)
             case .worker(.disconnect), .client(.disconnect): return (frames, .unregistered, false)

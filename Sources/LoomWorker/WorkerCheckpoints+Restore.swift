@@ -21,7 +21,8 @@ extension WorkerCheckpoints {
         guard blobs != nil, ref.attempt > 1 || restoreFrom != nil else { return [.launch(ref, payload: payload)] }
         let request = takeRequest()
         restores[ref.lease] = Restore(ref: ref, payload: payload, source: restoreFrom ?? ref.job,
-                                      deadline: now + settings.restoreTimeout, phase: .manifest(request: request, sentAt: now))
+                                      deadline: now + settings.restoreTimeout, phase: .manifest(request: request, sentAt: now),
+                                      started: now)
         return [.send(askLatest(ref, source: restoreFrom ?? ref.job, request: request))]
     }
 
@@ -33,7 +34,15 @@ extension WorkerCheckpoints {
         case .manifest(let request, _):
             guard chunk.request == request else { return [] }
             if let error = header.error { return retry(restore.ref, after: "the optimizer answered: \(error)", now: now) }
-            guard let manifest = header.checkpoint else { return finish(restore.ref) }
+            guard let manifest = header.checkpoint else {
+                // Another job's checkpoint (a PBT exploit's donor) not stored yet: its upload may
+                // still run (the exploit follows the donor's REPORT, its CHECKPOINT comes after the
+                // snapshot). Ask again for a while rather than go on from this trial's own state.
+                if restore.source != restore.ref.job, now < restore.started + settings.donorWait {
+                    return retry(restore.ref, after: "\(restore.source) has no stored checkpoint yet", now: now)
+                }
+                return finish(restore.ref)
+            }
             do {
                 try manifest.validate()
             } catch {

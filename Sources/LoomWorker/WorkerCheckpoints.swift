@@ -16,14 +16,18 @@ public struct CheckpointSettings: Sendable {
     public var restoreTimeout: Duration
     /// How long to wait for the answer to a `latest` FETCH before asking again.
     public var manifestTimeout: Duration
+    /// How long a `restore_from` attempt (a PBT exploit) keeps asking when the other job has no
+    /// stored checkpoint yet (its upload may still run) before it starts from its own directory.
+    public var donorWait: Duration
 
     public init(sharedDirectory: String? = nil, maxBytes: Int64 = 1 << 30, transfer: ChunkTransfer.Config = ChunkTransfer.Config(),
-                restoreTimeout: Duration = .seconds(120), manifestTimeout: Duration = .seconds(2)) {
+                restoreTimeout: Duration = .seconds(120), manifestTimeout: Duration = .seconds(2), donorWait: Duration = .seconds(30)) {
         self.sharedDirectory = sharedDirectory
         self.maxBytes = maxBytes
         self.transfer = transfer
         self.restoreTimeout = restoreTimeout
         self.manifestTimeout = manifestTimeout
+        self.donorWait = donorWait
     }
 }
 
@@ -92,6 +96,8 @@ final class WorkerCheckpoints {
         var source: String
         var deadline: ContinuousClock.Instant
         var phase: Phase
+        /// When the restore began.
+        var started: ContinuousClock.Instant
     }
 
     let settings: CheckpointSettings

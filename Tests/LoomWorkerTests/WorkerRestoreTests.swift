@@ -157,6 +157,43 @@ import Testing
         #expect(try String(contentsOfFile: checkpoints.paths(ref).checkpointDir + "/step", encoding: .utf8) == "9")
     }
 
+    /// A PBT exploit follows the donor's REPORT; the donor's CHECKPOINT may still be uploading.
+    /// "None stored" for another job is asked again (every `manifestTimeout`) until `donorWait`,
+    /// instead of starting the exploited trial from its own checkpoint.
+    @Test func restoreFromWaitsForTheOtherJobsFirstStoredCheckpoint() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (blobs, manifest) = try optimizerStore(["step": "9"], job: "s-1/4")
+        let checkpoints = coordinator()
+        let ref = AttemptRef(job: "s-1/7", attempt: 2, lease: 3)
+        let payload = JobSpec(command: ["true"], restoreFrom: "s-1/4").payload
+        guard case .send(let first)? = checkpoints.prepare(ref, payload: payload, now: t0).first else { Issue.record("no FETCH"); return }
+        #expect(checkpoints.received(first.answer(ChunkHeader(none: true)), now: t0).isEmpty, "does not start on its own state")
+        #expect(checkpoints.isRestoring(lease: 3))
+        var fetches: [String] = []
+        let rest = serve(checkpoints.expire(now: t0 + .seconds(2)), by: checkpoints, manifest: manifest, blobs: blobs, fetches: &fetches)
+        #expect(fetches.first == "latest s-1/4")
+        #expect(rest == [.launch(ref, payload: payload)])
+        #expect(try String(contentsOfFile: checkpoints.paths(ref).checkpointDir + "/step", encoding: .utf8) == "9")
+    }
+
+    @Test func restoreFromStartsWithoutTheOtherJobsCheckpointOnceTheWaitIsOver() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let checkpoints = WorkerCheckpoints(workDir: root + "/work", settings: CheckpointSettings(restoreTimeout: .seconds(120),
+                                                                                                   manifestTimeout: .seconds(2), donorWait: .seconds(10)),
+                                            logger: Logger(label: "test"))
+        let ref = AttemptRef(job: "s-1/7", attempt: 2, lease: 3)
+        let payload = JobSpec(command: ["true"], restoreFrom: "s-1/4").payload
+        guard case .send(let first)? = checkpoints.prepare(ref, payload: payload, now: t0).first else { Issue.record("no FETCH"); return }
+        #expect(checkpoints.received(first.answer(ChunkHeader(none: true)), now: t0 + .seconds(1)).isEmpty)
+        guard case .send(let again)? = checkpoints.expire(now: t0 + .seconds(11)).first else { Issue.record("not asked again"); return }
+        #expect(checkpoints.received(again.answer(ChunkHeader(none: true)), now: t0 + .seconds(11)) == [.launch(ref, payload: payload)])
+        // Its own job's "none" needs no wait: a retry without a stored checkpoint starts at once.
+        let own = AttemptRef(job: "s-1/8", attempt: 2, lease: 4)
+        let plain = JobSpec(command: ["true"]).payload
+        guard case .send(let mine)? = checkpoints.prepare(own, payload: plain, now: t0).first else { Issue.record("no FETCH"); return }
+        #expect(checkpoints.received(mine.answer(ChunkHeader(none: true)), now: t0) == [.launch(own, payload: plain)])
+    }
+
     @Test func anUnansweredManifestIsAskedAgainAndTheAttemptFailsAtTheDeadline() {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let checkpoints = coordinator()

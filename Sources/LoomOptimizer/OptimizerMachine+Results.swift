@@ -170,38 +170,31 @@ extension OptimizerMachine {
         return errors.keys.sorted().map { "attempt \($0): \(errors[$0]!)" }.joined(separator: "; ")
     }
 
-    /// Whether a FINAL without the metric ends a resumed attempt that reported nothing (it found
-    /// its checkpoint at its budget or its last epoch).
     /// The FINAL of a resumed attempt that printed nothing: the trial completes with the value of
     /// the state it resumed from (issue 15, failure 2). The FINAL names that checkpoint
     /// (`resumed_checkpoint`: the attempt that wrote it and its seq) and carries its metrics when
-    /// the worker snapshotted it itself. A later update of that same attempt stored here is
-    /// newer (the trial wrote its last step after that snapshot, and the directory resumed in
-    /// place holds it); else the checkpoint's own metrics; else the newest stored update of that
-    /// attempt. An attempt that resumed elsewhere (a retry from an older checkpoint, a backup)
-    /// is another line of the trial and does not count. Without `resumed_checkpoint`, the newest
-    /// update of any attempt (by attempt, then seq).
+    /// the worker snapshotted it itself. A stored update of that same attempt at or after that seq
+    /// is newer (the trial wrote its last step after that snapshot, and the directory resumed in
+    /// place holds it); else the checkpoint's own metrics; else that attempt's newest update.
+    /// Another attempt (a retry from an older checkpoint, a backup) is another line of the trial:
+    /// its updates count only when nothing of that line is known, or the FINAL names no checkpoint.
     static func resumedFinal(_ payload: JSONValue?, attempt: Int, reported: [Int: LastMetric]) -> JSONValue? {
         guard hadNothingLeft(attempt: attempt, payload: payload), var object = payload?.object else { return payload }
-        let chosen: LastMetric?
+        var line: LastMetric?
         if let from = object["resumed_checkpoint"]?.object, let a = from["attempt"]?.double, let s = from["seq"]?.double,
            a >= 1, s >= 0, a < 1e9, s < 1e18 {
-            let line = reported[Int(a)]
-            if let line, line.seq >= UInt64(s) {
-                chosen = line
-            } else if let metrics = object["metrics"], metrics.object?.isEmpty == false {
-                return payload
-            } else {
-                chosen = line
-            }
-        } else {
-            chosen = reported.values.max { ($0.attempt, $0.seq) < ($1.attempt, $1.seq) }
+            line = reported[Int(a)]
+            let carried = object["metrics"]?.object?.isEmpty == false
+            let lineIsOlder = line.map { $0.seq < UInt64(s) } ?? true
+            if carried && lineIsOlder { return payload }
         }
-        guard let chosen else { return payload }
+        guard let chosen = line ?? newest(reported) else { return payload }
         object["metrics"] = chosen.metrics
         return .object(object)
     }
 
+    /// Whether a FINAL without the metric ends a resumed attempt that reported nothing (it found
+    /// its checkpoint at its budget or its last epoch).
     static func hadNothingLeft(attempt: Int, payload: JSONValue?) -> Bool {
         attempt > 1 && payload?.object?["reports"]?.double == 0
     }

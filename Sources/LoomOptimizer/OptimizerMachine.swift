@@ -118,8 +118,7 @@ public struct OptimizerMachine: Sendable {
     struct LastMetric: Equatable, Sendable {
         var value: Double
         var metrics: JSONValue
-        /// The update it came from: (attempt, seq) orders what a trial reported.
-        var attempt: Int
+        /// The seq of the update it came from, in its attempt (`lastMetric`'s key).
         var seq: UInt64
     }
 
@@ -302,12 +301,17 @@ public struct OptimizerMachine: Sendable {
     mutating func noteMetric(_ metrics: JSONValue, kind: String, of key: TrialKey, attempt: Int, seq: UInt64, spec: StudySpec) {
         guard let value = metrics.object?[spec.metric]?.double, value.isFinite else { return }
         if let kept = lastMetric[key]?[attempt], kept.seq > seq { return }
-        lastMetric[key, default: [:]][attempt] = LastMetric(value: value, metrics: metrics, attempt: attempt, seq: seq)
+        lastMetric[key, default: [:]][attempt] = LastMetric(value: value, metrics: metrics, seq: seq)
     }
 
     /// The newest metric the trial reported in any attempt, by (attempt, seq).
     func newestMetric(_ key: TrialKey) -> LastMetric? {
-        lastMetric[key]?.values.max { ($0.attempt, $0.seq) < ($1.attempt, $1.seq) }
+        Self.newest(lastMetric[key] ?? [:])
+    }
+
+    /// The newest of `byAttempt` (attempt number → its newest metric), by (attempt, seq).
+    static func newest(_ byAttempt: [Int: LastMetric]) -> LastMetric? {
+        byAttempt.max { ($0.key, $0.value.seq) < ($1.key, $1.value.seq) }?.value
     }
 
     /// Drops what the machine keeps of an unfinished trial (it finished).

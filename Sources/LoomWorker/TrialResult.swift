@@ -38,8 +38,9 @@ struct TrialResult: Equatable, Sendable {
     var stderrTail: String
     var duration: Duration
     var attemptDir: String
-    /// The checkpoint whose metrics `lastMetrics` are, when the process printed none itself.
-    var resumedCheckpoint: CheckpointOrigin? = nil
+    /// The checkpoint of its trial the attempt resumed from: a FINAL of an attempt that printed
+    /// nothing names it and carries its metrics (when this worker snapshotted it).
+    var resumedFrom: CheckpointOrigin? = nil
 
     /// FINAL only for a clean exit the worker did not cause: a trial that exits 0 on SIGTERM
     /// was interrupted, not finished.
@@ -69,9 +70,10 @@ struct TrialResult: Equatable, Sendable {
             "reports": .number(Double(reports)),
             "attempt_dir": .string(attemptDir),
         ]
-        if let resumedCheckpoint {
-            body["resumed_checkpoint"] = .object(["attempt": .number(Double(resumedCheckpoint.attempt)),
-                                                  "seq": .number(Double(resumedCheckpoint.seq))])
+        if kind == .final, lastMetrics == nil, let resumedFrom {
+            // Its checkpoint was already at its end: the attempt ends with the state it resumed from.
+            body["metrics"] = .object(resumedFrom.metrics?.object ?? [:])
+            body["resumed_checkpoint"] = .object(["attempt": .number(Double(resumedFrom.attempt)), "seq": .number(Double(resumedFrom.seq))])
         }
         switch termination {
         case .exited(let code):

@@ -327,11 +327,9 @@ public final class TrialRunner {
         trials[trial.ref.lease] = nil
         let result = TrialResult(
             termination: trial.waitStatus.map(TrialResult.Termination.init(waitStatus:)) ?? .lost,
-            // A resumed attempt that printed nothing (its checkpoint was already at its end) ends
-            // with the metrics of the checkpoint it resumed from, when this worker snapshotted it.
-            intervention: trial.intervention, lastMetrics: trial.lastMetrics ?? trial.resumedFrom?.metrics?.object, reports: trial.reports,
+            intervention: trial.intervention, lastMetrics: trial.lastMetrics, reports: trial.reports,
             stderrTail: trial.tail.text, duration: trial.started.duration(to: now), attemptDir: trial.paths.attemptDir,
-            resumedCheckpoint: trial.lastMetrics == nil ? trial.resumedFrom : nil)
+            resumedFrom: trial.resumedFrom)
         events.append(.exited(trial.ref, kind: result.kind, payload: result.payload))
         return events
     }

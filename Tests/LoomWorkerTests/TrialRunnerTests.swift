@@ -166,6 +166,10 @@ final class TrialRunnerBehaviour {
         let printed = try #require(exit(drive(r, r.start(ref(attempt: 3, lease: 3), payload: shell(#"echo '@hyperloom {"loss": 0.2}'"#), now: .now))))
         #expect(printed.body["metrics"] == .object(["loss": .number(0.2)]))
         #expect(printed.body["resumed_checkpoint"] == nil)
+        // One that fails is no result: its FAILED claims no checkpoint's metrics.
+        let failed = try #require(exit(drive(r, r.start(ref(attempt: 4, lease: 4), payload: shell("exit 3"), now: .now))))
+        #expect(failed.kind == .failed)
+        #expect(failed.body["metrics"] == .object([:]) && failed.body["resumed_checkpoint"] == nil)
     }
 
     @Test func theAttemptDirectoryAndItsLogsHoldEverythingTheTrialPrinted() {

@@ -156,7 +156,7 @@ def _repeat_last_report() -> None:
     """At a normal exit of a resumed attempt that reported nothing (its checkpoint was already at
     its last step), prints the checkpoint's line again, so the attempt ends with the value of the
     state it resumed from (Docs/trial-protocol.md, "Checkpoints and resuming")."""
-    if _reported or _failed or not in_trial() or not resuming():
+    if _reported or _failed:
         return
     try:
         text = (checkpoint_dir() / LAST_REPORT_FILE).read_text()
@@ -177,5 +177,7 @@ def _note_failure(kind, value, traceback) -> None:  # type: ignore[no-untyped-de
 
 
 _previous_excepthook = sys.excepthook
-sys.excepthook = _note_failure
-atexit.register(_repeat_last_report)
+if in_trial() and resuming():
+    # Only a resumed attempt of a trial needs them: importing the SDK elsewhere changes nothing.
+    sys.excepthook = _note_failure
+    atexit.register(_repeat_last_report)
